@@ -1,0 +1,67 @@
+// The commented config.yml that `pbx serve` writes when none exists. Every key is
+// shown with its default so the file doubles as the reference an admin edits.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export const DEFAULT_CONFIG_TEXT = `# pbx configuration. Full reference: docs/CONFIG.md
+# Check a change without starting the server: pbx config check ${'<file>'}
+
+server:
+  name: pbx
+  # Address phones use to reach this server (SIP and provisioning URLs are built from it).
+  external_ip: 127.0.0.1
+  sip_port: 5060
+  # Transport written into phone files: udp, tcp or tls.
+  sip_transport: udp
+
+api:
+  # REST API, admin UI and phone provisioning listen here.
+  host: 0.0.0.0
+  port: 8080
+  ssl:
+    enabled: false
+    cert_file: ""
+    key_file: ""
+
+provisioning:
+  enabled: true
+  # Placeholders: {{SERVER_IP}} = server.external_ip, {{PORT}} = api.port,
+  # {mac} or $mac = the phone's MAC in the form its vendor uses.
+  url_format: "http://{{SERVER_IP}}:{{PORT}}/provision/{mac}.cfg"
+  # Folder whose <vendor>/<model>/<file>.liquid or <vendor>/<file>.liquid override built-in templates.
+  custom_templates_dir: ""
+  # How often phones re-check their file (minutes).
+  resync_interval_minutes: 1440
+  # Provisioning request log rows kept in the database (oldest are pruned).
+  request_log_max_entries: 50000
+  site:
+    timezone: UTC
+    ntp_server: pool.ntp.org
+    language: English
+    # Preferred order; any of PCMU, PCMA, G722, G729, opus.
+    codecs: [G722, PCMU, PCMA]
+    # rfc2833, inband or info
+    dtmf_mode: rfc2833
+  # Phones known before they first ask, e.g.
+  # devices:
+  #   - { mac: "00:15:65:12:34:56", extension: "1001", vendor: yealink, model: T46S }
+  devices: []
+
+database:
+  # sqlite (embedded, default) or postgresql (set url: postgres://user:pass@host/db)
+  type: sqlite
+  path: data/pbx.db
+  url: ""
+
+logging:
+  # fatal, error, warn, info, debug, trace
+  level: info
+`;
+
+/** Writes the default config to `file` unless it exists; returns true when it wrote one. */
+export function writeDefaultConfig(file: string): boolean {
+  if (existsSync(file)) return false;
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, DEFAULT_CONFIG_TEXT, { flag: 'wx', mode: 0o640 });
+  return true;
+}

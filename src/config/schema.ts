@@ -1,0 +1,100 @@
+// The shape of config.yml. One TypeBox schema gives validation, defaults and the
+// TypeScript type, so the three can never disagree.
+import Type, { type Static } from 'typebox';
+
+const Port = (fallback: number) => Type.Integer({ minimum: 1, maximum: 65535, default: fallback });
+const strict = { additionalProperties: false } as const;
+
+export const DeviceEntrySchema = Type.Object(
+  {
+    mac: Type.String({ minLength: 1 }),
+    extension: Type.String({ pattern: '^[0-9]{2,10}$' }),
+    vendor: Type.String({ minLength: 1 }),
+    model: Type.String({ minLength: 1 }),
+  },
+  strict,
+);
+
+export const SiteSchema = Type.Object(
+  {
+    timezone: Type.String({ default: 'UTC' }),
+    ntp_server: Type.String({ default: 'pool.ntp.org' }),
+    language: Type.String({ default: 'English' }),
+    codecs: Type.Array(Type.Union([
+      Type.Literal('PCMU'), Type.Literal('PCMA'), Type.Literal('G722'),
+      Type.Literal('G729'), Type.Literal('opus'),
+    ]), { minItems: 1, default: ['G722', 'PCMU', 'PCMA'] }),
+    dtmf_mode: Type.Union([Type.Literal('rfc2833'), Type.Literal('inband'), Type.Literal('info')], {
+      default: 'rfc2833',
+    }),
+  },
+  { ...strict, default: {} },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    server: Type.Object(
+      {
+        name: Type.String({ default: 'pbx' }),
+        external_ip: Type.String({ minLength: 1, default: '127.0.0.1' }),
+        sip_port: Port(5060),
+        sip_transport: Type.Union([Type.Literal('udp'), Type.Literal('tcp'), Type.Literal('tls')], {
+          default: 'udp',
+        }),
+      },
+      { ...strict, default: {} },
+    ),
+    api: Type.Object(
+      {
+        host: Type.String({ default: '0.0.0.0' }),
+        port: Port(8080),
+        ssl: Type.Object(
+          {
+            enabled: Type.Boolean({ default: false }),
+            cert_file: Type.String({ default: '' }),
+            key_file: Type.String({ default: '' }),
+          },
+          { ...strict, default: {} },
+        ),
+      },
+      { ...strict, default: {} },
+    ),
+    provisioning: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        url_format: Type.String({
+          minLength: 1,
+          default: 'http://{{SERVER_IP}}:{{PORT}}/provision/{mac}.cfg',
+        }),
+        custom_templates_dir: Type.String({ default: '' }),
+        resync_interval_minutes: Type.Integer({ minimum: 5, maximum: 10080, default: 1440 }),
+        request_log_max_entries: Type.Integer({ minimum: 100, maximum: 10_000_000, default: 50_000 }),
+        site: SiteSchema,
+        devices: Type.Array(DeviceEntrySchema, { default: [] }),
+      },
+      { ...strict, default: {} },
+    ),
+    database: Type.Object(
+      {
+        type: Type.Union([Type.Literal('sqlite'), Type.Literal('postgresql')], { default: 'sqlite' }),
+        path: Type.String({ minLength: 1, default: 'data/pbx.db' }),
+        url: Type.String({ default: '' }),
+      },
+      { ...strict, default: {} },
+    ),
+    logging: Type.Object(
+      {
+        level: Type.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace'].map((l) => Type.Literal(l)),
+          { default: 'info' },
+        ),
+      },
+      { ...strict, default: {} },
+    ),
+  },
+  strict,
+);
+
+export type PbxConfig = Static<typeof ConfigSchema>;
+export type SiteSettings = Static<typeof SiteSchema>;
+export type ConfiguredDevice = Static<typeof DeviceEntrySchema>;

@@ -1,0 +1,191 @@
+// Extensions: the accounts phones register with. All reads come from an in-memory map
+// (the SIP hot path looks credentials up here); the database is the durable copy and
+// every write reaches it before the call returns.
+import type { Db } from '../storage/database.js';
+import { nowIso } from '../storage/database.js';
+import type { SecretBox } from '../security/secret-box.js';
+import { isWeakSecret, newSipSecret } from '../security/tokens.js';
+import { PbxError } from './errors.js';
+
+export interface Extension {
+  number: string;
+  name: string;
+  /** Clear SIP secret; kept in memory only, sealed in the database. */
+  secret: string;
+  voicemailPin: string | null;
+  enabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ExtensionInput {
+  number: string;
+  name?: string;
+  password?: string;
+  voicemail_pin?: string;
+  enabled?: boolean;
+  /** Accept a password that fails the strength check. */
+  allow_weak_password?: boolean;
+}
+
+export type ExtensionPatch = Partial<Omit<ExtensionInput, 'number'>> & { regenerate_password?: boolean };
+
+const NUMBER = /^[0-9]{2,10}$/;
+const PIN = /^[0-9]{4,12}$/;
+
+type Listener = (number: string) => void;
+
+export class ExtensionService {
+  private readonly byNumber = new Map<string, Extension>();
+  private readonly listeners: Listener[] = [];
+
+  constructor(
+    private readonly db: Db,
+    private readonly box: SecretBox,
+  ) {}
+
+  async load(): Promise<void> {
+    const rows = await this.db.selectFrom('extensions').selectAll().execute();
+    this.byNumber.clear();
+    for (const r of rows) {
+      this.byNumber.set(r.number, {
+        number: r.number,
+        name: r.name,
+        secret: this.box.open(r.secret_enc),
+        voicemailPin: r.voicemail_pin_enc ? this.box.open(r.voicemail_pin_enc) : null,
+        enabled: r.enabled === 1,
+        createdAt: r.created_at,
+        updatedAt: r.updated_at,
+      });
+    }
+  }
+
+  /** Called after any change, with the extension number. */
+  onChange(listener: Listener): void {
+    this.listeners.push(listener);
+  }
+
+  list(): Extension[] {
+    return [...this.byNumber.values()].sort((a, b) => a.number.localeCompare(b.number, 'en', { numeric: true }));
+  }
+
+  get(number: string): Extension | undefined {
+    return this.byNumber.get(number);
+  }
+
+  require(number: string): Extension {
+    const ext = this.byNumber.get(number);
+    if (!ext) throw new PbxError('not_found', `Extension ${number} not found`, 'number');
+    return ext;
+  }
+
+  /** Creates an extension; `password` in the result is the secret, returned this once. */
+  async create(input: ExtensionInput): Promise<{ extension: Extension; password: string }> {
+    if (!NUMBER.test(input.number)) {
+      throw new PbxError('invalid', 'number must be 2 to 10 digits', 'number');
+    }
+    if (this.byNumber.has(input.number)) {
+      throw new PbxError('conflict', `Extension ${input.number} already exists`, 'number');
+    }
+    const secret = input.password ?? newSipSecret();
+    checkSecret(secret, input.number, input.allow_weak_password);
+    const pin = input.voicemail_pin ?? null;
+    if (pin !== null && !PIN.test(pin)) throw new PbxError('invalid', 'voicemail_pin must be 4 to 12 digits', 'voicemail_pin');
+    const now = nowIso();
+    const ext: Extension = {
+      number: input.number,
+      name: input.name?.trim() || `Extension ${input.number}`,
+      secret,
+      voicemailPin: pin,
+      enabled: input.enabled ?? true,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.db
+      .insertInto('extensions')
+      .values({
+        number: ext.number,
+        name: ext.name,
+        secret_enc: this.box.seal(secret),
+        voicemail_pin_enc: pin === null ? null : this.box.seal(pin),
+        enabled: ext.enabled ? 1 : 0,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute();
+    this.byNumber.set(ext.number, ext);
+    this.emit(ext.number);
+    return { extension: ext, password: secret };
+  }
+
+  /** Updates an extension; returns the new secret when one was set or generated. */
+  async update(number: string, patch: ExtensionPatch): Promise<{ extension: Extension; password?: string }> {
+    const current = this.require(number);
+    const next: Extension = { ...current, updatedAt: nowIso() };
+    if (patch.name !== undefined) {
+      if (!patch.name.trim()) throw new PbxError('invalid', 'name must not be empty', 'name');
+      next.name = patch.name.trim();
+    }
+    if (patch.enabled !== undefined) next.enabled = patch.enabled;
+    let newSecret: string | undefined;
+    if (patch.password !== undefined) {
+      checkSecret(patch.password, number, patch.allow_weak_password);
+      newSecret = patch.password;
+    } else if (patch.regenerate_password) newSecret = newSipSecret();
+    if (newSecret !== undefined) next.secret = newSecret;
+    if (patch.voicemail_pin !== undefined) {
+      if (!PIN.test(patch.voicemail_pin)) throw new PbxError('invalid', 'voicemail_pin must be 4 to 12 digits', 'voicemail_pin');
+      next.voicemailPin = patch.voicemail_pin;
+    }
+    await this.db
+      .updateTable('extensions')
+      .set({
+        name: next.name,
+        enabled: next.enabled ? 1 : 0,
+        updated_at: next.updatedAt,
+        ...(newSecret !== undefined ? { secret_enc: this.box.seal(newSecret) } : {}),
+        ...(patch.voicemail_pin !== undefined ? { voicemail_pin_enc: this.box.seal(patch.voicemail_pin) } : {}),
+      })
+      .where('number', '=', number)
+      .execute();
+    this.byNumber.set(number, next);
+    this.emit(number);
+    return { extension: next, password: newSecret };
+  }
+
+  async delete(number: string): Promise<void> {
+    this.require(number);
+    const users = await this.db
+      .selectFrom('device_lines')
+      .select('device_mac')
+      .where('extension_number', '=', number)
+      .execute();
+    if (users.length > 0) {
+      throw new PbxError(
+        'conflict',
+        `Extension ${number} is assigned to device(s) ${users.map((u) => u.device_mac).join(', ')}; remove or reassign them first`,
+        'number',
+      );
+    }
+    await this.db.deleteFrom('extensions').where('number', '=', number).execute();
+    this.byNumber.delete(number);
+    this.emit(number);
+  }
+
+  private emit(number: string): void {
+    for (const l of this.listeners) l(number);
+  }
+}
+
+function checkSecret(secret: string, number: string, allowWeak?: boolean): void {
+  if (secret.length > 128 || /[\u0000-\u001f\u007f]/.test(secret)) {
+    throw new PbxError('invalid', 'password must be at most 128 printable characters', 'password');
+  }
+  if (!allowWeak && isWeakSecret(secret, number)) {
+    throw new PbxError(
+      'invalid',
+      'password is weak (at least 12 characters, not containing the extension number, not repetitive); omit it to have a strong one generated, or set allow_weak_password',
+      'password',
+    );
+  }
+}

@@ -1,0 +1,46 @@
+// The one place a provisioning URL is made. It is always derived from the live
+// config and never read back from storage, so a changed port or address reaches
+// every device the moment the config changes (the "Connection error" lesson).
+import type { PbxConfig } from '../config/schema.js';
+import { formatMac, type MacForm } from '../util/mac.js';
+
+export interface ProvisioningEndpoint {
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+  /** Scheme, host, port and the folder of url_format, without a trailing slash. */
+  baseUrl: string;
+}
+
+/** Where phones reach the provisioning server: the listener that serves /provision. */
+export function provisioningEndpoint(config: PbxConfig): ProvisioningEndpoint {
+  const scheme = config.api.ssl.enabled ? 'https' : 'http';
+  const port = config.api.port;
+  const sample = fillUrlFormat(config, 'aabbccddeeff');
+  const url = new URL(sample);
+  const folder = url.pathname.slice(0, url.pathname.lastIndexOf('/'));
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return { scheme, host, port, baseUrl: `${scheme}://${hostPort(host, port)}${folder}` };
+}
+
+/**
+ * A device's config URL: url_format with {{SERVER_IP}} ← server.external_ip,
+ * {{PORT}} ← api.port, {mac}/$mac ← the MAC in its vendor's form; the scheme
+ * follows the listener that serves provisioning.
+ */
+export function deriveConfigUrl(config: PbxConfig, mac: string, macForm: MacForm): string {
+  const scheme = config.api.ssl.enabled ? 'https' : 'http';
+  return fillUrlFormat(config, formatMac(mac, macForm)).replace(/^https?:/i, `${scheme}:`);
+}
+
+function fillUrlFormat(config: PbxConfig, mac: string): string {
+  const ip = config.server.external_ip;
+  return config.provisioning.url_format
+    .replace(/\{\{\s*SERVER_IP\s*\}\}/g, ip.includes(':') && !ip.startsWith('[') ? `[${ip}]` : ip)
+    .replace(/\{\{\s*PORT\s*\}\}/g, String(config.api.port))
+    .replace(/\{mac\}|\$mac\b/gi, mac);
+}
+
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}

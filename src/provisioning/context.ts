@@ -1,0 +1,175 @@
+// The variables a phone template can use. Common files get CommonContext (no secrets);
+// per-device files get DeviceContext. docs/PROVISIONING.md lists them; the template
+// catalog refuses a template that names anything else.
+import type { PbxConfig } from '../config/schema.js';
+import type { ModelInfo, VendorProfile } from './vendors/types.js';
+import type { ProvisioningEndpoint } from './config-url.js';
+
+export interface LineContext {
+  index: number;
+  number: string;
+  name: string;
+  label: string;
+  user: string;
+  auth_user: string;
+  password: string;
+}
+
+export interface CommonContext {
+  vendor: { id: string; name: string };
+  model?: { id: string; lines: number } & Record<string, string | number | boolean>;
+  server: { name: string };
+  sip: { server: string; port: number; transport: string; expires: number };
+  provisioning: {
+    base_url: string;
+    scheme: string;
+    host: string;
+    port: number;
+    /** `host:port/path` without scheme, for vendors whose key takes no scheme (Grandstream P237). */
+    host_path: string;
+    interval_minutes: number;
+    interval_seconds: number;
+  };
+  site: {
+    timezone: string;
+    ntp_server: string;
+    language: string;
+    codecs: string[];
+    /** Known codecs not in `codecs`, for vendors that need each switched off explicitly. */
+    codecs_off: string[];
+    dtmf_mode: string;
+    /** `+1`, `-5`, `+5:30`: the offset as most phone UIs write it. */
+    utc_offset_text: string;
+    utc_offset_minutes: number;
+    utc_offset_hours: number;
+    utc_offset_seconds: number;
+  };
+}
+
+export interface DeviceContext extends CommonContext {
+  model: { id: string; lines: number } & Record<string, string | number | boolean>;
+  mac: string;
+  mac_lower: string;
+  mac_upper: string;
+  mac_colon: string;
+  device: { label: string };
+  /** The URL this phone's file points it back at (derived from the live config). */
+  config_url: string;
+  line: LineContext;
+  lines: LineContext[];
+  overrides: { key: string; value: string }[];
+}
+
+export function modelContext(model: ModelInfo): DeviceContext['model'] {
+  return { ...(model.vars ?? {}), id: model.id, lines: model.lines };
+}
+
+export function commonContext(
+  config: PbxConfig,
+  vendor: VendorProfile,
+  endpoint: ProvisioningEndpoint,
+  model?: ModelInfo,
+): CommonContext {
+  const site = config.provisioning.site;
+  const offset = standardUtcOffsetMinutes(site.timezone);
+  const interval = config.provisioning.resync_interval_minutes;
+  return {
+    vendor: { id: vendor.id, name: vendor.name },
+    ...(model ? { model: modelContext(model) } : {}),
+    server: { name: config.server.name },
+    sip: {
+      server: config.server.external_ip,
+      port: config.server.sip_port,
+      transport: config.server.sip_transport,
+      expires: 3600,
+    },
+    provisioning: {
+      base_url: endpoint.baseUrl,
+      scheme: endpoint.scheme,
+      host: endpoint.host,
+      port: endpoint.port,
+      host_path: endpoint.baseUrl.replace(/^https?:\/\//, ''),
+      interval_minutes: interval,
+      interval_seconds: interval * 60,
+    },
+    site: {
+      timezone: site.timezone,
+      ntp_server: site.ntp_server,
+      language: site.language,
+      codecs: [...site.codecs],
+      codecs_off: ALL_CODECS.filter((c) => !site.codecs.includes(c as never)),
+      dtmf_mode: site.dtmf_mode,
+      utc_offset_text: offsetText(offset),
+      utc_offset_minutes: offset,
+      utc_offset_hours: offset / 60,
+      utc_offset_seconds: offset * 60,
+    },
+  };
+}
+
+const ALL_CODECS = ['PCMU', 'PCMA', 'G722', 'G729', 'opus'];
+
+function offsetText(minutes: number): string {
+  const sign = minutes < 0 ? '-' : '+';
+  const abs = Math.abs(minutes);
+  const h = Math.floor(abs / 60);
+  const m = abs % 60;
+  return `${sign}${h}${m ? `:${String(m).padStart(2, '0')}` : ''}`;
+}
+
+const offsetCache = new Map<string, number>();
+
+/**
+ * The zone's standard (winter) offset from UTC. Phones apply daylight saving
+ * themselves, so their time-zone keys want the standard offset, not today's.
+ */
+export function standardUtcOffsetMinutes(timeZone: string): number {
+  const cached = offsetCache.get(timeZone);
+  if (cached !== undefined) return cached;
+  const year = new Date().getUTCFullYear();
+  const at = (month: number) => offsetAt(timeZone, new Date(Date.UTC(year, month, 1)));
+  const value = Math.min(at(0), at(6));
+  offsetCache.set(timeZone, value);
+  return value;
+}
+
+function offsetAt(timeZone: string, date: Date): number {
+  const name = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' })
+    .formatToParts(date)
+    .find((p) => p.type === 'timeZoneName')?.value;
+  const m = /GMT([+-])(\d{2}):(\d{2})/.exec(name ?? '');
+  if (!m) return 0;
+  const minutes = Number(m[2]) * 60 + Number(m[3]);
+  return m[1] === '-' ? -minutes : minutes;
+}
+
+export interface DeviceFacts {
+  mac: string;
+  label: string | null;
+  overrides: Record<string, string>;
+}
+
+export function deviceContext(
+  common: CommonContext,
+  model: ModelInfo,
+  device: DeviceFacts,
+  macInVendorForm: string,
+  configUrl: string,
+  lines: LineContext[],
+): DeviceContext {
+  const first = lines[0];
+  if (!first) throw new Error('a device needs at least one line');
+  return {
+    ...common,
+    model: modelContext(model),
+    mac: macInVendorForm,
+    mac_lower: device.mac,
+    mac_upper: device.mac.toUpperCase(),
+    mac_colon: device.mac.replace(/(..)(?!$)/g, '$1:'),
+    device: { label: device.label ?? first.label },
+    config_url: configUrl,
+    line: first,
+    lines,
+    overrides: Object.entries(device.overrides).map(([key, value]) => ({ key, value })),
+  };
+}

@@ -1,0 +1,269 @@
+// Provisioned devices (phones, ATAs). Like extensions, reads come from memory and
+// writes reach the database before the call returns; fetch statistics (last seen,
+// IP, User-Agent) are written behind so serving a file never waits on a disk write.
+import type { Db } from '../storage/database.js';
+import { nowIso } from '../storage/database.js';
+import type { WriteBehind } from '../storage/write-behind.js';
+import { PbxError } from '../pbx/errors.js';
+import type { ExtensionService } from '../pbx/extensions.js';
+import { normalizeMac } from '../util/mac.js';
+import type { VendorRegistry } from './vendors/index.js';
+
+export interface Device {
+  mac: string;
+  vendor: string;
+  model: string;
+  label: string | null;
+  /** Extension numbers, line 1 first. */
+  lines: string[];
+  overrides: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+  lastProvisioned: string | null;
+  lastIp: string | null;
+  lastUserAgent: string | null;
+  lastServedUrl: string | null;
+}
+
+export interface DeviceInput {
+  mac_address: string;
+  extension_number?: string;
+  lines?: string[];
+  vendor: string;
+  model: string;
+  label?: string | null;
+  overrides?: Record<string, string>;
+}
+
+export type DevicePatch = Partial<Omit<DeviceInput, 'mac_address'>>;
+
+type Listener = (mac: string) => void;
+
+const OVERRIDE_KEY = /^[A-Za-z0-9_.:\-[\]]{1,128}$/;
+
+export class DeviceService {
+  private readonly byMac = new Map<string, Device>();
+  private readonly listeners: Listener[] = [];
+
+  constructor(
+    private readonly db: Db,
+    private readonly vendors: VendorRegistry,
+    private readonly extensions: ExtensionService,
+    private readonly writeBehind: WriteBehind,
+  ) {}
+
+  async load(): Promise<void> {
+    const rows = await this.db.selectFrom('devices').selectAll().execute();
+    const lines = await this.db.selectFrom('device_lines').selectAll().orderBy('line_index').execute();
+    this.byMac.clear();
+    for (const r of rows) {
+      this.byMac.set(r.mac, {
+        mac: r.mac,
+        vendor: r.vendor,
+        model: r.model,
+        label: r.label,
+        lines: [],
+        overrides: JSON.parse(r.overrides) as Record<string, string>,
+        createdAt: r.created_at,
+        updatedAt: r.updated_at,
+        lastProvisioned: r.last_provisioned,
+        lastIp: r.last_ip,
+        lastUserAgent: r.last_user_agent,
+        lastServedUrl: r.last_served_url,
+      });
+    }
+    for (const l of lines) this.byMac.get(l.device_mac)?.lines.push(l.extension_number);
+  }
+
+  onChange(listener: Listener): void {
+    this.listeners.push(listener);
+  }
+
+  list(): Device[] {
+    return [...this.byMac.values()].sort((a, b) => a.mac.localeCompare(b.mac));
+  }
+
+  get(mac: string): Device | undefined {
+    return this.byMac.get(mac);
+  }
+
+  /** Devices with a line on the extension. */
+  usingExtension(number: string): Device[] {
+    return this.list().filter((d) => d.lines.includes(number));
+  }
+
+  /** Parses a MAC given in any common form, or fails with a message naming the field. */
+  static parseMac(input: string, field = 'mac_address'): string {
+    const mac = normalizeMac(input);
+    if (!mac) {
+      throw new PbxError(
+        'invalid',
+        `"${input}" is not a MAC address (expected 12 hex digits, e.g. 68:79:09:9b:e7:68, 68-79-09-9B-E7-68, 6879.099b.e768 or 6879099be768)`,
+        field,
+      );
+    }
+    return mac;
+  }
+
+  async create(input: DeviceInput): Promise<Device> {
+    const mac = DeviceService.parseMac(input.mac_address);
+    if (this.byMac.has(mac)) throw new PbxError('conflict', `Device ${mac} already exists`, 'mac_address');
+    const { vendor, model } = this.checkVendorModel(input.vendor, input.model);
+    const lines = this.checkLines(input.lines ?? (input.extension_number ? [input.extension_number] : []), vendor, model);
+    const overrides = checkOverrides(input.overrides ?? {});
+    const now = nowIso();
+    const device: Device = {
+      mac,
+      vendor,
+      model,
+      label: input.label ?? null,
+      lines,
+      overrides,
+      createdAt: now,
+      updatedAt: now,
+      lastProvisioned: null,
+      lastIp: null,
+      lastUserAgent: null,
+      lastServedUrl: null,
+    };
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('devices')
+        .values({
+          mac,
+          vendor,
+          model,
+          label: device.label,
+          overrides: JSON.stringify(overrides),
+          created_at: now,
+          updated_at: now,
+          last_provisioned: null,
+          last_ip: null,
+          last_user_agent: null,
+          last_served_url: null,
+        })
+        .execute();
+      await trx
+        .insertInto('device_lines')
+        .values(lines.map((n, i) => ({ device_mac: mac, line_index: i + 1, extension_number: n })))
+        .execute();
+    });
+    this.byMac.set(mac, device);
+    this.emit(mac);
+    return device;
+  }
+
+  async update(macInput: string, patch: DevicePatch): Promise<Device> {
+    const mac = DeviceService.parseMac(macInput);
+    const current = this.require(mac);
+    const { vendor, model } = this.checkVendorModel(patch.vendor ?? current.vendor, patch.model ?? current.model);
+    const requested = patch.lines ?? (patch.extension_number ? [patch.extension_number, ...current.lines.slice(1)] : current.lines);
+    const lines = this.checkLines(requested, vendor, model);
+    const overrides = patch.overrides ? checkOverrides(patch.overrides) : current.overrides;
+    const next: Device = {
+      ...current,
+      vendor,
+      model,
+      label: patch.label !== undefined ? patch.label : current.label,
+      lines,
+      overrides,
+      updatedAt: nowIso(),
+    };
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('devices')
+        .set({ vendor, model, label: next.label, overrides: JSON.stringify(overrides), updated_at: next.updatedAt })
+        .where('mac', '=', mac)
+        .execute();
+      await trx.deleteFrom('device_lines').where('device_mac', '=', mac).execute();
+      await trx
+        .insertInto('device_lines')
+        .values(lines.map((n, i) => ({ device_mac: mac, line_index: i + 1, extension_number: n })))
+        .execute();
+    });
+    this.byMac.set(mac, next);
+    this.emit(mac);
+    return next;
+  }
+
+  async delete(macInput: string): Promise<void> {
+    const mac = DeviceService.parseMac(macInput);
+    this.require(mac);
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('device_lines').where('device_mac', '=', mac).execute();
+      await trx.deleteFrom('devices').where('mac', '=', mac).execute();
+    });
+    this.byMac.delete(mac);
+    this.emit(mac);
+  }
+
+  require(mac: string): Device {
+    const device = this.byMac.get(mac);
+    if (!device) throw new PbxError('not_found', `Device ${mac} not registered in provisioning system`, 'mac_address');
+    return device;
+  }
+
+  /** Notes a delivered file: in memory now, in the database with the next batch. */
+  recordFetch(mac: string, ip: string, userAgent: string | null, servedUrl: string): void {
+    const device = this.byMac.get(mac);
+    if (!device) return;
+    const at = nowIso();
+    device.lastProvisioned = at;
+    device.lastIp = ip;
+    device.lastUserAgent = userAgent;
+    device.lastServedUrl = servedUrl;
+    this.writeBehind.put(`device-fetch:${mac}`, (trx) =>
+      trx
+        .updateTable('devices')
+        .set({ last_provisioned: at, last_ip: ip, last_user_agent: userAgent, last_served_url: servedUrl })
+        .where('mac', '=', mac)
+        .execute(),
+    );
+  }
+
+  private checkVendorModel(vendorId: string, modelId: string): { vendor: string; model: string } {
+    const vendor = this.vendors.get(vendorId);
+    if (!vendor) {
+      const known = this.vendors.vendors.map((v) => v.id).join(', ');
+      throw new PbxError('invalid', `Unknown vendor "${vendorId}"; supported vendors: ${known}`, 'vendor');
+    }
+    const model = this.vendors.model(vendor.id, modelId);
+    if (!model) {
+      const known = vendor.models.map((m) => m.id).join(', ');
+      throw new PbxError('invalid', `Unknown model "${modelId}" for vendor ${vendor.id}; supported models: ${known}`, 'model');
+    }
+    return { vendor: vendor.id, model: model.id };
+  }
+
+  private checkLines(lines: string[], vendorId: string, modelId: string): string[] {
+    if (lines.length === 0) throw new PbxError('invalid', 'extension_number is required', 'extension_number');
+    const max = this.vendors.model(vendorId, modelId)?.lines ?? 1;
+    if (lines.length > max) {
+      throw new PbxError('invalid', `${vendorId} ${modelId} has ${max} line(s); ${lines.length} were given`, 'lines');
+    }
+    for (const n of lines) {
+      if (!this.extensions.get(n)) {
+        throw new PbxError('invalid', `Extension ${n} not found`, lines.length === 1 ? 'extension_number' : 'lines');
+      }
+    }
+    return [...lines];
+  }
+
+  private emit(mac: string): void {
+    for (const l of this.listeners) l(mac);
+  }
+}
+
+function checkOverrides(overrides: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(overrides)) {
+    if (!OVERRIDE_KEY.test(key)) {
+      throw new PbxError('invalid', `override key "${key}" may only contain letters, digits and . _ - : [ ]`, 'overrides');
+    }
+    if (typeof value !== 'string' || /[\r\n]/.test(value)) {
+      throw new PbxError('invalid', `override "${key}" must be a single-line string`, 'overrides');
+    }
+    out[key] = value;
+  }
+  return out;
+}

@@ -1,0 +1,73 @@
+// Every provisioning request, good or bad, persisted for the admin (API, web UI,
+// adoption of unknown phones). Rows are written behind in batches and the table is
+// pruned to `maxEntries`, so a scanner cannot grow the database without bound.
+import { sql } from 'kysely';
+import type { Db } from '../storage/database.js';
+import type { WriteBehind } from '../storage/write-behind.js';
+
+export interface RequestLogEntry {
+  at: string;
+  ip: string;
+  method: string;
+  path: string;
+  mac: string | null;
+  user_agent: string | null;
+  status: number;
+  outcome: string;
+  vendor: string | null;
+  model: string | null;
+  detail: string | null;
+}
+
+export interface RequestLogQuery {
+  limit?: number;
+  mac?: string;
+  outcome?: string;
+}
+
+export class RequestLog {
+  private sincePrune = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly writeBehind: WriteBehind,
+    private readonly maxEntries: () => number,
+  ) {
+    writeBehind.onFlushed(() => this.pruneIfDue());
+  }
+
+  add(entry: RequestLogEntry): void {
+    this.sincePrune++;
+    this.writeBehind.append((trx) => trx.insertInto('provisioning_requests').values(entry).execute());
+  }
+
+  /** Newest first. Pending entries are flushed first so a read sees every request. */
+  async list(q: RequestLogQuery = {}): Promise<(RequestLogEntry & { id: number })[]> {
+    await this.writeBehind.flush();
+    let query = this.db.selectFrom('provisioning_requests').selectAll().orderBy('id', 'desc').limit(Math.min(q.limit ?? 100, 1000));
+    if (q.mac) query = query.where('mac', '=', q.mac);
+    if (q.outcome) query = query.where('outcome', '=', q.outcome);
+    return query.execute();
+  }
+
+  async count(): Promise<number> {
+    await this.writeBehind.flush();
+    const row = await this.db
+      .selectFrom('provisioning_requests')
+      .select(sql<number>`count(*)`.as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  private async pruneIfDue(): Promise<void> {
+    const max = this.maxEntries();
+    if (this.sincePrune < Math.max(100, max / 100)) return;
+    this.sincePrune = 0;
+    const newest = await this.db
+      .selectFrom('provisioning_requests')
+      .select(sql<number>`max(id)`.as('id'))
+      .executeTakeFirst();
+    const cutoff = Number(newest?.id ?? 0) - max;
+    if (cutoff > 0) await this.db.deleteFrom('provisioning_requests').where('id', '<=', cutoff).execute();
+  }
+}

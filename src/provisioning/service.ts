@@ -1,0 +1,124 @@
+// The phone-facing provisioning pipeline, independent of HTTP or TFTP: identify the
+// request, resolve and render the file, log one clear line, record the request.
+import type { Logger } from 'pino';
+import { normalizeMac } from '../util/mac.js';
+import type { DeviceService } from './devices.js';
+import type { PhoneFiles, ResolvedFile } from './phone-files.js';
+import type { RequestLog } from './request-log.js';
+import type { VendorRegistry } from './vendors/index.js';
+
+export interface FetchRequest {
+  /** Last path segment, URL-decoded. */
+  fileName: string;
+  path: string;
+  method: string;
+  ip: string;
+  userAgent: string | null;
+}
+
+export interface FetchAnswer {
+  status: number;
+  body?: string;
+  contentType?: string;
+}
+
+const GENERIC_PLACEHOLDER_HINT =
+  'set the phone\'s provisioning server to the folder (e.g. http://<server>:<port>/provision/) so the phone adds its own file name, ' +
+  'or use the vendor\'s MAC macro ($mac for Yealink/Fanvil, $MA for Cisco); {mac} is only expanded by this server when it shows URLs';
+
+export class ProvisioningService {
+  constructor(
+    private readonly files: PhoneFiles,
+    private readonly devices: DeviceService,
+    private readonly vendors: VendorRegistry,
+    private readonly requests: RequestLog,
+    private readonly log: Logger,
+  ) {}
+
+  handle(req: FetchRequest): FetchAnswer {
+    const ua = req.userAgent;
+    const fromUa = ua ? this.vendors.identify(ua) : undefined;
+    const result = this.files.resolve(req.fileName);
+    const mac = result.mac ?? (fromUa?.mac ? normalizeMac(fromUa.mac) : null) ?? null;
+    const who = { ip: req.ip, user_agent: ua, file: req.fileName };
+
+    if (mac) this.log.info(who, `Provisioning request received for MAC: ${mac}`);
+    else this.log.info(who, `Provisioning request received for ${req.fileName}`);
+
+    this.report(result, req, mac, fromUa);
+    this.requests.add({
+      at: new Date().toISOString(),
+      ip: req.ip,
+      method: req.method,
+      path: req.path.slice(0, 512),
+      mac,
+      user_agent: ua ? ua.slice(0, 512) : null,
+      status: result.status,
+      outcome: result.outcome,
+      vendor: result.vendor?.id ?? fromUa?.vendor.id ?? null,
+      model: result.model ?? fromUa?.model ?? null,
+      detail: result.detail ?? (result.extension ? `extension ${result.extension}` : null),
+    });
+    if (result.outcome === 'delivered' && result.device) {
+      this.devices.recordFetch(result.device.mac, req.ip, ua, this.files.configUrl(result.device));
+    }
+    if (result.status === 200) return { status: 200, body: result.body, contentType: result.contentType };
+    return { status: result.status };
+  }
+
+  private report(
+    r: ResolvedFile,
+    req: FetchRequest,
+    mac: string | null,
+    fromUa: ReturnType<VendorRegistry['identify']>,
+  ): void {
+    const base = { ip: req.ip, file: req.fileName };
+    switch (r.outcome) {
+      case 'delivered':
+        if (r.device) {
+          const d = r.device;
+          this.log.info(
+            { ...base, mac: d.mac },
+            `✓ Provisioning config delivered to ${d.mac} (${r.vendor!.name} ${d.model}, extension ${d.lines.join(', ')})`,
+          );
+        } else {
+          this.log.info(base, `✓ Common provisioning file ${req.fileName} delivered (${r.vendor!.name}${r.model ? ` ${r.model}` : ''})`);
+        }
+        return;
+      case 'unknown_device': {
+        const vendor = fromUa?.vendor ?? r.vendor;
+        this.log.warn(
+          { ...base, mac, guessed_vendor: vendor?.id ?? null, guessed_model: fromUa?.model ?? null },
+          `Device ${mac} not registered in provisioning system`,
+        );
+        return;
+      }
+      case 'template_not_found':
+        this.log.error({ ...base, mac, template: r.detail }, `Template not found for ${r.vendor?.name} ${r.model ?? ''}`.trim());
+        return;
+      case 'extension_not_found':
+        this.log.error({ ...base, mac }, `Extension ${r.extension} not found`);
+        return;
+      case 'placeholder': {
+        const hint = fromUa?.vendor.urlHint ?? GENERIC_PLACEHOLDER_HINT;
+        this.log.warn(
+          { ...base, user_agent: req.userAgent },
+          `Phone at ${req.ip} requested "${req.fileName}": its provisioning URL contains a literal MAC placeholder. Fix: ${hint}`,
+        );
+        return;
+      }
+      case 'malformed_mac':
+        this.log.warn(base, `Malformed MAC in provisioning request "${req.fileName}": ${r.detail}`);
+        return;
+      case 'wrong_vendor_file':
+        this.log.warn({ ...base, mac }, `Device ${mac} asked for ${req.fileName}, which is not a file for its vendor: ${r.detail}`);
+        return;
+      case 'render_error':
+        this.log.error({ ...base, mac, error: r.detail }, `Rendering ${req.fileName} failed`);
+        return;
+      case 'unknown_file':
+        this.log.info(base, `No such provisioning file: ${req.fileName}`);
+        return;
+    }
+  }
+}

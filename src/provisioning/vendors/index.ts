@@ -1,0 +1,61 @@
+// The vendors this server provisions. Adding a vendor = adding its folder and one line here.
+import type { FileRule, ModelInfo, VendorProfile } from './types.js';
+import { yealink } from './yealink/profile.js';
+
+const ALL: VendorProfile[] = [yealink];
+
+export interface FileMatch {
+  vendor: VendorProfile;
+  rule: FileRule;
+  match: RegExpExecArray;
+}
+
+export class VendorRegistry {
+  private readonly byId = new Map<string, VendorProfile>();
+
+  constructor(readonly vendors: VendorProfile[] = ALL) {
+    for (const v of vendors) this.byId.set(v.id, v);
+  }
+
+  get(id: string): VendorProfile | undefined {
+    return this.byId.get(id.toLowerCase());
+  }
+
+  model(vendorId: string, modelId: string): ModelInfo | undefined {
+    const wanted = normalizeModel(modelId);
+    return this.get(vendorId)?.models.find((m) => normalizeModel(m.id) === wanted);
+  }
+
+  /** Every vendor rule whose pattern matches the file name. */
+  matchFile(fileName: string): FileMatch[] {
+    const out: FileMatch[] = [];
+    for (const vendor of this.vendors)
+      for (const rule of vendor.files) {
+        const match = rule.pattern.exec(fileName);
+        if (match) out.push({ vendor, rule, match });
+      }
+    return out;
+  }
+
+  /** Vendor (and model, when it says) from an HTTP User-Agent. */
+  identify(userAgent: string): { vendor: VendorProfile; model?: string; mac?: string } | undefined {
+    for (const vendor of this.vendors) {
+      const info = vendor.parseUserAgent(userAgent);
+      if (info) {
+        const model = info.model ? this.model(vendor.id, info.model)?.id ?? info.model : undefined;
+        return { vendor, model, mac: info.mac };
+      }
+    }
+    return undefined;
+  }
+
+  /** Vendor guessed from the MAC's OUI. */
+  byOui(oui: string): VendorProfile | undefined {
+    return this.vendors.find((v) => v.ouis.includes(oui));
+  }
+}
+
+/** `SIP-T46S`, `t46s` and `T46S` name the same model. */
+export function normalizeModel(model: string): string {
+  return model.toUpperCase().replace(/^SIP-/, '').replace(/[\s_-]/g, '');
+}

@@ -1,0 +1,79 @@
+// Versioned schema migrations, applied in name order at start-up. Written once with
+// Kysely's schema builder so the same steps run on SQLite and PostgreSQL.
+import { sql, type Kysely, type Migration } from 'kysely';
+
+type Dialect = 'sqlite' | 'postgresql';
+
+export function migrations(dialect: Dialect): Record<string, Migration> {
+  const autoId = dialect === 'sqlite' ? 'integer' : 'serial';
+  return {
+    '0001_initial': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('extensions')
+          .addColumn('number', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('secret_enc', 'text', (c) => c.notNull())
+          .addColumn('voicemail_pin_enc', 'text')
+          .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('devices')
+          .addColumn('mac', 'text', (c) => c.primaryKey())
+          .addColumn('vendor', 'text', (c) => c.notNull())
+          .addColumn('model', 'text', (c) => c.notNull())
+          .addColumn('label', 'text')
+          .addColumn('overrides', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('last_provisioned', 'text')
+          .addColumn('last_ip', 'text')
+          .addColumn('last_user_agent', 'text')
+          .addColumn('last_served_url', 'text')
+          .execute();
+        await db.schema
+          .createTable('device_lines')
+          .addColumn('device_mac', 'text', (c) => c.notNull().references('devices.mac').onDelete('cascade'))
+          .addColumn('line_index', 'integer', (c) => c.notNull())
+          .addColumn('extension_number', 'text', (c) => c.notNull().references('extensions.number'))
+          .addPrimaryKeyConstraint('device_lines_pk', ['device_mac', 'line_index'])
+          .execute();
+        await db.schema
+          .createIndex('device_lines_extension')
+          .on('device_lines')
+          .column('extension_number')
+          .execute();
+        await db.schema
+          .createTable('provisioning_requests')
+          .addColumn('id', autoId, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('ip', 'text', (c) => c.notNull())
+          .addColumn('method', 'text', (c) => c.notNull())
+          .addColumn('path', 'text', (c) => c.notNull())
+          .addColumn('mac', 'text')
+          .addColumn('user_agent', 'text')
+          .addColumn('status', 'integer', (c) => c.notNull())
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addColumn('vendor', 'text')
+          .addColumn('model', 'text')
+          .addColumn('detail', 'text')
+          .execute();
+        await db.schema.createIndex('provisioning_requests_mac').on('provisioning_requests').column('mac').execute();
+        await db.schema
+          .createTable('api_tokens')
+          .addColumn('id', autoId, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('last_used_at', 'text')
+          .addColumn('expires_at', 'text')
+          .addColumn('revoked_at', 'text')
+          .execute();
+        if (dialect === 'sqlite') await sql`PRAGMA foreign_keys = ON`.execute(db);
+      },
+    },
+  };
+}

@@ -1,0 +1,69 @@
+// Row types of every table. Timestamps are ISO-8601 text so SQLite and PostgreSQL
+// store and sort them the same way.
+import type { Generated } from 'kysely';
+
+export interface ExtensionsTable {
+  number: string;
+  name: string;
+  secret_enc: string;
+  voicemail_pin_enc: string | null;
+  enabled: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DevicesTable {
+  mac: string;
+  vendor: string;
+  model: string;
+  label: string | null;
+  /** JSON object of vendor key → value written into this phone's file. */
+  overrides: string;
+  created_at: string;
+  updated_at: string;
+  last_provisioned: string | null;
+  last_ip: string | null;
+  last_user_agent: string | null;
+  /** The provisioning URL written into the file last delivered; informational only, never used to build a URL. */
+  last_served_url: string | null;
+}
+
+export interface DeviceLinesTable {
+  device_mac: string;
+  line_index: number;
+  extension_number: string;
+}
+
+export interface ProvisioningRequestsTable {
+  id: Generated<number>;
+  at: string;
+  ip: string;
+  method: string;
+  path: string;
+  mac: string | null;
+  user_agent: string | null;
+  status: number;
+  outcome: string;
+  vendor: string | null;
+  model: string | null;
+  detail: string | null;
+}
+
+export interface ApiTokensTable {
+  id: Generated<number>;
+  name: string;
+  token_hash: string;
+  role: string;
+  created_at: string;
+  last_used_at: string | null;
+  expires_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface Tables {
+  extensions: ExtensionsTable;
+  devices: DevicesTable;
+  device_lines: DeviceLinesTable;
+  provisioning_requests: ProvisioningRequestsTable;
+  api_tokens: ApiTokensTable;
+}
