@@ -53,6 +53,11 @@ database:
   path: data/pbx.db
   url: ""
 
+security:
+  # Key that encrypts SIP secrets in the database (created on first start, mode 0600).
+  # Back it up separately from the database.
+  key_file: data/secret.key
+
 logging:
   # fatal, error, warn, info, debug, trace
   level: info

@@ -162,11 +162,11 @@ const KNOWN_UNIONS: Record<string, string[]> = {
 function semanticIssues(config: PbxConfig, doc: Document, lines: LineCounter): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const fmt = config.provisioning.url_format;
-  if (!/^https?:\/\//i.test(fmt)) {
+  if (!/^https?:\/\/[^/]+\/provision\//i.test(fmt)) {
     issues.push({
       path: 'provisioning.url_format',
       line: lineOf(doc, lines, ['provisioning', 'url_format']),
-      message: `expected a URL starting with http:// or https:// (found ${JSON.stringify(fmt)})`,
+      message: `expected a URL of the form http(s)://<host>:<port>/provision/<file>, e.g. http://{{SERVER_IP}}:{{PORT}}/provision/{mac}.cfg (found ${JSON.stringify(fmt)})`,
     });
   }
   if (config.api.ssl.enabled && (!config.api.ssl.cert_file || !config.api.ssl.key_file)) {
@@ -198,6 +198,7 @@ function semanticIssues(config: PbxConfig, doc: Document, lines: LineCounter): C
 function resolvePaths(config: PbxConfig, base: string): PbxConfig {
   const at = (p: string) => (p ? resolve(base, p) : p);
   config.database.path = at(config.database.path);
+  config.security.key_file = at(config.security.key_file);
   config.provisioning.custom_templates_dir = at(config.provisioning.custom_templates_dir);
   config.api.ssl.cert_file = at(config.api.ssl.cert_file);
   config.api.ssl.key_file = at(config.api.ssl.key_file);

@@ -82,6 +82,13 @@ export const ConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    security: Type.Object(
+      {
+        // AES key that seals SIP secrets in the database; keep it out of database backups.
+        key_file: Type.String({ minLength: 1, default: 'data/secret.key' }),
+      },
+      { ...strict, default: {} },
+    ),
     logging: Type.Object(
       {
         level: Type.Union(

@@ -16,12 +16,15 @@ export interface OpenedDatabase {
   db: Db;
   /** Human description for logs, without credentials. */
   describe: string;
+  /** Changes when another connection commits (SQLite); undefined where not supported. */
+  dataVersion?: () => number;
   close(): Promise<void>;
 }
 
 export async function openDatabase(cfg: PbxConfig['database']): Promise<OpenedDatabase> {
   let db: Db;
   let describe: string;
+  let dataVersion: (() => number) | undefined;
   if (cfg.type === 'sqlite') {
     mkdirSync(dirname(cfg.path), { recursive: true });
     const native = new SqliteDatabase(cfg.path);
@@ -31,6 +34,8 @@ export async function openDatabase(cfg: PbxConfig['database']): Promise<OpenedDa
     native.pragma('busy_timeout = 5000');
     db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: native }) });
     describe = `sqlite:${cfg.path}`;
+    const version = native.prepare('PRAGMA data_version').pluck();
+    dataVersion = () => version.get() as number;
   } else {
     const pool = new pg.Pool({ connectionString: cfg.url, max: 10 });
     db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
@@ -38,7 +43,7 @@ export async function openDatabase(cfg: PbxConfig['database']): Promise<OpenedDa
     describe = `postgresql://${u.host}${u.pathname}`;
   }
   await migrate(db, cfg.type);
-  return { db, describe, close: () => db.destroy() };
+  return { db, describe, dataVersion, close: () => db.destroy() };
 }
 
 async function migrate(db: Db, dialect: PbxConfig['database']['type']): Promise<void> {

@@ -1,0 +1,60 @@
+// Phone-facing provisioning over HTTP(S). Phones get plain status codes and their
+// vendor's file format, never JSON. Polycom phones upload logs with PUT; those are
+// accepted (and discarded) so the phone does not retry forever.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Pbx } from '../app.js';
+
+const REASON: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 500: 'Internal Server Error' };
+const UPLOAD = /\.(log|txt)$|-(boot|app|calls|contacts|directory)\.(log|xml)$/i;
+
+export function provisionRoutes(pbx: Pbx) {
+  return async (app: FastifyInstance) => {
+    app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 2_097_152 }, (_req, body, done) => done(null, body));
+
+    app.route({
+      method: 'GET',
+      url: '/provision/*',
+      schema: { hide: true },
+      handler: async (req: FastifyRequest, reply: FastifyReply) => {
+        if (!pbx.config().provisioning.enabled) return plain(reply, 404);
+        const path = req.url.split('?')[0] ?? req.url;
+        const fileName = lastSegment((req.params as Record<string, string>)['*'] ?? '');
+        const answer = pbx.provisioning.handle({
+          fileName,
+          path,
+          method: req.method,
+          ip: req.ip,
+          userAgent: req.headers['user-agent'] ?? null,
+        });
+        if (answer.status !== 200) return plain(reply, answer.status);
+        reply.header('Cache-Control', 'no-store');
+        return reply.code(200).type(answer.contentType ?? 'text/plain').send(answer.body);
+      },
+    });
+
+    app.route({
+      method: ['PUT', 'POST'],
+      url: '/provision/*',
+      schema: { hide: true },
+      handler: async (req, reply) => {
+        const fileName = lastSegment((req.params as Record<string, string>)['*'] ?? '');
+        if (!UPLOAD.test(fileName)) return plain(reply, 405);
+        pbx.log.debug({ ip: req.ip, file: fileName, bytes: (req.body as Buffer | undefined)?.length ?? 0 }, 'Phone log upload accepted');
+        return reply.code(204).send();
+      },
+    });
+  };
+}
+
+function lastSegment(rest: string): string {
+  const seg = rest.split('/').pop() ?? '';
+  try {
+    return decodeURIComponent(seg);
+  } catch {
+    return seg;
+  }
+}
+
+function plain(reply: FastifyReply, status: number) {
+  return reply.code(status).type('text/plain; charset=utf-8').send(`${REASON[status] ?? 'Error'}\n`);
+}

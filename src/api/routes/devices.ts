@@ -1,0 +1,72 @@
+import Type from 'typebox';
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Pbx } from '../../app.js';
+import { DeviceService } from '../../provisioning/devices.js';
+import { deviceView } from '../views.js';
+
+const Params = Type.Object({ mac: Type.String() });
+const Ext = Type.String({ pattern: '^[0-9]{2,10}$' });
+const Overrides = Type.Record(Type.String(), Type.String(), { description: 'Vendor key → value added to this phone\'s file' });
+
+const CreateBody = Type.Object(
+  {
+    mac_address: Type.String({ minLength: 1, description: 'Any common form: 68:79:09:9b:e7:68, 68-79-09-9B-E7-68, 6879.099b.e768, 6879099be768' }),
+    extension_number: Type.Optional(Ext),
+    lines: Type.Optional(Type.Array(Ext, { minItems: 1, description: 'Extensions on lines 1, 2, …' })),
+    vendor: Type.String({ minLength: 1 }),
+    model: Type.String({ minLength: 1 }),
+    label: Type.Optional(Type.Union([Type.String({ maxLength: 100 }), Type.Null()])),
+    overrides: Type.Optional(Overrides),
+  },
+  { additionalProperties: false },
+);
+
+const UpdateBody = Type.Object(
+  {
+    extension_number: Type.Optional(Ext),
+    lines: Type.Optional(Type.Array(Ext, { minItems: 1 })),
+    vendor: Type.Optional(Type.String({ minLength: 1 })),
+    model: Type.Optional(Type.String({ minLength: 1 })),
+    label: Type.Optional(Type.Union([Type.String({ maxLength: 100 }), Type.Null()])),
+    overrides: Type.Optional(Overrides),
+  },
+  { additionalProperties: false },
+);
+
+export function deviceRoutes(pbx: Pbx) {
+  return async (fastify: FastifyInstance) => {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+    const tags = ['provisioning'];
+
+    app.get('/provisioning/devices', { schema: { tags, summary: 'List provisioned devices with their live config URLs' } }, async () => ({
+      devices: pbx.devices.list().map((d) => deviceView(pbx, d)),
+    }));
+
+    app.post('/provisioning/devices', { schema: { tags, summary: 'Add a device', body: CreateBody } }, async (req, reply) => {
+      if (!req.body.extension_number && !req.body.lines) {
+        return reply.code(400).send({ error: 'invalid', message: 'extension_number is required', field: 'extension_number' });
+      }
+      const device = await pbx.devices.create(req.body);
+      const url = pbx.files.configUrl(device);
+      pbx.log.info({ mac: device.mac, config_url: url }, `Device ${device.mac} added (${device.vendor} ${device.model}, extension ${device.lines.join(', ')})`);
+      return reply.code(201).send(deviceView(pbx, device));
+    });
+
+    app.get('/provisioning/devices/:mac', { schema: { tags, summary: 'Show a device', params: Params } }, async (req) =>
+      deviceView(pbx, pbx.devices.require(DeviceService.parseMac(req.params.mac))),
+    );
+
+    app.put('/provisioning/devices/:mac', { schema: { tags, summary: 'Change a device', params: Params, body: UpdateBody } }, async (req) => {
+      const device = await pbx.devices.update(req.params.mac, req.body);
+      pbx.log.info({ mac: device.mac }, `Device ${device.mac} updated`);
+      return deviceView(pbx, device);
+    });
+
+    app.delete('/provisioning/devices/:mac', { schema: { tags, summary: 'Remove a device', params: Params } }, async (req, reply) => {
+      await pbx.devices.delete(req.params.mac);
+      pbx.log.info({ mac: req.params.mac }, `Device ${req.params.mac} removed`);
+      return reply.code(204).send();
+    });
+  };
+}

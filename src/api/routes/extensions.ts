@@ -1,0 +1,65 @@
+import Type from 'typebox';
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Pbx } from '../../app.js';
+import { extensionView } from '../views.js';
+
+const Number_ = Type.String({ pattern: '^[0-9]{2,10}$', description: 'Extension number, 2 to 10 digits' });
+const Params = Type.Object({ number: Type.String() });
+
+const CreateBody = Type.Object(
+  {
+    number: Number_,
+    name: Type.Optional(Type.String({ maxLength: 100 })),
+    password: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Generated (strong) when omitted' })),
+    voicemail_pin: Type.Optional(Type.String({ pattern: '^[0-9]{4,12}$' })),
+    enabled: Type.Optional(Type.Boolean()),
+    allow_weak_password: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+const UpdateBody = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    password: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    regenerate_password: Type.Optional(Type.Boolean()),
+    voicemail_pin: Type.Optional(Type.String({ pattern: '^[0-9]{4,12}$' })),
+    enabled: Type.Optional(Type.Boolean()),
+    allow_weak_password: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export function extensionRoutes(pbx: Pbx) {
+  return async (fastify: FastifyInstance) => {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+    const tags = ['extensions'];
+
+    app.get('/extensions', { schema: { tags, summary: 'List extensions' } }, async () => ({
+      extensions: pbx.extensions.list().map((e) => extensionView(pbx, e)),
+    }));
+
+    app.post('/extensions', { schema: { tags, summary: 'Create an extension; the answer shows its password once', body: CreateBody } }, async (req, reply) => {
+      const { extension, password } = await pbx.extensions.create(req.body);
+      pbx.log.info({ extension: extension.number }, `Extension ${extension.number} created`);
+      return reply.code(201).send({ ...extensionView(pbx, extension), password });
+    });
+
+    app.get('/extensions/:number', { schema: { tags, summary: 'Show an extension', params: Params } }, async (req) =>
+      extensionView(pbx, pbx.extensions.require(req.params.number)),
+    );
+
+    app.put('/extensions/:number', { schema: { tags, summary: 'Change an extension', params: Params, body: UpdateBody } }, async (req) => {
+      const { extension, password } = await pbx.extensions.update(req.params.number, req.body);
+      pbx.log.info({ extension: extension.number }, `Extension ${extension.number} updated`);
+      return { ...extensionView(pbx, extension), ...(password ? { password } : {}) };
+    });
+
+    app.delete('/extensions/:number', { schema: { tags, summary: 'Delete an extension', params: Params } }, async (req, reply) => {
+      await pbx.extensions.delete(req.params.number);
+      pbx.log.info({ extension: req.params.number }, `Extension ${req.params.number} deleted`);
+      return reply.code(204).send();
+    });
+  };
+}

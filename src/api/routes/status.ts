@@ -1,0 +1,23 @@
+import type { FastifyInstance } from 'fastify';
+import type { Pbx } from '../../app.js';
+import { VERSION } from '../../version.js';
+
+export function statusRoutes(pbx: Pbx) {
+  return async (app: FastifyInstance) => {
+    app.get('/status', { schema: { tags: ['status'], summary: 'Server status' } }, async () => {
+      const config = pbx.config();
+      return {
+        version: VERSION,
+        started_at: pbx.startedAt.toISOString(),
+        uptime_seconds: Math.round((Date.now() - pbx.startedAt.getTime()) / 1000),
+        config_file: pbx.configFile,
+        database: pbx.database.describe,
+        api_port: config.api.port,
+        sip_port: config.server.sip_port,
+        external_ip: config.server.external_ip,
+        provisioning_enabled: config.provisioning.enabled,
+        counts: { extensions: pbx.extensions.list().length, devices: pbx.devices.list().length },
+      };
+    });
+  };
+}

@@ -1,0 +1,113 @@
+// The HTTP listener: REST API under /api (bearer tokens), phone provisioning under
+// /provision (no JSON to phones), /health for probes. Built by `buildHttp` without
+// listening, so tests can inject requests and `pbx serve` can listen.
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Pbx } from '../app.js';
+import { PbxError } from '../pbx/errors.js';
+import { bearerAuth } from './auth.js';
+import { extensionRoutes } from './routes/extensions.js';
+import { deviceRoutes } from './routes/devices.js';
+import { provisioningInfoRoutes } from './routes/provisioning-info.js';
+import { statusRoutes } from './routes/status.js';
+import { provisionRoutes } from './provision-routes.js';
+
+export type Http = FastifyInstance;
+
+export interface RouteSummary {
+  method: string;
+  url: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route registered, for tests that walk the whole table. */
+    routeList: RouteSummary[];
+  }
+}
+
+const STATUS_OF = { invalid: 400, not_found: 404, conflict: 409 } as const;
+
+export async function buildHttp(pbx: Pbx): Promise<Http> {
+  const config = pbx.config();
+  const https = config.api.ssl.enabled
+    ? { key: readFileSync(config.api.ssl.key_file), cert: readFileSync(config.api.ssl.cert_file) }
+    : null;
+  const routes: RouteSummary[] = [];
+  const app = Fastify({
+    ...(https ? { https } : {}),
+    logger: false,
+    bodyLimit: 1_048_576,
+    trustProxy: false,
+    // Fastify answers with a clear JSON error instead of ajv's defaults.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url });
+  });
+  app.decorate('routeList', routes);
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof PbxError) {
+      return reply.code(STATUS_OF[err.kind]).send({ error: err.kind, message: err.message, field: err.field });
+    }
+    if (err.validation) {
+      const first = err.validation[0];
+      const params = (first?.params ?? {}) as Record<string, unknown>;
+      const path = (first?.instancePath ?? '').split('/').filter(Boolean).join('.');
+      const field = (params.missingProperty as string) ?? (params.additionalProperty as string) ?? path;
+      const what = params.additionalProperty
+        ? 'is not a known field'
+        : params.missingProperty
+          ? 'is required'
+          : (first?.message ?? 'is invalid');
+      return reply.code(400).send({
+        error: 'invalid',
+        message: `${err.validationContext ?? 'body'}${field ? ` field "${field}"` : ''} ${what}`,
+        field: field || undefined,
+      });
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply.code(err.statusCode).send({ error: 'bad_request', message: err.message });
+    }
+    pbx.log.error({ err, url: req.url, method: req.method }, 'Unhandled error in HTTP request');
+    return reply.code(500).send({ error: 'internal', message: 'Internal server error; the server log has the details' });
+  });
+
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('X-Frame-Options', 'DENY');
+    reply.header('Referrer-Policy', 'no-referrer');
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'pbx REST API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  app.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+
+  await app.register(provisionRoutes(pbx));
+
+  await app.register(
+    async (api) => {
+      api.addHook('onRequest', bearerAuth(pbx.tokens));
+      api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+      await api.register(statusRoutes(pbx));
+      await api.register(extensionRoutes(pbx));
+      await api.register(deviceRoutes(pbx));
+      await api.register(provisioningInfoRoutes(pbx));
+      api.setNotFoundHandler((req, reply) =>
+        reply.code(404).send({ error: 'not_found', message: `No API route ${req.method} ${req.url}` }),
+      );
+    },
+    { prefix: '/api' },
+  );
+  return app;
+}

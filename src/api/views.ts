@@ -1,0 +1,37 @@
+// How API answers show extensions and devices. Field names follow what existing users'
+// scripts use (mac_address, extension_number, config_url …). Secrets never appear here.
+import type { Pbx } from '../app.js';
+import type { Extension } from '../pbx/extensions.js';
+import type { Device } from '../provisioning/devices.js';
+import { provisioningEndpoint } from '../provisioning/config-url.js';
+
+export function extensionView(pbx: Pbx, e: Extension) {
+  return {
+    number: e.number,
+    name: e.name,
+    enabled: e.enabled,
+    voicemail_pin_set: e.voicemailPin !== null,
+    devices: pbx.devices.usingExtension(e.number).map((d) => d.mac),
+    created_at: e.createdAt,
+    updated_at: e.updatedAt,
+  };
+}
+
+export function deviceView(pbx: Pbx, d: Device) {
+  return {
+    mac_address: d.mac,
+    extension_number: d.lines[0] ?? null,
+    lines: d.lines,
+    vendor: d.vendor,
+    model: d.model,
+    label: d.label,
+    config_url: pbx.files.configUrl(d),
+    provisioning_server: provisioningEndpoint(pbx.config()).baseUrl + '/',
+    overrides: d.overrides,
+    created_at: d.createdAt,
+    updated_at: d.updatedAt,
+    last_provisioned: d.lastProvisioned,
+    last_ip: d.lastIp,
+    last_user_agent: d.lastUserAgent,
+  };
+}

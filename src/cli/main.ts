@@ -1,0 +1,249 @@
+// The `pbx` command line. Every command takes --config FILE (default $PBX_CONFIG or
+// ./config.yml). Output a script needs (a new token, a new secret, a URL) is printed
+// alone on the last line of stdout; messages for people go to stderr.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfigFile } from '../config/load.js';
+import { writeDefaultConfig } from '../config/default-file.js';
+import { createPbx, type Pbx } from '../app.js';
+import { createLogger } from '../log.js';
+import { PbxError } from '../pbx/errors.js';
+import { DeviceService } from '../provisioning/devices.js';
+import { TemplateError } from '../provisioning/templates.js';
+import { VERSION } from '../version.js';
+import { serve } from './serve.js';
+import { printTable } from './table.js';
+
+const program = new Command();
+program
+  .name('pbx')
+  .description('pbx: a phone system. Phones provision themselves over HTTP and register over SIP.')
+  .version(VERSION)
+  .addOption(new Option('-c, --config <file>', 'config file').env('PBX_CONFIG').default('config.yml'))
+  .showHelpAfterError();
+
+const configPath = () => resolve(program.opts<{ config: string }>().config);
+
+/** Loads the config (writing the default one first when there is none) and builds the services. */
+async function withPbx<T>(fn: (pbx: Pbx) => Promise<T>): Promise<T> {
+  const file = configPath();
+  if (writeDefaultConfig(file)) process.stderr.write(`No config file found: wrote a commented default to ${file}\n`);
+  const loaded = loadConfigFile(file);
+  const pbx = await createPbx(loaded, createLogger('warn', process.stderr));
+  try {
+    return await fn(pbx);
+  } finally {
+    await pbx.close();
+  }
+}
+
+const out = (line: string): void => void process.stdout.write(line + '\n');
+
+program
+  .command('serve')
+  .description('start the server (writes a default config.yml first if there is none)')
+  .action(async () => serve(configPath()));
+
+const config = program.command('config').description('check the configuration');
+config
+  .command('check [file]')
+  .description('validate a config file without starting anything')
+  .action((file?: string) => {
+    const path = resolve(file ?? configPath());
+    if (!existsSync(path)) throw new PbxError('not_found', `No config file at ${path}`);
+    loadConfigFile(path);
+    out(`OK: ${path} is valid`);
+  });
+
+const token = program.command('token').description('API tokens');
+token
+  .command('create')
+  .description('create an API token; prints it alone on the last line (it is shown only now)')
+  .requiredOption('--name <name>', 'who or what the token is for')
+  .addOption(new Option('--role <role>', 'admin or read-only').choices(['admin', 'read-only']).default('admin'))
+  .option('--expires-days <days>', 'expire after this many days', (v) => positiveInt(v, '--expires-days'))
+  .action(async (o: { name: string; role: 'admin' | 'read-only'; expiresDays?: number }) =>
+    withPbx(async (pbx) => {
+      const expires = o.expiresDays ? new Date(Date.now() + o.expiresDays * 86_400_000).toISOString() : null;
+      const { token: t, info } = await pbx.tokens.create(o.name, o.role, expires);
+      process.stderr.write(`Created ${info.role} token #${info.id} "${info.name}". Store it now: it cannot be shown again.\n`);
+      out(t);
+    }),
+  );
+token
+  .command('list')
+  .description('list API tokens (never their values)')
+  .option('--json', 'print JSON')
+  .action(async (o: { json?: boolean }) =>
+    withPbx(async (pbx) => {
+      const rows = await pbx.tokens.list();
+      if (o.json) return out(JSON.stringify(rows, null, 2));
+      printTable(rows.map((r) => ({ id: r.id, name: r.name, role: r.role, created: r.created_at, expires: r.expires_at ?? '', revoked: r.revoked_at ?? '' })));
+    }),
+  );
+token
+  .command('revoke <id>')
+  .description('revoke an API token')
+  .action(async (id: string) =>
+    withPbx(async (pbx) => {
+      await pbx.tokens.revoke(positiveInt(id, 'id'));
+      out(`Token #${id} revoked`);
+    }),
+  );
+
+const ext = program.command('ext').description('extensions');
+ext
+  .command('add <number>')
+  .description('add an extension; prints its SIP password alone on the last line')
+  .option('--name <name>', 'display name')
+  .option('--password <password>', 'SIP password (a strong one is generated when omitted)')
+  .option('--voicemail-pin <pin>', 'voicemail PIN')
+  .option('--allow-weak-password', 'accept a password that fails the strength check')
+  .action(async (number: string, o: { name?: string; password?: string; voicemailPin?: string; allowWeakPassword?: boolean }) =>
+    withPbx(async (pbx) => {
+      const { extension, password } = await pbx.extensions.create({
+        number,
+        name: o.name,
+        password: o.password,
+        voicemail_pin: o.voicemailPin,
+        allow_weak_password: o.allowWeakPassword,
+      });
+      process.stderr.write(`Extension ${extension.number} (${extension.name}) created. Its SIP password:\n`);
+      out(password);
+    }),
+  );
+ext
+  .command('list')
+  .description('list extensions')
+  .option('--json', 'print JSON')
+  .action(async (o: { json?: boolean }) =>
+    withPbx(async (pbx) => {
+      const rows = pbx.extensions.list().map((e) => ({
+        number: e.number,
+        name: e.name,
+        enabled: e.enabled,
+        devices: pbx.devices.usingExtension(e.number).map((d) => d.mac).join(' '),
+      }));
+      if (o.json) return out(JSON.stringify(rows, null, 2));
+      printTable(rows);
+    }),
+  );
+ext
+  .command('show <number>')
+  .description('show an extension')
+  .option('--show-password', 'include the SIP password')
+  .action(async (number: string, o: { showPassword?: boolean }) =>
+    withPbx(async (pbx) => {
+      const e = pbx.extensions.require(number);
+      const view = {
+        number: e.number,
+        name: e.name,
+        enabled: e.enabled,
+        voicemail_pin_set: e.voicemailPin !== null,
+        devices: pbx.devices.usingExtension(e.number).map((d) => d.mac),
+        created_at: e.createdAt,
+        updated_at: e.updatedAt,
+        ...(o.showPassword ? { password: e.secret } : {}),
+      };
+      out(JSON.stringify(view, null, 2));
+    }),
+  );
+ext
+  .command('rm <number>')
+  .description('remove an extension')
+  .action(async (number: string) =>
+    withPbx(async (pbx) => {
+      await pbx.extensions.delete(number);
+      out(`Extension ${number} removed`);
+    }),
+  );
+
+const device = program.command('device').description('provisioned phones');
+device
+  .command('add <mac>')
+  .description('add a phone; prints its config URL alone on the last line')
+  .requiredOption('--extension <number...>', 'extension on line 1 (more numbers for lines 2, 3 …)')
+  .requiredOption('--vendor <vendor>', 'vendor, e.g. yealink')
+  .requiredOption('--model <model>', 'model, e.g. T46S')
+  .option('--label <label>', 'free text shown in lists')
+  .action(async (mac: string, o: { extension: string[]; vendor: string; model: string; label?: string }) =>
+    withPbx(async (pbx) => {
+      const d = await pbx.devices.create({ mac_address: mac, lines: o.extension, vendor: o.vendor, model: o.model, label: o.label });
+      process.stderr.write(`Device ${d.mac} added (${d.vendor} ${d.model}, extension ${d.lines.join(', ')}). Config URL:\n`);
+      out(pbx.files.configUrl(d));
+    }),
+  );
+device
+  .command('list')
+  .description('list phones with their live config URLs')
+  .option('--json', 'print JSON')
+  .action(async (o: { json?: boolean }) =>
+    withPbx(async (pbx) => {
+      const rows = pbx.devices.list().map((d) => ({
+        mac: d.mac,
+        vendor: d.vendor,
+        model: d.model,
+        extension: d.lines.join(','),
+        last_provisioned: d.lastProvisioned ?? 'never',
+        config_url: pbx.files.configUrl(d),
+      }));
+      if (o.json) return out(JSON.stringify(rows, null, 2));
+      printTable(rows);
+    }),
+  );
+device
+  .command('show <mac>')
+  .description('show a phone')
+  .action(async (mac: string) =>
+    withPbx(async (pbx) => {
+      const d = pbx.devices.require(DeviceService.parseMac(mac));
+      out(JSON.stringify({ ...d, config_url: pbx.files.configUrl(d) }, null, 2));
+    }),
+  );
+device
+  .command('rm <mac>')
+  .description('remove a phone')
+  .action(async (mac: string) =>
+    withPbx(async (pbx) => {
+      await pbx.devices.delete(mac);
+      out(`Device ${DeviceService.parseMac(mac)} removed`);
+    }),
+  );
+
+const provision = program.command('provision').description('phone files');
+provision
+  .command('render <mac>')
+  .description('print the file that phone would get now (its account file unless --file names another)')
+  .option('--file <name>', 'file name as the phone requests it, e.g. y000000000066.cfg')
+  .action(async (mac: string, o: { file?: string }) =>
+    withPbx(async (pbx) => {
+      const d = pbx.devices.require(DeviceService.parseMac(mac));
+      const r = o.file ? pbx.files.resolve(o.file) : pbx.files.renderDeviceFile(d);
+      if (r.status !== 200) throw new PbxError('not_found', `Cannot render ${r.fileName || 'file'} for ${d.mac}: ${r.outcome}${r.detail ? ` (${r.detail})` : ''}${r.extension ? ` (extension ${r.extension})` : ''}`);
+      process.stdout.write(r.body!.endsWith('\n') ? r.body! : r.body! + '\n');
+    }),
+  );
+provision
+  .command('url <mac>')
+  .description('print the config URL of a phone, derived from the live config')
+  .action(async (mac: string) =>
+    withPbx(async (pbx) => {
+      out(pbx.files.configUrl(pbx.devices.require(DeviceService.parseMac(mac))));
+    }),
+  );
+
+function positiveInt(v: string, what: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new PbxError('invalid', `${what} must be a positive whole number`);
+  return n;
+}
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof PbxError || err instanceof TemplateError) {
+    process.stderr.write(`pbx: ${err.message}\n`);
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  }
+  process.stderr.write(`pbx: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,62 @@
+// `pbx serve`: load the config (writing a default one when missing), open storage,
+// start the listeners, and shut down cleanly on SIGTERM/SIGINT so deferred writes land.
+import { ConfigError, loadConfigFile } from '../config/load.js';
+import { writeDefaultConfig } from '../config/default-file.js';
+import { createPbx } from '../app.js';
+import { buildHttp } from '../api/server.js';
+import { createLogger } from '../log.js';
+import { deriveConfigUrl } from '../provisioning/config-url.js';
+import { VERSION } from '../version.js';
+
+export async function serve(configFile: string): Promise<void> {
+  const bootLog = createLogger('info');
+  if (writeDefaultConfig(configFile)) {
+    bootLog.info({ config_file: configFile }, `No config file found: wrote a commented default config to ${configFile}`);
+  }
+  let loaded;
+  try {
+    loaded = loadConfigFile(configFile);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      bootLog.fatal({ config_file: configFile }, err.message);
+      bootLog.flush();
+      process.stderr.write(`pbx: ${err.message}\nThe server was not started.\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const config = loaded.config;
+  const log = createLogger(config.logging.level);
+  log.info({ version: VERSION }, `pbx ${VERSION} starting`);
+  log.info(`Config file: ${loaded.file}`);
+  const pbx = await createPbx(loaded, log, { serve: true });
+  log.info(`Database: ${pbx.database.describe}`);
+  const http = await buildHttp(pbx);
+  try {
+    await http.listen({ host: config.api.host, port: config.api.port });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EADDRINUSE' ? 'is already in use by another process' : code === 'EACCES' ? 'needs privileges this user lacks' : (err as Error).message;
+    log.fatal(`API port ${config.api.port} on ${config.api.host} ${why}; change api.port in ${loaded.file} or stop the other process`);
+    await pbx.close();
+    log.flush();
+    process.exitCode = 1;
+    return;
+  }
+  log.info(`API port: ${config.api.port} (${config.api.ssl.enabled ? 'https' : 'http'}://${config.api.host}:${config.api.port})`);
+  log.info(`Provisioning URL format: ${config.provisioning.url_format} → ${deriveConfigUrl(config, 'aabbccddeeff', 'lower')}`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`Received ${signal}: shutting down`);
+    await http.close();
+    await pbx.close();
+    log.info('Stopped');
+    log.flush();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
