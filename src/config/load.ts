@@ -59,7 +59,7 @@ export function parseConfigText(text: string, file: string): PbxConfig {
       file,
       doc.errors.map((e) => ({
         path: '',
-        line: e.linePos?.[0]?.line,
+        line: lines.linePos(e.pos[0]).line,
         message: `YAML syntax error: ${e.message.split('\n')[0]}`,
       })),
     );

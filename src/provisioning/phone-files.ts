@@ -42,7 +42,7 @@ export interface ResolvedFile {
 // A provisioning URL the phone did not expand: {mac}, {{mac}}, $mac, $MA, $MAU, ${mac}, %7Bmac%7D …
 const PLACEHOLDER = /\{+\s*mac\s*\}+|\$\{?(mac|mau|ma)\b\}?|\[PHONE_MAC_ADDRESS\]/i;
 // A name that was meant to be a MAC: hex digits and separators only.
-const MAC_ATTEMPT = /^([0-9a-f]{2}[:\-.]?){3,}[0-9a-f]*$/i;
+const MAC_ATTEMPT = /^([0-9a-f]{2}[:\-.]?){3,}[0-9a-f]*$|^([0-9a-z]{2}[:\-]){4,5}[0-9a-z]{1,2}$/i;
 const WITH_SEPARATORS = /^(?<base>[0-9a-f]{2}([:\-][0-9a-f]{2}){5}|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})(?<rest>[.\-].*)$/i;
 
 export class PhoneFiles {

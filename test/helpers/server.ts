@@ -1,0 +1,157 @@
+// Starts the real `pbx` process (the built dist/, as `npm start` runs it) on free
+// ports in a temporary folder, and talks to it over real HTTP.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const PBX_BIN = join(ROOT, 'bin/pbx.js');
+
+export async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => ok(port));
+    });
+  });
+}
+
+export function tempDir(prefix = 'pbx-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface ConfigOptions {
+  port: number;
+  externalIp?: string;
+  urlFormat?: string;
+  extra?: string;
+}
+
+export function writeConfig(dir: string, o: ConfigOptions): string {
+  const file = join(dir, 'config.yml');
+  writeFileSync(
+    file,
+    `server:
+  name: test-pbx
+  external_ip: ${o.externalIp ?? '127.0.0.1'}
+  sip_port: 5060
+api:
+  host: 127.0.0.1
+  port: ${o.port}
+provisioning:
+  url_format: "${o.urlFormat ?? 'http://{{SERVER_IP}}:{{PORT}}/provision/{mac}.cfg'}"
+  site:
+    timezone: Europe/Berlin
+database:
+  path: data/pbx.db
+logging:
+  level: debug
+${o.extra ?? ''}`,
+  );
+  return file;
+}
+
+/** Runs a pbx CLI command to completion. */
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((ok) => {
+    const child = spawn(process.execPath, [PBX_BIN, ...args], { env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => ok({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+export class RunningServer {
+  log = '';
+  private exited: Promise<number | null>;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly configFile: string,
+    readonly port: number,
+  ) {
+    child.stdout!.on('data', (d) => (this.log += d));
+    child.stderr!.on('data', (d) => (this.log += d));
+    this.exited = new Promise((ok) => child.on('exit', (code) => ok(code)));
+  }
+
+  static async start(configFile: string, port: number): Promise<RunningServer> {
+    const child = spawn(process.execPath, [PBX_BIN, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = new RunningServer(child, configFile, port);
+    await server.waitForLog(/"API port: \d+/, 15_000);
+    return server;
+  }
+
+  get base(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async waitForLog(pattern: RegExp, timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(this.log)) {
+      if (this.child.exitCode !== null) throw new Error(`server exited (${this.child.exitCode}) before logging ${pattern}:\n${this.log}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern} in log:\n${this.log}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** Graceful stop (SIGTERM), as systemctl stop does. */
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode === null) this.child.kill('SIGTERM');
+    return this.exited;
+  }
+
+  /** kill -9: no shutdown code runs. */
+  async kill9(): Promise<void> {
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** Log lines as parsed JSON objects. */
+  lines(): { level: string; msg: string; [k: string]: unknown }[] {
+    return this.log
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
+  }
+
+  async api(method: string, path: string, token: string | null, body?: unknown) {
+    const res = await fetch(this.base + path, {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    let json: any;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, json, text, headers: res.headers };
+  }
+
+  async fetchFile(file: string, userAgent: string) {
+    const res = await fetch(`${this.base}/provision/${file}`, { headers: { 'user-agent': userAgent } });
+    return { status: res.status, body: await res.text(), type: res.headers.get('content-type') };
+  }
+}
+
+export async function createToken(configFile: string): Promise<string> {
+  const r = await runCli(['token', 'create', '--name', 'tests', '--config', configFile]);
+  if (r.code !== 0) throw new Error(`token create failed: ${r.stderr}`);
+  return r.stdout.trim().split('\n').pop()!;
+}
+
+export function readText(file: string): string {
+  return readFileSync(file, 'utf8');
+}

@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, loadConfigFile, parseConfigText } from '../../src/config/load.ts';
+import { DEFAULT_CONFIG_TEXT } from '../../src/config/default-file.ts';
+import { tempDir } from '../helpers/server.ts';
+
+function issuesOf(text: string) {
+  try {
+    parseConfigText(text, '/etc/pbx/config.yml');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.issues;
+  }
+  assert.fail('expected the config to be refused');
+}
+
+test('an empty file gets every default', () => {
+  const c = parseConfigText('', '/etc/pbx/config.yml');
+  assert.equal(c.api.port, 8080);
+  assert.equal(c.api.host, '0.0.0.0');
+  assert.equal(c.server.sip_port, 5060);
+  assert.equal(c.provisioning.url_format, 'http://{{SERVER_IP}}:{{PORT}}/provision/{mac}.cfg');
+  assert.equal(c.database.type, 'sqlite');
+  assert.equal(c.database.path, '/etc/pbx/data/pbx.db', 'relative paths resolve against the config file folder');
+});
+
+test('the generated default config file is valid and equals the built-in defaults', () => {
+  const fromFile = parseConfigText(DEFAULT_CONFIG_TEXT, '/etc/pbx/config.yml');
+  assert.deepEqual(fromFile, parseConfigText('', '/etc/pbx/config.yml'));
+});
+
+test('a wrong type names the key path, the line and what is expected', () => {
+  const [issue, ...rest] = issuesOf('server:\n  external_ip: 10.0.0.5\napi:\n  port: "eighty"\n');
+  assert.equal(rest.length, 0);
+  assert.equal(issue!.path, 'api.port');
+  assert.equal(issue!.line, 4);
+  assert.match(issue!.message, /expected integer/);
+  assert.match(issue!.message, /eighty/);
+});
+
+test('an out-of-range port is refused', () => {
+  const [issue] = issuesOf('api:\n  port: 70000\n');
+  assert.equal(issue!.path, 'api.port');
+  assert.match(issue!.message, /<= 65535/);
+});
+
+test('an unknown key is refused with a suggestion', () => {
+  const [issue] = issuesOf('api:\n  host: 0.0.0.0\n  prot: 9000\n');
+  assert.equal(issue!.path, 'api.prot');
+  assert.equal(issue!.line, 3);
+  assert.match(issue!.message, /unknown key "prot".*did you mean "port"/);
+});
+
+test('bad YAML is reported with its line', () => {
+  const [issue] = issuesOf('server:\n  name: pbx\n   bad: [indent\n');
+  assert.match(issue!.message, /YAML syntax error/);
+  assert.ok(issue!.line! >= 2, `line ${issue!.line}`);
+});
+
+test('an enum value lists the allowed ones', () => {
+  const [issue] = issuesOf('database:\n  type: mysql\n');
+  assert.equal(issue!.path, 'database.type');
+  assert.match(issue!.message, /sqlite, postgresql/);
+});
+
+test('semantic checks: url_format, time zone, ssl files', () => {
+  assert.equal(issuesOf('provisioning:\n  url_format: ftp://x/{mac}\n')[0]!.path, 'provisioning.url_format');
+  assert.equal(issuesOf('provisioning:\n  site:\n    timezone: Mars/Olympus\n')[0]!.path, 'provisioning.site.timezone');
+  assert.equal(issuesOf('api:\n  ssl:\n    enabled: true\n')[0]!.path, 'api.ssl');
+});
+
+test('pre-configured devices are validated entry by entry', () => {
+  const [issue] = issuesOf('provisioning:\n  devices:\n    - { mac: "00:15:65:00:00:01", extension: "1001", vendor: yealink }\n');
+  assert.equal(issue!.path, 'provisioning.devices.0.model');
+  assert.match(issue!.message, /required/);
+});
+
+test('loadConfigFile reports the file it read', () => {
+  const dir = tempDir();
+  const file = join(dir, 'config.yml');
+  writeFileSync(file, 'api:\n  port: 9000\n');
+  const loaded = loadConfigFile(file);
+  assert.equal(loaded.file, file);
+  assert.equal(loaded.config.api.port, 9000);
+  assert.throws(() => loadConfigFile(join(dir, 'missing.yml')), /cannot read file/);
+});
