@@ -1,0 +1,173 @@
+// The REST API in-process (fastify inject) on a real SQLite file: every route needs a
+// token, bad input gets a 400 that names the field, unknown resources a 404.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { createPbx, type Pbx } from '../../src/app.ts';
+import { buildHttp, type Http } from '../../src/api/server.ts';
+import { parseConfigText } from '../../src/config/load.ts';
+import { createLogger } from '../../src/log.ts';
+import { tempDir } from '../helpers/server.ts';
+
+let pbx: Pbx;
+let app: Http;
+let admin: string;
+let reader: string;
+const dir = tempDir();
+
+before(async () => {
+  const file = join(dir, 'config.yml');
+  const config = parseConfigText(`provisioning:\n  custom_templates_dir: templates\n`, file);
+  pbx = await createPbx({ file, config }, createLogger('silent'));
+  app = await buildHttp(pbx);
+  admin = (await pbx.tokens.create('admin')).token;
+  reader = (await pbx.tokens.create('viewer', 'read-only')).token;
+});
+after(async () => {
+  await app.close();
+  await pbx.close();
+});
+
+const call = (method: string, url: string, token: string | null, payload?: unknown) =>
+  app.inject({ method: method as never, url, payload: payload as never, headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+function concrete(url: string): string {
+  return url
+    .replace(':number', '1001')
+    .replace(':mac', 'aabbccddeeff')
+    .replace(':vendor', 'yealink')
+    .replace(':model', 'T46S')
+    .replace('*', 'x');
+}
+
+test('every /api route answers 401 without a token (walks the route table)', async () => {
+  const routes = app.routeList.filter((r) => r.url.startsWith('/api'));
+  assert.ok(routes.length >= 15, `found ${routes.length} API routes`);
+  for (const r of routes) {
+    const res = await call(r.method, concrete(r.url), null, ['POST', 'PUT'].includes(r.method) ? {} : undefined);
+    assert.equal(res.statusCode, 401, `${r.method} ${r.url}`);
+    assert.match(res.headers['www-authenticate'] as string, /^Bearer/);
+    const wrong = await call(r.method, concrete(r.url), 'pbx_not-a-real-token');
+    assert.equal(wrong.statusCode, 401, `${r.method} ${r.url} with a wrong token`);
+  }
+});
+
+test('a read-only token reads but cannot write', async () => {
+  assert.equal((await call('GET', '/api/extensions', reader)).statusCode, 200);
+  const routes = app.routeList.filter((r) => r.url.startsWith('/api') && !['GET', 'HEAD'].includes(r.method));
+  for (const r of routes) {
+    const res = await call(r.method, concrete(r.url), reader, {});
+    assert.equal(res.statusCode, 403, `${r.method} ${r.url}`);
+  }
+});
+
+test('extensions: create shows the password once, lists never show it', async () => {
+  const created = await call('POST', '/api/extensions', admin, { number: '1001', name: 'Reception' });
+  assert.equal(created.statusCode, 201);
+  const password = created.json().password;
+  assert.match(password, /^[A-Za-z0-9]{20}$/);
+  for (const url of ['/api/extensions', '/api/extensions/1001']) {
+    const body = (await call('GET', url, admin)).body;
+    assert.ok(!body.includes(password), `${url} must not show the secret`);
+    assert.ok(body.includes('Reception'));
+  }
+  const dup = await call('POST', '/api/extensions', admin, { number: '1001' });
+  assert.equal(dup.statusCode, 409);
+  const regen = await call('PUT', '/api/extensions/1001', admin, { regenerate_password: true });
+  assert.equal(regen.statusCode, 200);
+  assert.notEqual(regen.json().password, password);
+  assert.equal(pbx.extensions.get('1001')!.secret, regen.json().password);
+});
+
+test('bad bodies get 400 naming the field', async () => {
+  const cases: [string, string, unknown, string][] = [
+    ['POST', '/api/extensions', { number: 'abc' }, 'number'],
+    ['POST', '/api/extensions', { name: 'no number' }, 'number'],
+    ['POST', '/api/extensions', { number: '1002', password: 'ext1002' }, 'password'],
+    ['POST', '/api/extensions', { number: '1003', color: 'red' }, 'color'],
+    ['POST', '/api/provisioning/devices', { mac_address: 'zz:zz', extension_number: '1001', vendor: 'yealink', model: 'T46S' }, 'mac_address'],
+    ['POST', '/api/provisioning/devices', { mac_address: '00:15:65:00:00:01', extension_number: '1999', vendor: 'yealink', model: 'T46S' }, 'extension_number'],
+    ['POST', '/api/provisioning/devices', { mac_address: '00:15:65:00:00:01', extension_number: '1001', vendor: 'nokia', model: 'T46S' }, 'vendor'],
+    ['POST', '/api/provisioning/devices', { mac_address: '00:15:65:00:00:01', extension_number: '1001', vendor: 'yealink', model: 'T99' }, 'model'],
+    ['POST', '/api/provisioning/devices', { mac_address: '00:15:65:00:00:01', vendor: 'yealink', model: 'T46S' }, 'extension_number'],
+  ];
+  for (const [method, url, body, field] of cases) {
+    const res = await call(method, url, admin, body);
+    assert.equal(res.statusCode, 400, `${JSON.stringify(body)}: ${res.body}`);
+    assert.equal(res.json().field, field, res.body);
+    assert.ok(res.json().message.length > 10);
+    assert.ok(!res.body.includes('    at '), 'no stack trace to the client');
+  }
+  const missingExt = await call('POST', '/api/provisioning/devices', admin, { mac_address: '00:15:65:00:00:01', extension_number: '1999', vendor: 'yealink', model: 'T46S' });
+  assert.match(missingExt.json().message, /Extension 1999 not found/);
+  const unknownVendor = await call('POST', '/api/provisioning/devices', admin, { mac_address: '00:15:65:00:00:01', extension_number: '1001', vendor: 'nokia', model: 'x' });
+  assert.match(unknownVendor.json().message, /Unknown vendor "nokia"; supported vendors: yealink/);
+  assert.equal(pbx.devices.list().length, 0, 'refused requests changed nothing');
+});
+
+test('unknown resources get 404', async () => {
+  assert.equal((await call('GET', '/api/extensions/4242', admin)).statusCode, 404);
+  assert.equal((await call('GET', '/api/provisioning/devices/00:15:65:ff:ff:ff', admin)).statusCode, 404);
+  assert.equal((await call('DELETE', '/api/provisioning/devices/00:15:65:ff:ff:ff', admin)).statusCode, 404);
+  assert.equal((await call('GET', '/api/provisioning/templates/nokia/x', admin)).statusCode, 404);
+  assert.equal((await call('GET', '/api/nothing-here', admin)).statusCode, 404);
+});
+
+test('devices: any MAC form, one normalised record, live URL; extension in use cannot be deleted', async () => {
+  const res = await call('POST', '/api/provisioning/devices', admin, { mac_address: '0015.6500.0001', extension_number: '1001', vendor: 'yealink', model: 't46s' });
+  assert.equal(res.statusCode, 201, res.body);
+  assert.equal(res.json().mac_address, '001565000001');
+  assert.equal(res.json().model, 'T46S');
+  assert.equal(res.json().config_url, 'http://127.0.0.1:8080/provision/001565000001.cfg');
+  for (const form of ['00:15:65:00:00:01', '00-15-65-00-00-01', '001565000001']) {
+    assert.equal((await call('GET', `/api/provisioning/devices/${form}`, admin)).json().mac_address, '001565000001');
+  }
+  const dup = await call('POST', '/api/provisioning/devices', admin, { mac_address: '00:15:65:00:00:01', extension_number: '1001', vendor: 'yealink', model: 'T46S' });
+  assert.equal(dup.statusCode, 409);
+  const del = await call('DELETE', '/api/extensions/1001', admin);
+  assert.equal(del.statusCode, 409);
+  assert.match(del.json().message, /001565000001/);
+  const upd = await call('PUT', '/api/provisioning/devices/001565000001', admin, { label: 'Front desk', overrides: { 'phone_setting.backlight_time': '60' } });
+  assert.equal(upd.statusCode, 200, upd.body);
+  const file = pbx.files.resolve('001565000001.cfg');
+  assert.match(file.body!, /^phone_setting\.backlight_time = 60$/m, 'per-device override rendered');
+});
+
+test('vendors, templates, requests, diagnostics, status, openapi', async () => {
+  const vendors = (await call('GET', '/api/provisioning/vendors', admin)).json();
+  assert.ok(vendors.vendors.includes('yealink'));
+  assert.deepEqual(vendors.models.yealink.slice().sort(), ['T23G', 'T28G', 'T33G', 'T46S', 'T54W']);
+  const list = (await call('GET', '/api/provisioning/templates', admin)).json();
+  assert.ok(list.templates.some((t: any) => t.vendor === 'yealink' && t.model === 'T46S'));
+  const tpl = await call('GET', '/api/provisioning/templates/yealink/T46S', admin);
+  assert.equal(tpl.statusCode, 200);
+  assert.equal(tpl.json().file, 'mac.cfg.liquid');
+  assert.match(tpl.json().content, /account\.\{\{ l\.index \}\}\.password/);
+
+  const bad = await call('PUT', '/api/provisioning/templates/yealink/T46S', admin, { content: '#!version:1.0.0.1\nx = {{ line.pasword }}\n' });
+  assert.equal(bad.statusCode, 400);
+  assert.match(bad.json().message, /unknown variable "line\.pasword"/);
+  const good = await call('PUT', '/api/provisioning/templates/yealink/T46S', admin, {
+    content: tpl.json().content + 'custom.marker = {{ line.number }}\n',
+  });
+  assert.equal(good.statusCode, 200, good.body);
+  const again = await call('GET', '/api/provisioning/templates/yealink/T46S', admin);
+  assert.equal(again.json().custom, true);
+  assert.match(pbx.files.resolve('001565000001.cfg').body!, /^custom\.marker = 1001$/m, 'saved template is used at once');
+
+  pbx.provisioning.handle({ fileName: 'c0ffee000002.cfg', path: '/provision/c0ffee000002.cfg', method: 'GET', ip: '192.0.2.7', userAgent: 'Yealink SIP-T54W 96.86.0.70 c0:ff:ee:00:00:02' });
+  const reqs = (await call('GET', '/api/provisioning/requests?outcome=unknown_device', admin)).json();
+  assert.equal(reqs.requests[0].mac, 'c0ffee000002');
+  assert.equal(reqs.requests[0].model, 'T54W');
+  const diag = (await call('GET', '/api/provisioning/diagnostics', admin)).json();
+  assert.equal(diag.url_format, 'http://{{SERVER_IP}}:{{PORT}}/provision/{mac}.cfg');
+  assert.equal(diag.sample_url, 'http://127.0.0.1:8080/provision/aabbccddeeff.cfg');
+  assert.ok(diag.recent_failures.some((f: any) => f.mac === 'c0ffee000002'));
+  assert.ok(diag.warnings.some((w: string) => /external_ip is 127\.0\.0\.1/.test(w)));
+  const status = (await call('GET', '/api/status', admin)).json();
+  assert.equal(status.api_port, 8080);
+  assert.match(status.database, /^sqlite:/);
+  const openapi = (await call('GET', '/api/openapi.json', admin)).json();
+  assert.ok(openapi.paths['/api/extensions'] && openapi.paths['/api/provisioning/devices/{mac}']);
+  assert.equal((await app.inject({ url: '/health' })).statusCode, 200, '/health needs no token');
+});
