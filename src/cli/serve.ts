@@ -57,6 +57,14 @@ export async function serve(configFile: string): Promise<void> {
     log.flush();
     process.exit(0);
   };
+  process.on('SIGHUP', () => {
+    try {
+      loadConfigFile(loaded.file);
+      log.info(`SIGHUP: ${loaded.file} is valid; restart the service (systemctl restart pbx) to apply changes`);
+    } catch (err) {
+      log.error(`SIGHUP: ${(err as Error).message}`);
+    }
+  });
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 }

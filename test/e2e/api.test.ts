@@ -171,3 +171,12 @@ test('vendors, templates, requests, diagnostics, status, openapi', async () => {
   assert.ok(openapi.paths['/api/extensions'] && openapi.paths['/api/provisioning/devices/{mac}']);
   assert.equal((await app.inject({ url: '/health' })).statusCode, 200, '/health needs no token');
 });
+
+test('docs/API.md documents every API route', async () => {
+  const { readFileSync } = await import('node:fs');
+  const doc = readFileSync(new URL('../../docs/API.md', import.meta.url), 'utf8');
+  for (const r of app.routeList.filter((x) => x.url.startsWith('/api') && x.method !== 'HEAD')) {
+    const url = r.url.replace(/:(\w+)/g, '{$1}');
+    assert.ok(doc.includes(`${r.method} ${url}`), `docs/API.md lacks ${r.method} ${url}`);
+  }
+});

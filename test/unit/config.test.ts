@@ -86,3 +86,20 @@ test('loadConfigFile reports the file it read', () => {
   assert.equal(loaded.config.api.port, 9000);
   assert.throws(() => loadConfigFile(join(dir, 'missing.yml')), /cannot read file/);
 });
+
+test('docs/CONFIG.md documents every config key', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { ConfigSchema } = await import('../../src/config/schema.ts');
+  const doc = readFileSync(new URL('../../docs/CONFIG.md', import.meta.url), 'utf8');
+  const keys: string[] = [];
+  const walk = (schema: any, prefix: string) => {
+    for (const [k, v] of Object.entries<any>(schema.properties ?? {})) {
+      const path = prefix ? `${prefix}.${k}` : k;
+      if (v.type === 'object' && v.properties) walk(v, path);
+      else keys.push(path);
+    }
+  };
+  walk(ConfigSchema, '');
+  assert.ok(keys.length > 20);
+  for (const key of keys) assert.ok(doc.includes('`' + key + '`'), `docs/CONFIG.md lacks ${key}`);
+});
