@@ -11,6 +11,13 @@ server:
   # Address phones use to reach this server (SIP and provisioning URLs are built from it).
   external_ip: 127.0.0.1
   sip_port: 5060
+  # Address the SIP listeners bind ('::' for IPv6 and IPv4).
+  sip_host: 0.0.0.0
+  # SIP over TCP on sip_port as well as UDP.
+  sip_tcp: true
+  # SIP over TLS and WebSocket (browser phones); 0 = off. TLS uses api.ssl's certificate.
+  sip_tls_port: 0
+  sip_ws_port: 0
   # Transport written into phone files: udp, tcp or tls.
   sip_transport: udp
 
@@ -52,6 +59,22 @@ database:
   type: sqlite
   path: data/pbx.db
   url: ""
+
+sip:
+  # Digest authentication realm.
+  realm: pbx
+  # Offered in this order; SHA-256 first (RFC 8760), MD5 for phones that lack it.
+  digest_algorithms: [SHA-256, MD5]
+  nonce_ttl_seconds: 300
+  # Registration intervals phones may ask for (seconds).
+  min_expires: 60
+  max_expires: 3600
+  default_expires: 3600
+  max_contacts_per_aor: 10
+  # Ring time before an unanswered call ends.
+  no_answer_seconds: 60
+  # OPTIONS pings to UDP phones to keep NAT bindings open (0 = off).
+  keepalive_seconds: 0
 
 security:
   # Key that encrypts SIP secrets in the database (created on first start, mode 0600).

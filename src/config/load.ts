@@ -155,6 +155,7 @@ const KNOWN_UNIONS: Record<string, string[]> = {
   'database.type': ['sqlite', 'postgresql'],
   'server.sip_transport': ['udp', 'tcp', 'tls'],
   'provisioning.site.dtmf_mode': ['rfc2833', 'inband', 'info'],
+  'sip.digest_algorithms[]': ['SHA-256', 'MD5'],
   'provisioning.site.codecs[]': ['PCMU', 'PCMA', 'G722', 'G729', 'opus'],
   'logging.level': ['fatal', 'error', 'warn', 'info', 'debug', 'trace'],
 };

@@ -38,6 +38,12 @@ export const ConfigSchema = Type.Object(
         name: Type.String({ default: 'pbx' }),
         external_ip: Type.String({ minLength: 1, default: '127.0.0.1' }),
         sip_port: Port(5060),
+        // Address the SIP listeners bind; '::' listens on IPv6 and IPv4.
+        sip_host: Type.String({ default: '0.0.0.0' }),
+        // 0 turns a listener off. TLS uses api.ssl's certificate and key.
+        sip_tcp: Type.Boolean({ default: true }),
+        sip_tls_port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
+        sip_ws_port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
         sip_transport: Type.Union([Type.Literal('udp'), Type.Literal('tcp'), Type.Literal('tls')], {
           default: 'udp',
         }),
@@ -79,6 +85,26 @@ export const ConfigSchema = Type.Object(
         type: Type.Union([Type.Literal('sqlite'), Type.Literal('postgresql')], { default: 'sqlite' }),
         path: Type.String({ minLength: 1, default: 'data/pbx.db' }),
         url: Type.String({ default: '' }),
+      },
+      { ...strict, default: {} },
+    ),
+    sip: Type.Object(
+      {
+        // Digest realm; phones need not know it in advance.
+        realm: Type.String({ minLength: 1, default: 'pbx' }),
+        digest_algorithms: Type.Array(Type.Union([Type.Literal('SHA-256'), Type.Literal('MD5')]), {
+          minItems: 1,
+          default: ['SHA-256', 'MD5'],
+        }),
+        nonce_ttl_seconds: Type.Integer({ minimum: 10, maximum: 3600, default: 300 }),
+        min_expires: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
+        max_expires: Type.Integer({ minimum: 60, maximum: 86400, default: 3600 }),
+        default_expires: Type.Integer({ minimum: 60, maximum: 86400, default: 3600 }),
+        max_contacts_per_aor: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+        // Ring time before an unanswered call ends with 480.
+        no_answer_seconds: Type.Integer({ minimum: 5, maximum: 600, default: 60 }),
+        // Send OPTIONS to each UDP contact this often to keep NAT bindings open (0 = off).
+        keepalive_seconds: Type.Integer({ minimum: 0, maximum: 3600, default: 0 }),
       },
       { ...strict, default: {} },
     ),

@@ -1,8 +1,14 @@
 // The vendors this server provisions. Adding a vendor = adding its folder and one line here.
 import type { FileRule, ModelInfo, VendorProfile } from './types.js';
+import { cisco } from './cisco/profile.js';
+import { fanvil } from './fanvil/profile.js';
+import { grandstream } from './grandstream/profile.js';
+import { polycom } from './polycom/profile.js';
+import { snom } from './snom/profile.js';
 import { yealink } from './yealink/profile.js';
+import { zultys } from './zultys/profile.js';
 
-const ALL: VendorProfile[] = [yealink];
+const ALL: VendorProfile[] = [yealink, zultys, polycom, cisco, grandstream, snom, fanvil];
 
 export interface FileMatch {
   vendor: VendorProfile;

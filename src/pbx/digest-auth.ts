@@ -1,0 +1,140 @@
+// Digest authentication policy for requests from phones. Nonces are made by the
+// server, expire, are bound to the client's source address by an HMAC, and a nonce
+// count (nc) can be used once, so a captured Authorization header cannot be replayed.
+// The digest username is the identity; the caller checks it owns what it asks for.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { parseCredentials } from '../sip/header-values.js';
+import type { SipRequest } from '../sip/message.js';
+import { digestResponse, ha1, parseAlgorithm, type DigestAlgorithm } from '../sip/digest.js';
+
+export type AuthResult =
+  | { ok: true; username: string }
+  | { ok: false; reason: 'missing' | 'stale' | 'malformed' | 'bad_nonce' | 'replay' | 'unknown_user' | 'wrong_password' | 'realm'; username?: string };
+
+export interface Credentials {
+  secret: string;
+  algorithms: DigestAlgorithm[];
+}
+
+export interface DigestAuthOptions {
+  realm: string;
+  nonceTtlSeconds: number;
+  /** Offered in this order (RFC 8760: the preferred one first). */
+  algorithms: DigestAlgorithm[];
+  lookup: (username: string) => Credentials | undefined;
+}
+
+const NONCE_BYTES = 8 + 8 + 16;
+
+export class DigestAuth {
+  private readonly key = randomBytes(32);
+  /** Highest nc seen per nonce (and single use for qop-less digests), until the nonce expires. */
+  private readonly seen = new Map<string, { nc: number; expires: number }>();
+  private sweepAt = 0;
+
+  constructor(private readonly o: DigestAuthOptions) {}
+
+  get realm(): string {
+    return this.o.realm;
+  }
+
+  /** WWW-Authenticate / Proxy-Authenticate values: one per algorithm, preferred first. */
+  challenges(clientAddress: string, stale = false): string[] {
+    const nonce = this.makeNonce(clientAddress);
+    return this.o.algorithms.map(
+      (a) => `Digest realm="${this.o.realm}", nonce="${nonce}", algorithm=${a}, qop="auth"${stale ? ', stale=true' : ''}`,
+    );
+  }
+
+  verify(req: SipRequest, header: 'authorization' | 'proxy-authorization', clientAddress: string): AuthResult {
+    const values = req.getAll(header);
+    if (values.length === 0) return { ok: false, reason: 'missing' };
+    // A request may carry credentials for several realms; use ours.
+    let creds;
+    for (const v of values) {
+      try {
+        const c = parseCredentials(v);
+        if (c.scheme.toLowerCase() === 'digest' && c.params.get('realm') === this.o.realm) creds = c;
+      } catch {
+        return { ok: false, reason: 'malformed' };
+      }
+    }
+    if (!creds) return { ok: false, reason: 'realm' };
+    const p = creds.params;
+    const username = p.get('username');
+    const nonce = p.get('nonce');
+    const uri = p.get('uri');
+    const response = p.get('response');
+    const algorithm = parseAlgorithm(p.get('algorithm'));
+    if (!username || !nonce || !uri || !response || !algorithm) return { ok: false, reason: 'malformed', username };
+    const qop = p.get('qop');
+    const nc = p.get('nc');
+    const cnonce = p.get('cnonce');
+    if (qop !== undefined && (qop !== 'auth' || !nc || !/^[0-9a-fA-F]{8}$/.test(nc) || !cnonce)) {
+      return { ok: false, reason: 'malformed', username };
+    }
+    const age = this.nonceAge(nonce, clientAddress);
+    if (age === null) return { ok: false, reason: 'bad_nonce', username };
+
+    const user = this.o.lookup(username);
+    // Same work either way, so timing does not tell a missing user from a wrong password.
+    const secret = user?.secret ?? 'x'.repeat(20);
+    const expected = digestResponse({
+      algorithm,
+      ha1: ha1(algorithm, username, this.o.realm, secret),
+      method: req.method,
+      uri,
+      nonce,
+      qop,
+      nc,
+      cnonce,
+    });
+    const good = safeEqual(expected, response.toLowerCase());
+    if (!user) return { ok: false, reason: 'unknown_user', username };
+    if (!user.algorithms.includes(algorithm)) return { ok: false, reason: 'wrong_password', username };
+    if (!good) return { ok: false, reason: 'wrong_password', username };
+    if (age > this.o.nonceTtlSeconds) return { ok: false, reason: 'stale', username };
+    if (!this.acceptCount(nonce, qop ? parseInt(nc!, 16) : -1)) return { ok: false, reason: 'replay', username };
+    return { ok: true, username };
+  }
+
+  private makeNonce(clientAddress: string): string {
+    const buf = Buffer.alloc(NONCE_BYTES);
+    buf.writeBigUInt64BE(BigInt(Date.now()), 0);
+    randomBytes(8).copy(buf, 8);
+    this.mac(buf.subarray(0, 16), clientAddress).copy(buf, 16);
+    return buf.toString('base64url');
+  }
+
+  /** Seconds since the nonce was made, or null when it is not ours or not for this client. */
+  private nonceAge(nonce: string, clientAddress: string): number | null {
+    const buf = Buffer.from(nonce, 'base64url');
+    if (buf.length !== NONCE_BYTES) return null;
+    const mac = this.mac(buf.subarray(0, 16), clientAddress);
+    if (!timingSafeEqual(mac, buf.subarray(16))) return null;
+    return (Date.now() - Number(buf.readBigUInt64BE(0))) / 1000;
+  }
+
+  private mac(data: Buffer, clientAddress: string): Buffer {
+    return createHmac('sha256', this.key).update(data).update(clientAddress).digest().subarray(0, 16);
+  }
+
+  /** nc must grow for each use of a nonce; without qop a nonce is single-use. */
+  private acceptCount(nonce: string, nc: number): boolean {
+    const now = Date.now();
+    if (now > this.sweepAt) {
+      for (const [k, v] of this.seen) if (v.expires < now) this.seen.delete(k);
+      this.sweepAt = now + 10_000;
+    }
+    const entry = this.seen.get(nonce);
+    if (entry && (nc < 0 || nc <= entry.nc)) return false;
+    this.seen.set(nonce, { nc: nc < 0 ? Number.MAX_SAFE_INTEGER : nc, expires: now + (this.o.nonceTtlSeconds + 5) * 1000 });
+    return true;
+  }
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const ab = Buffer.from(a);
+  const bb = Buffer.from(b);
+  return ab.length === bb.length && timingSafeEqual(ab, bb);
+}

@@ -1,0 +1,65 @@
+// Cisco SPA5xx phones and SPA1xx / ATA19x adapters. Boot (Cisco SPA100/SPA500 admin guides;
+// reference/vendor-config-keys.md): the factory Profile_Rule is /spa$PSN.cfg (PSN = product
+// series, e.g. spa504G.cfg, spa112.cfg); that common file moves Profile_Rule to our
+// <base>/$MA.xml ($MA = MAC, lowercase hex), which carries the accounts. Format: XML
+// <flat-profile>, element names = web-UI names with `_` and a `_N_` line suffix.
+// Keys: FusionPBX cisco/spa504g/{$mac}.xml and spa112/{$mac}.xml, Wazo wazo_cisco_spa
+// (base.tpl, spa-phone.xml; Time_Zone as GMT+HH:MM from common.py). The phone answers a
+// resync/reboot NOTIFY with a 401 challenge (Linksys SPA921 provisioning guide).
+// Unverified: ata191.cfg / ata192.cfg (ATA19x run multiplatform firmware; the reference gives
+// no default Profile_Rule for them), the ATA19x User-Agent, and the same flat-profile names
+// on ATA19x; G.722 support per model is from datasheets (SPA112/122 have none), not tested.
+import { fileURLToPath } from 'node:url';
+import type { ModelInfo, VendorProfile } from '../types.js';
+
+const MAC = '(?<mac>[0-9a-f]{12})';
+const XML = 'text/xml; charset=utf-8';
+
+const models: ModelInfo[] = [
+  { id: 'SPA504G', lines: 4, vars: { common_file: 'spa504G.cfg', g722: true } },
+  { id: 'SPA112', lines: 2, vars: { common_file: 'spa112.cfg', g722: false } },
+  { id: 'SPA122', lines: 2, vars: { common_file: 'spa122.cfg', g722: false } },
+  // Unverified file names and codec set (see above).
+  { id: 'ATA191', lines: 2, vars: { common_file: 'ata191.cfg', g722: false } },
+  { id: 'ATA192', lines: 2, vars: { common_file: 'ata192.cfg', g722: false } },
+];
+
+const commonFile = (model: ModelInfo): string => String(model.vars?.common_file ?? `spa${model.id.replace(/^SPA/i, '')}.cfg`);
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const COMMON = new RegExp(`^(${models.map((m) => escapeRe(commonFile(m))).join('|')})$`, 'i');
+
+export const cisco: VendorProfile = {
+  id: 'cisco',
+  name: 'Cisco',
+  macForm: 'lower',
+  // Cisco has >1,100 OUIs; these are the ones in the reference's UA samples (SPA, MPP) and
+  // the Linksys OUI Cisco uses in its own SPA macro examples.
+  ouis: ['00:02:FD', '88:43:E1', '00:56:2B', '00:0E:08'],
+  models,
+  format: 'xml',
+  files: [
+    {
+      pattern: COMMON,
+      kind: 'common',
+      template: 'spa.cfg.liquid',
+      contentType: XML,
+      sensitive: false,
+      modelsFromMatch: (m) => models.filter((x) => commonFile(x).toLowerCase() === m[1]!.toLowerCase()).map((x) => x.id),
+    },
+    { pattern: new RegExp(`^${MAC}\\.xml$`, 'i'), kind: 'device', template: 'mac.xml.liquid', contentType: XML, sensitive: true },
+  ],
+  deviceFile: (mac) => `${mac}.xml`,
+  bootSequence: (model, mac) => [commonFile(model), `${mac}.xml`],
+  parseUserAgent(ua) {
+    // "Cisco/SPA504G-7.5.5 (0002FDFF2103)(CBT141400UK)", "Linksys/SPA-942-6.1.5(a) (88019FA42805)":
+    // with two groups the first is the MAC, a single group is the serial number.
+    const m = /^(?:Cisco|Linksys)\/([A-Z]+-?\d+[A-Z0-9]*)-(\S+)\s*(?:\(([0-9A-F]{12})\))?\s*\((\w+)\)/i.exec(ua);
+    if (!m) return /^(?:Cisco|Linksys)\/(?:SPA|ATA)/i.test(ua) ? {} : null;
+    return { model: m[1]!.replace(/-/g, '').toUpperCase(), firmware: m[2], mac: m[3]?.toLowerCase() };
+  },
+  resync: { sync: 'resync', reboot: 'reboot_now', challenges: true },
+  urlHint:
+    'Cisco SPA/ATA: set Provisioning > Profile Rule to http://<ip>:<port>/provision/$MA.xml (or serve spa$PSN.cfg via DHCP option 66); keep Provision Enable = Yes.',
+  templatesDir: fileURLToPath(new URL('./templates/', import.meta.url)),
+};

@@ -1,0 +1,56 @@
+// Fanvil X-series. Boot (reference/vendor-config-keys.md, Wazo wazo_fanvil serie_x COMMON_FILES):
+// a model/hardware common file first, then <mac>.cfg (lowercase). Format: current firmware
+// (>= 2.2.10) reads XML <sysConf>; accounts under <sip><line index="N">. Keys: FusionPBX
+// fanvil/x4u/{$mac}.cfg and Wazo wazo_fanvil/common/templates/base-new.tpl (<ap> auto-provision
+// block, <phone><date> SNTP; Transport 0/1/3; DTMFMode 0 in-band / 1 RFC2833 / 2 SIP INFO;
+// TimeZone in quarter hours with names UCT / UTC+N / UTC-0N from Wazo serie_x _TZ_INFO).
+// Unverified: the X4U common-file name (Wazo lists f0X4hw1.100.cfg for the X4 and
+// fanvil_x4u_v2_hwv2_0.txt, a firmware descriptor, for the X4U-V2; nothing for the X4U, so
+// f0X4Uhw1.100.cfg follows the X4 pattern); what FlashMode=1 / FlashInterval=1 mean exactly
+// (both sources set them; neither documents the unit, so the site's interval is not mapped);
+// FlashProtocol 4 = HTTP / 5 = HTTPS (inferred from the URLs each source pairs them with);
+// how the phone merges the override elements appended after the main sections; opus's name in
+// VoiceCodecMap (left out). Daylight saving is not set (the site settings carry no DST rule).
+import { fileURLToPath } from 'node:url';
+import type { ModelInfo, VendorProfile } from '../types.js';
+
+const MAC = '(?<mac>[0-9a-f]{12})';
+const XML = 'text/xml; charset=utf-8';
+
+const models: ModelInfo[] = [{ id: 'X4U', lines: 6, vars: { common_file: 'f0X4Uhw1.100.cfg' } }];
+
+const commonFile = (model: ModelInfo): string => String(model.vars?.common_file);
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const COMMON = new RegExp(`^(${models.map((m) => escapeRe(commonFile(m))).join('|')})$`, 'i');
+
+export const fanvil: VendorProfile = {
+  id: 'fanvil',
+  name: 'Fanvil',
+  macForm: 'lower',
+  ouis: ['0C:38:3E', '00:A8:59'],
+  models,
+  format: 'xml',
+  files: [
+    {
+      pattern: COMMON,
+      kind: 'common',
+      template: 'common.cfg.liquid',
+      contentType: XML,
+      sensitive: false,
+      modelsFromMatch: (m) => models.filter((x) => commonFile(x).toLowerCase() === m[1]!.toLowerCase()).map((x) => x.id),
+    },
+    { pattern: new RegExp(`^${MAC}\\.cfg$`, 'i'), kind: 'device', template: 'mac.cfg.liquid', contentType: XML, sensitive: true },
+  ],
+  deviceFile: (mac) => `${mac}.cfg`,
+  bootSequence: (model, mac) => [commonFile(model), `${mac}.cfg`],
+  parseUserAgent(ua) {
+    // "Fanvil X4U 2.12.16.17 0c383e557eb1", "Fanvil X6U Pro 0.0.10 0c383e2cd782"
+    const m = /^Fanvil\s+(.+?)\s+([\d.]+)\s+([0-9a-f]{12})\s*$/i.exec(ua);
+    if (!m) return /^Fanvil\b/i.test(ua) ? {} : null;
+    return { model: m[1]!.replace(/\s+/g, '-').toUpperCase(), firmware: m[2], mac: m[3]!.toLowerCase() };
+  },
+  resync: { sync: 'check-sync', reboot: 'check-sync;reboot=true', challenges: false },
+  urlHint:
+    'Fanvil: set Maintenance > Auto Provision > Server URL to http://<ip>:<port>/provision (or DHCP option 66); the phone adds <mac>.cfg itself.',
+  templatesDir: fileURLToPath(new URL('./templates/', import.meta.url)),
+};

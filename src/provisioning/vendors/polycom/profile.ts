@@ -1,0 +1,51 @@
+// Polycom / Poly VVX (UC Software 5.x/6.x). Boot order (Polycom SIP admin guide, "Master
+// Configuration Files"; reference/vendor-config-keys.md): the phone asks for its own master
+// file <mac>.cfg, else the default master 000000000000.cfg; the master's CONFIG_FILES list
+// names the files it fetches next ([PHONE_MAC_ADDRESS] is expanded by the phone). Format: XML,
+// parameters are attributes of any element. MAC lowercase by convention (either case accepted).
+// Keys: FusionPBX polycom/vvx450/{$mac}.cfg and Wazo wazo_polycom/common/templates/base.tpl;
+// prov.polling.* from the UC Software 5.8 admin guide ("Provisional Polling", period > 3600 s).
+// Unverified: the reboot event `check-sync;reboot=true` (the reference only documents
+// `check-sync`, which with checkSync.alwaysReboot="0" reboots only when a change needs it);
+// voice.codecPref.Opus on a VVX450 (key seen in FusionPBX's CCX500 template only).
+// <mac>-boot.log / <mac>-app.log are uploads handled elsewhere: no rules here.
+import { fileURLToPath } from 'node:url';
+import type { ModelInfo, VendorProfile } from '../types.js';
+
+const MAC = '(?<mac>[0-9a-f]{12})';
+// The brief for this vendor asks for application/xml (FusionPBX sends text/xml; phones accept both).
+const XML = 'application/xml; charset=utf-8';
+
+/** Common file named in 000000000000.cfg's CONFIG_FILES: site settings, no secrets (our own name). */
+export const POLYCOM_SITE_FILE = 'polycom-site.cfg';
+
+const models: ModelInfo[] = [{ id: 'VVX450', lines: 12 }];
+
+export const polycom: VendorProfile = {
+  id: 'polycom',
+  name: 'Polycom',
+  macForm: 'lower',
+  ouis: ['00:04:F2', '64:16:7F', '48:25:67'],
+  models,
+  format: 'xml',
+  files: [
+    // Per-device master: not sensitive, it only names <mac>-phone.cfg.
+    { pattern: new RegExp(`^${MAC}\\.cfg$`, 'i'), kind: 'device', template: 'mac.cfg.liquid', contentType: XML, sensitive: false },
+    { pattern: /^000000000000\.cfg$/i, kind: 'common', template: 'master.cfg.liquid', contentType: XML, sensitive: false },
+    { pattern: /^polycom-site\.cfg$/i, kind: 'common', template: 'site.cfg.liquid', contentType: XML, sensitive: false },
+    { pattern: new RegExp(`^${MAC}-phone\\.cfg$`, 'i'), kind: 'device', template: 'mac-phone.cfg.liquid', contentType: XML, sensitive: true },
+  ],
+  deviceFile: (mac) => `${mac}-phone.cfg`,
+  // A known phone gets its own master, so it never asks for 000000000000.cfg.
+  bootSequence: (_model, mac) => [`${mac}.cfg`, `${mac}-phone.cfg`],
+  parseUserAgent(ua) {
+    // "FileTransport PolycomVVX-VVX_450-UA/6.3.1.8427 Type/Application" (no MAC: it is in the path)
+    const m = /^FileTransport Polycom\w*-(\w*?)-UA\/([\d.]+)/i.exec(ua);
+    if (!m) return null;
+    return { model: m[1] ? m[1].replace(/_/g, '').toUpperCase() : undefined, firmware: m[2] };
+  },
+  resync: { sync: 'check-sync', reboot: 'check-sync;reboot=true', challenges: false },
+  urlHint:
+    'Polycom: set Provisioning Server (device.prov.serverName) to the folder, e.g. http://<ip>:<port>/provision/, or DHCP option 66; the phone asks for <mac>.cfg itself.',
+  templatesDir: fileURLToPath(new URL('./templates/', import.meta.url)),
+};

@@ -1,0 +1,276 @@
+// SIP requests and responses (RFC 3261 §7). Headers are kept in order as
+// (lower-case name, value) pairs; the headers the stack routes on are parsed on first
+// use and cached. Header text is a byte string (latin1) so bytes pass through intact.
+import { SipParseError } from './errors.js';
+import { parseCSeq, parseNameAddr, parseVia, splitList, type CSeq, type NameAddr, type Via } from './header-values.js';
+import { parseUri, type SipUri } from './uri.js';
+
+export interface Header {
+  /** Lower-case full name (compact forms expanded). */
+  name: string;
+  value: string;
+}
+
+const CANONICAL: Record<string, string> = {
+  'call-id': 'Call-ID',
+  cseq: 'CSeq',
+  'www-authenticate': 'WWW-Authenticate',
+  'mime-version': 'MIME-Version',
+  'rack': 'RAck',
+  'rseq': 'RSeq',
+};
+
+export function canonicalName(lower: string): string {
+  return CANONICAL[lower] ?? lower.replace(/(^|-)([a-z])/g, (_, d: string, c: string) => d + c.toUpperCase());
+}
+
+/** Headers whose values may be comma-joined lists (RFC 3261 §7.3.1). */
+const LIST_HEADERS = new Set([
+  'via', 'contact', 'route', 'record-route', 'allow', 'supported', 'require', 'proxy-require',
+  'unsupported', 'accept', 'accept-encoding', 'accept-language', 'allow-events', 'path', 'content-encoding',
+]);
+
+export abstract class SipMessage {
+  body: Buffer;
+  private cache = new Map<string, unknown>();
+
+  constructor(
+    public headers: Header[],
+    body: Buffer,
+  ) {
+    this.body = body;
+  }
+
+  abstract readonly isRequest: boolean;
+
+  get(name: string): string | undefined {
+    for (const h of this.headers) if (h.name === name) return h.value;
+    return undefined;
+  }
+
+  /** Every value of a header; list headers are split on commas. */
+  getAll(name: string): string[] {
+    const out: string[] = [];
+    for (const h of this.headers) {
+      if (h.name !== name) continue;
+      if (LIST_HEADERS.has(name)) out.push(...splitList(h.value));
+      else out.push(h.value);
+    }
+    return out;
+  }
+
+  has(name: string): boolean {
+    return this.headers.some((h) => h.name === name);
+  }
+
+  set(name: string, value: string): void {
+    this.invalidate(name);
+    const i = this.headers.findIndex((h) => h.name === name);
+    if (i >= 0) {
+      this.headers[i] = { name, value };
+      this.headers = this.headers.filter((h, j) => j <= i || h.name !== name);
+    } else this.headers.push({ name, value });
+  }
+
+  /** Replaces the header line at `index` (from `headers`), keeping every other line. */
+  replaceAt(index: number, value: string): void {
+    const h = this.headers[index];
+    if (!h) return;
+    this.invalidate(h.name);
+    this.headers[index] = { name: h.name, value };
+  }
+
+  remove(name: string): void {
+    this.invalidate(name);
+    this.headers = this.headers.filter((h) => h.name !== name);
+  }
+
+  /** Adds a header before all others of the same name (Via, Record-Route). */
+  prepend(name: string, value: string): void {
+    this.invalidate(name);
+    const i = this.headers.findIndex((h) => h.name === name);
+    this.headers.splice(i >= 0 ? i : this.headers.length, 0, { name, value });
+  }
+
+  /** Removes the first value of a list header (the top Via, the top Route). */
+  removeFirstValue(name: string): void {
+    this.invalidate(name);
+    const i = this.headers.findIndex((h) => h.name === name);
+    if (i < 0) return;
+    const values = splitList(this.headers[i]!.value);
+    if (values.length <= 1) this.headers.splice(i, 1);
+    else this.headers[i] = { name, value: values.slice(1).join(', ') };
+  }
+
+  private invalidate(name: string): void {
+    this.cache.delete(name);
+  }
+
+  private cached<T>(key: string, make: () => T): T {
+    if (this.cache.has(key)) return this.cache.get(key) as T;
+    const v = make();
+    this.cache.set(key, v);
+    return v;
+  }
+
+  get callId(): string {
+    return this.cached('call-id', () => {
+      const v = this.get('call-id');
+      if (!v) throw new SipParseError('Missing Call-ID header');
+      return v;
+    });
+  }
+
+  get cseq(): CSeq {
+    return this.cached('cseq', () => {
+      const v = this.get('cseq');
+      if (!v) throw new SipParseError('Missing CSeq header');
+      return parseCSeq(v);
+    });
+  }
+
+  get from(): NameAddr {
+    return this.cached('from', () => {
+      const v = this.get('from');
+      if (!v) throw new SipParseError('Missing From header');
+      return parseNameAddr(v, 'From');
+    });
+  }
+
+  get to(): NameAddr {
+    return this.cached('to', () => {
+      const v = this.get('to');
+      if (!v) throw new SipParseError('Missing To header');
+      return parseNameAddr(v, 'To');
+    });
+  }
+
+  get vias(): Via[] {
+    return this.cached('via', () => this.getAll('via').map(parseVia));
+  }
+
+  get topVia(): Via {
+    const v = this.vias[0];
+    if (!v) throw new SipParseError('Missing Via header');
+    return v;
+  }
+
+  get contacts(): NameAddr[] | '*' {
+    return this.cached('contact', () => {
+      const values = this.getAll('contact');
+      if (values.length === 1 && values[0] === '*') return '*' as const;
+      return values.map((v) => parseNameAddr(v, 'Contact'));
+    });
+  }
+
+  get routes(): NameAddr[] {
+    return this.cached('route', () => this.getAll('route').map((v) => parseNameAddr(v, 'Route')));
+  }
+
+  get recordRoutes(): NameAddr[] {
+    return this.cached('record-route', () => this.getAll('record-route').map((v) => parseNameAddr(v, 'Record-Route')));
+  }
+
+  /** The Expires header as seconds, or null when absent. */
+  get expires(): number | null {
+    const v = this.get('expires');
+    if (v === undefined) return null;
+    if (!/^\s*\d+\s*$/.test(v)) throw new SipParseError('Expires: expected a number of seconds');
+    return Math.min(Number(v), 2 ** 32 - 1);
+  }
+
+  protected headerBytes(startLine: string): string {
+    let s = startLine + '\r\n';
+    for (const h of this.headers) {
+      if (h.name === 'content-length') continue;
+      s += `${canonicalName(h.name)}: ${h.value}\r\n`;
+    }
+    s += `Content-Length: ${this.body.length}\r\n\r\n`;
+    return s;
+  }
+
+  abstract toBuffer(): Buffer;
+}
+
+export class SipRequest extends SipMessage {
+  readonly isRequest = true;
+  private parsedUri: SipUri | undefined;
+
+  constructor(
+    public method: string,
+    private uriText: string,
+    headers: Header[],
+    body: Buffer = Buffer.alloc(0),
+  ) {
+    super(headers, body);
+  }
+
+  get uri(): string {
+    return this.uriText;
+  }
+
+  set uri(value: string) {
+    this.uriText = value;
+    this.parsedUri = undefined;
+  }
+
+  /** The Request-URI, parsed (throws SipParseError 416 for unsupported schemes). */
+  get requestUri(): SipUri {
+    this.parsedUri ??= parseUri(this.uriText, 'Request-URI');
+    return this.parsedUri;
+  }
+
+  toBuffer(): Buffer {
+    const head = this.headerBytes(`${this.method} ${this.uriText} SIP/2.0`);
+    return this.body.length ? Buffer.concat([Buffer.from(head, 'latin1'), this.body]) : Buffer.from(head, 'latin1');
+  }
+}
+
+export class SipResponse extends SipMessage {
+  readonly isRequest = false;
+
+  constructor(
+    public status: number,
+    public reason: string,
+    headers: Header[],
+    body: Buffer = Buffer.alloc(0),
+  ) {
+    super(headers, body);
+  }
+
+  toBuffer(): Buffer {
+    const head = this.headerBytes(`SIP/2.0 ${this.status} ${this.reason}`);
+    return this.body.length ? Buffer.concat([Buffer.from(head, 'latin1'), this.body]) : Buffer.from(head, 'latin1');
+  }
+}
+
+export type AnyMessage = SipRequest | SipResponse;
+
+export const REASONS: Record<number, string> = {
+  100: 'Trying', 180: 'Ringing', 181: 'Call Is Being Forwarded', 182: 'Queued', 183: 'Session Progress',
+  200: 'OK', 202: 'Accepted', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
+  405: 'Method Not Allowed', 407: 'Proxy Authentication Required', 408: 'Request Timeout', 413: 'Request Entity Too Large',
+  415: 'Unsupported Media Type', 416: 'Unsupported URI Scheme', 420: 'Bad Extension', 423: 'Interval Too Brief',
+  480: 'Temporarily Unavailable', 481: 'Call/Transaction Does Not Exist', 482: 'Loop Detected', 483: 'Too Many Hops',
+  484: 'Address Incomplete', 486: 'Busy Here', 487: 'Request Terminated', 488: 'Not Acceptable Here', 491: 'Request Pending',
+  500: 'Server Internal Error', 501: 'Not Implemented', 503: 'Service Unavailable', 504: 'Server Time-out',
+  505: 'Version Not Supported', 513: 'Message Too Large', 600: 'Busy Everywhere', 603: 'Decline',
+};
+
+/**
+ * A response to `req` (RFC 3261 §8.2.6): Via, From, To, Call-ID and CSeq copied,
+ * a To tag added when given and absent.
+ */
+export function makeResponse(req: SipRequest, status: number, reason?: string, toTag?: string, extra: Header[] = []): SipResponse {
+  const headers: Header[] = [];
+  for (const h of req.headers) {
+    if (h.name === 'via' || h.name === 'from' || h.name === 'call-id' || h.name === 'cseq') headers.push(h);
+    else if (h.name === 'to') {
+      const hasTag = /;\s*tag\s*=/i.test(h.value);
+      headers.push(toTag && !hasTag && status > 100 ? { name: 'to', value: `${h.value};tag=${toTag}` } : h);
+    }
+  }
+  if (status === 100 && req.has('timestamp')) headers.push({ name: 'timestamp', value: req.get('timestamp')! });
+  headers.push(...extra);
+  return new SipResponse(status, reason ?? REASONS[status] ?? 'Unknown', headers);
+}

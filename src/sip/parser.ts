@@ -1,0 +1,140 @@
+// RFC 3261 §7 message parser with hard limits, so a hostile packet costs little.
+// It checks what every request needs before the stack may act on it (§8.2: start
+// line, version, the mandatory headers, CSeq against the method, Content-Length);
+// the other headers stay raw until asked for. Errors carry the status to answer.
+import { SipParseError } from './errors.js';
+import { parseCSeq, parseVia } from './header-values.js';
+import { SipRequest, SipResponse, type AnyMessage, type Header } from './message.js';
+import { parseUri } from './uri.js';
+
+export interface ParseLimits {
+  maxMessageBytes: number;
+  maxHeaders: number;
+  maxLineBytes: number;
+}
+
+export const DEFAULT_LIMITS: ParseLimits = { maxMessageBytes: 65_535, maxHeaders: 256, maxLineBytes: 16_384 };
+
+const COMPACT: Record<string, string> = {
+  a: 'accept-contact', b: 'referred-by', c: 'content-type', d: 'request-disposition', e: 'content-encoding',
+  f: 'from', i: 'call-id', j: 'reject-contact', k: 'supported', l: 'content-length', m: 'contact',
+  n: 'identity-info', o: 'event', r: 'refer-to', s: 'subject', t: 'to', u: 'allow-events', v: 'via',
+  x: 'session-expires', y: 'identity',
+};
+
+const TOKEN = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
+const REQUIRED = ['via', 'from', 'to', 'call-id', 'cseq'] as const;
+
+/** What the parser could learn of a message it refused: enough to address a 400. */
+export interface PartialRequest {
+  method: string;
+  headers: Header[];
+}
+
+export class SipMessageError extends SipParseError {
+  constructor(
+    err: SipParseError,
+    /** Set when the message was a request whose headers allow a response. */
+    readonly request: PartialRequest | null,
+  ) {
+    super(err.message, err.status);
+  }
+}
+
+/** Offset just past the blank line ending the headers, or -1. Tolerates bare LF. */
+export function headerEnd(buf: Buffer, from = 0): { end: number; bodyStart: number } | null {
+  const crlf = buf.indexOf('\r\n\r\n', from, 'latin1');
+  const lf = buf.indexOf('\n\n', from, 'latin1');
+  if (crlf >= 0 && (lf < 0 || crlf < lf)) return { end: crlf, bodyStart: crlf + 4 };
+  if (lf >= 0) return { end: lf, bodyStart: lf + 2 };
+  return null;
+}
+
+/**
+ * Parses one whole message. `stream` is true for TCP/TLS/WS, where Content-Length
+ * is mandatory (§18.3) and the caller has already framed the bytes.
+ */
+export function parseMessage(buf: Buffer, stream = false, limits: ParseLimits = DEFAULT_LIMITS): AnyMessage {
+  let partial: PartialRequest | null = null;
+  try {
+    if (buf.length > limits.maxMessageBytes) throw new SipParseError(`Message of ${buf.length} bytes exceeds ${limits.maxMessageBytes}`, 513);
+    let start = 0;
+    while (start < buf.length && (buf[start] === 13 || buf[start] === 10)) start++; // §7.5: skip leading CRLFs
+    const hEnd = headerEnd(buf, start);
+    if (!hEnd) throw new SipParseError('Missing empty line after the headers');
+    const text = buf.toString('latin1', start, hEnd.end);
+    const lines = text.split(/\r?\n/);
+    const startLine = lines[0] ?? '';
+    if (startLine.length > limits.maxLineBytes) throw new SipParseError('Start line too long');
+
+    const headers: Header[] = [];
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i]!;
+      if (line.length > limits.maxLineBytes) throw new SipParseError('Header line too long');
+      if (line[0] === ' ' || line[0] === '\t') {
+        const last = headers[headers.length - 1];
+        if (!last) throw new SipParseError('Continuation line before any header');
+        last.value = `${last.value} ${line.trim()}`.trim();
+        continue;
+      }
+      const colon = line.indexOf(':');
+      if (colon <= 0) throw new SipParseError(`Malformed header line "${clip(line)}"`);
+      const rawName = line.slice(0, colon).trimEnd();
+      if (!TOKEN.test(rawName)) throw new SipParseError(`Malformed header name "${clip(rawName)}"`);
+      const lower = rawName.toLowerCase();
+      headers.push({ name: COMPACT[lower] ?? lower, value: line.slice(colon + 1).trim() });
+      if (headers.length > limits.maxHeaders) throw new SipParseError(`More than ${limits.maxHeaders} headers`);
+    }
+
+    const isResponse = startLine.startsWith('SIP/');
+    let method = '';
+    let uri = '';
+    if (!isResponse) {
+      const parts = startLine.split(' ');
+      if (parts.length !== 3 || !parts[0] || !parts[1]) throw new SipParseError('Malformed request line');
+      method = parts[0];
+      uri = parts[1];
+      if (!TOKEN.test(method)) throw new SipParseError('Malformed method in request line');
+      partial = { method, headers };
+      if (!/^SIP\/\d+\.\d+$/i.test(parts[2]!)) throw new SipParseError('Malformed SIP version in request line');
+      if (parts[2]!.toUpperCase() !== 'SIP/2.0') throw new SipParseError('Version Not Supported', 505);
+    }
+    for (const name of REQUIRED) {
+      if (!headers.some((h) => h.name === name)) throw new SipParseError(`Missing ${name === 'call-id' ? 'Call-ID' : name === 'cseq' ? 'CSeq' : name.replace(/^./, (c) => c.toUpperCase())} header`);
+    }
+    for (const name of ['from', 'to', 'call-id', 'cseq'] as const) {
+      if (headers.filter((h) => h.name === name).length > 1) throw new SipParseError(`More than one ${name} header`);
+    }
+    const cseq = parseCSeq(headers.find((h) => h.name === 'cseq')!.value);
+    parseVia(headers.find((h) => h.name === 'via')!.value.split(',')[0]!);
+
+    const lengths = headers.filter((h) => h.name === 'content-length').map((h) => h.value);
+    let length: number | null = null;
+    if (lengths.length > 0) {
+      if (new Set(lengths).size > 1) throw new SipParseError('Conflicting Content-Length headers');
+      if (!/^\d{1,10}$/.test(lengths[0]!)) throw new SipParseError('Content-Length is not a number');
+      length = Number(lengths[0]);
+    } else if (stream) throw new SipParseError('Content-Length is required on stream transports');
+    const available = buf.length - hEnd.bodyStart;
+    if (length !== null && length > available) throw new SipParseError(`Content-Length ${length} is larger than the body (${available} bytes)`);
+    const body = buf.subarray(hEnd.bodyStart, hEnd.bodyStart + (length ?? available));
+
+    if (isResponse) {
+      const m = /^SIP\/2\.0 (\d{3}) ?(.*)$/.exec(startLine);
+      if (!m) throw new SipParseError('Malformed status line');
+      const status = Number(m[1]);
+      if (status < 100 || status > 699) throw new SipParseError('Status code out of range');
+      return new SipResponse(status, m[2] ?? '', headers, Buffer.from(body));
+    }
+    if (cseq.method !== method) throw new SipParseError('CSeq method does not match the request method');
+    parseUri(uri, 'Request-URI');
+    return new SipRequest(method, uri, headers, Buffer.from(body));
+  } catch (err) {
+    if (!(err instanceof SipParseError)) throw err;
+    throw new SipMessageError(err, partial);
+  }
+}
+
+function clip(s: string): string {
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
+}

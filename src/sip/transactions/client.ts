@@ -1,0 +1,191 @@
+// The two client transactions of RFC 3261 §17.1: INVITE (§17.1.1, with the RFC 6026
+// Accepted state) and non-INVITE (§17.1.2). They retransmit over UDP (timers A and E),
+// give up after 64*T1 (B and F), build the ACK for non-2xx finals, and absorb
+// retransmitted responses.
+import { makeResponse, SipRequest, type SipResponse } from '../message.js';
+import type { Flow } from '../transport.js';
+import { TimerSet, TransactionState, type TimerConfig } from './timers.js';
+
+export interface ClientTransactionUser {
+  response(response: SipResponse, tx: ClientTransaction): void;
+  /** Timer B or F: no final response in time (the TU acts as if a 408 arrived). */
+  timeout(tx: ClientTransaction): void;
+  /** The transport could not send (connection gone). */
+  transportError(tx: ClientTransaction): void;
+}
+
+export interface ClientTransactionOwner {
+  terminated(tx: ClientTransaction): void;
+}
+
+export abstract class ClientTransaction {
+  state: TransactionState;
+  protected readonly timers = new TimerSet();
+  protected readonly wire: Buffer;
+
+  constructor(
+    readonly key: string,
+    readonly request: SipRequest,
+    readonly flow: Flow,
+    readonly user: ClientTransactionUser,
+    protected readonly owner: ClientTransactionOwner,
+    protected readonly t: TimerConfig,
+    initial: TransactionState,
+  ) {
+    this.state = initial;
+    this.wire = request.toBuffer();
+  }
+
+  abstract start(): void;
+  abstract receiveResponse(response: SipResponse): void;
+
+  protected transmit(): boolean {
+    if (this.flow.send(this.wire)) return true;
+    this.user.transportError(this);
+    this.terminate();
+    return false;
+  }
+
+  protected terminate(): void {
+    if (this.state === TransactionState.Terminated) return;
+    this.state = TransactionState.Terminated;
+    this.timers.clear();
+    this.owner.terminated(this);
+  }
+
+  dispose(): void {
+    this.timers.clear();
+  }
+}
+
+export class InviteClientTransaction extends ClientTransaction {
+  constructor(key: string, request: SipRequest, flow: Flow, user: ClientTransactionUser, owner: ClientTransactionOwner, t: TimerConfig) {
+    super(key, request, flow, user, owner, t, TransactionState.Calling);
+  }
+
+  start(): void {
+    if (!this.transmit()) return;
+    // §17.1.1.2: "If an unreliable transport is being used, the client transaction MUST
+    // start timer A with a value of T1 ... MUST start timer B with a value of 64*T1".
+    if (!this.flow.reliable) this.startA(this.t.T1);
+    this.timers.start('B', 64 * this.t.T1, () => {
+      if (this.state === TransactionState.Calling || this.state === TransactionState.Proceeding) {
+        this.user.timeout(this);
+        this.terminate();
+      }
+    });
+  }
+
+  private startA(interval: number): void {
+    this.timers.start('A', interval, () => {
+      if (this.state !== TransactionState.Calling) return;
+      this.flow.send(this.wire);
+      this.startA(2 * interval);
+    });
+  }
+
+  receiveResponse(response: SipResponse): void {
+    const status = response.status;
+    switch (this.state) {
+      case TransactionState.Calling:
+      case TransactionState.Proceeding:
+        this.timers.stop('A');
+        if (status < 200) {
+          this.state = TransactionState.Proceeding;
+          this.user.response(response, this);
+          return;
+        }
+        if (status < 300) {
+          // RFC 6026 §8.4: on a 2xx the transaction "MUST transition to the 'Accepted' state,
+          // and Timer M MUST be set to fire in 64*T1"; the 2xx goes to the TU.
+          this.state = TransactionState.Accepted;
+          this.timers.stop('B');
+          this.timers.start('M', 64 * this.t.T1, () => this.terminate());
+          this.user.response(response, this);
+          return;
+        }
+        // §17.1.1.2: "the client transaction MUST transition to the 'Completed' state ... MUST
+        // generate an ACK request ... timer D ... at least 32 seconds for unreliable transports".
+        this.state = TransactionState.Completed;
+        this.timers.stop('B');
+        this.sendAck(response);
+        this.user.response(response, this);
+        this.timers.start('D', this.flow.reliable ? 0 : Math.max(32_000, 64 * this.t.T1), () => this.terminate());
+        return;
+      case TransactionState.Completed:
+        // "Any retransmissions of the final response ... MUST cause the ACK to be re-passed".
+        if (status >= 300) this.sendAck(response);
+        return;
+      case TransactionState.Accepted:
+        // RFC 6026 §8.4: retransmitted 2xx go to the TU (a proxy forwards them upstream).
+        if (status >= 200 && status < 300) this.user.response(response, this);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** §17.1.1.3: the ACK for a non-2xx final response, built from the original INVITE. */
+  private sendAck(response: SipResponse): void {
+    const inv = this.request;
+    const headers = [
+      { name: 'via', value: inv.getAll('via')[0]! },
+      { name: 'max-forwards', value: '70' },
+      { name: 'from', value: inv.get('from')! },
+      { name: 'to', value: response.get('to')! },
+      { name: 'call-id', value: inv.get('call-id')! },
+      { name: 'cseq', value: `${inv.cseq.seq} ACK` },
+      ...inv.headers.filter((h) => h.name === 'route'),
+    ];
+    this.flow.send(new SipRequest('ACK', inv.uri, headers).toBuffer());
+  }
+}
+
+export class NonInviteClientTransaction extends ClientTransaction {
+  constructor(key: string, request: SipRequest, flow: Flow, user: ClientTransactionUser, owner: ClientTransactionOwner, t: TimerConfig) {
+    super(key, request, flow, user, owner, t, TransactionState.Trying);
+  }
+
+  start(): void {
+    if (!this.transmit()) return;
+    // §17.1.2.2: "timer F MUST be set to fire in 64*T1 seconds ... If an unreliable transport
+    // is in use, the client transaction MUST set timer E to fire in T1 seconds."
+    if (!this.flow.reliable) this.startE(this.t.T1);
+    this.timers.start('F', 64 * this.t.T1, () => {
+      if (this.state === TransactionState.Trying || this.state === TransactionState.Proceeding) {
+        this.user.timeout(this);
+        this.terminate();
+      }
+    });
+  }
+
+  private startE(interval: number): void {
+    this.timers.start('E', interval, () => {
+      if (this.state !== TransactionState.Trying && this.state !== TransactionState.Proceeding) return;
+      this.flow.send(this.wire);
+      // In Proceeding the interval is T2; in Trying it doubles up to T2.
+      this.startE(this.state === TransactionState.Proceeding ? this.t.T2 : Math.min(2 * interval, this.t.T2));
+    });
+  }
+
+  receiveResponse(response: SipResponse): void {
+    if (this.state !== TransactionState.Trying && this.state !== TransactionState.Proceeding) return;
+    if (response.status < 200) {
+      this.state = TransactionState.Proceeding;
+      this.user.response(response, this);
+      return;
+    }
+    // §17.1.2.2: on a final response "the client transaction MUST transition to the
+    // 'Completed' state ... timer K ... T4 seconds for unreliable transports, zero for reliable".
+    this.state = TransactionState.Completed;
+    this.timers.stop('E');
+    this.timers.stop('F');
+    this.user.response(response, this);
+    this.timers.start('K', this.flow.reliable ? 0 : this.t.T4, () => this.terminate());
+  }
+}
+
+/** A 408 the TU can treat like any final response when a client transaction times out. */
+export function timeoutResponse(request: SipRequest): SipResponse {
+  return makeResponse(request, 408);
+}

@@ -1,0 +1,144 @@
+// The two server transactions of RFC 3261 §17.2: INVITE (§17.2.1, with the
+// RFC 6026 Accepted state) and non-INVITE (§17.2.2). They absorb request
+// retransmissions, retransmit final responses over UDP, and tell the owner when done.
+import type { SipRequest, SipResponse } from '../message.js';
+import type { Flow } from '../transport.js';
+import { TimerSet, TransactionState, type TimerConfig } from './timers.js';
+
+export interface ServerTransactionOwner {
+  /** The transaction reached Terminated; drop it from the table. */
+  terminated(tx: ServerTransaction): void;
+  /** Timer H fired: the ACK for a non-2xx final response never came (§17.2.1). */
+  ackTimeout?(tx: ServerTransaction): void;
+}
+
+export abstract class ServerTransaction {
+  state: TransactionState;
+  protected readonly timers = new TimerSet();
+  protected lastResponse: Buffer | null = null;
+  lastStatus = 0;
+
+  constructor(
+    readonly key: string,
+    readonly request: SipRequest,
+    public flow: Flow,
+    protected readonly owner: ServerTransactionOwner,
+    protected readonly t: TimerConfig,
+    initial: TransactionState,
+  ) {
+    this.state = initial;
+  }
+
+  /** The TU answers the request. */
+  abstract respond(response: SipResponse): void;
+
+  /** A retransmission of the request (or, for INVITE, the ACK) arrived. */
+  abstract receiveRequest(request: SipRequest): void;
+
+  protected send(response: SipResponse): void {
+    this.lastStatus = response.status;
+    this.lastResponse = response.toBuffer();
+    this.flow.send(this.lastResponse);
+  }
+
+  protected terminate(): void {
+    if (this.state === TransactionState.Terminated) return;
+    this.state = TransactionState.Terminated;
+    this.timers.clear();
+    this.owner.terminated(this);
+  }
+
+  dispose(): void {
+    this.timers.clear();
+  }
+}
+
+export class InviteServerTransaction extends ServerTransaction {
+  constructor(key: string, request: SipRequest, flow: Flow, owner: ServerTransactionOwner, t: TimerConfig) {
+    super(key, request, flow, owner, t, TransactionState.Proceeding);
+  }
+
+  respond(response: SipResponse): void {
+    const status = response.status;
+    switch (this.state) {
+      case TransactionState.Proceeding:
+        this.send(response);
+        if (status < 200) return;
+        if (status < 300) {
+          // RFC 6026 §8.5: "If, while in the 'Proceeding' state, the TU passes a 2xx response
+          // to the server transaction, the server transaction MUST pass this response to the
+          // transport layer for transmission ... and MUST transition to the 'Accepted' state."
+          this.state = TransactionState.Accepted;
+          this.timers.start('L', 64 * this.t.T1, () => this.terminate());
+          return;
+        }
+        // §17.2.1: "the server transaction MUST ... enter the 'Completed' state. For unreliable
+        // transports, timer G is set to fire in T1 seconds ... timer H MUST be set to fire in 64*T1".
+        this.state = TransactionState.Completed;
+        if (!this.flow.reliable) this.startG(this.t.T1);
+        this.timers.start('H', 64 * this.t.T1, () => {
+          this.owner.ackTimeout?.(this);
+          this.terminate();
+        });
+        return;
+      case TransactionState.Accepted:
+        // RFC 6026 §8.7: further 2xx responses from the TU are passed to the transport.
+        if (status >= 200 && status < 300) this.send(response);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private startG(interval: number): void {
+    this.timers.start('G', interval, () => {
+      if (this.state !== TransactionState.Completed || !this.lastResponse) return;
+      this.flow.send(this.lastResponse);
+      this.startG(Math.min(2 * interval, this.t.T2));
+    });
+  }
+
+  receiveRequest(request: SipRequest): void {
+    if (request.method === 'ACK') {
+      if (this.state === TransactionState.Completed) {
+        // §17.2.1: "If an ACK is received while the server transaction is in the 'Completed'
+        // state, the server transaction MUST transition to the 'Confirmed' state."
+        this.state = TransactionState.Confirmed;
+        this.timers.stop('G');
+        this.timers.stop('H');
+        this.timers.start('I', this.flow.reliable ? 0 : this.t.T4, () => this.terminate());
+      }
+      return;
+    }
+    // A retransmitted INVITE: "the most recent provisional response ... MUST be passed to the
+    // transport layer for retransmission" (Proceeding); in Completed, the final response.
+    if ((this.state === TransactionState.Proceeding || this.state === TransactionState.Completed) && this.lastResponse) {
+      this.flow.send(this.lastResponse);
+    }
+  }
+}
+
+export class NonInviteServerTransaction extends ServerTransaction {
+  constructor(key: string, request: SipRequest, flow: Flow, owner: ServerTransactionOwner, t: TimerConfig) {
+    super(key, request, flow, owner, t, TransactionState.Trying);
+  }
+
+  respond(response: SipResponse): void {
+    if (this.state === TransactionState.Completed || this.state === TransactionState.Terminated) return;
+    this.send(response);
+    if (response.status < 200) {
+      this.state = TransactionState.Proceeding;
+      return;
+    }
+    // §17.2.2: "the server transaction MUST enter the 'Completed' state, and ... set Timer J to
+    // fire in 64*T1 seconds for unreliable transports, and zero seconds for reliable transports."
+    this.state = TransactionState.Completed;
+    this.timers.start('J', this.flow.reliable ? 0 : 64 * this.t.T1, () => this.terminate());
+  }
+
+  receiveRequest(): void {
+    if ((this.state === TransactionState.Proceeding || this.state === TransactionState.Completed) && this.lastResponse) {
+      this.flow.send(this.lastResponse);
+    }
+  }
+}

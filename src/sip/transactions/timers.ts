@@ -1,0 +1,45 @@
+// RFC 3261 §17 timer values (Table 4). T1 is the RTT estimate, T2 the cap on
+// non-INVITE retransmission intervals, T4 the time a message may linger in the network.
+export interface TimerConfig {
+  T1: number;
+  T2: number;
+  T4: number;
+}
+
+export const DEFAULT_TIMERS: TimerConfig = { T1: 500, T2: 4000, T4: 5000 };
+
+export enum TransactionState {
+  Calling = 'Calling',
+  Trying = 'Trying',
+  Proceeding = 'Proceeding',
+  Completed = 'Completed',
+  Confirmed = 'Confirmed',
+  /** RFC 6026 §7.1: an INVITE transaction that saw a 2xx stays to absorb retransmissions. */
+  Accepted = 'Accepted',
+  Terminated = 'Terminated',
+}
+
+/** A set of named timers that are all cleared when the transaction ends. */
+export class TimerSet {
+  private readonly handles = new Map<string, NodeJS.Timeout>();
+
+  start(name: string, ms: number, fire: () => void): void {
+    this.stop(name);
+    const h = setTimeout(() => {
+      this.handles.delete(name);
+      fire();
+    }, ms);
+    this.handles.set(name, h);
+  }
+
+  stop(name: string): void {
+    const h = this.handles.get(name);
+    if (h) clearTimeout(h);
+    this.handles.delete(name);
+  }
+
+  clear(): void {
+    for (const h of this.handles.values()) clearTimeout(h);
+    this.handles.clear();
+  }
+}

@@ -1,0 +1,336 @@
+// SIP transports (RFC 3261 §18, RFC 7118): UDP, TCP, TLS and WebSocket listeners,
+// IPv4 and IPv6. Every received message carries the Flow it came on; answers and
+// requests to a phone go back over that flow (source address and port for UDP, the
+// same connection for streams), which is what makes phones behind NAT reachable.
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer as createTcpServer, connect as tcpConnect, type Server as TcpServer, type Socket } from 'node:net';
+import { createServer as createTlsServer, connect as tlsConnect, type ConnectionOptions, type TlsOptions } from 'node:tls';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { SipParseError } from './errors.js';
+import { StreamFramer } from './stream-framer.js';
+import { parseMessage, SipMessageError, DEFAULT_LIMITS } from './parser.js';
+import type { AnyMessage } from './message.js';
+import { formatHost } from './uri.js';
+
+export type TransportKind = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
+
+export interface Flow {
+  /** Stable identifier: `udp:<local>|<remote>` or `tcp#<n>` for a connection. */
+  readonly id: string;
+  readonly transport: TransportKind;
+  readonly reliable: boolean;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** False when the flow is closed (a connection that went away). */
+  send(data: Buffer): boolean;
+  isOpen(): boolean;
+}
+
+export interface ListenSpec {
+  transport: TransportKind;
+  host: string;
+  port: number;
+  /** TLS/WSS credentials. */
+  tls?: TlsOptions;
+}
+
+export interface TransportEvents {
+  message(message: AnyMessage, flow: Flow): void;
+  /** A message that could not be parsed; `error.request` is set when a 400 can be addressed. */
+  parseError(error: SipMessageError, flow: Flow): void;
+}
+
+export interface TransportCounters {
+  received: number;
+  sent: number;
+  dropped: number;
+}
+
+const UDP_MAX = 65_535;
+const IDLE_STREAM_MS = 15 * 60_000;
+
+export class Transports {
+  readonly counters: TransportCounters = { received: 0, sent: 0, dropped: 0 };
+  private readonly udp: UdpSocket[] = [];
+  private readonly servers: (TcpServer | HttpServer)[] = [];
+  private readonly wss: WebSocketServer[] = [];
+  private readonly connections = new Map<string, StreamFlow>();
+  /** Open client or server connections by `transport:address:port`, to reuse on send. */
+  private readonly byRemote = new Map<string, StreamFlow>();
+  private nextConn = 1;
+  readonly bound: { transport: TransportKind; address: string; port: number }[] = [];
+
+  constructor(private readonly events: TransportEvents) {}
+
+  async listen(specs: ListenSpec[]): Promise<void> {
+    for (const spec of specs) {
+      if (spec.transport === 'udp') await this.listenUdp(spec);
+      else if (spec.transport === 'tcp' || spec.transport === 'tls') await this.listenStream(spec);
+      else await this.listenWs(spec);
+    }
+  }
+
+  flow(id: string): Flow | undefined {
+    return this.connections.get(id);
+  }
+
+  /** A UDP flow for sending from our first matching UDP socket to host:port. */
+  udpFlow(host: string, port: number): Flow | undefined {
+    const v6 = host.includes(':');
+    const socket = this.udp.find((s) => (s.address().family === 'IPv6') === v6) ?? this.udp[0];
+    return socket ? this.makeUdpFlow(socket, host, port) : undefined;
+  }
+
+  /** Opens (or reuses) a TCP/TLS connection to host:port. */
+  async connect(transport: 'tcp' | 'tls', host: string, port: number, tls?: ConnectionOptions): Promise<Flow> {
+    const existing = this.byRemote.get(`${transport}:${host}:${port}`);
+    if (existing?.isOpen()) return existing;
+    const socket: Socket = await new Promise((ok, fail) => {
+      const s =
+        transport === 'tls'
+          ? tlsConnect({ host, port, rejectUnauthorized: false, ...tls }, () => ok(s))
+          : tcpConnect({ host, port }, () => ok(s));
+      s.once('error', fail);
+    });
+    return this.adoptStream(socket, transport);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.udp) s.close();
+    for (const c of this.connections.values()) c.destroy();
+    for (const w of this.wss) w.close();
+    await Promise.all(this.servers.map((s) => new Promise<void>((ok) => s.close(() => ok()))));
+    this.udp.length = 0;
+    this.servers.length = 0;
+  }
+
+  private async listenUdp(spec: ListenSpec): Promise<void> {
+    const socket = createSocket({ type: spec.host.includes(':') ? 'udp6' : 'udp4', ipv6Only: spec.host.includes(':') });
+    socket.on('message', (buf, rinfo) => {
+      this.counters.received++;
+      // RFC 5626 keep-alive and stray CRLFs: ignore.
+      if (buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) return;
+      this.deliver(buf, this.makeUdpFlow(socket, rinfo.address, rinfo.port), false);
+    });
+    await new Promise<void>((ok, fail) => {
+      socket.once('error', fail);
+      socket.bind(spec.port, spec.host, () => {
+        socket.off('error', fail);
+        socket.on('error', () => this.counters.dropped++);
+        ok();
+      });
+    });
+    try {
+      socket.setRecvBufferSize(8 * 1024 * 1024);
+      socket.setSendBufferSize(8 * 1024 * 1024);
+    } catch {
+      /* kernel limits: keep defaults */
+    }
+    this.udp.push(socket);
+    this.bound.push({ transport: 'udp', address: spec.host, port: socket.address().port });
+  }
+
+  private makeUdpFlow(socket: UdpSocket, address: string, port: number): Flow {
+    const local = socket.address();
+    const counters = this.counters;
+    return {
+      id: `udp:${local.port}|${formatHost(address)}:${port}`,
+      transport: 'udp',
+      reliable: false,
+      remoteAddress: address,
+      remotePort: port,
+      localAddress: local.address,
+      localPort: local.port,
+      send(data: Buffer) {
+        if (data.length > UDP_MAX) return false;
+        counters.sent++;
+        socket.send(data, port, address);
+        return true;
+      },
+      isOpen: () => true,
+    };
+  }
+
+  private async listenStream(spec: ListenSpec): Promise<void> {
+    const server =
+      spec.transport === 'tls'
+        ? createTlsServer(spec.tls ?? {}, (s) => this.adoptStream(s, 'tls'))
+        : createTcpServer((s) => this.adoptStream(s, 'tcp'));
+    server.on('error', () => this.counters.dropped++);
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail);
+      server.listen({ port: spec.port, host: spec.host, ipv6Only: spec.host.includes(':') }, () => {
+        server.off('error', fail);
+        ok();
+      });
+    });
+    this.servers.push(server);
+    this.bound.push({ transport: spec.transport, address: spec.host, port: (server.address() as { port: number }).port });
+  }
+
+  private adoptStream(socket: Socket, transport: 'tcp' | 'tls'): StreamFlow {
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 30_000);
+    socket.setTimeout(IDLE_STREAM_MS, () => socket.destroy());
+    const id = `${transport}#${this.nextConn++}`;
+    const flow = new StreamFlow(id, transport, socket, this.counters);
+    this.connections.set(id, flow);
+    const remoteKey = `${transport}:${socket.remoteAddress}:${socket.remotePort}`;
+    this.byRemote.set(remoteKey, flow);
+    const framer = new StreamFramer(DEFAULT_LIMITS.maxMessageBytes);
+    socket.on('data', (chunk) => {
+      let frames;
+      try {
+        frames = framer.push(chunk);
+      } catch (err) {
+        // Framing lost (no Content-Length, oversized): nothing after it can be trusted.
+        this.counters.dropped++;
+        this.events.parseError(new SipMessageError(err as SipParseError, null), flow);
+        socket.destroy();
+        return;
+      }
+      for (const frame of frames) {
+        if (frame === 'ping') {
+          flow.send(Buffer.from('\r\n'));
+          continue;
+        }
+        this.counters.received++;
+        this.deliver(frame, flow, true);
+      }
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      this.connections.delete(id);
+      if (this.byRemote.get(remoteKey) === flow) this.byRemote.delete(remoteKey);
+    });
+    return flow;
+  }
+
+  private async listenWs(spec: ListenSpec): Promise<void> {
+    const secure = spec.transport === 'wss';
+    const http = secure ? createHttpsServer(spec.tls ?? {}) : createHttpServer();
+    http.on('request', (_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' }).end('SIP over WebSocket: connect with subprotocol "sip"\n');
+    });
+    const wss = new WebSocketServer({
+      server: http,
+      maxPayload: DEFAULT_LIMITS.maxMessageBytes,
+      handleProtocols: (protocols) => (protocols.has('sip') ? 'sip' : false),
+    });
+    wss.on('connection', (ws, req) => {
+      const id = `${spec.transport}#${this.nextConn++}`;
+      const flow = new WsFlow(id, secure ? 'wss' : 'ws', ws, req.socket, this.counters);
+      this.connections.set(id, flow as unknown as StreamFlow);
+      ws.on('message', (data: Buffer, isBinary) => {
+        this.counters.received++;
+        const buf = Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer);
+        if (!isBinary && buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) return;
+        this.deliver(buf, flow, false);
+      });
+      ws.on('close', () => this.connections.delete(id));
+      ws.on('error', () => ws.terminate());
+    });
+    await new Promise<void>((ok, fail) => {
+      http.once('error', fail);
+      http.listen({ port: spec.port, host: spec.host }, () => {
+        http.off('error', fail);
+        ok();
+      });
+    });
+    this.servers.push(http);
+    this.wss.push(wss);
+    this.bound.push({ transport: spec.transport, address: spec.host, port: (http.address() as { port: number }).port });
+  }
+
+  private deliver(buf: Buffer, flow: Flow, stream: boolean): void {
+    let message: AnyMessage;
+    try {
+      message = parseMessage(buf, stream);
+    } catch (err) {
+      this.counters.dropped++;
+      if (err instanceof SipMessageError) this.events.parseError(err, flow);
+      return;
+    }
+    this.events.message(message, flow);
+  }
+}
+
+class StreamFlow implements Flow {
+  readonly reliable = true;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+
+  constructor(
+    readonly id: string,
+    readonly transport: 'tcp' | 'tls',
+    private readonly socket: Socket,
+    private readonly counters: TransportCounters,
+  ) {
+    this.remoteAddress = normalizeAddress(socket.remoteAddress ?? '');
+    this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = normalizeAddress(socket.localAddress ?? '');
+    this.localPort = socket.localPort ?? 0;
+  }
+
+  send(data: Buffer): boolean {
+    if (!this.isOpen()) return false;
+    this.counters.sent++;
+    this.socket.write(data);
+    return true;
+  }
+
+  isOpen(): boolean {
+    return !this.socket.destroyed && this.socket.writable;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+class WsFlow implements Flow {
+  readonly reliable = true;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+
+  constructor(
+    readonly id: string,
+    readonly transport: 'ws' | 'wss',
+    private readonly ws: WebSocket,
+    socket: Socket,
+    private readonly counters: TransportCounters,
+  ) {
+    this.remoteAddress = normalizeAddress(socket.remoteAddress ?? '');
+    this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = normalizeAddress(socket.localAddress ?? '');
+    this.localPort = socket.localPort ?? 0;
+  }
+
+  send(data: Buffer): boolean {
+    if (!this.isOpen()) return false;
+    this.counters.sent++;
+    this.ws.send(data.toString('utf8'));
+    return true;
+  }
+
+  isOpen(): boolean {
+    return this.ws.readyState === this.ws.OPEN;
+  }
+
+  destroy(): void {
+    this.ws.terminate();
+  }
+}
+
+/** `::ffff:1.2.3.4` (a v4 peer on a dual-stack socket) is written as 1.2.3.4. */
+function normalizeAddress(a: string): string {
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
