@@ -114,7 +114,14 @@ export function parseNameAddr(value: string, header: string): NameAddr {
     rest = semi >= 0 ? v.slice(semi) : '';
     if (/[\s]/.test(uriText)) throw new SipParseError(`${header}: whitespace inside the URI`);
   }
-  const uri = parseUri(uriText, `${header} URI`);
+  let uri: SipUri;
+  try {
+    uri = parseUri(uriText, `${header} URI`);
+  } catch (err) {
+    // 416 is for the Request-URI only (RFC 3261 §8.2.2.1); elsewhere a bad URI is a 400.
+    if (err instanceof SipParseError && err.status === 416) throw new SipParseError(`${header}: ${err.message}`);
+    throw err;
+  }
   return { display, uri, uriText, params: parseParams(rest, header) };
 }
 

@@ -5,7 +5,6 @@
 import { SipParseError } from './errors.js';
 import { parseCSeq, parseVia } from './header-values.js';
 import { SipRequest, SipResponse, type AnyMessage, type Header } from './message.js';
-import { parseUri } from './uri.js';
 
 export interface ParseLimits {
   maxMessageBytes: number;
@@ -90,14 +89,20 @@ export function parseMessage(buf: Buffer, stream = false, limits: ParseLimits = 
     let method = '';
     let uri = '';
     if (!isResponse) {
-      const parts = startLine.split(' ');
-      if (parts.length !== 3 || !parts[0] || !parts[1]) throw new SipParseError('Malformed request line');
-      method = parts[0];
-      uri = parts[1];
+      // Method SP Request-URI SP SIP-Version; stray spaces at the ends are tolerated
+      // (RFC 4475 §3.1.2.9-10 allow it), whitespace inside the URI is not (§3.1.2.8).
+      const line = startLine.trim();
+      const first = line.indexOf(' ');
+      const last = line.lastIndexOf(' ');
+      method = first > 0 ? line.slice(0, first) : line;
       if (!TOKEN.test(method)) throw new SipParseError('Malformed method in request line');
       partial = { method, headers };
-      if (!/^SIP\/\d+\.\d+$/i.test(parts[2]!)) throw new SipParseError('Malformed SIP version in request line');
-      if (parts[2]!.toUpperCase() !== 'SIP/2.0') throw new SipParseError('Version Not Supported', 505);
+      if (first < 0 || last === first) throw new SipParseError('Malformed request line');
+      uri = line.slice(first + 1, last).trim();
+      const version = line.slice(last + 1);
+      if (/\s/.test(uri)) throw new SipParseError('Whitespace inside the Request-URI');
+      if (!/^SIP\/\d+\.\d+$/i.test(version)) throw new SipParseError('Malformed SIP version in request line');
+      if (version.toUpperCase() !== 'SIP/2.0') throw new SipParseError('Version Not Supported', 505);
     }
     for (const name of REQUIRED) {
       if (!headers.some((h) => h.name === name)) throw new SipParseError(`Missing ${name === 'call-id' ? 'Call-ID' : name === 'cseq' ? 'CSeq' : name.replace(/^./, (c) => c.toUpperCase())} header`);
@@ -120,15 +125,20 @@ export function parseMessage(buf: Buffer, stream = false, limits: ParseLimits = 
     const body = buf.subarray(hEnd.bodyStart, hEnd.bodyStart + (length ?? available));
 
     if (isResponse) {
-      const m = /^SIP\/2\.0 (\d{3}) ?(.*)$/.exec(startLine);
+      const m = /^SIP\/2\.0 (\d{3})(?: (.*))?$/.exec(startLine);
       if (!m) throw new SipParseError('Malformed status line');
       const status = Number(m[1]);
       if (status < 100 || status > 699) throw new SipParseError('Status code out of range');
       return new SipResponse(status, m[2] ?? '', headers, Buffer.from(body));
     }
     if (cseq.method !== method) throw new SipParseError('CSeq method does not match the request method');
-    parseUri(uri, 'Request-URI');
-    return new SipRequest(method, uri, headers, Buffer.from(body));
+    const request = new SipRequest(method, uri, headers, Buffer.from(body));
+    // Everything the stack routes on is checked now, so no later layer meets a bad value.
+    request.from;
+    request.to;
+    request.vias;
+    request.requestUri;
+    return request;
   } catch (err) {
     if (!(err instanceof SipParseError)) throw err;
     throw new SipMessageError(err, partial);

@@ -55,7 +55,7 @@ export const cisco: VendorProfile = {
     // "Cisco/SPA504G-7.5.5 (0002FDFF2103)(CBT141400UK)", "Linksys/SPA-942-6.1.5(a) (88019FA42805)":
     // with two groups the first is the MAC, a single group is the serial number.
     const m = /^(?:Cisco|Linksys)\/([A-Z]+-?\d+[A-Z0-9]*)-(\S+)\s*(?:\(([0-9A-F]{12})\))?\s*\((\w+)\)/i.exec(ua);
-    if (!m) return /^(?:Cisco|Linksys)\/(?:SPA|ATA)/i.test(ua) ? {} : null;
+    if (!m) return /^(?:Cisco|Linksys)[/-]/i.test(ua) ? {} : null; // e.g. MPP "Cisco-CP-7832-3PCC/…": vendor only
     return { model: m[1]!.replace(/-/g, '').toUpperCase(), firmware: m[2], mac: m[3]?.toLowerCase() };
   },
   resync: { sync: 'resync', reboot: 'reboot_now', challenges: true },

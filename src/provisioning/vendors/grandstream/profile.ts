@@ -4,7 +4,7 @@
 // MAC lowercase. Format: XML <gs_provision version="1"> with P-values in <config version="1">.
 // P-values: account 1 from the reference (FusionPBX grandstream/gxp16xx, Wazo base.tpl);
 // GXP accounts 2-6 (P401…/P501…/P601…/P1701…/P1801… blocks), DTMF P2301-P2303, vocoders
-// P57-P62/P46, P237/P212/P194/P193/P30 from Grandstream's "Configuration Template For GXP21xx
+// P57-P62/P46, P237/P212/P194/P193 (60-86400 minutes, so short site intervals are raised to 60)/P30 from Grandstream's "Configuration Template For GXP21xx
 // Firmware 1.0.5.32" as reproduced in FusionPBX grandstream/gxp21xx/{$mac}.xml; HT80x values
 // (P850 DTMF, P194 = 3 "every P193 minutes", OPUS = 123, no G.722) from the HT80x 1.0.10.6
 // template in FusionPBX grandstream/ht801 and ht802.
