@@ -58,7 +58,8 @@ test('every model renders exactly its reviewed golden files', async (t) => {
             writeFileSync(goldenFile, body);
           }
           assert.equal(body, readFileSync(goldenFile, 'utf8'), `${goldenFile} differs`);
-          assert.doesNotMatch(body, /\{\{|\}\}|\{%|%\}/, `${name}: unresolved template placeholder`);
+          const stripped = vendor.phoneMacros.reduce((b, m) => b.split(m).join(''), body);
+          assert.doesNotMatch(stripped, /\{\{|\}\}|\{%|%\}|\{mac\}|\$mac\b|SERVER_IP|\{\{?PORT/i, `${name}: unresolved placeholder`);
           if (vendor.format === 'xml' || body.trimStart().startsWith('<')) {
             const valid = XMLValidator.validate(body);
             assert.equal(valid, true, `${name} is not well-formed XML: ${JSON.stringify(valid)}`);

@@ -60,7 +60,41 @@ export interface ApiTokensTable {
   revoked_at: string | null;
 }
 
+export interface RegistrationsTable {
+  aor: string;
+  contact: string;
+  expires_at: string;
+  transport: string;
+  source_address: string;
+  source_port: number;
+  flow_id: string;
+  user_agent: string | null;
+  call_id: string;
+  cseq: number;
+  q: string | null;
+  instance: string | null;
+  reg_id: number | null;
+  path: string | null;
+  registered_at: string;
+}
+
+export interface CdrTable {
+  id: Generated<number>;
+  call_id: string;
+  caller: string;
+  callee: string;
+  started_at: string;
+  answered_at: string | null;
+  ended_at: string;
+  result: string;
+  status: number;
+  hangup_side: string | null;
+  duration_seconds: number;
+}
+
 export interface Tables {
+  registrations: RegistrationsTable;
+  cdr: CdrTable;
   extensions: ExtensionsTable;
   devices: DevicesTable;
   device_lines: DeviceLinesTable;

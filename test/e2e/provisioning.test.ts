@@ -65,7 +65,7 @@ test('phones of every vendor and model provision over HTTP, and survive a port a
       for (const file of vendor.bootSequence(model, vmac)) {
         const r = await server.fetchFile(file, ua);
         assert.equal(r.status, 200, `${p.vendor} ${p.model} ${file}: ${r.body}`);
-        assert.doesNotMatch(r.body, /\{\{|\{%|\{mac\}/, `${file} has an unresolved placeholder`);
+        assert.doesNotMatch(withoutMacros(r.body, vendor.phoneMacros), UNRESOLVED, `${file} has an unresolved placeholder`);
         if (file !== vendor.deviceFile(vmac)) assert.ok(!r.body.includes(p.password), `${file} must not carry the SIP password`);
       }
       const account = await server.fetchFile(vendor.deviceFile(vmac), ua);
@@ -163,6 +163,13 @@ test('phones of every vendor and model provision over HTTP, and survive a port a
     assert.equal(r.json.requests[0].vendor, 'yealink', 'vendor guessed from the User-Agent');
   });
 });
+
+// Template syntax or one of this server's URL placeholders left in a file.
+const UNRESOLVED = /\{\{|\}\}|\{%|%\}|\{mac\}|\$mac\b|\{\{?SERVER_IP|\{\{?PORT/i;
+
+function withoutMacros(body: string, macros: string[]): string {
+  return macros.reduce((b, m) => b.split(m).join(''), body);
+}
 
 async function isFree(port: number): Promise<boolean> {
   const { createServer } = await import('node:net');

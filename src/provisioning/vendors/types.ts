@@ -64,6 +64,11 @@ export interface VendorProfile {
   /** Recognises this vendor's HTTP User-Agent; null when it is not this vendor's. */
   parseUserAgent: (ua: string) => UserAgentInfo | null;
   resync: ResyncEvents;
+  /**
+   * Placeholders this vendor's phones expand themselves (Snom `{mac}`, Cisco `$MA`),
+   * which may appear literally in rendered files; anything else unresolved is a bug.
+   */
+  phoneMacros: string[];
   /** One-line hint on how to point this vendor's phones at a provisioning URL. */
   urlHint: string;
   /** Absolute path of the vendor's built-in templates folder. */

@@ -75,5 +75,43 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         if (dialect === 'sqlite') await sql`PRAGMA foreign_keys = ON`.execute(db);
       },
     },
+    '0002_sip': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('registrations')
+          .addColumn('aor', 'text', (c) => c.notNull())
+          .addColumn('contact', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('transport', 'text', (c) => c.notNull())
+          .addColumn('source_address', 'text', (c) => c.notNull())
+          .addColumn('source_port', 'integer', (c) => c.notNull())
+          .addColumn('flow_id', 'text', (c) => c.notNull())
+          .addColumn('user_agent', 'text')
+          .addColumn('call_id', 'text', (c) => c.notNull())
+          .addColumn('cseq', 'integer', (c) => c.notNull())
+          .addColumn('q', 'text')
+          .addColumn('instance', 'text')
+          .addColumn('reg_id', 'integer')
+          .addColumn('path', 'text')
+          .addColumn('registered_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('registrations_pk', ['aor', 'contact'])
+          .execute();
+        await db.schema
+          .createTable('cdr')
+          .addColumn('id', autoId, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('call_id', 'text', (c) => c.notNull())
+          .addColumn('caller', 'text', (c) => c.notNull())
+          .addColumn('callee', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('answered_at', 'text')
+          .addColumn('ended_at', 'text', (c) => c.notNull())
+          .addColumn('result', 'text', (c) => c.notNull())
+          .addColumn('status', 'integer', (c) => c.notNull())
+          .addColumn('hangup_side', 'text')
+          .addColumn('duration_seconds', 'integer', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('cdr_started').on('cdr').column('started_at').execute();
+      },
+    },
   };
 }

@@ -59,6 +59,7 @@ export const cisco: VendorProfile = {
     return { model: m[1]!.replace(/-/g, '').toUpperCase(), firmware: m[2], mac: m[3]?.toLowerCase() };
   },
   resync: { sync: 'resync', reboot: 'reboot_now', challenges: true },
+  phoneMacros: ['$MA', '$PSN'],
   urlHint:
     'Cisco SPA/ATA: set Provisioning > Profile Rule to http://<ip>:<port>/provision/$MA.xml (or serve spa$PSN.cfg via DHCP option 66); keep Provision Enable = Yes.',
   templatesDir: fileURLToPath(new URL('./templates/', import.meta.url)),

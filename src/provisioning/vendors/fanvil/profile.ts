@@ -50,6 +50,7 @@ export const fanvil: VendorProfile = {
     return { model: m[1]!.replace(/\s+/g, '-').toUpperCase(), firmware: m[2], mac: m[3]!.toLowerCase() };
   },
   resync: { sync: 'check-sync', reboot: 'check-sync;reboot=true', challenges: false },
+  phoneMacros: ['$mac'],
   urlHint:
     'Fanvil: set Maintenance > Auto Provision > Server URL to http://<ip>:<port>/provision (or DHCP option 66); the phone adds <mac>.cfg itself.',
   templatesDir: fileURLToPath(new URL('./templates/', import.meta.url)),

@@ -4,13 +4,16 @@
 // MAC lowercase. Format: XML <gs_provision version="1"> with P-values in <config version="1">.
 // P-values: account 1 from the reference (FusionPBX grandstream/gxp16xx, Wazo base.tpl);
 // GXP accounts 2-6 (P401…/P501…/P601…/P1701…/P1801… blocks), DTMF P2301-P2303, vocoders
-// P57-P62/P46, P237/P212/P194/P193 (60-86400 minutes, so short site intervals are raised to 60)/P30 from Grandstream's "Configuration Template For GXP21xx
-// Firmware 1.0.5.32" as reproduced in FusionPBX grandstream/gxp21xx/{$mac}.xml; HT80x values
+// P57-P62/P46, P237/P212/P194/P193 (60-86400 minutes: shorter site intervals become 60)/P30
+// from Grandstream's "Configuration Template For GXP21xx Firmware 1.0.5.32" as reproduced in
+// FusionPBX grandstream/gxp21xx/{$mac}.xml; HT80x values
 // (P850 DTMF, P194 = 3 "every P193 minutes", OPUS = 123, no G.722) from the HT80x 1.0.10.6
 // template in FusionPBX grandstream/ht801 and ht802.
+// HT802 port 2 (P401, P747 server, P735 user, P736 auth, P734 password, P703 name, P732, P830,
+// P860, vocoders P757-P762/P814) is from that HT80x template only.
 // Unverified: that the GXP21xx 1.0.5.32 numbering holds on current GXP2170 firmware; HT802
-// port 2 (FusionPBX's HT80x template says P401/P747/P735/P734…, Wazo's ATA template uses
-// P401-P407: the sources disagree, so only port 1 is rendered); NOTIFY challenge behaviour
+// port 2 (Wazo's ATA template, a copy of its GXP one, uses P401-P407 instead: the sources
+// disagree; the vendor-template numbers are used); NOTIFY challenge behaviour
 // (GXP16xx "Disable SIP NOTIFY Authentication" defaults to No, HT80x to Yes); sync event
 // `resync` is from a FusionPBX PR quoting Grandstream support, Wazo sends check-sync.
 import { fileURLToPath } from 'node:url';
@@ -63,6 +66,7 @@ export const grandstream: VendorProfile = {
     return { model: m[1]!.toUpperCase(), firmware: m[2], mac };
   },
   resync: { sync: 'resync', reboot: 'check-sync;reboot=true', challenges: true },
+  phoneMacros: [],
   urlHint:
     'Grandstream: set Maintenance > Upgrade and Provisioning > Config Server Path to <ip>:<port>/provision (no scheme) and Config Upgrade Via to HTTP/HTTPS; the phone asks for cfg<mac>.xml itself.',
   templatesDir: fileURLToPath(new URL('./templates/', import.meta.url)),

@@ -45,6 +45,7 @@ export const polycom: VendorProfile = {
     return { model: m[1] ? m[1].replace(/_/g, '').toUpperCase() : undefined, firmware: m[2] };
   },
   resync: { sync: 'check-sync', reboot: 'check-sync;reboot=true', challenges: false },
+  phoneMacros: ['[PHONE_MAC_ADDRESS]'],
   urlHint:
     'Polycom: set Provisioning Server (device.prov.serverName) to the folder, e.g. http://<ip>:<port>/provision/, or DHCP option 66; the phone asks for <mac>.cfg itself.',
   templatesDir: fileURLToPath(new URL('./templates/', import.meta.url)),

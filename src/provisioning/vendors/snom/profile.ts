@@ -42,6 +42,9 @@ export const snom: VendorProfile = {
     { pattern: new RegExp(`^snom(?:${MODEL_IDS})-${MAC}\\.htm$`, 'i'), kind: 'device', template: 'mac.xml.liquid', contentType: XML, sensitive: true },
   ],
   deviceFile: (mac) => `${mac}.xml`,
+  // A phone this server provisioned has setting_server = <base>/<MAC>.xml and boots straight to
+  // it. A fresh phone pointed by DHCP/SRAPS at snom<model>.htm reads that <setting-files> list
+  // first; it is left out here because its literal {mac} is for the phone to expand.
   bootSequence: (model, mac) => [`snom${model.id}.htm`, `${mac}.xml`],
   parseUserAgent(ua) {
     // "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)"
@@ -51,6 +54,7 @@ export const snom: VendorProfile = {
     return { model: m[1]!.toUpperCase(), firmware: m[2], mac };
   },
   resync: { sync: 'check-sync;reboot=false', reboot: 'reboot', challenges: false },
+  phoneMacros: ['{mac}'],
   urlHint:
     'Snom: set Advanced > Update > Setting URL (setting_server) to http://<ip>:<port>/provision/snom<model>.htm, or use DHCP options 66/67; {mac} in that URL is expanded by the phone.',
   templatesDir: fileURLToPath(new URL('./templates/', import.meta.url)),

@@ -60,6 +60,7 @@ export const yealink: VendorProfile = {
     return { model: m[1]!.replace(/_.*$/, ''), firmware: m[2], mac: m[3]?.replace(/:/g, '').toLowerCase() };
   },
   resync: { sync: 'check-sync;reboot=false', reboot: 'check-sync;reboot=true', challenges: false },
+  phoneMacros: [],
   urlHint:
     'Yealink: set Auto Provision > Server URL to the folder (e.g. http://<ip>:<port>/provision/), or DHCP option 66; the phone adds <mac>.boot/<mac>.cfg itself. Inside a file URL use $mac, not {mac}.',
   templatesDir: fileURLToPath(new URL('./templates/', import.meta.url)),

@@ -59,6 +59,7 @@ export const zultys: VendorProfile = {
     return { model: `ZIP${m[1]!.toUpperCase()}`, firmware: m[2], mac: m[3]?.replace(/:/g, '').toLowerCase() };
   },
   resync: { sync: 'check-sync;reboot=false', reboot: 'check-sync;reboot=true', challenges: false },
+  phoneMacros: [],
   urlHint:
     'Zultys ZIP: set Auto Provision > Server URL to the folder (e.g. http://<ip>:<port>/provision/), or DHCP option 66; the phone adds <mac>.boot/<mac>.cfg itself (Yealink firmware).',
   // Yealink's folder: one source of truth for both vendors' files.

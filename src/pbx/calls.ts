@@ -1,0 +1,117 @@
+// Active calls and call detail records. A call starts when an authenticated INVITE is
+// routed, is answered by the first 2xx, and ends with a final error, a CANCEL or a
+// BYE from either side. Each ended call becomes one CDR row, written behind.
+import type { Logger } from 'pino';
+import type { Db } from '../storage/database.js';
+import type { WriteBehind } from '../storage/write-behind.js';
+
+export type CallResult = 'answered' | 'busy' | 'no_answer' | 'cancelled' | 'unknown_extension' | 'unavailable' | 'rejected' | 'failed';
+export type HangupSide = 'caller' | 'callee' | 'system';
+
+export interface Call {
+  id: string;
+  callId: string;
+  caller: string;
+  callee: string;
+  startedAt: number;
+  answeredAt: number | null;
+  state: 'ringing' | 'answered';
+}
+
+export interface CdrRow {
+  id: number;
+  call_id: string;
+  caller: string;
+  callee: string;
+  started_at: string;
+  answered_at: string | null;
+  ended_at: string;
+  result: string;
+  status: number;
+  hangup_side: string | null;
+  duration_seconds: number;
+}
+
+export interface CdrQuery {
+  limit?: number;
+  extension?: string;
+  result?: string;
+  since?: string;
+}
+
+export class Calls {
+  private readonly active = new Map<string, Call>();
+  readonly counters = { started: 0, answered: 0, ended: 0 };
+
+  constructor(
+    private readonly db: Db,
+    private readonly writeBehind: WriteBehind,
+    private readonly log: Logger,
+  ) {}
+
+  start(callId: string, fromTag: string, caller: string, callee: string): Call {
+    const call: Call = { id: `${callId};${fromTag}`, callId, caller, callee, startedAt: Date.now(), answeredAt: null, state: 'ringing' };
+    this.active.set(call.id, call);
+    this.counters.started++;
+    this.log.info({ call_id: callId, caller, callee }, `Call ${caller} → ${callee} started`);
+    return call;
+  }
+
+  answered(call: Call): void {
+    if (call.state === 'answered') return;
+    call.state = 'answered';
+    call.answeredAt = Date.now();
+    this.counters.answered++;
+    this.log.info({ call_id: call.callId, caller: call.caller, callee: call.callee }, `Call ${call.caller} → ${call.callee} answered`);
+  }
+
+  /** Ends the call once (later calls are ignored) and records its CDR. */
+  end(call: Call, result: CallResult, status: number, side: HangupSide | null): void {
+    if (!this.active.delete(call.id)) return;
+    const ended = Date.now();
+    this.counters.ended++;
+    const duration = call.answeredAt ? Math.round((ended - call.answeredAt) / 1000) : 0;
+    this.log.info(
+      { call_id: call.callId, caller: call.caller, callee: call.callee, result, status, hangup_side: side, duration_seconds: duration },
+      `Call ${call.caller} → ${call.callee} ended: ${result} (${status})${side ? `, hung up by ${side}` : ''}`,
+    );
+    const row = {
+      call_id: call.callId,
+      caller: call.caller,
+      callee: call.callee,
+      started_at: new Date(call.startedAt).toISOString(),
+      answered_at: call.answeredAt ? new Date(call.answeredAt).toISOString() : null,
+      ended_at: new Date(ended).toISOString(),
+      result,
+      status,
+      hangup_side: side,
+      duration_seconds: duration,
+    };
+    this.writeBehind.append((trx) => trx.insertInto('cdr').values(row).execute());
+  }
+
+  list(): Call[] {
+    return [...this.active.values()];
+  }
+
+  async cdr(q: CdrQuery = {}): Promise<CdrRow[]> {
+    await this.writeBehind.flush();
+    let query = this.db.selectFrom('cdr').selectAll().orderBy('id', 'desc').limit(Math.min(q.limit ?? 100, 1000));
+    if (q.extension) query = query.where((eb) => eb.or([eb('caller', '=', q.extension!), eb('callee', '=', q.extension!)]));
+    if (q.result) query = query.where('result', '=', q.result);
+    if (q.since) query = query.where('started_at', '>=', q.since);
+    const rows = await query.execute();
+    return rows.map((r) => ({ ...r, id: Number(r.id) }));
+  }
+}
+
+/** What a final response status means for the call. */
+export function resultOf(status: number): CallResult {
+  if (status >= 200 && status < 300) return 'answered';
+  if (status === 486 || status === 600) return 'busy';
+  if (status === 487) return 'cancelled';
+  if (status === 404 || status === 484) return 'unknown_extension';
+  if (status === 480 || status === 408) return 'no_answer';
+  if (status === 603 || status === 403) return 'rejected';
+  return 'failed';
+}

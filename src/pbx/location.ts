@@ -1,0 +1,145 @@
+// The location service: which contacts each extension (AOR) is registered at, and the
+// flow each registration arrived on. Lookups are in memory; changes are written behind
+// to the database in batches so a registration never waits on the disk, and bindings
+// are reloaded (and expired ones dropped) at start.
+import type { Db } from '../storage/database.js';
+import type { WriteBehind } from '../storage/write-behind.js';
+
+export interface Binding {
+  aor: string;
+  /** Contact URI as the phone wrote it. */
+  contact: string;
+  /** Contact header parameters other than expires and q, as written (e.g. `;+sip.instance="…"`). */
+  contactParams: string;
+  expiresAt: number;
+  transport: string;
+  sourceAddress: string;
+  sourcePort: number;
+  flowId: string;
+  userAgent: string | null;
+  callId: string;
+  cseq: number;
+  q: string | null;
+  instance: string | null;
+  regId: number | null;
+  path: string[] | null;
+  registeredAt: number;
+}
+
+export type LocationEvent = 'registered' | 'refreshed' | 'unregistered' | 'expired';
+type Listener = (event: LocationEvent, binding: Binding) => void;
+
+export class Location {
+  private readonly byAor = new Map<string, Binding[]>();
+  private readonly listeners: Listener[] = [];
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly writeBehind: WriteBehind,
+  ) {}
+
+  async load(): Promise<void> {
+    const now = Date.now();
+    const rows = await this.db.selectFrom('registrations').selectAll().execute();
+    this.byAor.clear();
+    for (const r of rows) {
+      const expiresAt = Date.parse(r.expires_at);
+      if (expiresAt <= now) continue;
+      const list = this.byAor.get(r.aor) ?? [];
+      list.push({
+        aor: r.aor,
+        contact: r.contact,
+        contactParams: '',
+        expiresAt,
+        transport: r.transport,
+        sourceAddress: r.source_address,
+        sourcePort: r.source_port,
+        flowId: r.flow_id,
+        userAgent: r.user_agent,
+        callId: r.call_id,
+        cseq: r.cseq,
+        q: r.q,
+        instance: r.instance,
+        regId: r.reg_id,
+        path: r.path ? (JSON.parse(r.path) as string[]) : null,
+        registeredAt: Date.parse(r.registered_at),
+      });
+      this.byAor.set(r.aor, list);
+    }
+    await this.db.deleteFrom('registrations').where('expires_at', '<=', new Date(now).toISOString()).execute();
+  }
+
+  /** Starts removing expired bindings every `intervalMs`. */
+  startExpiry(intervalMs = 1000): void {
+    this.sweeper = setInterval(() => this.expire(Date.now()), intervalMs);
+    this.sweeper.unref();
+  }
+
+  stop(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+  }
+
+  onChange(l: Listener): void {
+    this.listeners.push(l);
+  }
+
+  /** Live bindings of an AOR. */
+  lookup(aor: string): Binding[] {
+    const list = this.byAor.get(aor);
+    if (!list) return [];
+    const now = Date.now();
+    return list.filter((b) => b.expiresAt > now);
+  }
+
+  all(): Binding[] {
+    const now = Date.now();
+    return [...this.byAor.values()].flat().filter((b) => b.expiresAt > now);
+  }
+
+  /** Replaces the AOR's bindings; `events` says what happened to which, for logs and listeners. */
+  replace(aor: string, bindings: Binding[], events: [LocationEvent, Binding][]): void {
+    if (bindings.length) this.byAor.set(aor, bindings);
+    else this.byAor.delete(aor);
+    this.persist(aor);
+    for (const [e, b] of events) this.emit(e, b);
+  }
+
+  private expire(now: number): void {
+    for (const [aor, list] of this.byAor) {
+      const live = list.filter((b) => b.expiresAt > now);
+      if (live.length === list.length) continue;
+      const gone = list.filter((b) => b.expiresAt <= now);
+      this.replace(aor, live, gone.map((b) => ['expired', b]));
+    }
+  }
+
+  private persist(aor: string): void {
+    const list = this.byAor.get(aor) ?? [];
+    const rows = list.map((b) => ({
+      aor: b.aor,
+      contact: b.contact,
+      expires_at: new Date(b.expiresAt).toISOString(),
+      transport: b.transport,
+      source_address: b.sourceAddress,
+      source_port: b.sourcePort,
+      flow_id: b.flowId,
+      user_agent: b.userAgent,
+      call_id: b.callId,
+      cseq: b.cseq,
+      q: b.q,
+      instance: b.instance,
+      reg_id: b.regId,
+      path: b.path ? JSON.stringify(b.path) : null,
+      registered_at: new Date(b.registeredAt).toISOString(),
+    }));
+    this.writeBehind.put(`registrations:${aor}`, async (trx) => {
+      await trx.deleteFrom('registrations').where('aor', '=', aor).execute();
+      if (rows.length) await trx.insertInto('registrations').values(rows).execute();
+    });
+  }
+
+  private emit(e: LocationEvent, b: Binding): void {
+    for (const l of this.listeners) l(e, b);
+  }
+}
