@@ -16,6 +16,17 @@ import { ProvisioningService } from './provisioning/service.js';
 import { TemplateCatalog } from './provisioning/templates.js';
 import { VendorRegistry } from './provisioning/vendors/index.js';
 import { TokenStore } from './api/tokens.js';
+import { SipStack } from './sip/stack.js';
+import type { ListenSpec } from './sip/transport.js';
+import { DigestAuth } from './pbx/digest-auth.js';
+import { Location } from './pbx/location.js';
+import { Registrar } from './pbx/registrar.js';
+import { Calls } from './pbx/calls.js';
+import { Proxy } from './pbx/proxy.js';
+import { SipService } from './pbx/sip-service.js';
+import { VERSION } from './version.js';
+import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 
 export interface Pbx {
   configFile: string;
@@ -31,8 +42,20 @@ export interface Pbx {
   requestLog: RequestLog;
   tokens: TokenStore;
   writeBehind: WriteBehind;
+  sip: SipParts;
   startedAt: Date;
+  /** Starts the SIP listeners (`pbx serve` only). */
+  startSip(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface SipParts {
+  stack: SipStack;
+  location: Location;
+  registrar: Registrar;
+  calls: Calls;
+  proxy: Proxy;
+  auth: DigestAuth;
 }
 
 export interface CreateOptions {
@@ -63,6 +86,9 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   const provisioning = new ProvisioningService(files, devices, vendors, requestLog, log.child({ component: 'provisioning' }));
   const tokens = new TokenStore(db);
 
+  const sip = createSip(() => config, extensions, db, writeBehind, log.child({ component: 'sip' }));
+  await sip.location.load();
+
   let external: ExternalChanges | undefined;
   if (opts.serve) {
     await seedConfiguredDevices(config, devices, log);
@@ -91,9 +117,18 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     requestLog,
     tokens,
     writeBehind,
+    sip,
     startedAt: new Date(),
+    async startSip() {
+      await sip.stack.listen(sipListeners(config));
+      sip.location.startExpiry();
+      for (const b of sip.stack.transports.bound) log.info(`SIP listening on ${b.transport.toUpperCase()} ${b.address}:${b.port}`);
+    },
     async close() {
       external?.stop();
+      sip.location.stop();
+      sip.proxy.stop();
+      await sip.stack.close();
       await writeBehind.flush();
       await database.close();
     },
@@ -116,4 +151,79 @@ async function seedConfiguredDevices(config: PbxConfig, devices: DeviceService, 
       log.error({ mac: entry.mac }, `provisioning.devices entry ${entry.mac} in config.yml skipped: ${err.message}`);
     }
   }
+}
+
+function createSip(config: () => PbxConfig, extensions: ExtensionService, db: OpenedDatabase['db'], writeBehind: WriteBehind, log: Logger): SipParts {
+  const stack = new SipStack();
+  const auth = new DigestAuth({
+    realm: config().sip.realm,
+    nonceTtlSeconds: config().sip.nonce_ttl_seconds,
+    algorithms: config().sip.digest_algorithms,
+    lookup: (username) => {
+      const ext = extensions.get(username);
+      return ext?.enabled ? { secret: ext.secret, algorithms: ext.digestAlgorithms ?? config().sip.digest_algorithms } : undefined;
+    },
+  });
+  const location = new Location(db, writeBehind);
+  const isExtension = (n: string) => extensions.get(n)?.enabled === true;
+  // Issue 5 turns repeated failures into bans; for now they are logged by the registrar and proxy.
+  const onAuthFailure = () => {};
+  const registrar = new Registrar(
+    location,
+    auth,
+    isExtension,
+    () => {
+      const s = config().sip;
+      return {
+        minExpires: s.min_expires,
+        maxExpires: s.max_expires,
+        defaultExpires: s.default_expires,
+        maxContacts: s.max_contacts_per_aor,
+        supported: ['path', 'outbound', 'gruu'],
+      };
+    },
+    log,
+    onAuthFailure,
+  );
+  const calls = new Calls(db, writeBehind, log);
+  const local = new Set(localAddresses());
+  const isOurs = (host: string, port: number | null) => {
+    const c = config();
+    const ports = [c.server.sip_port, c.server.sip_tls_port, c.server.sip_ws_port].filter((p) => p > 0);
+    const hostOurs = host === c.server.external_ip.toLowerCase() || local.has(host);
+    return hostOurs && (port === null || ports.includes(port));
+  };
+  const proxy = new Proxy(
+    stack,
+    location,
+    calls,
+    () => ({ host: config().server.external_ip, port: config().server.sip_port, noAnswerSeconds: config().sip.no_answer_seconds }),
+    isOurs,
+    log,
+  );
+  stack.setDelegate(
+    new SipService({ stack, registrar, proxy, calls, auth, isExtension, log, userAgent: `pbx/${VERSION}`, onAuthFailure }),
+  );
+  return { stack, location, registrar, calls, proxy, auth };
+}
+
+function sipListeners(config: PbxConfig): ListenSpec[] {
+  const s = config.server;
+  const host = s.sip_host;
+  const specs: ListenSpec[] = [{ transport: 'udp', host, port: s.sip_port }];
+  if (s.sip_tcp) specs.push({ transport: 'tcp', host, port: s.sip_port });
+  const tls = () => ({ cert: readFileSync(config.api.ssl.cert_file), key: readFileSync(config.api.ssl.key_file) });
+  if (s.sip_tls_port > 0) specs.push({ transport: 'tls', host, port: s.sip_tls_port, tls: tls() });
+  if (s.sip_ws_port > 0) {
+    const secure = config.api.ssl.enabled;
+    specs.push({ transport: secure ? 'wss' : 'ws', host, port: s.sip_ws_port, ...(secure ? { tls: tls() } : {}) });
+  }
+  return specs;
+}
+
+function localAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flat()
+    .filter((a): a is NonNullable<typeof a> => !!a)
+    .map((a) => a.address.toLowerCase());
 }

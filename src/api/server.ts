@@ -12,6 +12,7 @@ import { extensionRoutes } from './routes/extensions.js';
 import { deviceRoutes } from './routes/devices.js';
 import { provisioningInfoRoutes } from './routes/provisioning-info.js';
 import { statusRoutes } from './routes/status.js';
+import { sipRoutes } from './routes/sip.js';
 import { provisionRoutes } from './provision-routes.js';
 
 export type Http = FastifyInstance;
@@ -103,6 +104,7 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
       await api.register(extensionRoutes(pbx));
       await api.register(deviceRoutes(pbx));
       await api.register(provisioningInfoRoutes(pbx));
+      await api.register(sipRoutes(pbx));
       api.setNotFoundHandler((req, reply) =>
         reply.code(404).send({ error: 'not_found', message: `No API route ${req.method} ${req.url}` }),
       );

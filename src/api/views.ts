@@ -11,6 +11,7 @@ export function extensionView(pbx: Pbx, e: Extension) {
     name: e.name,
     enabled: e.enabled,
     voicemail_pin_set: e.voicemailPin !== null,
+    digest_algorithms: e.digestAlgorithms,
     devices: pbx.devices.usingExtension(e.number).map((d) => d.mac),
     created_at: e.createdAt,
     updated_at: e.updatedAt,

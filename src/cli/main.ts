@@ -14,6 +14,7 @@ import { TemplateError } from '../provisioning/templates.js';
 import { VERSION } from '../version.js';
 import { serve } from './serve.js';
 import { printTable } from './table.js';
+import { fromRunningServer } from './live.js';
 
 const program = new Command();
 program
@@ -100,7 +101,8 @@ ext
   .option('--password <password>', 'SIP password (a strong one is generated when omitted)')
   .option('--voicemail-pin <pin>', 'voicemail PIN')
   .option('--allow-weak-password', 'accept a password that fails the strength check')
-  .action(async (number: string, o: { name?: string; password?: string; voicemailPin?: string; allowWeakPassword?: boolean }) =>
+  .option('--digest-algorithms <list>', 'digest algorithms for this extension, e.g. MD5 or SHA-256,MD5 (default: sip.digest_algorithms)')
+  .action(async (number: string, o: { name?: string; password?: string; voicemailPin?: string; allowWeakPassword?: boolean; digestAlgorithms?: string }) =>
     withPbx(async (pbx) => {
       const { extension, password } = await pbx.extensions.create({
         number,
@@ -108,6 +110,7 @@ ext
         password: o.password,
         voicemail_pin: o.voicemailPin,
         allow_weak_password: o.allowWeakPassword,
+        digest_algorithms: o.digestAlgorithms ? (o.digestAlgorithms.split(',').map((a) => a.trim().toUpperCase()) as never) : undefined,
       });
       process.stderr.write(`Extension ${extension.number} (${extension.name}) created. Its SIP password:\n`);
       out(password);
@@ -230,6 +233,45 @@ provision
   .action(async (mac: string) =>
     withPbx(async (pbx) => {
       out(pbx.files.configUrl(pbx.devices.require(DeviceService.parseMac(mac))));
+    }),
+  );
+
+const reg = program.command('reg').description('SIP registrations');
+reg
+  .command('list')
+  .description('registered phones: extension, contact, source, transport, User-Agent, expires (from the running server)')
+  .option('--json', 'print JSON')
+  .action(async (o: { json?: boolean }) =>
+    withPbx(async (pbx) => {
+      const { registrations } = await fromRunningServer<{ registrations: Record<string, unknown>[] }>(pbx, '/api/registrations');
+      if (o.json) return out(JSON.stringify(registrations, null, 2));
+      printTable(registrations.map(({ extension, contact, source, transport, user_agent, expires }) => ({ extension, contact, source, transport, user_agent, expires })));
+    }),
+  );
+
+program
+  .command('calls')
+  .description('active calls (from the running server)')
+  .option('--json', 'print JSON')
+  .action(async (o: { json?: boolean }) =>
+    withPbx(async (pbx) => {
+      const { calls } = await fromRunningServer<{ calls: Record<string, unknown>[] }>(pbx, '/api/calls');
+      if (o.json) return out(JSON.stringify(calls, null, 2));
+      printTable(calls);
+    }),
+  );
+
+program
+  .command('cdr')
+  .description('call detail records, newest first')
+  .option('--limit <n>', 'how many', (v) => positiveInt(v, '--limit'), 20)
+  .option('--extension <number>', 'calls from or to this extension')
+  .option('--json', 'print JSON')
+  .action(async (o: { limit: number; extension?: string; json?: boolean }) =>
+    withPbx(async (pbx) => {
+      const rows = await pbx.sip.calls.cdr({ limit: o.limit, extension: o.extension });
+      if (o.json) return out(JSON.stringify(rows, null, 2));
+      printTable(rows.map((r) => ({ started: r.started_at, caller: r.caller, callee: r.callee, result: r.result, status: r.status, hangup: r.hangup_side ?? '', seconds: r.duration_seconds })));
     }),
   );
 

@@ -43,6 +43,18 @@ export async function serve(configFile: string): Promise<void> {
     process.exitCode = 1;
     return;
   }
+  try {
+    await pbx.startSip();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EADDRINUSE' ? 'is already in use by another process' : code === 'EACCES' ? 'needs privileges this user lacks (CAP_NET_BIND_SERVICE)' : (err as Error).message;
+    log.fatal(`SIP port ${config.server.sip_port} on ${config.server.sip_host} ${why}; change server.sip_port in ${loaded.file} or stop the other process`);
+    await http.close();
+    await pbx.close();
+    log.flush();
+    process.exitCode = 1;
+    return;
+  }
   log.info(`API port: ${config.api.port} (${config.api.ssl.enabled ? 'https' : 'http'}://${config.api.host}:${config.api.port})`);
   log.info(`Provisioning URL format: ${config.provisioning.url_format} → ${deriveConfigUrl(config, 'aabbccddeeff', 'lower')}`);
 

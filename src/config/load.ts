@@ -177,6 +177,13 @@ function semanticIssues(config: PbxConfig, doc: Document, lines: LineCounter): C
       message: 'enabled is true, so cert_file and key_file must name the certificate and key files',
     });
   }
+  if (config.server.sip_tls_port > 0 && (!config.api.ssl.cert_file || !config.api.ssl.key_file)) {
+    issues.push({
+      path: 'server.sip_tls_port',
+      line: lineOf(doc, lines, ['server', 'sip_tls_port']),
+      message: 'SIP over TLS needs api.ssl.cert_file and api.ssl.key_file',
+    });
+  }
   if (config.database.type === 'postgresql' && !config.database.url) {
     issues.push({
       path: 'database.url',

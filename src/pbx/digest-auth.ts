@@ -38,10 +38,14 @@ export class DigestAuth {
     return this.o.realm;
   }
 
-  /** WWW-Authenticate / Proxy-Authenticate values: one per algorithm, preferred first. */
-  challenges(clientAddress: string, stale = false): string[] {
+  /**
+   * WWW-Authenticate / Proxy-Authenticate values: one per algorithm, preferred first.
+   * `username` (the AOR or From user) selects that extension's algorithms, if it has its own.
+   */
+  challenges(clientAddress: string, stale = false, username?: string): string[] {
     const nonce = this.makeNonce(clientAddress);
-    return this.o.algorithms.map(
+    const algorithms = (username ? this.o.lookup(username)?.algorithms : undefined) ?? this.o.algorithms;
+    return algorithms.map(
       (a) => `Digest realm="${this.o.realm}", nonce="${nonce}", algorithm=${a}, qop="auth"${stale ? ', stale=true' : ''}`,
     );
   }

@@ -6,6 +6,7 @@ import { nowIso } from '../storage/database.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { isWeakSecret, newSipSecret } from '../security/tokens.js';
 import { PbxError } from './errors.js';
+import type { DigestAlgorithm } from '../sip/digest.js';
 
 export interface Extension {
   number: string;
@@ -14,6 +15,8 @@ export interface Extension {
   secret: string;
   voicemailPin: string | null;
   enabled: boolean;
+  /** Digest algorithms this extension may use; null = the server default. */
+  digestAlgorithms: DigestAlgorithm[] | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -24,6 +27,7 @@ export interface ExtensionInput {
   password?: string;
   voicemail_pin?: string;
   enabled?: boolean;
+  digest_algorithms?: DigestAlgorithm[] | null;
   /** Accept a password that fails the strength check. */
   allow_weak_password?: boolean;
 }
@@ -54,6 +58,7 @@ export class ExtensionService {
         secret: this.box.open(r.secret_enc),
         voicemailPin: r.voicemail_pin_enc ? this.box.open(r.voicemail_pin_enc) : null,
         enabled: r.enabled === 1,
+        digestAlgorithms: r.digest_algorithms ? (JSON.parse(r.digest_algorithms) as DigestAlgorithm[]) : null,
         createdAt: r.created_at,
         updatedAt: r.updated_at,
       });
@@ -98,6 +103,7 @@ export class ExtensionService {
       secret,
       voicemailPin: pin,
       enabled: input.enabled ?? true,
+      digestAlgorithms: checkAlgorithms(input.digest_algorithms),
       createdAt: now,
       updatedAt: now,
     };
@@ -109,6 +115,7 @@ export class ExtensionService {
         secret_enc: this.box.seal(secret),
         voicemail_pin_enc: pin === null ? null : this.box.seal(pin),
         enabled: ext.enabled ? 1 : 0,
+        digest_algorithms: ext.digestAlgorithms ? JSON.stringify(ext.digestAlgorithms) : null,
         created_at: now,
         updated_at: now,
       })
@@ -127,6 +134,7 @@ export class ExtensionService {
       next.name = patch.name.trim();
     }
     if (patch.enabled !== undefined) next.enabled = patch.enabled;
+    if (patch.digest_algorithms !== undefined) next.digestAlgorithms = checkAlgorithms(patch.digest_algorithms);
     let newSecret: string | undefined;
     if (patch.password !== undefined) {
       checkSecret(patch.password, number, patch.allow_weak_password);
@@ -142,6 +150,7 @@ export class ExtensionService {
       .set({
         name: next.name,
         enabled: next.enabled ? 1 : 0,
+        digest_algorithms: next.digestAlgorithms ? JSON.stringify(next.digestAlgorithms) : null,
         updated_at: next.updatedAt,
         ...(newSecret !== undefined ? { secret_enc: this.box.seal(newSecret) } : {}),
         ...(patch.voicemail_pin !== undefined ? { voicemail_pin_enc: this.box.seal(patch.voicemail_pin) } : {}),
@@ -175,6 +184,16 @@ export class ExtensionService {
   private emit(number: string): void {
     for (const l of this.listeners) l(number);
   }
+}
+
+function checkAlgorithms(list: DigestAlgorithm[] | null | undefined): DigestAlgorithm[] | null {
+  if (!list) return null;
+  const known: DigestAlgorithm[] = ['SHA-256', 'MD5'];
+  const bad = list.find((a) => !known.includes(a));
+  if (bad || list.length === 0) {
+    throw new PbxError('invalid', `digest_algorithms must list one or more of ${known.join(', ')}`, 'digest_algorithms');
+  }
+  return [...new Set(list)];
 }
 
 function checkSecret(secret: string, number: string, allowWeak?: boolean): void {

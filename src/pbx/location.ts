@@ -24,6 +24,11 @@ export interface Binding {
   regId: number | null;
   path: string[] | null;
   registeredAt: number;
+  /**
+   * The REGISTER came from another address or port than its Via named: the phone is
+   * behind NAT and is reached through the flow it registered on, not its Contact.
+   */
+  behindNat: boolean;
 }
 
 export type LocationEvent = 'registered' | 'refreshed' | 'unregistered' | 'expired';
@@ -64,6 +69,7 @@ export class Location {
         regId: r.reg_id,
         path: r.path ? (JSON.parse(r.path) as string[]) : null,
         registeredAt: Date.parse(r.registered_at),
+        behindNat: r.behind_nat === 1,
       });
       this.byAor.set(r.aor, list);
     }
@@ -132,6 +138,7 @@ export class Location {
       reg_id: b.regId,
       path: b.path ? JSON.stringify(b.path) : null,
       registered_at: new Date(b.registeredAt).toISOString(),
+      behind_nat: b.behindNat ? 1 : 0,
     }));
     this.writeBehind.put(`registrations:${aor}`, async (trx) => {
       await trx.deleteFrom('registrations').where('aor', '=', aor).execute();

@@ -9,7 +9,8 @@ import type { SipStack } from '../sip/stack.js';
 import type { Flow } from '../sip/transport.js';
 import type { ClientTransaction } from '../sip/transactions/client.js';
 import type { ServerTransaction } from '../sip/transactions/server.js';
-import { formatHost } from '../sip/uri.js';
+import { formatHost, parseUri } from '../sip/uri.js';
+import { isIP } from 'node:net';
 import type { Binding, Location } from './location.js';
 import { resultOf, type Call, type CallResult, type Calls } from './calls.js';
 
@@ -353,8 +354,23 @@ function dialogKey(callId: string, a: string, b: string): string {
   return `${callId}|${a}|${b}`;
 }
 
+/** Where to send to a binding: its flow when behind NAT, else the Contact address. */
 function peerOf(b: Binding): Peer {
+  if (!b.behindNat && b.transport === 'udp') {
+    const target = contactTarget(b.contact);
+    if (target) return { transport: 'udp', address: target.host, port: target.port, flowId: b.flowId };
+  }
   return { transport: b.transport, address: b.sourceAddress, port: b.sourcePort, flowId: b.flowId };
+}
+
+function contactTarget(contact: string): { host: string; port: number } | null {
+  try {
+    const u = parseUri(contact);
+    if (!isIP(u.host)) return null;
+    return { host: u.host, port: u.port ?? 5060 };
+  } catch {
+    return null;
+  }
 }
 
 function flowPeer(f: Flow): Peer {

@@ -51,7 +51,7 @@ export class Registrar {
       }
       this.counters.challenged++;
       // Unknown user, wrong password, replay: all get the same fresh challenge.
-      return this.challenge(req, flow, auth.reason === 'stale');
+      return this.challenge(req, flow, auth.reason === 'stale', req.to.uri.user ?? undefined);
     }
     const aor = req.to.uri.user ?? '';
     if (auth.username !== aor || !this.isExtension(aor)) {
@@ -118,6 +118,7 @@ export class Registrar {
         regId,
         path: req.has('path') ? req.getAll('path') : null,
         registeredAt: existing?.registeredAt ?? now,
+        behindNat: behindNat(req, flow),
       };
       if (existing) {
         next[idx] = binding;
@@ -146,8 +147,8 @@ export class Registrar {
     return makeResponse(req, 200, undefined, undefined, extra);
   }
 
-  private challenge(req: SipRequest, flow: Flow, stale: boolean): SipResponse {
-    const extra = this.auth.challenges(flow.remoteAddress, stale).map((value) => ({ name: 'www-authenticate', value }));
+  private challenge(req: SipRequest, flow: Flow, stale: boolean, user?: string): SipResponse {
+    const extra = this.auth.challenges(flow.remoteAddress, stale, user).map((value) => ({ name: 'www-authenticate', value }));
     return makeResponse(req, 401, undefined, undefined, extra);
   }
 
@@ -162,6 +163,13 @@ export class Registrar {
       `Extension ${aor} ${what} via ${flow.transport.toUpperCase()} ${flow.remoteAddress}:${flow.remotePort}`,
     );
   }
+}
+
+/** RFC 3581 view: the source differs from what the top Via claims (Kamailio's nat_uac_test 2+16). */
+function behindNat(req: SipRequest, flow: Flow): boolean {
+  if (flow.reliable) return true; // streams: always reuse the connection
+  const via = req.topVia;
+  return via.host !== flow.remoteAddress.toLowerCase() || (via.port ?? 5060) !== flow.remotePort;
 }
 
 function contactExpires(c: NameAddr): number | null {

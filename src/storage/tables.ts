@@ -8,6 +8,7 @@ export interface ExtensionsTable {
   secret_enc: string;
   voicemail_pin_enc: string | null;
   enabled: number;
+  digest_algorithms: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -76,6 +77,7 @@ export interface RegistrationsTable {
   reg_id: number | null;
   path: string | null;
   registered_at: string;
+  behind_nat: number;
 }
 
 export interface CdrTable {

@@ -6,6 +6,10 @@ import { extensionView } from '../views.js';
 
 const Number_ = Type.String({ pattern: '^[0-9]{2,10}$', description: 'Extension number, 2 to 10 digits' });
 const Params = Type.Object({ number: Type.String() });
+const Algorithms = Type.Union([
+  Type.Array(Type.Union([Type.Literal('SHA-256'), Type.Literal('MD5')]), { minItems: 1, description: 'Digest algorithms this extension may use; null = server default' }),
+  Type.Null(),
+]);
 
 const CreateBody = Type.Object(
   {
@@ -14,6 +18,7 @@ const CreateBody = Type.Object(
     password: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Generated (strong) when omitted' })),
     voicemail_pin: Type.Optional(Type.String({ pattern: '^[0-9]{4,12}$' })),
     enabled: Type.Optional(Type.Boolean()),
+    digest_algorithms: Type.Optional(Algorithms),
     allow_weak_password: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
@@ -26,6 +31,7 @@ const UpdateBody = Type.Object(
     regenerate_password: Type.Optional(Type.Boolean()),
     voicemail_pin: Type.Optional(Type.String({ pattern: '^[0-9]{4,12}$' })),
     enabled: Type.Optional(Type.Boolean()),
+    digest_algorithms: Type.Optional(Algorithms),
     allow_weak_password: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },

@@ -16,7 +16,19 @@ export function statusRoutes(pbx: Pbx) {
         sip_port: config.server.sip_port,
         external_ip: config.server.external_ip,
         provisioning_enabled: config.provisioning.enabled,
-        counts: { extensions: pbx.extensions.list().length, devices: pbx.devices.list().length },
+        counts: {
+          extensions: pbx.extensions.list().length,
+          devices: pbx.devices.list().length,
+          registrations: pbx.sip.location.all().length,
+          active_calls: pbx.sip.calls.list().length,
+        },
+        sip: {
+          listeners: pbx.sip.stack.transports.bound,
+          messages: pbx.sip.stack.transports.counters,
+          transactions: { ...pbx.sip.stack.counters, active: pbx.sip.stack.activeTransactions },
+          registrations: pbx.sip.registrar.counters,
+          calls: pbx.sip.calls.counters,
+        },
       };
     });
   };

@@ -113,5 +113,13 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('cdr_started').on('cdr').column('started_at').execute();
       },
     },
+    '0003_digest_algorithms_and_nat': {
+      async up(db: Kysely<any>) {
+        // JSON list such as ["MD5"]; NULL = the sip.digest_algorithms default.
+        await db.schema.alterTable('extensions').addColumn('digest_algorithms', 'text').execute();
+        // 1 when the REGISTER came from another address than its Via names (behind NAT).
+        await db.schema.alterTable('registrations').addColumn('behind_nat', 'integer', (c) => c.notNull().defaultTo(1)).execute();
+      },
+    },
   };
 }

@@ -1,0 +1,50 @@
+import Type from 'typebox';
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Pbx } from '../../app.js';
+import type { Binding } from '../../pbx/location.js';
+
+const CdrQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  extension: Type.Optional(Type.String()),
+  result: Type.Optional(Type.String()),
+  since: Type.Optional(Type.String({ description: 'ISO time; calls started at or after it' })),
+});
+
+export function registrationView(b: Binding) {
+  return {
+    extension: b.aor,
+    contact: b.contact,
+    source: `${b.sourceAddress}:${b.sourcePort}`,
+    transport: b.transport,
+    user_agent: b.userAgent,
+    expires: Math.max(0, Math.round((b.expiresAt - Date.now()) / 1000)),
+    expires_at: new Date(b.expiresAt).toISOString(),
+    registered_at: new Date(b.registeredAt).toISOString(),
+  };
+}
+
+export function sipRoutes(pbx: Pbx) {
+  return async (fastify: FastifyInstance) => {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+
+    app.get('/registrations', { schema: { tags: ['sip'], summary: 'Registered phones (extension, contact, source, transport, User-Agent, expires)' } }, async () => ({
+      registrations: pbx.sip.location.all().sort((a, b) => a.aor.localeCompare(b.aor, 'en', { numeric: true })).map(registrationView),
+    }));
+
+    app.get('/calls', { schema: { tags: ['sip'], summary: 'Active calls' } }, async () => ({
+      calls: pbx.sip.calls.list().map((c) => ({
+        call_id: c.callId,
+        caller: c.caller,
+        callee: c.callee,
+        state: c.state,
+        started_at: new Date(c.startedAt).toISOString(),
+        answered_at: c.answeredAt ? new Date(c.answeredAt).toISOString() : null,
+      })),
+    }));
+
+    app.get('/cdr', { schema: { tags: ['sip'], summary: 'Call detail records, newest first', querystring: CdrQuery } }, async (req) => ({
+      cdr: await pbx.sip.calls.cdr(req.query),
+    }));
+  };
+}

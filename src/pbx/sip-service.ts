@@ -1,0 +1,160 @@
+// The PBX's SIP transaction user: what the server does with each request. Like
+// Kamailio's request_route: sanity checks, then REGISTER → registrar, requests inside
+// a dialog → proxy by dialog, everything else from a phone → authenticate (407) →
+// route to the dialled extension. OPTIONS to the server is answered directly.
+import type { Logger } from 'pino';
+import { makeResponse, type SipRequest, type SipResponse } from '../sip/message.js';
+import { SipParseError } from '../sip/errors.js';
+import type { SipStack, StackDelegate } from '../sip/stack.js';
+import type { Flow } from '../sip/transport.js';
+import type { ServerTransaction } from '../sip/transactions/server.js';
+import type { DigestAuth } from './digest-auth.js';
+import type { Registrar } from './registrar.js';
+import type { Proxy } from './proxy.js';
+import type { Calls } from './calls.js';
+
+const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, PRACK, UPDATE, REFER, INFO, MESSAGE, SUBSCRIBE, NOTIFY';
+const KNOWN = new Set([...ALLOW.split(', '), 'PUBLISH']);
+const SUPPORTED = ['path', 'outbound', 'gruu', '100rel', 'timer', 'replaces'];
+
+export interface SipServiceDeps {
+  stack: SipStack;
+  registrar: Registrar;
+  proxy: Proxy;
+  calls: Calls;
+  auth: DigestAuth;
+  isExtension: (number: string) => boolean;
+  log: Logger;
+  userAgent: string;
+  onAuthFailure: (flow: Flow, username: string | undefined, reason: string) => void;
+}
+
+export class SipService implements StackDelegate {
+  constructor(private readonly d: SipServiceDeps) {}
+
+  request(req: SipRequest, tx: ServerTransaction | null, flow: Flow): void {
+    try {
+      this.route(req, tx, flow);
+    } catch (err) {
+      if (!(err instanceof SipParseError)) {
+        this.d.log.error({ err, method: req.method, call_id: safeCallId(req) }, 'Error while handling a SIP request');
+        if (tx) this.respond(tx, makeResponse(req, 500, 'Server Internal Error'));
+        return;
+      }
+      // A header the stack did not need up front (Contact, Authorization …) is malformed.
+      if (tx) this.respond(tx, makeResponse(req, err.status === 416 ? 400 : err.status, err.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 120)));
+    }
+  }
+
+  ackTimeout(): void {
+    /* the transaction layer already gave up; nothing to undo */
+  }
+
+  private route(req: SipRequest, tx: ServerTransaction | null, flow: Flow): void {
+    // ACK for a 2xx (no transaction): forward within its dialog, or drop.
+    if (!tx) {
+      if (req.method === 'ACK') this.d.proxy.routeInDialog(req, null, flow);
+      return;
+    }
+    const method = req.method;
+    if (!KNOWN.has(method)) {
+      this.respond(tx, makeResponse(req, 501, 'Not Implemented', undefined, [{ name: 'allow', value: ALLOW }]));
+      return;
+    }
+    if (method === 'CANCEL') {
+      this.d.proxy.cancel(req, tx);
+      return;
+    }
+    const toTag = req.to.params.get('tag');
+    if (toTag) {
+      if (!this.d.proxy.routeInDialog(req, tx, flow)) this.respond(tx, makeResponse(req, 481));
+      return;
+    }
+    if (method === 'REGISTER') {
+      this.respond(tx, this.d.registrar.handle(req, flow));
+      return;
+    }
+    if (method === 'OPTIONS') {
+      const unsupported = req.getAll('require').filter((t) => !SUPPORTED.includes(t.toLowerCase()));
+      if (unsupported.length) {
+        this.respond(tx, makeResponse(req, 420, undefined, undefined, [{ name: 'unsupported', value: unsupported.join(', ') }]));
+        return;
+      }
+      this.respond(
+        tx,
+        makeResponse(req, 200, 'OK', tag(), [
+          { name: 'allow', value: ALLOW },
+          { name: 'accept', value: 'application/sdp' },
+          { name: 'supported', value: SUPPORTED.join(', ') },
+          { name: 'server', value: this.d.userAgent },
+        ]),
+      );
+      return;
+    }
+    if (method === 'SUBSCRIBE' || method === 'PUBLISH') {
+      // No presence or message-waiting service yet: say so, so phones stop retrying.
+      this.respond(tx, makeResponse(req, 489, 'Bad Event', tag(), [{ name: 'allow-events', value: '' }]));
+      return;
+    }
+    if (method === 'ACK' || method === 'BYE' || method === 'PRACK' || method === 'UPDATE' || method === 'INFO') {
+      // These only exist inside a dialog.
+      this.respond(tx, makeResponse(req, 481));
+      return;
+    }
+    const unsupported = req.getAll('proxy-require').filter((t) => !SUPPORTED.includes(t.toLowerCase()));
+    if (unsupported.length) {
+      this.respond(tx, makeResponse(req, 420, undefined, undefined, [{ name: 'unsupported', value: unsupported.join(', ') }]));
+      return;
+    }
+
+    // Every other request from a phone is authenticated, and the digest user is the caller.
+    const auth = this.d.auth.verify(req, 'proxy-authorization', flow.remoteAddress);
+    if (!auth.ok) {
+      if (auth.reason !== 'missing' && auth.reason !== 'stale') {
+        this.d.onAuthFailure(flow, auth.username, auth.reason);
+        this.d.log.warn({ ip: flow.remoteAddress, method, username: auth.username ?? null, reason: auth.reason }, `${method} authentication failed for ${auth.username ?? '(no username)'} from ${flow.remoteAddress}: ${auth.reason}`);
+      }
+      const challenges = this.d.auth.challenges(flow.remoteAddress, auth.reason === 'stale', req.from.uri.user ?? undefined);
+      this.respond(tx, makeResponse(req, 407, undefined, undefined, challenges.map((value) => ({ name: 'proxy-authenticate', value }))));
+      return;
+    }
+    const caller = auth.username;
+    if ((req.from.uri.user ?? '') !== caller) {
+      this.d.log.warn({ ip: flow.remoteAddress, username: caller, from: req.from.uri.user }, `${method} refused: ${caller} may not send as ${req.from.uri.user ?? '(no user)'}`);
+      this.respond(tx, makeResponse(req, 403, 'Forbidden: From does not match the credentials'));
+      return;
+    }
+    const mf = req.get('max-forwards');
+    if (mf !== undefined && Number(mf) <= 0) {
+      this.respond(tx, makeResponse(req, 483));
+      return;
+    }
+    const callee = req.requestUri.user ?? '';
+    if (!this.d.isExtension(callee)) {
+      if (method === 'INVITE') {
+        const call = this.d.calls.start(req.callId, req.from.params.get('tag') ?? '', caller, callee || '(none)');
+        this.d.calls.end(call, 'unknown_extension', 404, null);
+      }
+      this.respond(tx, makeResponse(req, 404, 'Not Found', tag()));
+      return;
+    }
+    if (method === 'INVITE') this.respond(tx, makeResponse(req, 100));
+    this.d.proxy.routeInitial(req, tx, flow, caller, callee);
+  }
+
+  private respond(tx: ServerTransaction, res: SipResponse): void {
+    tx.respond(res);
+  }
+}
+
+function tag(): string {
+  return Math.random().toString(36).slice(2, 12);
+}
+
+function safeCallId(req: SipRequest): string | undefined {
+  try {
+    return req.callId;
+  } catch {
+    return undefined;
+  }
+}
