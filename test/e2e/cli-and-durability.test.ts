@@ -4,7 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createToken, freePort, runCli, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
+import { createToken, freePort, freeSipPort, runCli, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 
 const servers: RunningServer[] = [];
 after(async () => {
@@ -48,7 +48,7 @@ test('a command without a config file writes the commented default and says wher
 
 test('CLI: tokens, extensions, devices, render and url; script output alone on the last line', async () => {
   const dir = tempDir();
-  const file = writeConfig(dir, { port: 8123, externalIp: '192.168.1.14' });
+  const file = writeConfig(dir, { port: 8123, sipPort: 5060, externalIp: '192.168.1.14' });
   const c = ['--config', file];
   const help = await runCli(['--help']);
   for (const cmd of ['serve', 'config', 'token', 'ext', 'device', 'provision']) assert.match(help.stdout, new RegExp(`\\b${cmd}\\b`));
@@ -91,7 +91,7 @@ test('CLI: tokens, extensions, devices, render and url; script output alone on t
 test('kill -9 right after the API answers loses nothing it reported as done', async () => {
   const dir = tempDir();
   const port = await freePort();
-  const file = writeConfig(dir, { port });
+  const file = writeConfig(dir, { port, sipPort: await freeSipPort() });
   const token = await createToken(file);
   let server = await RunningServer.start(file, port);
   servers.push(server);
@@ -116,7 +116,7 @@ test('kill -9 right after the API answers loses nothing it reported as done', as
 
 test('the database file alone does not reveal SIP secrets', async () => {
   const dir = tempDir();
-  const file = writeConfig(dir, { port: 8124 });
+  const file = writeConfig(dir, { port: 8124, sipPort: 5060 });
   const ext = await runCli(['ext', 'add', '1001', '--config', file]);
   const secret = ext.stdout.trim().split('\n').pop()!;
   const db = readFileSync(join(dir, 'data/pbx.db'));

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { VendorRegistry } from '../../src/provisioning/vendors/index.ts';
 import { formatMac } from '../../src/util/mac.ts';
-import { createToken, freePort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
+import { createToken, freePort, freeSipPort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 import { macFor, userAgentFor } from '../helpers/phones.ts';
 
 const registry = new VendorRegistry();
@@ -27,7 +27,8 @@ interface Phone {
 
 test('phones of every vendor and model provision over HTTP, and survive a port and address change', async (t) => {
   const portA = await freePort();
-  let config = writeConfig(dir, { port: portA, externalIp: '127.0.0.1' });
+  const sipPort = await freeSipPort();
+  let config = writeConfig(dir, { port: portA, sipPort, externalIp: '127.0.0.1' });
   const token = await createToken(config);
   let server = await RunningServer.start(config, portA);
   servers.push(server);
@@ -124,7 +125,7 @@ test('phones of every vendor and model provision over HTTP, and survive a port a
 
   let portB = 9000;
   if ((await freePort().then(() => true)) && !(await isFree(9000))) portB = await freePort();
-  config = writeConfig(dir, { port: portB, externalIp: '10.0.0.5' });
+  config = writeConfig(dir, { port: portB, sipPort, externalIp: '10.0.0.5' });
   server = await RunningServer.start(config, portB);
   servers.push(server);
 

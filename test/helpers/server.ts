@@ -20,25 +20,42 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A port free for both TCP and UDP on 127.0.0.1 (SIP listens on both). */
+export async function freeSipPort(): Promise<number> {
+  const { createSocket } = await import('node:dgram');
+  for (;;) {
+    const port = await freePort();
+    const ok = await new Promise<boolean>((done) => {
+      const u = createSocket('udp4');
+      u.once('error', () => done(false));
+      u.bind(port, '127.0.0.1', () => u.close(() => done(true)));
+    });
+    if (ok) return port;
+  }
+}
+
 export function tempDir(prefix = 'pbx-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
 export interface ConfigOptions {
   port: number;
+  /** SIP port; 0 picks a free one. */
+  sipPort?: number;
   externalIp?: string;
   urlFormat?: string;
   extra?: string;
 }
 
-export function writeConfig(dir: string, o: ConfigOptions): string {
+export function writeConfig(dir: string, o: ConfigOptions & { sipPort: number }): string {
   const file = join(dir, 'config.yml');
   writeFileSync(
     file,
     `server:
   name: test-pbx
   external_ip: ${o.externalIp ?? '127.0.0.1'}
-  sip_port: 5060
+  sip_port: ${o.sipPort}
+  sip_host: 127.0.0.1
 api:
   host: 127.0.0.1
   port: ${o.port}
