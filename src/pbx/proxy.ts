@@ -123,7 +123,13 @@ export class Proxy {
     if (isInvite) {
       ctx.timer = setTimeout(() => {
         if (ctx.done) return;
+        // The ring time is our decision: answer the caller now, then cancel the branches
+        // (their 487s are absorbed).
         ctx.noAnswer = true;
+        ctx.done = true;
+        this.forks.delete(ctx.server.key);
+        ctx.server.respond(makeResponse(req, 480, 'No Answer'));
+        if (ctx.call) this.calls.end(ctx.call, 'no_answer', 480, null);
         this.cancelBranches(ctx);
       }, this.opts().noAnswerSeconds * 1000);
     }
@@ -251,11 +257,10 @@ export class Proxy {
     if (ctx.done) return;
     ctx.done = true;
     let res = ctx.best!;
-    if (ctx.noAnswer && !ctx.cancelled) res = withStatus(ctx.request, res, 480, 'No Answer');
-    else if (ctx.cancelled && res.status !== 487) res = withStatus(ctx.request, res, 487, 'Request Terminated');
+    if (ctx.cancelled && res.status !== 487) res = withStatus(ctx.request, res, 487, 'Request Terminated');
     ctx.server.respond(res);
     if (ctx.call) {
-      const result: CallResult = ctx.cancelled ? 'cancelled' : ctx.noAnswer ? 'no_answer' : resultOf(res.status);
+      const result: CallResult = ctx.cancelled ? 'cancelled' : resultOf(res.status);
       this.calls.end(ctx.call, result, res.status, ctx.cancelled ? 'caller' : null);
     }
   }

@@ -138,6 +138,7 @@ export function parseMessage(buf: Buffer, stream = false, limits: ParseLimits = 
     request.to;
     request.vias;
     request.requestUri;
+    request.contacts;
     return request;
   } catch (err) {
     if (!(err instanceof SipParseError)) throw err;

@@ -149,8 +149,8 @@ export class SipStack {
     this.counters.parseErrors++;
     const partial = err.request;
     if (!partial || partial.method === 'ACK') return;
-    const has = (n: string) => partial.headers.some((h) => h.name === n);
-    if (!['via', 'from', 'to', 'call-id', 'cseq'].every(has)) return;
+    // A response needs a Via to travel back; copy whatever else identifies the request.
+    if (!partial.headers.some((h) => h.name === 'via')) return;
     // The reason phrase names the problem; it must stay one printable line.
     const reason = err.message.replace(/[^\x20-\x7e]/g, '?').slice(0, 120);
     const req = new SipRequest(partial.method, 'sip:invalid', partial.headers as Header[]);

@@ -26,6 +26,7 @@ export class TestUa {
   port = 0;
   private waiters: { match: (r: SipReply) => boolean; resolve: (r: SipReply) => void }[] = [];
   readonly requests: SipRequestIn[] = [];
+  readonly replies: SipReply[] = [];
   private requestWaiters: { match: (r: SipRequestIn) => boolean; resolve: (r: SipRequestIn) => void }[] = [];
   /** Answers incoming requests; default: 200 OK. */
   onRequest: (req: SipRequestIn) => { status: number; reason: string; extra?: string[] } | null = () => ({ status: 200, reason: 'OK' });
@@ -56,7 +57,7 @@ export class TestUa {
   /** Sends a request and resolves with its first final response (or the first response matching `until`). */
   async request(
     method: string,
-    opts: { uri?: string; to?: string; from?: string; callId?: string; headers?: string[]; body?: string; cseq?: number; branch?: string; wantProvisional?: boolean } = {},
+    opts: { uri?: string; to?: string; from?: string; callId?: string; headers?: string[]; body?: string; cseq?: number; branch?: string; wantProvisional?: boolean; contact?: string; timeoutMs?: number } = {},
   ): Promise<SipReply & { sent: string }> {
     const callId = opts.callId ?? randomBytes(8).toString('hex');
     const cseq = opts.cseq ?? this.cseq++;
@@ -69,10 +70,13 @@ export class TestUa {
       `${method} ${uri} SIP/2.0\r\n` +
       `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport\r\n` +
       `Max-Forwards: 70\r\nFrom: ${from}\r\nTo: ${to}\r\nCall-ID: ${callId}\r\nCSeq: ${cseq} ${method}\r\n` +
-      `Contact: <sip:${this.user}@127.0.0.1:${this.port}>\r\nUser-Agent: pbx-test-ua\r\n` +
+      `Contact: ${opts.contact ?? `<sip:${this.user}@127.0.0.1:${this.port}>`}\r\nUser-Agent: pbx-test-ua\r\n` +
       (opts.headers ?? []).map((x) => `${x}\r\n`).join('') +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-    const reply = this.waitReply((r) => r.headers.get('call-id')?.[0] === callId && r.headers.get('cseq')?.[0] === `${cseq} ${method}` && (opts.wantProvisional || r.status >= 200));
+    const reply = this.waitReply(
+      (r) => r.headers.get('call-id')?.[0] === callId && r.headers.get('cseq')?.[0] === `${cseq} ${method}` && (opts.wantProvisional || r.status >= 200),
+      opts.timeoutMs,
+    );
     this.sendRaw(text);
     return { ...(await reply), sent: text };
   }
@@ -119,7 +123,7 @@ export class TestUa {
     });
   }
 
-  private waitReply(match: (r: SipReply) => boolean, timeoutMs = 5000): Promise<SipReply> {
+  waitReply(match: (r: SipReply) => boolean, timeoutMs = 5000): Promise<SipReply> {
     return new Promise((ok, fail) => {
       const t = setTimeout(() => fail(new Error(`${this.user}: no matching response within ${timeoutMs} ms`)), timeoutMs);
       this.waiters.push({ match, resolve: (r) => (clearTimeout(t), ok(r)) });
@@ -139,6 +143,7 @@ export class TestUa {
     if (start.startsWith('SIP/2.0')) {
       const m = /^SIP\/2\.0 (\d{3}) ?(.*)$/.exec(start)!;
       const reply = { status: Number(m[1]), reason: m[2]!, headers, raw: text };
+      this.replies.push(reply);
       const w = this.waiters.findIndex((x) => x.match(reply));
       if (w >= 0) this.waiters.splice(w, 1)[0]!.resolve(reply);
       return;
@@ -151,7 +156,8 @@ export class TestUa {
     if (method === 'ACK') return;
     const answer = this.onRequest(req);
     if (!answer) return;
-    const copy = (n: string) => (headers.get(n) ?? []).map((v) => `${n === 'via' ? 'Via' : n === 'from' ? 'From' : n === 'call-id' ? 'Call-ID' : 'CSeq'}: ${v}\r\n`).join('');
+    const names: Record<string, string> = { via: 'Via', from: 'From', 'call-id': 'Call-ID', cseq: 'CSeq', 'record-route': 'Record-Route' };
+    const copy = (n: string) => (headers.get(n) ?? []).map((v) => `${names[n]}: ${v}\r\n`).join('');
     const to = headers.get('to')?.[0] ?? '';
     const res =
       `SIP/2.0 ${answer.status} ${answer.reason}\r\n` +
@@ -160,6 +166,7 @@ export class TestUa {
       `To: ${to}${to.includes('tag=') ? '' : `;tag=${randomBytes(4).toString('hex')}`}\r\n` +
       copy('call-id') +
       copy('cseq') +
+      (answer.status >= 180 && answer.status < 300 ? copy('record-route') : '') +
       (answer.extra ?? []).map((x) => `${x}\r\n`).join('') +
       'Content-Length: 0\r\n\r\n';
     this.sendRaw(res);
