@@ -120,6 +120,15 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     sip,
     startedAt: new Date(),
     async startSip() {
+      if (log.isLevelEnabled('trace')) {
+        const wireLog = log.child({ component: 'sip-wire' });
+        sip.stack.transports.trace = (direction, flow, data) =>
+          wireLog.trace(
+            { direction, transport: flow.transport, peer: `${flow.remoteAddress}:${flow.remotePort}` },
+            // Digest responses can be attacked offline: keep them out of logs.
+            data.toString('latin1').replace(/\bresponse="[^"]*"/gi, 'response="[redacted]"'),
+          );
+      }
       await sip.stack.listen(sipListeners(config));
       sip.location.startExpiry();
       for (const b of sip.stack.transports.bound) log.info(`SIP listening on ${b.transport.toUpperCase()} ${b.address}:${b.port}`);

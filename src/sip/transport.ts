@@ -50,11 +50,25 @@ export interface TransportCounters {
   dropped: number;
 }
 
+export type WireTrace = (direction: 'in' | 'out', flow: Flow, data: Buffer) => void;
+
+/** What every flow shares with its Transports: counters and the optional wire trace. */
+interface Wire {
+  counters: TransportCounters;
+  trace: WireTrace | null;
+}
+
 const UDP_MAX = 65_535;
 const IDLE_STREAM_MS = 15 * 60_000;
 
 export class Transports {
-  readonly counters: TransportCounters = { received: 0, sent: 0, dropped: 0 };
+  private readonly wire: Wire = { counters: { received: 0, sent: 0, dropped: 0 }, trace: null };
+  readonly counters: TransportCounters = this.wire.counters;
+
+  /** Sees every message in and out (for `logging.level: trace`); null turns it off. */
+  set trace(fn: WireTrace | null) {
+    this.wire.trace = fn;
+  }
   private readonly udp: UdpSocket[] = [];
   private readonly servers: (TcpServer | HttpServer)[] = [];
   private readonly wss: WebSocketServer[] = [];
@@ -136,8 +150,8 @@ export class Transports {
 
   private makeUdpFlow(socket: UdpSocket, address: string, port: number): Flow {
     const local = socket.address();
-    const counters = this.counters;
-    return {
+    const wire = this.wire;
+    const flow: Flow = {
       id: `udp:${local.port}|${formatHost(address)}:${port}`,
       transport: 'udp',
       reliable: false,
@@ -147,12 +161,14 @@ export class Transports {
       localPort: local.port,
       send(data: Buffer) {
         if (data.length > UDP_MAX) return false;
-        counters.sent++;
+        wire.counters.sent++;
+        wire.trace?.('out', flow, data);
         socket.send(data, port, address);
         return true;
       },
       isOpen: () => true,
     };
+    return flow;
   }
 
   private async listenStream(spec: ListenSpec): Promise<void> {
@@ -177,7 +193,7 @@ export class Transports {
     socket.setKeepAlive(true, 30_000);
     socket.setTimeout(IDLE_STREAM_MS, () => socket.destroy());
     const id = `${transport}#${this.nextConn++}`;
-    const flow = new StreamFlow(id, transport, socket, this.counters);
+    const flow = new StreamFlow(id, transport, socket, this.wire);
     this.connections.set(id, flow);
     const remoteKey = `${transport}:${socket.remoteAddress}:${socket.remotePort}`;
     this.byRemote.set(remoteKey, flow);
@@ -223,7 +239,7 @@ export class Transports {
     });
     wss.on('connection', (ws, req) => {
       const id = `${spec.transport}#${this.nextConn++}`;
-      const flow = new WsFlow(id, secure ? 'wss' : 'ws', ws, req.socket, this.counters);
+      const flow = new WsFlow(id, secure ? 'wss' : 'ws', ws, req.socket, this.wire);
       this.connections.set(id, flow as unknown as StreamFlow);
       ws.on('message', (data: Buffer, isBinary) => {
         this.counters.received++;
@@ -247,6 +263,7 @@ export class Transports {
   }
 
   private deliver(buf: Buffer, flow: Flow, stream: boolean): void {
+    this.wire.trace?.('in', flow, buf);
     let message: AnyMessage;
     try {
       message = parseMessage(buf, stream);
@@ -270,7 +287,7 @@ class StreamFlow implements Flow {
     readonly id: string,
     readonly transport: 'tcp' | 'tls',
     private readonly socket: Socket,
-    private readonly counters: TransportCounters,
+    private readonly wire: Wire,
   ) {
     this.remoteAddress = normalizeAddress(socket.remoteAddress ?? '');
     this.remotePort = socket.remotePort ?? 0;
@@ -280,7 +297,8 @@ class StreamFlow implements Flow {
 
   send(data: Buffer): boolean {
     if (!this.isOpen()) return false;
-    this.counters.sent++;
+    this.wire.counters.sent++;
+    this.wire.trace?.('out', this, data);
     this.socket.write(data);
     return true;
   }
@@ -306,7 +324,7 @@ class WsFlow implements Flow {
     readonly transport: 'ws' | 'wss',
     private readonly ws: WebSocket,
     socket: Socket,
-    private readonly counters: TransportCounters,
+    private readonly wire: Wire,
   ) {
     this.remoteAddress = normalizeAddress(socket.remoteAddress ?? '');
     this.remotePort = socket.remotePort ?? 0;
@@ -316,7 +334,8 @@ class WsFlow implements Flow {
 
   send(data: Buffer): boolean {
     if (!this.isOpen()) return false;
-    this.counters.sent++;
+    this.wire.counters.sent++;
+    this.wire.trace?.('out', this, data);
     this.ws.send(data.toString('utf8'));
     return true;
   }

@@ -45,6 +45,7 @@ export interface ConfigOptions {
   externalIp?: string;
   urlFormat?: string;
   extra?: string;
+  logLevel?: string;
 }
 
 export function writeConfig(dir: string, o: ConfigOptions & { sipPort: number }): string {
@@ -66,7 +67,7 @@ provisioning:
 database:
   path: data/pbx.db
 logging:
-  level: debug
+  level: ${o.logLevel ?? 'debug'}
 ${o.extra ?? ''}`,
   );
   return file;
