@@ -184,6 +184,13 @@ function semanticIssues(config: PbxConfig, doc: Document, lines: LineCounter): C
       message: 'SIP over TLS needs api.ssl.cert_file and api.ssl.key_file',
     });
   }
+  if (config.server.sip_transport === 'tls' && config.server.sip_tls_port === 0) {
+    issues.push({
+      path: 'server.sip_transport',
+      line: lineOf(doc, lines, ['server', 'sip_transport']),
+      message: 'is tls, so server.sip_tls_port must name the TLS listener phones are sent to',
+    });
+  }
   if (config.database.type === 'postgresql' && !config.database.url) {
     issues.push({
       path: 'database.url',

@@ -79,7 +79,8 @@ export function commonContext(
     server: { name: config.server.name },
     sip: {
       server: config.server.external_ip,
-      port: config.server.sip_port,
+      // A phone told to use TLS must be given the TLS listener's port.
+      port: config.server.sip_transport === 'tls' && config.server.sip_tls_port > 0 ? config.server.sip_tls_port : config.server.sip_port,
       transport: config.server.sip_transport,
       expires: 3600,
     },

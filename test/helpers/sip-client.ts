@@ -5,6 +5,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 
+export interface Answer {
+  status: number;
+  reason: string;
+  extra?: string[];
+}
+
 export interface SipReply {
   status: number;
   reason: string;
@@ -29,7 +35,7 @@ export class TestUa {
   readonly replies: SipReply[] = [];
   private requestWaiters: { match: (r: SipRequestIn) => boolean; resolve: (r: SipRequestIn) => void }[] = [];
   /** Answers incoming requests; default: 200 OK. */
-  onRequest: (req: SipRequestIn) => { status: number; reason: string; extra?: string[] } | null = () => ({ status: 200, reason: 'OK' });
+  onRequest: (req: SipRequestIn) => Answer | Answer[] | null = () => ({ status: 200, reason: 'OK' });
   private cseq = 1;
 
   constructor(
@@ -123,7 +129,9 @@ export class TestUa {
     });
   }
 
-  waitReply(match: (r: SipReply) => boolean, timeoutMs = 5000): Promise<SipReply> {
+  waitReply(match: (r: SipReply) => boolean, timeoutMs = 5000, includePast = false): Promise<SipReply> {
+    const past = includePast ? this.replies.find(match) : undefined;
+    if (past) return Promise.resolve(past);
     return new Promise((ok, fail) => {
       const t = setTimeout(() => fail(new Error(`${this.user}: no matching response within ${timeoutMs} ms`)), timeoutMs);
       this.waiters.push({ match, resolve: (r) => (clearTimeout(t), ok(r)) });
@@ -156,17 +164,24 @@ export class TestUa {
     if (method === 'ACK') return;
     const answer = this.onRequest(req);
     if (!answer) return;
+    for (const a of Array.isArray(answer) ? answer : [answer]) this.respond(req, a);
+  }
+
+  /** Sends a response to a received request; the To tag is stable per Call-ID (one dialog). */
+  respond(req: SipRequestIn, answer: Answer): void {
+    const headers = req.headers;
     const names: Record<string, string> = { via: 'Via', from: 'From', 'call-id': 'Call-ID', cseq: 'CSeq', 'record-route': 'Record-Route' };
     const copy = (n: string) => (headers.get(n) ?? []).map((v) => `${names[n]}: ${v}\r\n`).join('');
     const to = headers.get('to')?.[0] ?? '';
+    const tag = createHash('md5').update(headers.get('call-id')?.[0] ?? '').digest('hex').slice(0, 8);
     const res =
       `SIP/2.0 ${answer.status} ${answer.reason}\r\n` +
       copy('via') +
       copy('from') +
-      `To: ${to}${to.includes('tag=') ? '' : `;tag=${randomBytes(4).toString('hex')}`}\r\n` +
+      `To: ${to}${to.includes('tag=') ? '' : `;tag=${tag}`}\r\n` +
       copy('call-id') +
       copy('cseq') +
-      (answer.status >= 180 && answer.status < 300 ? copy('record-route') : '') +
+      (answer.status >= 101 && answer.status < 300 && req.method !== 'CANCEL' ? copy('record-route') : '') +
       (answer.extra ?? []).map((x) => `${x}\r\n`).join('') +
       'Content-Length: 0\r\n\r\n';
     this.sendRaw(res);
