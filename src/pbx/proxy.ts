@@ -300,7 +300,11 @@ export class Proxy {
     const key = dialogKey(ctx.request.callId, callerTag, calleeTag);
     const existing = this.dialogs.get(key);
     if (existing) {
-      if (confirmed && ctx.call) existing.call = ctx.call;
+      if (confirmed) {
+        // The branch that answered owns the dialog, whatever rang before under this tag.
+        existing.callee = { ...branch.peer };
+        if (ctx.call) existing.call = ctx.call;
+      }
       return;
     }
     this.dialogs.set(key, {

@@ -173,7 +173,7 @@ export class TestUa {
     const names: Record<string, string> = { via: 'Via', from: 'From', 'call-id': 'Call-ID', cseq: 'CSeq', 'record-route': 'Record-Route' };
     const copy = (n: string) => (headers.get(n) ?? []).map((v) => `${names[n]}: ${v}\r\n`).join('');
     const to = headers.get('to')?.[0] ?? '';
-    const tag = createHash('md5').update(headers.get('call-id')?.[0] ?? '').digest('hex').slice(0, 8);
+    const tag = createHash('md5').update(`${headers.get('call-id')?.[0] ?? ''}|${this.port}`).digest('hex').slice(0, 8);
     const res =
       `SIP/2.0 ${answer.status} ${answer.reason}\r\n` +
       copy('via') +
