@@ -14,6 +14,7 @@ import { provisioningInfoRoutes } from './routes/provisioning-info.js';
 import { statusRoutes } from './routes/status.js';
 import { sipRoutes } from './routes/sip.js';
 import { provisionRoutes } from './provision-routes.js';
+import { createMetrics } from './metrics.js';
 
 export type Http = FastifyInstance;
 
@@ -95,6 +96,12 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
   app.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok' }));
 
   await app.register(provisionRoutes(pbx));
+
+  const metrics = createMetrics(pbx);
+  await app.register(async (m) => {
+    m.addHook('onRequest', bearerAuth(pbx.tokens));
+    m.get('/metrics', { schema: { hide: true } }, async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
+  });
 
   await app.register(
     async (api) => {

@@ -41,7 +41,7 @@ function concrete(url: string): string {
 }
 
 test('every /api route answers 401 without a token (walks the route table)', async () => {
-  const routes = app.routeList.filter((r) => r.url.startsWith('/api'));
+  const routes = app.routeList.filter((r) => r.url.startsWith('/api') || r.url === '/metrics');
   assert.ok(routes.length >= 15, `found ${routes.length} API routes`);
   for (const r of routes) {
     const res = await call(r.method, concrete(r.url), null, ['POST', 'PUT'].includes(r.method) ? {} : undefined);
@@ -170,6 +170,10 @@ test('vendors, templates, requests, diagnostics, status, openapi', async () => {
   const openapi = (await call('GET', '/api/openapi.json', admin)).json();
   assert.ok(openapi.paths['/api/extensions'] && openapi.paths['/api/provisioning/devices/{mac}']);
   assert.equal((await app.inject({ url: '/health' })).statusCode, 200, '/health needs no token');
+  const metrics = await call('GET', '/metrics', admin);
+  assert.equal(metrics.statusCode, 200);
+  assert.match(metrics.body, /^pbx_sip_registrations 0$/m);
+  assert.match(metrics.body, /^pbx_provisioning_devices 1$/m);
 });
 
 test('docs/API.md documents every API route', async () => {
