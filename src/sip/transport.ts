@@ -123,7 +123,8 @@ export class Transports {
   }
 
   private async listenUdp(spec: ListenSpec): Promise<void> {
-    const socket = createSocket({ type: spec.host.includes(':') ? 'udp6' : 'udp4', ipv6Only: spec.host.includes(':') });
+    // '::' is dual-stack (IPv6 and IPv4); a specific IPv6 address is that address only.
+    const socket = createSocket({ type: spec.host.includes(':') ? 'udp6' : 'udp4', ipv6Only: spec.host.includes(':') && spec.host !== '::' });
     socket.on('message', (buf, rinfo) => {
       this.counters.received++;
       // RFC 5626 keep-alive and stray CRLFs: ignore.
@@ -179,7 +180,7 @@ export class Transports {
     server.on('error', () => this.counters.dropped++);
     await new Promise<void>((ok, fail) => {
       server.once('error', fail);
-      server.listen({ port: spec.port, host: spec.host, ipv6Only: spec.host.includes(':') }, () => {
+      server.listen({ port: spec.port, host: spec.host, ipv6Only: spec.host.includes(':') && spec.host !== '::' }, () => {
         server.off('error', fail);
         ok();
       });

@@ -53,6 +53,10 @@ test('REGISTER with digest auth → 200 and the binding is listed', async () => 
   assert.equal(mine.user_agent, 'SIPp');
   assert.ok(mine.expires > 250 && mine.expires <= 300);
   await server.waitForLog(/Extension 2001 registered sip:2001@127\.0\.0\.1:25061/);
+  // The CLI shows the same, read from the running server.
+  const cli = await runCli(['reg', 'list', '--json', '--config', configFile]);
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.equal(JSON.parse(cli.stdout).find((x: any) => x.extension === '2001').source, '127.0.0.1:25061');
 });
 
 test('a wrong password gets 401 again and no binding', async () => {
@@ -80,6 +84,10 @@ test('a call between two registered users: ringing, answer, ACK, caller hangs up
   const cdr = await waitCdr((c) => c.caller === '2001' && c.callee === '2002' && c.hangup_side === 'caller');
   assert.equal(cdr.result, 'answered');
   assert.ok(cdr.answered_at);
+  const cli = await runCli(['cdr', '--json', '--config', configFile]);
+  assert.equal(JSON.parse(cli.stdout)[0].call_id, cdr.call_id);
+  const calls = await runCli(['calls', '--json', '--config', configFile]);
+  assert.deepEqual(JSON.parse(calls.stdout), [], 'no call in progress');
 });
 
 test('the callee can hang up too', async () => {
