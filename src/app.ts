@@ -24,6 +24,7 @@ import { Registrar } from './pbx/registrar.js';
 import { Calls } from './pbx/calls.js';
 import { Proxy } from './pbx/proxy.js';
 import { SipService } from './pbx/sip-service.js';
+import { NatKeepalive } from './pbx/keepalive.js';
 import { VERSION } from './version.js';
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
@@ -56,6 +57,7 @@ export interface SipParts {
   calls: Calls;
   proxy: Proxy;
   auth: DigestAuth;
+  keepalive: NatKeepalive;
 }
 
 export interface CreateOptions {
@@ -131,11 +133,13 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       }
       await sip.stack.listen(sipListeners(config));
       sip.location.startExpiry();
+      sip.keepalive.start();
       for (const b of sip.stack.transports.bound) log.info(`SIP listening on ${b.transport.toUpperCase()} ${b.address}:${b.port}`);
     },
     async close() {
       external?.stop();
       sip.location.stop();
+      sip.keepalive.stop();
       sip.proxy.stop();
       await sip.stack.close();
       await writeBehind.flush();
@@ -213,7 +217,12 @@ function createSip(config: () => PbxConfig, extensions: ExtensionService, db: Op
   stack.setDelegate(
     new SipService({ stack, registrar, proxy, calls, auth, isExtension, log, userAgent: `pbx/${VERSION}`, onAuthFailure }),
   );
-  return { stack, location, registrar, calls, proxy, auth };
+  const keepalive = new NatKeepalive(stack, location, () => ({
+    host: config().server.external_ip,
+    port: config().server.sip_port,
+    intervalSeconds: config().sip.keepalive_seconds,
+  }));
+  return { stack, location, registrar, calls, proxy, auth, keepalive };
 }
 
 function sipListeners(config: PbxConfig): ListenSpec[] {

@@ -19,7 +19,7 @@ const uas: TestUa[] = [];
 before(async () => {
   sipPort = await freeSipPort();
   const port = await freePort();
-  const file = writeConfig(dir, { port, sipPort, extra: 'sip:\n  no_answer_seconds: 5\n' });
+  const file = writeConfig(dir, { port, sipPort, extra: 'sip:\n  no_answer_seconds: 5\n  keepalive_seconds: 5\n' });
   token = await createToken(file);
   for (const [n, pw] of Object.entries(PW)) assert.equal((await runCli(['ext', 'add', n, '--password', pw, '--config', file])).code, 0);
   server = await RunningServer.start(file, port);
@@ -203,6 +203,7 @@ test('busy → 486 to the caller; no answer → 480 after sip.no_answer_seconds'
   assert.equal(noAnswer.status, 480);
   assert.ok(Date.now() - started >= 4500, 'after the configured ring time');
   await busy.waitRequest((r) => r.method === 'CANCEL');
+  assert.equal((await busy.register({ expires: 0 })).reply.status, 200);
 });
 
 test('MESSAGE out of dialog is authenticated and delivered', async () => {
@@ -217,6 +218,21 @@ test('MESSAGE out of dialog is authenticated and delivered', async () => {
   assert.equal(second.status, 200);
   const got = await to.waitRequest((r) => r.method === 'MESSAGE');
   assert.ok(got.raw.endsWith('hello'));
+});
+
+test('a phone behind NAT (private Via and Contact) is called at its public source and kept alive', async () => {
+  const natted = await ua('3003');
+  natted.sentBy = '10.77.0.9:5060'; // what the phone believes its address is
+  for (const u of uas) if (u !== natted) u.onRequest = () => null;
+  assert.equal((await natted.register()).reply.status, 200);
+  const b = (await bindings('3003')).find((x: any) => x.contact.includes('10.77.0.9'));
+  assert.equal(b.source, `127.0.0.1:${natted.port}`, 'the source is what counts');
+  natted.onRequest = (req) => (req.method === 'INVITE' ? { status: 486, reason: 'Busy Here' } : { status: 200, reason: 'OK' });
+  const caller = await ua('3001');
+  assert.equal((await invite(caller, '3003')).status, 486, 'the INVITE reached the phone through its NAT mapping');
+  const ping = await natted.waitRequest((r) => r.method === 'OPTIONS', 8000);
+  assert.match(ping.uri, /10\.77\.0\.9/, 'keep-alive OPTIONS to the binding, sent to its source');
+  assert.equal((await natted.register({ expires: 0 })).reply.status, 200);
 });
 
 test('a caller cannot claim another From than its credentials', async () => {

@@ -37,6 +37,8 @@ export class TestUa {
   /** Answers incoming requests; default: 200 OK. */
   onRequest: (req: SipRequestIn) => Answer | Answer[] | null = () => ({ status: 200, reason: 'OK' });
   private cseq = 1;
+  /** What Via and Contact claim, as a phone behind NAT writes its private address; default: the real socket. */
+  sentBy: string | null = null;
 
   constructor(
     readonly server: { host: string; port: number },
@@ -74,9 +76,9 @@ export class TestUa {
     const body = opts.body ?? '';
     const text =
       `${method} ${uri} SIP/2.0\r\n` +
-      `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport\r\n` +
+      `Via: SIP/2.0/UDP ${this.sentBy ?? `127.0.0.1:${this.port}`};branch=${branch};rport\r\n` +
       `Max-Forwards: 70\r\nFrom: ${from}\r\nTo: ${to}\r\nCall-ID: ${callId}\r\nCSeq: ${cseq} ${method}\r\n` +
-      `Contact: ${opts.contact ?? `<sip:${this.user}@127.0.0.1:${this.port}>`}\r\nUser-Agent: pbx-test-ua\r\n` +
+      `Contact: ${opts.contact ?? `<sip:${this.user}@${this.sentBy ?? `127.0.0.1:${this.port}`}>`}\r\nUser-Agent: pbx-test-ua\r\n` +
       (opts.headers ?? []).map((x) => `${x}\r\n`).join('') +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
     const reply = this.waitReply(
