@@ -216,7 +216,7 @@ export class Proxy {
     const status = res.status;
     if (status < 200) {
       branch.provisional = true;
-      if (branch.cancelWanted && !branch.cancelled) this.sendCancel(branch);
+      if (branch.cancelWanted && !branch.cancelled) this.sendCancel(ctx, branch);
       if (status === 100 || ctx.done) return;
       res.removeFirstValue('via');
       this.rememberDialog(ctx, branch, res, false);
@@ -233,7 +233,7 @@ export class Proxy {
       ctx.server.respond(res);
       if (first) {
         if (ctx.call) this.calls.answered(ctx.call);
-        for (const other of ctx.branches) if (other !== branch && !other.final) this.requestCancel(other);
+        for (const other of ctx.branches) if (other !== branch && !other.final) this.requestCancel(ctx, other);
       }
       this.maybeFinish(ctx);
       return;
@@ -266,17 +266,22 @@ export class Proxy {
   }
 
   private cancelBranches(ctx: ForkContext): void {
-    for (const b of ctx.branches) if (!b.final) this.requestCancel(b);
+    for (const b of ctx.branches) if (!b.final) this.requestCancel(ctx, b);
   }
 
   /** §9.1: a CANCEL is sent only once the branch has seen a provisional response. */
-  private requestCancel(b: Branch): void {
+  private requestCancel(ctx: ForkContext, b: Branch): void {
     b.cancelWanted = true;
-    if (b.provisional && !b.cancelled) this.sendCancel(b);
+    if (b.provisional && !b.cancelled) this.sendCancel(ctx, b);
   }
 
-  private sendCancel(b: Branch): void {
+  private sendCancel(ctx: ForkContext, b: Branch): void {
     b.cancelled = true;
+    // §16.8 Timer C's spirit: a branch that never answers its CANCEL must not hold the caller.
+    const guard = setTimeout(() => {
+      if (!b.final) this.branchFinal(ctx, b, makeResponse(b.request, 408, 'Request Timeout'));
+    }, 64 * this.stack.timers.T1);
+    guard.unref();
     const r = b.request;
     const headers: Header[] = [
       { name: 'via', value: r.getAll('via')[0]! },

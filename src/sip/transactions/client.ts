@@ -69,7 +69,7 @@ export class InviteClientTransaction extends ClientTransaction {
     // start timer A with a value of T1 ... MUST start timer B with a value of 64*T1".
     if (!this.flow.reliable) this.startA(this.t.T1);
     this.timers.start('B', 64 * this.t.T1, () => {
-      if (this.state === TransactionState.Calling || this.state === TransactionState.Proceeding) {
+      if (this.state === TransactionState.Calling) {
         this.user.timeout(this);
         this.terminate();
       }
@@ -91,6 +91,9 @@ export class InviteClientTransaction extends ClientTransaction {
       case TransactionState.Proceeding:
         this.timers.stop('A');
         if (status < 200) {
+          // Timer B only guards the Calling state: once the callee rings, the TU decides how
+          // long to wait (the proxy's ring time, RFC 3261 §16.8 Timer C).
+          this.timers.stop('B');
           this.state = TransactionState.Proceeding;
           this.user.response(response, this);
           return;

@@ -1,0 +1,203 @@
+// The four RFC 3261 §17 transaction state machines, driven with scaled-down timers
+// (T1 = 10 ms) over a recording flow, following the state diagrams.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseMessage } from '../../src/sip/parser.ts';
+import { makeResponse, type SipRequest, type SipResponse } from '../../src/sip/message.ts';
+import type { Flow } from '../../src/sip/transport.ts';
+import { InviteClientTransaction, NonInviteClientTransaction } from '../../src/sip/transactions/client.ts';
+import { InviteServerTransaction, NonInviteServerTransaction } from '../../src/sip/transactions/server.ts';
+import { TransactionState } from '../../src/sip/transactions/timers.ts';
+
+const T = { T1: 10, T2: 80, T4: 100 };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function flow(reliable = false): Flow & { sent: string[] } {
+  const sent: string[] = [];
+  return {
+    id: 'test', transport: reliable ? 'tcp' : 'udp', reliable, remoteAddress: '127.0.0.1', remotePort: 5062, localAddress: '127.0.0.1', localPort: 5060,
+    sent,
+    send(d: Buffer) {
+      sent.push(d.toString('latin1'));
+      return true;
+    },
+    isOpen: () => true,
+  };
+}
+
+function request(method: string): SipRequest {
+  return parseMessage(
+    Buffer.from(`${method} sip:bob@example.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKtx1\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.org>;tag=a\r\nTo: <sip:bob@example.org>\r\nCall-ID: tx-test\r\nCSeq: 1 ${method}\r\nContent-Length: 0\r\n\r\n`),
+  ) as SipRequest;
+}
+
+function user() {
+  const got: { responses: SipResponse[]; timeouts: number } = { responses: [], timeouts: 0 };
+  return { got, user: { response: (r: SipResponse) => got.responses.push(r), timeout: () => got.timeouts++, transportError: () => {} } };
+}
+
+const owner = () => {
+  const o = { done: 0, terminated: () => o.done++ };
+  return o;
+};
+
+describe('INVITE client transaction (§17.1.1)', () => {
+  test('Calling: Timer A retransmits with doubling intervals until a response; Timer B times out', async () => {
+    const f = flow();
+    const { got, user: u } = user();
+    const o = owner();
+    const tx = new InviteClientTransaction('k', request('INVITE'), f, u, o, T);
+    tx.start();
+    await sleep(75); // sends at 0, 10, 30, 70
+    assert.ok(f.sent.length >= 3 && f.sent.length <= 5, `retransmissions: ${f.sent.length}`);
+    await sleep(64 * T.T1);
+    assert.equal(got.timeouts, 1, 'Timer B');
+    assert.equal(tx.state, TransactionState.Terminated);
+    assert.equal(o.done, 1);
+  });
+
+  test('a 1xx moves to Proceeding and stops Timer A; a 486 is ACKed, also when retransmitted', async () => {
+    const f = flow();
+    const { got, user: u } = user();
+    const inv = request('INVITE');
+    const tx = new InviteClientTransaction('k', inv, f, u, owner(), T);
+    tx.start();
+    tx.receiveResponse(makeResponse(inv, 180, undefined, 'b'));
+    assert.equal(tx.state, TransactionState.Proceeding);
+    const before = f.sent.length;
+    await sleep(50);
+    assert.equal(f.sent.length, before, 'no retransmission in Proceeding');
+    const busy = makeResponse(inv, 486, undefined, 'b');
+    tx.receiveResponse(busy);
+    assert.equal(tx.state, TransactionState.Completed);
+    assert.match(f.sent.at(-1)!, /^ACK sip:bob@example\.org SIP\/2\.0/);
+    assert.match(f.sent.at(-1)!, /CSeq: 1 ACK/);
+    assert.match(f.sent.at(-1)!, /To: <sip:bob@example\.org>;tag=b/, 'the ACK carries the response To tag');
+    tx.receiveResponse(busy);
+    assert.equal(f.sent.filter((s) => s.startsWith('ACK')).length, 2, 're-ACK on a retransmitted final');
+    assert.equal(got.responses.map((r) => r.status).join(), '180,486', 'the TU sees the final once');
+  });
+
+  test('Timer B does not end a transaction that has reached Proceeding (the phone is ringing)', async () => {
+    const { got, user: u } = user();
+    const inv = request('INVITE');
+    const tx = new InviteClientTransaction('k', inv, flow(), u, owner(), T);
+    tx.start();
+    tx.receiveResponse(makeResponse(inv, 180, undefined, 'b'));
+    await sleep(64 * T.T1 + 40);
+    assert.equal(got.timeouts, 0);
+    assert.equal(tx.state, TransactionState.Proceeding);
+    tx.dispose();
+  });
+
+  test('a 2xx goes to Accepted (RFC 6026): retransmitted 2xx still reach the TU, no ACK from the transaction', () => {
+    const f = flow();
+    const { got, user: u } = user();
+    const inv = request('INVITE');
+    const tx = new InviteClientTransaction('k', inv, f, u, owner(), T);
+    tx.start();
+    const ok = makeResponse(inv, 200, undefined, 'b');
+    tx.receiveResponse(ok);
+    tx.receiveResponse(ok);
+    assert.equal(tx.state, TransactionState.Accepted);
+    assert.equal(got.responses.length, 2);
+    assert.ok(!f.sent.some((s) => s.startsWith('ACK')));
+  });
+});
+
+describe('non-INVITE client transaction (§17.1.2)', () => {
+  test('Timer E doubles up to T2 in Trying and runs at T2 in Proceeding; Timer K after the final', async () => {
+    const f = flow();
+    const { got, user: u } = user();
+    const o = owner();
+    const req = request('OPTIONS');
+    const tx = new NonInviteClientTransaction('k', req, f, u, o, T);
+    tx.start();
+    await sleep(35);
+    const trying = f.sent.length;
+    assert.ok(trying >= 2, `retransmissions in Trying: ${trying}`);
+    tx.receiveResponse(makeResponse(req, 100));
+    assert.equal(tx.state, TransactionState.Proceeding);
+    tx.receiveResponse(makeResponse(req, 200));
+    assert.equal(tx.state, TransactionState.Completed);
+    assert.equal(got.responses.at(-1)!.status, 200);
+    await sleep(T.T4 + 30);
+    assert.equal(tx.state, TransactionState.Terminated, 'Timer K');
+    assert.equal(o.done, 1);
+  });
+
+  test('reliable transports do not retransmit', async () => {
+    const f = flow(true);
+    const tx = new NonInviteClientTransaction('k', request('OPTIONS'), f, user().user, owner(), T);
+    tx.start();
+    await sleep(60);
+    assert.equal(f.sent.length, 1);
+    tx.dispose();
+  });
+});
+
+describe('INVITE server transaction (§17.2.1)', () => {
+  test('a retransmitted INVITE gets the last provisional; a final is retransmitted (Timer G) until the ACK', async () => {
+    const f = flow();
+    const o = owner();
+    const inv = request('INVITE');
+    const tx = new InviteServerTransaction('k', inv, f, o, T);
+    tx.respond(makeResponse(inv, 180, undefined, 'b'));
+    tx.receiveRequest(inv);
+    assert.equal(f.sent.length, 2);
+    assert.match(f.sent[1]!, /^SIP\/2\.0 180/);
+    tx.respond(makeResponse(inv, 486, undefined, 'b'));
+    assert.equal(tx.state, TransactionState.Completed);
+    await sleep(45);
+    const finals = f.sent.filter((s) => s.startsWith('SIP/2.0 486')).length;
+    assert.ok(finals >= 3, `Timer G retransmissions: ${finals}`);
+    tx.receiveRequest(request('ACK'));
+    assert.equal(tx.state, TransactionState.Confirmed);
+    const after = f.sent.length;
+    await sleep(40);
+    assert.equal(f.sent.length, after, 'no retransmission after the ACK');
+    await sleep(T.T4);
+    assert.equal(tx.state, TransactionState.Terminated, 'Timer I');
+    assert.equal(o.done, 1);
+  });
+
+  test('Timer H: no ACK for the final response ends the transaction and tells the owner', async () => {
+    let timedOut = 0;
+    const inv = request('INVITE');
+    const tx = new InviteServerTransaction('k', inv, flow(), { terminated: () => {}, ackTimeout: () => timedOut++ }, T);
+    tx.respond(makeResponse(inv, 404));
+    await sleep(64 * T.T1 + 30);
+    assert.equal(timedOut, 1);
+    assert.equal(tx.state, TransactionState.Terminated);
+  });
+
+  test('a 2xx moves to Accepted (RFC 6026) and further 2xx are sent', () => {
+    const f = flow();
+    const inv = request('INVITE');
+    const tx = new InviteServerTransaction('k', inv, f, owner(), T);
+    tx.respond(makeResponse(inv, 200, undefined, 'b'));
+    tx.respond(makeResponse(inv, 200, undefined, 'b'));
+    assert.equal(tx.state, TransactionState.Accepted);
+    assert.equal(f.sent.length, 2);
+    tx.dispose();
+  });
+});
+
+describe('non-INVITE server transaction (§17.2.2)', () => {
+  test('retransmissions are answered from the transaction; Timer J ends it', async () => {
+    const f = flow();
+    const o = owner();
+    const req = request('REGISTER');
+    const tx = new NonInviteServerTransaction('k', req, f, o, T);
+    tx.receiveRequest(req);
+    assert.equal(f.sent.length, 0, 'nothing to resend in Trying');
+    tx.respond(makeResponse(req, 200));
+    tx.receiveRequest(req);
+    assert.equal(f.sent.length, 2);
+    tx.respond(makeResponse(req, 500));
+    assert.equal(f.sent.length, 2, 'a second final is ignored');
+    await sleep(64 * T.T1 + 30);
+    assert.equal(tx.state, TransactionState.Terminated);
+    assert.equal(o.done, 1);
+  });
+});
