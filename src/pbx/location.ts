@@ -37,6 +37,7 @@ type Listener = (event: LocationEvent, binding: Binding) => void;
 export class Location {
   private readonly byAor = new Map<string, Binding[]>();
   private readonly listeners: Listener[] = [];
+  private readonly dirty = new Set<string>();
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
@@ -120,33 +121,47 @@ export class Location {
     }
   }
 
+  /**
+   * Marks the AOR for the next batch. One flush writes every changed AOR with a few
+   * multi-row statements, however many registrations arrived in between.
+   */
   private persist(aor: string): void {
-    const list = this.byAor.get(aor) ?? [];
-    const rows = list.map((b) => ({
-      aor: b.aor,
-      contact: b.contact,
-      expires_at: new Date(b.expiresAt).toISOString(),
-      transport: b.transport,
-      source_address: b.sourceAddress,
-      source_port: b.sourcePort,
-      flow_id: b.flowId,
-      user_agent: b.userAgent,
-      call_id: b.callId,
-      cseq: b.cseq,
-      q: b.q,
-      instance: b.instance,
-      reg_id: b.regId,
-      path: b.path ? JSON.stringify(b.path) : null,
-      registered_at: new Date(b.registeredAt).toISOString(),
-      behind_nat: b.behindNat ? 1 : 0,
-    }));
-    this.writeBehind.put(`registrations:${aor}`, async (trx) => {
-      await trx.deleteFrom('registrations').where('aor', '=', aor).execute();
-      if (rows.length) await trx.insertInto('registrations').values(rows).execute();
+    this.dirty.add(aor);
+    this.writeBehind.put('registrations', async (trx) => {
+      const aors = [...this.dirty];
+      this.dirty.clear();
+      for (let i = 0; i < aors.length; i += 500) {
+        const chunk = aors.slice(i, i + 500);
+        await trx.deleteFrom('registrations').where('aor', 'in', chunk).execute();
+        const rows = chunk.flatMap((a) => (this.byAor.get(a) ?? []).map(toRow));
+        // SQLite allows 32766 bound values per statement; 16 columns × 1000 rows stays well under.
+        for (let j = 0; j < rows.length; j += 1000) await trx.insertInto('registrations').values(rows.slice(j, j + 1000)).execute();
+      }
     });
   }
 
   private emit(e: LocationEvent, b: Binding): void {
     for (const l of this.listeners) l(e, b);
   }
+}
+
+function toRow(b: Binding) {
+  return {
+    aor: b.aor,
+    contact: b.contact,
+    expires_at: new Date(b.expiresAt).toISOString(),
+    transport: b.transport,
+    source_address: b.sourceAddress,
+    source_port: b.sourcePort,
+    flow_id: b.flowId,
+    user_agent: b.userAgent,
+    call_id: b.callId,
+    cseq: b.cseq,
+    q: b.q,
+    instance: b.instance,
+    reg_id: b.regId,
+    path: b.path ? JSON.stringify(b.path) : null,
+    registered_at: new Date(b.registeredAt).toISOString(),
+    behind_nat: b.behindNat ? 1 : 0,
+  };
 }

@@ -27,6 +27,7 @@ export interface RequestLogQuery {
 
 export class RequestLog {
   private sincePrune = 0;
+  private pending: RequestLogEntry[] = [];
 
   constructor(
     private readonly db: Db,
@@ -38,7 +39,13 @@ export class RequestLog {
 
   add(entry: RequestLogEntry): void {
     this.sincePrune++;
-    this.writeBehind.append((trx) => trx.insertInto('provisioning_requests').values(entry).execute());
+    this.pending.push(entry);
+    // One job per flush inserts everything pending, 1000 rows a statement.
+    this.writeBehind.put('provisioning-requests', async (trx) => {
+      const rows = this.pending;
+      this.pending = [];
+      for (let i = 0; i < rows.length; i += 1000) await trx.insertInto('provisioning_requests').values(rows.slice(i, i + 1000)).execute();
+    });
   }
 
   /** Newest first. Pending entries are flushed first so a read sees every request. */
