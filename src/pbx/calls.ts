@@ -2,7 +2,9 @@
 // routed, is answered by the first 2xx, and ends with a final error, a CANCEL or a
 // BYE from either side. Each ended call becomes one CDR row, written behind.
 import type { Logger } from 'pino';
+import type { Selectable } from 'kysely';
 import type { Db } from '../storage/database.js';
+import type { CdrTable } from '../storage/tables.js';
 import type { WriteBehind } from '../storage/write-behind.js';
 
 export type CallResult = 'answered' | 'busy' | 'no_answer' | 'cancelled' | 'unknown_extension' | 'unavailable' | 'rejected' | 'failed';
@@ -18,19 +20,7 @@ export interface Call {
   state: 'ringing' | 'answered';
 }
 
-export interface CdrRow {
-  id: number;
-  call_id: string;
-  caller: string;
-  callee: string;
-  started_at: string;
-  answered_at: string | null;
-  ended_at: string;
-  result: string;
-  status: number;
-  hangup_side: string | null;
-  duration_seconds: number;
-}
+export type CdrRow = Selectable<CdrTable>;
 
 export interface CdrQuery {
   limit?: number;

@@ -72,7 +72,7 @@ export class Transports {
   private readonly udp: UdpSocket[] = [];
   private readonly servers: (TcpServer | HttpServer)[] = [];
   private readonly wss: WebSocketServer[] = [];
-  private readonly connections = new Map<string, StreamFlow>();
+  private readonly connections = new Map<string, ConnectionFlow>();
   /** Open client or server connections by `transport:address:port`, to reuse on send. */
   private readonly byRemote = new Map<string, StreamFlow>();
   private nextConn = 1;
@@ -241,7 +241,7 @@ export class Transports {
     wss.on('connection', (ws, req) => {
       const id = `${spec.transport}#${this.nextConn++}`;
       const flow = new WsFlow(id, secure ? 'wss' : 'ws', ws, req.socket, this.wire);
-      this.connections.set(id, flow as unknown as StreamFlow);
+      this.connections.set(id, flow);
       ws.on('message', (data: Buffer, isBinary) => {
         this.counters.received++;
         const buf = Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer);
@@ -277,7 +277,8 @@ export class Transports {
   }
 }
 
-class StreamFlow implements Flow {
+/** A flow over a connection (TCP, TLS, WebSocket): answers go down the same connection. */
+abstract class ConnectionFlow implements Flow {
   readonly reliable = true;
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -286,44 +287,7 @@ class StreamFlow implements Flow {
 
   constructor(
     readonly id: string,
-    readonly transport: 'tcp' | 'tls',
-    private readonly socket: Socket,
-    private readonly wire: Wire,
-  ) {
-    this.remoteAddress = normalizeAddress(socket.remoteAddress ?? '');
-    this.remotePort = socket.remotePort ?? 0;
-    this.localAddress = normalizeAddress(socket.localAddress ?? '');
-    this.localPort = socket.localPort ?? 0;
-  }
-
-  send(data: Buffer): boolean {
-    if (!this.isOpen()) return false;
-    this.wire.counters.sent++;
-    this.wire.trace?.('out', this, data);
-    this.socket.write(data);
-    return true;
-  }
-
-  isOpen(): boolean {
-    return !this.socket.destroyed && this.socket.writable;
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
-}
-
-class WsFlow implements Flow {
-  readonly reliable = true;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly localAddress: string;
-  readonly localPort: number;
-
-  constructor(
-    readonly id: string,
-    readonly transport: 'ws' | 'wss',
-    private readonly ws: WebSocket,
+    readonly transport: TransportKind,
     socket: Socket,
     private readonly wire: Wire,
   ) {
@@ -337,8 +301,41 @@ class WsFlow implements Flow {
     if (!this.isOpen()) return false;
     this.wire.counters.sent++;
     this.wire.trace?.('out', this, data);
-    this.ws.send(data.toString('utf8'));
+    this.write(data);
     return true;
+  }
+
+  abstract isOpen(): boolean;
+  abstract destroy(): void;
+  protected abstract write(data: Buffer): void;
+}
+
+class StreamFlow extends ConnectionFlow {
+  constructor(id: string, transport: 'tcp' | 'tls', private readonly socket: Socket, wire: Wire) {
+    super(id, transport, socket, wire);
+  }
+
+  protected write(data: Buffer): void {
+    this.socket.write(data);
+  }
+
+  isOpen(): boolean {
+    return !this.socket.destroyed && this.socket.writable;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+class WsFlow extends ConnectionFlow {
+  constructor(id: string, transport: 'ws' | 'wss', private readonly ws: WebSocket, socket: Socket, wire: Wire) {
+    super(id, transport, socket, wire);
+  }
+
+  /** RFC 7118: SIP messages go as text frames. */
+  protected write(data: Buffer): void {
+    this.ws.send(data.toString('utf8'));
   }
 
   isOpen(): boolean {

@@ -4,7 +4,7 @@
 // retransmitted responses.
 import { makeResponse, SipRequest, type SipResponse } from '../message.js';
 import type { Flow } from '../transport.js';
-import { TimerSet, TransactionState, type TimerConfig } from './timers.js';
+import { Transaction, TransactionState, type TimerConfig } from './timers.js';
 
 export interface ClientTransactionUser {
   response(response: SipResponse, tx: ClientTransaction): void;
@@ -18,21 +18,19 @@ export interface ClientTransactionOwner {
   terminated(tx: ClientTransaction): void;
 }
 
-export abstract class ClientTransaction {
-  state: TransactionState;
-  protected readonly timers = new TimerSet();
+export abstract class ClientTransaction extends Transaction<ClientTransaction> {
   protected readonly wire: Buffer;
 
   constructor(
-    readonly key: string,
+    key: string,
     readonly request: SipRequest,
     readonly flow: Flow,
     readonly user: ClientTransactionUser,
-    protected readonly owner: ClientTransactionOwner,
+    owner: ClientTransactionOwner,
     protected readonly t: TimerConfig,
     initial: TransactionState,
   ) {
-    this.state = initial;
+    super(key, initial, (tx) => owner.terminated(tx));
     this.wire = request.toBuffer();
   }
 
@@ -44,17 +42,6 @@ export abstract class ClientTransaction {
     this.user.transportError(this);
     this.terminate();
     return false;
-  }
-
-  protected terminate(): void {
-    if (this.state === TransactionState.Terminated) return;
-    this.state = TransactionState.Terminated;
-    this.timers.clear();
-    this.owner.terminated(this);
-  }
-
-  dispose(): void {
-    this.timers.clear();
   }
 }
 

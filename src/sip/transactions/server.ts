@@ -3,7 +3,7 @@
 // retransmissions, retransmit final responses over UDP, and tell the owner when done.
 import type { SipRequest, SipResponse } from '../message.js';
 import type { Flow } from '../transport.js';
-import { TimerSet, TransactionState, type TimerConfig } from './timers.js';
+import { Transaction, TransactionState, type TimerConfig } from './timers.js';
 
 export interface ServerTransactionOwner {
   /** The transaction reached Terminated; drop it from the table. */
@@ -12,21 +12,19 @@ export interface ServerTransactionOwner {
   ackTimeout?(tx: ServerTransaction): void;
 }
 
-export abstract class ServerTransaction {
-  state: TransactionState;
-  protected readonly timers = new TimerSet();
+export abstract class ServerTransaction extends Transaction<ServerTransaction> {
   protected lastResponse: Buffer | null = null;
   lastStatus = 0;
 
   constructor(
-    readonly key: string,
+    key: string,
     readonly request: SipRequest,
     public flow: Flow,
     protected readonly owner: ServerTransactionOwner,
     protected readonly t: TimerConfig,
     initial: TransactionState,
   ) {
-    this.state = initial;
+    super(key, initial, (tx) => owner.terminated(tx));
   }
 
   /** The TU answers the request. */
@@ -41,16 +39,6 @@ export abstract class ServerTransaction {
     this.flow.send(this.lastResponse);
   }
 
-  protected terminate(): void {
-    if (this.state === TransactionState.Terminated) return;
-    this.state = TransactionState.Terminated;
-    this.timers.clear();
-    this.owner.terminated(this);
-  }
-
-  dispose(): void {
-    this.timers.clear();
-  }
 }
 
 export class InviteServerTransaction extends ServerTransaction {

@@ -43,3 +43,26 @@ export class TimerSet {
     this.handles.clear();
   }
 }
+
+/** What both client and server transactions share: a state, named timers, one end. */
+export abstract class Transaction<Self> {
+  protected readonly timers = new TimerSet();
+
+  constructor(
+    readonly key: string,
+    public state: TransactionState,
+    private readonly onTerminated: (tx: Self) => void,
+  ) {}
+
+  protected terminate(): void {
+    if (this.state === TransactionState.Terminated) return;
+    this.state = TransactionState.Terminated;
+    this.timers.clear();
+    this.onTerminated(this as unknown as Self);
+  }
+
+  /** Stops the timers without notifying anyone (shutdown). */
+  dispose(): void {
+    this.timers.clear();
+  }
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Rendered phone files per second: pbx serving a device's account file (rendered from
+# its template, cached) against nginx serving a static 1 KB file, same wrk load, same
+# machine, same run. Prints both figures and the ratio. Needs: npm run build, wrk, nginx.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for tool in wrk nginx; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y wrk nginx-light" >&2; exit 1; }
+done
+[ -f dist/cli/main.js ] || { echo "build first: npm run build" >&2; exit 1; }
+
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+PBX_PORT=18180
+NGINX_PORT=18181
+SIP_PORT=18190
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+cat > "$work/config.yml" <<YML
+server: { external_ip: 127.0.0.1, sip_port: $SIP_PORT, sip_host: 127.0.0.1 }
+api: { host: 127.0.0.1, port: $PBX_PORT }
+database: { path: $work/pbx.db }
+security: { key_file: $work/secret.key }
+logging: { level: warn }
+YML
+pbx() { node bin/pbx.js "$@" --config "$work/config.yml"; }
+pbx ext add 1001 --name Bench >/dev/null 2>&1
+pbx device add 00:15:65:00:00:01 --extension 1001 --vendor yealink --model T46S >/dev/null 2>&1
+node bin/pbx.js serve --config "$work/config.yml" > "$work/pbx.log" 2>&1 &
+for _ in $(seq 50); do grep -q 'API port' "$work/pbx.log" 2>/dev/null && break; sleep 0.1; done
+
+mkdir -p "$work/www"
+head -c 1024 /dev/urandom | base64 -w 76 | head -c 1024 > "$work/www/file.cfg"
+cat > "$work/nginx.conf" <<NGX
+worker_processes auto;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work; uwsgi_temp_path $work; scgi_temp_path $work;
+  server { listen 127.0.0.1:$NGINX_PORT; root $work/www; }
+}
+NGX
+nginx -c "$work/nginx.conf"
+sleep 0.3
+
+ua='Yealink SIP-T46S 66.86.0.15 00:15:65:00:00:01'
+curl -sf -A "$ua" "http://127.0.0.1:$PBX_PORT/provision/001565000001.cfg" > "$work/sample.cfg"
+echo "pbx file: $(wc -c < "$work/sample.cfg") bytes; nginx file: 1024 bytes"
+run() { wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -H "User-Agent: $ua" "$1" | awk '/Requests\/sec/ {print $2}'; }
+run "http://127.0.0.1:$PBX_PORT/provision/001565000001.cfg" >/dev/null   # warm-up
+pbx_rps=$(run "http://127.0.0.1:$PBX_PORT/provision/001565000001.cfg")
+nginx_rps=$(run "http://127.0.0.1:$NGINX_PORT/file.cfg")
+printf '\n%-34s %12s %12s %8s\n' metric pbx nginx ratio
+printf '%-34s %12.0f %12.0f %8.2f\n' "phone file GET /s (wrk, c=$CONNECTIONS)" "$pbx_rps" "$nginx_rps" "$(echo "$pbx_rps / $nginx_rps" | bc -l)"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
