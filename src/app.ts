@@ -131,6 +131,8 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
             data.toString('latin1').replace(/\bresponse="[^"]*"/gi, 'response="[redacted]"'),
           );
       }
+      sip.stack.transports.onError = (err, flow) =>
+        log.error({ err, peer: `${flow.remoteAddress}:${flow.remotePort}`, transport: flow.transport }, 'Error while handling a SIP message; it was dropped');
       await sip.stack.listen(sipListeners(config));
       sip.location.startExpiry();
       sip.keepalive.start();

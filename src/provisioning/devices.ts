@@ -204,10 +204,9 @@ export class DeviceService {
   }
 
   /** Notes a delivered file: in memory now, in the database with the next batch. */
-  recordFetch(mac: string, ip: string, userAgent: string | null, servedUrl: string): void {
+  recordFetch(mac: string, ip: string, userAgent: string | null, servedUrl: string, at = nowIso()): void {
     const device = this.byMac.get(mac);
     if (!device) return;
-    const at = nowIso();
     device.lastProvisioned = at;
     device.lastIp = ip;
     device.lastUserAgent = userAgent;

@@ -48,6 +48,7 @@ const WITH_SEPARATORS = /^(?<base>[0-9a-f]{2}([:\-][0-9a-f]{2}){5}|[0-9a-f]{4}\.
 export class PhoneFiles {
   private readonly rendered = new Map<string, Map<string, string>>();
   private readonly common = new Map<string, string>();
+  private readonly urls = new Map<string, string>();
 
   constructor(
     private readonly config: () => PbxConfig,
@@ -56,7 +57,10 @@ export class PhoneFiles {
     private readonly devices: DeviceService,
     private readonly extensions: ExtensionService,
   ) {
-    devices.onChange((mac) => this.rendered.delete(mac));
+    devices.onChange((mac) => {
+      this.rendered.delete(mac);
+      this.urls.delete(mac);
+    });
     extensions.onChange((number) => {
       for (const d of devices.usingExtension(number)) this.rendered.delete(d.mac);
     });
@@ -66,12 +70,18 @@ export class PhoneFiles {
   invalidateAll(): void {
     this.rendered.clear();
     this.common.clear();
+    this.urls.clear();
   }
 
-  /** The live config URL of a device (never a stored one). */
+  /** The live config URL of a device (never a stored one); remembered until the config or device changes. */
   configUrl(device: Device): string {
-    const vendor = this.vendors.get(device.vendor);
-    return deriveConfigUrl(this.config(), device.mac, vendor?.macForm ?? 'lower');
+    let url = this.urls.get(device.mac);
+    if (url === undefined) {
+      const vendor = this.vendors.get(device.vendor);
+      url = deriveConfigUrl(this.config(), device.mac, vendor?.macForm ?? 'lower');
+      this.urls.set(device.mac, url);
+    }
+    return url;
   }
 
   resolve(rawName: string): ResolvedFile {

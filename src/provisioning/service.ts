@@ -46,8 +46,9 @@ export class ProvisioningService {
     else this.log.info(who, `Provisioning request received for ${req.fileName}`);
 
     this.report(result, req, mac, fromUa);
+    const at = new Date().toISOString();
     this.requests.add({
-      at: new Date().toISOString(),
+      at,
       ip: req.ip,
       method: req.method,
       path: req.path.slice(0, 512),
@@ -60,7 +61,7 @@ export class ProvisioningService {
       detail: result.detail ?? (result.extension ? `extension ${result.extension}` : null),
     });
     if (result.outcome === 'delivered' && result.device) {
-      this.devices.recordFetch(result.device.mac, req.ip, ua, this.files.configUrl(result.device));
+      this.devices.recordFetch(result.device.mac, req.ip, ua, this.files.configUrl(result.device), at);
     }
     if (result.status === 200) return { status: 200, body: result.body, contentType: result.contentType };
     return { status: result.status };

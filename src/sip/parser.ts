@@ -129,7 +129,11 @@ export function parseMessage(buf: Buffer, stream = false, limits: ParseLimits = 
       if (!m) throw new SipParseError('Malformed status line');
       const status = Number(m[1]);
       if (status < 100 || status > 699) throw new SipParseError('Status code out of range');
-      return new SipResponse(status, m[2] ?? '', headers, Buffer.from(body));
+      const response = new SipResponse(status, m[2] ?? '', headers, Buffer.from(body));
+      response.from;
+      response.to;
+      response.vias;
+      return response;
     }
     if (cseq.method !== method) throw new SipParseError('CSeq method does not match the request method');
     const request = new SipRequest(method, uri, headers, Buffer.from(body));

@@ -273,8 +273,17 @@ export class Transports {
       if (err instanceof SipMessageError) this.events.parseError(err, flow);
       return;
     }
-    this.events.message(message, flow);
+    try {
+      this.events.message(message, flow);
+    } catch (err) {
+      // Whatever a peer sent, it must not take the server down: count it and go on.
+      this.counters.dropped++;
+      this.onError?.(err as Error, flow);
+    }
   }
+
+  /** Told about a message whose handling threw (a bug, or a case nobody foresaw). */
+  onError: ((err: Error, flow: Flow) => void) | null = null;
 }
 
 /** A flow over a connection (TCP, TLS, WebSocket): answers go down the same connection. */

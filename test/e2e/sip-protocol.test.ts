@@ -146,6 +146,29 @@ test('RFC 4475 torture messages over UDP: answered as the RFC says, and the serv
   assert.equal((await a.request('OPTIONS', { uri: `sip:127.0.0.1:${sipPort}` })).status, 200);
 });
 
+test('5,000 seeded mutations of the torture messages over UDP: the server stays up and keeps answering', async () => {
+  const a = await ua('3002');
+  const corpus: { name: string }[] = JSON.parse(readFileSync(join(ROOT, 'test/sip/torture/index.json'), 'utf8'));
+  const seeds = corpus.map((t) => readFileSync(join(ROOT, 'test/sip/torture', `${t.name}.dat`)));
+  let seed = 0xbadc0de;
+  const rand = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 0x100000000;
+  };
+  for (let i = 0; i < 5000; i++) {
+    const buf = Buffer.from(seeds[Math.floor(rand() * seeds.length)]!);
+    for (let k = 0; k < 1 + Math.floor(rand() * 6); k++) buf[Math.floor(rand() * buf.length)] = Math.floor(rand() * 256);
+    a.sendRaw(buf);
+    if (i % 250 === 0) await new Promise((r) => setImmediate(r));
+  }
+  const probe = await a.request('OPTIONS', { uri: `sip:127.0.0.1:${sipPort}` });
+  assert.equal(probe.status, 200);
+  assert.equal(server.child.exitCode, null, 'still running');
+  assert.doesNotMatch(server.log, /Error while handling a SIP (message|request)/, 'no handler threw');
+});
+
 test('REGISTER over TCP, and the binding uses the connection', async () => {
   const sock = connect(sipPort, '127.0.0.1');
   await new Promise((r) => sock.once('connect', r));

@@ -16,6 +16,12 @@ export interface FileMatch {
   match: RegExpExecArray;
 }
 
+export interface Identified {
+  vendor: VendorProfile;
+  model?: string;
+  mac?: string;
+}
+
 export class VendorRegistry {
   private readonly byId = new Map<string, VendorProfile>();
 
@@ -43,8 +49,18 @@ export class VendorRegistry {
     return out;
   }
 
-  /** Vendor (and model, when it says) from an HTTP User-Agent. */
-  identify(userAgent: string): { vendor: VendorProfile; model?: string; mac?: string } | undefined {
+  private readonly uaCache = new Map<string, Identified | undefined>();
+
+  /** Vendor (and model, when it says) from an HTTP User-Agent; a phone sends the same one each time. */
+  identify(userAgent: string): Identified | undefined {
+    if (this.uaCache.has(userAgent)) return this.uaCache.get(userAgent);
+    const found = this.identifyUncached(userAgent);
+    if (this.uaCache.size >= 10_000) this.uaCache.clear();
+    this.uaCache.set(userAgent, found);
+    return found;
+  }
+
+  private identifyUncached(userAgent: string): Identified | undefined {
     for (const vendor of this.vendors) {
       const info = vendor.parseUserAgent(userAgent);
       if (info) {

@@ -1,0 +1,404 @@
+#!/usr/bin/env bash
+# SIP throughput benchmark: pbx against Kamailio, side by side, with the same SIPp
+# scenarios, users and passwords. Prints figures; it is not a test.
+#
+#   1. authenticated registrations per second (REGISTER → 401 → REGISTER with digest → 200)
+#   2. authenticated calls per second through the server
+#      (INVITE → 407 → ACK, INVITE with credentials → 100/180/200 → ACK → BYE → 200)
+#
+# For each server and each figure it ramps the SIPp target rate up (doubling, then
+# bisecting), each step about STEP_SECONDS long, and keeps the best achieved rate
+# (successful / elapsed) of the steps with under 1 % failed calls and at least 90 %
+# of the target rate. Everything talks to 127.0.0.1 only and every SIPp run is
+# bounded (-m and -timeout). See bench/README.md.
+#
+# Needs: sipp (apt-get install -y sip-tester), kamailio (apt-get install -y kamailio),
+# node, and a built pbx (npm run build). Installs and builds nothing.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$ROOT/bench
+
+# ---- settings (environment) -------------------------------------------------
+PBX_SIP_PORT=${PBX_SIP_PORT:-15060}
+PBX_API_PORT=${PBX_API_PORT:-18080}
+KAM_PORT=${KAM_PORT:-25060}
+SIPP_PORT_BASE=${SIPP_PORT_BASE:-16000}     # SIPp process i uses BASE+10i+1 (UAC/REGISTER) and BASE+10i+2 (UAS)
+USERS=${USERS:-1000}                        # extensions 10000.. (registrations and callers)
+CALLEES=${CALLEES:-20}                      # extensions 20000.. (registered from the UAS port, answered by the UAS)
+STEP_SECONDS=${STEP_SECONDS:-5}
+SETTLE_SECONDS=${SETTLE_SECONDS:-2}
+SIPP_PROCS=${SIPP_PROCS:-1}                 # SIPp UAC (and UAS) processes per step; results are added
+KAMAILIO_CHILDREN=${KAMAILIO_CHILDREN:-2}   # UDP worker processes (-n)
+KAMAILIO_SHM=${KAMAILIO_SHM:-1024}          # shared memory, MB (-m)
+PBX_LOG_LEVEL=${PBX_LOG_LEVEL:-warn}
+EXT_VIA=${EXT_VIA:-api}                     # api: first extension with `pbx ext add`, the rest with POST /api/extensions; cli: all with `pbx ext add` (slow: ~0.5 s each)
+REG_START=${REG_START:-1000}; REG_MAX=${REG_MAX:-64000}
+CALL_START=${CALL_START:-500}; CALL_MAX=${CALL_MAX:-16000}
+BISECT=${BISECT:-2}                         # bisection steps after the first failing rate
+SERVERS=${SERVERS:-pbx kamailio}
+KEEP_TMP=${KEEP_TMP:-0}
+
+die() { echo "bench/sip.sh: $*" >&2; exit 1; }
+
+# ---- prerequisites ------------------------------------------------------------
+command -v sipp >/dev/null || die "sipp is not installed. Install it with:  apt-get install -y sip-tester"
+command -v kamailio >/dev/null || die "kamailio is not installed. Install it with:  apt-get update && apt-get install -y kamailio"
+command -v node >/dev/null || die "node is not installed (Node.js 20 is needed to run the pbx)"
+command -v ps >/dev/null || die "ps (procps) is needed to find Kamailio's processes"
+[ -f "$ROOT/dist/cli/main.js" ] || die "the pbx is not built: run  npm run build  (in $ROOT) first"
+[ "$SIPP_PROCS" -ge 1 ] || die "SIPP_PROCS must be at least 1"
+
+CLK_TCK=$(getconf CLK_TCK)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/pbx-bench.XXXXXX")
+PIDS_TO_STOP=()
+
+cleanup() {
+  local rc=$?
+  for pid in "${PIDS_TO_STOP[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null || true; fi
+  done
+  for pid in "${PIDS_TO_STOP[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "$KEEP_TMP" = 1 ] || [ $rc -ne 0 ]; then
+    echo "(logs and files kept in $TMP)" >&2
+  else
+    rm -rf "$TMP"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stop_pid() { # stop one process we started and wait for it
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local keep=()
+  for p in "${PIDS_TO_STOP[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+  PIDS_TO_STOP=("${keep[@]}")
+}
+
+# CPU ticks (user+system) used so far by these processes.
+ticks() {
+  local s=0 p
+  for p in "$@"; do
+    if [ -r "/proc/$p/stat" ]; then
+      s=$((s + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    fi
+  done
+  echo $s
+}
+# Busy ticks of the whole machine (all CPUs).
+machine_busy() { awk '/^cpu /{ print $2+$3+$4+$7+$8+$9 }' /proc/stat; }
+
+port_busy() { # port → 0 when something listens on UDP 127.0.0.1:port or *:port
+  if command -v ss >/dev/null; then ss -Hlun "sport = :$1" 2>/dev/null | grep -q . ; else return 1; fi
+}
+
+pw() { # the known strong password of an extension: no digits of the number, 19 characters
+  echo "Kq9-mZt7-$(echo "$1" | tr 0-9 a-j)-rWvX"
+}
+
+# ---- users and SIPp injection files ----------------------------------------------
+# users.csv: number;password — the same for both servers.
+awk -v u="$USERS" -v c="$CALLEES" 'function pw(n,  s){ s=n; gsub(/0/,"a",s); gsub(/1/,"b",s); gsub(/2/,"c",s); gsub(/3/,"d",s); gsub(/4/,"e",s); gsub(/5/,"f",s); gsub(/6/,"g",s); gsub(/7/,"h",s); gsub(/8/,"i",s); gsub(/9/,"j",s); return "Kq9-mZt7-" s "-rWvX" }
+  BEGIN { for (i = 0; i < u; i++) print (10000 + i) ";" pw(10000 + i); for (i = 0; i < c; i++) print (20000 + i) ";" pw(20000 + i) }' > "$TMP/users.csv"
+[ "$(sed -n 1p "$TMP/users.csv")" = "10000;$(pw 10000)" ] || die "password generation mismatch"
+
+for i in $(seq 0 $((SIPP_PROCS - 1))); do
+  # registrations: user i goes to SIPp process i % SIPP_PROCS
+  { echo SEQUENTIAL; awk -F';' -v n="$SIPP_PROCS" -v k="$i" '$1 < 20000 && (NR - 1) % n == k { print $1 ";[authentication username=" $1 " password=" $2 "]" }' "$TMP/users.csv"; } > "$TMP/reg-$i.csv"
+  # callees registered from UAS i's port: callee j belongs to UAS j % SIPP_PROCS
+  { echo SEQUENTIAL; awk -F';' -v n="$SIPP_PROCS" -v k="$i" '$1 >= 20000 && ($1 - 20000) % n == k { print $1 ";[authentication username=" $1 " password=" $2 "]" }' "$TMP/users.csv"; } > "$TMP/callees-$i.csv"
+  # calls: caller 10000+j (not registered) calls callee 20000 + j % CALLEES
+  { echo SEQUENTIAL; awk -F';' -v n="$SIPP_PROCS" -v k="$i" -v c="$CALLEES" '$1 < 20000 && (NR - 1) % n == k { print $1 ";[authentication username=" $1 " password=" $2 "];" (20000 + (NR - 1) % c) }' "$TMP/users.csv"; } > "$TMP/calls-$i.csv"
+done
+[ "$(($(wc -l < "$TMP/callees-0.csv") - 1))" -ge 1 ] || die "CALLEES must be at least SIPP_PROCS"
+
+# ---- SIPp ------------------------------------------------------------------------
+SIPP_COMMON=(-i 127.0.0.1 -nostdin -buff_size 4194304 -ringbuffer_size 10000000 -ringbuffer_files 1)
+
+# Registers the callees of UAS i from UAS i's own port (so the binding's source is the UAS).
+register_callees() { # server_port
+  local i n rc
+  for i in $(seq 0 $((SIPP_PROCS - 1))); do
+    n=$(($(wc -l < "$TMP/callees-$i.csv") - 1))
+    rc=0
+    sipp -sf "$BENCH/sipp/register.xml" -inf "$TMP/callees-$i.csv" -p $((SIPP_PORT_BASE + 10 * i + 2)) -r 100 -m "$n" \
+      "${SIPP_COMMON[@]}" -timeout 20s -recv_timeout 5000 -trace_err -error_file "$TMP/$LABEL-callees-$i.err" \
+      "127.0.0.1:$1" > "$TMP/$LABEL-callees-$i.out" 2>&1 || rc=$?
+    [ $rc -eq 0 ] || die "registering the callees with $LABEL failed (sipp exit $rc); see $TMP/$LABEL-callees-$i.out"
+  done
+}
+
+UAS_PIDS=()
+start_uas() {
+  local i pid
+  UAS_PIDS=()
+  for i in $(seq 0 $((SIPP_PROCS - 1))); do
+    sipp -sf "$BENCH/sipp/uas-answer.xml" -p $((SIPP_PORT_BASE + 10 * i + 2)) -m 100000000 \
+      "${SIPP_COMMON[@]}" -timeout 900s -trace_err -error_file "$TMP/$LABEL-uas-$i.err" > "$TMP/$LABEL-uas-$i.out" 2>&1 &
+    pid=$!
+    PIDS_TO_STOP+=("$pid"); UAS_PIDS+=("$pid")
+  done
+  sleep 0.5
+  for pid in "${UAS_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || die "the SIPp UAS did not start; see $TMP/$LABEL-uas-*.out"; done
+}
+stop_uas() { local pid; for pid in "${UAS_PIDS[@]}"; do stop_pid "$pid"; done; UAS_PIDS=(); }
+
+# Most frequent failure reasons in SIPp error files.
+failure_reasons() {
+  cat "$@" 2>/dev/null | grep -ao "receive timeout on message [^:]*:[0-9]*\|while expecting '[0-9A-Z]*' (index [0-9]*), received '[^']\{0,40\}\|while pausing (index [0-9]*), received '[^']\{0,30\}\|Unable to [^,]*\|Dead call [^ ]* (aborted at index [0-9]*), received '[^']\{0,30\}" \
+    | sed 's/Dead call [^ ]* /dead call /' | sort | uniq -c | sort -rn | head -4 | sed 's/^ */      /'
+}
+
+# One step: SIPP_PROCS SIPp UACs at RATE (total) for about STEP_SECONDS.
+# Sets STEP_OK STEP_TOTAL STEP_FAILPCT STEP_ACHIEVED STEP_ELAPSED STEP_RETRANS STEP_SRV_CPU STEP_SIPP_CPU STEP_OTHER_CPU
+run_step() { # kind(reg|call) server_port rate
+  local kind=$1 port=$2 rate=$3 i pids=() scen inf limit m r
+  local per=$((rate / SIPP_PROCS))
+  m=$((per * STEP_SECONDS))
+  if [ "$kind" = reg ]; then scen=register.xml; limit=$(( per > 1000 ? per : 1000 )); else scen=uac-call.xml; limit=$(( per > 500 ? per : 500 )); fi
+  local srv0 uas0 mach0 t0 t1 srv1 uas1 mach1
+  local stepdir="$TMP/$LABEL-$kind-$rate"
+  mkdir -p "$stepdir"
+  srv0=$(ticks $(server_pids)); uas0=$(ticks "${UAS_PIDS[@]}"); mach0=$(machine_busy); t0=$(date +%s.%N)
+  for i in $(seq 0 $((SIPP_PROCS - 1))); do
+    if [ "$kind" = reg ]; then inf="$TMP/reg-$i.csv"; else inf="$TMP/calls-$i.csv"; fi
+    # The wrapper shell reports the CPU its sipp child used (cutime + cstime of itself).
+    STEPDIR=$stepdir I=$i bash -c 'sipp "$@" > "$STEPDIR/sipp-$I.out" 2>&1; rc=$?; read -r -a s < /proc/$$/stat; echo $((s[15] + s[16])) > "$STEPDIR/sipp-$I.ticks"; exit $rc' _ \
+      -sf "$BENCH/sipp/$scen" -inf "$inf" -p $((SIPP_PORT_BASE + 10 * i + 1)) -r "$per" -rp 1000 -m "$m" -l "$limit" \
+      "${SIPP_COMMON[@]}" -timeout $((STEP_SECONDS * 3 + 20))s -recv_timeout 5000 \
+      -trace_stat -stf "$stepdir/stat-$i.csv" -trace_err -error_file "$stepdir/err-$i.log" \
+      "127.0.0.1:$port" &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do wait "${pids[$i]}" || true; done
+  t1=$(date +%s.%N); srv1=$(ticks $(server_pids)); uas1=$(ticks "${UAS_PIDS[@]}"); mach1=$(machine_busy)
+  local ok=0 total=0 retrans=0 start="" end="" sippt=0 line
+  for i in $(seq 0 $((SIPP_PROCS - 1))); do
+    [ -s "$stepdir/stat-$i.csv" ] || { echo "    SIPp produced no statistics; its output:" >&2; tail -5 "$stepdir/sipp-$i.out" >&2; die "SIPp failed during $LABEL $kind at $rate/s"; }
+    line=$(tail -1 "$stepdir/stat-$i.csv")
+    # fields: 1 StartTime, 3 CurrentTime ("date<TAB>time<TAB>epoch"), 12 OutgoingCall(C), 16 SuccessfulCall(C), 58 Retransmissions(C)
+    read -r s e o t rt < <(echo "$line" | awk -F';' '{ split($1, a, "\t"); split($3, b, "\t"); print a[3], b[3], $16, $12, $58 }')
+    ok=$((ok + o)); total=$((total + t)); retrans=$((retrans + rt))
+    start=$(awk -v a="$start" -v b="$s" 'BEGIN { print (a == "" || b < a) ? b : a }')
+    end=$(awk -v a="$end" -v b="$e" 'BEGIN { print (a == "" || b > a) ? b : a }')
+    sippt=$((sippt + $(cat "$stepdir/sipp-$i.ticks" 2>/dev/null || echo 0)))
+  done
+  STEP_OK=$ok; STEP_TOTAL=$total; STEP_RETRANS=$retrans
+  STEP_ELAPSED=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", e - s }')
+  STEP_ACHIEVED=$(awk -v o="$ok" -v s="$start" -v e="$end" 'BEGIN { printf "%.0f", (e > s) ? o / (e - s) : 0 }')
+  STEP_FAILPCT=$(awk -v o="$ok" -v t="$total" 'BEGIN { printf "%.2f", (t > 0) ? 100 * (t - o) / t : 100 }')
+  local wall; wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  STEP_SRV_CPU=$(awk -v d=$((srv1 - srv0)) -v w="$wall" -v h="$CLK_TCK" 'BEGIN { printf "%.0f", 100 * d / h / w }')
+  STEP_SIPP_CPU=$(awk -v d=$((sippt + uas1 - uas0)) -v w="$wall" -v h="$CLK_TCK" 'BEGIN { printf "%.0f", 100 * d / h / w }')
+  STEP_OTHER_CPU=$(awk -v m=$((mach1 - mach0)) -v a=$((srv1 - srv0)) -v b=$((sippt + uas1 - uas0)) -v w="$wall" -v h="$CLK_TCK" 'BEGIN { x = 100 * (m - a - b) / h / w; printf "%.0f", x < 0 ? 0 : x }')
+  printf '  %-8s %-4s target %6d/s: %7d/%-7d ok, %6.2f%% failed, %5ss, achieved %6d/s, retrans %6d | CPU %%: server %3d, sipp %3d, other %3d\n' \
+    "$LABEL" "$kind" "$rate" "$STEP_OK" "$STEP_TOTAL" "$STEP_FAILPCT" "$STEP_ELAPSED" "$STEP_ACHIEVED" "$STEP_RETRANS" "$STEP_SRV_CPU" "$STEP_SIPP_CPU" "$STEP_OTHER_CPU"
+  if [ "$STEP_OK" -lt "$STEP_TOTAL" ]; then failure_reasons "$stepdir"/err-*.log; fi
+}
+
+step_passed() { # rate
+  awk -v f="$STEP_FAILPCT" -v a="$STEP_ACHIEVED" -v r="$1" 'BEGIN { exit !(f < 1 && a >= 0.9 * r) }'
+}
+
+# Ramp: double from START while steps pass, then bisect BISECT times between the last
+# passing and the first failing rate. Sets BEST (achieved/s), BEST_TARGET, BEST_SRV_CPU, BEST_SIPP_CPU, BEST_FAILPCT.
+ramp() { # kind server_port start max
+  local kind=$1 port=$2 r=$3 max=$4 good=0 bad=0 bisected=0
+  BEST=0; BEST_TARGET=0; BEST_SRV_CPU=0; BEST_SIPP_CPU=0; BEST_FAILPCT=0; BEST_OTHER_CPU=0
+  while :; do
+    run_step "$kind" "$port" "$r"
+    if step_passed "$r"; then
+      good=$r
+      if [ "$STEP_ACHIEVED" -gt "$BEST" ]; then
+        BEST=$STEP_ACHIEVED; BEST_TARGET=$r; BEST_SRV_CPU=$STEP_SRV_CPU; BEST_SIPP_CPU=$STEP_SIPP_CPU; BEST_FAILPCT=$STEP_FAILPCT; BEST_OTHER_CPU=$STEP_OTHER_CPU
+      fi
+    else
+      bad=$r
+    fi
+    sleep "$SETTLE_SECONDS"
+    if [ "$bad" -eq 0 ]; then
+      [ $((r * 2)) -le "$max" ] || break
+      r=$((r * 2))
+    elif [ "$good" -eq 0 ]; then
+      r=$((r / 2))                       # even the start rate failed: go down
+      [ "$r" -ge 25 ] || break
+      bad=0
+      sleep "$SETTLE_SECONDS"
+    else
+      [ "$bisected" -lt "$BISECT" ] || break
+      [ $((bad - good)) -gt $((good / 10)) ] || break
+      r=$(( (good + bad) / 2 / SIPP_PROCS * SIPP_PROCS ))
+      bisected=$((bisected + 1))
+      [ "$r" -gt "$good" ] || break
+    fi
+  done
+}
+
+# ---- servers -----------------------------------------------------------------------
+SERVER_PID=""
+server_pids() { # the server's main process and its children (Kamailio's workers)
+  [ -n "$SERVER_PID" ] || return 0
+  echo "$SERVER_PID"
+  ps -o pid= --ppid "$SERVER_PID" 2>/dev/null || true
+}
+
+start_pbx() {
+  local dir=$TMP/pbx cfg n
+  mkdir -p "$dir"
+  cfg=$dir/config.yml
+  ! port_busy "$PBX_SIP_PORT" || die "UDP port $PBX_SIP_PORT is in use; set PBX_SIP_PORT"
+  cat > "$cfg" <<EOF
+# Written by bench/sip.sh
+server:
+  name: bench-pbx
+  external_ip: 127.0.0.1
+  sip_port: $PBX_SIP_PORT
+  sip_host: 127.0.0.1
+api:
+  host: 127.0.0.1
+  port: $PBX_API_PORT
+database:
+  path: data/pbx.db
+sip:
+  min_expires: 60
+logging:
+  level: $PBX_LOG_LEVEL
+EOF
+  local pbx=(node "$ROOT/bin/pbx.js")
+  echo "pbx: creating $((USERS + CALLEES)) extensions (MD5 digest, known passwords) ..."
+  if [ "$EXT_VIA" = cli ]; then
+    # Every extension with `pbx ext add` (two at a time).
+    # shellcheck disable=SC2016
+    tr ';' ' ' < "$TMP/users.csv" | xargs -P 2 -n 2 sh -c 'node "$0" ext add "$2" --password "$3" --digest-algorithms MD5 --config "$1" > /dev/null' "$ROOT/bin/pbx.js" "$cfg" \
+      || die "pbx ext add failed"
+  else
+    # The first extension with the CLI, as an administrator would; the others through the API below.
+    n=$(sed -n 1p "$TMP/users.csv")
+    "${pbx[@]}" ext add "${n%%;*}" --password "${n#*;}" --digest-algorithms MD5 --config "$cfg" > "$dir/ext-add.out" 2>&1 || { cat "$dir/ext-add.out" >&2; die "pbx ext add failed"; }
+  fi
+  TOKEN=$("${pbx[@]}" token create --name bench --config "$cfg" 2>/dev/null | tail -1)
+  [ -n "$TOKEN" ] || die "pbx token create failed"
+
+  "${pbx[@]}" serve --config "$cfg" > "$dir/pbx.log" 2>&1 &
+  SERVER_PID=$!
+  PIDS_TO_STOP+=("$SERVER_PID")
+  # Ready when it logs "API port:" (info level) or answers /health (any level).
+  local ready=0
+  for _ in $(seq 1 200); do
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$dir/pbx.log" >&2; die "pbx serve exited"; }
+    if grep -q "API port:" "$dir/pbx.log" || node -e "fetch('http://127.0.0.1:$PBX_API_PORT/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))" 2>/dev/null; then ready=1; break; fi
+    sleep 0.1
+  done
+  [ $ready = 1 ] || { cat "$dir/pbx.log" >&2; die "pbx did not become ready"; }
+
+  # The other extensions through the REST API (the same store; `pbx ext add` spawns a process per extension).
+  [ "$EXT_VIA" = cli ] && return 0
+  TOKEN=$TOKEN node --input-type=module -e '
+    import { readFileSync } from "node:fs";
+    const rows = readFileSync(process.argv[1], "utf8").trim().split("\n").slice(1).map((l) => l.split(";"));
+    const base = "http://127.0.0.1:" + process.argv[2];
+    let next = 0;
+    async function worker() {
+      while (next < rows.length) {
+        const [number, password] = rows[next++];
+        const r = await fetch(base + "/api/extensions", {
+          method: "POST",
+          headers: { authorization: "Bearer " + process.env.TOKEN, "content-type": "application/json" },
+          body: JSON.stringify({ number, password, digest_algorithms: ["MD5"] }),
+        });
+        if (r.status !== 201) { console.error("POST /api/extensions", number, r.status, await r.text()); process.exit(1); }
+      }
+    }
+    await Promise.all(Array.from({ length: 4 }, worker));
+  ' "$TMP/users.csv" "$PBX_API_PORT" || die "creating extensions through the API failed"
+}
+
+start_kamailio() {
+  local dir=$TMP/kamailio
+  mkdir -p "$dir/run"
+  ! port_busy "$KAM_PORT" || die "UDP port $KAM_PORT is in use; set KAM_PORT"
+  cp "$BENCH/kamailio/kamailio.cfg" "$dir/kamailio.cfg"
+  # The same users and passwords, loaded into htable passwd at start-up.
+  { echo 'event_route[htable:mod-init] {'; awk -F';' '{ printf "\t$sht(passwd=>%s) = \"%s\";\n", $1, $2 }' "$TMP/users.csv"; echo '}'; } > "$dir/passwords.cfg"
+  local args=(-f "$dir/kamailio.cfg" -l "udp:127.0.0.1:$KAM_PORT" -n "$KAMAILIO_CHILDREN" -m "$KAMAILIO_SHM" -Y "$dir/run" -P "$dir/kamailio.pid" -w "$dir")
+  (cd "$dir" && kamailio -c "${args[@]}" > "$dir/check.out" 2>&1) || { cat "$dir/check.out" >&2; die "kamailio -c rejected bench/kamailio/kamailio.cfg"; }
+  (cd "$dir" && exec kamailio "${args[@]}" -DD -E > "$dir/kamailio.log" 2>&1) &
+  SERVER_PID=$!
+  PIDS_TO_STOP+=("$SERVER_PID")
+  for _ in $(seq 1 100); do
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$dir/kamailio.log" >&2; die "kamailio exited"; }
+    [ "$(ps -o pid= --ppid "$SERVER_PID" | wc -l)" -ge "$KAMAILIO_CHILDREN" ] && break
+    sleep 0.1
+  done
+  sleep 1
+}
+
+stop_server() {
+  [ -n "$SERVER_PID" ] && stop_pid "$SERVER_PID"
+  SERVER_PID=""
+}
+
+# ---- run -----------------------------------------------------------------------------
+declare -A REG CALL REG_CPU CALL_CPU REG_SIPP CALL_SIPP
+SIPP_VERSION=$( (sipp -v 2>&1 || true) | grep -o "SIPp v[^ ]*" | head -1 | sed "s/[.,]$//")
+KAM_VERSION=$( (kamailio -v 2>&1 || true) | sed -n 's/^version: //p' | head -1)
+PBX_VERSION=$(node "$ROOT/bin/pbx.js" --version 2>/dev/null || echo '?')
+CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+
+echo "SIP benchmark  $(date -u '+%Y-%m-%d %H:%M UTC')  nproc=$(nproc)  cpu=\"$CPU_MODEL\""
+echo "  $SIPP_VERSION; kamailio $KAM_VERSION; pbx $PBX_VERSION on node $(node -v)"
+echo "  steps of ${STEP_SECONDS}s; $SIPP_PROCS SIPp UAC process(es) per step; $USERS users, $CALLEES callees; kamailio -n $KAMAILIO_CHILDREN -m $KAMAILIO_SHM; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+
+for S in $SERVERS; do
+  LABEL=$S
+  case $S in
+    pbx) start_pbx; PORT=$PBX_SIP_PORT ;;
+    kamailio) start_kamailio; PORT=$KAM_PORT ;;
+    *) die "unknown server $S (SERVERS=\"pbx kamailio\")" ;;
+  esac
+  echo "$S: registrations (REGISTER → 401 → REGISTER with MD5 digest → 200), $USERS users"
+  ramp reg "$PORT" "$REG_START" "$REG_MAX"
+  REG[$S]=$BEST; REG_CPU[$S]=$BEST_SRV_CPU; REG_SIPP[$S]=$BEST_SIPP_CPU
+  echo "  → best: $BEST registrations/s (target $BEST_TARGET/s, $BEST_FAILPCT% failed, server CPU $BEST_SRV_CPU%, SIPp CPU $BEST_SIPP_CPU%, other $BEST_OTHER_CPU%)"
+  echo
+  echo "$S: calls (INVITE → 407 → ACK, INVITE with digest → 100/180/200 → ACK → 200 ms → BYE → 200), $CALLEES callees answered by SIPp"
+  register_callees "$PORT"
+  start_uas
+  ramp call "$PORT" "$CALL_START" "$CALL_MAX"
+  CALL[$S]=$BEST; CALL_CPU[$S]=$BEST_SRV_CPU; CALL_SIPP[$S]=$BEST_SIPP_CPU
+  echo "  → best: $BEST calls/s (target $BEST_TARGET/s, $BEST_FAILPCT% failed, server CPU $BEST_SRV_CPU%, SIPp CPU $BEST_SIPP_CPU%, other $BEST_OTHER_CPU%)"
+  stop_uas
+  stop_server
+  if [ "$S" = pbx ]; then
+    # What the pbx logged at warn and above (or everything at info), most frequent first.
+    lines=$(grep -c . "$TMP/pbx/pbx.log" || true)
+    echo "  pbx log: $lines line(s) at logging.level $PBX_LOG_LEVEL"
+    if [ "$lines" -gt 0 ]; then
+      sed -n 's/.*"msg":"\([^"]*\)".*/\1/p' "$TMP/pbx/pbx.log" | sed 's/[0-9]\{3,\}/N/g' | sort | uniq -c | sort -rn | head -8 | sed 's/^ */    /'
+    fi
+  else
+    lines=$(grep -c "ERROR\|WARN\|CRITICAL" "$TMP/kamailio/kamailio.log" || true)
+    echo "  kamailio log: $lines error/warning line(s)"
+    if [ "$lines" -gt 0 ]; then
+      grep "ERROR\|WARN\|CRITICAL" "$TMP/kamailio/kamailio.log" | sed 's/^ *[0-9]*([0-9]*) //' | sort | uniq -c | sort -rn | head -5 | sed 's/^ */    /'
+    fi
+  fi
+  echo
+done
+
+ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0 && a != "") printf "%.2f", a / b; else print "-" }'; }
+echo "Results (best rate with < 1 % failed and ≥ 90 % of the target; $(nproc) cores shared by the server and SIPp)"
+printf '%-40s | %10s | %10s | %s\n' "metric" "pbx" "kamailio" "ratio (pbx/kamailio)"
+printf '%-40s-+-%10s-+-%10s-+-%s\n' "----------------------------------------" "----------" "----------" "--------------------"
+printf '%-40s | %10s | %10s | %s\n' "registrations/s (digest auth)" "${REG[pbx]:--}" "${REG[kamailio]:--}" "$(ratio "${REG[pbx]:-}" "${REG[kamailio]:-}")"
+printf '%-40s | %10s | %10s | %s\n' "calls/s (407 + INVITE/200/ACK/BYE)" "${CALL[pbx]:--}" "${CALL[kamailio]:--}" "$(ratio "${CALL[pbx]:-}" "${CALL[kamailio]:-}")"
+printf '%-40s | %10s | %10s |\n' "  server CPU % at best reg rate" "${REG_CPU[pbx]:--}" "${REG_CPU[kamailio]:--}"
+printf '%-40s | %10s | %10s |\n' "  server CPU % at best call rate" "${CALL_CPU[pbx]:--}" "${CALL_CPU[kamailio]:--}"
+printf '%-40s | %10s | %10s |\n' "  SIPp CPU % at best reg rate" "${REG_SIPP[pbx]:--}" "${REG_SIPP[kamailio]:--}"
+printf '%-40s | %10s | %10s |\n' "  SIPp CPU % at best call rate (UAC+UAS)" "${CALL_SIPP[pbx]:--}" "${CALL_SIPP[kamailio]:--}"
+echo "$SIPP_VERSION | kamailio $KAM_VERSION (-n $KAMAILIO_CHILDREN, -m $KAMAILIO_SHM) | pbx $PBX_VERSION, node $(node -v) | nproc $(nproc) | $CPU_MODEL"
