@@ -1,6 +1,7 @@
 // The composition root: the only module that knows every part. It opens storage,
 // builds the services from the config, and (for `pbx serve`) starts the listeners.
 import type { LoadedConfig } from './config/load.js';
+import { LiveConfig } from './config/live.js';
 import type { PbxConfig } from './config/schema.js';
 import type { Logger } from './log.js';
 import { ExtensionService } from './pbx/extensions.js';
@@ -32,6 +33,7 @@ import { networkInterfaces } from 'node:os';
 export interface Pbx {
   configFile: string;
   config: () => PbxConfig;
+  live: LiveConfig;
   log: Logger;
   database: OpenedDatabase;
   extensions: ExtensionService;
@@ -66,10 +68,13 @@ export interface CreateOptions {
 }
 
 export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateOptions = {}): Promise<Pbx> {
-  let config = loaded.config;
-  const database = await openDatabase(config.database);
+  const live = new LiveConfig(loaded.file, loaded.config, (err, reason) =>
+    log.error({ reason }, `Configuration change refused (${reason}); keeping the running configuration. ${err.message}`),
+  );
+  const config = () => live.current;
+  const database = await openDatabase(config().database);
   const db = database.db;
-  const box = SecretBox.fromKeyFile(config.security.key_file);
+  const box = SecretBox.fromKeyFile(config().security.key_file);
   const writeBehind = new WriteBehind(db, 200, (err) => log.error({ err }, 'Deferred database write failed'));
   const extensions = new ExtensionService(db, box);
   const vendors = new VendorRegistry();
@@ -77,23 +82,34 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   await extensions.load();
   await devices.load();
 
-  const templates = new TemplateCatalog(vendors, config.provisioning.custom_templates_dir, (vendor, modelId, template) => {
+  const templates = new TemplateCatalog(vendors, () => config().provisioning.custom_templates_dir, (vendor, modelId, template) => {
     const kind = vendor.files.some((f) => f.template === template && f.kind === 'device') ? 'device' : 'common';
-    return sampleContext(config, vendor, modelId ? vendors.model(vendor.id, modelId) : undefined, kind);
+    return sampleContext(config(), vendor, modelId ? vendors.model(vendor.id, modelId) : undefined, kind);
   });
   templates.loadAll();
 
-  const files = new PhoneFiles(() => config, vendors, templates, devices, extensions);
-  const requestLog = new RequestLog(db, writeBehind, () => config.provisioning.request_log_max_entries);
+  const files = new PhoneFiles(config, vendors, templates, devices, extensions);
+  const requestLog = new RequestLog(db, writeBehind, () => config().provisioning.request_log_max_entries);
   const provisioning = new ProvisioningService(files, devices, vendors, requestLog, log.child({ component: 'provisioning' }));
   const tokens = new TokenStore(db);
 
-  const sip = createSip(() => config, extensions, db, writeBehind, log.child({ component: 'sip' }));
+  const sip = createSip(config, extensions, db, writeBehind, log.child({ component: 'sip' }));
   await sip.location.load();
+
+  live.onChange(async (change) => {
+    log.info({ changed: change.changed, reason: change.reason }, `Configuration reloaded (${change.reason}): ${change.changed.join(', ')}`);
+    if (change.changed.some((p) => p.startsWith('provisioning.custom_templates_dir'))) templates.reset();
+    files.invalidateAll();
+    if (change.changed.some((p) => /^server\.sip_|^api\.ssl/.test(p))) {
+      // New SIP listeners open beside the old ones: phones registered on the old port
+      // keep working (and keep their calls) until they learn the new one.
+      await sip.stack.listen(sipListeners(change.next).filter((spec) => !sip.stack.transports.isListening(spec)));
+    }
+  });
 
   let external: ExternalChanges | undefined;
   if (opts.serve) {
-    await seedConfiguredDevices(config, devices, log);
+    await seedConfiguredDevices(config(), devices, log);
     external = new ExternalChanges(database, async () => {
       await extensions.load();
       await devices.load();
@@ -107,7 +123,8 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
 
   return {
     configFile: loaded.file,
-    config: () => config,
+    config,
+    live,
     log,
     database,
     extensions,
@@ -133,12 +150,13 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       }
       sip.stack.transports.onError = (err, flow) =>
         log.error({ err, peer: `${flow.remoteAddress}:${flow.remotePort}`, transport: flow.transport }, 'Error while handling a SIP message; it was dropped');
-      await sip.stack.listen(sipListeners(config));
+      await sip.stack.listen(sipListeners(config()));
       sip.location.startExpiry();
       sip.keepalive.start();
       for (const b of sip.stack.transports.bound) log.info(`SIP listening on ${b.transport.toUpperCase()} ${b.address}:${b.port}`);
     },
     async close() {
+      live.stop();
       external?.stop();
       sip.location.stop();
       sip.keepalive.stop();
@@ -170,15 +188,13 @@ async function seedConfiguredDevices(config: PbxConfig, devices: DeviceService, 
 
 function createSip(config: () => PbxConfig, extensions: ExtensionService, db: OpenedDatabase['db'], writeBehind: WriteBehind, log: Logger): SipParts {
   const stack = new SipStack();
-  const auth = new DigestAuth({
-    realm: config().sip.realm,
-    nonceTtlSeconds: config().sip.nonce_ttl_seconds,
-    algorithms: config().sip.digest_algorithms,
-    lookup: (username) => {
+  const auth = new DigestAuth(
+    () => ({ realm: config().sip.realm, nonceTtlSeconds: config().sip.nonce_ttl_seconds, algorithms: config().sip.digest_algorithms }),
+    (username) => {
       const ext = extensions.get(username);
       return ext?.enabled ? { secret: ext.secret, algorithms: ext.digestAlgorithms ?? config().sip.digest_algorithms } : undefined;
     },
-  });
+  );
   const location = new Location(db, writeBehind);
   const isExtension = (n: string) => extensions.get(n)?.enabled === true;
   // Issue 5 turns repeated failures into bans; for now they are logged by the registrar and proxy.

@@ -16,12 +16,11 @@ export interface Credentials {
   algorithms: DigestAlgorithm[];
 }
 
-export interface DigestAuthOptions {
+export interface DigestAuthSettings {
   realm: string;
   nonceTtlSeconds: number;
   /** Offered in this order (RFC 8760: the preferred one first). */
   algorithms: DigestAlgorithm[];
-  lookup: (username: string) => Credentials | undefined;
 }
 
 const NONCE_BYTES = 8 + 8 + 16;
@@ -32,7 +31,15 @@ export class DigestAuth {
   private readonly seen = new Map<string, { nc: number; expires: number }>();
   private sweepAt = 0;
 
-  constructor(private readonly o: DigestAuthOptions) {}
+  /** `settings` is read on every use, so a config reload applies at once. */
+  constructor(
+    private readonly settings: () => DigestAuthSettings,
+    private readonly lookup: (username: string) => Credentials | undefined,
+  ) {}
+
+  private get o(): DigestAuthSettings {
+    return this.settings();
+  }
 
   get realm(): string {
     return this.o.realm;
@@ -44,7 +51,7 @@ export class DigestAuth {
    */
   challenges(clientAddress: string, stale = false, username?: string): string[] {
     const nonce = this.makeNonce(clientAddress);
-    const algorithms = (username ? this.o.lookup(username)?.algorithms : undefined) ?? this.o.algorithms;
+    const algorithms = (username ? this.lookup(username)?.algorithms : undefined) ?? this.o.algorithms;
     return algorithms.map(
       (a) => `Digest realm="${this.o.realm}", nonce="${nonce}", algorithm=${a}, qop="auth"${stale ? ', stale=true' : ''}`,
     );
@@ -80,7 +87,7 @@ export class DigestAuth {
     const age = this.nonceAge(nonce, clientAddress);
     if (age === null) return { ok: false, reason: 'bad_nonce', username };
 
-    const user = this.o.lookup(username);
+    const user = this.lookup(username);
     // Same work either way, so timing does not tell a missing user from a wrong password.
     const secret = user?.secret ?? 'x'.repeat(20);
     const expected = digestResponse({

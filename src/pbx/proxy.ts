@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { makeResponse, SipRequest, type SipResponse, type Header } from '../sip/message.js';
 import type { SipStack } from '../sip/stack.js';
-import type { Flow } from '../sip/transport.js';
+import { udpLocalPort, type Flow } from '../sip/transport.js';
 import type { ClientTransaction } from '../sip/transactions/client.js';
 import type { ServerTransaction } from '../sip/transactions/server.js';
 import { formatHost, parseUri } from '../sip/uri.js';
@@ -358,7 +358,7 @@ export class Proxy {
 
   private flowFor(p: Peer | undefined): Flow | undefined {
     if (!p) return undefined;
-    if (p.transport === 'udp') return this.stack.transports.udpFlow(p.address, p.port);
+    if (p.transport === 'udp') return this.stack.transports.udpFlow(p.address, p.port, udpLocalPort(p.flowId));
     const f = this.stack.transports.flow(p.flowId);
     return f?.isOpen() ? f : undefined;
   }

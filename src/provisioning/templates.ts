@@ -39,14 +39,24 @@ export class TemplateCatalog {
 
   constructor(
     private readonly registry: VendorRegistry,
-    private readonly customDir: string,
+    private readonly customDirOf: () => string,
     private readonly sample: SampleContext,
   ) {}
 
-  /** Loads and checks every template that any vendor/model can use. Throws the first problem. */
-  loadAll(): void {
+  /** provisioning.custom_templates_dir, read live so a config change applies. */
+  private get customDir(): string {
+    return this.customDirOf();
+  }
+
+  /** Forgets every compiled template (the folder or a file changed). */
+  reset(): void {
     this.cache.clear();
     this.engines.clear();
+  }
+
+  /** Loads and checks every template that any vendor/model can use. Throws the first problem. */
+  loadAll(): void {
+    this.reset();
     for (const vendor of this.registry.vendors) {
       const names = new Set(vendor.files.map((f) => f.template));
       for (const model of vendor.models) for (const name of names) this.get(vendor, model.id, name);
@@ -82,8 +92,7 @@ export class TemplateCatalog {
     const file = join(dir, name);
     writeFileSync(`${file}.tmp`, source);
     renameSync(`${file}.tmp`, file);
-    this.cache.clear();
-    this.engines.clear();
+    this.reset();
     return file;
   }
 

@@ -92,11 +92,22 @@ export class Transports {
     return this.connections.get(id);
   }
 
-  /** A UDP flow for sending from our first matching UDP socket to host:port. */
-  udpFlow(host: string, port: number): Flow | undefined {
-    const v6 = host.includes(':');
-    const socket = this.udp.find((s) => (s.address().family === 'IPv6') === v6) ?? this.udp[0];
+  /**
+   * A UDP flow to host:port, sent from the socket on `localPort` when given (a phone's
+   * NAT only lets in packets from the address and port it registered to), else from
+   * the first socket of the right family.
+   */
+  udpFlow(host: string, port: number, localPort?: number): Flow | undefined {
+    const v6 = host.includes(':') && !host.startsWith('::ffff:');
+    const socket =
+      (localPort !== undefined ? this.udp.find((s) => s.address().port === localPort) : undefined) ??
+      this.udp.find((s) => (s.address().family === 'IPv6') === v6 || s.address().address === '::') ??
+      this.udp[0];
     return socket ? this.makeUdpFlow(socket, host, port) : undefined;
+  }
+
+  isListening(spec: ListenSpec): boolean {
+    return this.bound.some((b) => b.transport === spec.transport && b.port === spec.port && b.address === spec.host);
   }
 
   /** Opens (or reuses) a TCP/TLS connection to host:port. */
@@ -354,6 +365,12 @@ class WsFlow extends ConnectionFlow {
   destroy(): void {
     this.ws.terminate();
   }
+}
+
+/** The server port a UDP flow id (`udp:<local port>|<remote>`) was received on. */
+export function udpLocalPort(flowId: string): number | undefined {
+  const m = /^udp:(\d+)\|/.exec(flowId);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** `::ffff:1.2.3.4` (a v4 peer on a dual-stack socket) is written as 1.2.3.4. */

@@ -13,7 +13,7 @@ const registry = new VendorRegistry();
 const yealink = registry.get('yealink')!;
 
 function catalog(customDir = '') {
-  return new TemplateCatalog(registry, customDir, (v, m, t) =>
+  return new TemplateCatalog(registry, () => customDir, (v, m, t) =>
     sampleContext(config, v, m ? registry.model(v.id, m) : undefined, v.files.some((f) => f.template === t && f.kind === 'device') ? 'device' : 'common'),
   );
 }

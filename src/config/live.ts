@@ -1,0 +1,127 @@
+// The running configuration. config.yml is re-read when the file changes, on SIGHUP
+// and when the API edits it; a new version is validated first and an invalid one is
+// refused (the error is reported, the running config stays). API edits write the file
+// back through the YAML document, so comments and layout survive.
+import { watch, type FSWatcher, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { parseDocument } from 'yaml';
+import { ConfigError, parseConfigText } from './load.js';
+import type { PbxConfig } from './schema.js';
+
+export interface ConfigChange {
+  previous: PbxConfig;
+  next: PbxConfig;
+  /** Dotted paths of the leaf values that differ. */
+  changed: string[];
+  reason: string;
+}
+
+export type ReloadResult = { ok: true; change: ConfigChange | null } | { ok: false; error: ConfigError };
+
+type Listener = (change: ConfigChange) => void | Promise<void>;
+
+export class LiveConfig {
+  private listeners: Listener[] = [];
+  private watcher: FSWatcher | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private lastText: string;
+
+  constructor(
+    readonly file: string,
+    private config: PbxConfig,
+    private readonly onRefused: (error: ConfigError, reason: string) => void = () => {},
+  ) {
+    this.lastText = safeRead(file);
+  }
+
+  get current(): PbxConfig {
+    return this.config;
+  }
+
+  onChange(l: Listener): void {
+    this.listeners.push(l);
+  }
+
+  /** Re-reads the file (watch, SIGHUP). Unchanged text is a no-op. */
+  async reload(reason: string): Promise<ReloadResult> {
+    const text = safeRead(this.file);
+    if (text === this.lastText) return { ok: true, change: null };
+    return this.adopt(text, reason);
+  }
+
+  /**
+   * Sets values (dotted path → value) in config.yml, keeping its comments, and applies
+   * the result; nothing is written when the result is invalid.
+   */
+  async update(values: Record<string, unknown>, reason: string): Promise<ReloadResult> {
+    const doc = parseDocument(safeRead(this.file), { keepSourceTokens: true });
+    for (const [path, value] of Object.entries(values)) doc.setIn(path.split('.'), value);
+    const text = String(doc);
+    try {
+      parseConfigText(text, this.file);
+    } catch (err) {
+      if (err instanceof ConfigError) return { ok: false, error: err };
+      throw err;
+    }
+    const tmp = join(dirname(this.file), `.${basename(this.file)}.tmp`);
+    writeFileSync(tmp, text, { mode: 0o640 });
+    renameSync(tmp, this.file);
+    return this.adopt(text, reason);
+  }
+
+  /** Follows edits of the file (editors often replace it, so the folder is watched). */
+  watchFile(): void {
+    this.watcher = watch(dirname(this.file), (_event, name) => {
+      if (name && name !== basename(this.file)) return;
+      clearTimeout(this.debounce);
+      this.debounce = setTimeout(() => void this.reload('file changed'), 150);
+    });
+    this.watcher.unref();
+  }
+
+  stop(): void {
+    this.watcher?.close();
+    clearTimeout(this.debounce);
+  }
+
+  private async adopt(text: string, reason: string): Promise<ReloadResult> {
+    let next: PbxConfig;
+    try {
+      next = parseConfigText(text, this.file);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      this.lastText = text; // report a broken file once, not on every event
+      this.onRefused(err, reason);
+      return { ok: false, error: err };
+    }
+    this.lastText = text;
+    const previous = this.config;
+    const changed = diff(previous, next);
+    if (changed.length === 0) return { ok: true, change: null };
+    this.config = next;
+    const change = { previous, next, changed, reason };
+    for (const l of this.listeners) await l(change);
+    return { ok: true, change };
+  }
+}
+
+function safeRead(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Leaf paths whose values differ (arrays compare as a whole). */
+export function diff(a: unknown, b: unknown, prefix = ''): string[] {
+  if (isObject(a) && isObject(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) => diff(a[k], b[k], prefix ? `${prefix}.${k}` : k));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix];
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
