@@ -26,6 +26,7 @@ import { Calls } from './pbx/calls.js';
 import { Proxy } from './pbx/proxy.js';
 import { SipService } from './pbx/sip-service.js';
 import { NatKeepalive } from './pbx/keepalive.js';
+import { Resync } from './provisioning/resync.js';
 import { VERSION } from './version.js';
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
@@ -44,6 +45,7 @@ export interface Pbx {
   provisioning: ProvisioningService;
   requestLog: RequestLog;
   tokens: TokenStore;
+  resync: Resync;
   writeBehind: WriteBehind;
   sip: SipParts;
   startedAt: Date;
@@ -95,12 +97,17 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
 
   const sip = createSip(config, extensions, db, writeBehind, log.child({ component: 'sip' }));
   await sip.location.load();
+  const resync = new Resync(sip.stack, sip.location, devices, extensions, vendors, files, config, log.child({ component: 'resync' }));
+  let sipStarted = false;
+  extensions.onChange((n) => resync.scheduleAuto(`extension ${n} changed`));
+  devices.onChange((mac) => resync.scheduleAuto(`device ${mac} changed`));
 
   live.onChange(async (change) => {
     log.info({ changed: change.changed, reason: change.reason }, `Configuration reloaded (${change.reason}): ${change.changed.join(', ')}`);
     if (change.changed.some((p) => p.startsWith('provisioning.custom_templates_dir'))) templates.reset();
     files.invalidateAll();
-    if (change.changed.some((p) => /^server\.sip_|^api\.ssl/.test(p))) {
+    resync.scheduleAuto('configuration changed');
+    if (sipStarted && change.changed.some((p) => /^server\.sip_|^api\.ssl/.test(p))) {
       // New SIP listeners open beside the old ones: phones registered on the old port
       // keep working (and keep their calls) until they learn the new one.
       await sip.stack.listen(sipListeners(change.next).filter((spec) => !sip.stack.transports.isListening(spec)));
@@ -135,6 +142,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     provisioning,
     requestLog,
     tokens,
+    resync,
     writeBehind,
     sip,
     startedAt: new Date(),
@@ -153,10 +161,12 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       await sip.stack.listen(sipListeners(config()));
       sip.location.startExpiry();
       sip.keepalive.start();
+      sipStarted = true;
       for (const b of sip.stack.transports.bound) log.info(`SIP listening on ${b.transport.toUpperCase()} ${b.address}:${b.port}`);
     },
     async close() {
       live.stop();
+      resync.stop();
       external?.stop();
       sip.location.stop();
       sip.keepalive.stop();

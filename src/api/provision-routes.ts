@@ -25,6 +25,9 @@ export function provisionRoutes(pbx: Pbx) {
           method: req.method,
           ip: req.ip,
           userAgent: req.headers['user-agent'] ?? null,
+          localPort: req.socket.localPort ?? pbx.config().api.port,
+          // Any port but api.port is an old one kept for phones that have not moved yet.
+          legacy: req.socket.localPort !== undefined && req.socket.localPort !== pbx.config().api.port,
         });
         if (answer.status !== 200) return plain(reply, answer.status);
         reply.header('Cache-Control', 'no-store');

@@ -1,7 +1,6 @@
 // The HTTP listener: REST API under /api (bearer tokens), phone provisioning under
 // /provision (no JSON to phones), /health for probes. Built by `buildHttp` without
 // listening, so tests can inject requests and `pbx serve` can listen.
-import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -33,13 +32,9 @@ declare module 'fastify' {
 const STATUS_OF = { invalid: 400, not_found: 404, conflict: 409 } as const;
 
 export async function buildHttp(pbx: Pbx): Promise<Http> {
-  const config = pbx.config();
-  const https = config.api.ssl.enabled
-    ? { key: readFileSync(config.api.ssl.key_file), cert: readFileSync(config.api.ssl.cert_file) }
-    : null;
   const routes: RouteSummary[] = [];
+  // The app does not listen itself: HttpListeners feeds it from the main port and old ports.
   const app = Fastify({
-    ...(https ? { https } : {}),
     logger: false,
     bodyLimit: 1_048_576,
     trustProxy: false,

@@ -4,6 +4,7 @@ import { ConfigError, loadConfigFile } from '../config/load.js';
 import { writeDefaultConfig } from '../config/default-file.js';
 import { createPbx } from '../app.js';
 import { buildHttp } from '../api/server.js';
+import { HttpListeners } from '../api/listeners.js';
 import { createLogger } from '../log.js';
 import { deriveConfigUrl } from '../provisioning/config-url.js';
 import { VERSION } from '../version.js';
@@ -32,12 +33,16 @@ export async function serve(configFile: string): Promise<void> {
   const pbx = await createPbx(loaded, log, { serve: true });
   log.info(`Database: ${pbx.database.describe}`);
   const http = await buildHttp(pbx);
-  try {
-    await http.listen({ host: config.api.host, port: config.api.port });
-  } catch (err) {
+  const listeners = new HttpListeners(http, pbx.database.db, log);
+  const portProblem = (err: unknown, what: string, port: number, host: string, key: string) => {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'EADDRINUSE' ? 'is already in use by another process' : code === 'EACCES' ? 'needs privileges this user lacks' : (err as Error).message;
-    log.fatal(`API port ${config.api.port} on ${config.api.host} ${why}; change api.port in ${loaded.file} or stop the other process`);
+    const why = code === 'EADDRINUSE' ? 'is already in use by another process' : code === 'EACCES' ? 'needs privileges this user lacks (CAP_NET_BIND_SERVICE)' : (err as Error).message;
+    return `${what} port ${port} on ${host} ${why}; change ${key} in ${loaded.file} or stop the other process`;
+  };
+  try {
+    await listeners.start(config);
+  } catch (err) {
+    log.fatal(portProblem(err, 'API', config.api.port, config.api.host, 'api.port'));
     await pbx.close();
     log.flush();
     process.exitCode = 1;
@@ -46,10 +51,8 @@ export async function serve(configFile: string): Promise<void> {
   try {
     await pbx.startSip();
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'EADDRINUSE' ? 'is already in use by another process' : code === 'EACCES' ? 'needs privileges this user lacks (CAP_NET_BIND_SERVICE)' : (err as Error).message;
-    log.fatal(`SIP port ${config.server.sip_port} on ${config.server.sip_host} ${why}; change server.sip_port in ${loaded.file} or stop the other process`);
-    await http.close();
+    log.fatal(portProblem(err, 'SIP', config.server.sip_port, config.server.sip_host, 'server.sip_port'));
+    await listeners.close();
     await pbx.close();
     log.flush();
     process.exitCode = 1;
@@ -58,25 +61,29 @@ export async function serve(configFile: string): Promise<void> {
   log.info(`API port: ${config.api.port} (${config.api.ssl.enabled ? 'https' : 'http'}://${config.api.host}:${config.api.port})`);
   log.info(`Provisioning URL format: ${config.provisioning.url_format} → ${deriveConfigUrl(config, 'aabbccddeeff', 'lower')}`);
 
+  // Live configuration: the file is watched, SIGHUP re-reads it, the API writes it.
+  pbx.live.onChange(async (change) => {
+    try {
+      await listeners.apply(change.previous, change.next);
+    } catch (err) {
+      log.error(portProblem(err, 'API', change.next.api.port, change.next.api.host, 'api.port'));
+    }
+  });
+  pbx.live.watchFile();
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info(`Received ${signal}: shutting down`);
+    await listeners.close();
     await http.close();
     await pbx.close();
     log.info('Stopped');
     log.flush();
     process.exit(0);
   };
-  process.on('SIGHUP', () => {
-    try {
-      loadConfigFile(loaded.file);
-      log.info(`SIGHUP: ${loaded.file} is valid; restart the service (systemctl restart pbx) to apply changes`);
-    } catch (err) {
-      log.error(`SIGHUP: ${(err as Error).message}`);
-    }
-  });
+  process.on('SIGHUP', () => void pbx.live.reload('SIGHUP'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 }

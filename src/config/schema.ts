@@ -75,6 +75,15 @@ export const ConfigSchema = Type.Object(
         custom_templates_dir: Type.String({ default: '' }),
         resync_interval_minutes: Type.Integer({ minimum: 5, maximum: 10080, default: 1440 }),
         request_log_max_entries: Type.Integer({ minimum: 100, maximum: 10_000_000, default: 50_000 }),
+        // After the provisioning port or address changes, the old port keeps serving files for this long.
+        legacy_grace_days: Type.Number({ minimum: 0, maximum: 365, default: 7 }),
+        // Extra ports that always serve provisioning (phones configured by hand long ago).
+        legacy_ports: Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), { default: [] }),
+        // Tell phones to re-fetch (SIP NOTIFY) when their file changes.
+        auto_resync: Type.Boolean({ default: true }),
+        // Mass resync: phones per batch, and the spread of each batch in milliseconds.
+        resync_batch_size: Type.Integer({ minimum: 1, maximum: 10_000, default: 50 }),
+        resync_batch_spread_ms: Type.Integer({ minimum: 0, maximum: 600_000, default: 2000 }),
         site: SiteSchema,
         devices: Type.Array(DeviceEntrySchema, { default: [] }),
       },

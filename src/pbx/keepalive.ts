@@ -3,7 +3,7 @@
 // the packet itself refreshes the NAT mapping; replies arrive as stray responses.
 import { SipRequest } from '../sip/message.js';
 import type { SipStack } from '../sip/stack.js';
-import { udpLocalPort } from '../sip/transport.js';
+import { flowToBinding } from './reach.js';
 import { formatHost } from '../sip/uri.js';
 import type { Location } from './location.js';
 
@@ -37,7 +37,7 @@ export class NatKeepalive {
     let sent = 0;
     for (const b of this.location.all()) {
       if (b.transport !== 'udp' || !b.behindNat) continue;
-      const flow = this.stack.transports.udpFlow(b.sourceAddress, b.sourcePort, udpLocalPort(b.flowId));
+      const flow = flowToBinding(this.stack, b);
       if (!flow) continue;
       const n = this.seq++;
       const req = new SipRequest('OPTIONS', b.contact, [

@@ -6,21 +6,14 @@
 import type { Logger } from 'pino';
 import { makeResponse, SipRequest, type SipResponse, type Header } from '../sip/message.js';
 import type { SipStack } from '../sip/stack.js';
-import { udpLocalPort, type Flow } from '../sip/transport.js';
+import type { Flow } from '../sip/transport.js';
+import { flowToPeer, peerOf, type Peer } from './reach.js';
 import type { ClientTransaction } from '../sip/transactions/client.js';
 import type { ServerTransaction } from '../sip/transactions/server.js';
-import { formatHost, parseUri } from '../sip/uri.js';
-import { isIP } from 'node:net';
+import { formatHost } from '../sip/uri.js';
 import type { Binding, Location } from './location.js';
 import { resultOf, type Call, type CallResult, type Calls } from './calls.js';
 
-/** Where a party of a dialog can be reached: the flow its requests come on. */
-interface Peer {
-  transport: string;
-  address: string;
-  port: number;
-  flowId: string;
-}
 
 interface Dialog {
   callId: string;
@@ -357,34 +350,12 @@ export class Proxy {
   }
 
   private flowFor(p: Peer | undefined): Flow | undefined {
-    if (!p) return undefined;
-    if (p.transport === 'udp') return this.stack.transports.udpFlow(p.address, p.port, udpLocalPort(p.flowId));
-    const f = this.stack.transports.flow(p.flowId);
-    return f?.isOpen() ? f : undefined;
+    return p ? flowToPeer(this.stack, p) : undefined;
   }
 }
 
 function dialogKey(callId: string, a: string, b: string): string {
   return `${callId}|${a}|${b}`;
-}
-
-/** Where to send to a binding: its flow when behind NAT, else the Contact address. */
-function peerOf(b: Binding): Peer {
-  if (!b.behindNat && b.transport === 'udp') {
-    const target = contactTarget(b.contact);
-    if (target) return { transport: 'udp', address: target.host, port: target.port, flowId: b.flowId };
-  }
-  return { transport: b.transport, address: b.sourceAddress, port: b.sourcePort, flowId: b.flowId };
-}
-
-function contactTarget(contact: string): { host: string; port: number } | null {
-  try {
-    const u = parseUri(contact);
-    if (!isIP(u.host)) return null;
-    return { host: u.host, port: u.port ?? 5060 };
-  } catch {
-    return null;
-  }
 }
 
 function flowPeer(f: Flow): Peer {

@@ -23,6 +23,23 @@ export interface Device {
   lastIp: string | null;
   lastUserAgent: string | null;
   lastServedUrl: string | null;
+  /** SHA-256 of the account file the phone last fetched. */
+  lastFetchHash: string | null;
+  /** Server port the last fetch came in on, and whether that was an old (grace) port. */
+  lastFetchPort: number | null;
+  lastFetchLegacy: boolean;
+  resyncSentAt: string | null;
+}
+
+export interface FetchRecord {
+  ip: string;
+  userAgent: string | null;
+  servedUrl: string;
+  at: string;
+  port: number;
+  legacy: boolean;
+  /** Hash of the body when the file was the account file. */
+  accountHash: string | null;
 }
 
 export interface DeviceInput {
@@ -70,6 +87,10 @@ export class DeviceService {
         lastIp: r.last_ip,
         lastUserAgent: r.last_user_agent,
         lastServedUrl: r.last_served_url,
+        lastFetchHash: r.last_fetch_hash,
+        lastFetchPort: r.last_fetch_port,
+        lastFetchLegacy: r.last_fetch_legacy === 1,
+        resyncSentAt: r.resync_sent_at,
       });
     }
     for (const l of lines) this.byMac.get(l.device_mac)?.lines.push(l.extension_number);
@@ -125,6 +146,10 @@ export class DeviceService {
       lastIp: null,
       lastUserAgent: null,
       lastServedUrl: null,
+      lastFetchHash: null,
+      lastFetchPort: null,
+      lastFetchLegacy: false,
+      resyncSentAt: null,
     };
     await this.db.transaction().execute(async (trx) => {
       await trx
@@ -141,6 +166,10 @@ export class DeviceService {
           last_ip: null,
           last_user_agent: null,
           last_served_url: null,
+          last_fetch_hash: null,
+          last_fetch_port: null,
+          last_fetch_legacy: 0,
+          resync_sent_at: null,
         })
         .execute();
       await trx
@@ -204,20 +233,40 @@ export class DeviceService {
   }
 
   /** Notes a delivered file: in memory now, in the database with the next batch. */
-  recordFetch(mac: string, ip: string, userAgent: string | null, servedUrl: string, at = nowIso()): void {
+  recordFetch(mac: string, f: FetchRecord): void {
     const device = this.byMac.get(mac);
     if (!device) return;
-    device.lastProvisioned = at;
-    device.lastIp = ip;
-    device.lastUserAgent = userAgent;
-    device.lastServedUrl = servedUrl;
+    device.lastProvisioned = f.at;
+    device.lastIp = f.ip;
+    device.lastUserAgent = f.userAgent;
+    device.lastServedUrl = f.servedUrl;
+    device.lastFetchPort = f.port;
+    device.lastFetchLegacy = f.legacy;
+    if (f.accountHash) device.lastFetchHash = f.accountHash;
+    const hash = device.lastFetchHash;
     this.writeBehind.put(`device-fetch:${mac}`, (trx) =>
       trx
         .updateTable('devices')
-        .set({ last_provisioned: at, last_ip: ip, last_user_agent: userAgent, last_served_url: servedUrl })
+        .set({
+          last_provisioned: f.at,
+          last_ip: f.ip,
+          last_user_agent: f.userAgent,
+          last_served_url: f.servedUrl,
+          last_fetch_port: f.port,
+          last_fetch_legacy: f.legacy ? 1 : 0,
+          last_fetch_hash: hash,
+        })
         .where('mac', '=', mac)
         .execute(),
     );
+  }
+
+  /** Notes that a resync NOTIFY went out (the phone is "pending" until it fetches). */
+  recordResync(mac: string, at = nowIso()): void {
+    const device = this.byMac.get(mac);
+    if (!device) return;
+    device.resyncSentAt = at;
+    this.writeBehind.put(`device-resync:${mac}`, (trx) => trx.updateTable('devices').set({ resync_sent_at: at }).where('mac', '=', mac).execute());
   }
 
   private checkVendorModel(vendorId: string, modelId: string): { vendor: string; model: string } {

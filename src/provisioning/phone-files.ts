@@ -3,6 +3,7 @@
 // cached until something they depend on (device, extension, config, template) changes.
 import type { PbxConfig } from '../config/schema.js';
 import type { ExtensionService } from '../pbx/extensions.js';
+import { createHash } from 'node:crypto';
 import { formatMac, normalizeMac } from '../util/mac.js';
 import { commonContext, deviceContext, type LineContext } from './context.js';
 import { deriveConfigUrl, provisioningEndpoint } from './config-url.js';
@@ -32,6 +33,8 @@ export interface ResolvedFile {
   device?: Device;
   rule?: FileRule;
   body?: string;
+  /** SHA-256 of the body, for device files (sync state). */
+  hash?: string;
   contentType?: string;
   /** For errors: what the admin needs to know (goes to the log, never to the phone). */
   detail?: string;
@@ -46,7 +49,7 @@ const MAC_ATTEMPT = /^([0-9a-f]{2}[:\-.]?){3,}[0-9a-f]*$|^([0-9a-z]{2}[:\-]){4,5
 const WITH_SEPARATORS = /^(?<base>[0-9a-f]{2}([:\-][0-9a-f]{2}){5}|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})(?<rest>[.\-].*)$/i;
 
 export class PhoneFiles {
-  private readonly rendered = new Map<string, Map<string, string>>();
+  private readonly rendered = new Map<string, Map<string, { body: string; hash: string }>>();
   private readonly common = new Map<string, string>();
   private readonly urls = new Map<string, string>();
 
@@ -111,6 +114,18 @@ export class PhoneFiles {
     return this.serveDevice(fileName, canonical, matches);
   }
 
+  /** Hash of the account file the device would get now (null when it cannot be rendered). */
+  accountHash(device: Device): string | null {
+    return this.renderDeviceFile(device).hash ?? null;
+  }
+
+  /** True when `fileName` is this device's account file (the one whose hash is tracked). */
+  isAccountFile(device: Device, rule: FileRule): boolean {
+    const vendor = this.vendors.get(device.vendor);
+    if (!vendor) return false;
+    return rule.pattern.test(vendor.deviceFile(formatMac(device.mac, vendor.macForm)));
+  }
+
   /** The per-device file with the SIP account, as `pbx provision render` prints it. */
   renderDeviceFile(device: Device): ResolvedFile {
     const vendor = this.vendors.get(device.vendor);
@@ -160,7 +175,7 @@ export class PhoneFiles {
     }
     const rule = match.rule;
     const cached = this.rendered.get(mac)?.get(rule.template);
-    if (cached !== undefined) return { ...base, rule, outcome: 'delivered', status: 200, body: cached, contentType: rule.contentType };
+    if (cached !== undefined) return { ...base, rule, outcome: 'delivered', status: 200, body: cached.body, hash: cached.hash, contentType: rule.contentType };
 
     const tpl = this.templates.get(vendor, model.id, rule.template);
     if (!tpl) return { ...base, rule, outcome: 'template_not_found', status: 404, detail: rule.template };
@@ -195,8 +210,9 @@ export class PhoneFiles {
     }
     let perDevice = this.rendered.get(mac);
     if (!perDevice) this.rendered.set(mac, (perDevice = new Map()));
-    perDevice.set(rule.template, body);
-    return { ...base, rule, outcome: 'delivered', status: 200, body, contentType: rule.contentType };
+    const hash = createHash('sha256').update(body).digest('hex');
+    perDevice.set(rule.template, { body, hash });
+    return { ...base, rule, outcome: 'delivered', status: 200, body, hash, contentType: rule.contentType };
   }
 }
 

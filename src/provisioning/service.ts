@@ -14,6 +14,10 @@ export interface FetchRequest {
   method: string;
   ip: string;
   userAgent: string | null;
+  /** Server port the request came in on. */
+  localPort: number;
+  /** True when that port is an old provisioning port kept open for the grace period. */
+  legacy: boolean;
 }
 
 export interface FetchAnswer {
@@ -27,6 +31,9 @@ const GENERIC_PLACEHOLDER_HINT =
   'or use the vendor\'s MAC macro ($mac for Yealink/Fanvil, $MA for Cisco); {mac} is only expanded by this server when it shows URLs';
 
 export class ProvisioningService {
+  /** Files served through an old (grace) port since start. */
+  legacyFetches = 0;
+
   constructor(
     private readonly files: PhoneFiles,
     private readonly devices: DeviceService,
@@ -61,7 +68,23 @@ export class ProvisioningService {
       detail: result.detail ?? (result.extension ? `extension ${result.extension}` : null),
     });
     if (result.outcome === 'delivered' && result.device) {
-      this.devices.recordFetch(result.device.mac, req.ip, ua, this.files.configUrl(result.device), at);
+      const account = result.rule && this.files.isAccountFile(result.device, result.rule);
+      this.devices.recordFetch(result.device.mac, {
+        ip: req.ip,
+        userAgent: ua,
+        servedUrl: this.files.configUrl(result.device),
+        at,
+        port: req.localPort,
+        legacy: req.legacy,
+        accountHash: account ? (result.hash ?? null) : null,
+      });
+      if (req.legacy) {
+        this.legacyFetches++;
+        this.log.warn(
+          { mac: result.device.mac, ip: req.ip, file: req.fileName, port: req.localPort, now_url: this.files.configUrl(result.device) },
+          `Device ${result.device.mac} fetched ${req.fileName} through old port ${req.localPort}; its file now points it at ${this.files.configUrl(result.device)}`,
+        );
+      }
     }
     if (result.status === 200) return { status: 200, body: result.body, contentType: result.contentType };
     return { status: result.status };

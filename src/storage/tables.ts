@@ -27,6 +27,17 @@ export interface DevicesTable {
   last_user_agent: string | null;
   /** The provisioning URL written into the file last delivered; informational only, never used to build a URL. */
   last_served_url: string | null;
+  last_fetch_hash: string | null;
+  last_fetch_port: number | null;
+  last_fetch_legacy: number;
+  resync_sent_at: string | null;
+}
+
+export interface LegacyListenersTable {
+  port: number;
+  host: string;
+  scheme: string;
+  until: string;
 }
 
 export interface DeviceLinesTable {
@@ -95,6 +106,7 @@ export interface CdrTable {
 }
 
 export interface Tables {
+  legacy_listeners: LegacyListenersTable;
   registrations: RegistrationsTable;
   cdr: CdrTable;
   extensions: ExtensionsTable;

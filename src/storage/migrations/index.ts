@@ -121,5 +121,22 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('registrations').addColumn('behind_nat', 'integer', (c) => c.notNull().defaultTo(1)).execute();
       },
     },
+    '0004_sync_state_and_legacy_listeners': {
+      async up(db: Kysely<any>) {
+        // Hash of the account file the phone last fetched, to compare with what it would get now.
+        await db.schema.alterTable('devices').addColumn('last_fetch_hash', 'text').execute();
+        await db.schema.alterTable('devices').addColumn('last_fetch_port', 'integer').execute();
+        await db.schema.alterTable('devices').addColumn('last_fetch_legacy', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable('devices').addColumn('resync_sent_at', 'text').execute();
+        // Ports the provisioning server used before: still served until `until`.
+        await db.schema
+          .createTable('legacy_listeners')
+          .addColumn('port', 'integer', (c) => c.primaryKey())
+          .addColumn('host', 'text', (c) => c.notNull())
+          .addColumn('scheme', 'text', (c) => c.notNull())
+          .addColumn('until', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }

@@ -1,0 +1,146 @@
+// The HTTP(S) listeners in front of the one fastify app. The main listener follows
+// api.host/api.port/api.ssl and moves without a restart when they change; the port it
+// leaves keeps serving /provision (only) for provisioning.legacy_grace_days, so phones
+// that cached the old URL are still served and told the new one. Grace ports are
+// stored, so a restart keeps them; provisioning.legacy_ports are served for good.
+import { readFileSync } from 'node:fs';
+import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttps } from 'node:https';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { PbxConfig } from '../config/schema.js';
+import type { Db } from '../storage/database.js';
+
+interface Listener {
+  server: Server;
+  host: string;
+  port: number;
+  scheme: 'http' | 'https';
+  /** Undefined for the main listener and permanent legacy ports. */
+  until?: Date;
+}
+
+export class HttpListeners {
+  private main: Listener | undefined;
+  private readonly legacy = new Map<number, Listener>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly app: FastifyInstance,
+    private readonly db: Db,
+    private readonly log: Logger,
+  ) {}
+
+  get mainPort(): number | undefined {
+    return this.main?.port;
+  }
+
+  /** Ports still serving provisioning for phones that have not moved, with their end. */
+  legacyPorts(): { port: number; until: string | null }[] {
+    return [...this.legacy.values()].map((l) => ({ port: l.port, until: l.until?.toISOString() ?? null }));
+  }
+
+  async start(config: PbxConfig): Promise<void> {
+    await this.app.ready();
+    this.main = await this.open(config, config.api.host, config.api.port, false);
+    const now = new Date().toISOString();
+    await this.db.deleteFrom('legacy_listeners').where('until', '<=', now).execute();
+    const stored = await this.db.selectFrom('legacy_listeners').selectAll().execute();
+    for (const row of stored) if (row.port !== config.api.port) await this.openLegacy(config, row.host, row.port, new Date(row.until));
+    await this.syncPermanent(config);
+    this.sweeper = setInterval(() => void this.expire(), 60_000);
+    this.sweeper.unref();
+  }
+
+  /** Applies a config change: move the main listener, keep the old port for the grace period. */
+  async apply(previous: PbxConfig, next: PbxConfig): Promise<void> {
+    const moved = previous.api.port !== next.api.port || previous.api.host !== next.api.host;
+    const tlsChanged = JSON.stringify(previous.api.ssl) !== JSON.stringify(next.api.ssl);
+    if (moved || tlsChanged) {
+      const old = this.main!;
+      const reuse = this.legacy.get(next.api.port);
+      if (reuse) await this.closeListener(reuse);
+      this.legacy.delete(next.api.port);
+      this.main = await this.open(next, next.api.host, next.api.port, false);
+      this.log.info(`API port: ${next.api.port} (moved from ${old.port} without a restart)`);
+      if (old.port !== next.api.port && next.provisioning.legacy_grace_days > 0) {
+        const until = new Date(Date.now() + next.provisioning.legacy_grace_days * 86_400_000);
+        this.legacy.set(old.port, { ...old, until });
+        await this.db
+          .insertInto('legacy_listeners')
+          .values({ port: old.port, host: old.host, scheme: old.scheme, until: until.toISOString() })
+          .onConflict((oc) => oc.column('port').doUpdateSet({ until: until.toISOString(), host: old.host, scheme: old.scheme }))
+          .execute();
+        this.log.info(`Old provisioning port ${old.port} keeps serving phones until ${until.toISOString()} (provisioning.legacy_grace_days)`);
+      } else {
+        await this.closeListener(old);
+      }
+    }
+    await this.syncPermanent(next);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    const all = [...this.legacy.values(), ...(this.main ? [this.main] : [])];
+    await Promise.all(all.map((l) => this.closeListener(l)));
+    this.legacy.clear();
+  }
+
+  private async syncPermanent(config: PbxConfig): Promise<void> {
+    for (const port of config.provisioning.legacy_ports) {
+      if (port === config.api.port || this.legacy.has(port)) continue;
+      await this.openLegacy(config, config.api.host, port, undefined);
+    }
+  }
+
+  private async openLegacy(config: PbxConfig, host: string, port: number, until: Date | undefined): Promise<void> {
+    try {
+      const l = await this.open(config, host, port, true);
+      l.until = until;
+      this.legacy.set(port, l);
+      this.log.info(`Provisioning also served on old port ${port}${until ? ` until ${until.toISOString()}` : ''}`);
+    } catch (err) {
+      this.log.error(`Could not reopen old provisioning port ${port}: ${(err as Error).message}`);
+    }
+  }
+
+  private async expire(): Promise<void> {
+    const now = Date.now();
+    for (const [port, l] of this.legacy) {
+      if (l.until && l.until.getTime() <= now) {
+        this.legacy.delete(port);
+        await this.closeListener(l);
+        await this.db.deleteFrom('legacy_listeners').where('port', '=', port).execute();
+        this.log.info(`Grace period over: old provisioning port ${port} closed`);
+      }
+    }
+  }
+
+  private open(config: PbxConfig, host: string, port: number, provisioningOnly: boolean): Promise<Listener> {
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      // Old ports only ever served phones: they serve /provision and nothing else.
+      if (provisioningOnly && !(req.url ?? '').startsWith('/provision/')) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found\n');
+        return;
+      }
+      this.app.routing(req, res);
+    };
+    const ssl = config.api.ssl;
+    const server = ssl.enabled ? createHttps({ key: readFileSync(ssl.key_file), cert: readFileSync(ssl.cert_file) }, handler) : createHttp(handler);
+    server.keepAliveTimeout = 65_000;
+    return new Promise((ok, fail) => {
+      server.once('error', fail);
+      server.listen({ host, port }, () => {
+        server.off('error', fail);
+        ok({ server, host, port, scheme: ssl.enabled ? 'https' : 'http' });
+      });
+    });
+  }
+
+  private closeListener(l: Listener): Promise<void> {
+    return new Promise((ok) => {
+      l.server.close(() => ok());
+      l.server.closeIdleConnections?.();
+    });
+  }
+}
