@@ -12,6 +12,7 @@ import { deviceRoutes } from './routes/devices.js';
 import { provisioningInfoRoutes } from './routes/provisioning-info.js';
 import { statusRoutes } from './routes/status.js';
 import { sipRoutes } from './routes/sip.js';
+import { configRoutes } from './routes/config.js';
 import { provisionRoutes } from './provision-routes.js';
 import { createMetrics } from './metrics.js';
 
@@ -107,6 +108,7 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
       await api.register(deviceRoutes(pbx));
       await api.register(provisioningInfoRoutes(pbx));
       await api.register(sipRoutes(pbx));
+      await api.register(configRoutes(pbx));
       api.setNotFoundHandler((req, reply) =>
         reply.code(404).send({ error: 'not_found', message: `No API route ${req.method} ${req.url}` }),
       );

@@ -34,5 +34,8 @@ export function deviceView(pbx: Pbx, d: Device) {
     last_provisioned: d.lastProvisioned,
     last_ip: d.lastIp,
     last_user_agent: d.lastUserAgent,
+    sync_state: pbx.resync.state(d),
+    last_fetch_port: d.lastFetchPort,
+    resync_sent_at: d.resyncSentAt,
   };
 }

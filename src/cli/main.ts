@@ -188,6 +188,7 @@ device
         vendor: d.vendor,
         model: d.model,
         extension: d.lines.join(','),
+        sync: pbx.resync.state(d),
         last_provisioned: d.lastProvisioned ?? 'never',
         config_url: pbx.files.configUrl(d),
       }));
@@ -202,6 +203,25 @@ device
     withPbx(async (pbx) => {
       const d = pbx.devices.require(DeviceService.parseMac(mac));
       out(JSON.stringify({ ...d, config_url: pbx.files.configUrl(d) }, null, 2));
+    }),
+  );
+device
+  .command('resync [mac]')
+  .description('tell a phone (or --all, or --stale) to fetch its file now, through the running server')
+  .option('--all', 'every phone, in batches with jitter')
+  .option('--stale', 'every phone whose file changed since it fetched it')
+  .option('--reboot', 'reboot instead of a plain re-fetch')
+  .action(async (mac: string | undefined, o: { all?: boolean; stale?: boolean; reboot?: boolean }) =>
+    withPbx(async (pbx) => {
+      if (mac) {
+        const m = DeviceService.parseMac(mac);
+        const r = await fromRunningServer<{ contacts: number; statuses: number[]; event: string }>(pbx, `/api/provisioning/devices/${m}/resync`, { reboot: !!o.reboot });
+        out(r.contacts ? `${m}: ${r.event} sent to ${r.contacts} contact(s), answered ${r.statuses.join(', ')}` : `${m}: not registered, nothing sent`);
+        return;
+      }
+      if (!o.all && !o.stale) throw new PbxError('invalid', 'name a MAC, or use --all or --stale');
+      const r = await fromRunningServer<{ queued: number }>(pbx, '/api/provisioning/resync', { reboot: !!o.reboot, ...(o.stale ? { sync_state: 'stale' } : {}) });
+      out(`${r.queued} phone(s) queued for resync`);
     }),
   );
 device

@@ -34,6 +34,18 @@ const UpdateBody = Type.Object(
   { additionalProperties: false },
 );
 
+const ResyncBody = Type.Object({ reboot: Type.Optional(Type.Boolean({ description: 'Reboot instead of a plain re-fetch' })) }, { additionalProperties: false });
+const MassResyncBody = Type.Object(
+  {
+    reboot: Type.Optional(Type.Boolean()),
+    vendor: Type.Optional(Type.String()),
+    model: Type.Optional(Type.String()),
+    macs: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
+    sync_state: Type.Optional(Type.String({ description: 'Only devices in this state, e.g. stale' })),
+  },
+  { additionalProperties: false },
+);
+
 export function deviceRoutes(pbx: Pbx) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -62,6 +74,31 @@ export function deviceRoutes(pbx: Pbx) {
       pbx.log.info({ mac: device.mac }, `Device ${device.mac} updated`);
       return deviceView(pbx, device);
     });
+
+    app.post(
+      '/provisioning/devices/:mac/resync',
+      { schema: { tags, summary: 'Tell the phone to fetch its file now (SIP NOTIFY)', params: Params, body: Type.Optional(ResyncBody) } },
+      async (req) => {
+        const device = pbx.devices.require(DeviceService.parseMac(req.params.mac));
+        return pbx.resync.device(device, req.body?.reboot ?? false);
+      },
+    );
+
+    app.post(
+      '/provisioning/resync',
+      { schema: { tags, summary: 'Resync many phones (all, or a filter), in batches with jitter', body: Type.Optional(MassResyncBody) } },
+      async (req, reply) => {
+        const f = req.body ?? {};
+        const macs = f.macs?.map((m) => DeviceService.parseMac(m, 'macs'));
+        const devices = pbx.devices
+          .list()
+          .filter((d) => (!f.vendor || d.vendor === f.vendor.toLowerCase()) && (!f.model || d.model.toUpperCase() === f.model.toUpperCase()))
+          .filter((d) => !macs || macs.includes(d.mac))
+          .filter((d) => !f.sync_state || pbx.resync.state(d) === f.sync_state);
+        void pbx.resync.many(devices, f.reboot ?? false);
+        return reply.code(202).send({ queued: devices.length, macs: devices.map((d) => d.mac) });
+      },
+    );
 
     app.delete('/provisioning/devices/:mac', { schema: { tags, summary: 'Remove a device', params: Params } }, async (req, reply) => {
       await pbx.devices.delete(req.params.mac);

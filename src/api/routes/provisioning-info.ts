@@ -82,6 +82,7 @@ export function provisioningInfoRoutes(pbx: Pbx) {
         try {
           const path = pbx.templates.save(vendor, model.id, name, req.body.content);
           pbx.files.invalidateAll();
+          pbx.resync.scheduleAuto(`template ${name} for ${vendor.name} ${model.id} saved`);
           pbx.log.info({ vendor: vendor.id, model: model.id, path }, `Template ${name} for ${vendor.name} ${model.id} saved`);
           return { vendor: vendor.id, model: model.id, file: name, custom: true };
         } catch (err) {
