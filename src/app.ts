@@ -98,6 +98,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   const sip = createSip(config, extensions, db, writeBehind, log.child({ component: 'sip' }));
   await sip.location.load();
   const resync = new Resync(sip.stack, sip.location, devices, extensions, vendors, files, config, log.child({ component: 'resync' }));
+  provisioning.onLegacyFetch = (d) => resync.followUp(d);
   let sipStarted = false;
   extensions.onChange((n) => resync.scheduleAuto(`extension ${n} changed`));
   devices.onChange((mac) => resync.scheduleAuto(`device ${mac} changed`));

@@ -16,6 +16,8 @@ interface Listener {
   host: string;
   port: number;
   scheme: 'http' | 'https';
+  /** Old ports only ever served phones: they serve /provision and nothing else. */
+  provisioningOnly: boolean;
   /** Undefined for the main listener and permanent legacy ports. */
   until?: Date;
 }
@@ -65,7 +67,9 @@ export class HttpListeners {
       this.log.info(`API port: ${next.api.port} (moved from ${old.port} without a restart)`);
       if (old.port !== next.api.port && next.provisioning.legacy_grace_days > 0) {
         const until = new Date(Date.now() + next.provisioning.legacy_grace_days * 86_400_000);
-        this.legacy.set(old.port, { ...old, until });
+        old.provisioningOnly = true;
+        old.until = until;
+        this.legacy.set(old.port, old);
         await this.db
           .insertInto('legacy_listeners')
           .values({ port: old.port, host: old.host, scheme: old.scheme, until: until.toISOString() })
@@ -117,22 +121,23 @@ export class HttpListeners {
   }
 
   private open(config: PbxConfig, host: string, port: number, provisioningOnly: boolean): Promise<Listener> {
+    const ssl = config.api.ssl;
+    const listener = { host, port, scheme: ssl.enabled ? 'https' : 'http', provisioningOnly } as Listener;
     const handler = (req: IncomingMessage, res: ServerResponse) => {
-      // Old ports only ever served phones: they serve /provision and nothing else.
-      if (provisioningOnly && !(req.url ?? '').startsWith('/provision/')) {
+      if (listener.provisioningOnly && !(req.url ?? '').startsWith('/provision/')) {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found\n');
         return;
       }
       this.app.routing(req, res);
     };
-    const ssl = config.api.ssl;
     const server = ssl.enabled ? createHttps({ key: readFileSync(ssl.key_file), cert: readFileSync(ssl.cert_file) }, handler) : createHttp(handler);
     server.keepAliveTimeout = 65_000;
     return new Promise((ok, fail) => {
       server.once('error', fail);
       server.listen({ host, port }, () => {
         server.off('error', fail);
-        ok({ server, host, port, scheme: ssl.enabled ? 'https' : 'http' });
+        listener.server = server;
+        ok(listener);
       });
     });
   }

@@ -33,6 +33,7 @@ export interface ResyncResult {
 export class Resync {
   readonly counters = { sent: 0, answered: 0, challenged: 0, failed: 0 };
   private timer: NodeJS.Timeout | undefined;
+  private readonly followUps = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly stack: SipStack,
@@ -103,8 +104,19 @@ export class Resync {
     this.timer.unref();
   }
 
+  /**
+   * A phone that fetched through an old port has just learned the new URL: tell it to
+   * fetch once more, so its next fetch (over the new port) confirms it moved.
+   */
+  followUp(device: Device, delayMs = 1500): void {
+    const t = setTimeout(() => void this.device(device), delayMs);
+    t.unref();
+    this.followUps.add(t);
+  }
+
   stop(): void {
     clearTimeout(this.timer);
+    for (const t of this.followUps) clearTimeout(t);
   }
 
   private async notify(b: Binding, event: string): Promise<number> {

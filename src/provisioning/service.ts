@@ -2,7 +2,7 @@
 // request, resolve and render the file, log one clear line, record the request.
 import type { Logger } from 'pino';
 import { normalizeMac } from '../util/mac.js';
-import type { DeviceService } from './devices.js';
+import type { Device, DeviceService } from './devices.js';
 import type { PhoneFiles, ResolvedFile } from './phone-files.js';
 import type { RequestLog } from './request-log.js';
 import type { VendorRegistry } from './vendors/index.js';
@@ -33,6 +33,8 @@ const GENERIC_PLACEHOLDER_HINT =
 export class ProvisioningService {
   /** Files served through an old (grace) port since start. */
   legacyFetches = 0;
+  /** Called when a phone fetched its account file through an old port (it now knows the new URL). */
+  onLegacyFetch: ((device: Device) => void) | null = null;
 
   constructor(
     private readonly files: PhoneFiles,
@@ -84,6 +86,7 @@ export class ProvisioningService {
           { mac: result.device.mac, ip: req.ip, file: req.fileName, port: req.localPort, now_url: this.files.configUrl(result.device) },
           `Device ${result.device.mac} fetched ${req.fileName} through old port ${req.localPort}; its file now points it at ${this.files.configUrl(result.device)}`,
         );
+        if (account) this.onLegacyFetch?.(result.device);
       }
     }
     if (result.status === 200) return { status: 200, body: result.body, contentType: result.contentType };

@@ -1,0 +1,148 @@
+// A simulated desk phone: fetches its boot files over real HTTP with its vendor's
+// User-Agent from the provisioning server it knows, reads its SIP account and the
+// provisioning server key from the file like the vendor's firmware does, registers
+// over real UDP, and answers a resync NOTIFY like the vendor (Cisco SPA challenges
+// it with 401 first), then fetches again.
+import { createHash, randomBytes } from 'node:crypto';
+import { VendorRegistry } from '../../src/provisioning/vendors/index.ts';
+import { formatMac } from '../../src/util/mac.ts';
+import { TestUa, type SipRequestIn } from './sip-client.ts';
+import { userAgentFor } from './phones.ts';
+
+const registry = new VendorRegistry();
+
+/** Each vendor's provisioning-server key, as the phone reads it from its file. */
+const SERVER_KEY: Record<string, (file: string) => string | undefined> = {
+  yealink: (f) => /^static\.auto_provision\.server\.url = (\S+?)\/?$/m.exec(f)?.[1],
+  zultys: (f) => /^static\.auto_provision\.server\.url = (\S+?)\/?$/m.exec(f)?.[1],
+  polycom: (f) => /device\.prov\.serverName="([^"]+?)\/?"/.exec(f)?.[1],
+  cisco: (f) => /<Profile_Rule>(.+?)\/\$MA\.xml<\/Profile_Rule>/.exec(f)?.[1],
+  grandstream: (f) => {
+    const path = /<P237>([^<]+)<\/P237>/.exec(f)?.[1];
+    const https = /<P212>2<\/P212>/.test(f);
+    return path ? `${https ? 'https' : 'http'}://${path}` : undefined;
+  },
+  snom: (f) => /<setting_server[^>]*>(.+)\/[^/<]+<\/setting_server>/.exec(f)?.[1],
+  fanvil: (f) => /<FlashServerIP>([^<]+)<\/FlashServerIP>/.exec(f)?.[1],
+};
+
+export class SimPhone {
+  /** Where this phone believes its provisioning server is. */
+  baseUrl: string;
+  readonly fetches: { url: string; status: number }[] = [];
+  readonly notifies: SipRequestIn[] = [];
+  account: { user: string; password: string; server: string; port: number } | undefined;
+  sip: TestUa | undefined;
+  private challengeNonce: string | undefined;
+
+  constructor(
+    readonly vendor: string,
+    readonly model: string,
+    readonly mac: string,
+    baseUrl: string,
+  ) {
+    this.baseUrl = baseUrl;
+  }
+
+  get userAgent(): string {
+    return userAgentFor(this.vendor, this.model, this.mac);
+  }
+
+  /** The boot sequence from the known server; learns the account and the server key. */
+  async provision(): Promise<void> {
+    const profile = registry.get(this.vendor)!;
+    const model = registry.model(this.vendor, this.model)!;
+    const vmac = formatMac(this.mac, profile.macForm);
+    let accountFile = '';
+    for (const name of profile.bootSequence(model, vmac)) {
+      const url = `${this.baseUrl}/${name}`;
+      const res = await fetch(url, { headers: { 'user-agent': this.userAgent } });
+      const body = await res.text();
+      this.fetches.push({ url, status: res.status });
+      if (res.status !== 200) throw new Error(`${this.vendor} ${this.model}: ${url} → ${res.status}`);
+      if (name === profile.deviceFile(vmac)) accountFile = body;
+    }
+    const next = SERVER_KEY[this.vendor]!(accountFile);
+    if (!next) throw new Error(`${this.vendor}: no provisioning server key in its file`);
+    this.baseUrl = next.replace(/\/$/, '');
+    this.account = readAccount(this.vendor, accountFile);
+  }
+
+  /** Registers with the account from its file; answers NOTIFYs like the vendor. */
+  async register(): Promise<void> {
+    const a = this.account!;
+    this.sip = await new TestUa({ host: a.server, port: a.port }, a.user, a.password).open();
+    this.sip.onRequest = (req) => this.answer(req);
+    const r = await this.sip.register({ expires: 300 });
+    if (r.reply.status !== 200) throw new Error(`${this.vendor}: REGISTER → ${r.reply.status}`);
+  }
+
+  close(): void {
+    this.sip?.close();
+  }
+
+  private answer(req: SipRequestIn) {
+    if (req.method !== 'NOTIFY') return { status: 200, reason: 'OK' };
+    if (this.vendor === 'cisco') {
+      // Cisco SPA: Resync_From_SIP requests are challenged; only an authenticated NOTIFY is obeyed.
+      const auth = req.headers.get('authorization')?.[0];
+      if (!auth || !this.challengeNonce || !this.validDigest(auth, req.uri)) {
+        this.challengeNonce = randomBytes(8).toString('hex');
+        return { status: 401, reason: 'Unauthorized', extra: [`WWW-Authenticate: Digest realm="${this.mac}", nonce="${this.challengeNonce}", algorithm=MD5, qop="auth"`] };
+      }
+    }
+    this.notifies.push(req);
+    void this.provision().catch(() => {});
+    return { status: 200, reason: 'OK' };
+  }
+
+  private validDigest(header: string, uri: string): boolean {
+    const p = (k: string) => new RegExp(`${k}="?([^",]+)"?`).exec(header)?.[1] ?? '';
+    const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+    const ha1 = md5(`${this.account!.user}:${this.mac}:${this.account!.password}`);
+    const ha2 = md5(`NOTIFY:${p('uri') || uri}`);
+    const expected = md5(`${ha1}:${this.challengeNonce}:${p('nc')}:${p('cnonce')}:auth:${ha2}`);
+    return p('username') === this.account!.user && p('nonce') === this.challengeNonce && p('response') === expected;
+  }
+}
+
+/** The SIP account as each vendor's firmware reads it from its file. */
+function readAccount(vendor: string, f: string) {
+  const m = (re: RegExp) => re.exec(f)?.[1];
+  const hostPort = (v: string | undefined, fallbackPort?: string) => {
+    const [h, p] = (v ?? '').split(':');
+    return { server: h!, port: Number(p ?? fallbackPort ?? 5060) };
+  };
+  switch (vendor) {
+    case 'yealink':
+    case 'zultys':
+      return {
+        user: m(/^account\.1\.auth_name = (.*)$/m)!,
+        password: m(/^account\.1\.password = (.*)$/m)!,
+        server: m(/^account\.1\.sip_server\.1\.address = (.*)$/m)!,
+        port: Number(m(/^account\.1\.sip_server\.1\.port = (.*)$/m)),
+      };
+    case 'polycom':
+      return {
+        user: m(/reg\.1\.auth\.userId="([^"]*)"/)!,
+        password: m(/reg\.1\.auth\.password="([^"]*)"/)!,
+        server: m(/reg\.1\.server\.1\.address="([^"]*)"/)!,
+        port: Number(m(/reg\.1\.server\.1\.port="([^"]*)"/)),
+      };
+    case 'cisco':
+      return { user: m(/<Auth_ID_1_>([^<]*)</)!, password: m(/<Password_1_>([^<]*)</)!, ...hostPort(m(/<Proxy_1_>([^<]*)</)) };
+    case 'grandstream':
+      return { user: m(/<P36>([^<]*)</)!, password: m(/<P34>([^<]*)</)!, ...hostPort(m(/<P47>([^<]*)</)) };
+    case 'snom':
+      return { user: m(/<user_pname idx="1"[^>]*>([^<]*)</)!, password: m(/<user_pass idx="1"[^>]*>([^<]*)</)!, ...hostPort(m(/<user_host idx="1"[^>]*>([^<]*)</)) };
+    case 'fanvil':
+      return {
+        user: m(/<RegisterUser>([^<]*)</)!,
+        password: m(/<RegisterPswd>([^<]*)</)!,
+        server: m(/<RegisterAddr>([^<]*)</)!,
+        port: Number(m(/<RegisterPort>([^<]*)</)),
+      };
+    default:
+      throw new Error(`no account reader for ${vendor}`);
+  }
+}
