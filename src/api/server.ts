@@ -89,7 +89,7 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
     },
   });
 
-  app.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok', service: 'pbx' }));
 
   await app.register(provisionRoutes(pbx));
 

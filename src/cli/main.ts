@@ -15,6 +15,7 @@ import { VERSION } from '../version.js';
 import { serve } from './serve.js';
 import { printTable } from './table.js';
 import { fromRunningServer } from './live.js';
+import { runDoctor } from './doctor.js';
 
 const program = new Command();
 program
@@ -292,6 +293,26 @@ program
       const rows = await pbx.sip.calls.cdr({ limit: o.limit, extension: o.extension });
       if (o.json) return out(JSON.stringify(rows, null, 2));
       printTable(rows.map((r) => ({ started: r.started_at, caller: r.caller, callee: r.callee, result: r.result, status: r.status, hangup: r.hangup_side ?? '', seconds: r.duration_seconds })));
+    }),
+  );
+
+program
+  .command('doctor')
+  .description('check the set-up (ports, address, a sample fetch, certificate, firewall, devices, secrets); exit 0 only when all is well')
+  .option('--json', 'print JSON')
+  .action(async (o: { json?: boolean }) =>
+    withPbx(async (pbx) => {
+      const findings = await runDoctor(pbx);
+      const problems = findings.filter((f) => !f.ok);
+      if (o.json) out(JSON.stringify({ ok: problems.length === 0, findings }, null, 2));
+      else {
+        for (const f of findings) {
+          process.stdout.write(`${f.ok ? '✓' : '✗'} ${f.message}\n`);
+          if (f.fix) process.stdout.write(`    fix: ${f.fix}\n`);
+        }
+        out(problems.length ? `${problems.length} problem(s) found` : 'No problems found');
+      }
+      if (problems.length) process.exitCode = 1;
     }),
   );
 
