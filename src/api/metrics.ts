@@ -55,5 +55,12 @@ export function createMetrics(pbx: Pbx): Registry {
     return t.server + t.client;
   });
   gauge('pbx_provisioning_devices', 'Provisioned devices', () => pbx.devices.list().length);
+  counter('pbx_provisioning_legacy_fetches_total', 'Files served through an old (grace) port', [], () => [[{}, pbx.provisioning.legacyFetches]]);
+  counter('pbx_resync_notify_total', 'Resync NOTIFYs by outcome', ['outcome'], () => [
+    [{ outcome: 'sent' }, pbx.resync.counters.sent],
+    [{ outcome: 'answered' }, pbx.resync.counters.answered],
+    [{ outcome: 'challenged' }, pbx.resync.counters.challenged],
+    [{ outcome: 'failed' }, pbx.resync.counters.failed],
+  ]);
   return registry;
 }

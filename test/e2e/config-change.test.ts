@@ -118,3 +118,58 @@ test('an invalid edit of config.yml is refused and the server keeps running on t
   assert.equal(res.status, 200, 'still serving on the running port');
   writeFileSync(file, good);
 });
+
+test('PUT /api/config keeps the file\'s comments, moving server.sip_port keeps registrations and calls', async () => {
+  const { TestUa } = await import('../helpers/sip-client.ts');
+  const dir2 = tempDir();
+  const port = await freePort();
+  const sipA = await freeSipPort();
+  const sipB = await freeSipPort();
+  const file = writeConfig(dir2, { port, sipPort: sipA });
+  writeFileSync(file, `# site config, maintained by hand\n${readFileSync(file, 'utf8')}`);
+  const token = await createToken(file);
+  const s = await RunningServer.start(file, port);
+  try {
+    const pw = { '6101': 'tY6-uI7-oP8-aS9', '6102': 'dF1-gH2-jK3-lZ4' } as Record<string, string>;
+    for (const [n, p] of Object.entries(pw)) assert.equal((await s.api('POST', '/api/extensions', token, { number: n, password: p })).status, 201);
+    const callee = await new TestUa({ host: '127.0.0.1', port: sipA }, '6102', pw['6102']!).open();
+    const caller = await new TestUa({ host: '127.0.0.1', port: sipA }, '6101', pw['6101']!).open();
+    try {
+      assert.equal((await callee.register()).reply.status, 200);
+      callee.onRequest = (req) => ({ status: 200, reason: 'OK', extra: req.method === 'INVITE' ? [`Contact: <sip:6102@127.0.0.1:${callee.port}>`] : [] });
+      const base = { uri: 'sip:6102@127.0.0.1', to: '<sip:6102@127.0.0.1>', from: '<sip:6101@127.0.0.1>;tag=mv1', callId: 'move-1' };
+      const chal = await caller.request('INVITE', base);
+      const ok = await caller.request('INVITE', { ...base, headers: [`Proxy-Authorization: ${caller.authorize('INVITE', base.uri, chal, 'proxy-authenticate')}`] });
+      assert.equal(ok.status, 200);
+
+      const bad = await s.api('PUT', '/api/config', token, { values: { 'server.sip_port': 'five thousand' } });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.json.field, 'server.sip_port');
+      const moved = await s.api('PUT', '/api/config', token, { values: { 'server.sip_port': sipB, 'provisioning.site.ntp_server': 'ntp.lab.example' } });
+      assert.equal(moved.status, 200, moved.text);
+      assert.deepEqual(moved.json.changed.sort(), ['provisioning.site.ntp_server', 'server.sip_port']);
+      const text = readFileSync(file, 'utf8');
+      assert.match(text, /^# site config, maintained by hand$/m, 'comments kept');
+      assert.match(text, new RegExp(`sip_port: ${sipB}`));
+      await s.waitForLog(new RegExp(`SIP listening on UDP 127\\.0\\.0\\.1:${sipB}|Configuration reloaded`));
+
+      // The call set up on the old port ends normally through it.
+      const g = (n: string) => ok.headers.get(n)![0]!;
+      const bye = await caller.request('BYE', { uri: `sip:6102@127.0.0.1:${callee.port}`, from: g('from'), to: g('to'), callId: g('call-id'), cseq: 5, headers: (ok.headers.get('record-route') ?? []).map((r) => `Route: ${r}`) });
+      assert.equal(bye.status, 200);
+      // Registrations are still there, and the new port answers.
+      const regs = await s.api('GET', '/api/registrations', token);
+      assert.equal(regs.json.registrations.length, 1);
+      const onB = await new TestUa({ host: '127.0.0.1', port: sipB }, '6101', pw['6101']!).open();
+      assert.equal((await onB.register()).reply.status, 200);
+      onB.close();
+      const status = await s.api('GET', '/api/status', token);
+      assert.equal(status.json.sip_port, sipB);
+    } finally {
+      callee.close();
+      caller.close();
+    }
+  } finally {
+    await s.stop();
+  }
+});

@@ -29,6 +29,7 @@ export function statusRoutes(pbx: Pbx) {
           registrations: pbx.sip.registrar.counters,
           calls: pbx.sip.calls.counters,
         },
+        provisioning: { legacy_fetches: pbx.provisioning.legacyFetches, resync: pbx.resync.counters },
       };
     });
   };
