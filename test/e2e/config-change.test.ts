@@ -165,6 +165,13 @@ test('PUT /api/config keeps the file\'s comments, moving server.sip_port keeps r
       onB.close();
       const status = await s.api('GET', '/api/status', token);
       assert.equal(status.json.sip_port, sipB);
+      const settings = await s.api('PUT', '/api/provisioning/settings', token, { timezone: 'Europe/Paris', codecs: ['PCMA', 'PCMU'] });
+      assert.equal(settings.status, 200, settings.text);
+      assert.equal(settings.json.settings.timezone, 'Europe/Paris');
+      assert.match(readFileSync(file, 'utf8'), /timezone: Europe\/Paris/);
+      const badTz = await s.api('PUT', '/api/provisioning/settings', token, { timezone: 'Mars/Base' });
+      assert.equal(badTz.status, 400);
+      assert.equal(badTz.json.field, 'provisioning.site.timezone');
     } finally {
       callee.close();
       caller.close();
