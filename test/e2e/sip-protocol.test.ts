@@ -3,6 +3,7 @@
 // answer, and requests inside a dialog.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { seededRandom } from '../helpers/random.ts';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -150,13 +151,7 @@ test('5,000 seeded mutations of the torture messages over UDP: the server stays 
   const a = await ua('3002');
   const corpus: { name: string }[] = JSON.parse(readFileSync(join(ROOT, 'test/sip/torture/index.json'), 'utf8'));
   const seeds = corpus.map((t) => readFileSync(join(ROOT, 'test/sip/torture', `${t.name}.dat`)));
-  let seed = 0xbadc0de;
-  const rand = () => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) / 0x100000000;
-  };
+  const rand = seededRandom(0xbadc0de);
   for (let i = 0; i < 5000; i++) {
     const buf = Buffer.from(seeds[Math.floor(rand() * seeds.length)]!);
     for (let k = 0; k < 1 + Math.floor(rand() * 6); k++) buf[Math.floor(rand() * buf.length)] = Math.floor(rand() * 256);

@@ -1,6 +1,7 @@
 // The SIP parser against RFC 4475's torture messages, and a seeded fuzz run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { seededRandom } from '../helpers/random.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMessage, SipMessageError } from '../../src/sip/parser.ts';
@@ -119,13 +120,7 @@ test('hard limits: size, header count, line length', () => {
 });
 
 test('fuzz: 30,000 seeded mutations never crash or hang the parser', () => {
-  let seed = 0x5eed;
-  const rand = () => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) / 0x100000000;
-  };
+  const rand = seededRandom(0x5eed);
   const seeds = corpus.map((t) => bytes(t.name));
   const started = Date.now();
   let parsed = 0;
