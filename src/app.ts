@@ -27,6 +27,8 @@ import { Proxy } from './pbx/proxy.js';
 import { SipService } from './pbx/sip-service.js';
 import { NatKeepalive } from './pbx/keepalive.js';
 import { Resync } from './provisioning/resync.js';
+import { ProvisioningGuard } from './provisioning/guard.js';
+import { SecurityLog } from './security/security-log.js';
 import { VERSION } from './version.js';
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
@@ -46,6 +48,8 @@ export interface Pbx {
   requestLog: RequestLog;
   tokens: TokenStore;
   resync: Resync;
+  guard: ProvisioningGuard;
+  securityLog: SecurityLog;
   writeBehind: WriteBehind;
   sip: SipParts;
   startedAt: Date;
@@ -92,7 +96,9 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
 
   const files = new PhoneFiles(config, vendors, templates, devices, extensions);
   const requestLog = new RequestLog(db, writeBehind, () => config().provisioning.request_log_max_entries);
-  const provisioning = new ProvisioningService(files, devices, vendors, requestLog, log.child({ component: 'provisioning' }));
+  const securityLog = new SecurityLog(() => config().security.log_file);
+  const guard = new ProvisioningGuard(() => config().provisioning.guard, securityLog);
+  const provisioning = new ProvisioningService(files, devices, vendors, requestLog, log.child({ component: 'provisioning' }), guard, securityLog);
   const tokens = new TokenStore(db);
 
   const sip = createSip(config, extensions, db, writeBehind, log.child({ component: 'sip' }));
@@ -144,6 +150,8 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     requestLog,
     tokens,
     resync,
+    guard,
+    securityLog,
     writeBehind,
     sip,
     startedAt: new Date(),
@@ -174,6 +182,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       sip.proxy.stop();
       await sip.stack.close();
       await writeBehind.flush();
+      await securityLog.close();
       await database.close();
     },
   };

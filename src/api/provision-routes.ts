@@ -4,12 +4,16 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pbx } from '../app.js';
 
-const REASON: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 500: 'Internal Server Error' };
+const REASON: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 500: 'Internal Server Error' };
 const UPLOAD = /\.(log|txt)$|-(boot|app|calls|contacts|directory)\.(log|xml)$/i;
 
 export function provisionRoutes(pbx: Pbx) {
   return async (app: FastifyInstance) => {
     app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 2_097_152 }, (_req, body, done) => done(null, body));
+    // A banned address (scanner) is turned away before any work.
+    app.addHook('onRequest', async (req, reply) => {
+      if (req.url.startsWith('/provision/') && pbx.guard.isBanned(req.ip)) return plain(reply, 403);
+    });
 
     app.route({
       method: 'GET',

@@ -49,6 +49,13 @@ provisioning:
     codecs: [G722, PCMU, PCMA]
     # rfc2833, inband or info
     dtmf_mode: rfc2833
+  # Scanners walk MACs: an address asking for more unknown MACs than this within the
+  # window is refused for ban_seconds. List NATs with many new phones under allow.
+  guard:
+    max_unknown_macs: 10
+    window_seconds: 60
+    ban_seconds: 3600
+    allow: []
   # Phones known before they first ask, e.g.
   # devices:
   #   - { mac: "00:15:65:12:34:56", extension: "1001", vendor: yealink, model: T46S }
@@ -80,6 +87,8 @@ security:
   # Key that encrypts SIP secrets in the database (created on first start, mode 0600).
   # Back it up separately from the database.
   key_file: data/secret.key
+  # One line per ban and per fetch of a file with secrets (for fail2ban, see contrib/).
+  log_file: data/security.log
 
 logging:
   # fatal, error, warn, info, debug, trace

@@ -214,6 +214,7 @@ function resolvePaths(config: PbxConfig, base: string): PbxConfig {
   const at = (p: string) => (p ? resolve(base, p) : p);
   config.database.path = at(config.database.path);
   config.security.key_file = at(config.security.key_file);
+  config.security.log_file = at(config.security.log_file);
   config.provisioning.custom_templates_dir = at(config.provisioning.custom_templates_dir);
   config.api.ssl.cert_file = at(config.api.ssl.cert_file);
   config.api.ssl.key_file = at(config.api.ssl.key_file);

@@ -86,6 +86,18 @@ export const ConfigSchema = Type.Object(
         resync_batch_spread_ms: Type.Integer({ minimum: 0, maximum: 600_000, default: 2000 }),
         site: SiteSchema,
         devices: Type.Array(DeviceEntrySchema, { default: [] }),
+        // Enumeration defence: an address asking for more unknown MACs than this within the
+        // window is banned (a scanner walks MACs; a phone asks for its own).
+        guard: Type.Object(
+          {
+            max_unknown_macs: Type.Integer({ minimum: 1, maximum: 10_000, default: 10 }),
+            window_seconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+            ban_seconds: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 3600 }),
+            // Addresses or CIDRs never banned (many new phones behind one NAT).
+            allow: Type.Array(Type.String({ pattern: '^[0-9a-fA-F:.]+(/\\d{1,3})?$' }), { default: [] }),
+          },
+          { ...strict, default: {} },
+        ),
       },
       { ...strict, default: {} },
     ),
@@ -121,6 +133,8 @@ export const ConfigSchema = Type.Object(
       {
         // AES key that seals SIP secrets in the database; keep it out of database backups.
         key_file: Type.String({ minLength: 1, default: 'data/secret.key' }),
+        // One line per ban and per fetch of a file holding secrets, for fail2ban.
+        log_file: Type.String({ default: 'data/security.log' }),
       },
       { ...strict, default: {} },
     ),

@@ -6,6 +6,8 @@ import type { Device, DeviceService } from './devices.js';
 import type { PhoneFiles, ResolvedFile } from './phone-files.js';
 import type { RequestLog } from './request-log.js';
 import type { VendorRegistry } from './vendors/index.js';
+import type { ProvisioningGuard } from './guard.js';
+import type { SecurityLog } from '../security/security-log.js';
 
 export interface FetchRequest {
   /** Last path segment, URL-decoded. */
@@ -42,6 +44,8 @@ export class ProvisioningService {
     private readonly vendors: VendorRegistry,
     private readonly requests: RequestLog,
     private readonly log: Logger,
+    private readonly guard: ProvisioningGuard,
+    private readonly securityLog: SecurityLog,
   ) {}
 
   handle(req: FetchRequest): FetchAnswer {
@@ -69,6 +73,13 @@ export class ProvisioningService {
       model: result.model ?? fromUa?.model ?? null,
       detail: result.detail ?? (result.extension ? `extension ${result.extension}` : null),
     });
+    if (result.outcome === 'unknown_device' && mac) {
+      this.securityLog.write('unknown-device', { ip: req.ip, mac, file: req.fileName });
+      this.guard.unknownMac(req.ip, mac);
+    }
+    if (result.outcome === 'delivered' && result.rule?.sensitive) {
+      this.securityLog.write('sensitive-fetch', { ip: req.ip, mac: result.mac ?? '-', file: req.fileName, status: 200 });
+    }
     if (result.outcome === 'delivered' && result.device) {
       const account = result.rule && this.files.isAccountFile(result.device, result.rule);
       this.devices.recordFetch(result.device.mac, {

@@ -1,0 +1,42 @@
+// The security log: one line per event in a stable format that fail2ban can match
+// (contrib/fail2ban/). Format, documented in docs/SECURITY.md:
+//   <ISO time> pbx-security event=<event> ip=<address> key=value …
+// Values never contain spaces (they are replaced) and never hold a secret. Lines go
+// through a buffered append stream, so logging a fetch does not block serving it.
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
+
+export type SecurityEvent = 'ban' | 'sensitive-fetch' | 'unknown-device' | 'auth-failure';
+
+export class SecurityLog {
+  private stream: WriteStream | undefined;
+  private path = '';
+
+  constructor(private readonly file: () => string) {}
+
+  write(event: SecurityEvent, fields: { ip: string } & Record<string, string | number>): void {
+    const { ip, ...rest } = fields;
+    const extra = Object.entries(rest)
+      .map(([k, v]) => `${k}=${String(v).replace(/[\s=]+/g, '_')}`)
+      .join(' ');
+    this.out()?.write(`${new Date().toISOString()} pbx-security event=${event} ip=${ip}${extra ? ` ${extra}` : ''}\n`);
+  }
+
+  close(): Promise<void> {
+    const s = this.stream;
+    this.stream = undefined;
+    return new Promise((ok) => (s ? s.end(() => ok()) : ok()));
+  }
+
+  private out(): WriteStream | undefined {
+    const path = this.file();
+    if (!path) return undefined;
+    if (path !== this.path || !this.stream) {
+      this.stream?.end();
+      mkdirSync(dirname(path), { recursive: true });
+      this.stream = createWriteStream(path, { flags: 'a', mode: 0o640 });
+      this.path = path;
+    }
+    return this.stream;
+  }
+}
