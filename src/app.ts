@@ -26,12 +26,14 @@ import { Calls } from './pbx/calls.js';
 import { Proxy } from './pbx/proxy.js';
 import { SipService } from './pbx/sip-service.js';
 import { NatKeepalive } from './pbx/keepalive.js';
+import { FloodGuard } from './pbx/flood-guard.js';
+import type { Flow } from './sip/transport.js';
 import { Resync } from './provisioning/resync.js';
 import { ProvisioningGuard } from './provisioning/guard.js';
 import { SecurityLog } from './security/security-log.js';
 import { VERSION } from './version.js';
 import { readFileSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
+import { hostAddresses } from './util/net.js';
 
 export interface Pbx {
   configFile: string;
@@ -66,6 +68,7 @@ export interface SipParts {
   proxy: Proxy;
   auth: DigestAuth;
   keepalive: NatKeepalive;
+  guard: FloodGuard;
 }
 
 export interface CreateOptions {
@@ -81,6 +84,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   const database = await openDatabase(config().database);
   const db = database.db;
   const box = SecretBox.fromKeyFile(config().security.key_file);
+  const securityLog = new SecurityLog(() => config().security.log_file);
   const writeBehind = new WriteBehind(db, 200, (err) => log.error({ err }, 'Deferred database write failed'));
   const extensions = new ExtensionService(db, box);
   const vendors = new VendorRegistry();
@@ -96,12 +100,11 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
 
   const files = new PhoneFiles(config, vendors, templates, devices, extensions);
   const requestLog = new RequestLog(db, writeBehind, () => config().provisioning.request_log_max_entries);
-  const securityLog = new SecurityLog(() => config().security.log_file);
   const guard = new ProvisioningGuard(() => config().provisioning.guard, securityLog);
   const provisioning = new ProvisioningService(files, devices, vendors, requestLog, log.child({ component: 'provisioning' }), guard, securityLog);
   const tokens = new TokenStore(db);
 
-  const sip = createSip(config, extensions, db, writeBehind, log.child({ component: 'sip' }));
+  const sip = createSip(config, extensions, db, writeBehind, log.child({ component: 'sip' }), securityLog);
   await sip.location.load();
   const resync = new Resync(sip.stack, sip.location, devices, extensions, vendors, files, config, log.child({ component: 'resync' }));
   provisioning.onLegacyFetch = (d) => resync.followUp(d);
@@ -206,7 +209,7 @@ async function seedConfiguredDevices(config: PbxConfig, devices: DeviceService, 
   }
 }
 
-function createSip(config: () => PbxConfig, extensions: ExtensionService, db: OpenedDatabase['db'], writeBehind: WriteBehind, log: Logger): SipParts {
+function createSip(config: () => PbxConfig, extensions: ExtensionService, db: OpenedDatabase['db'], writeBehind: WriteBehind, log: Logger, securityLog: SecurityLog): SipParts {
   const stack = new SipStack();
   const auth = new DigestAuth(
     () => ({ realm: config().sip.realm, nonceTtlSeconds: config().sip.nonce_ttl_seconds, algorithms: config().sip.digest_algorithms }),
@@ -217,8 +220,12 @@ function createSip(config: () => PbxConfig, extensions: ExtensionService, db: Op
   );
   const location = new Location(db, writeBehind);
   const isExtension = (n: string) => extensions.get(n)?.enabled === true;
-  // Issue 5 turns repeated failures into bans; for now they are logged by the registrar and proxy.
-  const onAuthFailure = () => {};
+  const guard = new FloodGuard(() => config().sip.guard, securityLog);
+  stack.transports.admit = (ip) => guard.admit(ip);
+  const onAuthFailure = (flow: Flow, username: string | undefined, reason: string) => {
+    securityLog.write('auth-failure', { ip: flow.remoteAddress, service: 'sip', user: username ?? '-', reason });
+    guard.authFailure(flow.remoteAddress);
+  };
   const registrar = new Registrar(
     location,
     auth,
@@ -237,7 +244,7 @@ function createSip(config: () => PbxConfig, extensions: ExtensionService, db: Op
     onAuthFailure,
   );
   const calls = new Calls(db, writeBehind, log);
-  const local = new Set(localAddresses());
+  const local = new Set(hostAddresses());
   const isOurs = (host: string, port: number | null) => {
     const c = config();
     const ports = [c.server.sip_port, c.server.sip_tls_port, c.server.sip_ws_port].filter((p) => p > 0);
@@ -253,14 +260,14 @@ function createSip(config: () => PbxConfig, extensions: ExtensionService, db: Op
     log,
   );
   stack.setDelegate(
-    new SipService({ stack, registrar, proxy, calls, auth, isExtension, log, userAgent: `pbx/${VERSION}`, onAuthFailure }),
+    new SipService({ stack, registrar, proxy, calls, auth, isExtension, log, userAgent: `pbx/${VERSION}`, onAuthFailure, guard }),
   );
   const keepalive = new NatKeepalive(stack, location, () => ({
     host: config().server.external_ip,
     port: config().server.sip_port,
     intervalSeconds: config().sip.keepalive_seconds,
   }));
-  return { stack, location, registrar, calls, proxy, auth, keepalive };
+  return { stack, location, registrar, calls, proxy, auth, keepalive, guard };
 }
 
 function sipListeners(config: PbxConfig): ListenSpec[] {
@@ -275,11 +282,4 @@ function sipListeners(config: PbxConfig): ListenSpec[] {
     specs.push({ transport: secure ? 'wss' : 'ws', host, port: s.sip_ws_port, ...(secure ? { tls: tls() } : {}) });
   }
   return specs;
-}
-
-function localAddresses(): string[] {
-  return Object.values(networkInterfaces())
-    .flat()
-    .filter((a): a is NonNullable<typeof a> => !!a)
-    .map((a) => a.address.toLowerCase());
 }

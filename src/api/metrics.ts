@@ -55,6 +55,14 @@ export function createMetrics(pbx: Pbx): Registry {
     return t.server + t.client;
   });
   gauge('pbx_provisioning_devices', 'Provisioned devices', () => pbx.devices.list().length);
+  counter('pbx_bans_total', 'Sources banned', ['service'], () => [
+    [{ service: 'sip' }, pbx.sip.guard.counters.bans],
+    [{ service: 'provisioning' }, pbx.guard.counters.bans],
+  ]);
+  counter('pbx_banned_dropped_total', 'Requests from banned sources dropped or refused', ['service'], () => [
+    [{ service: 'sip' }, pbx.sip.guard.counters.dropped],
+    [{ service: 'provisioning' }, pbx.guard.counters.refused],
+  ]);
   counter('pbx_provisioning_legacy_fetches_total', 'Files served through an old (grace) port', [], () => [[{}, pbx.provisioning.legacyFetches]]);
   counter('pbx_resync_notify_total', 'Resync NOTIFYs by outcome', ['outcome'], () => [
     [{ outcome: 'sent' }, pbx.resync.counters.sent],

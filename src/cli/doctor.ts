@@ -6,7 +6,7 @@ import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { networkInterfaces } from 'node:os';
+import { hostAddresses } from '../util/net.js';
 import type { Pbx } from '../app.js';
 import { isWeakSecret } from '../security/tokens.js';
 
@@ -41,7 +41,7 @@ export async function runDoctor(pbx: Pbx): Promise<Finding[]> {
   else add('sip-port', false, `UDP port ${c.server.sip_port} is answered by another SIP server (${/^Server: (.*)$/m.exec(sip)?.[1] ?? 'unknown'})`, 'Stop the other SIP server or change server.sip_port');
 
   // 2. Is server.external_ip an address of this host?
-  const addresses = hostAddresses();
+  const addresses = hostAddresses(true);
   const ip = c.server.external_ip;
   if (['127.0.0.1', '::1', 'localhost'].includes(ip)) {
     add('external-ip', false, `server.external_ip is ${ip}: phones on the network cannot reach it`, `Set server.external_ip to this host's LAN address (${addresses.join(', ') || 'none found'})`);
@@ -137,13 +137,6 @@ function sipOptions(host: string, port: number): Promise<string | null> {
       );
     });
   });
-}
-
-function hostAddresses(): string[] {
-  return Object.values(networkInterfaces())
-    .flat()
-    .filter((a): a is NonNullable<typeof a> => !!a && !a.internal)
-    .map((a) => a.address);
 }
 
 /** Who holds a TCP port, when `ss` can tell. */

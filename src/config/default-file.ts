@@ -82,6 +82,13 @@ sip:
   no_answer_seconds: 60
   # OPTIONS pings to UDP phones to keep NAT bindings open (0 = off).
   keepalive_seconds: 0
+  # Floods, password guessing and scanners get the source banned (this host never is).
+  guard:
+    max_requests: 16
+    window_seconds: 2
+    max_auth_failures: 10
+    ban_seconds: 300
+    allow: []
 
 security:
   # Key that encrypts SIP secrets in the database (created on first start, mode 0600).

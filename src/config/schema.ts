@@ -126,6 +126,19 @@ export const ConfigSchema = Type.Object(
         no_answer_seconds: Type.Integer({ minimum: 5, maximum: 600, default: 60 }),
         // Send OPTIONS to each UDP contact this often to keep NAT bindings open (0 = off).
         keepalive_seconds: Type.Integer({ minimum: 0, maximum: 3600, default: 0 }),
+        // Flood and scanner defence (Kamailio pike defaults): more than max_requests in
+        // window_seconds, or max_auth_failures failed authentications, bans the source.
+        guard: Type.Object(
+          {
+            max_requests: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 16 }),
+            window_seconds: Type.Integer({ minimum: 1, maximum: 3600, default: 2 }),
+            max_auth_failures: Type.Integer({ minimum: 1, maximum: 10_000, default: 10 }),
+            ban_seconds: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 300 }),
+            // Never banned (this server's own addresses never are either).
+            allow: Type.Array(Type.String({ pattern: '^[0-9a-fA-F:.]+(/\\d{1,3})?$' }), { default: [] }),
+          },
+          { ...strict, default: {} },
+        ),
       },
       { ...strict, default: {} },
     ),

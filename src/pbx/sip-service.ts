@@ -12,6 +12,7 @@ import type { DigestAuth } from './digest-auth.js';
 import type { Registrar } from './registrar.js';
 import type { Proxy } from './proxy.js';
 import type { Calls } from './calls.js';
+import { SCANNER_UA, type FloodGuard } from './flood-guard.js';
 
 const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, PRACK, UPDATE, REFER, INFO, MESSAGE, SUBSCRIBE, NOTIFY';
 const KNOWN = new Set([...ALLOW.split(', '), 'PUBLISH']);
@@ -27,12 +28,21 @@ export interface SipServiceDeps {
   log: Logger;
   userAgent: string;
   onAuthFailure: (flow: Flow, username: string | undefined, reason: string) => void;
+  guard: FloodGuard;
 }
 
 export class SipService implements StackDelegate {
   constructor(private readonly d: SipServiceDeps) {}
 
   request(req: SipRequest, tx: ServerTransaction | null, flow: Flow): void {
+    const ip = flow.remoteAddress;
+    if (!this.d.guard.request(ip)) return; // just banned for flooding: drop silently
+    const ua = req.get('user-agent');
+    if (ua && SCANNER_UA.test(ua)) {
+      // Scanners get no answer at all: nothing to learn, and their source is banned.
+      this.d.guard.scanner(ip, ua);
+      return;
+    }
     try {
       this.route(req, tx, flow);
     } catch (err) {

@@ -1,6 +1,6 @@
 // What an admin needs to see when phones do not provision: the live URL format and
 // where it points, counts, recent failures, and warnings about likely mistakes.
-import { networkInterfaces } from 'node:os';
+import { hostAddresses } from '../util/net.js';
 import type { PbxConfig } from '../config/schema.js';
 import { deriveConfigUrl, provisioningEndpoint } from './config-url.js';
 import type { DeviceService } from './devices.js';
@@ -42,8 +42,8 @@ export function warnings(config: PbxConfig, neverProvisioned: string[]): string[
   if (!config.provisioning.enabled) out.push('provisioning.enabled is false: phones get 404 for every file');
   if (['127.0.0.1', '::1', 'localhost', '0.0.0.0'].includes(ip)) {
     out.push(`server.external_ip is ${ip}: phones on the network cannot reach that; set it to this server's LAN address`);
-  } else if (/^[\d.]+$|:/.test(ip) && !localAddresses().includes(ip)) {
-    out.push(`server.external_ip ${ip} is not an address of this host (its addresses: ${localAddresses().join(', ')}); fine behind NAT, otherwise phones will not reach the server`);
+  } else if (/^[\d.]+$|:/.test(ip) && !hostAddresses().includes(ip)) {
+    out.push(`server.external_ip ${ip} is not an address of this host (its addresses: ${hostAddresses().join(', ')}); fine behind NAT, otherwise phones will not reach the server`);
   }
   if (!/\{mac\}|\$mac/i.test(config.provisioning.url_format)) {
     out.push('provisioning.url_format has no {mac} placeholder: every device would get the same URL');
@@ -55,11 +55,4 @@ export function warnings(config: PbxConfig, neverProvisioned: string[]): string[
     out.push(`${neverProvisioned.length} device(s) never fetched their file: ${neverProvisioned.slice(0, 10).join(', ')}${neverProvisioned.length > 10 ? ', …' : ''}`);
   }
   return out;
-}
-
-function localAddresses(): string[] {
-  return Object.values(networkInterfaces())
-    .flat()
-    .filter((a): a is NonNullable<typeof a> => !!a)
-    .map((a) => a.address);
 }

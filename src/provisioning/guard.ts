@@ -4,7 +4,7 @@
 // MACs within `window_seconds` is banned for `ban_seconds`; addresses in `allow` (a
 // building full of new phones behind one NAT) never are. A banned request costs one
 // map lookup. Every ban goes to the security log.
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { AddressList } from '../util/net.js';
 import type { SecurityLog } from '../security/security-log.js';
 
 export interface GuardSettings {
@@ -22,8 +22,7 @@ interface Strikes {
 export class ProvisioningGuard {
   private readonly banned = new Map<string, number>();
   private readonly strikes = new Map<string, Strikes>();
-  private allowList: BlockList = new BlockList();
-  private allowKey = '';
+  private readonly allowList = new AddressList();
   readonly counters = { bans: 0, refused: 0 };
 
   constructor(
@@ -69,26 +68,10 @@ export class ProvisioningGuard {
   }
 
   private allowed(ip: string): boolean {
-    const allow = this.settings().allow;
-    const key = allow.join(',');
-    if (key !== this.allowKey) {
-      this.allowList = new BlockList();
-      for (const entry of allow) addToList(this.allowList, entry);
-      this.allowKey = key;
-    }
-    const family = isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : null;
-    return family !== null && this.allowList.check(ip, family);
+    return this.allowList.has(this.settings().allow, ip);
   }
 
   private sweep(now: number, windowSeconds: number): void {
     for (const [ip, st] of this.strikes) if (now - st.since > windowSeconds * 1000) this.strikes.delete(ip);
   }
-}
-
-/** Adds `1.2.3.4`, `10.0.0.0/8` or `fd00::/8` to a BlockList. */
-export function addToList(list: BlockList, entry: string): void {
-  const [addr, bits] = entry.split('/');
-  const family = isIPv6(addr!) ? 'ipv6' : 'ipv4';
-  if (bits === undefined) list.addAddress(addr!, family);
-  else list.addSubnet(addr!, Number(bits), family);
 }

@@ -275,6 +275,10 @@ export class Transports {
   }
 
   private deliver(buf: Buffer, flow: Flow, stream: boolean): void {
+    if (this.admit && !this.admit(flow.remoteAddress)) {
+      this.counters.dropped++;
+      return;
+    }
     this.wire.trace?.('in', flow, buf);
     let message: AnyMessage;
     try {
@@ -295,6 +299,9 @@ export class Transports {
 
   /** Told about a message whose handling threw (a bug, or a case nobody foresaw). */
   onError: ((err: Error, flow: Flow) => void) | null = null;
+
+  /** Asked before a packet is parsed: false drops it (a banned source costs a lookup). */
+  admit: ((remoteAddress: string) => boolean) | null = null;
 }
 
 /** A flow over a connection (TCP, TLS, WebSocket): answers go down the same connection. */

@@ -1,0 +1,34 @@
+// Address helpers shared by the guards, the doctor and the composition root.
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { networkInterfaces } from 'node:os';
+
+/** This host's interface addresses (loopback too unless `external`). */
+export function hostAddresses(external = false): string[] {
+  return Object.values(networkInterfaces())
+    .flat()
+    .filter((a): a is NonNullable<typeof a> => !!a && (!external || !a.internal))
+    .map((a) => a.address.toLowerCase());
+}
+
+/** A list of addresses and CIDRs (`1.2.3.4`, `10.0.0.0/8`, `fd00::/8`) to test addresses against. */
+export class AddressList {
+  private list = new BlockList();
+  private key = '';
+
+  /** True when `ip` is in `entries` (rebuilt only when the entries change). */
+  has(entries: string[], ip: string): boolean {
+    const key = entries.join(',');
+    if (key !== this.key) {
+      this.list = new BlockList();
+      for (const e of entries) {
+        const [addr, bits] = e.split('/');
+        const family = isIPv6(addr!) ? 'ipv6' : 'ipv4';
+        if (bits === undefined) this.list.addAddress(addr!, family);
+        else this.list.addSubnet(addr!, Number(bits), family);
+      }
+      this.key = key;
+    }
+    const family = isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : null;
+    return family !== null && this.list.check(ip, family);
+  }
+}
