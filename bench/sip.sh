@@ -27,7 +27,7 @@ SIPP_PORT_BASE=${SIPP_PORT_BASE:-16000}     # SIPp process i uses BASE+10i+1 (UA
 USERS=${USERS:-1000}                        # extensions 10000.. (registrations and callers)
 CALLEES=${CALLEES:-20}                      # extensions 20000.. (registered from the UAS port, answered by the UAS)
 STEP_SECONDS=${STEP_SECONDS:-5}
-SETTLE_SECONDS=${SETTLE_SECONDS:-2}
+SETTLE_SECONDS=${SETTLE_SECONDS:-1}
 CALL_HOLD_SECONDS=0.2                      # the pause between ACK and BYE in bench/sipp/uac-call.xml
 REG_SIPP_PROCS=${REG_SIPP_PROCS:-2}         # SIPp processes sending REGISTERs in parallel (results are added): one SIPp tops out below Kamailio
 CALL_SIPP_PROCS=${CALL_SIPP_PROCS:-1}       # SIPp UAC+UAS pairs for calls
@@ -36,7 +36,7 @@ KAMAILIO_CHILDREN=${KAMAILIO_CHILDREN:-4}   # UDP worker processes (-n): 4 did b
 KAMAILIO_SHM=${KAMAILIO_SHM:-1024}          # shared memory, MB (-m)
 PBX_LOG_LEVEL=${PBX_LOG_LEVEL:-warn}
 EXT_VIA=${EXT_VIA:-api}                     # api: first extension with `pbx ext add`, the rest with POST /api/extensions; cli: all with `pbx ext add` (slow: ~0.5 s each)
-REG_START=${REG_START:-1000}; REG_MAX=${REG_MAX:-64000}
+REG_START=${REG_START:-2000}; REG_MAX=${REG_MAX:-64000}
 CALL_START=${CALL_START:-500}; CALL_MAX=${CALL_MAX:-16000}
 BISECT=${BISECT:-2}                         # bisection steps after the first failing rate
 SERVERS=${SERVERS:-pbx kamailio}
@@ -205,7 +205,7 @@ run_step() { # kind(reg|call) server_port rate
     # The wrapper shell reports the CPU its sipp child used (cutime + cstime of itself).
     STEPDIR=$stepdir I=$i bash -c 'sipp "$@" > "$STEPDIR/sipp-$I.out" 2>&1; rc=$?; read -r -a s < /proc/$$/stat; echo $((s[15] + s[16])) > "$STEPDIR/sipp-$I.ticks"; exit $rc' _ \
       -sf "$BENCH/sipp/$scen" -inf "$inf" -p $((SIPP_PORT_BASE + 10 * i + 1)) -r "$per" -rp 1000 -m "$m" -l "$limit" \
-      "${SIPP_COMMON[@]}" -timeout $((STEP_SECONDS * 3 + 20))s -recv_timeout 5000 \
+      "${SIPP_COMMON[@]}" -timeout $((STEP_SECONDS + 20))s -recv_timeout 3000 \
       -trace_stat -stf "$stepdir/stat-$i.csv" -trace_err -error_file "$stepdir/err-$i.log" \
       "127.0.0.1:$port" &
     pids+=($!)
@@ -417,6 +417,7 @@ KAM_VERSION=$( (kamailio -v 2>&1 || true) | sed -n 's/^version: kamailio //p' | 
 PBX_VERSION=$(node "$ROOT/bin/pbx.js" --version 2>/dev/null || echo '?')
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 
+BENCH_T0=$(date +%s)
 echo "SIP benchmark  $(date -u '+%Y-%m-%d %H:%M UTC')  nproc=$(nproc)  cpu=\"$CPU_MODEL\""
 echo "  $SIPP_VERSION; kamailio $KAM_VERSION; pbx $PBX_VERSION on node $(node -v)"
 echo "  steps of ${STEP_SECONDS}s; SIPp processes: $REG_SIPP_PROCS for registrations, $CALL_SIPP_PROCS UAC + $CALL_SIPP_PROCS UAS for calls; $USERS users, $CALLEES callees; kamailio -n $KAMAILIO_CHILDREN -m $KAMAILIO_SHM; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -478,5 +479,6 @@ printf '%-40s | %10s | %10s |\n' "  server CPU % at best reg rate" "${REG_CPU[pb
 printf '%-40s | %10s | %10s |\n' "  server CPU % at best call rate" "${CALL_CPU[pbx]:--}" "${CALL_CPU[kamailio]:--}"
 printf '%-40s | %10s | %10s |\n' "  SIPp CPU % at best reg rate" "${REG_SIPP[pbx]:--}" "${REG_SIPP[kamailio]:--}"
 printf '%-40s | %10s | %10s |\n' "  SIPp CPU % at best call rate (UAC+UAS)" "${CALL_SIPP[pbx]:--}" "${CALL_SIPP[kamailio]:--}"
-echo "$SIPP_VERSION | kamailio $KAM_VERSION (-n $KAMAILIO_CHILDREN, -m $KAMAILIO_SHM) | pbx $PBX_VERSION, node $(node -v) | nproc $(nproc) | $CPU_MODEL"
+echo "$SIPP_VERSION ($REG_SIPP_PROCS processes for registrations, $CALL_SIPP_PROCS UAC + $CALL_SIPP_PROCS UAS for calls) | kamailio $KAM_VERSION (-n $KAMAILIO_CHILDREN, -m $KAMAILIO_SHM) | pbx $PBX_VERSION, node $(node -v) | nproc $(nproc) | $CPU_MODEL"
 if [ "$NOISY" = 1 ]; then echo "! some best steps shared the CPU with other processes (see \"other\" above); the figures are not clean"; fi
+echo "(benchmark took $(( $(date +%s) - BENCH_T0 )) s)"

@@ -16,6 +16,8 @@ import { serve } from './serve.js';
 import { printTable } from './table.js';
 import { fromRunningServer } from './live.js';
 import { runDoctor } from './doctor.js';
+import { selfSignedCertificate } from './cert.js';
+import { dirname } from 'node:path';
 
 const program = new Command();
 program
@@ -293,6 +295,36 @@ program
       const rows = await pbx.sip.calls.cdr({ limit: o.limit, extension: o.extension });
       if (o.json) return out(JSON.stringify(rows, null, 2));
       printTable(rows.map((r) => ({ started: r.started_at, caller: r.caller, callee: r.callee, result: r.result, status: r.status, hangup: r.hangup_side ?? '', seconds: r.duration_seconds })));
+    }),
+  );
+
+const cert = program.command('cert').description('TLS certificates');
+cert
+  .command('self-signed')
+  .description('make a self-signed certificate for a lab, named for server.external_ip (and --name …); --apply turns HTTPS and SIP over TLS on')
+  .option('--name <name...>', 'more DNS names or addresses to include')
+  .option('--days <days>', 'validity in days', (v) => positiveInt(v, '--days'), 825)
+  .option('--dir <dir>', 'where to write pbx-cert.pem and pbx-key.pem (default: next to the database)')
+  .option('--apply', 'set api.ssl (and server.sip_tls_port 5061 if off) in config.yml')
+  .action(async (o: { name?: string[]; days: number; dir?: string; apply?: boolean }) =>
+    withPbx(async (pbx) => {
+      const c = pbx.config();
+      const names = [...new Set([c.server.external_ip, ...(o.name ?? [])])];
+      const files = selfSignedCertificate(o.dir ? resolve(o.dir) : dirname(c.database.path), names, o.days);
+      if (o.apply) {
+        const r = await pbx.live.update(
+          {
+            'api.ssl.enabled': true,
+            'api.ssl.cert_file': files.cert,
+            'api.ssl.key_file': files.key,
+            ...(c.server.sip_tls_port === 0 ? { 'server.sip_tls_port': 5061 } : {}),
+          },
+          'pbx cert self-signed --apply',
+        );
+        if (!r.ok) throw r.error;
+      }
+      process.stderr.write(`Self-signed certificate for ${names.join(', ')} (${o.days} days); key ${files.key}${o.apply ? '; HTTPS and SIP over TLS turned on in ' + pbx.configFile : ''}\n`);
+      out(files.cert);
     }),
   );
 

@@ -1,34 +1,40 @@
 // SIP over every transport the server offers: UDP on IPv6 as well as IPv4 (dual-stack
-// '::'), TCP, TLS (self-signed certificate) and WebSocket (RFC 7118, subprotocol "sip").
+// '::'), TCP, TLS and secure WebSocket (RFC 7118, subprotocol "sip"), and the HTTPS API,
+// all with a self-signed certificate made by `pbx cert self-signed --apply` and
+// validated against it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { createSocket } from 'node:dgram';
 import { connect as tlsConnect } from 'node:tls';
-import { join } from 'node:path';
 import WebSocket from 'ws';
-import { freePort, freeSipPort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
+import { freePort, freeSipPort, runCli, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 
 const dir = tempDir();
 let server: RunningServer;
 let sipPort: number;
 let tlsPort: number;
 let wsPort: number;
+let apiPort: number;
+let ca: Buffer;
 
 before(async () => {
   sipPort = await freeSipPort();
   tlsPort = await freePort();
   wsPort = await freePort();
   const port = await freePort();
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
   const file = writeConfig(dir, { port, sipPort });
-  // Dual-stack SIP listeners, TLS and WS, on top of the usual test config.
-  const { readFileSync, writeFileSync } = await import('node:fs');
-  const text = readFileSync(file, 'utf8')
-    .replace('  sip_host: 127.0.0.1\n', `  sip_host: "::"\n  sip_tls_port: ${tlsPort}\n  sip_ws_port: ${wsPort}\n`)
-    .replace('api:\n  host: 127.0.0.1\n', `api:\n  host: 127.0.0.1\n  ssl: { enabled: false, cert_file: cert.pem, key_file: key.pem }\n`);
-  writeFileSync(file, text);
+  const made = await runCli(['cert', 'self-signed', '--apply', '--name', 'pbx.lab', '--config', file]);
+  assert.equal(made.code, 0, made.stderr);
+  ca = readFileSync(made.stdout.trim().split('\n').pop()!);
+  const applied = readFileSync(file, 'utf8');
+  assert.match(applied, /enabled: true/);
+  assert.match(applied, /sip_tls_port: 5061/, '--apply turned SIP over TLS on');
+  // Free ports for this run, dual-stack SIP, and WebSocket (WSS, since HTTPS is on).
+  writeFileSync(file, applied.replace('sip_tls_port: 5061', `sip_tls_port: ${tlsPort}\n  sip_ws_port: ${wsPort}`).replace('  sip_host: 127.0.0.1\n', '  sip_host: "::"\n'));
   server = await RunningServer.start(file, port);
+  apiPort = port;
 });
 after(async () => {
   await server?.stop();
@@ -53,8 +59,15 @@ test('UDP over IPv4 and IPv6 on a dual-stack listener', async () => {
   assert.match(await udpOptions('udp6', '::1'), /^SIP\/2\.0 200 OK/);
 });
 
-test('TLS: OPTIONS over a TLS connection with the self-signed certificate', async () => {
-  const sock = tlsConnect({ host: '127.0.0.1', port: tlsPort, rejectUnauthorized: false });
+test('HTTPS API with the certificate', async () => {
+  const status = await new Promise<number>((ok, fail) =>
+    httpsGet({ host: '127.0.0.1', port: apiPort, path: '/health', ca }, (res) => (res.resume(), ok(res.statusCode ?? 0))).on('error', fail),
+  );
+  assert.equal(status, 200);
+});
+
+test('TLS: OPTIONS over a TLS connection, the certificate validated for 127.0.0.1', async () => {
+  const sock = tlsConnect({ host: '127.0.0.1', port: tlsPort, ca });
   await new Promise((r) => sock.once('secureConnect', r));
   let data = '';
   sock.on('data', (d) => (data += d));
@@ -62,23 +75,24 @@ test('TLS: OPTIONS over a TLS connection with the self-signed certificate', asyn
   const deadline = Date.now() + 3000;
   while (!data.includes('\r\n\r\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   assert.match(data, /^SIP\/2\.0 200 OK/);
-  assert.equal(sock.getPeerCertificate().subject.CN, '127.0.0.1');
+  assert.ok(sock.authorized, 'validated against the certificate pbx made');
+  assert.match(sock.getPeerCertificate().subjectaltname!, /IP Address:127\.0\.0\.1.*DNS:pbx\.lab/);
   sock.destroy();
 });
 
-test('WebSocket: subprotocol "sip", REGISTER is challenged over the socket', async () => {
-  const ws = new WebSocket(`ws://127.0.0.1:${wsPort}`, 'sip');
+test('secure WebSocket: subprotocol "sip", REGISTER is challenged over the socket', async () => {
+  const ws = new WebSocket(`wss://127.0.0.1:${wsPort}`, 'sip', { ca });
   await new Promise((ok, fail) => (ws.once('open', ok), ws.once('error', fail)));
   assert.equal(ws.protocol, 'sip');
   const reply = new Promise<string>((ok) => ws.once('message', (m) => ok(m.toString())));
   ws.send(
-    `REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bKws1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=w1\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: ws-1\r\nCSeq: 1 REGISTER\r\nContact: <sip:x@df7jal23ls0d.invalid;transport=ws>\r\nExpires: 60\r\nContent-Length: 0\r\n\r\n`,
+    `REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bKws1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=w1\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: ws-1\r\nCSeq: 1 REGISTER\r\nContact: <sip:x@df7jal23ls0d.invalid;transport=wss>\r\nExpires: 60\r\nContent-Length: 0\r\n\r\n`,
   );
   const text = await reply;
   assert.match(text, /^SIP\/2\.0 401 Unauthorized/);
   assert.match(text, /;received=127\.0\.0\.1/, 'RFC 7118: the Via gets the real source');
   ws.close();
-  const refused = new WebSocket(`ws://127.0.0.1:${wsPort}`, 'chat');
+  const refused = new WebSocket(`wss://127.0.0.1:${wsPort}`, 'chat', { ca });
   const err = await new Promise((ok) => (refused.once('error', ok), refused.once('open', () => ok(null))));
   assert.ok(err, 'a connection without the sip subprotocol is refused');
 });
