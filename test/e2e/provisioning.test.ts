@@ -156,6 +156,14 @@ test('phones of every vendor and model provision over HTTP, and survive a port a
     }
   });
 
+  await t.test('no secret reached a log line (server log, security log)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const logs = servers.map((x) => x.log).join('\n') + readFileSync(join(dir, 'data/security.log'), 'utf8');
+    assert.ok(logs.length > 1000);
+    for (const p of phones) assert.ok(!logs.includes(p.password), `password of ${p.extension} is in a log`);
+    assert.ok(!logs.includes(token), 'the API token is in a log');
+  });
+
   await t.test('the request log entry of the unknown MAC survived the restart', async () => {
     const r = await server.api('GET', `/api/provisioning/requests?mac=${strangerMac}`, token);
     assert.equal(r.status, 200);

@@ -140,6 +140,11 @@ test('registrations survive a restart of the process', async () => {
   assert.equal((await callee).successful, 1);
 });
 
+test('no SIP password or token appears in the server log', () => {
+  for (const pw of Object.values(PASSWORD)) assert.ok(!server.log.includes(pw), 'a password is in the log');
+  assert.ok(!server.log.includes(token));
+});
+
 async function waitCdr(match: (c: any) => boolean, timeoutMs = 5000): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
