@@ -13,6 +13,8 @@ import { provisioningInfoRoutes } from './routes/provisioning-info.js';
 import { statusRoutes } from './routes/status.js';
 import { sipRoutes } from './routes/sip.js';
 import { configRoutes } from './routes/config.js';
+import { authRoutes } from './routes/auth.js';
+import { AdminStore } from './admins.js';
 import { provisionRoutes } from './provision-routes.js';
 import { createMetrics } from './metrics.js';
 
@@ -98,6 +100,8 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
     m.addHook('onRequest', bearerAuth(pbx.tokens));
     m.get('/metrics', { schema: { hide: true } }, async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
   });
+
+  await app.register(authRoutes(pbx, new AdminStore(pbx.database.db, pbx.tokens)), { prefix: '/api' });
 
   await app.register(
     async (api) => {

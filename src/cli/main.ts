@@ -16,6 +16,7 @@ import { serve } from './serve.js';
 import { printTable } from './table.js';
 import { fromRunningServer } from './live.js';
 import { runDoctor } from './doctor.js';
+import { AdminStore } from '../api/admins.js';
 import { selfSignedCertificate } from './cert.js';
 import { dirname } from 'node:path';
 
@@ -93,6 +94,28 @@ token
     withPbx(async (pbx) => {
       await pbx.tokens.revoke(positiveInt(id, 'id'));
       out(`Token #${id} revoked`);
+    }),
+  );
+
+const admin = program.command('admin').description('admin accounts (API and web admin)');
+admin
+  .command('create <username>')
+  .description('create an admin account; prints its password alone on the last line (generated unless --password)')
+  .addOption(new Option('--role <role>', 'admin or read-only').choices(['admin', 'read-only']).default('admin'))
+  .option('--password <password>', 'at least 12 characters')
+  .action(async (username: string, o: { role: 'admin' | 'read-only'; password?: string }) =>
+    withPbx(async (pbx) => {
+      const password = await new AdminStore(pbx.database.db, pbx.tokens).create(username, o.role, o.password);
+      process.stderr.write(`Admin ${username} (${o.role}) created. Password:\n`);
+      out(password);
+    }),
+  );
+admin
+  .command('list')
+  .description('list admin accounts')
+  .action(async () =>
+    withPbx(async (pbx) => {
+      printTable((await new AdminStore(pbx.database.db, pbx.tokens).list()).map((a) => ({ ...a, locked_until: a.locked_until ?? '', last_login_at: a.last_login_at ?? 'never' })));
     }),
   );
 

@@ -105,7 +105,18 @@ export interface CdrTable {
   duration_seconds: number;
 }
 
+export interface AdminsTable {
+  username: string;
+  password_hash: string;
+  role: string;
+  created_at: string;
+  failed_logins: number;
+  locked_until: string | null;
+  last_login_at: string | null;
+}
+
 export interface Tables {
+  admins: AdminsTable;
   legacy_listeners: LegacyListenersTable;
   registrations: RegistrationsTable;
   cdr: CdrTable;

@@ -40,8 +40,11 @@ function concrete(url: string): string {
     .replace('*', 'x');
 }
 
+// The one route that needs no token: it is how a person gets one.
+const PUBLIC = new Set(['POST /api/auth/login']);
+
 test('every /api route answers 401 without a token (walks the route table)', async () => {
-  const routes = app.routeList.filter((r) => r.url.startsWith('/api') || r.url === '/metrics');
+  const routes = app.routeList.filter((r) => (r.url.startsWith('/api') || r.url === '/metrics') && !PUBLIC.has(`${r.method} ${r.url}`));
   assert.ok(routes.length >= 15, `found ${routes.length} API routes`);
   for (const r of routes) {
     const res = await call(r.method, concrete(r.url), null, ['POST', 'PUT'].includes(r.method) ? {} : undefined);
@@ -54,7 +57,7 @@ test('every /api route answers 401 without a token (walks the route table)', asy
 
 test('a read-only token reads but cannot write', async () => {
   assert.equal((await call('GET', '/api/extensions', reader)).statusCode, 200);
-  const routes = app.routeList.filter((r) => r.url.startsWith('/api') && !['GET', 'HEAD'].includes(r.method));
+  const routes = app.routeList.filter((r) => r.url.startsWith('/api') && !['GET', 'HEAD'].includes(r.method) && !PUBLIC.has(`${r.method} ${r.url}`));
   for (const r of routes) {
     const res = await call(r.method, concrete(r.url), reader, {});
     assert.equal(res.statusCode, 403, `${r.method} ${r.url}`);
@@ -183,4 +186,32 @@ test('docs/API.md documents every API route', async () => {
     const url = r.url.replace(/:(\w+)/g, '{$1}');
     assert.ok(doc.includes(`${r.method} ${url}`), `docs/API.md lacks ${r.method} ${url}`);
   }
+});
+
+test('admin login: a session token with the account\'s role; lockout after repeated failures', async () => {
+  const { AdminStore } = await import('../../src/api/admins.ts');
+  const admins = new AdminStore(pbx.database.db, pbx.tokens);
+  const pw = await admins.create('alice', 'admin');
+  await admins.create('viewer', 'read-only', 'viewer-password-123');
+  assert.equal((await pbx.database.db.selectFrom('admins').select('password_hash').where('username', '=', 'alice').executeTakeFirstOrThrow()).password_hash.startsWith('scrypt$'), true);
+  const ok = await call('POST', '/api/auth/login', null, { username: 'alice', password: pw });
+  assert.equal(ok.statusCode, 200, ok.body);
+  assert.equal(ok.json().role, 'admin');
+  assert.equal((await call('GET', '/api/status', ok.json().token)).statusCode, 200, 'the session token works');
+  const ro = await call('POST', '/api/auth/login', null, { username: 'viewer', password: 'viewer-password-123' });
+  assert.equal((await call('POST', '/api/extensions', ro.json().token, { number: '1990' })).statusCode, 403, 'read-only role');
+  const unknown = await call('POST', '/api/auth/login', null, { username: 'mallory', password: 'x' });
+  const wrong = await call('POST', '/api/auth/login', null, { username: 'alice', password: 'wrong' });
+  assert.equal(unknown.statusCode, 401);
+  assert.equal(wrong.statusCode, 401);
+  assert.equal(unknown.json().message, wrong.json().message, 'an unknown user and a wrong password look the same');
+  for (let i = 0; i < 3; i++) assert.equal((await call('POST', '/api/auth/login', null, { username: 'alice', password: 'wrong' })).statusCode, 401);
+  const locked = await call('POST', '/api/auth/login', null, { username: 'alice', password: 'wrong' });
+  assert.equal(locked.statusCode, 423, 'the 5th failure locks the account');
+  const evenRight = await call('POST', '/api/auth/login', null, { username: 'alice', password: pw });
+  assert.ok([423, 429].includes(evenRight.statusCode), 'locked (or rate-limited) even with the right password');
+  // That was the 9th attempt from this address; the 10th is allowed, the 11th is not.
+  assert.equal((await call('POST', '/api/auth/login', null, { username: 'viewer', password: 'viewer-password-123' })).statusCode, 200);
+  const limited = await call('POST', '/api/auth/login', null, { username: 'viewer', password: 'viewer-password-123' });
+  assert.equal(limited.statusCode, 429, 'more than 10 attempts a minute from one address');
 });
