@@ -128,6 +128,8 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   if (opts.serve) {
     await seedConfiguredDevices(config(), devices, log);
     external = new ExternalChanges(database, async () => {
+      // Land our own pending writes first, so the reload does not bring back older values.
+      await writeBehind.flush();
       await extensions.load();
       await devices.load();
       files.invalidateAll();
