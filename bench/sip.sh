@@ -56,6 +56,9 @@ command -v ps >/dev/null || die "ps (procps) is needed to find Kamailio's proces
 CLK_TCK=$(getconf CLK_TCK)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pbx-bench.XXXXXX")
 PIDS_TO_STOP=()
+# Work inside the temporary folder: SIPp writes files of its own naming (e.g. its
+# error log rotated by -ringbuffer_size) into the current directory.
+cd "$TMP"
 
 cleanup() {
   local rc=$?
@@ -131,6 +134,7 @@ make_injection_files "$REG_SIPP_PROCS"
 make_injection_files "$CALL_SIPP_PROCS"
 
 # ---- SIPp ------------------------------------------------------------------------
+# -ringbuffer_*: an error log over 10 MB is rotated (into the current directory, $TMP) and only one old file kept.
 SIPP_COMMON=(-i 127.0.0.1 -nostdin -buff_size 4194304 -ringbuffer_size 10000000 -ringbuffer_files 1)
 
 # Registers the callees of UAS i from UAS i's own port (so the binding's source is the UAS).
