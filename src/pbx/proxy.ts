@@ -328,7 +328,9 @@ export class Proxy {
    */
   private forwardCopy(req: SipRequest, inFlow: Flow, outFlow: Flow | undefined, uri: string, path: string[], initial: boolean): SipRequest {
     const o = this.opts();
-    const headers = req.headers.map((h) => ({ ...h }));
+    // Credentials for this server are consumed here (RFC 3261 §22.3): the callee's phone
+    // must not receive the caller's digest, which could be attacked offline.
+    const headers = req.headers.filter((h) => h.name !== 'proxy-authorization').map((h) => ({ ...h }));
     const out = new SipRequest(req.method, uri, headers, req.body);
     // Drop Route entries that name us (loose routing, §16.4).
     while (out.routes.length && this.isOurs(out.routes[0]!.uri.host, out.routes[0]!.uri.port)) out.removeFirstValue('route');

@@ -236,6 +236,7 @@ test('MESSAGE out of dialog is authenticated and delivered', async () => {
   assert.equal(second.status, 200);
   const got = await to.waitRequest((r) => r.method === 'MESSAGE');
   assert.ok(got.raw.endsWith('hello'));
+  assert.ok(!got.headers.has('proxy-authorization'), "the caller's credentials are consumed by the server, never forwarded");
 });
 
 test('a phone behind NAT (private Via and Contact) is called at its public source and kept alive', async () => {
