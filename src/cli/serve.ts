@@ -28,10 +28,13 @@ export async function serve(configFile: string): Promise<void> {
   }
   const config = loaded.config;
   const log = createLogger(config.logging.level);
-  log.info({ version: VERSION }, `pbx ${VERSION} starting`);
-  log.info(`Config file: ${loaded.file}`);
+  // Start-up and shutdown lines say which config, database and ports are in use: they are
+  // written whatever logging.level is (a quiet server must still say where it listens).
+  const life = log.child({ component: 'lifecycle' }, { level: levelAtMost(config.logging.level, 'info') });
+  life.info({ version: VERSION }, `pbx ${VERSION} starting`);
+  life.info(`Config file: ${loaded.file}`);
   const pbx = await createPbx(loaded, log, { serve: true });
-  log.info(`Database: ${pbx.database.describe}`);
+  life.info(`Database: ${pbx.database.describe}`);
   const http = await buildHttp(pbx);
   const listeners = new HttpListeners(http, pbx.database.db, log);
   const portProblem = (err: unknown, what: string, port: number, host: string, key: string) => {
@@ -58,8 +61,8 @@ export async function serve(configFile: string): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  log.info(`API port: ${config.api.port} (${config.api.ssl.enabled ? 'https' : 'http'}://${config.api.host}:${config.api.port})`);
-  log.info(`Provisioning URL format: ${config.provisioning.url_format} → ${deriveConfigUrl(config, 'aabbccddeeff', 'lower')}`);
+  life.info(`API port: ${config.api.port} (${config.api.ssl.enabled ? 'https' : 'http'}://${config.api.host}:${config.api.port})`);
+  life.info(`Provisioning URL format: ${config.provisioning.url_format} → ${deriveConfigUrl(config, 'aabbccddeeff', 'lower')}`);
 
   // Live configuration: the file is watched, SIGHUP re-reads it, the API writes it.
   pbx.live.onChange(async (change) => {
@@ -75,15 +78,22 @@ export async function serve(configFile: string): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info(`Received ${signal}: shutting down`);
+    life.info(`Received ${signal}: shutting down`);
     await listeners.close();
     await http.close();
     await pbx.close();
-    log.info('Stopped');
+    life.info('Stopped');
     log.flush();
     process.exit(0);
   };
   process.on('SIGHUP', () => void pbx.live.reload('SIGHUP'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+const ORDER = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+/** The more verbose of two levels. */
+function levelAtMost(level: string, most: string): string {
+  return ORDER.indexOf(level) <= ORDER.indexOf(most) ? level : most;
 }

@@ -101,7 +101,9 @@ export function resultOf(status: number): CallResult {
   if (status === 486 || status === 600) return 'busy';
   if (status === 487) return 'cancelled';
   if (status === 404 || status === 484) return 'unknown_extension';
-  if (status === 480 || status === 408) return 'no_answer';
+  if (status === 480) return 'no_answer';
+  // 408 here means the callee's phone never answered the INVITE at all (transaction timeout).
+  if (status === 408 || status === 503) return 'unavailable';
   if (status === 603 || status === 403) return 'rejected';
   return 'failed';
 }
