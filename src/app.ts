@@ -221,6 +221,9 @@ function createSip(config: () => PbxConfig, extensions: ExtensionService, db: Op
     },
   );
   const location = new Location(db, writeBehind);
+  location.onChange((event, b) => {
+    if (event === 'expired') log.info({ extension: b.aor, contact: b.contact }, `Registration of extension ${b.aor} at ${b.contact} expired`);
+  });
   const isExtension = (n: string) => extensions.get(n)?.enabled === true;
   const guard = new FloodGuard(() => config().sip.guard, securityLog);
   stack.transports.admit = (ip) => guard.admit(ip);

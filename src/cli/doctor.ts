@@ -9,6 +9,7 @@ import { request as httpsRequest } from 'node:https';
 import { hostAddresses } from '../util/net.js';
 import type { Pbx } from '../app.js';
 import { isWeakSecret } from '../security/tokens.js';
+import { externalIpProblem } from '../provisioning/diagnostics.js';
 
 export interface Finding {
   check: string;
@@ -41,12 +42,10 @@ export async function runDoctor(pbx: Pbx): Promise<Finding[]> {
   else add('sip-port', false, `UDP port ${c.server.sip_port} is answered by another SIP server (${/^Server: (.*)$/m.exec(sip)?.[1] ?? 'unknown'})`, 'Stop the other SIP server or change server.sip_port');
 
   // 2. Is server.external_ip an address of this host?
-  const addresses = hostAddresses(true);
   const ip = c.server.external_ip;
-  if (['127.0.0.1', '::1', 'localhost'].includes(ip)) {
-    add('external-ip', false, `server.external_ip is ${ip}: phones on the network cannot reach it`, `Set server.external_ip to this host's LAN address (${addresses.join(', ') || 'none found'})`);
-  } else if (!addresses.includes(ip)) {
-    add('external-ip', false, `server.external_ip ${ip} is not an address of this host (its addresses: ${addresses.join(', ')})`, 'Set server.external_ip to one of them, or to the public address of a NAT that forwards the ports here');
+  const ipProblem = externalIpProblem(ip);
+  if (ipProblem) {
+    add('external-ip', false, ipProblem, `Set server.external_ip to this host's LAN address (${hostAddresses(true).join(', ') || 'none found'}), or to the public address of a NAT that forwards the ports here`);
   } else add('external-ip', true, `server.external_ip ${ip} is an address of this host`);
 
   // 3. Does a fetch of a sample device URL through the external address work?

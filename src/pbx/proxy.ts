@@ -194,10 +194,6 @@ export class Proxy {
     return true;
   }
 
-  activeDialogs(): number {
-    return this.dialogs.size;
-  }
-
   private relayResponse(server: ServerTransaction, res: SipResponse, _tx: ClientTransaction, d: Dialog, req: SipRequest): void {
     if (res.status === 100) return;
     res.removeFirstValue('via');

@@ -38,13 +38,9 @@ export async function diagnose(config: PbxConfig, devices: DeviceService, reques
 
 export function warnings(config: PbxConfig, neverProvisioned: string[]): string[] {
   const out: string[] = [];
-  const ip = config.server.external_ip;
   if (!config.provisioning.enabled) out.push('provisioning.enabled is false: phones get 404 for every file');
-  if (['127.0.0.1', '::1', 'localhost', '0.0.0.0'].includes(ip)) {
-    out.push(`server.external_ip is ${ip}: phones on the network cannot reach that; set it to this server's LAN address`);
-  } else if (/^[\d.]+$|:/.test(ip) && !hostAddresses().includes(ip)) {
-    out.push(`server.external_ip ${ip} is not an address of this host (its addresses: ${hostAddresses().join(', ')}); fine behind NAT, otherwise phones will not reach the server`);
-  }
+  const ipProblem = externalIpProblem(config.server.external_ip);
+  if (ipProblem) out.push(ipProblem);
   if (!/\{mac\}|\$mac/i.test(config.provisioning.url_format)) {
     out.push('provisioning.url_format has no {mac} placeholder: every device would get the same URL');
   }
@@ -55,4 +51,16 @@ export function warnings(config: PbxConfig, neverProvisioned: string[]): string[
     out.push(`${neverProvisioned.length} device(s) never fetched their file: ${neverProvisioned.slice(0, 10).join(', ')}${neverProvisioned.length > 10 ? ', …' : ''}`);
   }
   return out;
+}
+
+/** What is wrong with server.external_ip as the address phones use, or null. */
+export function externalIpProblem(ip: string): string | null {
+  if (['127.0.0.1', '::1', 'localhost', '0.0.0.0'].includes(ip)) {
+    return `server.external_ip is ${ip}: phones on the network cannot reach it`;
+  }
+  const addresses = hostAddresses(true);
+  if (/^[\d.]+$|:/.test(ip) && !addresses.includes(ip.toLowerCase())) {
+    return `server.external_ip ${ip} is not an address of this host (its addresses: ${addresses.join(', ') || 'none found'})`;
+  }
+  return null;
 }

@@ -1,6 +1,6 @@
 // API tokens and generated secrets. Tokens carry 256 bits of entropy, so a plain
 // SHA-256 is a sufficient one-way hash (no slow KDF needed, unlike human passwords).
-import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 
 export const TOKEN_PREFIX = 'pbx_';
 
@@ -10,12 +10,6 @@ export function newApiToken(): string {
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
-}
-
-export function sameHash(a: string, b: string): boolean {
-  const ab = Buffer.from(a, 'hex');
-  const bb = Buffer.from(b, 'hex');
-  return ab.length === bb.length && timingSafeEqual(ab, bb);
 }
 
 // No look-alike characters (0/O, 1/l/I) so a secret read off a screen is typed right;

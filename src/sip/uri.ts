@@ -120,24 +120,6 @@ function checkEscapes(s: string, what: string): void {
   }
 }
 
-/** Decodes %XX escapes (RFC 3261 §19.1.4: compare unescaped). */
-export function unescapeUri(s: string): string {
-  return s.includes('%') ? s.replace(/%([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))) : s;
-}
-
 export function formatHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
-}
-
-export function formatUri(u: SipUri): string {
-  if (u.scheme === 'tel') {
-    return `tel:${u.host}${[...u.params].map(([k, v]) => (v ? `;${k}=${v}` : `;${k}`)).join('')}`;
-  }
-  let s = `${u.scheme}:`;
-  if (u.user !== null) s += u.user + (u.password !== null ? `:${u.password}` : '') + '@';
-  s += formatHost(u.host);
-  if (u.port !== null) s += `:${u.port}`;
-  for (const [k, v] of u.params) s += v ? `;${k}=${v}` : `;${k}`;
-  if (u.headers) s += `?${u.headers}`;
-  return s;
 }

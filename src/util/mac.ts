@@ -40,8 +40,3 @@ export function formatMac(mac: string, form: MacForm): string {
       return mac.toUpperCase().replace(/(..)(?!$)/g, '$1:');
   }
 }
-
-/** The first three octets, uppercase with colons, for OUI lookups. */
-export function ouiOf(mac: string): string {
-  return formatMac(mac, 'colon-upper').slice(0, 8);
-}

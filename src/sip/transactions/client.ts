@@ -2,7 +2,7 @@
 // Accepted state) and non-INVITE (§17.1.2). They retransmit over UDP (timers A and E),
 // give up after 64*T1 (B and F), build the ACK for non-2xx finals, and absorb
 // retransmitted responses.
-import { makeResponse, SipRequest, type SipResponse } from '../message.js';
+import { SipRequest, type SipResponse } from '../message.js';
 import type { Flow } from '../transport.js';
 import { Transaction, TransactionState, type TimerConfig } from './timers.js';
 
@@ -173,9 +173,4 @@ export class NonInviteClientTransaction extends ClientTransaction {
     this.user.response(response, this);
     this.timers.start('K', this.flow.reliable ? 0 : this.t.T4, () => this.terminate());
   }
-}
-
-/** A 408 the TU can treat like any final response when a client transaction times out. */
-export function timeoutResponse(request: SipRequest): SipResponse {
-  return makeResponse(request, 408);
 }
