@@ -24,6 +24,8 @@ interface Listener {
 
 export class HttpListeners {
   private main: Listener | undefined;
+  /** provisioning.http_port: plain HTTP, /provision only. */
+  private plain: Listener | undefined;
   private readonly legacy = new Map<number, Listener>();
   private sweeper: NodeJS.Timeout | undefined;
 
@@ -45,6 +47,7 @@ export class HttpListeners {
   async start(config: PbxConfig): Promise<void> {
     await this.app.ready();
     this.main = await this.open(config, config.api.host, config.api.port, false);
+    await this.syncPlain(config);
     const now = new Date().toISOString();
     await this.db.deleteFrom('legacy_listeners').where('until', '<=', now).execute();
     const stored = await this.db.selectFrom('legacy_listeners').selectAll().execute();
@@ -80,14 +83,30 @@ export class HttpListeners {
         await this.closeListener(old);
       }
     }
+    await this.syncPlain(next);
     await this.syncPermanent(next);
   }
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
-    const all = [...this.legacy.values(), ...(this.main ? [this.main] : [])];
+    const all = [...this.legacy.values(), ...(this.main ? [this.main] : []), ...(this.plain ? [this.plain] : [])];
     await Promise.all(all.map((l) => this.closeListener(l)));
     this.legacy.clear();
+  }
+
+  /** Opens, moves or closes the plain-HTTP provisioning listener to match the config. */
+  private async syncPlain(config: PbxConfig): Promise<void> {
+    const want = config.provisioning.http_port;
+    if (this.plain && this.plain.port === want && this.plain.host === config.api.host) return;
+    if (this.plain) {
+      await this.closeListener(this.plain);
+      this.plain = undefined;
+    }
+    if (want > 0) {
+      const plainConfig = { ...config, api: { ...config.api, ssl: { ...config.api.ssl, enabled: false } } };
+      this.plain = await this.open(plainConfig, config.api.host, want, true);
+      this.log.info(`Provisioning also served over plain HTTP on port ${want}`);
+    }
   }
 
   private async syncPermanent(config: PbxConfig): Promise<void> {

@@ -30,8 +30,8 @@ export function provisionRoutes(pbx: Pbx) {
           ip: req.ip,
           userAgent: req.headers['user-agent'] ?? null,
           localPort: req.socket.localPort ?? pbx.config().api.port,
-          // Any port but api.port is an old one kept for phones that have not moved yet.
-          legacy: req.socket.localPort !== undefined && req.socket.localPort !== pbx.config().api.port,
+          // Any port but the current ones is an old one kept for phones that have not moved yet.
+          legacy: req.socket.localPort !== undefined && !currentPorts(pbx).includes(req.socket.localPort),
         });
         if (answer.status !== 200) return plain(reply, answer.status);
         reply.header('Cache-Control', 'no-store');
@@ -51,6 +51,11 @@ export function provisionRoutes(pbx: Pbx) {
       },
     });
   };
+}
+
+function currentPorts(pbx: Pbx): number[] {
+  const c = pbx.config();
+  return c.provisioning.http_port > 0 ? [c.api.port, c.provisioning.http_port] : [c.api.port];
 }
 
 function lastSegment(rest: string): string {

@@ -71,9 +71,9 @@ export async function runDoctor(pbx: Pbx): Promise<Finding[]> {
     } catch (err) {
       add('certificate', false, `Cannot read api.ssl.cert_file: ${(err as Error).message}`, 'Point api.ssl.cert_file at a PEM certificate');
     }
-    if (c.provisioning.legacy_ports.length === 0) {
-      add('plain-http', false, 'Provisioning is only served over HTTPS', 'Phones that cannot validate the certificate need plain HTTP: list a port in provisioning.legacy_ports');
-    }
+    if (c.provisioning.http_port === 0) {
+      add('plain-http', false, 'Provisioning is only served over HTTPS', 'Phones that cannot validate the certificate need plain HTTP: set provisioning.http_port');
+    } else add('plain-http', true, `Provisioning is also served over plain HTTP on port ${c.provisioning.http_port}`);
   }
 
   // 5. Local firewall rules that block the ports.

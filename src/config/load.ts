@@ -191,6 +191,14 @@ function semanticIssues(config: PbxConfig, doc: Document, lines: LineCounter): C
       message: 'is tls, so server.sip_tls_port must name the TLS listener phones are sent to',
     });
   }
+  const hp = config.provisioning.http_port;
+  if (hp > 0 && (hp === config.api.port || hp === config.server.sip_port)) {
+    issues.push({
+      path: 'provisioning.http_port',
+      line: lineOf(doc, lines, ['provisioning', 'http_port']),
+      message: `must differ from api.port and server.sip_port (found ${hp})`,
+    });
+  }
   if (config.database.type === 'postgresql' && !config.database.url) {
     issues.push({
       path: 'database.url',

@@ -75,6 +75,9 @@ export const ConfigSchema = Type.Object(
         custom_templates_dir: Type.String({ default: '' }),
         resync_interval_minutes: Type.Integer({ minimum: 5, maximum: 10080, default: 1440 }),
         request_log_max_entries: Type.Integer({ minimum: 100, maximum: 10_000_000, default: 50_000 }),
+        // Plain-HTTP port serving /provision only, for phones that cannot validate the HTTPS
+        // certificate; when set, generated URLs point here (0 = off: the API listener serves).
+        http_port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
         // After the provisioning port or address changes, the old port keeps serving files for this long.
         legacy_grace_days: Type.Number({ minimum: 0, maximum: 365, default: 7 }),
         // Extra ports that always serve provisioning (phones configured by hand long ago).

@@ -12,10 +12,18 @@ export interface ProvisioningEndpoint {
   baseUrl: string;
 }
 
+/**
+ * The listener phones provision from: the plain-HTTP one when provisioning.http_port
+ * is set (for phones that cannot validate the HTTPS certificate), else the API's.
+ */
+export function provisioningListener(config: PbxConfig): { scheme: 'http' | 'https'; port: number } {
+  if (config.provisioning.http_port > 0) return { scheme: 'http', port: config.provisioning.http_port };
+  return { scheme: config.api.ssl.enabled ? 'https' : 'http', port: config.api.port };
+}
+
 /** Where phones reach the provisioning server: the listener that serves /provision. */
 export function provisioningEndpoint(config: PbxConfig): ProvisioningEndpoint {
-  const scheme = config.api.ssl.enabled ? 'https' : 'http';
-  const port = config.api.port;
+  const { scheme, port } = provisioningListener(config);
   const sample = fillUrlFormat(config, 'aabbccddeeff');
   const url = new URL(sample);
   const folder = url.pathname.slice(0, url.pathname.lastIndexOf('/'));
@@ -25,11 +33,11 @@ export function provisioningEndpoint(config: PbxConfig): ProvisioningEndpoint {
 
 /**
  * A device's config URL: url_format with {{SERVER_IP}} ← server.external_ip,
- * {{PORT}} ← api.port, {mac}/$mac ← the MAC in its vendor's form; the scheme
- * follows the listener that serves provisioning.
+ * {{PORT}} ← the provisioning listener's port (api.port, or provisioning.http_port),
+ * {mac}/$mac ← the MAC in its vendor's form; the scheme follows that listener.
  */
 export function deriveConfigUrl(config: PbxConfig, mac: string, macForm: MacForm): string {
-  const scheme = config.api.ssl.enabled ? 'https' : 'http';
+  const { scheme } = provisioningListener(config);
   return fillUrlFormat(config, formatMac(mac, macForm)).replace(/^https?:/i, `${scheme}:`);
 }
 
@@ -37,7 +45,7 @@ function fillUrlFormat(config: PbxConfig, mac: string): string {
   const ip = config.server.external_ip;
   return config.provisioning.url_format
     .replace(/\{\{\s*SERVER_IP\s*\}\}/g, ip.includes(':') && !ip.startsWith('[') ? `[${ip}]` : ip)
-    .replace(/\{\{\s*PORT\s*\}\}/g, String(config.api.port))
+    .replace(/\{\{\s*PORT\s*\}\}/g, String(provisioningListener(config).port))
     .replace(/\{mac\}|\$mac\b/gi, mac);
 }
 

@@ -103,4 +103,14 @@ test('planted fault: a self-signed HTTPS certificate', async () => {
   assert.match(failed('certificate')!.message, /not valid for 127\.0\.0\.1/);
   assert.ok(failed('plain-http'), 'HTTPS only: phones that cannot validate it have no way in');
   assert.ok(!failed('api-port'), 'pbx itself answers over HTTPS');
+
+  // The fix: a plain-HTTP provisioning port. Applied live; phones' URLs follow it.
+  const plain = await freePort();
+  writeFileSync(file, readFileSync(file, 'utf8').replace('provisioning:\n', `provisioning:\n  http_port: ${plain}\n`));
+  await s.waitForLog(new RegExp(`Provisioning also served over plain HTTP on port ${plain}`), 10_000);
+  const again = await doctor(file);
+  assert.ok(!again.failed('plain-http'));
+  const common = await fetch(`http://127.0.0.1:${plain}/provision/y000000000000.boot`);
+  assert.equal(common.status, 200, 'phones fetch over plain HTTP');
+  assert.equal((await fetch(`http://127.0.0.1:${plain}/api/status`)).status, 404, 'the plain port serves phones only');
 });

@@ -28,3 +28,9 @@ test('an IPv6 external address is bracketed', () => {
   assert.equal(deriveConfigUrl(c, 'aabbccddeeff', 'lower'), 'http://[fd00::5]:8080/provision/aabbccddeeff.cfg');
   assert.equal(provisioningEndpoint(c).baseUrl, 'http://[fd00::5]:8080/provision');
 });
+
+test('with provisioning.http_port, URLs use plain HTTP on that port even when the API is HTTPS', () => {
+  const c = cfg('server:\n  external_ip: 10.0.0.5\napi:\n  port: 8443\n  ssl: { enabled: true, cert_file: c.pem, key_file: k.pem }\nprovisioning:\n  http_port: 8088\n');
+  assert.equal(deriveConfigUrl(c, 'aabbccddeeff', 'lower'), 'http://10.0.0.5:8088/provision/aabbccddeeff.cfg');
+  assert.equal(provisioningEndpoint(c).baseUrl, 'http://10.0.0.5:8088/provision');
+});
