@@ -20,8 +20,16 @@ const CANONICAL: Record<string, string> = {
   'rseq': 'RSeq',
 };
 
+const canonicalCache = new Map<string, string>();
+
+/** `call-id` → `Call-ID`, `x-foo-bar` → `X-Foo-Bar` (memoised: it runs for every header sent). */
 export function canonicalName(lower: string): string {
-  return CANONICAL[lower] ?? lower.replace(/(^|-)([a-z])/g, (_, d: string, c: string) => d + c.toUpperCase());
+  let name = canonicalCache.get(lower);
+  if (name === undefined) {
+    name = CANONICAL[lower] ?? lower.replace(/(^|-)([a-z])/g, (_, d: string, c: string) => d + c.toUpperCase());
+    if (canonicalCache.size < 1000) canonicalCache.set(lower, name);
+  }
+  return name;
 }
 
 /** Headers whose values may be comma-joined lists (RFC 3261 §7.3.1). */

@@ -100,8 +100,8 @@ export class Transports {
   udpFlow(host: string, port: number, localPort?: number): Flow | undefined {
     const v6 = host.includes(':') && !host.startsWith('::ffff:');
     const socket =
-      (localPort !== undefined ? this.udp.find((s) => s.address().port === localPort) : undefined) ??
-      this.udp.find((s) => (s.address().family === 'IPv6') === v6 || s.address().address === '::') ??
+      (localPort !== undefined ? this.udp.find((s) => this.local(s).port === localPort) : undefined) ??
+      this.udp.find((s) => (this.local(s).family === 'IPv6') === v6 || this.local(s).address === '::') ??
       this.udp[0];
     return socket ? this.makeUdpFlow(socket, host, port) : undefined;
   }
@@ -160,8 +160,21 @@ export class Transports {
     this.bound.push({ transport: 'udp', address: spec.host, port: socket.address().port });
   }
 
+  /** socket.address() is a syscall; a bound socket's address never changes. */
+  private readonly localOf = new WeakMap<UdpSocket, { address: string; port: number; family: string }>();
+
+  private local(socket: UdpSocket): { address: string; port: number; family: string } {
+    let local = this.localOf.get(socket);
+    if (!local) {
+      const a = socket.address();
+      local = { address: a.address, port: a.port, family: a.family };
+      this.localOf.set(socket, local);
+    }
+    return local;
+  }
+
   private makeUdpFlow(socket: UdpSocket, address: string, port: number): Flow {
-    const local = socket.address();
+    const local = this.local(socket);
     const wire = this.wire;
     const flow: Flow = {
       id: `udp:${local.port}|${formatHost(address)}:${port}`,
