@@ -16,15 +16,33 @@ export abstract class ServerTransaction extends Transaction<ServerTransaction> {
   protected lastResponse: Buffer | null = null;
   lastStatus = 0;
 
+  private req: SipRequest | null;
+
   constructor(
     key: string,
-    readonly request: SipRequest,
+    request: SipRequest,
     public flow: Flow,
     protected readonly owner: ServerTransactionOwner,
     protected readonly t: TimerConfig,
     initial: TransactionState,
   ) {
     super(key, initial, (tx) => owner.terminated(tx));
+    this.req = request;
+  }
+
+  /** The request, until a final response is sent. */
+  get request(): SipRequest {
+    if (!this.req) throw new Error(`transaction ${this.key} is complete; its request was released`);
+    return this.req;
+  }
+
+  /**
+   * After the final response only the response bytes are needed (to answer
+   * retransmissions for up to 32 s): letting the parsed request go keeps a busy
+   * server's heap small.
+   */
+  protected release(): void {
+    this.req = null;
   }
 
   /** The TU answers the request. */
@@ -121,6 +139,7 @@ export class NonInviteServerTransaction extends ServerTransaction {
     // §17.2.2: "the server transaction MUST enter the 'Completed' state, and ... set Timer J to
     // fire in 64*T1 seconds for unreliable transports, and zero seconds for reliable transports."
     this.state = TransactionState.Completed;
+    this.release();
     this.timers.start('J', this.flow.reliable ? 0 : 64 * this.t.T1, () => this.terminate());
   }
 
