@@ -24,11 +24,15 @@ export interface SippOptions {
   timeoutSeconds?: number;
   dir: string;
   extra?: string[];
+  /** Address SIPp binds (default 127.0.0.1). */
+  localIp?: string;
+  /** Run SIPp inside this network namespace (a separate test host). */
+  netns?: string;
 }
 
 /** Runs SIPp to completion (UAC) or until its call count is reached (UAS). */
 export function sipp(o: SippOptions): Promise<SippRun> {
-  const args = ['-sf', o.scenario.includes('/') ? o.scenario : join(SCENARIOS, o.scenario), '-p', String(o.localPort), '-i', '127.0.0.1', '-m', String(o.calls ?? 1), '-nostdin', '-timeout', `${o.timeoutSeconds ?? 20}s`, '-timeout_error', '-trace_err', '-trace_screen', '-max_recv_loops', '100000'];
+  const args = ['-sf', o.scenario.includes('/') ? o.scenario : join(SCENARIOS, o.scenario), '-p', String(o.localPort), '-i', o.localIp ?? '127.0.0.1', '-m', String(o.calls ?? 1), '-nostdin', '-timeout', `${o.timeoutSeconds ?? 20}s`, '-timeout_error', '-trace_err', '-trace_screen', '-max_recv_loops', '100000'];
   if (o.rate) args.push('-r', String(o.rate));
   if (o.rows) {
     const inf = join(o.dir, `inject-${o.localPort}-${Date.now()}.csv`);
@@ -38,7 +42,7 @@ export function sipp(o: SippOptions): Promise<SippRun> {
   if (o.server) args.push(`${o.server.host}:${o.server.port}`);
   args.push(...(o.extra ?? []));
   return new Promise((ok, fail) => {
-    const child = spawn('sipp', args, { cwd: o.dir });
+    const child = o.netns ? spawn('ip', ['netns', 'exec', o.netns, 'sipp', ...args], { cwd: o.dir }) : spawn('sipp', args, { cwd: o.dir });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
