@@ -3,6 +3,7 @@
 // accepted (and discarded) so the phone does not retry forever.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pbx } from '../app.js';
+import { AddressList } from '../util/net.js';
 
 const REASON: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 500: 'Internal Server Error' };
 const UPLOAD = /\.(log|txt)$|-(boot|app|calls|contacts|directory)\.(log|xml)$/i;
@@ -10,9 +11,14 @@ const UPLOAD = /\.(log|txt)$|-(boot|app|calls|contacts|directory)\.(log|xml)$/i;
 export function provisionRoutes(pbx: Pbx) {
   return async (app: FastifyInstance) => {
     app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 2_097_152 }, (_req, body, done) => done(null, body));
-    // A banned address (scanner) is turned away before any work.
+    // Addresses outside provisioning.allow_networks, and banned ones (scanners), are turned
+    // away before any work.
+    const allowed = new AddressList();
     app.addHook('onRequest', async (req, reply) => {
-      if (req.url.startsWith('/provision/') && pbx.guard.isBanned(req.ip)) return plain(reply, 403);
+      if (!req.url.startsWith('/provision/')) return;
+      const nets = pbx.config().provisioning.allow_networks;
+      if (nets.length > 0 && !allowed.has(nets, normalizeIp(req.ip))) return plain(reply, 403);
+      if (pbx.guard.isBanned(req.ip)) return plain(reply, 403);
     });
 
     app.route({
@@ -51,6 +57,11 @@ export function provisionRoutes(pbx: Pbx) {
       },
     });
   };
+}
+
+/** `::ffff:10.0.0.5` (IPv4 on a dual-stack socket) is 10.0.0.5. */
+function normalizeIp(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
 
 function currentPorts(pbx: Pbx): number[] {

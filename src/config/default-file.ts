@@ -49,6 +49,8 @@ provisioning:
     codecs: [G722, PCMU, PCMA]
     # rfc2833, inband or info
     dtmf_mode: rfc2833
+  # Networks allowed to fetch phone files, e.g. [192.168.10.0/24]; empty: any address.
+  allow_networks: []
   # Scanners walk MACs: an address asking for more unknown MACs than this within the
   # window is refused for ban_seconds. List NATs with many new phones under allow.
   guard:

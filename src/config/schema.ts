@@ -89,6 +89,8 @@ export const ConfigSchema = Type.Object(
         resync_batch_spread_ms: Type.Integer({ minimum: 0, maximum: 600_000, default: 2000 }),
         site: SiteSchema,
         devices: Type.Array(DeviceEntrySchema, { default: [] }),
+        // Only these addresses or CIDRs may fetch phone files (empty: any address).
+        allow_networks: Type.Array(Type.String({ pattern: '^[0-9a-fA-F:.]+(/\\d{1,3})?$' }), { default: [] }),
         // Enumeration defence: an address asking for more unknown MACs than this within the
         // window is banned (a scanner walks MACs; a phone asks for its own).
         guard: Type.Object(

@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createToken, freePort, freeSipPort, ROOT, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 
@@ -62,4 +62,17 @@ test('a MAC-walking scanner is banned before its 50th guess; a real phone keeps 
   const m = new RegExp(failregex).exec(ban!);
   assert.equal(m?.groups?.host, '127.0.0.2');
   assert.ok(!new RegExp(failregex).test(log.split('\n').find((l) => l.includes('sensitive-fetch'))!), 'a served phone is no failure');
+});
+
+test('provisioning.allow_networks: only those addresses may fetch phone files (applied live)', async () => {
+  const s = server!;
+  const file = s.configFile;
+  const original = readFileSync(file, 'utf8');
+  writeFileSync(file, original.replace('provisioning:\n', 'provisioning:\n  allow_networks: [127.0.0.3/32, 10.0.0.0/8]\n'));
+  await s.waitForLog(/Configuration reloaded \(file changed\): provisioning\.allow_networks/, 10_000);
+  const ua = 'Yealink SIP-T46S 66.86.0.15 00:15:65:e0:00:01';
+  assert.equal(await getFrom('127.0.0.3', s.port, '/provision/001565e00001.cfg', ua), 200);
+  assert.equal(await getFrom('127.0.0.4', s.port, '/provision/001565e00001.cfg', ua), 403);
+  assert.equal(await getFrom('127.0.0.4', s.port, '/provision/y000000000000.boot', ua), 403, 'common files too');
+  writeFileSync(file, original);
 });
