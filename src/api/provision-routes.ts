@@ -3,7 +3,7 @@
 // accepted (and discarded) so the phone does not retry forever.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pbx } from '../app.js';
-import { AddressList } from '../util/net.js';
+import { AddressList, unmapIPv4 } from '../util/net.js';
 
 const REASON: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 500: 'Internal Server Error' };
 const UPLOAD = /\.(log|txt)$|-(boot|app|calls|contacts|directory)\.(log|xml)$/i;
@@ -17,7 +17,7 @@ export function provisionRoutes(pbx: Pbx) {
     app.addHook('onRequest', async (req, reply) => {
       if (!req.url.startsWith('/provision/')) return;
       const nets = pbx.config().provisioning.allow_networks;
-      if (nets.length > 0 && !allowed.has(nets, normalizeIp(req.ip))) return plain(reply, 403);
+      if (nets.length > 0 && !allowed.has(nets, unmapIPv4(req.ip))) return plain(reply, 403);
       if (pbx.guard.isBanned(req.ip)) return plain(reply, 403);
     });
 
@@ -57,11 +57,6 @@ export function provisionRoutes(pbx: Pbx) {
       },
     });
   };
-}
-
-/** `::ffff:10.0.0.5` (IPv4 on a dual-stack socket) is 10.0.0.5. */
-function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
 
 function currentPorts(pbx: Pbx): number[] {

@@ -3,6 +3,7 @@
 // every device the moment the config changes (the "Connection error" lesson).
 import type { PbxConfig } from '../config/schema.js';
 import { formatMac, type MacForm } from '../util/mac.js';
+import { formatHost } from '../sip/uri.js';
 
 export interface ProvisioningEndpoint {
   scheme: 'http' | 'https';
@@ -28,7 +29,7 @@ export function provisioningEndpoint(config: PbxConfig): ProvisioningEndpoint {
   const url = new URL(sample);
   const folder = url.pathname.slice(0, url.pathname.lastIndexOf('/'));
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  return { scheme, host, port, baseUrl: `${scheme}://${hostPort(host, port)}${folder}` };
+  return { scheme, host, port, baseUrl: `${scheme}://${formatHost(host)}:${port}${folder}` };
 }
 
 /**
@@ -47,8 +48,4 @@ function fillUrlFormat(config: PbxConfig, mac: string): string {
     .replace(/\{\{\s*SERVER_IP\s*\}\}/g, ip.includes(':') && !ip.startsWith('[') ? `[${ip}]` : ip)
     .replace(/\{\{\s*PORT\s*\}\}/g, String(provisioningListener(config).port))
     .replace(/\{mac\}|\$mac\b/gi, mac);
-}
-
-function hostPort(host: string, port: number): string {
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }

@@ -13,6 +13,7 @@ import { StreamFramer } from './stream-framer.js';
 import { parseMessage, SipMessageError, DEFAULT_LIMITS } from './parser.js';
 import type { AnyMessage } from './message.js';
 import { formatHost } from './uri.js';
+import { unmapIPv4 } from '../util/net.js';
 
 export type TransportKind = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
 
@@ -331,9 +332,9 @@ abstract class ConnectionFlow implements Flow {
     socket: Socket,
     private readonly wire: Wire,
   ) {
-    this.remoteAddress = normalizeAddress(socket.remoteAddress ?? '');
+    this.remoteAddress = unmapIPv4(socket.remoteAddress ?? '');
     this.remotePort = socket.remotePort ?? 0;
-    this.localAddress = normalizeAddress(socket.localAddress ?? '');
+    this.localAddress = unmapIPv4(socket.localAddress ?? '');
     this.localPort = socket.localPort ?? 0;
   }
 
@@ -393,7 +394,3 @@ export function udpLocalPort(flowId: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** `::ffff:1.2.3.4` (a v4 peer on a dual-stack socket) is written as 1.2.3.4. */
-function normalizeAddress(a: string): string {
-  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
-}

@@ -2,6 +2,11 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 
+/** `::ffff:10.0.0.5` (an IPv4 peer on a dual-stack socket) is 10.0.0.5. */
+export function unmapIPv4(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}
+
 /** This host's interface addresses (loopback too unless `external`). */
 export function hostAddresses(external = false): string[] {
   return Object.values(networkInterfaces())
