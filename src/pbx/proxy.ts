@@ -22,8 +22,6 @@ interface Dialog {
   caller: Peer;
   callee: Peer;
   call: Call | null;
-  /** For dialogs made by INVITE: ends with BYE. */
-  invite: boolean;
   lastActivity: number;
 }
 
@@ -308,7 +306,6 @@ export class Proxy {
       caller: { ...ctx.caller },
       callee: { ...branch.peer },
       call: method === 'INVITE' ? ctx.call : null,
-      invite: method === 'INVITE',
       lastActivity: Date.now(),
     });
   }

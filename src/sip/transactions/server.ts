@@ -14,7 +14,6 @@ export interface ServerTransactionOwner {
 
 export abstract class ServerTransaction extends Transaction<ServerTransaction> {
   protected lastResponse: Buffer | null = null;
-  lastStatus = 0;
 
   private req: SipRequest | null;
 
@@ -52,7 +51,6 @@ export abstract class ServerTransaction extends Transaction<ServerTransaction> {
   abstract receiveRequest(request: SipRequest): void;
 
   protected send(response: SipResponse): void {
-    this.lastStatus = response.status;
     this.lastResponse = response.toBuffer();
     this.flow.send(this.lastResponse);
   }
