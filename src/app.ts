@@ -30,6 +30,7 @@ import { FloodGuard } from './pbx/flood-guard.js';
 import type { Flow } from './sip/transport.js';
 import { Resync } from './provisioning/resync.js';
 import { ProvisioningGuard } from './provisioning/guard.js';
+import { ProvisioningAuth } from './provisioning/http-auth.js';
 import { SecurityLog } from './security/security-log.js';
 import { VERSION } from './version.js';
 import { readFileSync } from 'node:fs';
@@ -47,6 +48,7 @@ export interface Pbx {
   templates: TemplateCatalog;
   files: PhoneFiles;
   provisioning: ProvisioningService;
+  provisioningAuth: ProvisioningAuth;
   requestLog: RequestLog;
   tokens: TokenStore;
   resync: Resync;
@@ -88,7 +90,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   const writeBehind = new WriteBehind(db, 200, (err) => log.error({ err }, 'Deferred database write failed'));
   const extensions = new ExtensionService(db, box);
   const vendors = new VendorRegistry();
-  const devices = new DeviceService(db, vendors, extensions, writeBehind);
+  const devices = new DeviceService(db, vendors, extensions, writeBehind, box);
   await extensions.load();
   await devices.load();
 
@@ -101,7 +103,17 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   const files = new PhoneFiles(config, vendors, templates, devices, extensions);
   const requestLog = new RequestLog(db, writeBehind, () => config().provisioning.request_log_max_entries);
   const guard = new ProvisioningGuard(() => config().provisioning.guard, securityLog);
-  const provisioning = new ProvisioningService(files, devices, vendors, requestLog, log.child({ component: 'provisioning' }), guard, securityLog);
+  const provisioningAuth = new ProvisioningAuth(() => config().provisioning.auth);
+  const provisioning = new ProvisioningService(
+    files,
+    devices,
+    vendors,
+    requestLog,
+    log.child({ component: 'provisioning' }),
+    guard,
+    securityLog,
+    provisioningAuth,
+  );
   const tokens = new TokenStore(db);
 
   const sip = createSip(config, extensions, db, writeBehind, log.child({ component: 'sip' }), securityLog);
@@ -152,6 +164,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     templates,
     files,
     provisioning,
+    provisioningAuth,
     requestLog,
     tokens,
     resync,
@@ -199,9 +212,14 @@ async function seedConfiguredDevices(config: PbxConfig, devices: DeviceService, 
     try {
       const mac = DeviceService.parseMac(entry.mac, 'provisioning.devices.mac');
       const existing = devices.get(mac);
-      const input = { vendor: entry.vendor, model: entry.model, extension_number: entry.extension };
+      const input = { vendor: entry.vendor, model: entry.model, extension_number: entry.extension, ...(entry.listener ? { listener: entry.listener } : {}) };
       if (!existing) await devices.create({ mac_address: mac, ...input });
-      else if (existing.vendor !== entry.vendor || existing.model.toUpperCase() !== entry.model.toUpperCase() || existing.lines[0] !== entry.extension) {
+      else if (
+        existing.vendor !== entry.vendor ||
+        existing.model.toUpperCase() !== entry.model.toUpperCase() ||
+        existing.lines[0] !== entry.extension ||
+        (entry.listener !== undefined && existing.listener !== entry.listener)
+      ) {
         await devices.update(mac, input);
       }
     } catch (err) {

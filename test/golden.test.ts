@@ -18,6 +18,7 @@ import { tempDir } from './helpers/server.ts';
 const GOLDEN = join(import.meta.dirname, 'golden');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 const SECRET = (n: number) => `GoldenSecret${String(n).padStart(4, '0')}xyz`;
+const PROV_SECRET = (n: number) => `ProvSecret${String(n).padStart(4, '0')}abc`;
 
 let pbx: Pbx;
 before(async () => {
@@ -44,7 +45,7 @@ test('every model renders exactly its reviewed golden files', async (t) => {
         numbers.push(number);
       }
       const mac = macFor(vendor, n);
-      await pbx.devices.create({ mac_address: mac, lines: numbers, vendor: vendor.id, model: model.id });
+      await pbx.devices.create({ mac_address: mac, lines: numbers, vendor: vendor.id, model: model.id, provisioning_password: PROV_SECRET(n) });
       const vmac = formatMac(mac, vendor.macForm);
       await t.test(`${vendor.id} ${model.id}`, () => {
         for (const name of vendor.bootSequence(model, vmac)) {
@@ -64,9 +65,9 @@ test('every model renders exactly its reviewed golden files', async (t) => {
             const valid = XMLValidator.validate(body);
             assert.equal(valid, true, `${name} is not well-formed XML: ${JSON.stringify(valid)}`);
           }
-          const secrets = numbers.map((_, i) => SECRET(n * 10 + i));
+          const secrets = [...numbers.map((_, i) => SECRET(n * 10 + i)), PROV_SECRET(n)];
           if (name === vendor.deviceFile(vmac)) {
-            for (const s of secrets) assert.ok(body.includes(s), `${name} carries every line's secret`);
+            for (const s of secrets) assert.ok(body.includes(s), `${name} carries every line's secret and the provisioning credential`);
             assert.ok(body.includes('192.168.1.14'), `${name} points at the SIP server`);
             assert.ok(body.includes('192.168.1.14:8080/provision'), `${name} keeps the phone on this provisioning server`);
           } else {

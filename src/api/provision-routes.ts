@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pbx } from '../app.js';
 import { AddressList, unmapIPv4 } from '../util/net.js';
 
-const REASON: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 500: 'Internal Server Error' };
+const REASON: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 500: 'Internal Server Error' };
 const UPLOAD = /\.(log|txt)$|-(boot|app|calls|contacts|directory)\.(log|xml)$/i;
 
 export function provisionRoutes(pbx: Pbx) {
@@ -38,7 +38,11 @@ export function provisionRoutes(pbx: Pbx) {
           localPort: req.socket.localPort ?? pbx.config().api.port,
           // Any port but the current ones is an old one kept for phones that have not moved yet.
           legacy: req.socket.localPort !== undefined && !currentPorts(pbx).includes(req.socket.localPort),
+          authorization: req.headers.authorization,
+          target: req.url,
+          secure: req.protocol === 'https',
         });
+        if (answer.challenge) reply.header('WWW-Authenticate', answer.challenge);
         if (answer.status !== 200) return plain(reply, answer.status);
         reply.header('Cache-Control', 'no-store');
         return reply.code(200).type(answer.contentType ?? 'text/plain').send(answer.body);

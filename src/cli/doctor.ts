@@ -54,6 +54,8 @@ export async function runDoctor(pbx: Pbx): Promise<Finding[]> {
   const fetched = await get(url);
   if (fetched.error) add('fetch', false, `Fetching ${url} failed: ${fetched.error}`, 'Phones use this URL: make the address reachable (listener on api.host, firewall) or fix server.external_ip');
   else if (fetched.status === 200) add('fetch', true, `${url} answers 200`);
+  // The account file asks a phone for its provisioning credential: the listener works.
+  else if (fetched.status === 401 && /^Digest /i.test(fetched.challenge ?? '')) add('fetch', true, `${url} answers 401 with a digest challenge (phones show their provisioning credential)`);
   else add('fetch', false, `${url} answers ${fetched.status}`, 'See the server log for the request; check the device and its template');
 
   // 4. HTTPS: will phones accept the certificate? Is plain HTTP provisioning there?
@@ -100,14 +102,15 @@ export async function runDoctor(pbx: Pbx): Promise<Finding[]> {
   return findings;
 }
 
-type Got = { status: number; body: string; error?: undefined } | { status?: undefined; body?: undefined; error: string };
+type Got = { status: number; body: string; challenge?: string; error?: undefined } | { status?: undefined; body?: undefined; challenge?: undefined; error: string };
 
 function get(url: string): Promise<Got> {
   return new Promise((ok) => {
     const req = (url.startsWith('https') ? httpsRequest : httpRequest)(url, { timeout: 3000, rejectUnauthorized: false, headers: { 'user-agent': 'pbx-doctor' } }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
-      res.on('end', () => ok({ status: res.statusCode ?? 0, body }));
+      const challenge = [res.headers['www-authenticate'] ?? []].flat()[0];
+      res.on('end', () => ok({ status: res.statusCode ?? 0, body, challenge }));
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', (err) => ok({ error: (err as NodeJS.ErrnoException).code ?? err.message }));

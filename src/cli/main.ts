@@ -9,7 +9,8 @@ import { writeDefaultConfig } from '../config/default-file.js';
 import { createPbx, type Pbx } from '../app.js';
 import { createLogger } from '../log.js';
 import { PbxError } from '../pbx/errors.js';
-import { DeviceService } from '../provisioning/devices.js';
+import { DEVICE_LISTENERS, DeviceService, type DeviceListener } from '../provisioning/devices.js';
+import { listenerProblem } from '../provisioning/config-url.js';
 import { TemplateError } from '../provisioning/templates.js';
 import { VERSION } from '../version.js';
 import { serve } from './serve.js';
@@ -196,10 +197,18 @@ device
   .requiredOption('--vendor <vendor>', 'vendor, e.g. yealink')
   .requiredOption('--model <model>', 'model, e.g. T46S')
   .option('--label <label>', 'free text shown in lists')
-  .action(async (mac: string, o: { extension: string[]; vendor: string; model: string; label?: string }) =>
+  .option('--listener <listener>', 'default, http or https: the listener its URLs point at')
+  .action(async (mac: string, o: { extension: string[]; vendor: string; model: string; label?: string; listener?: string }) =>
     withPbx(async (pbx) => {
-      const d = await pbx.devices.create({ mac_address: mac, lines: o.extension, vendor: o.vendor, model: o.model, label: o.label });
-      process.stderr.write(`Device ${d.mac} added (${d.vendor} ${d.model}, extension ${d.lines.join(', ')}). Config URL:\n`);
+      const listener = o.listener as DeviceListener | undefined;
+      if (listener !== undefined && !DEVICE_LISTENERS.includes(listener)) throw new PbxError('invalid', `--listener must be one of ${DEVICE_LISTENERS.join(', ')}`);
+      const problem = listener ? listenerProblem(pbx.config(), listener) : null;
+      if (problem) throw new PbxError('invalid', `--listener ${listener} cannot be used: ${problem}`);
+      const d = await pbx.devices.create({ mac_address: mac, lines: o.extension, vendor: o.vendor, model: o.model, label: o.label, listener });
+      process.stderr.write(
+        `Device ${d.mac} added (${d.vendor} ${d.model}, extension ${d.lines.join(', ')}).\n` +
+          `Provisioning credential (shown once; its file hands it to the phone): ${d.credential.user} / ${d.credential.password}\nConfig URL:\n`,
+      );
       out(pbx.files.configUrl(d));
     }),
   );
@@ -227,8 +236,8 @@ device
   .description('show a phone')
   .action(async (mac: string) =>
     withPbx(async (pbx) => {
-      const d = pbx.devices.require(DeviceService.parseMac(mac));
-      out(JSON.stringify({ ...d, config_url: pbx.files.configUrl(d) }, null, 2));
+      const { credential, ...d } = pbx.devices.require(DeviceService.parseMac(mac));
+      out(JSON.stringify({ ...d, provisioning_username: credential.user, config_url: pbx.files.configUrl({ ...d, credential }) }, null, 2));
     }),
   );
 device

@@ -51,10 +51,22 @@ provisioning:
     dtmf_mode: rfc2833
   # Networks allowed to fetch phone files, e.g. [192.168.10.0/24]; empty: any address.
   allow_networks: []
-  # Scanners walk MACs: an address asking for more unknown MACs than this within the
-  # window is refused for ban_seconds. List NATs with many new phones under allow.
+  # Per-device files hold SIP passwords. Each device gets a provisioning credential
+  # (generated when it is added) that its own file sets on the phone; later fetches of
+  # that file need it (HTTP digest; basic too over HTTPS). mode: none turns this off.
+  auth:
+    mode: digest
+    realm: pbx-provisioning
+    nonce_ttl_seconds: 60
+    # A phone just added has no credential yet: it may fetch its file without one for
+    # this many minutes (0 = never), from these networks, until it first authenticates.
+    first_fetch_minutes: 30
+    first_fetch_networks: [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 127.0.0.0/8, "::1/128", "fc00::/7", "fe80::/10"]
+  # Scanners walk MACs and guess credentials: an address with more misses (different
+  # unknown MACs, failed authentications) than this within the window is refused for
+  # ban_seconds. List NATs with many new phones under allow.
   guard:
-    max_unknown_macs: 10
+    max_misses: 10
     window_seconds: 60
     ban_seconds: 3600
     allow: []

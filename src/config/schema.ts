@@ -11,6 +11,7 @@ export const DeviceEntrySchema = Type.Object(
     extension: Type.String({ pattern: '^[0-9]{2,10}$' }),
     vendor: Type.String({ minLength: 1 }),
     model: Type.String({ minLength: 1 }),
+    listener: Type.Optional(Type.Union([Type.Literal('default'), Type.Literal('http'), Type.Literal('https')])),
   },
   strict,
 );
@@ -93,9 +94,26 @@ export const ConfigSchema = Type.Object(
         allow_networks: Type.Array(Type.String({ pattern: '^[0-9a-fA-F:.]+(/\\d{1,3})?$' }), { default: [] }),
         // Enumeration defence: an address asking for more unknown MACs than this within the
         // window is banned (a scanner walks MACs; a phone asks for its own).
+        // Per-device files hold SIP passwords: a phone proves it is the phone (HTTP digest,
+        // or basic over HTTPS) with the provisioning credential its own file gave it.
+        auth: Type.Object(
+          {
+            mode: Type.Union([Type.Literal('digest'), Type.Literal('none')], { default: 'digest' }),
+            realm: Type.String({ minLength: 1, maxLength: 64, pattern: '^[^"\\\\]+$', default: 'pbx-provisioning' }),
+            nonce_ttl_seconds: Type.Integer({ minimum: 5, maximum: 3600, default: 60 }),
+            // A device just added may fetch without its credential this many minutes (0 = never),
+            // only from first_fetch_networks, and only until it first authenticates.
+            first_fetch_minutes: Type.Integer({ minimum: 0, maximum: 10_080, default: 30 }),
+            first_fetch_networks: Type.Array(Type.String({ pattern: '^[0-9a-fA-F:.]+(/\\d{1,3})?$' }), {
+              default: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '::1/128', 'fc00::/7', 'fe80::/10'],
+            }),
+          },
+          { ...strict, default: {} },
+        ),
         guard: Type.Object(
           {
-            max_unknown_macs: Type.Integer({ minimum: 1, maximum: 10_000, default: 10 }),
+            // Misses: different unknown MACs asked for, plus failed provisioning authentications.
+            max_misses: Type.Integer({ minimum: 1, maximum: 10_000, default: 10 }),
             window_seconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
             ban_seconds: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 3600 }),
             // Addresses or CIDRs never banned (many new phones behind one NAT).

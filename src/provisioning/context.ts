@@ -48,6 +48,8 @@ export interface CommonContext {
 
 export interface DeviceContext extends CommonContext {
   model: { id: string; lines: number } & Record<string, string | number | boolean>;
+  /** The device's own listener, plus the credential its later fetches must show. */
+  provisioning: CommonContext['provisioning'] & { username: string; password: string };
   mac: string;
   mac_lower: string;
   mac_upper: string;
@@ -148,6 +150,7 @@ export interface DeviceFacts {
   mac: string;
   label: string | null;
   overrides: Record<string, string>;
+  credential: { user: string; password: string };
 }
 
 export function deviceContext(
@@ -162,6 +165,7 @@ export function deviceContext(
   if (!first) throw new Error('a device needs at least one line');
   return {
     ...common,
+    provisioning: { ...common.provisioning, username: device.credential.user, password: device.credential.password },
     model: modelContext(model),
     mac: macInVendorForm,
     mac_lower: device.mac,

@@ -7,7 +7,13 @@ import type { WriteBehind } from '../storage/write-behind.js';
 import { PbxError } from '../pbx/errors.js';
 import type { ExtensionService } from '../pbx/extensions.js';
 import { normalizeMac } from '../util/mac.js';
+import type { SecretBox } from '../security/secret-box.js';
+import { newSipSecret } from '../security/tokens.js';
 import type { VendorRegistry } from './vendors/index.js';
+
+/** Which provisioning listener a device's URLs point at. */
+export type DeviceListener = 'default' | 'http' | 'https';
+export const DEVICE_LISTENERS: readonly DeviceListener[] = ['default', 'http', 'https'];
 
 export interface Device {
   mac: string;
@@ -29,6 +35,13 @@ export interface Device {
   lastFetchPort: number | null;
   lastFetchLegacy: boolean;
   resyncSentAt: string | null;
+  /** The credential its file sets on the phone and later fetches must show (clear in memory only). */
+  credential: { user: string; password: string };
+  /** When the first-fetch window opened; null when it was never opened or has been closed. */
+  windowOpenedAt: string | null;
+  /** Last fetch authenticated with the credential. */
+  authenticatedAt: string | null;
+  listener: DeviceListener;
 }
 
 export interface FetchRecord {
@@ -50,9 +63,21 @@ export interface DeviceInput {
   model: string;
   label?: string | null;
   overrides?: Record<string, string>;
+  /** Generated when omitted: user = the MAC, password = 20 random characters. */
+  provisioning_username?: string;
+  provisioning_password?: string;
+  listener?: DeviceListener;
 }
 
-export type DevicePatch = Partial<Omit<DeviceInput, 'mac_address'>>;
+export type DevicePatch = Partial<Omit<DeviceInput, 'mac_address'>> & {
+  regenerate_provisioning_password?: boolean;
+  /** Let the phone fetch once more without its credential (first-fetch window). */
+  open_first_fetch_window?: boolean;
+};
+
+const PROV_USER = /^[A-Za-z0-9._-]{1,64}$/;
+// Credentials go into URLs (Snom, Cisco) and XML attributes: keep them to URL-safe characters.
+const PROV_PASSWORD = /^[A-Za-z0-9._~-]{12,128}$/;
 
 type Listener = (mac: string) => void;
 
@@ -67,6 +92,7 @@ export class DeviceService {
     private readonly vendors: VendorRegistry,
     private readonly extensions: ExtensionService,
     private readonly writeBehind: WriteBehind,
+    private readonly box: SecretBox,
   ) {}
 
   async load(): Promise<void> {
@@ -91,9 +117,32 @@ export class DeviceService {
         lastFetchPort: r.last_fetch_port,
         lastFetchLegacy: r.last_fetch_legacy === 1,
         resyncSentAt: r.resync_sent_at,
+        credential: { user: r.prov_user ?? r.mac, password: r.prov_secret_enc ? this.box.open(r.prov_secret_enc) : '' },
+        windowOpenedAt: r.window_opened_at,
+        authenticatedAt: r.prov_authenticated_at,
+        listener: (DEVICE_LISTENERS as readonly string[]).includes(r.listener) ? (r.listener as DeviceListener) : 'default',
       });
     }
     for (const l of lines) this.byMac.get(l.device_mac)?.lines.push(l.extension_number);
+    await this.giveCredentialsToOlderDevices();
+  }
+
+  /**
+   * Devices added before provisioning credentials existed get one now, with the
+   * first-fetch window open, so the phone can fetch the file that hands it over
+   * (auto-resync tells registered phones to do so at once).
+   */
+  private async giveCredentialsToOlderDevices(): Promise<void> {
+    for (const d of this.byMac.values()) {
+      if (d.credential.password) continue;
+      d.credential = { user: d.mac, password: newSipSecret() };
+      d.windowOpenedAt = nowIso();
+      await this.db
+        .updateTable('devices')
+        .set({ prov_user: d.credential.user, prov_secret_enc: this.box.seal(d.credential.password), window_opened_at: d.windowOpenedAt })
+        .where('mac', '=', d.mac)
+        .execute();
+    }
   }
 
   onChange(listener: Listener): void {
@@ -132,6 +181,8 @@ export class DeviceService {
     const { vendor, model } = this.checkVendorModel(input.vendor, input.model);
     const lines = this.checkLines(input.lines ?? (input.extension_number ? [input.extension_number] : []), vendor, model);
     const overrides = checkOverrides(input.overrides ?? {});
+    const credential = checkCredential(input.provisioning_username ?? mac, input.provisioning_password ?? newSipSecret());
+    const listener = input.listener ?? 'default';
     const now = nowIso();
     const device: Device = {
       mac,
@@ -150,6 +201,10 @@ export class DeviceService {
       lastFetchPort: null,
       lastFetchLegacy: false,
       resyncSentAt: null,
+      credential,
+      windowOpenedAt: now,
+      authenticatedAt: null,
+      listener,
     };
     await this.db.transaction().execute(async (trx) => {
       await trx
@@ -170,6 +225,11 @@ export class DeviceService {
           last_fetch_port: null,
           last_fetch_legacy: 0,
           resync_sent_at: null,
+          prov_user: credential.user,
+          prov_secret_enc: this.box.seal(credential.password),
+          window_opened_at: now,
+          prov_authenticated_at: null,
+          listener,
         })
         .execute();
       await trx
@@ -189,6 +249,10 @@ export class DeviceService {
     const requested = patch.lines ?? (patch.extension_number ? [patch.extension_number, ...current.lines.slice(1)] : current.lines);
     const lines = this.checkLines(requested, vendor, model);
     const overrides = patch.overrides ? checkOverrides(patch.overrides) : current.overrides;
+    const password = patch.regenerate_provisioning_password ? newSipSecret() : (patch.provisioning_password ?? current.credential.password);
+    const credential = checkCredential(patch.provisioning_username ?? current.credential.user, password);
+    const credentialChanged = credential.user !== current.credential.user || credential.password !== current.credential.password;
+    const now = nowIso();
     const next: Device = {
       ...current,
       vendor,
@@ -196,12 +260,26 @@ export class DeviceService {
       label: patch.label !== undefined ? patch.label : current.label,
       lines,
       overrides,
-      updatedAt: nowIso(),
+      credential,
+      listener: patch.listener ?? current.listener,
+      // The phone only learns a new credential from a fetch it cannot authenticate with the old one.
+      windowOpenedAt: credentialChanged || patch.open_first_fetch_window ? now : current.windowOpenedAt,
+      updatedAt: now,
     };
     await this.db.transaction().execute(async (trx) => {
       await trx
         .updateTable('devices')
-        .set({ vendor, model, label: next.label, overrides: JSON.stringify(overrides), updated_at: next.updatedAt })
+        .set({
+          vendor,
+          model,
+          label: next.label,
+          overrides: JSON.stringify(overrides),
+          updated_at: next.updatedAt,
+          prov_user: credential.user,
+          ...(credentialChanged ? { prov_secret_enc: this.box.seal(credential.password) } : {}),
+          window_opened_at: next.windowOpenedAt,
+          listener: next.listener,
+        })
         .where('mac', '=', mac)
         .execute();
       await trx.deleteFrom('device_lines').where('device_mac', '=', mac).execute();
@@ -261,6 +339,17 @@ export class DeviceService {
     );
   }
 
+  /** Notes a fetch authenticated with the device's credential: the phone has it, so its window closes. */
+  recordAuthenticated(mac: string, at = nowIso()): void {
+    const device = this.byMac.get(mac);
+    if (!device) return;
+    device.authenticatedAt = at;
+    device.windowOpenedAt = null;
+    this.writeBehind.put(`device-auth:${mac}`, (trx) =>
+      trx.updateTable('devices').set({ prov_authenticated_at: at, window_opened_at: null }).where('mac', '=', mac).execute(),
+    );
+  }
+
   /** Notes that a resync NOTIFY went out (the phone is "pending" until it fetches). */
   recordResync(mac: string, at = nowIso()): void {
     const device = this.byMac.get(mac);
@@ -300,6 +389,20 @@ export class DeviceService {
   private emit(mac: string): void {
     for (const l of this.listeners) l(mac);
   }
+}
+
+function checkCredential(user: string, password: string): { user: string; password: string } {
+  if (!PROV_USER.test(user)) {
+    throw new PbxError('invalid', 'provisioning_username may only hold 1 to 64 letters, digits and . _ -', 'provisioning_username');
+  }
+  if (!PROV_PASSWORD.test(password) || new Set(password).size < 6) {
+    throw new PbxError(
+      'invalid',
+      'provisioning_password needs 12 to 128 letters, digits or . _ ~ - and must not be repetitive; omit it to have a strong one generated',
+      'provisioning_password',
+    );
+  }
+  return { user, password };
 }
 
 function checkOverrides(overrides: Record<string, string>): Record<string, string> {

@@ -1,21 +1,24 @@
 // Enumeration defence for provisioning. A scanner walks MAC addresses (a vendor prefix
-// plus 24 bits) hoping to hit a phone's file; a real phone asks for its own MAC again
-// and again. So an address that asks for more than `max_unknown_macs` different unknown
-// MACs within `window_seconds` is banned for `ban_seconds`; addresses in `allow` (a
-// building full of new phones behind one NAT) never are. A banned request costs one
-// map lookup. Every ban goes to the security log.
+// plus 24 bits) hoping to hit a phone's file, or guesses a known phone's credential; a
+// real phone asks for its own MAC again and again with the credential its file gave it.
+// So an address with more than `max_misses` misses (different unknown MACs, failed
+// authentications) within `window_seconds` is banned for `ban_seconds`; addresses in
+// `allow` (a building full of new phones behind one NAT) never are. A banned request
+// costs one map lookup. Every ban goes to the security log.
 import { AddressList } from '../util/net.js';
 import type { SecurityLog } from '../security/security-log.js';
 
 export interface GuardSettings {
-  max_unknown_macs: number;
+  max_misses: number;
   window_seconds: number;
   ban_seconds: number;
   allow: string[];
 }
 
 interface Strikes {
-  macs: Set<string>;
+  /** Distinct unknown MACs, and one entry per failed authentication. */
+  misses: Set<string>;
+  failures: number;
   since: number;
 }
 
@@ -42,24 +45,15 @@ export class ProvisioningGuard {
     return false;
   }
 
-  /** Notes a request for an unknown device; bans the address when it looks like a scan. */
+  /** A request for a device that does not exist: asking for the same one again is no new miss. */
   unknownMac(ip: string, mac: string): void {
-    if (this.allowed(ip)) return;
-    const s = this.settings();
-    const now = Date.now();
-    let st = this.strikes.get(ip);
-    if (!st || now - st.since > s.window_seconds * 1000) {
-      st = { macs: new Set(), since: now };
-      this.strikes.set(ip, st);
-      if (this.strikes.size > 100_000) this.sweep(now, s.window_seconds);
-    }
-    st.macs.add(mac);
-    if (st.macs.size > s.max_unknown_macs) {
-      this.strikes.delete(ip);
-      this.banned.set(ip, now + s.ban_seconds * 1000);
-      this.counters.bans++;
-      this.securityLog.write('ban', { ip, service: 'provisioning', reason: 'unknown-macs', count: st.macs.size, window: `${s.window_seconds}s`, duration: `${s.ban_seconds}s` });
-    }
+    this.miss(ip, `mac:${mac}`, 'unknown-macs');
+  }
+
+  /** A wrong provisioning credential: every one counts. */
+  authFailure(ip: string): void {
+    const st = this.strikes.get(ip);
+    this.miss(ip, `auth:${(st?.failures ?? 0) + 1}`, 'auth-failures');
   }
 
   bans(): { ip: string; until: string }[] {
@@ -67,8 +61,24 @@ export class ProvisioningGuard {
     return [...this.banned].filter(([, until]) => until > now).map(([ip, until]) => ({ ip, until: new Date(until).toISOString() }));
   }
 
-  private allowed(ip: string): boolean {
-    return this.allowList.has(this.settings().allow, ip);
+  private miss(ip: string, key: string, reason: string): void {
+    if (this.allowList.has(this.settings().allow, ip)) return;
+    const s = this.settings();
+    const now = Date.now();
+    let st = this.strikes.get(ip);
+    if (!st || now - st.since > s.window_seconds * 1000) {
+      st = { misses: new Set(), failures: 0, since: now };
+      this.strikes.set(ip, st);
+      if (this.strikes.size > 100_000) this.sweep(now, s.window_seconds);
+    }
+    if (key.startsWith('auth:')) st.failures++;
+    st.misses.add(key);
+    if (st.misses.size > s.max_misses) {
+      this.strikes.delete(ip);
+      this.banned.set(ip, now + s.ban_seconds * 1000);
+      this.counters.bans++;
+      this.securityLog.write('ban', { ip, service: 'provisioning', reason, count: st.misses.size, window: `${s.window_seconds}s`, duration: `${s.ban_seconds}s` });
+    }
   }
 
   private sweep(now: number, windowSeconds: number): void {

@@ -21,7 +21,9 @@ export type FetchOutcome =
   | 'wrong_vendor_file'
   | 'template_not_found'
   | 'extension_not_found'
-  | 'render_error';
+  | 'render_error'
+  | 'auth_required'
+  | 'auth_failed';
 
 export interface ResolvedFile {
   outcome: FetchOutcome;
@@ -81,7 +83,7 @@ export class PhoneFiles {
     let url = this.urls.get(device.mac);
     if (url === undefined) {
       const vendor = this.vendors.get(device.vendor);
-      url = deriveConfigUrl(this.config(), device.mac, vendor?.macForm ?? 'lower');
+      url = deriveConfigUrl(this.config(), device.mac, vendor?.macForm ?? 'lower', device.listener);
       this.urls.set(device.mac, url);
     }
     return url;
@@ -195,7 +197,7 @@ export class PhoneFiles {
     }
     const config = this.config();
     const ctx = deviceContext(
-      commonContext(config, vendor, provisioningEndpoint(config), model),
+      commonContext(config, vendor, provisioningEndpoint(config, device.listener), model),
       model,
       device,
       formatMac(mac, vendor.macForm),
@@ -234,7 +236,7 @@ export function sampleContext(config: PbxConfig, vendor: VendorProfile, model: M
   return deviceContext(
     common,
     m,
-    { mac, label: null, overrides: { 'sample.key': 'value' } },
+    { mac, label: null, overrides: { 'sample.key': 'value' }, credential: { user: mac, password: 'sample-prov-secret' } },
     formatMac(mac, vendor.macForm),
     deriveConfigUrl(config, mac, vendor.macForm),
     lines,

@@ -8,6 +8,7 @@ import type { RequestLog } from './request-log.js';
 import type { VendorRegistry } from './vendors/index.js';
 import type { ProvisioningGuard } from './guard.js';
 import type { SecurityLog } from '../security/security-log.js';
+import type { ProvisioningAuth } from './http-auth.js';
 
 export interface FetchRequest {
   /** Last path segment, URL-decoded. */
@@ -20,12 +21,20 @@ export interface FetchRequest {
   localPort: number;
   /** True when that port is an old provisioning port kept open for the grace period. */
   legacy: boolean;
+  /** The Authorization header, if any (HTTP only). */
+  authorization?: string;
+  /** The request target as sent, path and query (what a digest `uri` names). */
+  target?: string;
+  /** True over TLS. */
+  secure?: boolean;
 }
 
 export interface FetchAnswer {
   status: number;
   body?: string;
   contentType?: string;
+  /** WWW-Authenticate values on a 401. */
+  challenge?: string[];
 }
 
 const GENERIC_PLACEHOLDER_HINT =
@@ -46,19 +55,41 @@ export class ProvisioningService {
     private readonly log: Logger,
     private readonly guard: ProvisioningGuard,
     private readonly securityLog: SecurityLog,
+    private readonly auth: ProvisioningAuth,
   ) {}
 
   handle(req: FetchRequest): FetchAnswer {
     const ua = req.userAgent;
     const fromUa = ua ? this.vendors.identify(ua) : undefined;
-    const result = this.files.resolve(req.fileName);
+    // Unknown files and devices get their 404 before any challenge; only a file that
+    // holds a secret asks who is asking.
+    let result = this.files.resolve(req.fileName);
+    let challenge: string[] | undefined;
+    let how: string | undefined;
+    if (result.outcome === 'delivered' && result.device && result.rule?.sensitive) {
+      const verdict = this.auth.check(result.device, {
+        authorization: req.authorization,
+        method: req.method,
+        uri: req.target ?? req.path,
+        ip: req.ip,
+        secure: req.secure ?? false,
+      });
+      if (verdict.ok) how = verdict.how;
+      else {
+        challenge = verdict.challenge;
+        const { body: _secret, ...rest } = result;
+        result = verdict.failure
+          ? { ...rest, outcome: 'auth_failed', status: 401, detail: verdict.failure }
+          : { ...rest, outcome: 'auth_required', status: 401, detail: 'challenge sent' };
+      }
+    }
     const mac = result.mac ?? (fromUa?.mac ? normalizeMac(fromUa.mac) : null) ?? null;
     const who = { ip: req.ip, user_agent: ua, file: req.fileName };
 
     if (mac) this.log.info(who, `Provisioning request received for MAC: ${mac}`);
     else this.log.info(who, `Provisioning request received for ${req.fileName}`);
 
-    this.report(result, req, mac, fromUa);
+    this.report(result, req, mac, fromUa, how);
     const at = new Date().toISOString();
     this.requests.add({
       at,
@@ -77,8 +108,13 @@ export class ProvisioningService {
       this.securityLog.write('unknown-device', { ip: req.ip, mac, file: req.fileName });
       this.guard.unknownMac(req.ip, mac);
     }
+    if (result.outcome === 'auth_failed') {
+      this.securityLog.write('auth-failure', { ip: req.ip, service: 'provisioning', mac: result.mac ?? '-', file: req.fileName, reason: result.detail ?? '-' });
+      this.guard.authFailure(req.ip);
+    }
     if (result.outcome === 'delivered' && result.rule?.sensitive) {
-      this.securityLog.write('sensitive-fetch', { ip: req.ip, mac: result.mac ?? '-', file: req.fileName, status: 200 });
+      this.securityLog.write('sensitive-fetch', { ip: req.ip, mac: result.mac ?? '-', file: req.fileName, status: 200, auth: how ?? '-' });
+      if ((how === 'digest' || how === 'basic') && result.device) this.devices.recordAuthenticated(result.device.mac);
     }
     if (result.outcome === 'delivered' && result.device) {
       const account = result.rule && this.files.isAccountFile(result.device, result.rule);
@@ -101,7 +137,7 @@ export class ProvisioningService {
       }
     }
     if (result.status === 200) return { status: 200, body: result.body, contentType: result.contentType };
-    return { status: result.status };
+    return { status: result.status, challenge };
   }
 
   private report(
@@ -109,15 +145,17 @@ export class ProvisioningService {
     req: FetchRequest,
     mac: string | null,
     fromUa: ReturnType<VendorRegistry['identify']>,
+    how: string | undefined,
   ): void {
     const base = { ip: req.ip, file: req.fileName };
     switch (r.outcome) {
       case 'delivered':
         if (r.device) {
           const d = r.device;
+          const viaWindow = how === 'window' ? ' without a credential (first-fetch window)' : '';
           this.log.info(
-            { ...base, mac: d.mac },
-            `✓ Provisioning config delivered to ${d.mac} (${r.vendor!.name} ${d.model}, extension ${d.lines.join(', ')})`,
+            { ...base, mac: d.mac, ...(how ? { auth: how } : {}) },
+            `✓ Provisioning config delivered to ${d.mac} (${r.vendor!.name} ${d.model}, extension ${d.lines.join(', ')})${viaWindow}`,
           );
         } else {
           this.log.info(base, `✓ Common provisioning file ${req.fileName} delivered (${r.vendor!.name}${r.model ? ` ${r.model}` : ''})`);
@@ -156,6 +194,12 @@ export class ProvisioningService {
         return;
       case 'unknown_file':
         this.log.info(base, `No such provisioning file: ${req.fileName}`);
+        return;
+      case 'auth_required':
+        this.log.info({ ...base, mac }, `Device ${mac} asked for ${req.fileName} without its provisioning credential: challenge sent`);
+        return;
+      case 'auth_failed':
+        this.log.warn({ ...base, mac, reason: r.detail }, `Device ${mac}: wrong provisioning credential for ${req.fileName} (${r.detail}) from ${req.ip}`);
         return;
     }
   }

@@ -31,6 +31,15 @@ export interface DevicesTable {
   last_fetch_port: number | null;
   last_fetch_legacy: number;
   resync_sent_at: string | null;
+  /** Provisioning credential: user name, and the password sealed with the secret box. */
+  prov_user: string | null;
+  prov_secret_enc: string | null;
+  /** When the first-fetch window opened (device added, credential changed); null: closed. */
+  window_opened_at: string | null;
+  /** Last fetch the phone authenticated with its credential (closes the window). */
+  prov_authenticated_at: string | null;
+  /** Which listener its URLs point at: default, http or https. */
+  listener: string;
 }
 
 export interface LegacyListenersTable {

@@ -5,11 +5,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { get as httpsGet } from 'node:https';
+import { get as httpsGet, request as httpsRequest } from 'node:https';
 import { createSocket } from 'node:dgram';
 import { connect as tlsConnect } from 'node:tls';
 import WebSocket from 'ws';
-import { freePort, freeSipPort, runCli, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
+import { createToken, freePort, freeSipPort, runCli, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
+import { getFrom } from '../helpers/http-digest.ts';
 
 const dir = tempDir();
 let server: RunningServer;
@@ -18,6 +19,7 @@ let tlsPort: number;
 let wsPort: number;
 let apiPort: number;
 let ca: Buffer;
+let token: string;
 
 before(async () => {
   sipPort = await freeSipPort();
@@ -32,7 +34,14 @@ before(async () => {
   assert.match(applied, /enabled: true/);
   assert.match(applied, /sip_tls_port: 5061/, '--apply turned SIP over TLS on');
   // Free ports for this run, dual-stack SIP, and WebSocket (WSS, since HTTPS is on).
-  writeFileSync(file, applied.replace('sip_tls_port: 5061', `sip_tls_port: ${tlsPort}\n  sip_ws_port: ${wsPort}`).replace('  sip_host: 127.0.0.1\n', '  sip_host: "::"\n'));
+  writeFileSync(
+    file,
+    applied
+      .replace('sip_tls_port: 5061', `sip_tls_port: ${tlsPort}\n  sip_ws_port: ${wsPort}`)
+      .replace('  sip_host: 127.0.0.1\n', '  sip_host: "::"\n')
+      .replace('provisioning:\n', 'provisioning:\n  auth:\n    first_fetch_minutes: 0\n'),
+  );
+  token = await createToken(file);
   server = await RunningServer.start(file, port);
   apiPort = port;
 });
@@ -95,4 +104,39 @@ test('secure WebSocket: subprotocol "sip", REGISTER is challenged over the socke
   const refused = new WebSocket(`wss://127.0.0.1:${wsPort}`, 'chat', { ca });
   const err = await new Promise((ok) => (refused.once('error', ok), refused.once('open', () => ok(null))));
   assert.ok(err, 'a connection without the sip subprotocol is refused');
+});
+
+test('provisioning over HTTPS: a device on the https listener gets https URLs and may use basic auth', async () => {
+  const api = (method: string, path: string, body?: unknown) =>
+    new Promise<{ status: number; json: any }>((ok, fail) => {
+      const data = body === undefined ? undefined : JSON.stringify(body);
+      const req = httpsRequest(
+        { host: '127.0.0.1', port: apiPort, path, method, ca, headers: { authorization: `Bearer ${token}`, ...(data ? { 'content-type': 'application/json' } : {}) } },
+        (res) => {
+          let text = '';
+          res.on('data', (d) => (text += d));
+          res.on('end', () => ok({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
+        },
+      );
+      req.on('error', fail);
+      req.end(data);
+    });
+  assert.equal((await api('POST', '/api/extensions', { number: '6001' })).status, 201);
+  const plain = await api('POST', '/api/provisioning/devices', { mac_address: '001565aa0001', extension_number: '6001', vendor: 'yealink', model: 'T46S', listener: 'http' });
+  assert.equal(plain.status, 400, 'no plain-HTTP listener here');
+  assert.equal(plain.json.field, 'listener');
+  const dev = await api('POST', '/api/provisioning/devices', { mac_address: '001565aa0001', extension_number: '6001', vendor: 'yealink', model: 'T46S', listener: 'https' });
+  assert.equal(dev.status, 201);
+  assert.equal(dev.json.config_url, `https://127.0.0.1:${apiPort}/provision/001565aa0001.cfg`);
+
+  const path = '/provision/001565aa0001.cfg';
+  const challenged = await getFrom({ port: apiPort, path, https: true, ca: ca.toString() });
+  assert.equal(challenged.status, 401);
+  assert.match(String(challenged.headers['www-authenticate']), /Basic realm="pbx-provisioning"/, 'basic is offered over TLS');
+  const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+  const wrong = await getFrom({ port: apiPort, path, https: true, ca: ca.toString(), headers: { authorization: basic('001565aa0001', 'NotThePassword1') } });
+  assert.equal(wrong.status, 401);
+  const ok = await getFrom({ port: apiPort, path, https: true, ca: ca.toString(), headers: { authorization: basic(dev.json.provisioning_username, dev.json.provisioning_password) } });
+  assert.equal(ok.status, 200);
+  assert.match(ok.body, new RegExp(`static\\.auto_provision\\.server\\.url = https://127\\.0\\.0\\.1:${apiPort}/provision/`), 'the file keeps the phone on HTTPS');
 });

@@ -8,6 +8,7 @@ import { VendorRegistry } from '../../src/provisioning/vendors/index.ts';
 import { formatMac } from '../../src/util/mac.ts';
 import { TestUa, type SipRequestIn } from './sip-client.ts';
 import { userAgentFor } from './phones.ts';
+import { fetchWithDigest, type Credential } from './http-digest.ts';
 
 const registry = new VendorRegistry();
 
@@ -16,7 +17,7 @@ const SERVER_KEY: Record<string, (file: string) => string | undefined> = {
   yealink: (f) => /^static\.auto_provision\.server\.url = (\S+?)\/?$/m.exec(f)?.[1],
   zultys: (f) => /^static\.auto_provision\.server\.url = (\S+?)\/?$/m.exec(f)?.[1],
   polycom: (f) => /device\.prov\.serverName="([^"]+?)\/?"/.exec(f)?.[1],
-  cisco: (f) => /<Profile_Rule>(.+?)\/\$MA\.xml<\/Profile_Rule>/.exec(f)?.[1],
+  cisco: (f) => /<Profile_Rule>(?:\[[^\]]*\])?(.+?)\/\$MA\.xml<\/Profile_Rule>/.exec(f)?.[1],
   grandstream: (f) => {
     const path = /<P237>([^<]+)<\/P237>/.exec(f)?.[1];
     const https = /<P212>2<\/P212>/.test(f);
@@ -26,12 +27,28 @@ const SERVER_KEY: Record<string, (file: string) => string | undefined> = {
   fanvil: (f) => /<FlashServerIP>([^<]+)<\/FlashServerIP>/.exec(f)?.[1],
 };
 
+/** Each vendor's provisioning credential keys (docs/PROVISIONING.md), as the phone reads them. */
+const CREDENTIAL_KEYS: Record<string, (file: string) => [string | undefined, string | undefined]> = {
+  yealink: (f) => [/^static\.auto_provision\.server\.username = (.*)$/m.exec(f)?.[1], /^static\.auto_provision\.server\.password = (.*)$/m.exec(f)?.[1]],
+  zultys: (f) => CREDENTIAL_KEYS.yealink!(f),
+  polycom: (f) => [/device\.prov\.user="([^"]*)"/.exec(f)?.[1], /device\.prov\.password="([^"]*)"/.exec(f)?.[1]],
+  cisco: (f) => {
+    const m = /<Profile_Rule>\[--uid (\S+) --pwd (\S+)\]/.exec(f);
+    return [m?.[1], m?.[2]];
+  },
+  grandstream: (f) => [/<P1360>([^<]*)</.exec(f)?.[1], /<P1361>([^<]*)</.exec(f)?.[1]],
+  snom: (f) => [/<http_client_user[^>]*>([^<]*)</.exec(f)?.[1], /<http_client_pass[^>]*>([^<]*)</.exec(f)?.[1]],
+  fanvil: (f) => [/<DefaultUsername>([^<]*)</.exec(f)?.[1], /<DefaultPassword>([^<]*)</.exec(f)?.[1]],
+};
+
 export class SimPhone {
   /** Where this phone believes its provisioning server is. */
   baseUrl: string;
   readonly fetches: { url: string; status: number }[] = [];
   readonly notifies: SipRequestIn[] = [];
   account: { user: string; password: string; server: string; port: number } | undefined;
+  /** The provisioning credential its file gave it (none before its first file). */
+  credential: Credential | undefined;
   sip: TestUa | undefined;
   private challengeNonce: string | undefined;
 
@@ -56,7 +73,7 @@ export class SimPhone {
     let accountFile = '';
     for (const name of profile.bootSequence(model, vmac)) {
       const url = `${this.baseUrl}/${name}`;
-      const res = await fetch(url, { headers: { 'user-agent': this.userAgent } });
+      const res = await fetchWithDigest(url, this.credential, { 'user-agent': this.userAgent });
       const body = await res.text();
       this.fetches.push({ url, status: res.status });
       if (res.status !== 200) throw new Error(`${this.vendor} ${this.model}: ${url} → ${res.status}`);
@@ -66,6 +83,9 @@ export class SimPhone {
     if (!next) throw new Error(`${this.vendor}: no provisioning server key in its file`);
     this.baseUrl = next.replace(/\/$/, '');
     this.account = readAccount(this.vendor, accountFile);
+    const [user, password] = CREDENTIAL_KEYS[this.vendor]!(accountFile);
+    if (!user || !password) throw new Error(`${this.vendor}: no provisioning credential in its file`);
+    this.credential = { user, password };
   }
 
   /** Registers with the account from its file; answers NOTIFYs like the vendor. */

@@ -4,9 +4,16 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pbx } from '../../app.js';
 import { DeviceService } from '../../provisioning/devices.js';
 import { deviceView } from '../views.js';
+import { listenerProblem, type ListenerChoice } from '../../provisioning/config-url.js';
+import { PbxError } from '../../pbx/errors.js';
 
 const Params = Type.Object({ mac: Type.String() });
 const Ext = Type.String({ pattern: '^[0-9]{2,10}$' });
+const Listener = Type.Union([Type.Literal('default'), Type.Literal('http'), Type.Literal('https')], {
+  description: 'Listener its URLs point at: default (provisioning.http_port when set, else the API port), http, or https',
+});
+const ProvUser = Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'User name the phone shows when it fetches its file (default: its MAC)' });
+const ProvPassword = Type.String({ minLength: 12, maxLength: 128, description: 'Generated (strong) when omitted; shown once' });
 const Overrides = Type.Record(Type.String(), Type.String(), { description: 'Vendor key → value added to this phone\'s file' });
 
 const CreateBody = Type.Object(
@@ -18,6 +25,9 @@ const CreateBody = Type.Object(
     model: Type.String({ minLength: 1 }),
     label: Type.Optional(Type.Union([Type.String({ maxLength: 100 }), Type.Null()])),
     overrides: Type.Optional(Overrides),
+    provisioning_username: Type.Optional(ProvUser),
+    provisioning_password: Type.Optional(ProvPassword),
+    listener: Type.Optional(Listener),
   },
   { additionalProperties: false },
 );
@@ -30,6 +40,11 @@ const UpdateBody = Type.Object(
     model: Type.Optional(Type.String({ minLength: 1 })),
     label: Type.Optional(Type.Union([Type.String({ maxLength: 100 }), Type.Null()])),
     overrides: Type.Optional(Overrides),
+    provisioning_username: Type.Optional(ProvUser),
+    provisioning_password: Type.Optional(ProvPassword),
+    regenerate_provisioning_password: Type.Optional(Type.Boolean({ description: 'New generated credential, shown once; reopens the first-fetch window' })),
+    open_first_fetch_window: Type.Optional(Type.Boolean({ description: 'Let the phone fetch its file without its credential again (provisioning.auth.first_fetch_minutes)' })),
+    listener: Type.Optional(Listener),
   },
   { additionalProperties: false },
 );
@@ -46,6 +61,11 @@ const MassResyncBody = Type.Object(
   { additionalProperties: false },
 );
 
+function checkListener(pbx: Pbx, listener: ListenerChoice | undefined): void {
+  const problem = listener ? listenerProblem(pbx.config(), listener) : null;
+  if (problem) throw new PbxError('invalid', `listener "${listener}" cannot be used: ${problem}`, 'listener');
+}
+
 export function deviceRoutes(pbx: Pbx) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -59,10 +79,11 @@ export function deviceRoutes(pbx: Pbx) {
       if (!req.body.extension_number && !req.body.lines) {
         return reply.code(400).send({ error: 'invalid', message: 'extension_number is required', field: 'extension_number' });
       }
+      checkListener(pbx, req.body.listener);
       const device = await pbx.devices.create(req.body);
       const url = pbx.files.configUrl(device);
       pbx.log.info({ mac: device.mac, config_url: url }, `Device ${device.mac} added (${device.vendor} ${device.model}, extension ${device.lines.join(', ')})`);
-      return reply.code(201).send(deviceView(pbx, device));
+      return reply.code(201).send({ ...deviceView(pbx, device), provisioning_password: device.credential.password });
     });
 
     app.get('/provisioning/devices/:mac', { schema: { tags, summary: 'Show a device', params: Params } }, async (req) =>
@@ -70,9 +91,12 @@ export function deviceRoutes(pbx: Pbx) {
     );
 
     app.put('/provisioning/devices/:mac', { schema: { tags, summary: 'Change a device', params: Params, body: UpdateBody } }, async (req) => {
+      checkListener(pbx, req.body.listener);
+      const before = pbx.devices.require(DeviceService.parseMac(req.params.mac)).credential;
       const device = await pbx.devices.update(req.params.mac, req.body);
       pbx.log.info({ mac: device.mac }, `Device ${device.mac} updated`);
-      return deviceView(pbx, device);
+      const changed = device.credential.password !== before.password;
+      return { ...deviceView(pbx, device), ...(changed && req.body.regenerate_provisioning_password ? { provisioning_password: device.credential.password } : {}) };
     });
 
     app.post(

@@ -152,5 +152,15 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0006_provisioning_credentials': {
+      async up(db: Kysely<any>) {
+        // Filled in (generated, sealed) by the device service at start for older rows.
+        await db.schema.alterTable('devices').addColumn('prov_user', 'text').execute();
+        await db.schema.alterTable('devices').addColumn('prov_secret_enc', 'text').execute();
+        await db.schema.alterTable('devices').addColumn('window_opened_at', 'text').execute();
+        await db.schema.alterTable('devices').addColumn('prov_authenticated_at', 'text').execute();
+        await db.schema.alterTable('devices').addColumn('listener', 'text', (c) => c.notNull().defaultTo('default')).execute();
+      },
+    },
   };
 }

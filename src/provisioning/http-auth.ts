@@ -1,0 +1,138 @@
+// Who may have a per-device (sensitive) file: the phone that shows the credential its
+// own file gave it, by HTTP digest (RFC 7616; server-side nonces that expire, are bound
+// to the client address and are used once) or, over TLS only, by basic auth. A device
+// just added has no credential yet, so it may fetch without one inside its first-fetch
+// window (minutes after being added, from listed networks, until it first authenticates).
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { digestResponse, ha1, parseAlgorithm, type DigestAlgorithm } from '../sip/digest.js';
+import { parseCredentials } from '../sip/header-values.js';
+import { AddressList } from '../util/net.js';
+import type { Device } from './devices.js';
+
+export interface AuthSettings {
+  mode: 'digest' | 'none';
+  realm: string;
+  nonce_ttl_seconds: number;
+  first_fetch_minutes: number;
+  first_fetch_networks: string[];
+}
+
+export interface AuthRequest {
+  authorization: string | undefined;
+  method: string;
+  /** The request target as sent (path and query), which a digest `uri` must equal. */
+  uri: string;
+  ip: string;
+  /** True when the request came over TLS (basic auth is accepted only then). */
+  secure: boolean;
+}
+
+export type AuthVerdict =
+  | { ok: true; how: 'digest' | 'basic' | 'window' | 'off' }
+  | {
+      ok: false;
+      /** Header values for WWW-Authenticate. */
+      challenge: string[];
+      /** Why the offered credential failed (a miss for the guard); null when none was offered or it was only stale. */
+      failure: string | null;
+    };
+
+/** Issued nonces are kept at most this many; the oldest go first (a flood cannot grow memory). */
+const MAX_NONCES = 100_000;
+
+export class ProvisioningAuth {
+  /** nonce → when it expires and which address it was issued to. Map order is issue order. */
+  private readonly nonces = new Map<string, { expires: number; ip: string }>();
+  private readonly firstFetchNets = new AddressList();
+
+  constructor(private readonly settings: () => AuthSettings) {}
+
+  check(device: Device, req: AuthRequest): AuthVerdict {
+    const s = this.settings();
+    if (s.mode === 'none') return { ok: true, how: 'off' };
+    if (req.authorization) {
+      const result = this.verify(device, req, s);
+      if (result === 'ok-digest' || result === 'ok-basic') return { ok: true, how: result === 'ok-digest' ? 'digest' : 'basic' };
+      if (this.inWindow(device, req.ip, s)) return { ok: true, how: 'window' };
+      return { ok: false, challenge: this.challenge(req, s, result === 'stale'), failure: result === 'stale' ? null : result };
+    }
+    if (this.inWindow(device, req.ip, s)) return { ok: true, how: 'window' };
+    return { ok: false, challenge: this.challenge(req, s, false), failure: null };
+  }
+
+  /** Whether the device may still fetch without its credential, and until when. */
+  windowUntil(device: Device): string | null {
+    const s = this.settings();
+    if (!device.windowOpenedAt || s.first_fetch_minutes === 0) return null;
+    const until = Date.parse(device.windowOpenedAt) + s.first_fetch_minutes * 60_000;
+    return until > Date.now() ? new Date(until).toISOString() : null;
+  }
+
+  private inWindow(device: Device, ip: string, s: AuthSettings): boolean {
+    return this.windowUntil(device) !== null && this.firstFetchNets.has(s.first_fetch_networks, ip);
+  }
+
+  private challenge(req: AuthRequest, s: AuthSettings, stale: boolean): string[] {
+    const nonce = randomBytes(18).toString('base64url');
+    if (this.nonces.size >= MAX_NONCES) this.nonces.delete(this.nonces.keys().next().value!);
+    this.nonces.set(nonce, { expires: Date.now() + s.nonce_ttl_seconds * 1000, ip: req.ip });
+    const common = `realm="${s.realm}", qop="auth", nonce="${nonce}"${stale ? ', stale=true' : ''}`;
+    // Strongest first (RFC 7616 §3.7); most phones only know MD5.
+    const out = [`Digest ${common}, algorithm=SHA-256`, `Digest ${common}, algorithm=MD5`];
+    if (req.secure) out.push(`Basic realm="${s.realm}", charset="UTF-8"`);
+    return out;
+  }
+
+  /** ok-…, 'stale' (unknown, used or expired nonce: no proof of a wrong password), or why it failed. */
+  private verify(device: Device, req: AuthRequest, s: AuthSettings): 'ok-digest' | 'ok-basic' | 'stale' | string {
+    const header = req.authorization!;
+    const scheme = header.slice(0, header.indexOf(' ')).toLowerCase();
+    if (scheme === 'basic') {
+      if (!req.secure) return 'basic-without-tls';
+      const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      if (colon < 0) return 'malformed';
+      const userOk = same(decoded.slice(0, colon), device.credential.user);
+      const passOk = same(decoded.slice(colon + 1), device.credential.password);
+      return userOk && passOk ? 'ok-basic' : 'wrong-credential';
+    }
+    if (scheme !== 'digest') return 'unsupported-scheme';
+    let p: Map<string, string>;
+    try {
+      p = parseCredentials(header).params;
+    } catch {
+      return 'malformed';
+    }
+    const nonce = p.get('nonce') ?? '';
+    const issued = this.nonces.get(nonce);
+    // Single use: whatever happens next, this nonce is spent.
+    if (issued) this.nonces.delete(nonce);
+    if (!issued || issued.expires < Date.now() || issued.ip !== req.ip) return 'stale';
+    const algorithm: DigestAlgorithm | null = parseAlgorithm(p.get('algorithm'));
+    if (!algorithm) return 'unsupported-algorithm';
+    if (p.get('realm') !== s.realm) return 'wrong-realm';
+    if (p.get('uri') !== req.uri) return 'wrong-uri';
+    const qop = p.get('qop');
+    if (qop !== undefined && qop !== 'auth') return 'unsupported-qop';
+    if (qop && (!p.get('nc') || !p.get('cnonce'))) return 'malformed';
+    if (p.get('username') !== device.credential.user) return 'wrong-credential';
+    const expected = digestResponse({
+      algorithm,
+      ha1: ha1(algorithm, device.credential.user, s.realm, device.credential.password),
+      method: req.method,
+      uri: req.uri,
+      nonce,
+      qop,
+      nc: p.get('nc'),
+      cnonce: p.get('cnonce'),
+    });
+    return same(p.get('response') ?? '', expected) ? 'ok-digest' : 'wrong-credential';
+  }
+}
+
+/** Constant-time comparison of two strings of any length. */
+function same(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
