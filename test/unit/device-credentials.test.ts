@@ -1,0 +1,52 @@
+// A device's provisioning credential: generated strong, sealed at rest, and given to
+// devices that were added before credentials existed (with the first-fetch window open,
+// so their phones can fetch the file that hands it over).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { createPbx } from '../../src/app.ts';
+import { parseConfigText } from '../../src/config/load.ts';
+import { createLogger } from '../../src/log.ts';
+import { tempDir } from '../helpers/server.ts';
+
+async function open(dir: string) {
+  const file = join(dir, 'config.yml');
+  const config = parseConfigText('server:\n  external_ip: 192.168.1.14\ndatabase:\n  path: data/pbx.db\n', file);
+  return createPbx({ file, config }, createLogger('silent'));
+}
+
+test('credentials are generated, sealed, refused when weak, and survive a restart', async () => {
+  const dir = tempDir();
+  let pbx = await open(dir);
+  await pbx.extensions.create({ number: '1001' });
+  const d = await pbx.devices.create({ mac_address: '00:15:65:00:00:01', extension_number: '1001', vendor: 'yealink', model: 'T46S' });
+  assert.equal(d.credential.user, '001565000001');
+  assert.match(d.credential.password, /^[A-Za-z0-9]{20}$/);
+  const row = await pbx.database.db.selectFrom('devices').select(['prov_secret_enc']).where('mac', '=', d.mac).executeTakeFirstOrThrow();
+  assert.ok(row.prov_secret_enc && !row.prov_secret_enc.includes(d.credential.password), 'sealed in the database');
+  await assert.rejects(pbx.devices.update(d.mac, { provisioning_password: 'aaaaaaaaaaaaaa' }), /provisioning_password/);
+  await assert.rejects(pbx.devices.update(d.mac, { provisioning_password: 'has space in it!' }), /provisioning_password/);
+  const password = d.credential.password;
+  await pbx.close();
+  pbx = await open(dir);
+  assert.equal(pbx.devices.get(d.mac)!.credential.password, password, 'opened again after a restart');
+  await pbx.close();
+});
+
+test('a device stored before credentials existed gets one at start, with its window open', async () => {
+  const dir = tempDir();
+  let pbx = await open(dir);
+  await pbx.extensions.create({ number: '1001' });
+  await pbx.devices.create({ mac_address: '001565000002', extension_number: '1001', vendor: 'yealink', model: 'T46S' });
+  // What a database from before migration 0006 looks like after it: no credential, no window.
+  await pbx.database.db.updateTable('devices').set({ prov_user: null, prov_secret_enc: null, window_opened_at: null }).execute();
+  await pbx.close();
+  pbx = await open(dir);
+  const d = pbx.devices.get('001565000002')!;
+  assert.match(d.credential.password, /^[A-Za-z0-9]{20}$/);
+  assert.ok(pbx.provisioningAuth.windowUntil(d), 'window open so the phone can fetch the credential');
+  assert.match(pbx.files.renderDeviceFile(d).body!, new RegExp(`static\\.auto_provision\\.server\\.password = ${d.credential.password}`));
+  const row = await pbx.database.db.selectFrom('devices').select(['prov_secret_enc']).where('mac', '=', d.mac).executeTakeFirstOrThrow();
+  assert.ok(row.prov_secret_enc, 'stored');
+  await pbx.close();
+});
