@@ -18,8 +18,17 @@ interface Listener {
   scheme: 'http' | 'https';
   /** Old ports only ever served phones: they serve /provision and nothing else. */
   provisioningOnly: boolean;
+  /** An old port (grace or provisioning.legacy_ports): phones fetching here have not moved yet. */
+  old: boolean;
   /** Undefined for the main listener and permanent legacy ports. */
   until?: Date;
+}
+
+const OLD_PORT = Symbol('pbx.oldPort');
+
+/** True when the request came in through an old port: the listeners are the one judge of that. */
+export function cameThroughOldPort(req: IncomingMessage): boolean {
+  return (req as IncomingMessage & { [OLD_PORT]?: boolean })[OLD_PORT] === true;
 }
 
 export class HttpListeners {
@@ -51,7 +60,10 @@ export class HttpListeners {
     const now = new Date().toISOString();
     await this.db.deleteFrom('legacy_listeners').where('until', '<=', now).execute();
     const stored = await this.db.selectFrom('legacy_listeners').selectAll().execute();
-    for (const row of stored) if (row.port !== config.api.port) await this.openLegacy(config, row.host, row.port, new Date(row.until));
+    for (const row of stored) {
+      if (row.port === config.api.port || row.port === config.provisioning.http_port) continue;
+      await this.openLegacy(row.scheme === 'http' ? plainOnly(config) : config, row.host, row.port, new Date(row.until));
+    }
     await this.syncPermanent(config);
     this.sweeper = setInterval(() => void this.expire(), 60_000);
     this.sweeper.unref();
@@ -68,23 +80,31 @@ export class HttpListeners {
       this.legacy.delete(next.api.port);
       this.main = await this.open(next, next.api.host, next.api.port, false);
       this.log.info(`API port: ${next.api.port} (moved from ${old.port} without a restart)`);
-      if (old.port !== next.api.port && next.provisioning.legacy_grace_days > 0) {
-        const until = new Date(Date.now() + next.provisioning.legacy_grace_days * 86_400_000);
-        old.provisioningOnly = true;
-        old.until = until;
-        this.legacy.set(old.port, old);
-        await this.db
-          .insertInto('legacy_listeners')
-          .values({ port: old.port, host: old.host, scheme: old.scheme, until: until.toISOString() })
-          .onConflict((oc) => oc.column('port').doUpdateSet({ until: until.toISOString(), host: old.host, scheme: old.scheme }))
-          .execute();
-        this.log.info(`Old provisioning port ${old.port} keeps serving phones until ${until.toISOString()} (provisioning.legacy_grace_days)`);
-      } else {
-        await this.closeListener(old);
-      }
+      if (old.port !== next.api.port) await this.keepForGrace(old, next);
+      else await this.closeListener(old);
     }
     await this.syncPlain(next);
     await this.syncPermanent(next);
+  }
+
+  /** A port phones may still use: keep serving /provision there for the grace period (or close it). */
+  private async keepForGrace(l: Listener, config: PbxConfig): Promise<void> {
+    const days = config.provisioning.legacy_grace_days;
+    if (days <= 0 || l.port === config.api.port || l.port === config.provisioning.http_port) {
+      await this.closeListener(l);
+      return;
+    }
+    const until = new Date(Date.now() + days * 86_400_000);
+    l.provisioningOnly = true;
+    l.old = true;
+    l.until = until;
+    this.legacy.set(l.port, l);
+    await this.db
+      .insertInto('legacy_listeners')
+      .values({ port: l.port, host: l.host, scheme: l.scheme, until: until.toISOString() })
+      .onConflict((oc) => oc.column('port').doUpdateSet({ until: until.toISOString(), host: l.host, scheme: l.scheme }))
+      .execute();
+    this.log.info(`Old provisioning port ${l.port} keeps serving phones until ${until.toISOString()} (provisioning.legacy_grace_days)`);
   }
 
   async close(): Promise<void> {
@@ -99,12 +119,17 @@ export class HttpListeners {
     const want = config.provisioning.http_port;
     if (this.plain && this.plain.port === want && this.plain.host === config.api.host) return;
     if (this.plain) {
-      await this.closeListener(this.plain);
+      const old = this.plain;
       this.plain = undefined;
+      // Phones given the old plain-HTTP URL keep being served there for the grace period.
+      if (old.port !== want) await this.keepForGrace(old, config);
+      else await this.closeListener(old);
     }
     if (want > 0) {
-      const plainConfig = { ...config, api: { ...config.api, ssl: { ...config.api.ssl, enabled: false } } };
-      this.plain = await this.open(plainConfig, config.api.host, want, true);
+      const reuse = this.legacy.get(want);
+      if (reuse) await this.closeListener(reuse);
+      this.legacy.delete(want);
+      this.plain = await this.open(plainOnly(config), config.api.host, want, true);
       this.log.info(`Provisioning also served over plain HTTP on port ${want}`);
     }
   }
@@ -120,6 +145,7 @@ export class HttpListeners {
     try {
       const l = await this.open(config, host, port, true);
       l.until = until;
+      l.old = true;
       this.legacy.set(port, l);
       this.log.info(`Provisioning also served on old port ${port}${until ? ` until ${until.toISOString()}` : ''}`);
     } catch (err) {
@@ -141,12 +167,13 @@ export class HttpListeners {
 
   private open(config: PbxConfig, host: string, port: number, provisioningOnly: boolean): Promise<Listener> {
     const ssl = config.api.ssl;
-    const listener = { host, port, scheme: ssl.enabled ? 'https' : 'http', provisioningOnly } as Listener;
+    const listener = { host, port, scheme: ssl.enabled ? 'https' : 'http', provisioningOnly, old: false } as Listener;
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       if (listener.provisioningOnly && !(req.url ?? '').startsWith('/provision/')) {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found\n');
         return;
       }
+      if (listener.old) (req as IncomingMessage & { [OLD_PORT]?: boolean })[OLD_PORT] = true;
       this.app.routing(req, res);
     };
     const server = ssl.enabled ? createHttps({ key: readFileSync(ssl.key_file), cert: readFileSync(ssl.cert_file) }, handler) : createHttp(handler);
@@ -167,4 +194,9 @@ export class HttpListeners {
       l.server.closeIdleConnections?.();
     });
   }
+}
+
+/** The config as the plain-HTTP provisioning listener sees it: no TLS. */
+function plainOnly(config: PbxConfig): PbxConfig {
+  return { ...config, api: { ...config.api, ssl: { ...config.api.ssl, enabled: false } } };
 }

@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pbx } from '../app.js';
 import { AddressList, unmapIPv4 } from '../util/net.js';
+import { cameThroughOldPort } from './listeners.js';
 
 const REASON: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 500: 'Internal Server Error' };
 const UPLOAD = /\.(log|txt)$|-(boot|app|calls|contacts|directory)\.(log|xml)$/i;
@@ -36,8 +37,7 @@ export function provisionRoutes(pbx: Pbx) {
           ip: req.ip,
           userAgent: req.headers['user-agent'] ?? null,
           localPort: req.socket.localPort ?? pbx.config().api.port,
-          // Any port but the current ones is an old one kept for phones that have not moved yet.
-          legacy: req.socket.localPort !== undefined && !currentPorts(pbx).includes(req.socket.localPort),
+          legacy: cameThroughOldPort(req.raw),
           authorization: req.headers.authorization,
           target: req.url,
           secure: req.protocol === 'https',
@@ -61,11 +61,6 @@ export function provisionRoutes(pbx: Pbx) {
       },
     });
   };
-}
-
-function currentPorts(pbx: Pbx): number[] {
-  const c = pbx.config();
-  return c.provisioning.http_port > 0 ? [c.api.port, c.provisioning.http_port] : [c.api.port];
 }
 
 function lastSegment(rest: string): string {

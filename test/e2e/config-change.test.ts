@@ -180,3 +180,43 @@ test('PUT /api/config keeps the file\'s comments, moving server.sip_port keeps r
     await s.stop();
   }
 });
+
+test('moving provisioning.http_port keeps the old plain-HTTP port serving phones (also after a restart)', async () => {
+  const dir3 = tempDir();
+  const port = await freePort();
+  const plainA = await freePort();
+  const plainB = await freePort();
+  const file = writeConfig(dir3, { port, sipPort: await freeSipPort() });
+  writeFileSync(file, readFileSync(file, 'utf8').replace('provisioning:\n', `provisioning:\n  http_port: ${plainA}\n`));
+  const token = await createToken(file);
+  let s = await RunningServer.start(file, port);
+  try {
+    assert.equal((await s.api('POST', '/api/extensions', token, { number: '6201' })).status, 201);
+    const dev = await s.api('POST', '/api/provisioning/devices', token, { mac_address: '001565c00201', extension_number: '6201', vendor: 'yealink', model: 'T46S' });
+    assert.equal(dev.json.config_url, `http://127.0.0.1:${plainA}/provision/001565c00201.cfg`);
+    const phone = new SimPhone('yealink', 'T46S', '001565c00201', `http://127.0.0.1:${plainA}/provision`);
+    await phone.provision();
+
+    const moved = await s.api('PUT', '/api/config', token, { values: { 'provisioning.http_port': plainB } });
+    assert.equal(moved.status, 200, moved.text);
+    await s.waitForLog(new RegExp(`Old provisioning port ${plainA} keeps serving phones until`));
+    const shown = await s.api('GET', '/api/provisioning/devices/001565c00201', token);
+    assert.equal(shown.json.config_url, `http://127.0.0.1:${plainB}/provision/001565c00201.cfg`);
+
+    // The phone still knows A: it is served there, logged as an old-port fetch, and told B.
+    await phone.provision();
+    assert.ok(phone.fetches.at(-1)!.url.includes(`:${plainA}/`));
+    assert.equal(phone.baseUrl, `http://127.0.0.1:${plainB}/provision`);
+    await s.waitForLog(new RegExp(`Device 001565c00201 fetched 001565c00201\\.cfg through old port ${plainA}`));
+    assert.equal((await fetch(`http://127.0.0.1:${plainA}/api/status`, { headers: { authorization: `Bearer ${token}` } })).status, 404, 'never the API');
+
+    // After a restart the old port is reopened, still plain HTTP.
+    await s.stop();
+    s = await RunningServer.start(file, port);
+    await s.waitForLog(new RegExp(`Provisioning also served on old port ${plainA}`));
+    const again = await fetch(`http://127.0.0.1:${plainA}/provision/y000000000000.boot`);
+    assert.equal(again.status, 200);
+  } finally {
+    await s.stop();
+  }
+});
