@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The end-to-end tests talk to real SIP peers: SIPp (Debian package sip-tester) and
-# baresip. Installs them when missing, so `npm test` works on a fresh Debian machine.
+# baresip, and drive the web admin in Debian's Chromium (through playwright-core; no
+# browser is ever downloaded). Installs them when missing, so `npm test` works on a
+# fresh Debian machine.
 set -euo pipefail
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || need+=(baresip-core)
 command -v stdbuf >/dev/null 2>&1 || need+=(coreutils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "The tests need: ${need[*]} (SIPp, baresip). Install them with your package manager." >&2
+  echo "The tests need: ${need[*]} (SIPp, baresip, Chromium at /usr/bin/chromium). Install them with your package manager." >&2
   exit 1
 fi
 SUDO=""

@@ -17,6 +17,10 @@ import { authRoutes } from './routes/auth.js';
 import { AdminStore } from './admins.js';
 import { provisionRoutes } from './provision-routes.js';
 import { createMetrics } from './metrics.js';
+import { eventRoutes } from './routes/events.js';
+import { doctorRoutes } from './routes/doctor.js';
+import { uiRoutes } from './routes/ui.js';
+import { webAdmin } from './routes/web-admin.js';
 
 export type Http = FastifyInstance;
 
@@ -101,6 +105,9 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
     m.get('/metrics', { schema: { hide: true } }, async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
   });
 
+  // The web admin's files (public: the data they show needs a token).
+  await app.register(webAdmin(), { prefix: '/admin' });
+
   await app.register(authRoutes(pbx, new AdminStore(pbx.database.db, pbx.tokens)), { prefix: '/api' });
 
   await app.register(
@@ -113,6 +120,9 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
       await api.register(provisioningInfoRoutes(pbx));
       await api.register(sipRoutes(pbx));
       await api.register(configRoutes(pbx));
+      await api.register(uiRoutes(pbx));
+      await api.register(doctorRoutes(pbx));
+      await api.register(eventRoutes(pbx));
       api.setNotFoundHandler((req, reply) =>
         reply.code(404).send({ error: 'not_found', message: `No API route ${req.method} ${req.url}` }),
       );

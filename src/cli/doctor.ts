@@ -1,27 +1,18 @@
 // `pbx doctor`: the troubleshooting checklist admins used to run by hand, with the fix
 // for every finding. Exit status 0 only when nothing is wrong.
 import { execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { hostAddresses } from '../util/net.js';
 import type { Pbx } from '../app.js';
-import { isWeakSecret } from '../security/tokens.js';
-import { externalIpProblem } from '../provisioning/diagnostics.js';
+import { certificateFindings, deviceFindings, externalIpFindings, finding, weakSecretFindings, type Finding } from '../api/routes/doctor.js';
 
-export interface Finding {
-  check: string;
-  ok: boolean;
-  message: string;
-  fix?: string;
-}
+export type { Finding };
 
 export async function runDoctor(pbx: Pbx): Promise<Finding[]> {
   const c = pbx.config();
   const findings: Finding[] = [];
-  const add = (check: string, ok: boolean, message: string, fix?: string) => findings.push({ check, ok, message, ...(ok ? {} : { fix }) });
+  const add = (check: string, ok: boolean, message: string, fix?: string) => findings.push(finding(check, ok, message, fix));
   const scheme = c.api.ssl.enabled ? 'https' : 'http';
   const local = ['0.0.0.0', '::'].includes(c.api.host) ? '127.0.0.1' : c.api.host;
 
@@ -42,13 +33,10 @@ export async function runDoctor(pbx: Pbx): Promise<Finding[]> {
   else add('sip-port', false, `UDP port ${c.server.sip_port} is answered by another SIP server (${/^Server: (.*)$/m.exec(sip)?.[1] ?? 'unknown'})`, 'Stop the other SIP server or change server.sip_port');
 
   // 2. Is server.external_ip an address of this host?
-  const ip = c.server.external_ip;
-  const ipProblem = externalIpProblem(ip);
-  if (ipProblem) {
-    add('external-ip', false, ipProblem, `Set server.external_ip to this host's LAN address (${hostAddresses(true).join(', ') || 'none found'}), or to the public address of a NAT that forwards the ports here`);
-  } else add('external-ip', true, `server.external_ip ${ip} is an address of this host`);
+  findings.push(...externalIpFindings(pbx));
 
   // 3. Does a fetch of a sample device URL through the external address work?
+  const ip = c.server.external_ip;
   const sample = pbx.devices.list()[0];
   const url = sample ? pbx.files.configUrl(sample) : `${scheme}://${ip.includes(':') ? `[${ip}]` : ip}:${c.api.port}/provision/y000000000000.boot`;
   const fetched = await get(url);
@@ -59,45 +47,15 @@ export async function runDoctor(pbx: Pbx): Promise<Finding[]> {
   else add('fetch', false, `${url} answers ${fetched.status}`, 'See the server log for the request; check the device and its template');
 
   // 4. HTTPS: will phones accept the certificate? Is plain HTTP provisioning there?
-  if (c.api.ssl.enabled) {
-    try {
-      const cert = new X509Certificate(readFileSync(c.api.ssl.cert_file));
-      const problems: string[] = [];
-      if (cert.issuer === cert.subject) problems.push('self-signed');
-      if (new Date(cert.validTo).getTime() < Date.now()) problems.push(`expired on ${cert.validTo}`);
-      const nameOk = cert.checkIP(ip) !== undefined || cert.checkHost(ip) !== undefined;
-      if (!nameOk) problems.push(`not valid for ${ip}`);
-      if (problems.length) {
-        add('certificate', false, `The HTTPS certificate is ${problems.join(', ')}: phones that validate certificates will refuse to provision`, 'Use a certificate from a CA the phones trust, issued for server.external_ip (or its DNS name), or serve provisioning over plain HTTP on its own port');
-      } else add('certificate', true, 'The HTTPS certificate is CA-issued, current and names server.external_ip');
-    } catch (err) {
-      add('certificate', false, `Cannot read api.ssl.cert_file: ${(err as Error).message}`, 'Point api.ssl.cert_file at a PEM certificate');
-    }
-    if (c.provisioning.http_port === 0) {
-      add('plain-http', false, 'Provisioning is only served over HTTPS', 'Phones that cannot validate the certificate need plain HTTP: set provisioning.http_port');
-    } else add('plain-http', true, `Provisioning is also served over plain HTTP on port ${c.provisioning.http_port}`);
-  }
+  findings.push(...certificateFindings(pbx));
 
   // 5. Local firewall rules that block the ports.
   const blocked = firewallBlocks([c.api.port, c.server.sip_port]);
   if (blocked.length) add('firewall', false, `Local firewall rules mention the pbx ports with a drop/reject: ${blocked.join(' | ')}`, 'Allow TCP api.port and UDP/TCP server.sip_port (e.g. ufw allow 8080/tcp; ufw allow 5060)');
   else add('firewall', true, 'No local firewall rule blocks the pbx ports');
 
-  // 6. Devices never provisioned, stale, or still on an old port.
-  const states = pbx.devices.list().map((d) => ({ mac: d.mac, state: pbx.resync.state(d) }));
-  const bad = (st: string) => states.filter((s) => s.state === st).map((s) => s.mac);
-  const never = bad('never provisioned');
-  const stale = bad('stale');
-  const old = bad('fetched via old port');
-  if (never.length) add('devices-never', false, `${never.length} device(s) never fetched their file: ${never.join(', ')}`, 'Point them at the provisioning URL (pbx provision url <mac>) or DHCP option 66; see docs/PROVISIONING.md');
-  if (stale.length) add('devices-stale', false, `${stale.length} device(s) have not fetched their changed file: ${stale.join(', ')}`, 'pbx device resync --stale (they must be registered), or reboot them');
-  if (old.length) add('devices-old-port', false, `${old.length} device(s) last fetched through an old port: ${old.join(', ')}`, 'pbx device resync <mac>: their next fetch uses the new URL');
-  if (!never.length && !stale.length && !old.length) add('devices', true, `${states.length} device(s) in sync or pending`);
-
-  // 7. Extensions with weak secrets.
-  const weak = pbx.extensions.list().filter((e) => isWeakSecret(e.secret, e.number)).map((e) => e.number);
-  if (weak.length) add('weak-secrets', false, `Extension(s) with weak SIP secrets: ${weak.join(', ')}`, 'PUT /api/extensions/{number} {"regenerate_password": true}, then resync their phones');
-  else add('weak-secrets', true, 'Every extension has a strong SIP secret');
+  // 6. Devices never provisioned, stale, or still on an old port. 7. Extensions with weak secrets.
+  findings.push(...deviceFindings(pbx), ...weakSecretFindings(pbx));
 
   return findings;
 }

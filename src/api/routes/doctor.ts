@@ -1,0 +1,98 @@
+// The checks of `pbx doctor` that need no network probe (external address, certificate,
+// devices that did not follow, weak secrets), shared by the CLI and GET /api/doctor.
+// The CLI adds the probes (ports, a real fetch, firewall rules); the server does not run
+// them on itself: a probe fetch would count as the phone's own fetch.
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Pbx } from '../../app.js';
+import { hostAddresses } from '../../util/net.js';
+import { isWeakSecret } from '../../security/tokens.js';
+import { externalIpProblem } from '../../provisioning/diagnostics.js';
+
+export interface Finding {
+  check: string;
+  ok: boolean;
+  message: string;
+  fix?: string;
+}
+
+export const finding = (check: string, ok: boolean, message: string, fix?: string): Finding => ({ check, ok, message, ...(ok ? {} : { fix }) });
+
+/** Is server.external_ip an address of this host? */
+export function externalIpFindings(pbx: Pbx): Finding[] {
+  const ip = pbx.config().server.external_ip;
+  const problem = externalIpProblem(ip);
+  if (!problem) return [finding('external-ip', true, `server.external_ip ${ip} is an address of this host`)];
+  return [
+    finding('external-ip', false, problem, `Set server.external_ip to this host's LAN address (${hostAddresses(true).join(', ') || 'none found'}), or to the public address of a NAT that forwards the ports here`),
+  ];
+}
+
+/** HTTPS: will phones accept the certificate? Is plain-HTTP provisioning there? */
+export function certificateFindings(pbx: Pbx): Finding[] {
+  const c = pbx.config();
+  if (!c.api.ssl.enabled) return [];
+  const out: Finding[] = [];
+  const ip = c.server.external_ip;
+  try {
+    const cert = new X509Certificate(readFileSync(c.api.ssl.cert_file));
+    const problems: string[] = [];
+    if (cert.issuer === cert.subject) problems.push('self-signed');
+    if (new Date(cert.validTo).getTime() < Date.now()) problems.push(`expired on ${cert.validTo}`);
+    const nameOk = cert.checkIP(ip) !== undefined || cert.checkHost(ip) !== undefined;
+    if (!nameOk) problems.push(`not valid for ${ip}`);
+    if (problems.length) {
+      out.push(
+        finding(
+          'certificate',
+          false,
+          `The HTTPS certificate is ${problems.join(', ')}: phones that validate certificates will refuse to provision`,
+          'Use a certificate from a CA the phones trust, issued for server.external_ip (or its DNS name), or serve provisioning over plain HTTP on its own port',
+        ),
+      );
+    } else out.push(finding('certificate', true, 'The HTTPS certificate is CA-issued, current and names server.external_ip'));
+  } catch (err) {
+    out.push(finding('certificate', false, `Cannot read api.ssl.cert_file: ${(err as Error).message}`, 'Point api.ssl.cert_file at a PEM certificate'));
+  }
+  if (c.provisioning.http_port === 0) {
+    out.push(finding('plain-http', false, 'Provisioning is only served over HTTPS', 'Phones that cannot validate the certificate need plain HTTP: set provisioning.http_port'));
+  } else out.push(finding('plain-http', true, `Provisioning is also served over plain HTTP on port ${c.provisioning.http_port}`));
+  return out;
+}
+
+/** Devices never provisioned, stale, or still on an old port. */
+export function deviceFindings(pbx: Pbx): Finding[] {
+  const states = pbx.devices.list().map((d) => ({ mac: d.mac, state: pbx.resync.state(d) }));
+  const inState = (st: string) => states.filter((s) => s.state === st).map((s) => s.mac);
+  const never = inState('never provisioned');
+  const stale = inState('stale');
+  const old = inState('fetched via old port');
+  const out: Finding[] = [];
+  if (never.length) out.push(finding('devices-never', false, `${never.length} device(s) never fetched their file: ${never.join(', ')}`, 'Point them at the provisioning URL (pbx provision url <mac>) or DHCP option 66; see docs/PROVISIONING.md'));
+  if (stale.length) out.push(finding('devices-stale', false, `${stale.length} device(s) have not fetched their changed file: ${stale.join(', ')}`, 'pbx device resync --stale (they must be registered), or reboot them'));
+  if (old.length) out.push(finding('devices-old-port', false, `${old.length} device(s) last fetched through an old port: ${old.join(', ')}`, 'pbx device resync <mac>: their next fetch uses the new URL'));
+  if (!out.length) out.push(finding('devices', true, `${states.length} device(s) in sync or pending`));
+  return out;
+}
+
+/** Extensions with weak secrets. */
+export function weakSecretFindings(pbx: Pbx): Finding[] {
+  const weak = pbx.extensions.list().filter((e) => isWeakSecret(e.secret, e.number)).map((e) => e.number);
+  if (weak.length) return [finding('weak-secrets', false, `Extension(s) with weak SIP secrets: ${weak.join(', ')}`, 'PUT /api/extensions/{number} {"regenerate_password": true}, then resync their phones')];
+  return [finding('weak-secrets', true, 'Every extension has a strong SIP secret')];
+}
+
+/** Every check that needs no network probe, in `pbx doctor`'s order. */
+export function serverFindings(pbx: Pbx): Finding[] {
+  return [...externalIpFindings(pbx), ...certificateFindings(pbx), ...deviceFindings(pbx), ...weakSecretFindings(pbx)];
+}
+
+export function doctorRoutes(pbx: Pbx) {
+  return async (app: FastifyInstance) => {
+    app.get('/doctor', { schema: { tags: ['status'], summary: 'The checks of `pbx doctor` that need no network probe' } }, async () => {
+      const findings = serverFindings(pbx);
+      return { ok: findings.every((f) => f.ok), findings };
+    });
+  };
+}

@@ -1,0 +1,133 @@
+// GET /api/events: server-sent events for the web admin. The server says *what*
+// changed (topics); clients re-read what they show. Changes are coalesced for a
+// quarter second, so a burst of registrations is one message, not a polling storm.
+// Browsers' EventSource cannot send the bearer header, so the web admin reads this
+// stream with fetch(); any SSE client that can set a header works too.
+import type { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Pbx } from '../../app.js';
+
+export type Topic = 'registrations' | 'calls' | 'devices' | 'extensions' | 'config' | 'activity';
+
+interface Subscriber {
+  write(chunk: string): void;
+  end(): void;
+  socket: Socket & { server?: { listening?: boolean } };
+}
+
+const COALESCE_MS = 250;
+const HEARTBEAT_MS = 20_000;
+
+/** Fans pbx changes out to the open event streams. */
+export class EventHub {
+  private readonly subscribers = new Set<Subscriber>();
+  private pending = new Set<Topic>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private lastBeat = Date.now();
+  private activeCalls = 0;
+
+  constructor(private readonly pbx: Pbx) {
+    pbx.sip.location.onChange(() => this.publish('registrations'));
+    pbx.devices.onChange(() => this.publish('devices'));
+    pbx.extensions.onChange(() => this.publish('extensions'));
+    pbx.live.onChange(() => this.publish('config'));
+    // Request log rows, fetch statistics and CDRs are written behind: one signal per batch.
+    pbx.writeBehind.onFlushed(async () => this.publish('activity'));
+  }
+
+  get size(): number {
+    return this.subscribers.size;
+  }
+
+  publish(topic: Topic): void {
+    if (this.subscribers.size === 0) return;
+    this.pending.add(topic);
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      const topics = [...this.pending];
+      this.pending = new Set();
+      this.send('change', { topics });
+    }, COALESCE_MS);
+  }
+
+  add(s: Subscriber): () => void {
+    this.subscribers.add(s);
+    this.activeCalls = this.pbx.sip.calls.list().length;
+    if (!this.ticker) {
+      this.ticker = setInterval(() => this.tick(), 1000);
+      this.ticker.unref();
+    }
+    return () => this.remove(s);
+  }
+
+  close(): void {
+    for (const s of [...this.subscribers]) this.remove(s, true);
+  }
+
+  private remove(s: Subscriber, end = false): void {
+    if (!this.subscribers.delete(s)) return;
+    if (end) s.end();
+    if (this.subscribers.size === 0) {
+      clearInterval(this.ticker);
+      clearTimeout(this.flushTimer);
+      this.ticker = this.flushTimer = undefined;
+      this.pending.clear();
+    }
+  }
+
+  private send(event: string, data: unknown): void {
+    const chunk = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    for (const s of this.subscribers) s.write(chunk);
+  }
+
+  /** Once a second: calls (kept in memory, no event of their own), moved or closed listeners, heartbeat. */
+  private tick(): void {
+    const calls = this.pbx.sip.calls.list().length;
+    if (calls !== this.activeCalls) {
+      this.activeCalls = calls;
+      this.publish('calls');
+    }
+    const port = this.pbx.config().api.port;
+    for (const s of [...this.subscribers]) {
+      // The API moved to another port: say where, then end (the old port serves phones only).
+      if (s.socket.localPort !== undefined && s.socket.localPort !== port) {
+        s.write(`event: moved\ndata: ${JSON.stringify({ api_port: port })}\n\n`);
+        this.remove(s, true);
+      } else if (s.socket.server && s.socket.server.listening === false) {
+        // The listener is closing (shutdown): an open stream would keep it waiting.
+        this.remove(s, true);
+      }
+    }
+    if (Date.now() - this.lastBeat >= HEARTBEAT_MS) {
+      this.lastBeat = Date.now();
+      for (const s of this.subscribers) s.write(': keep-alive\n\n');
+    }
+  }
+}
+
+export function eventRoutes(pbx: Pbx) {
+  return async (app: FastifyInstance) => {
+    const hub = new EventHub(pbx);
+    app.addHook('onClose', async () => hub.close());
+
+    app.get('/events', { schema: { tags: ['status'], summary: 'Server-sent events: which topics changed (registrations, calls, devices, extensions, config, activity)' } }, (req, reply) => {
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'close',
+        'x-content-type-options': 'nosniff',
+        'x-accel-buffering': 'no',
+      });
+      res.write(`retry: 3000\nevent: hello\ndata: ${JSON.stringify({ api_port: pbx.config().api.port, role: req.role })}\n\n`);
+      const unsubscribe = hub.add({
+        socket: req.raw.socket,
+        write: (chunk) => res.write(chunk),
+        end: () => res.end(),
+      });
+      req.raw.on('close', unsubscribe);
+    });
+  };
+}

@@ -1,0 +1,224 @@
+// Read-only views the web admin needs beyond the REST resources: who is logged in,
+// dashboard figures, a device's file as it would be served now (secrets masked), the
+// adoption queue (unknown phones that asked for a file) and a preview of the URL
+// phones would get under changed settings. Every route only reads.
+import Type from 'typebox';
+import { sql } from 'kysely';
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Pbx } from '../../app.js';
+import { PbxError } from '../../pbx/errors.js';
+import { DeviceService } from '../../provisioning/devices.js';
+import { deriveConfigUrl, provisioningEndpoint } from '../../provisioning/config-url.js';
+import { externalIpProblem, warnings } from '../../provisioning/diagnostics.js';
+import { normalizeMac, formatMac } from '../../util/mac.js';
+import type { PbxConfig } from '../../config/schema.js';
+import { serverFindings } from './doctor.js';
+
+const MacParams = Type.Object({ mac: Type.String() });
+const DashboardQuery = Type.Object({
+  since: Type.Optional(Type.String({ description: 'ISO time the "calls today" count starts at (the browser\'s local midnight); default 24 hours ago' })),
+  hours: Type.Optional(Type.Integer({ minimum: 1, maximum: 168, description: 'Hours of provisioning activity; default 24' })),
+});
+const PreviewQuery = Type.Object({
+  url_format: Type.Optional(Type.String()),
+  external_ip: Type.Optional(Type.String()),
+  api_port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  mac: Type.Optional(Type.String({ description: 'A device whose URL to show; default the first device' })),
+});
+
+export const MASK = '••••••••';
+
+/** The file with every secret it carries replaced by a mask: known values first, then password-like keys. */
+export function maskSecrets(body: string, secrets: string[]): string {
+  let out = body;
+  for (const s of [...new Set(secrets)].filter((x) => x.length >= 4).sort((a, b) => b.length - a.length)) out = out.split(s).join(MASK);
+  const key = String.raw`[\w.\-\[\]]*(?:password|passwd|secret|pin)[\w.\-\[\]]*`;
+  return out
+    .replace(new RegExp(`^(\\s*${key}\\s*[=:]\\s*)(?!${MASK})(\\S.*?)\\s*$`, 'gim'), `$1${MASK}`)
+    .replace(new RegExp(`(<(${key})(?:\\s[^>]*)?>)(?!${MASK})([^<]+)(</\\2>)`, 'gi'), `$1${MASK}$4`)
+    .replace(new RegExp(`(\\s${key}\\s*=\\s*")(?!${MASK})([^"]+)(")`, 'gi'), `$1${MASK}$3`);
+}
+
+export function uiRoutes(pbx: Pbx) {
+  return async (fastify: FastifyInstance) => {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+    const db = pbx.database.db;
+
+    app.get('/auth/me', { schema: { tags: ['auth'], summary: 'Who this token belongs to: name and role' } }, async (req) => {
+      const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+      const who = await pbx.tokens.verify(token);
+      const row = who ? await db.selectFrom('api_tokens').select(['name', 'expires_at']).where('id', '=', who.id).executeTakeFirst() : undefined;
+      const name = row?.name ?? '';
+      return {
+        name: name.replace(/^session:/, ''),
+        kind: name.startsWith('session:') ? 'session' : 'api-token',
+        role: req.role,
+        expires_at: row?.expires_at ?? null,
+      };
+    });
+
+    app.get('/dashboard', { schema: { tags: ['status'], summary: 'Dashboard figures: registrations, calls, sync states, provisioning activity per hour, problems', querystring: DashboardQuery } }, async (req) => {
+      await pbx.writeBehind.flush();
+      const hours = req.query.hours ?? 24;
+      const since = req.query.since ?? new Date(Date.now() - 86_400_000).toISOString();
+      const from = new Date(Date.now() - (hours - 1) * 3_600_000).toISOString().slice(0, 13);
+      const hour = sql<string>`substr(${sql.ref('at')}, 1, 13)`;
+      const rows = await db
+        .selectFrom('provisioning_requests')
+        .select([hour.as('hour'), 'outcome', sql<number>`count(*)`.as('n')])
+        .where('at', '>=', `${from}:00:00.000Z`)
+        .groupBy([hour, 'outcome'])
+        .execute();
+      const activity = Array.from({ length: hours }, (_, i) => {
+        const h = new Date(Date.now() - (hours - 1 - i) * 3_600_000).toISOString().slice(0, 13);
+        const of = rows.filter((r) => r.hour === h);
+        const delivered = of.filter((r) => r.outcome === 'delivered').reduce((a, r) => a + Number(r.n), 0);
+        const all = of.reduce((a, r) => a + Number(r.n), 0);
+        return { hour: `${h}:00:00.000Z`, delivered, failed: all - delivered };
+      });
+      const cdr = await db.selectFrom('cdr').select(sql<number>`count(*)`.as('n')).where('started_at', '>=', since).executeTakeFirstOrThrow();
+      const devices = pbx.devices.list();
+      const sync: Record<string, number> = {};
+      for (const d of devices) {
+        const st = pbx.resync.state(d);
+        sync[st] = (sync[st] ?? 0) + 1;
+      }
+      const bindings = pbx.sip.location.all();
+      const c = pbx.config();
+      const ipProblem = externalIpProblem(c.server.external_ip);
+      const problems = [
+        ...serverFindings(pbx).filter((f) => !f.ok),
+        ...warnings(c, []).filter((w) => w !== ipProblem).map((message) => ({ check: 'provisioning', ok: false, message })),
+      ];
+      return {
+        registrations: bindings.length,
+        registered_extensions: new Set(bindings.map((b) => b.aor)).size,
+        extensions: pbx.extensions.list().length,
+        devices: devices.length,
+        devices_registered: devices.filter((d) => pbx.sip.location.lookup(d.lines[0]!).length > 0).length,
+        active_calls: pbx.sip.calls.list().length,
+        calls_today: Number(cdr.n) + pbx.sip.calls.list().length,
+        sync,
+        activity,
+        problems,
+      };
+    });
+
+    app.get(
+      '/provisioning/devices/:mac/preview',
+      { schema: { tags: ['provisioning'], summary: 'The file the device would get now, secrets masked, with its live config URL', params: MacParams } },
+      async (req) => {
+        const device = pbx.devices.require(DeviceService.parseMac(req.params.mac));
+        const r = pbx.files.renderDeviceFile(device);
+        const secrets = device.lines.flatMap((n) => {
+          const e = pbx.extensions.get(n);
+          return e ? [e.secret, ...(e.voicemailPin ? [e.voicemailPin] : [])] : [];
+        });
+        return {
+          mac_address: device.mac,
+          file: r.fileName,
+          config_url: pbx.files.configUrl(device),
+          outcome: r.outcome,
+          detail: r.detail ?? (r.extension ? `extension ${r.extension} not found` : null),
+          content_type: r.contentType ?? null,
+          content: r.body === undefined ? null : maskSecrets(r.body, secrets),
+          sync_state: pbx.resync.state(device),
+        };
+      },
+    );
+
+    app.get('/provisioning/adoption', { schema: { tags: ['provisioning'], summary: 'Unknown phones that asked for a file, with vendor and model guessed from the MAC prefix and User-Agent' } }, async () => {
+      const requests = await pbx.requestLog.list({ outcome: 'unknown_device', limit: 1000 });
+      const byMac = new Map<string, Adoptable>();
+      for (const r of requests) {
+        if (!r.mac || pbx.devices.get(r.mac)) continue;
+        const seen = byMac.get(r.mac);
+        if (seen) {
+          seen.requests++;
+          seen.first_seen = r.at;
+          seen.vendor ??= r.vendor;
+          seen.model ??= r.model;
+          continue;
+        }
+        const fromUa = r.user_agent ? pbx.vendors.identify(r.user_agent) : undefined;
+        const oui = pbx.vendors.byOui(formatMac(r.mac, 'colon-upper').slice(0, 8));
+        byMac.set(r.mac, {
+          mac_address: r.mac,
+          first_seen: r.at,
+          last_seen: r.at,
+          requests: 1,
+          last_ip: r.ip,
+          last_file: r.path.slice(r.path.lastIndexOf('/') + 1),
+          user_agent: r.user_agent,
+          vendor: fromUa?.vendor.id ?? r.vendor ?? oui?.id ?? null,
+          model: fromUa?.model ?? r.model ?? null,
+          guessed_from: fromUa ? 'user-agent' : oui ? 'mac-prefix' : null,
+        });
+      }
+      // A guessed model must be one this server knows; otherwise leave the choice to the admin.
+      const queue = [...byMac.values()].map((a) => ({ ...a, model: a.vendor && a.model ? (pbx.vendors.model(a.vendor, a.model)?.id ?? null) : null }));
+      return { unknown: queue };
+    });
+
+    app.get(
+      '/provisioning/url-preview',
+      { schema: { tags: ['provisioning'], summary: 'The config URL a phone would get with these settings, and what a port change would do', querystring: PreviewQuery } },
+      async (req) => {
+        const current = pbx.config();
+        const next: PbxConfig = structuredClone(current);
+        const q = req.query;
+        if (q.url_format !== undefined) next.provisioning.url_format = q.url_format;
+        if (q.external_ip !== undefined) next.server.external_ip = q.external_ip;
+        if (q.api_port !== undefined) next.api.port = q.api_port;
+        const mac = q.mac ? normalizeMac(q.mac) : null;
+        if (q.mac && !mac) throw new PbxError('invalid', `"${q.mac}" is not a MAC address`, 'mac');
+        const device = mac ? pbx.devices.get(mac) : pbx.devices.list()[0];
+        const vendor = device ? pbx.vendors.get(device.vendor) : undefined;
+        const sampleMac = device?.mac ?? mac ?? '001565000001';
+        let url: string;
+        let server: string;
+        try {
+          url = deriveConfigUrl(next, sampleMac, vendor?.macForm ?? 'lower');
+          server = provisioningEndpoint(next).baseUrl + '/';
+          new URL(url);
+        } catch {
+          throw new PbxError('invalid', 'url_format does not give a valid URL with these values', 'url_format');
+        }
+        const portChange = next.api.port !== current.api.port;
+        const devices = pbx.devices.list();
+        return {
+          config_url: url,
+          provisioning_server: server,
+          mac_address: sampleMac,
+          vendor: device?.vendor ?? null,
+          current_url: device ? pbx.files.configUrl(device) : deriveConfigUrl(current, sampleMac, 'lower'),
+          port_change: portChange
+            ? {
+                from: current.api.port,
+                to: next.api.port,
+                legacy_grace_days: current.provisioning.legacy_grace_days,
+                auto_resync: current.provisioning.auto_resync,
+                devices: devices.length,
+                devices_registered: devices.filter((d) => pbx.sip.location.lookup(d.lines[0]!).length > 0).length,
+                provisioning_port_moves: current.provisioning.http_port === 0,
+              }
+            : null,
+        };
+      },
+    );
+  };
+}
+
+interface Adoptable {
+  mac_address: string;
+  first_seen: string;
+  last_seen: string;
+  requests: number;
+  last_ip: string;
+  last_file: string;
+  user_agent: string | null;
+  vendor: string | null;
+  model: string | null;
+  guessed_from: 'user-agent' | 'mac-prefix' | null;
+}

@@ -1,0 +1,267 @@
+// The web admin in a real browser (Debian's Chromium through playwright-core) against the
+// real server process: log in, create an extension, add a phone and read the file it
+// would get; an unknown phone asks for a file, is assigned from the adoption queue and
+// then gets its file from the real provisioning endpoint; a read-only account can change
+// nothing; moving the API port in Settings moves the server and the browser follows.
+// Every page is screenshotted at 1280×800 and 390×844 (test-output/screenshots/) and
+// passes the accessibility checks of test/helpers/browser.ts.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { freePort, freeSipPort, runCli, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
+import { capture, launchBrowser, newContext, type Problem } from '../helpers/browser.ts';
+import { userAgentFor } from '../helpers/phones.ts';
+
+const dir = tempDir();
+const ADMIN = { user: 'alice', password: 'alice-password-123' };
+const VIEWER = { user: 'victor', password: 'victor-password-123' };
+let server: RunningServer;
+let browser: Browser;
+let admin: BrowserContext;
+let page: Page;
+let port: number;
+const problems: Problem[] = [];
+const pageErrors: string[] = [];
+
+const url = (path: string, p = port) => `http://127.0.0.1:${p}${path}`;
+
+before(async () => {
+  port = await freePort();
+  const file = writeConfig(dir, { port, sipPort: await freeSipPort(), logLevel: 'info' });
+  for (const [who, role] of [
+    [ADMIN, 'admin'],
+    [VIEWER, 'read-only'],
+  ] as const) {
+    const r = await runCli(['admin', 'create', who.user, '--role', role, '--password', who.password, '--config', file]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  [server, browser] = await Promise.all([RunningServer.start(file, port), launchBrowser()]);
+  admin = await newContext(browser);
+  page = await watch(await admin.newPage());
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** Console errors and uncaught exceptions fail the test (e.g. a CSP violation). */
+async function watch(p: Page): Promise<Page> {
+  p.on('pageerror', (err) => pageErrors.push(`${p.url()}: ${err.message}`));
+  p.on('console', (m) => {
+    // A failed request is reported by the test's own assertions; anything else is a bug.
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) pageErrors.push(`${p.url()}: ${m.text()}`);
+  });
+  return p;
+}
+
+async function login(p: Page, who: { user: string; password: string }): Promise<void> {
+  await p.goto(url('/admin/'));
+  await p.getByLabel('Username').fill(who.user);
+  await p.getByLabel('Password').fill(who.password);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
+}
+
+async function go(p: Page, name: string, heading = name): Promise<void> {
+  await p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
+  await p.getByRole('heading', { level: 1, name: heading }).waitFor();
+}
+
+const token = (p: Page) => p.evaluate(() => JSON.parse(sessionStorage.getItem('pbx.session')!).token as string);
+
+test('the admin app is served at /admin with deep links, and the login page is usable', async () => {
+  const res = await fetch(url('/admin/phones/001565000001'));
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+  const html = await res.text();
+  assert.match(html, /<script type="module" crossorigin src="\/admin\/assets\/index-[\w-]+\.js"><\/script>/);
+  assert.doesNotMatch(html, /https?:\/\//, 'no asset from another origin');
+  assert.equal((await fetch(url('/admin/assets/missing.js'))).status, 404);
+
+  await page.goto(url('/admin/'));
+  await page.getByRole('heading', { level: 1, name: 'Sign in to pbx' }).waitFor();
+  await page.getByLabel('Username').fill(ADMIN.user);
+  await page.getByLabel('Password').fill('wrong-password-000');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText('Wrong username or password').waitFor();
+  problems.push(...(await capture(page, 'login')));
+});
+
+test('an admin logs in, creates an extension and adds a phone whose file preview shows the extension', async () => {
+  await login(page, ADMIN);
+  await go(page, 'Extensions');
+  await page.getByRole('button', { name: 'New extension' }).click();
+  // An API error appears next to the field it concerns.
+  await page.getByLabel('Number').fill('12a');
+  await page.getByRole('button', { name: 'Create extension' }).click();
+  const numberError = page.locator('.field.has-error', { has: page.getByLabel('Number') }).getByRole('alert');
+  await numberError.waitFor();
+  assert.match(await numberError.innerText(), /number/);
+  await page.getByLabel('Number').fill('2001');
+  await page.getByLabel('Name').fill('Reception');
+  await page.getByRole('button', { name: 'Create extension' }).click();
+  const secret = await page.locator('[data-secret]').innerText();
+  assert.match(secret, /^[A-Za-z0-9]{20}$/, 'the generated password is shown once');
+  await page.getByRole('button', { name: 'Copy password' }).waitFor();
+  await page.getByRole('row', { name: /2001 Reception/ }).waitFor();
+  problems.push(...(await capture(page, 'extensions')));
+  await page.getByRole('button', { name: 'Done' }).click();
+  assert.equal(await page.locator('[data-secret]').count(), 0, 'gone once dismissed');
+
+  await go(page, 'Phones');
+  await page.getByRole('button', { name: 'Add phone' }).click();
+  await page.getByLabel('MAC address').fill('00-15-65-AB-CD-01');
+  await page.getByLabel('Vendor').selectOption('yealink');
+  await page.getByLabel('Model').selectOption('T46S');
+  await page.getByLabel('Extension').selectOption('2001');
+  await page.getByLabel('Label').fill('Front desk');
+  await page.getByRole('button', { name: 'Add phone', exact: true }).last().click();
+  await page.getByRole('heading', { level: 1, name: 'Phone 00:15:65:ab:cd:01' }).waitFor();
+  const preview = page.locator('[data-preview]');
+  await preview.waitFor();
+  const file = await preview.innerText();
+  assert.match(file, /^account\.1\.user_name = 2001$/m, 'the file names the extension');
+  assert.match(file, /^account\.1\.password = ••••••••$/m, 'the password is masked');
+  assert.ok(!file.includes(secret), 'the SIP password never reaches the page');
+  assert.equal(await page.locator('dd [data-config-url]').innerText(), url('/provision/001565abcd01.cfg'));
+  problems.push(...(await capture(page, 'phone')));
+
+  await go(page, 'Phones');
+  await page.getByRole('row', { name: /00:15:65:ab:cd:01/ }).waitFor();
+  problems.push(...(await capture(page, 'phones')));
+});
+
+test('an unknown phone that asked for a file is assigned from the adoption queue and then gets its file', async () => {
+  const mac = '001565abcd02';
+  const ua = userAgentFor('yealink', 'T54W', mac);
+  const before = await fetch(url(`/provision/${mac}.cfg`), { headers: { 'user-agent': ua } });
+  assert.equal(before.status, 404, 'unknown: no file');
+
+  await go(page, 'Extensions');
+  await page.getByRole('button', { name: 'New extension' }).click();
+  await page.getByLabel('Number').fill('2002');
+  await page.getByRole('button', { name: 'Create extension' }).click();
+  await page.locator('[data-secret]').waitFor();
+
+  // The dashboard counts it (live) and links to the queue.
+  await go(page, 'Dashboard');
+  await page.getByText('1 unknown phone(s) asked for a file').waitFor();
+  problems.push(...(await capture(page, 'dashboard')));
+
+  await go(page, 'Adoption', 'Adoption queue');
+  const card = page.locator(`li[data-mac="${mac}"]`);
+  await card.waitFor();
+  assert.match(await card.innerText(), /yealink T54W \(from the User-Agent\)/);
+  assert.equal(await card.getByLabel('Vendor').inputValue(), 'yealink');
+  assert.equal(await card.getByLabel('Model').inputValue(), 'T54W');
+  problems.push(...(await capture(page, 'adoption')));
+  await card.getByLabel('Extension').selectOption('2002');
+  await card.getByRole('button', { name: /^Assign/ }).click();
+  await page.getByRole('heading', { level: 1, name: 'Phone 00:15:65:ab:cd:02' }).waitFor();
+  assert.match(await page.locator('[data-preview]').innerText(), /^account\.1\.user_name = 2002$/m);
+
+  // The real provisioning endpoint now serves that phone its file.
+  const after = await fetch(url(`/provision/${mac}.cfg`), { headers: { 'user-agent': ua } });
+  assert.equal(after.status, 200);
+  assert.match(await after.text(), /^account\.1\.user_name = 2002$/m);
+  // …and the phone page shows that fetch in its timeline, live.
+  await page.getByRole('region', { name: 'Provisioning requests' }).getByText('delivered').waitFor();
+
+  await go(page, 'Adoption', 'Adoption queue');
+  await page.getByText('No unknown phones have asked for a file.').waitFor();
+});
+
+test('calls and settings pages', async () => {
+  await go(page, 'Calls');
+  await page.getByText('No call right now.').waitFor();
+  await page.getByLabel('Result').selectOption('busy');
+  await page.getByText('No calls match.').waitFor();
+  problems.push(...(await capture(page, 'calls')));
+  await go(page, 'Settings');
+  await page.getByText(`A phone will get: ${url('/provision/001565abcd01.cfg')}`).waitFor();
+  // A bad value is refused by the API and shown at its field.
+  await page.getByLabel('Time zone').fill('Mars/Olympus');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  const tzError = page.locator('.field.has-error', { has: page.getByLabel('Time zone') }).getByRole('alert');
+  await tzError.waitFor();
+  assert.match(await tzError.innerText(), /timezone/);
+  await page.getByRole('button', { name: 'Reset' }).click();
+  problems.push(...(await capture(page, 'settings')));
+});
+
+test('a read-only account sees everything and can change nothing', async () => {
+  const ctx = await newContext(browser);
+  try {
+    const p = await watch(await ctx.newPage());
+    await login(p, VIEWER);
+    await p.getByText('Read-only account').waitFor();
+    await go(p, 'Extensions');
+    await p.getByRole('row', { name: /2001 Reception/ }).waitFor();
+    assert.equal(await p.getByRole('button', { name: 'New extension' }).count(), 0);
+    assert.equal(await p.getByRole('button', { name: /^Edit/ }).count(), 0);
+    await go(p, 'Phones');
+    await p.getByRole('row', { name: /00:15:65:ab:cd:01/ }).waitFor();
+    assert.equal(await p.getByRole('button', { name: 'Add phone' }).count(), 0);
+    await p.getByRole('link', { name: '00:15:65:ab:cd:01' }).click();
+    await p.locator('[data-preview]').waitFor();
+    for (const name of ['Resync', 'Reboot', 'Remove phone', 'Change extension or label']) {
+      assert.equal(await p.getByRole('button', { name }).count(), 0, `no ${name} button`);
+    }
+    await go(p, 'Settings');
+    await p.getByText('A phone will get:').waitFor();
+    assert.equal(await p.getByLabel('API and provisioning port').isDisabled(), true);
+    assert.equal(await p.getByRole('button', { name: /Save settings|Review port change/ }).count(), 0);
+    // The API refuses writes with this session's token, whatever the page shows.
+    const t = await token(p);
+    for (const [method, path, body] of [
+      ['POST', '/api/extensions', { number: '2999' }],
+      ['DELETE', '/api/extensions/2001', undefined],
+      ['PUT', '/api/provisioning/settings', { api_port: 1 }],
+      ['POST', '/api/provisioning/devices/001565abcd01/resync', {}],
+    ] as const) {
+      const res = await fetch(url(path), { method, headers: { authorization: `Bearer ${t}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body && JSON.stringify(body) });
+      assert.equal(res.status, 403, `${method} ${path}`);
+    }
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('changing the API port in Settings moves the server; the browser follows and the phones show the new URLs', async () => {
+  const next = await freePort();
+  await go(page, 'Settings');
+  const portField = page.getByLabel('API and provisioning port');
+  await portField.fill(String(next));
+  // The warning says what will happen before anything is applied.
+  const warning = page.locator('[data-port-warning]');
+  await warning.waitFor();
+  const text = await warning.innerText();
+  assert.match(text, new RegExp(`Port ${port} keeps serving phone files \\(only\\) for 7 day`));
+  assert.match(text, /told to fetch their file again/);
+  await page.getByText(`A phone will get: ${url('/provision/001565abcd01.cfg', next)}`).waitFor();
+  await page.getByRole('button', { name: 'Review port change' }).click();
+  assert.equal((await fetch(url('/health'))).status, 200, 'nothing moved yet');
+  await page.getByRole('button', { name: `Move to port ${next} and save` }).click();
+
+  await page.waitForURL(url('/admin/settings', next));
+  assert.ok(!page.url().includes('#'), 'the session hand-off is removed from the address bar');
+  await page.getByRole('heading', { level: 1, name: 'Settings' }).waitFor();
+  assert.equal(await page.getByLabel('API and provisioning port').inputValue(), String(next));
+  assert.equal((await fetch(url('/health', next))).status, 200, 'the server answers on the new port');
+  assert.equal((await fetch(url('/api/status', port), { headers: { authorization: `Bearer ${await token(page)}` } })).status, 404, 'the old port serves phones only');
+
+  await go(page, 'Phones');
+  await page.locator('td [data-config-url]').nth(1).waitFor();
+  const urls = await page.locator('td [data-config-url]').allInnerTexts();
+  assert.deepEqual(urls.sort(), [url('/provision/001565abcd01.cfg', next), url('/provision/001565abcd02.cfg', next)]);
+  port = next;
+});
+
+test('no page had a console error, and every page passes the accessibility checks', () => {
+  assert.deepEqual(pageErrors, []);
+  assert.deepEqual(
+    problems.map((p) => `${p.page}: ${p.problem}`),
+    [],
+  );
+});

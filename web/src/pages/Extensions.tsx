@@ -1,0 +1,222 @@
+import { useState } from 'preact/hooks';
+import { api, isAdmin, useLive } from '../api';
+import { Badge, Checkbox, ConfirmButton, CopyButton, Field, FormButtons, FormError, Link, Loading, NO_ERRORS, PageTitle, TableWrap, toFormErrors, useAsync, type FormErrors } from '../ui';
+
+export interface Extension {
+  number: string;
+  name: string | null;
+  enabled: boolean;
+  voicemail_pin_set: boolean;
+  digest_algorithms: string[] | null;
+  devices: string[];
+}
+
+interface Secret {
+  number: string;
+  password: string;
+}
+
+export function Extensions() {
+  const list = useAsync(() => api<{ extensions: Extension[] }>('GET', '/api/extensions'), []);
+  useLive(['extensions', 'devices'], list.reload);
+  const [query, setQuery] = useState('');
+  const [creating, setCreating] = useState(false);
+  const [editing, setEditing] = useState<string | null>(null);
+  const [secret, setSecret] = useState<Secret | null>(null);
+  const admin = isAdmin();
+  const q = query.trim().toLowerCase();
+  const rows = (list.data?.extensions ?? []).filter((e) => !q || e.number.includes(q) || (e.name ?? '').toLowerCase().includes(q));
+
+  return (
+    <>
+      <PageTitle title="Extensions">
+        {admin && !creating ? (
+          <button type="button" onClick={() => (setCreating(true), setSecret(null))}>
+            New extension
+          </button>
+        ) : null}
+      </PageTitle>
+      {secret ? <SecretPanel secret={secret} onDone={() => setSecret(null)} /> : null}
+      {creating ? (
+        <CreateExtension
+          onCancel={() => setCreating(false)}
+          onCreated={(s) => {
+            setCreating(false);
+            setSecret(s);
+            list.reload();
+          }}
+        />
+      ) : null}
+      <div class="toolbar">
+        <Field label="Search extensions" name="search" type="search" value={query} onValue={setQuery} placeholder="Number or name" />
+      </div>
+      <Loading state={list} />
+      {list.data ? (
+        <TableWrap label="Extensions" columns={['Number', 'Name', 'State', 'Phones', admin && 'Actions']}>
+            {rows.length === 0 ? (
+              <tr>
+                <td colSpan={5} class="muted">
+                  {q ? 'No extension matches the search.' : 'No extensions yet.'}
+                </td>
+              </tr>
+            ) : null}
+            {rows.map((e) => (
+              <>
+                <tr data-extension={e.number}>
+                  <th scope="row">{e.number}</th>
+                  <td>{e.name ?? <span class="muted">—</span>}</td>
+                  <td>{e.enabled ? <Badge tone="ok">enabled</Badge> : <Badge tone="warn">disabled</Badge>}</td>
+                  <td>
+                    {e.devices.length === 0 ? (
+                      <span class="muted">none</span>
+                    ) : (
+                      e.devices.map((m) => (
+                        <>
+                          <Link href={`/phones/${m}`}>{m}</Link>{' '}
+                        </>
+                      ))
+                    )}
+                  </td>
+                  {admin ? (
+                    <td class="row-actions">
+                      <button type="button" class="secondary small" aria-expanded={editing === e.number} onClick={() => setEditing(editing === e.number ? null : e.number)}>
+                        Edit <span class="visually-hidden">extension {e.number}</span>
+                      </button>
+                    </td>
+                  ) : null}
+                </tr>
+                {editing === e.number ? (
+                  <tr class="editing">
+                    <td colSpan={5}>
+                      <EditExtension
+                        ext={e}
+                        onClose={() => setEditing(null)}
+                        onChanged={(s) => {
+                          if (s) setSecret(s);
+                          list.reload();
+                        }}
+                      />
+                    </td>
+                  </tr>
+                ) : null}
+              </>
+            ))}
+          </TableWrap>
+      ) : null}
+    </>
+  );
+}
+
+function SecretPanel({ secret, onDone }: { secret: Secret; onDone: () => void }) {
+  return (
+    <section class="card secret" aria-labelledby="secret-heading">
+      <h2 id="secret-heading">SIP password of extension {secret.number}</h2>
+      <p>It is shown only now. Copy it into the phone, or let provisioning do that; it cannot be shown again (regenerate it if lost).</p>
+      <p class="secret-value">
+        <code data-secret>{secret.password}</code> <CopyButton text={secret.password} label="Copy password" />
+      </p>
+      <button type="button" class="secondary" onClick={onDone}>
+        Done
+      </button>
+    </section>
+  );
+}
+
+function CreateExtension({ onCancel, onCreated }: { onCancel: () => void; onCreated: (s: Secret) => void }) {
+  const [number, setNumber] = useState('');
+  const [name, setName] = useState('');
+  const [password, setPassword] = useState('');
+  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    try {
+      const r = await api<Extension & { password: string }>('POST', '/api/extensions', { number, ...(name ? { name } : {}), ...(password ? { password } : {}) });
+      onCreated({ number: r.number, password: r.password });
+    } catch (err) {
+      setErrors(toFormErrors(err, ['number', 'name', 'password']));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="card form" onSubmit={submit} aria-labelledby="new-ext-heading" noValidate>
+      <h2 id="new-ext-heading">New extension</h2>
+      <div class="grid">
+        <Field label="Number" name="number" value={number} onValue={setNumber} error={errors.fields.number} inputMode="numeric" required autoFocus hint="2 to 10 digits" />
+        <Field label="Name" name="name" value={name} onValue={setName} error={errors.fields.name} />
+        <Field label="SIP password" name="password" value={password} onValue={setPassword} error={errors.fields.password} autocomplete="off" hint="Leave empty for a strong generated one" />
+      </div>
+      <FormButtons submit="Create extension" busy={busy} error={errors.form} onCancel={onCancel} />
+    </form>
+  );
+}
+
+function EditExtension({ ext, onClose, onChanged }: { ext: Extension; onClose: () => void; onChanged: (s?: Secret) => void }) {
+  const [name, setName] = useState(ext.name ?? '');
+  const [enabled, setEnabled] = useState(ext.enabled);
+  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
+  const [busy, setBusy] = useState(false);
+  const act = async (what: () => Promise<void>) => {
+    setBusy(true);
+    setErrors(NO_ERRORS);
+    try {
+      await what();
+    } catch (err) {
+      setErrors(toFormErrors(err, ['name', 'enabled']));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const save = (e: Event) => {
+    e.preventDefault();
+    void act(async () => {
+      await api('PUT', `/api/extensions/${ext.number}`, { ...(name ? { name } : {}), enabled });
+      onChanged();
+      onClose();
+    });
+  };
+  return (
+    <form class="form inline" onSubmit={save} aria-label={`Edit extension ${ext.number}`} noValidate>
+      <div class="grid">
+        <Field label="Name" name="name" value={name} onValue={setName} error={errors.fields.name} />
+        <Checkbox label="Enabled (may register and call)" name="enabled" checked={enabled} onValue={setEnabled} />
+      </div>
+      <FormError message={errors.form} />
+      <div class="buttons">
+        <button type="submit" disabled={busy}>
+          Save
+        </button>
+        <ConfirmButton
+          label="Regenerate password"
+          confirm="Yes, new password"
+          tone="secondary"
+          busy={busy}
+          onConfirm={() =>
+            act(async () => {
+              const r = await api<{ password: string }>('PUT', `/api/extensions/${ext.number}`, { regenerate_password: true });
+              onChanged({ number: ext.number, password: r.password });
+              onClose();
+            })
+          }
+        />
+        <ConfirmButton
+          label="Delete extension"
+          confirm={`Delete ${ext.number}`}
+          busy={busy}
+          onConfirm={() =>
+            act(async () => {
+              await api('DELETE', `/api/extensions/${ext.number}`);
+              onChanged();
+              onClose();
+            })
+          }
+        />
+        <button type="button" class="secondary" onClick={onClose}>
+          Close
+        </button>
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,180 @@
+import { useState } from 'preact/hooks';
+import { api, isAdmin, useLive } from '../api';
+import { navigate } from '../router';
+import { Badge, Field, FormButtons, Link, Loading, NO_ERRORS, PageTitle, SelectField, TableWrap, Time, prettyMac, syncTone, toFormErrors, useAsync, type FormErrors } from '../ui';
+import type { Extension } from './Extensions';
+
+export interface Device {
+  mac_address: string;
+  extension_number: string | null;
+  lines: string[];
+  vendor: string;
+  model: string;
+  label: string | null;
+  config_url: string;
+  provisioning_server: string;
+  sync_state: string;
+  last_provisioned: string | null;
+  last_ip: string | null;
+  last_user_agent: string | null;
+  last_fetch_port: number | null;
+  resync_sent_at: string | null;
+}
+
+export interface Registration {
+  extension: string;
+  contact: string;
+  source: string;
+  transport: string;
+  user_agent: string | null;
+  expires: number;
+  registered_at: string;
+}
+
+export interface Vendors {
+  vendors: string[];
+  models: Record<string, string[]>;
+}
+
+/** Pick an extension; those without a phone first. */
+export function ExtensionSelect(props: { extensions: Extension[] | undefined; value: string; onValue: (v: string) => void; error?: string; placeholder?: string }) {
+  const all = props.extensions ?? [];
+  const ordered = [...all.filter((e) => e.devices.length === 0), ...all.filter((e) => e.devices.length > 0)];
+  return (
+    <SelectField
+      label="Extension"
+      name="extension_number"
+      value={props.value}
+      onValue={props.onValue}
+      options={ordered.map((x) => ({ value: x.number, label: `${x.number}${x.name ? ` · ${x.name}` : ''}${x.devices.length ? ' (has a phone)' : ''}` }))}
+      placeholder={props.placeholder}
+      error={props.error}
+    />
+  );
+}
+
+export const loadVendors = () => api<Vendors>('GET', '/api/provisioning/vendors');
+export const loadExtensions = () => api<{ extensions: Extension[] }>('GET', '/api/extensions');
+
+export function Phones() {
+  const devices = useAsync(() => api<{ devices: Device[] }>('GET', '/api/provisioning/devices'), []);
+  const regs = useAsync(() => api<{ registrations: Registration[] }>('GET', '/api/registrations'), []);
+  useLive(['devices', 'config', 'activity', 'extensions'], devices.reload);
+  useLive(['registrations'], regs.reload);
+  const [adding, setAdding] = useState(false);
+  const [query, setQuery] = useState('');
+  const admin = isAdmin();
+  const q = query.trim().toLowerCase().replace(/[:.\-]/g, '');
+  const rows = (devices.data?.devices ?? []).filter(
+    (d) => !q || d.mac_address.includes(q) || d.lines.some((l) => l.includes(q)) || `${d.vendor} ${d.model} ${d.label ?? ''}`.toLowerCase().includes(query.trim().toLowerCase()),
+  );
+  const contacts = (d: Device) => (regs.data?.registrations ?? []).filter((r) => r.extension === d.lines[0]);
+
+  return (
+    <>
+      <PageTitle title="Phones">
+        {admin && !adding ? (
+          <button type="button" onClick={() => setAdding(true)}>
+            Add phone
+          </button>
+        ) : null}
+      </PageTitle>
+      {adding ? <AddPhone onCancel={() => setAdding(false)} onAdded={(mac) => navigate(`/phones/${mac}`)} /> : null}
+      <div class="toolbar">
+        <Field label="Search phones" name="search" type="search" value={query} onValue={setQuery} placeholder="MAC, extension, model" />
+      </div>
+      <Loading state={devices} />
+      {devices.data ? (
+        <TableWrap label="Phones" columns={['Phone', 'Vendor / model', 'Extension', 'Registration', 'Sync', 'Config URL']}>
+            {rows.length === 0 ? (
+              <tr>
+                <td colSpan={6} class="muted">
+                  {q ? 'No phone matches the search.' : 'No phones yet. Add one, or assign one from the adoption queue.'}
+                </td>
+              </tr>
+            ) : null}
+            {rows.map((d) => {
+              const c = contacts(d);
+              return (
+                <tr data-mac={d.mac_address}>
+                  <th scope="row">
+                    <Link href={`/phones/${d.mac_address}`}>{prettyMac(d.mac_address)}</Link>
+                    {d.label ? <span class="sub">{d.label}</span> : null}
+                  </th>
+                  <td>
+                    {d.vendor} {d.model}
+                  </td>
+                  <td>{d.lines.join(', ')}</td>
+                  <td>{c.length ? <Badge tone="ok">registered{c.length > 1 ? ` (${c.length})` : ''}</Badge> : <Badge tone="neutral">not registered</Badge>}</td>
+                  <td>
+                    <Badge tone={syncTone(d.sync_state)}>{d.sync_state}</Badge>
+                    {d.last_provisioned ? (
+                      <span class="sub">
+                        fetched <Time iso={d.last_provisioned} />
+                      </span>
+                    ) : null}
+                  </td>
+                  <td class="url">
+                    <code data-config-url>{d.config_url}</code>
+                  </td>
+                </tr>
+              );
+            })}
+          </TableWrap>
+      ) : null}
+    </>
+  );
+}
+
+function AddPhone({ onCancel, onAdded }: { onCancel: () => void; onAdded: (mac: string) => void }) {
+  const vendors = useAsync(loadVendors, []);
+  const exts = useAsync(loadExtensions, []);
+  const [mac, setMac] = useState('');
+  const [vendor, setVendor] = useState('');
+  const [model, setModel] = useState('');
+  const [extension, setExtension] = useState('');
+  const [label, setLabel] = useState('');
+  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
+  const [busy, setBusy] = useState(false);
+  const models = vendor ? (vendors.data?.models[vendor] ?? []) : [];
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    try {
+      const d = await api<Device>('POST', '/api/provisioning/devices', {
+        mac_address: mac,
+        vendor,
+        model,
+        extension_number: extension || undefined,
+        ...(label ? { label } : {}),
+      });
+      onAdded(d.mac_address);
+    } catch (err) {
+      setErrors(toFormErrors(err, ['mac_address', 'vendor', 'model', 'extension_number', 'label']));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="card form" onSubmit={submit} aria-labelledby="add-phone-heading" noValidate>
+      <h2 id="add-phone-heading">Add a phone</h2>
+      <div class="grid">
+        <Field label="MAC address" name="mac_address" value={mac} onValue={setMac} error={errors.fields.mac_address} required autoFocus autocomplete="off" hint="Any form: 00:15:65:12:34:56, 00-15-65-12-34-56, 0015.6512.3456 or 001565123456" />
+        <SelectField
+          label="Vendor"
+          name="vendor"
+          value={vendor}
+          onValue={(v) => (setVendor(v), setModel(''))}
+          options={vendors.data?.vendors ?? []}
+          placeholder="Choose a vendor"
+          error={errors.fields.vendor}
+          required
+        />
+        <SelectField label="Model" name="model" value={model} onValue={setModel} options={models} placeholder={vendor ? 'Choose a model' : 'Choose a vendor first'} error={errors.fields.model} required disabled={!vendor} />
+        <ExtensionSelect extensions={exts.data?.extensions} value={extension} onValue={setExtension} placeholder="Choose an extension" error={errors.fields.extension_number} />
+        <Field label="Label" name="label" value={label} onValue={setLabel} error={errors.fields.label} placeholder="e.g. Front desk" />
+      </div>
+      <FormButtons submit="Add phone" busy={busy} error={errors.form} onCancel={onCancel} />
+    </form>
+  );
+}
