@@ -16,6 +16,20 @@ export interface Credentials {
   algorithms: DigestAlgorithm[];
 }
 
+/**
+ * How an unknown user is challenged. Extensions may have their own algorithms (an
+ * MD5-only phone), so a challenge that always named the site default for unknown users
+ * would tell a scanner which users exist. Instead an unknown user gets the algorithms
+ * of an extension picked by a keyed hash of the name: the same answer every time (and
+ * after a restart: the key is derived from the key file), in the same proportions as
+ * the real extensions.
+ */
+export interface Decoys {
+  key: Buffer;
+  /** The algorithms of every enabled extension, one entry each. */
+  sets: () => DigestAlgorithm[][];
+}
+
 export interface DigestAuthSettings {
   realm: string;
   nonceTtlSeconds: number;
@@ -35,6 +49,7 @@ export class DigestAuth {
   constructor(
     private readonly settings: () => DigestAuthSettings,
     private readonly lookup: (username: string) => Credentials | undefined,
+    private readonly decoys?: Decoys,
   ) {}
 
   private get o(): DigestAuthSettings {
@@ -51,10 +66,17 @@ export class DigestAuth {
    */
   challenges(clientAddress: string, stale = false, username?: string): string[] {
     const nonce = this.makeNonce(clientAddress);
-    const algorithms = (username ? this.lookup(username)?.algorithms : undefined) ?? this.o.algorithms;
+    const algorithms = username ? (this.lookup(username)?.algorithms ?? this.decoyFor(username)) : this.o.algorithms;
     return algorithms.map(
       (a) => `Digest realm="${this.o.realm}", nonce="${nonce}", algorithm=${a}, qop="auth"${stale ? ', stale=true' : ''}`,
     );
+  }
+
+  private decoyFor(username: string): DigestAlgorithm[] {
+    const sets = this.decoys?.sets() ?? [];
+    if (sets.length === 0) return this.o.algorithms;
+    const pick = createHmac('sha256', this.decoys!.key).update(username).digest().readUInt32BE(0) % sets.length;
+    return sets[pick]!;
   }
 
   verify(req: SipRequest, header: 'authorization' | 'proxy-authorization', clientAddress: string): AuthResult {

@@ -1,7 +1,7 @@
 // Encrypts secrets that must stay readable (SIP passwords are needed in clear to render
 // phone files and to compute digests) so that a copy of the database alone reveals none.
 // AES-256-GCM with a key file created on first start, readable by the owner only.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -26,6 +26,11 @@ export class SecretBox {
     const cipher = createCipheriv('aes-256-gcm', this.key, iv);
     const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
     return PREFIX + Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64');
+  }
+
+  /** A key for one purpose (HMAC of the label), stable across restarts like the key file. */
+  derive(label: string): Buffer {
+    return createHmac('sha256', this.key).update(label).digest();
   }
 
   open(sealed: string): string {

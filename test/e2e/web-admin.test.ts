@@ -8,9 +8,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { freePort, freeSipPort, runCli, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 import { capture, launchBrowser, newContext, type Problem } from '../helpers/browser.ts';
 import { userAgentFor } from '../helpers/phones.ts';
+import { fetchWithDigest, type Credential } from '../helpers/http-digest.ts';
 
 const dir = tempDir();
 const ADMIN = { user: 'alice', password: 'alice-password-123' };
@@ -21,6 +23,8 @@ let admin: BrowserContext;
 let page: Page;
 let port: number;
 const problems: Problem[] = [];
+/** The provisioning login the web admin showed once for the phone it added. */
+let login1: Credential;
 const pageErrors: string[] = [];
 
 const url = (path: string, p = port) => `http://127.0.0.1:${p}${path}`;
@@ -28,6 +32,9 @@ const url = (path: string, p = port) => `http://127.0.0.1:${p}${path}`;
 before(async () => {
   port = await freePort();
   const file = writeConfig(dir, { port, sipPort: await freeSipPort(), logLevel: 'info' });
+  // This host is not a network where new phones may fetch without their login: every
+  // per-device fetch below must use the login the web admin showed.
+  writeFileSync(file, readFileSync(file, 'utf8').replace('provisioning:\n', "provisioning:\n  auth:\n    first_fetch_networks: ['192.0.2.0/24']\n"));
   for (const [who, role] of [
     [ADMIN, 'admin'],
     [VIEWER, 'read-only'],
@@ -118,14 +125,22 @@ test('an admin logs in, creates an extension and adds a phone whose file preview
   await page.getByLabel('Label').fill('Front desk');
   await page.getByRole('button', { name: 'Add phone', exact: true }).last().click();
   await page.getByRole('heading', { level: 1, name: 'Phone 00:15:65:ab:cd:01' }).waitFor();
+  // Its provisioning login is shown once, like a SIP password.
+  login1 = { user: await page.locator('[data-secret="User"]').innerText(), password: await page.locator('[data-secret="Password"]').innerText() };
+  assert.equal(login1.user, '001565abcd01');
+  assert.match(login1.password, /^[A-Za-z0-9]{20,}$/);
   const preview = page.locator('[data-preview]');
   await preview.waitFor();
   const file = await preview.innerText();
   assert.match(file, /^account\.1\.user_name = 2001$/m, 'the file names the extension');
   assert.match(file, /^account\.1\.password = ••••••••$/m, 'the password is masked');
   assert.ok(!file.includes(secret), 'the SIP password never reaches the page');
+  assert.ok(!file.includes(login1.password), 'nor the provisioning password');
+  assert.match(file, /^static\.auto_provision\.server\.password = ••••••••$/m);
   assert.equal(await page.locator('dd [data-config-url]').innerText(), url('/provision/001565abcd01.cfg'));
   problems.push(...(await capture(page, 'phone')));
+  await page.getByRole('button', { name: 'Done' }).click();
+  assert.equal(await page.locator('[data-secret]').count(), 0, 'the password is not shown again');
 
   await go(page, 'Phones');
   await page.getByRole('row', { name: /00:15:65:ab:cd:01/ }).waitFor();
@@ -160,9 +175,11 @@ test('an unknown phone that asked for a file is assigned from the adoption queue
   await card.getByRole('button', { name: /^Assign/ }).click();
   await page.getByRole('heading', { level: 1, name: 'Phone 00:15:65:ab:cd:02' }).waitFor();
   assert.match(await page.locator('[data-preview]').innerText(), /^account\.1\.user_name = 2002$/m);
+  const login2 = { user: await page.locator('[data-secret="User"]').innerText(), password: await page.locator('[data-secret="Password"]').innerText() };
 
-  // The real provisioning endpoint now serves that phone its file.
-  const after = await fetch(url(`/provision/${mac}.cfg`), { headers: { 'user-agent': ua } });
+  // The real provisioning endpoint now serves that phone its file, to the login shown once.
+  assert.equal((await fetch(url(`/provision/${mac}.cfg`), { headers: { 'user-agent': ua } })).status, 401, 'not without its login');
+  const after = await fetchWithDigest(url(`/provision/${mac}.cfg`), login2, { 'user-agent': ua });
   assert.equal(after.status, 200);
   assert.match(await after.text(), /^account\.1\.user_name = 2002$/m);
   // …and the phone page shows that fetch in its timeline, live.
@@ -170,6 +187,11 @@ test('an unknown phone that asked for a file is assigned from the adoption queue
 
   await go(page, 'Adoption', 'Adoption queue');
   await page.getByText('No unknown phones have asked for a file.').waitFor();
+
+  // The first phone fetches with the login the admin was shown when it added it.
+  const withLogin = await fetchWithDigest(url('/provision/001565abcd01.cfg'), login1, { 'user-agent': userAgentFor('yealink', 'T46S', '001565abcd01') });
+  assert.equal(withLogin.status, 200);
+  assert.match(await withLogin.text(), /^account\.1\.user_name = 2001$/m);
 });
 
 test('calls and settings pages', async () => {

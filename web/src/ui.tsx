@@ -216,6 +216,30 @@ export function CopyButton({ text, label = 'Copy' }: { text: string; label?: str
   );
 }
 
+/** A secret the server shows only once: say so, show it with a copy button, let it go. */
+export function SecretPanel(props: { title: string; children: ComponentChildren; rows: [string, string][]; onDone: () => void }) {
+  const id = useId();
+  return (
+    <section class="card secret" aria-labelledby={id}>
+      <h2 id={id}>{props.title}</h2>
+      {props.children}
+      <dl class="details">
+        {props.rows.map(([label, value]) => (
+          <>
+            <dt>{label}</dt>
+            <dd class="secret-value">
+              <code data-secret={label}>{value}</code> <CopyButton text={value} label={`Copy ${label.toLowerCase()}`} />
+            </dd>
+          </>
+        ))}
+      </dl>
+      <button type="button" class="secondary" onClick={props.onDone}>
+        Done
+      </button>
+    </section>
+  );
+}
+
 /** A destructive action takes two clicks: the first asks, the second does it. */
 export function ConfirmButton(props: { label: string; confirm: string; onConfirm: () => void | Promise<void>; busy?: boolean; tone?: 'danger' | 'secondary' }) {
   const [asking, setAsking] = useState(false);

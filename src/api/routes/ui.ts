@@ -115,6 +115,7 @@ export function uiRoutes(pbx: Pbx) {
           const e = pbx.extensions.get(n);
           return e ? [e.secret, ...(e.voicemailPin ? [e.voicemailPin] : [])] : [];
         });
+        secrets.push(device.credential.password);
         return {
           mac_address: device.mac,
           file: r.fileName,

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { api, isAdmin, useLive } from '../api';
 import { navigate } from '../router';
 import { FormError, Loading, NO_ERRORS, PageTitle, SelectField, Time, prettyMac, toFormErrors, useAsync, type FormErrors } from '../ui';
-import { ExtensionSelect, loadExtensions, loadVendors, type Vendors } from './Phones';
+import { ExtensionSelect, loadExtensions, loadVendors, rememberCredential, type Vendors, type WithCredential } from './Phones';
 import type { Extension } from './Extensions';
 
 interface Unknown {
@@ -66,7 +66,7 @@ function AssignForm({ unknown, vendors, extensions, onAssigned }: { unknown: Unk
     e.preventDefault();
     setBusy(true);
     try {
-      await api('POST', '/api/provisioning/devices', { mac_address: unknown.mac_address, vendor, model, extension_number: extension || undefined });
+      rememberCredential(await api<WithCredential>('POST', '/api/provisioning/devices', { mac_address: unknown.mac_address, vendor, model, extension_number: extension || undefined }));
       onAssigned();
     } catch (err) {
       setErrors(toFormErrors(err, ['vendor', 'model', 'extension_number']));

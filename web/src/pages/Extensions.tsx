@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, isAdmin, useLive } from '../api';
-import { Badge, Checkbox, ConfirmButton, CopyButton, Field, FormButtons, FormError, Link, Loading, NO_ERRORS, PageTitle, TableWrap, toFormErrors, useAsync, type FormErrors } from '../ui';
+import { Badge, Checkbox, ConfirmButton, Field, FormButtons, FormError, Link, Loading, NO_ERRORS, PageTitle, SecretPanel, TableWrap, toFormErrors, useAsync, type FormErrors } from '../ui';
 
 export interface Extension {
   number: string;
@@ -36,7 +36,7 @@ export function Extensions() {
           </button>
         ) : null}
       </PageTitle>
-      {secret ? <SecretPanel secret={secret} onDone={() => setSecret(null)} /> : null}
+      {secret ? <ExtensionSecret secret={secret} onDone={() => setSecret(null)} /> : null}
       {creating ? (
         <CreateExtension
           onCancel={() => setCreating(false)}
@@ -107,18 +107,11 @@ export function Extensions() {
   );
 }
 
-function SecretPanel({ secret, onDone }: { secret: Secret; onDone: () => void }) {
+function ExtensionSecret({ secret, onDone }: { secret: Secret; onDone: () => void }) {
   return (
-    <section class="card secret" aria-labelledby="secret-heading">
-      <h2 id="secret-heading">SIP password of extension {secret.number}</h2>
-      <p>It is shown only now. Copy it into the phone, or let provisioning do that; it cannot be shown again (regenerate it if lost).</p>
-      <p class="secret-value">
-        <code data-secret>{secret.password}</code> <CopyButton text={secret.password} label="Copy password" />
-      </p>
-      <button type="button" class="secondary" onClick={onDone}>
-        Done
-      </button>
-    </section>
+    <SecretPanel title={`SIP password of extension ${secret.number}`} rows={[['Password', secret.password]]} onDone={onDone}>
+      <p>It is shown only now. Provisioning puts it into the phone; copy it for a phone set up by hand. It cannot be shown again (regenerate it if lost).</p>
+    </SecretPanel>
   );
 }
 

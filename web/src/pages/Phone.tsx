@@ -1,8 +1,8 @@
 import { useState } from 'preact/hooks';
 import { api, ApiError, isAdmin, useLive } from '../api';
 import { navigate } from '../router';
-import { Badge, ConfirmButton, CopyButton, Field, FormButtons, FormError, Link, Loading, NO_ERRORS, Notice, PageTitle, TableWrap, Time, prettyMac, syncTone, toFormErrors, useAsync, type FormErrors } from '../ui';
-import { ExtensionSelect, loadExtensions, type Device, type Registration } from './Phones';
+import { Badge, ConfirmButton, CopyButton, Field, FormButtons, FormError, Link, Loading, NO_ERRORS, Notice, PageTitle, SecretPanel, TableWrap, Time, prettyMac, syncTone, toFormErrors, useAsync, type FormErrors } from '../ui';
+import { ExtensionSelect, freshCredentials, loadExtensions, type Device, type Registration, type WithCredential } from './Phones';
 
 interface Preview {
   file: string;
@@ -34,6 +34,12 @@ export function Phone({ mac }: { mac: string }) {
   useLive(['activity'], () => (requests.reload(), device.reload()));
   useLive(['registrations'], regs.reload);
   const admin = isAdmin();
+  // A provisioning password just made (phone added or adopted) is shown here, once.
+  const [fresh, setFresh] = useState(() => {
+    const c = freshCredentials.get(mac) ?? null;
+    freshCredentials.delete(mac);
+    return c;
+  });
 
   if (device.error) {
     const missing = device.error.includes('not found') || device.error.includes('No device');
@@ -55,6 +61,14 @@ export function Phone({ mac }: { mac: string }) {
         <Link href="/phones">Phones</Link> › {d?.label ?? prettyMac(norm)}
       </p>
       <Loading state={device} />
+      {fresh ? (
+        <SecretPanel title="Provisioning login of this phone" rows={[['User', fresh.user], ['Password', fresh.password]]} onDone={() => setFresh(null)}>
+          <p>
+            The phone proves who it is with this login when it fetches its file (HTTP digest). Its first file sets it on the phone by itself; for a phone you set up by hand, enter it
+            as the provisioning server's user and password. The password is shown only now.
+          </p>
+        </SecretPanel>
+      ) : null}
       {d ? (
         <>
           <section class="card" aria-labelledby="details-heading">
@@ -89,6 +103,8 @@ export function Phone({ mac }: { mac: string }) {
             </dl>
             {admin ? <EditPhone device={d} onSaved={() => (device.reload(), preview.reload())} /> : null}
           </section>
+
+          {d.provisioning_username !== undefined ? <ProvisioningLogin device={d} admin={admin} onFresh={setFresh} onChanged={device.reload} /> : null}
 
           <section class="card" aria-labelledby="regs-heading">
             <h2 id="regs-heading">Registrations</h2>
@@ -245,5 +261,60 @@ function EditPhone({ device, onSaved }: { device: Device; onSaved: () => void })
       </div>
       <FormButtons submit="Save" busy={busy} error={errors.form} onCancel={() => setOpen(false)} />
     </form>
+  );
+}
+
+function ProvisioningLogin(props: { device: Device; admin: boolean; onFresh: (c: { user: string; password: string }) => void; onChanged: () => void }) {
+  const d = props.device;
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const put = async (body: Record<string, unknown>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      const r = await api<WithCredential>('PUT', `/api/provisioning/devices/${d.mac_address}`, body);
+      if (r.provisioning_password) props.onFresh({ user: r.provisioning_username ?? d.mac_address, password: r.provisioning_password });
+      props.onChanged();
+    } catch (err) {
+      setError((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section class="card" aria-labelledby="login-heading">
+      <h2 id="login-heading">Provisioning login</h2>
+      <dl class="details">
+        <dt>User</dt>
+        <dd>
+          <code>{d.provisioning_username}</code>
+        </dd>
+        <dt>Fetch without login</dt>
+        <dd>
+          {d.first_fetch_window_until ? (
+            <>
+              allowed from provisioning.auth.first_fetch_networks until <Time iso={d.first_fetch_window_until} />, or until its first fetch with the login
+            </>
+          ) : (
+            'no: every fetch must log in'
+          )}
+        </dd>
+        <dt>Last fetch with login</dt>
+        <dd>
+          <Time iso={d.last_authenticated_at} />
+        </dd>
+      </dl>
+      {props.admin ? (
+        <div class="buttons">
+          <ConfirmButton label="New provisioning password" confirm="Yes, make a new one" tone="secondary" busy={busy} onConfirm={() => put({ regenerate_provisioning_password: true })} />
+          {d.first_fetch_window_until ? null : (
+            <button type="button" class="secondary small" disabled={busy} onClick={() => put({ open_first_fetch_window: true })}>
+              Let it fetch once without login
+            </button>
+          )}
+        </div>
+      ) : null}
+      <FormError message={error} />
+    </section>
   );
 }

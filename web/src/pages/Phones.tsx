@@ -19,6 +19,20 @@ export interface Device {
   last_user_agent: string | null;
   last_fetch_port: number | null;
   resync_sent_at: string | null;
+  listener?: string;
+  provisioning_username?: string;
+  first_fetch_window_until?: string | null;
+  last_authenticated_at?: string | null;
+}
+
+/** A device answer that carries its provisioning password (create, or a new one): shown once. */
+export type WithCredential = Device & { provisioning_password?: string };
+
+/** Provisioning credentials just made, for the phone page to show once, keyed by MAC. */
+export const freshCredentials = new Map<string, { user: string; password: string }>();
+
+export function rememberCredential(d: WithCredential): void {
+  if (d.provisioning_password) freshCredentials.set(d.mac_address, { user: d.provisioning_username ?? d.mac_address, password: d.provisioning_password });
 }
 
 export interface Registration {
@@ -141,13 +155,14 @@ function AddPhone({ onCancel, onAdded }: { onCancel: () => void; onAdded: (mac: 
     e.preventDefault();
     setBusy(true);
     try {
-      const d = await api<Device>('POST', '/api/provisioning/devices', {
+      const d = await api<WithCredential>('POST', '/api/provisioning/devices', {
         mac_address: mac,
         vendor,
         model,
         extension_number: extension || undefined,
         ...(label ? { label } : {}),
       });
+      rememberCredential(d);
       onAdded(d.mac_address);
     } catch (err) {
       setErrors(toFormErrors(err, ['mac_address', 'vendor', 'model', 'extension_number', 'label']));
