@@ -19,6 +19,7 @@ import { VendorRegistry } from './provisioning/vendors/index.js';
 import { TokenStore } from './api/tokens.js';
 import { SipStack } from './sip/stack.js';
 import type { ListenSpec } from './sip/transport.js';
+import type { DigestAlgorithm } from './sip/digest.js';
 import { DigestAuth } from './pbx/digest-auth.js';
 import { Location } from './pbx/location.js';
 import { Registrar } from './pbx/registrar.js';
@@ -116,7 +117,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   );
   const tokens = new TokenStore(db);
 
-  const sip = createSip(config, extensions, db, writeBehind, log.child({ component: 'sip' }), securityLog);
+  const sip = createSip(config, extensions, db, writeBehind, log.child({ component: 'sip' }), securityLog, box.derive('sip-digest-decoys'));
   await sip.location.load();
   const resync = new Resync(sip.stack, sip.location, devices, extensions, vendors, files, config, log.child({ component: 'resync' }));
   provisioning.onLegacyFetch = (d) => resync.followUp(d);
@@ -229,7 +230,25 @@ async function seedConfiguredDevices(config: PbxConfig, devices: DeviceService, 
   }
 }
 
-function createSip(config: () => PbxConfig, extensions: ExtensionService, db: OpenedDatabase['db'], writeBehind: WriteBehind, log: Logger, securityLog: SecurityLog): SipParts {
+function createSip(
+  config: () => PbxConfig,
+  extensions: ExtensionService,
+  db: OpenedDatabase['db'],
+  writeBehind: WriteBehind,
+  log: Logger,
+  securityLog: SecurityLog,
+  decoyKey: Buffer,
+): SipParts {
+  // Algorithms in use, for challenging unknown users like real ones (recomputed after a change).
+  let inUse: { sets: DigestAlgorithm[][]; of: PbxConfig } | undefined;
+  extensions.onChange(() => (inUse = undefined));
+  const algorithmSets = () => {
+    const c = config();
+    if (!inUse || inUse.of !== c) {
+      inUse = { sets: extensions.list().filter((e) => e.enabled).map((e) => e.digestAlgorithms ?? c.sip.digest_algorithms), of: c };
+    }
+    return inUse.sets;
+  };
   const stack = new SipStack();
   const auth = new DigestAuth(
     () => ({ realm: config().sip.realm, nonceTtlSeconds: config().sip.nonce_ttl_seconds, algorithms: config().sip.digest_algorithms }),
@@ -237,6 +256,7 @@ function createSip(config: () => PbxConfig, extensions: ExtensionService, db: Op
       const ext = extensions.get(username);
       return ext?.enabled ? { secret: ext.secret, algorithms: ext.digestAlgorithms ?? config().sip.digest_algorithms } : undefined;
     },
+    { key: decoyKey, sets: algorithmSets },
   );
   const location = new Location(db, writeBehind);
   location.onChange((event, b) => {
