@@ -150,17 +150,19 @@ test('an admin logs in, creates an extension and adds a phone whose file preview
 test('an unknown phone that asked for a file is assigned from the adoption queue and then gets its file', async () => {
   const mac = '001565abcd02';
   const ua = userAgentFor('yealink', 'T54W', mac);
-  const before = await fetch(url(`/provision/${mac}.cfg`), { headers: { 'user-agent': ua } });
-  assert.equal(before.status, 404, 'unknown: no file');
-
   await go(page, 'Extensions');
   await page.getByRole('button', { name: 'New extension' }).click();
   await page.getByLabel('Number').fill('2002');
   await page.getByRole('button', { name: 'Create extension' }).click();
   await page.locator('[data-secret]').waitFor();
 
-  // The dashboard counts it (live) and links to the queue.
+  // The open dashboard shows the unknown phone's request as it happens (server-sent events).
   await go(page, 'Dashboard');
+  await page.getByRole('status').getByText('Live', { exact: true }).waitFor();
+  await page.locator('.chart').waitFor();
+  assert.equal(await page.getByText('unknown phone(s) asked for a file').count(), 0);
+  const before = await fetch(url(`/provision/${mac}.cfg`), { headers: { 'user-agent': ua } });
+  assert.equal(before.status, 404, 'unknown: no file');
   await page.getByText('1 unknown phone(s) asked for a file').waitFor();
   problems.push(...(await capture(page, 'dashboard')));
 
@@ -262,6 +264,7 @@ test('changing the API port in Settings moves the server; the browser follows an
   assert.match(text, new RegExp(`Port ${port} keeps serving phone files \\(only\\) for 7 day`));
   assert.match(text, /told to fetch their file again/);
   await page.getByText(`A phone will get: ${url('/provision/001565abcd01.cfg', next)}`).waitFor();
+  problems.push(...(await capture(page, 'settings-port-change')));
   await page.getByRole('button', { name: 'Review port change' }).click();
   assert.equal((await fetch(url('/health'))).status, 200, 'nothing moved yet');
   await page.getByRole('button', { name: `Move to port ${next} and save` }).click();

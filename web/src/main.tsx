@@ -82,7 +82,9 @@ function App() {
   // After navigation, move focus to the new page's heading (screen readers announce it).
   useEffect(() => {
     document.getElementById('page-heading')?.focus({ preventScroll: true });
-  }, [path]);
+    // On a phone the menu scrolls sideways: keep the current page's entry in view.
+    document.querySelector('nav [aria-current="page"]')?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+  }, [path, !!session]);
 
   if (!session) return <Login onDone={() => navigate(path === '/login' ? '/' : path, true)} />;
   const current = (href: string) => (href === '/' ? path === '/' : path === href || path.startsWith(href + '/'));
