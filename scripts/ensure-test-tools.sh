@@ -10,6 +10,8 @@ command -v baresip >/dev/null 2>&1 || need+=(baresip-core)
 command -v stdbuf >/dev/null 2>&1 || need+=(coreutils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# PostgreSQL server binaries: test/helpers/postgres.ts starts a throwaway cluster with them.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "The tests need: ${need[*]} (SIPp, baresip, Chromium at /usr/bin/chromium). Install them with your package manager." >&2

@@ -84,7 +84,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     log.error({ reason }, `Configuration change refused (${reason}); keeping the running configuration. ${err.message}`),
   );
   const config = () => live.current;
-  const database = await openDatabase(config().database);
+  const database = await openDatabase(config().database, { onError: (err) => log.warn({ err }, `Database connection problem: ${err.message}`) });
   const db = database.db;
   const box = SecretBox.fromKeyFile(config().security.key_file);
   const securityLog = new SecurityLog(() => config().security.log_file);
@@ -147,7 +147,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       await devices.load();
       files.invalidateAll();
       log.info('Reloaded extensions and devices changed by another process');
-    });
+    }, { onError: (err) => log.error({ err }, `Reloading changes made by another process failed: ${err.message}`) });
     for (const d of devices.list()) {
       log.debug({ mac: d.mac, config_url: files.configUrl(d) }, `Device ${d.mac} config_url`);
     }

@@ -135,7 +135,32 @@ export class Location {
         await trx.deleteFrom('registrations').where('aor', 'in', chunk).execute();
         const rows = chunk.flatMap((a) => (this.byAor.get(a) ?? []).map(toRow));
         // SQLite allows 32766 bound values per statement; 16 columns × 1000 rows stays well under.
-        for (let j = 0; j < rows.length; j += 1000) await trx.insertInto('registrations').values(rows.slice(j, j + 1000)).execute();
+        // An upsert: on a shared PostgreSQL another node may have inserted the same
+        // binding since our delete, and a conflict would fail the whole batch.
+        for (let j = 0; j < rows.length; j += 1000) {
+          await trx
+            .insertInto('registrations')
+            .values(rows.slice(j, j + 1000))
+            .onConflict((oc) =>
+              oc.columns(['aor', 'contact']).doUpdateSet((eb) => ({
+                expires_at: eb.ref('excluded.expires_at'),
+                transport: eb.ref('excluded.transport'),
+                source_address: eb.ref('excluded.source_address'),
+                source_port: eb.ref('excluded.source_port'),
+                flow_id: eb.ref('excluded.flow_id'),
+                user_agent: eb.ref('excluded.user_agent'),
+                call_id: eb.ref('excluded.call_id'),
+                cseq: eb.ref('excluded.cseq'),
+                q: eb.ref('excluded.q'),
+                instance: eb.ref('excluded.instance'),
+                reg_id: eb.ref('excluded.reg_id'),
+                path: eb.ref('excluded.path'),
+                registered_at: eb.ref('excluded.registered_at'),
+                behind_nat: eb.ref('excluded.behind_nat'),
+              })),
+            )
+            .execute();
+        }
       }
     });
   }

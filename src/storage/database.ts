@@ -1,6 +1,7 @@
 // Opens the database named by the config and brings its schema up to date.
 // SQLite runs in WAL mode with synchronous=FULL: once a write's promise resolves it
-// survives kill -9 and power loss, which is what an API answer promises.
+// survives kill -9 and power loss, which is what an API answer promises. PostgreSQL
+// commits durably by default; several pbx processes may share one database.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
@@ -8,23 +9,45 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvide
 import pg from 'pg';
 import type { PbxConfig } from '../config/schema.js';
 import { migrations } from './migrations/index.js';
+import { listenForChanges } from './pg-changes.js';
 import type { Tables } from './tables.js';
 
 export type Db = Kysely<Tables>;
+export type DatabaseType = PbxConfig['database']['type'];
 
 export interface OpenedDatabase {
   db: Db;
+  type: DatabaseType;
   /** Human description for logs, without credentials. */
   describe: string;
-  /** Changes when another connection commits (SQLite); undefined where not supported. */
-  dataVersion?: () => number;
+  /**
+   * Calls `signal` whenever another process (the CLI, another pbx node) may have
+   * committed changes to extensions or devices; returns a function that stops.
+   * SQLite: its data_version, polled every second. PostgreSQL: LISTEN/NOTIFY.
+   */
+  watch?: (signal: () => void) => () => void;
   close(): Promise<void>;
 }
 
-export async function openDatabase(cfg: PbxConfig['database']): Promise<OpenedDatabase> {
-  let db: Db;
-  let describe: string;
-  let dataVersion: (() => number) | undefined;
+export interface OpenOptions {
+  /** Errors of idle PostgreSQL connections and of the change listener (the server keeps going). */
+  onError?: (err: Error) => void;
+}
+
+// pg returns int8 (count(*), bigint ids) and numeric as strings. Every such value here is
+// far below 2^53, and SQLite returns numbers: make PostgreSQL do the same.
+const INT8 = 20;
+const NUMERIC = 1700;
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8 || oid === NUMERIC) return (v: string) => (v === null ? v : Number(v));
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+export async function openDatabase(cfg: PbxConfig['database'], opts: OpenOptions = {}): Promise<OpenedDatabase> {
+  const onError = opts.onError ?? (() => {});
+  let opened: OpenedDatabase;
   if (cfg.type === 'sqlite') {
     mkdirSync(dirname(cfg.path), { recursive: true });
     const native = new SqliteDatabase(cfg.path);
@@ -32,23 +55,84 @@ export async function openDatabase(cfg: PbxConfig['database']): Promise<OpenedDa
     native.pragma('synchronous = FULL');
     native.pragma('foreign_keys = ON');
     native.pragma('busy_timeout = 5000');
-    db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: native }) });
-    describe = `sqlite:${cfg.path}`;
+    const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: native }) });
+    // data_version changes only when another connection commits.
     const version = native.prepare('PRAGMA data_version').pluck();
-    dataVersion = () => version.get() as number;
+    opened = {
+      db,
+      type: 'sqlite',
+      describe: `sqlite:${cfg.path}`,
+      watch(signal) {
+        let last = version.get() as number;
+        const timer = setInterval(() => {
+          const now = version.get() as number;
+          if (now === last) return;
+          last = now;
+          signal();
+        }, 1000);
+        timer.unref();
+        return () => clearInterval(timer);
+      },
+      close: () => db.destroy(),
+    };
   } else {
-    const pool = new pg.Pool({ connectionString: cfg.url, max: 10 });
-    db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
-    const u = new URL(cfg.url);
-    describe = `postgresql://${u.host}${u.pathname}`;
+    const pool = new pg.Pool({ connectionString: cfg.url, max: 10, types: pgTypes });
+    // An idle connection that breaks (server restart, network) must not end the process:
+    // the pool drops it and opens a new one for the next query.
+    pool.on('error', (err) => onError(err));
+    const ownBackends = new Set<number>();
+    pool.on('connect', (client) => {
+      const pid = (client as unknown as { processID: number | null }).processID;
+      if (pid !== null) ownBackends.add(pid);
+    });
+    pool.on('remove', (client) => ownBackends.delete((client as unknown as { processID: number }).processID));
+    const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+    const listeners = new Set<() => Promise<void>>();
+    opened = {
+      db,
+      type: 'postgresql',
+      describe: describePostgres(cfg.url),
+      watch(signal) {
+        const stop = listenForChanges({
+          client: () => new pg.Client({ connectionString: cfg.url, types: pgTypes }),
+          ownBackends,
+          signal,
+          onError,
+        });
+        listeners.add(stop);
+        return () => {
+          listeners.delete(stop);
+          void stop();
+        };
+      },
+      async close() {
+        await Promise.all([...listeners].map((stop) => stop()));
+        await db.destroy();
+      },
+    };
   }
-  await migrate(db, cfg.type);
-  return { db, describe, dataVersion, close: () => db.destroy() };
+  try {
+    await migrate(opened.db, cfg.type);
+  } catch (err) {
+    await opened.close().catch(() => {});
+    throw err;
+  }
+  return opened;
 }
 
-async function migrate(db: Db, dialect: PbxConfig['database']['type']): Promise<void> {
+/** postgresql://host:port/db, without user or password; also for socket URLs (postgres:///db?host=/run/postgresql). */
+export function describePostgres(url: string): string {
+  const m = /^postgres(?:ql)?:\/\/(?:[^@/]*@)?([^/?#]*)(\/[^?#]*)?(?:\?([^#]*))?/i.exec(url);
+  if (!m) return 'postgresql';
+  const socket = new URLSearchParams(m[3] ?? '').get('host');
+  const host = m[1] || (socket ? `unix:${socket}` : 'localhost');
+  return `postgresql://${host}${m[2] ?? ''}`;
+}
+
+async function migrate(db: Db, dialect: DatabaseType): Promise<void> {
   const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
-  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  // Unordered: a migration merged later with a lower number (0007 after 0008) still runs.
+  const { error, results } = await new Migrator({ db, provider, allowUnorderedMigrations: true }).migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(`Database migration ${failed} failed: ${(error as Error).message}`);

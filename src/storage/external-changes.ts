@@ -1,29 +1,61 @@
-// Notices writes made by another process (the `pbx` CLI beside a running server) so
-// the server's in-memory copies never serve stale extensions or devices. SQLite's
-// data_version changes only for commits from other connections, so polling it is cheap.
+// Notices writes made by another process (the `pbx` CLI beside a running server, or
+// another pbx node on the same PostgreSQL database) so the server's in-memory copies
+// never serve stale extensions or devices. The database says when something may have
+// changed (`OpenedDatabase.watch`: SQLite's data_version, PostgreSQL's LISTEN/NOTIFY);
+// this class turns those signals into reloads, one at a time and at most one per
+// `minIntervalMs`, and never loses a signal that arrives during a reload.
 import type { OpenedDatabase } from './database.js';
 
-export class ExternalChanges {
-  private readonly timer: NodeJS.Timeout | undefined;
-  private last: number | undefined;
-  private busy = false;
+export interface ExternalChangesOptions {
+  minIntervalMs?: number;
+  onError?: (err: Error) => void;
+}
 
-  constructor(database: OpenedDatabase, onChange: () => Promise<void>, intervalMs = 1000) {
-    const read = database.dataVersion;
-    if (!read) return;
-    this.last = read();
-    this.timer = setInterval(() => {
-      if (this.busy) return;
-      const now = read();
-      if (now === this.last) return;
-      this.last = now;
+export class ExternalChanges {
+  private readonly unwatch: (() => void) | undefined;
+  private pending = false;
+  private busy = false;
+  private stopped = false;
+  private lastRun = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    database: OpenedDatabase,
+    private readonly onChange: () => Promise<void>,
+    private readonly opts: ExternalChangesOptions = {},
+  ) {
+    this.unwatch = database.watch?.(() => {
+      this.pending = true;
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.stopped || this.busy || this.timer || !this.pending) return;
+    const wait = Math.max(0, this.lastRun + (this.opts.minIntervalMs ?? 1000) - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.pending = false;
       this.busy = true;
-      onChange().finally(() => (this.busy = false));
-    }, intervalMs);
+      this.lastRun = Date.now();
+      this.onChange()
+        .catch((err: Error) => {
+          // Try again later (the database may be away for a moment), not in a tight loop.
+          this.pending = true;
+          this.lastRun = Date.now() + 4000;
+          this.opts.onError?.(err);
+        })
+        .finally(() => {
+          this.busy = false;
+          this.kick();
+        });
+    }, wait);
     this.timer.unref();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.unwatch?.();
   }
 }

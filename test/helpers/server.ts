@@ -46,6 +46,8 @@ export interface ConfigOptions {
   urlFormat?: string;
   extra?: string;
   logLevel?: string;
+  /** A postgres:// URL: use PostgreSQL instead of SQLite in data/. */
+  postgresUrl?: string;
 }
 
 export function writeConfig(dir: string, o: ConfigOptions & { sipPort: number }): string {
@@ -65,7 +67,7 @@ provisioning:
   site:
     timezone: Europe/Berlin
 database:
-  path: data/pbx.db
+${o.postgresUrl ? `  type: postgresql\n  url: "${o.postgresUrl}"` : '  path: data/pbx.db'}
 logging:
   level: ${o.logLevel ?? 'debug'}
 ${o.extra ?? ''}`,

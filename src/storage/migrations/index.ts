@@ -162,5 +162,30 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('devices').addColumn('listener', 'text', (c) => c.notNull().defaultTo('default')).execute();
       },
     },
+    '0008_postgresql_nodes': {
+      // PostgreSQL only; SQLite has 64-bit rowids and data_version already.
+      async up(db: Kysely<any>) {
+        if (dialect !== 'postgresql') return;
+        // serial is 32-bit: a request log fed by scanners would run its sequence out
+        // (SQLite ids are 64-bit). Make the growing tables' ids bigint.
+        for (const table of ['provisioning_requests', 'cdr']) {
+          await sql`ALTER TABLE ${sql.table(table)} ALTER COLUMN id TYPE bigint`.execute(db);
+          await sql`ALTER SEQUENCE ${sql.table(`${table}_id_seq`)} AS bigint`.execute(db);
+        }
+        // Several pbx processes on one database: a statement that changes a table the
+        // server keeps in memory notifies the others at commit (storage/pg-changes.ts).
+        await sql`CREATE FUNCTION pbx_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN
+            PERFORM pg_notify('pbx_changes', TG_TABLE_NAME);
+            RETURN NULL;
+          END
+        $$`.execute(db);
+        for (const table of ['extensions', 'devices', 'device_lines']) {
+          await sql`CREATE TRIGGER ${sql.id(`${table}_notify_change`)}
+            AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${sql.table(table)}
+            FOR EACH STATEMENT EXECUTE FUNCTION pbx_notify_change()`.execute(db);
+        }
+      },
+    },
   };
 }

@@ -1,0 +1,70 @@
+// PostgreSQL's counterpart of SQLite's data_version for several pbx processes on one
+// database (several nodes, or the CLI beside a server): triggers (migration 0008) send
+// a NOTIFY on `pbx_changes` when a statement changes a table the server mirrors in
+// memory; PostgreSQL delivers it at commit. One connection per server LISTENs and
+// signals every notification that came from a backend outside this process's pool.
+// The connection is re-made when it drops, and a reconnect signals too: notifications
+// sent meanwhile were lost.
+import pg from 'pg';
+
+export const CHANGES_CHANNEL = 'pbx_changes';
+
+export interface ListenOptions {
+  client: () => pg.Client;
+  /** Backend process ids of this process's own pool connections (their changes are known). */
+  ownBackends: ReadonlySet<number>;
+  signal: () => void;
+  onError: (err: Error) => void;
+  retryMs?: number;
+}
+
+/** Starts listening; the returned function stops and closes the connection. */
+export function listenForChanges(o: ListenOptions): () => Promise<void> {
+  let stopped = false;
+  let client: pg.Client | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let connectedOnce = false;
+
+  const reconnectLater = () => {
+    if (stopped || retry) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      void connect();
+    }, o.retryMs ?? 2000);
+    retry.unref();
+  };
+
+  const connect = async () => {
+    const c = o.client();
+    client = c;
+    let failed = false;
+    const fail = (err: Error) => {
+      if (failed || stopped) return;
+      failed = true;
+      o.onError(err);
+      void c.end().catch(() => {});
+      reconnectLater();
+    };
+    c.on('error', fail);
+    c.on('end', () => fail(new Error('change notification connection closed')));
+    c.on('notification', (msg) => {
+      if (msg.channel === CHANGES_CHANNEL && !o.ownBackends.has(msg.processId)) o.signal();
+    });
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${CHANGES_CHANNEL}`);
+      if (stopped) return void (await c.end().catch(() => {}));
+      if (connectedOnce) o.signal();
+      connectedOnce = true;
+    } catch (err) {
+      fail(err as Error);
+    }
+  };
+  void connect();
+
+  return async () => {
+    stopped = true;
+    if (retry) clearTimeout(retry);
+    await client?.end().catch(() => {});
+  };
+}
