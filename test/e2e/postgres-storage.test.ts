@@ -1,0 +1,172 @@
+// The storage-facing services, run the same way on SQLite and on PostgreSQL (a throwaway
+// cluster): extensions, devices, tokens, admin lockout, the request log and its pruning,
+// CDRs, registrations, and the signal that another process changed something.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import pino from 'pino';
+import { openDatabase } from '../../src/storage/database.ts';
+import { WriteBehind } from '../../src/storage/write-behind.ts';
+import { ExternalChanges } from '../../src/storage/external-changes.ts';
+import { SecretBox } from '../../src/security/secret-box.ts';
+import { ExtensionService } from '../../src/pbx/extensions.ts';
+import { DeviceService } from '../../src/provisioning/devices.ts';
+import { VendorRegistry } from '../../src/provisioning/vendors/index.ts';
+import { TokenStore } from '../../src/api/tokens.ts';
+import { AdminStore, MAX_FAILED_LOGINS } from '../../src/api/admins.ts';
+import { RequestLog } from '../../src/provisioning/request-log.ts';
+import { Calls } from '../../src/pbx/calls.ts';
+import { Location, type Binding } from '../../src/pbx/location.ts';
+import { PbxError } from '../../src/pbx/errors.ts';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { tempDir } from '../helpers/server.ts';
+
+let pgs: TestPostgres;
+before(async () => {
+  pgs = await startPostgres();
+});
+after(async () => {
+  await pgs?.stop();
+});
+
+type Cfg = Parameters<typeof openDatabase>[0];
+const dialects: [string, () => Promise<Cfg>][] = [
+  ['SQLite', async () => ({ type: 'sqlite', path: join(tempDir(), 'pbx.db'), url: '' })],
+  ['PostgreSQL', async () => ({ type: 'postgresql', path: '', url: await pgs.createDatabase(`pbx_${Math.random().toString(36).slice(2, 8)}`) })],
+];
+
+function binding(aor: string, contact: string, expiresIn: number): Binding {
+  const now = Date.now();
+  return {
+    aor, contact, contactParams: '', expiresAt: now + expiresIn, transport: 'udp', sourceAddress: '127.0.0.1', sourcePort: 5070,
+    flowId: 'udp:127.0.0.1:5070', userAgent: 'test', callId: `c-${contact}`, cseq: 2 ** 31 - 1, q: null, instance: null, regId: null,
+    path: null, registeredAt: now, behindNat: false,
+  };
+}
+
+for (const [name, config] of dialects) {
+  test(`${name}: services read back what they wrote, with the same types`, async () => {
+    const cfg = await config();
+    const database = await openDatabase(cfg);
+    const db = database.db;
+    const box = SecretBox.fromKeyFile(join(tempDir(), 'secret.key'));
+    const errors: Error[] = [];
+    const wb = new WriteBehind(db, 20, (e) => errors.push(e));
+    try {
+      const extensions = new ExtensionService(db, box);
+      const devices = new DeviceService(db, new VendorRegistry(), extensions, wb, box);
+      const { password } = await extensions.create({ number: '7401', name: 'One' });
+      await extensions.create({ number: '7402', enabled: false, digest_algorithms: ['MD5'] });
+      await devices.create({ mac_address: '00:15:65:00:74:01', vendor: 'yealink', model: 'T46S', lines: ['7401', '7402'], overrides: { 'a.b': 'c' } });
+      await devices.update('001565007401', { label: 'desk', lines: ['7402'] });
+      devices.recordFetch('001565007401', { ip: '192.0.2.1', userAgent: 'ua', servedUrl: 'http://x/', at: new Date().toISOString(), port: 8080, legacy: true, accountHash: 'h' });
+      await wb.flush();
+      await assert.rejects(extensions.delete('7402'), (e: PbxError) => e.kind === 'conflict');
+
+      const ext2 = new ExtensionService(db, box);
+      await ext2.load();
+      assert.equal(ext2.get('7401')?.secret, password);
+      assert.equal(ext2.get('7401')?.enabled, true);
+      assert.equal(ext2.get('7402')?.enabled, false);
+      assert.deepEqual(ext2.get('7402')?.digestAlgorithms, ['MD5']);
+      const dev2 = new DeviceService(db, new VendorRegistry(), ext2, wb, box);
+      await dev2.load();
+      const d = dev2.get('001565007401')!;
+      assert.deepEqual([d.label, d.lines, d.overrides, d.lastIp, d.lastFetchPort, d.lastFetchLegacy], ['desk', ['7402'], { 'a.b': 'c' }, '192.0.2.1', 8080, true]);
+      await devices.delete('001565007401');
+      await extensions.delete('7402');
+
+      // Tokens: numeric ids, revocation once.
+      const tokens = new TokenStore(db);
+      const t = await tokens.create('ci');
+      assert.equal(typeof t.info.id, 'number');
+      assert.deepEqual(await tokens.verify(t.token), { id: t.info.id, role: 'admin' });
+      await tokens.revoke(t.info.id);
+      await assert.rejects(tokens.revoke(t.info.id), (e: PbxError) => e.kind === 'not_found');
+      assert.equal(await tokens.verify(t.token), undefined);
+      assert.equal((await tokens.list())[0]!.id, t.info.id);
+
+      // Admins: lockout after repeated failures.
+      const admins = new AdminStore(db, tokens);
+      const pw = await admins.create('ops', 'read-only');
+      await assert.rejects(admins.create('ops', 'admin'), (e: PbxError) => e.kind === 'conflict');
+      assert.equal((await admins.login('ops', pw)).ok, true);
+      for (let i = 0; i < MAX_FAILED_LOGINS - 1; i++) assert.deepEqual(await admins.login('ops', 'nope-nope-nope'), { ok: false, reason: 'invalid' });
+      assert.equal((await admins.login('ops', 'nope-nope-nope')).ok, false);
+      const locked = await admins.login('ops', pw);
+      assert.equal(locked.ok === false && locked.reason, 'locked');
+
+      // The request log is pruned to its maximum; ids and counts are numbers.
+      const log = new RequestLog(db, wb, () => 100);
+      for (let i = 0; i < 260; i++) {
+        log.add({ at: new Date().toISOString(), ip: '192.0.2.9', method: 'GET', path: `/provision/${i}.cfg`, mac: null, user_agent: null, status: 404, outcome: 'unknown_file', vendor: null, model: null, detail: null });
+        if (i % 100 === 99) await wb.flush();
+      }
+      await wb.flush();
+      await wb.flush();
+      const count = await log.count();
+      assert.equal(typeof count, 'number');
+      assert.ok(count <= 160 && count >= 100, `pruned to about 100 rows (${count})`);
+      const newest = await log.list({ limit: 1 });
+      assert.equal(typeof newest[0]!.id, 'number');
+      assert.equal(newest[0]!.path, '/provision/259.cfg');
+
+      // CDRs, written behind, filtered.
+      const calls = new Calls(db, wb, pino({ level: 'silent' }));
+      calls.end(calls.start('cid-1', 't1', '7401', '7403'), 'busy', 486, 'callee');
+      const c2 = calls.start('cid-2', 't2', '7403', '7404');
+      calls.answered(c2);
+      calls.end(c2, 'answered', 200, 'caller');
+      const cdr = await calls.cdr({ extension: '7401' });
+      assert.deepEqual(cdr.map((r) => [typeof r.id, r.call_id, r.result, r.status, r.duration_seconds]), [['number', 'cid-1', 'busy', 486, 0]]);
+      assert.equal((await calls.cdr({ result: 'answered' }))[0]!.call_id, 'cid-2');
+
+      // Registrations: written behind, reloaded (expired ones dropped), CSeq up to 2^31-1.
+      const location = new Location(db, wb);
+      const live = binding('7401', 'sip:7401@127.0.0.1:5070', 60_000);
+      location.replace('7401', [live, binding('7401', 'sip:7401@127.0.0.1:5071', 60_000)], []);
+      location.replace('7401', [live], []);
+      location.replace('7403', [binding('7403', 'sip:7403@127.0.0.1:5072', 300)], []);
+      await wb.flush();
+      await new Promise((r) => setTimeout(r, 350));
+      const reloaded = new Location(db, wb);
+      await reloaded.load();
+      assert.deepEqual(reloaded.all().map((b) => [b.aor, b.contact, b.cseq, b.sourcePort, b.behindNat]), [['7401', live.contact, 2 ** 31 - 1, 5070, false]]);
+      assert.deepEqual(errors, []);
+    } finally {
+      await wb.flush();
+      await database.close();
+    }
+  });
+
+  test(`${name}: a change committed by another connection is signalled, our own are not`, async () => {
+    const cfg = await config();
+    const mine = await openDatabase(cfg);
+    const other = await openDatabase(cfg);
+    let reloads = 0;
+    const watcher = new ExternalChanges(mine, async () => void reloads++, { minIntervalMs: 50 });
+    const box = SecretBox.fromKeyFile(join(tempDir(), 'secret.key'));
+    const wait = async (ms: number) => new Promise((r) => setTimeout(r, ms));
+    try {
+      await wait(300); // the listener is connected
+      await new ExtensionService(mine.db, box).create({ number: '7501' });
+      await wait(1500);
+      assert.equal(reloads, 0, 'our own write is known already');
+      await new ExtensionService(other.db, box).create({ number: '7502' });
+      const deadline = Date.now() + 5000;
+      while (reloads === 0 && Date.now() < deadline) await wait(50);
+      assert.equal(reloads, 1);
+    } finally {
+      watcher.stop();
+      await mine.close();
+      await other.close();
+    }
+  });
+}
+
+test('database descriptions never carry credentials', async () => {
+  const { describePostgres } = await import('../../src/storage/database.ts');
+  assert.equal(describePostgres('postgres://pbx:s3cret@db.example:5433/pbx?sslmode=require'), 'postgresql://db.example:5433/pbx');
+  assert.equal(describePostgres('postgresql://pbx@/pbx?host=/var/run/postgresql'), 'postgresql://unix:/var/run/postgresql/pbx');
+  assert.equal(describePostgres('postgres:///pbx'), 'postgresql://localhost/pbx');
+});
