@@ -164,9 +164,15 @@ for (const [name, config] of dialects) {
   });
 }
 
-test('database descriptions never carry credentials', async () => {
+test('database descriptions never carry credentials; the unix-socket URL form works', async () => {
   const { describePostgres } = await import('../../src/storage/database.ts');
   assert.equal(describePostgres('postgres://pbx:s3cret@db.example:5433/pbx?sslmode=require'), 'postgresql://db.example:5433/pbx');
   assert.equal(describePostgres('postgresql://pbx@/pbx?host=/var/run/postgresql'), 'postgresql://unix:/var/run/postgresql/pbx');
   assert.equal(describePostgres('postgres:///pbx'), 'postgresql://localhost/pbx');
+  // The local-socket form of docs/INSTALL.md opens (socket logins are trusted in the test cluster).
+  await pgs.createDatabase('pbx_socket');
+  const viaSocket = await openDatabase({ type: 'postgresql', path: '', url: `postgres://pbx_socket@/pbx_socket?host=${pgs.socketDir}&port=${pgs.port}` });
+  assert.equal(viaSocket.describe, `postgresql://unix:${pgs.socketDir}/pbx_socket`);
+  assert.deepEqual(await viaSocket.db.selectFrom('extensions').selectAll().execute(), []);
+  await viaSocket.close();
 });
