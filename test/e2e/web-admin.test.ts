@@ -13,6 +13,7 @@ import { freePort, freeSipPort, runCli, RunningServer, tempDir, writeConfig } fr
 import { capture, launchBrowser, newContext, type Problem } from '../helpers/browser.ts';
 import { userAgentFor } from '../helpers/phones.ts';
 import { fetchWithDigest, type Credential } from '../helpers/http-digest.ts';
+import { TestUa } from '../helpers/sip-client.ts';
 
 const dir = tempDir();
 const ADMIN = { user: 'alice', password: 'alice-password-123' };
@@ -25,13 +26,18 @@ let port: number;
 const problems: Problem[] = [];
 /** The provisioning login the web admin showed once for the phone it added. */
 let login1: Credential;
+/** SIP password of extension 2001, as the web admin showed it once. */
+let secret2001: string;
+let sipPort: number;
+let phone: TestUa | undefined;
 const pageErrors: string[] = [];
 
 const url = (path: string, p = port) => `http://127.0.0.1:${p}${path}`;
 
 before(async () => {
   port = await freePort();
-  const file = writeConfig(dir, { port, sipPort: await freeSipPort(), logLevel: 'info' });
+  sipPort = await freeSipPort();
+  const file = writeConfig(dir, { port, sipPort, logLevel: 'info' });
   // This host is not a network where new phones may fetch without their login: every
   // per-device fetch below must use the login the web admin showed.
   writeFileSync(file, readFileSync(file, 'utf8').replace('provisioning:\n', "provisioning:\n  auth:\n    first_fetch_networks: ['192.0.2.0/24']\n"));
@@ -48,6 +54,7 @@ before(async () => {
 });
 
 after(async () => {
+  phone?.close();
   await browser?.close();
   await server?.stop();
 });
@@ -108,7 +115,7 @@ test('an admin logs in, creates an extension and adds a phone whose file preview
   await page.getByLabel('Number').fill('2001');
   await page.getByLabel('Name').fill('Reception');
   await page.getByRole('button', { name: 'Create extension' }).click();
-  const secret = await page.locator('[data-secret]').innerText();
+  const secret = (secret2001 = await page.locator('[data-secret]').innerText());
   assert.match(secret, /^[A-Za-z0-9]{20}$/, 'the generated password is shown once');
   await page.getByRole('button', { name: 'Copy password' }).waitFor();
   await page.getByRole('row', { name: /2001 Reception/ }).waitFor();
@@ -164,6 +171,11 @@ test('an unknown phone that asked for a file is assigned from the adoption queue
   const before = await fetch(url(`/provision/${mac}.cfg`), { headers: { 'user-agent': ua } });
   assert.equal(before.status, 404, 'unknown: no file');
   await page.getByText('1 unknown phone(s) asked for a file').waitFor();
+  // A phone registers extension 2001 with the password the page showed: counted and listed at once.
+  phone = await new TestUa({ host: '127.0.0.1', port: sipPort }, '2001', secret2001).open();
+  assert.equal((await phone.register()).reply.status, 200);
+  await page.getByRole('region', { name: 'Registered phones' }).getByRole('rowheader', { name: '2001' }).waitFor();
+  assert.match(await page.locator('.stat', { hasText: 'Registered phones' }).innerText(), /^Registered phones\s+1\s+of 1 phones/);
   problems.push(...(await capture(page, 'dashboard')));
 
   await go(page, 'Adoption', 'Adoption queue');
@@ -194,6 +206,17 @@ test('an unknown phone that asked for a file is assigned from the adoption queue
   const withLogin = await fetchWithDigest(url('/provision/001565abcd01.cfg'), login1, { 'user-agent': userAgentFor('yealink', 'T46S', '001565abcd01') });
   assert.equal(withLogin.status, 200);
   assert.match(await withLogin.text(), /^account\.1\.user_name = 2001$/m);
+});
+
+test('a registered phone is resynced from its page', async () => {
+  await go(page, 'Phones');
+  const row = page.getByRole('row', { name: /00:15:65:ab:cd:01/ });
+  await row.getByText('registered', { exact: true }).waitFor();
+  await row.getByRole('link').click();
+  await page.getByRole('region', { name: 'Registrations' }).getByText(`127.0.0.1:${phone!.port} (udp)`).waitFor();
+  await page.getByRole('button', { name: 'Resync' }).click();
+  await page.getByText(/Resync \(check-sync[^)]*\) sent to 1 contact\(s\); answers: 200\./).waitFor();
+  assert.ok(phone!.requests.some((r) => r.method === 'NOTIFY'), 'the phone got the NOTIFY');
 });
 
 test('calls and settings pages', async () => {

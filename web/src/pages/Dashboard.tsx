@@ -1,5 +1,6 @@
 import { api, useLive } from '../api';
-import { Link, Loading, Notice, PageTitle, useAsync } from '../ui';
+import { Link, Loading, Notice, PageTitle, TableWrap, Time, useAsync } from '../ui';
+import type { Registration } from './Phones';
 
 interface Dash {
   registrations: number;
@@ -23,10 +24,12 @@ const midnight = () => {
 export function Dashboard() {
   const dash = useAsync(() => api<Dash>('GET', `/api/dashboard?since=${encodeURIComponent(midnight())}`), []);
   const adoption = useAsync(() => api<{ unknown: unknown[] }>('GET', '/api/provisioning/adoption'), []);
+  const regs = useAsync(() => api<{ registrations: Registration[] }>('GET', '/api/registrations'), []);
   useLive(['registrations', 'calls', 'devices', 'extensions', 'config', 'activity'], () => {
     dash.reload();
     adoption.reload();
   });
+  useLive(['registrations'], regs.reload);
   const d = dash.data;
   return (
     <>
@@ -53,6 +56,28 @@ export function Dashboard() {
           <section aria-labelledby="activity-heading" class="card">
             <h2 id="activity-heading">Provisioning activity, last 24 hours</h2>
             <ActivityChart data={d.activity} />
+          </section>
+          <section aria-labelledby="regs-heading" class="card">
+            <h2 id="regs-heading">Registered phones</h2>
+            <Loading state={regs} />
+            {regs.data && regs.data.registrations.length === 0 ? <p class="muted">No phone is registered.</p> : null}
+            {regs.data && regs.data.registrations.length > 0 ? (
+              <TableWrap label="Registrations" columns={['Extension', 'Phone', 'From', 'Since']}>
+                {regs.data.registrations.slice(0, 20).map((r) => (
+                  <tr>
+                    <th scope="row">{r.extension}</th>
+                    <td class="ua">{r.user_agent ?? '—'}</td>
+                    <td>
+                      {r.source} ({r.transport})
+                    </td>
+                    <td>
+                      <Time iso={r.registered_at} />
+                    </td>
+                  </tr>
+                ))}
+              </TableWrap>
+            ) : null}
+            {regs.data && regs.data.registrations.length > 20 ? <p class="hint">and {regs.data.registrations.length - 20} more</p> : null}
           </section>
           <section aria-labelledby="problems-heading" class="card">
             <h2 id="problems-heading">Checks</h2>
