@@ -36,6 +36,11 @@ export class AdminStore {
     return pw;
   }
 
+  async count(): Promise<number> {
+    const row = await this.db.selectFrom('admins').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
   async list() {
     return this.db.selectFrom('admins').select(['username', 'role', 'created_at', 'last_login_at', 'locked_until']).orderBy('username').execute();
   }

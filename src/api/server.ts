@@ -15,6 +15,8 @@ import { sipRoutes } from './routes/sip.js';
 import { configRoutes } from './routes/config.js';
 import { authRoutes } from './routes/auth.js';
 import { AdminStore } from './admins.js';
+import { FirstAdminSetup } from './first-admin.js';
+import { dirname, join } from 'node:path';
 import { provisionRoutes } from './provision-routes.js';
 import { createMetrics } from './metrics.js';
 import { eventRoutes } from './routes/events.js';
@@ -33,6 +35,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Every route registered, for tests that walk the whole table. */
     routeList: RouteSummary[];
+    /** Makes the first admin account from the web admin (serve.ts prepares its token). */
+    firstAdminSetup: FirstAdminSetup;
   }
 }
 
@@ -108,7 +112,10 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
   // The web admin's files (public: the data they show needs a token).
   await app.register(webAdmin(), { prefix: '/admin' });
 
-  await app.register(authRoutes(pbx, new AdminStore(pbx.database.db, pbx.tokens)), { prefix: '/api' });
+  const admins = new AdminStore(pbx.database.db, pbx.tokens);
+  const setup = new FirstAdminSetup(admins, join(dirname(pbx.config().security.key_file), 'setup-token'));
+  app.decorate('firstAdminSetup', setup);
+  await app.register(authRoutes(pbx, admins, setup), { prefix: '/api' });
 
   await app.register(
     async (api) => {

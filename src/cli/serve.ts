@@ -8,6 +8,7 @@ import { HttpListeners } from '../api/listeners.js';
 import { createLogger } from '../log.js';
 import { deriveConfigUrl } from '../provisioning/config-url.js';
 import { VERSION } from '../version.js';
+import { formatHost } from '../sip/uri.js';
 
 export async function serve(configFile: string): Promise<void> {
   const bootLog = createLogger('info');
@@ -63,6 +64,14 @@ export async function serve(configFile: string): Promise<void> {
   }
   life.info(`API port: ${config.api.port} (${config.api.ssl.enabled ? 'https' : 'http'}://${config.api.host}:${config.api.port})`);
   life.info(`Provisioning URL format: ${config.provisioning.url_format} → ${deriveConfigUrl(config, 'aabbccddeeff', 'lower')}`);
+  const setupFile = await http.firstAdminSetup.prepare();
+  if (setupFile) {
+    const scheme = config.api.ssl.enabled ? 'https' : 'http';
+    life.warn(
+      { setup_token_file: setupFile },
+      `No admin account yet: open ${scheme}://${formatHost(config.server.external_ip)}:${config.api.port}/admin/ and enter the one-time setup token from ${setupFile}, or run: pbx admin create <name>`,
+    );
+  }
 
   // Live configuration: the file is watched, SIGHUP re-reads it, the API writes it.
   pbx.live.onChange(async (change) => {

@@ -1,27 +1,58 @@
 import Type from 'typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pbx } from '../../app.js';
 import type { AdminStore } from '../admins.js';
+import type { FirstAdminSetup } from '../first-admin.js';
 
+const SetupBody = Type.Object(
+  {
+    token: Type.String({ minLength: 1, maxLength: 256, description: 'The one-time setup token from the file the server log names' }),
+    username: Type.String({ minLength: 2, maxLength: 64 }),
+    password: Type.String({ minLength: 12, maxLength: 256 }),
+  },
+  { additionalProperties: false },
+);
 const LoginBody = Type.Object({ username: Type.String({ minLength: 1, maxLength: 64 }), password: Type.String({ minLength: 1, maxLength: 256 }) }, { additionalProperties: false });
 
 /** Attempts per address per minute, before the per-account lockout even applies. */
 const PER_ADDRESS_PER_MINUTE = 10;
 
-/** The only /api route without a bearer token: it is how a person gets one. */
-export function authRoutes(pbx: Pbx, admins: AdminStore) {
+/** The only /api routes without a bearer token: they are how a person gets one. */
+export function authRoutes(pbx: Pbx, admins: AdminStore, setup: FirstAdminSetup) {
   const attempts = new Map<string, { start: number; count: number }>();
+  /** Attempts per address per minute, for login and first-admin setup alike; false when over. */
+  const allow = (ip: string, reply: FastifyReply): boolean => {
+    const now = Date.now();
+    let a = attempts.get(ip);
+    if (!a || now - a.start > 60_000) attempts.set(ip, (a = { start: now, count: 0 }));
+    if (++a.count <= PER_ADDRESS_PER_MINUTE) return true;
+    reply.header('Retry-After', String(Math.ceil((a.start + 60_000 - now) / 1000)));
+    void reply.code(429).send({ error: 'rate_limited', message: 'Too many login attempts from this address; wait a minute' });
+    return false;
+  };
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+    app.get('/auth/setup', { schema: { tags: ['auth'], summary: 'Whether the first admin account still has to be made', security: [] } }, async () => ({
+      needed: await setup.needed(),
+    }));
+    app.post(
+      '/auth/setup',
+      { schema: { tags: ['auth'], summary: 'Make the first admin with the one-time setup token; answers a session token', body: SetupBody, security: [] } },
+      async (req, reply) => {
+        if (!allow(req.ip, reply)) return reply;
+        try {
+          const r = await setup.complete(req.body.token, req.body.username, req.body.password);
+          pbx.log.info({ username: req.body.username, ip: req.ip }, `First admin ${req.body.username} created from ${req.ip} with the setup token`);
+          return reply.code(201).send(r);
+        } catch (err) {
+          if ((err as { field?: string }).field === 'token') pbx.securityLog.write('auth-failure', { ip: req.ip, service: 'admin-setup', reason: 'wrong-token' });
+          throw err;
+        }
+      },
+    );
     app.post('/auth/login', { schema: { tags: ['auth'], summary: 'Log in as an admin; answers a session token', body: LoginBody, security: [] } }, async (req, reply) => {
-      const now = Date.now();
-      let a = attempts.get(req.ip);
-      if (!a || now - a.start > 60_000) attempts.set(req.ip, (a = { start: now, count: 0 }));
-      if (++a.count > PER_ADDRESS_PER_MINUTE) {
-        reply.header('Retry-After', String(Math.ceil((a.start + 60_000 - now) / 1000)));
-        return reply.code(429).send({ error: 'rate_limited', message: 'Too many login attempts from this address; wait a minute' });
-      }
+      if (!allow(req.ip, reply)) return reply;
       const r = await admins.login(req.body.username, req.body.password);
       if (r.ok) {
         pbx.log.info({ username: req.body.username, ip: req.ip }, `Admin ${req.body.username} logged in`);
