@@ -7,6 +7,7 @@ import { buildHttp } from '../api/server.js';
 import { HttpListeners } from '../api/listeners.js';
 import { createLogger } from '../log.js';
 import { deriveConfigUrl } from '../provisioning/config-url.js';
+import { ProvisioningTftp, tftpAddress } from '../provisioning/tftp.js';
 import { VERSION } from '../version.js';
 import { formatHost } from '../sip/uri.js';
 
@@ -62,6 +63,20 @@ export async function serve(configFile: string): Promise<void> {
     process.exitCode = 1;
     return;
   }
+  // TFTP for phones pointed at a bare address (provisioning.tftp_port; 0 = off).
+  const tftp = new ProvisioningTftp({ config: pbx.config, provisioning: pbx.provisioning, guard: pbx.guard, log: log.child({ component: 'tftp' }) });
+  const tftpProblem = (err: unknown, next: typeof config) =>
+    portProblem(err, 'TFTP', next.provisioning.tftp_port, tftpAddress(next)?.host ?? '', 'provisioning.tftp_port');
+  try {
+    await tftp.apply(config);
+  } catch (err) {
+    log.fatal(tftpProblem(err, config));
+    await listeners.close();
+    await pbx.close();
+    log.flush();
+    process.exitCode = 1;
+    return;
+  }
   life.info(`API port: ${config.api.port} (${config.api.ssl.enabled ? 'https' : 'http'}://${config.api.host}:${config.api.port})`);
   life.info(`Provisioning URL format: ${config.provisioning.url_format} → ${deriveConfigUrl(config, 'aabbccddeeff', 'lower')}`);
   const setupFile = await http.firstAdminSetup.prepare();
@@ -80,6 +95,7 @@ export async function serve(configFile: string): Promise<void> {
     } catch (err) {
       log.error(portProblem(err, 'API', change.next.api.port, change.next.api.host, 'api.port'));
     }
+    await tftp.apply(change.next).catch((err) => log.error(tftpProblem(err, change.next)));
   });
   pbx.live.watchFile();
 
@@ -89,6 +105,7 @@ export async function serve(configFile: string): Promise<void> {
     stopping = true;
     life.info(`Received ${signal}: shutting down`);
     await listeners.close();
+    await tftp.close();
     await http.close();
     await pbx.close();
     life.info('Stopped');

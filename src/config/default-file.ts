@@ -41,6 +41,11 @@ provisioning:
   resync_interval_minutes: 1440
   # Provisioning request log rows kept in the database (oldest are pruned).
   request_log_max_entries: 50000
+  # TFTP for phones that DHCP option 66 points at a bare address (69 is the standard port
+  # and needs CAP_NET_BIND_SERVICE); 0 = off. TFTP carries no credential: per-device files
+  # are served over it only within a device's first-fetch window. tftp_host "" = api.host.
+  tftp_port: 0
+  tftp_host: ""
   site:
     timezone: UTC
     ntp_server: pool.ntp.org

@@ -199,6 +199,14 @@ function semanticIssues(config: PbxConfig, doc: Document, lines: LineCounter): C
       message: `must differ from api.port and server.sip_port (found ${hp})`,
     });
   }
+  const tp = config.provisioning.tftp_port;
+  if (tp > 0 && tp === config.server.sip_port) {
+    issues.push({
+      path: 'provisioning.tftp_port',
+      line: lineOf(doc, lines, ['provisioning', 'tftp_port']),
+      message: `must differ from server.sip_port: both are UDP (found ${tp})`,
+    });
+  }
   if (config.database.type === 'postgresql' && !config.database.url) {
     issues.push({
       path: 'database.url',

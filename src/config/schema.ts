@@ -79,6 +79,11 @@ export const ConfigSchema = Type.Object(
         // Plain-HTTP port serving /provision only, for phones that cannot validate the HTTPS
         // certificate; when set, generated URLs point here (0 = off: the API listener serves).
         http_port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
+        // TFTP (UDP) for phones DHCP option 66 points at a bare address; 0 = off. Port 69 needs
+        // CAP_NET_BIND_SERVICE. Per-device files only within a device's first-fetch window.
+        tftp_port: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
+        // Address the TFTP listener binds; empty = api.host ('::' for IPv6 and IPv4).
+        tftp_host: Type.String({ pattern: '^[0-9a-fA-F:.]*$', default: '' }),
         // After the provisioning port or address changes, the old port keeps serving files for this long.
         legacy_grace_days: Type.Number({ minimum: 0, maximum: 365, default: 7 }),
         // Extra ports that always serve provisioning (phones configured by hand long ago).
