@@ -3,8 +3,9 @@
 // a NOTIFY on `pbx_changes` when a statement changes a table the server mirrors in
 // memory; PostgreSQL delivers it at commit. One connection per server LISTENs and
 // signals every notification that came from a backend outside this process's pool.
-// The connection is re-made when it drops, and a reconnect signals too: notifications
-// sent meanwhile were lost.
+// The connection is re-made when it drops. Each time LISTEN takes effect it signals
+// once too: what was committed before (since the data was loaded, or while the
+// connection was down) sent notifications nobody heard.
 import pg from 'pg';
 
 export const CHANGES_CHANNEL = 'pbx_changes';
@@ -23,7 +24,6 @@ export function listenForChanges(o: ListenOptions): () => Promise<void> {
   let stopped = false;
   let client: pg.Client | undefined;
   let retry: NodeJS.Timeout | undefined;
-  let connectedOnce = false;
 
   const reconnectLater = () => {
     if (stopped || retry) return;
@@ -54,8 +54,7 @@ export function listenForChanges(o: ListenOptions): () => Promise<void> {
       await c.connect();
       await c.query(`LISTEN ${CHANGES_CHANNEL}`);
       if (stopped) return void (await c.end().catch(() => {}));
-      if (connectedOnce) o.signal();
-      connectedOnce = true;
+      o.signal();
     } catch (err) {
       fail(err as Error);
     }

@@ -22,6 +22,8 @@ export interface TestPostgres {
   readonly version: string;
   /** Creates a login role and a database it owns; returns its postgres:// URL over TCP. */
   createDatabase(name: string, owner?: string): Promise<string>;
+  /** Restarts the server (every client connection is cut), as an upgrade or a crash would. */
+  restart(): void;
   /** Runs SQL as the superuser over the unix socket. */
   query<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[], database?: string): Promise<T[]>;
   stop(): Promise<void>;
@@ -101,8 +103,15 @@ export async function startPostgres(): Promise<TestPostgres> {
     ctl('-m', 'immediate', '-w', 'stop');
     rmSync(dir, { recursive: true, force: true });
   };
-  // If the test process ends without stop(), the server (a daemon) must not outlive it.
+  // If the test process ends without stop() (a failure, a timeout's SIGTERM, Ctrl-C),
+  // the server (a daemon) must not outlive it.
+  const onSignal = (signal: NodeJS.Signals) => {
+    stopNow();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
   process.once('exit', stopNow);
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
 
   const query = async <T extends pg.QueryResultRow>(text: string, values: unknown[] = [], database = 'postgres'): Promise<T[]> => {
     const client = new pg.Client({ host: dir, port, user: 'postgres', database });
@@ -131,8 +140,15 @@ export async function startPostgres(): Promise<TestPostgres> {
       await query(`CREATE DATABASE "${name}" OWNER "${owner}"`);
       return `postgres://${owner}:${password}@127.0.0.1:${port}/${name}`;
     },
+    restart() {
+      // -l: the new server's output must not hold this process's pipes open.
+      const r = ctl('-l', join(dir, 'server.log'), '-m', 'fast', '-w', '-t', '30', 'restart');
+      if (!r.ok) throw new Error(`pg_ctl restart failed:\n${r.output}`);
+    },
     async stop() {
       process.removeListener('exit', stopNow);
+      process.removeListener('SIGTERM', onSignal);
+      process.removeListener('SIGINT', onSignal);
       stopNow();
     },
   };
