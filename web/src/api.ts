@@ -191,17 +191,22 @@ function dispatch(block: string): void {
   if (event === 'moved' && typeof payload.api_port === 'number' && String(payload.api_port) !== location.port) handOffToPort(payload.api_port, location.pathname);
 }
 
-/** Calls `reload` (at most every 300 ms) when one of `topics` changes on the server. */
-export function useLive(topics: Topic[], reload: () => void): void {
+/**
+ * Calls `reload` when one of `topics` changes on the server: once per `everyMs` at
+ * most, however busy the server is (a change during the wait is picked up by the reload).
+ */
+export function useLive(topics: Topic[], reload: () => void, everyMs = 300): void {
   const ref = useRef(reload);
   ref.current = reload;
   const key = topics.join(',');
   useEffect(() => {
     let timer: number | undefined;
     const l: TopicListener = (changed) => {
-      if (!changed.some((t) => topics.includes(t))) return;
-      clearTimeout(timer);
-      timer = window.setTimeout(() => ref.current(), 300);
+      if (!changed.some((t) => topics.includes(t)) || timer !== undefined) return;
+      timer = window.setTimeout(() => {
+        timer = undefined;
+        ref.current();
+      }, everyMs);
     };
     topicListeners.add(l);
     return () => {

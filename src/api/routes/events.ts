@@ -127,7 +127,8 @@ export function eventRoutes(pbx: Pbx) {
         write: (chunk) => res.write(chunk),
         end: () => res.end(),
       });
-      req.raw.on('close', unsubscribe);
+      // The response closes when the client goes away (the request may close as soon as it is read).
+      res.on('close', unsubscribe);
     });
   };
 }

@@ -34,7 +34,7 @@ export function Adoption() {
       {queue.data && list.length === 0 ? <p class="muted">No unknown phones have asked for a file.</p> : null}
       <ul class="cards">
         {list.map((u) => (
-          <li class="card" data-mac={u.mac_address}>
+          <li class="card" key={u.mac_address} data-mac={u.mac_address}>
             <h2>{prettyMac(u.mac_address)}</h2>
             <dl class="details">
               <dt>Guess</dt>

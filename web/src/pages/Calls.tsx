@@ -50,7 +50,7 @@ export function Calls() {
         {active.data && active.data.calls.length > 0 ? (
           <TableWrap label="Active calls" columns={['From', 'To', 'State', 'Started', 'Answered']}>
               {active.data.calls.map((c) => (
-                <tr>
+                <tr key={c.call_id}>
                   <td>{c.caller}</td>
                   <td>{c.callee}</td>
                   <td>
@@ -80,7 +80,7 @@ export function Calls() {
         {cdr.data && cdr.data.cdr.length > 0 ? (
           <TableWrap label="Call history" columns={['Started', 'From', 'To', 'Result', 'Duration', 'Hung up by']}>
               {cdr.data.cdr.map((c) => (
-                <tr>
+                <tr key={c.id}>
                   <td>
                     <Time iso={c.started_at} />
                   </td>

@@ -1,3 +1,4 @@
+import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, isAdmin, useLive } from '../api';
 import { Badge, Checkbox, ConfirmButton, Field, FormButtons, FormError, Link, Loading, NO_ERRORS, PageTitle, SecretPanel, TableWrap, toFormErrors, useAsync, type FormErrors } from '../ui';
@@ -61,7 +62,7 @@ export function Extensions() {
               </tr>
             ) : null}
             {rows.map((e) => (
-              <>
+              <Fragment key={e.number}>
                 <tr data-extension={e.number}>
                   <th scope="row">{e.number}</th>
                   <td>{e.name ?? <span class="muted">—</span>}</td>
@@ -99,7 +100,7 @@ export function Extensions() {
                     </td>
                   </tr>
                 ) : null}
-              </>
+              </Fragment>
             ))}
           </TableWrap>
       ) : null}

@@ -153,7 +153,7 @@ export function Phone({ mac }: { mac: string }) {
             {requests.data && requests.data.requests.length > 0 ? (
               <TableWrap label="Provisioning requests" columns={['Time', 'IP', 'File', 'Result', 'User-Agent']}>
                   {requests.data.requests.map((r) => (
-                    <tr>
+                    <tr key={r.id}>
                       <td>
                         <Time iso={r.at} />
                       </td>

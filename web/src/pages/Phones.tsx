@@ -110,7 +110,7 @@ export function Phones() {
             {rows.map((d) => {
               const c = contacts(d);
               return (
-                <tr data-mac={d.mac_address}>
+                <tr key={d.mac_address} data-mac={d.mac_address}>
                   <th scope="row">
                     <Link href={`/phones/${d.mac_address}`}>{prettyMac(d.mac_address)}</Link>
                     {d.label ? <span class="sub">{d.label}</span> : null}
