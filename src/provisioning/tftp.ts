@@ -78,7 +78,15 @@ export class ProvisioningTftp {
     if (want && this.bound && want.host === this.bound.host && want.port === this.bound.port) return;
     await this.close();
     if (!want) return;
-    const server = new TftpServer({ provider: (name, remote) => this.provide(name, remote), onEvent: (e) => this.onEvent(e) });
+    const server = new TftpServer({
+      provider: (name, remote) => this.provide(name, remote),
+      onEvent: (e) => this.onEvent(e),
+      // A phone's file is a few kB: transfers are short. These bound what a flood can hold.
+      maxTransfers: 200,
+      maxPerAddress: 20,
+      // A vanished client is given up after 6 retransmissions at most 10 s apart.
+      maxTimeoutSeconds: 10,
+    });
     await server.listen(want.port, want.host);
     this.server = server;
     this.bound = want;

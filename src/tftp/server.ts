@@ -33,6 +33,8 @@ export interface TftpServerOptions {
   provider: TftpFileProvider;
   /** Transfers at once, counting requests waiting for the provider; more RRQs are dropped (the client retries). */
   maxTransfers?: number;
+  /** Of those, from one address (0 = no limit of its own); more are dropped the same way. */
+  maxPerAddress?: number;
   /** The largest blksize granted (RFC 2348 allows 8–65464); the default fits one Ethernet frame. */
   maxBlockSize?: number;
   /** Retransmission interval when the client asks for none. */
@@ -65,11 +67,14 @@ export class TftpServer {
   private readonly transfers = new Map<string, Transfer>();
   /** Remotes whose request waits for the provider (a retransmitted RRQ is not a new request). */
   private readonly pending = new Set<string>();
+  /** Transfers and pending requests per remote address. */
+  private readonly perAddress = new Map<string, number>();
   private readonly o: Required<Omit<TftpServerOptions, 'onEvent'>> & Pick<TftpServerOptions, 'onEvent'>;
 
   constructor(options: TftpServerOptions) {
     this.o = {
       maxTransfers: 100,
+      maxPerAddress: 0,
       maxBlockSize: DEFAULT_MAX_BLKSIZE,
       timeoutMs: 1000,
       maxTimeoutSeconds: 255,
@@ -112,7 +117,9 @@ export class TftpServer {
   async close(): Promise<void> {
     const socket = this.socket;
     this.socket = null;
-    for (const t of [...this.transfers.values()]) t.end();
+    for (const t of this.transfers.values()) t.end();
+    this.transfers.clear();
+    this.perAddress.clear();
     if (socket) await new Promise<void>((ok) => socket.close(() => ok()));
   }
 
@@ -146,7 +153,8 @@ export class TftpServer {
     const key = `${remote.address}|${remote.port}`;
     // The client sent its RRQ again before our first answer reached it: that transfer answers.
     if (this.pending.has(key) || this.transfers.has(key)) return;
-    if (this.active >= this.o.maxTransfers) {
+    const mine = this.perAddress.get(remote.address) ?? 0;
+    if (this.active >= this.o.maxTransfers || (this.o.maxPerAddress > 0 && mine >= this.o.maxPerAddress)) {
       this.stats.busy++;
       this.emit({ type: 'busy', remote, fileName: p.fileName });
       return;
@@ -156,6 +164,7 @@ export class TftpServer {
       return;
     }
     this.pending.add(key);
+    this.perAddress.set(remote.address, mine + 1);
     let file: TftpFile;
     try {
       file = await this.o.provider(p.fileName, remote);
@@ -165,10 +174,10 @@ export class TftpServer {
     } finally {
       this.pending.delete(key);
     }
-    if (this.socket !== socket) return; // closed meanwhile
-    if (file.status === 'ignore') return;
-    if (file.status === 'error') {
-      this.refuse(socket, remote, p.fileName, file.code, file.message);
+    if (this.socket !== socket || file.status !== 'ok') {
+      this.release(remote.address);
+      // A refusal is answered from this socket; `ignore`, or a server closed meanwhile, sends nothing.
+      if (this.socket === socket && file.status === 'error') this.refuse(socket, remote, p.fileName, file.code, file.message);
       return;
     }
     let body = typeof file.body === 'string' ? Buffer.from(file.body, 'utf8') : file.body;
@@ -202,9 +211,16 @@ export class TftpServer {
     send(socket, errorPacket(code, message), remote);
   }
 
+  private release(address: string): void {
+    const n = (this.perAddress.get(address) ?? 1) - 1;
+    if (n > 0) this.perAddress.set(address, n);
+    else this.perAddress.delete(address);
+  }
+
   /** @internal */
   finished(t: Transfer, outcome: 'complete' | 'timeout' | 'aborted', reason?: string): void {
     if (this.transfers.get(t.key) === t) this.transfers.delete(t.key);
+    this.release(t.remote.address);
     if (outcome === 'complete') {
       this.stats.completed++;
       this.stats.bytes += t.body.length;

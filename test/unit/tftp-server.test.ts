@@ -248,7 +248,7 @@ test('a client that vanishes: the block is sent again up to the retry limit, the
   assert.equal(server.active, 0);
 });
 
-test('a retransmitted RRQ does not start a second transfer; the cap on transfers drops the excess', async () => {
+test('a retransmitted RRQ does not start a second transfer; the caps on transfers (all, per address) drop the excess', async () => {
   const { server, port, events } = await start({ timeoutMs: 1000, maxTransfers: 2 });
   const c = createSocket('udp4');
   await new Promise<void>((ok) => c.bind(0, '127.0.0.1', () => ok()));
@@ -266,6 +266,13 @@ test('a retransmitted RRQ does not start a second transfer; the cap on transfers
   assert.equal(server.stats.busy, 1);
   assert.ok(events.some((e) => e.type === 'busy'));
   c.close();
+
+  // One address may be held to fewer; another address still gets through.
+  const { server: s2, port: p2 } = await start({ timeoutMs: 1000, maxPerAddress: 1 });
+  assert.equal((await exchange(p2, rrq('small.cfg'), { waitMs: 80 })).length, 1);
+  assert.equal((await exchange(p2, rrq('small.cfg'), { waitMs: 80 })).length, 0, 'a second one from 127.0.0.1 is dropped');
+  assert.equal((await exchange(p2, rrq('small.cfg'), { waitMs: 80, localAddress: '127.0.0.2' })).length, 1, '127.0.0.2 is served');
+  assert.equal(s2.stats.busy, 1);
 });
 
 test('a provider that throws or is slow: ERROR 0 or a late answer, never a crash', async () => {
