@@ -8,7 +8,10 @@ import { dirname } from 'node:path';
 const PREFIX = 'enc:v1:';
 
 export class SecretBox {
-  private constructor(private readonly key: Buffer) {}
+  private constructor(
+    private readonly key: Buffer,
+    private readonly file = '(key)',
+  ) {}
 
   static fromKeyFile(file: string): SecretBox {
     if (!existsSync(file)) {
@@ -18,7 +21,7 @@ export class SecretBox {
     chmodSync(file, 0o600);
     const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
     if (key.length !== 32) throw new Error(`Secret key file ${file} is damaged: expected 32 bytes of base64`);
-    return new SecretBox(key);
+    return new SecretBox(key, file);
   }
 
   seal(plain: string): string {
@@ -38,6 +41,13 @@ export class SecretBox {
     const raw = Buffer.from(sealed.slice(PREFIX.length), 'base64');
     const decipher = createDecipheriv('aes-256-gcm', this.key, raw.subarray(0, 12));
     decipher.setAuthTag(raw.subarray(12, 28));
-    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+    try {
+      return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+    } catch {
+      // Typically a second server on a shared database with a key file of its own.
+      throw new Error(
+        `A secret in the database was sealed with another key than ${this.file}: every server sharing this database needs a copy of the same security.key_file`,
+      );
+    }
   }
 }

@@ -183,6 +183,9 @@ test('two pbx nodes on one database see extensions and devices created through t
   assert.equal(ext.status, 201);
   await eventually('node B sees extension 7201', async () => (await nodeB.api('GET', '/api/extensions/7201', token)).status === 200);
   assert.equal((await nodeB.api('GET', '/api/extensions/7201', token)).json.name, 'Made on A');
+  // A node with a key of its own cannot read the shared secrets, and says so.
+  const stranger = await node(url);
+  await assert.rejects(RunningServer.start(stranger.file, stranger.port), /sealed with another key than .*secret\.key: every server sharing this database needs a copy of the same security\.key_file/);
 
   const mac = '001565a0b0d2';
   const ua = 'Yealink SIP-T46S 66.86.0.15 00:15:65:a0:b0:d2';
