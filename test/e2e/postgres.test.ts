@@ -151,8 +151,18 @@ test('one pbx on PostgreSQL: API, a phone file over HTTP, SIP registration, CDR,
   assert.equal(login.status, 200, login.text);
   assert.equal((await server.api('POST', '/api/auth/login', null, { username: 'pgadmin', password: 'wrong-password-1' })).status, 401);
 
+  // Move api.port through the API: the old port is remembered (legacy_listeners) for phones.
+  const newPort = await freePort();
+  const moved = await server.api('PUT', '/api/config', token, { values: { 'api.port': newPort } });
+  assert.equal(moved.status, 200, moved.text);
+  await server.waitForLog(new RegExp(`API port: ${newPort} \\(moved from ${n.port}`), 10_000);
+
   await server.stop();
+  const oldPort = n.port;
+  n.port = newPort;
   server = await start(n);
+  await server.waitForLog(new RegExp(`Provisioning also served on old port ${oldPort}`));
+  assert.equal((await getFrom({ port: oldPort, path: `/provision/${mac}.cfg`, headers: { 'user-agent': ua } })).status, 401, 'the old port still serves phones after the restart');
   const exts = await server.api('GET', '/api/extensions', token);
   assert.deepEqual(exts.json.extensions.map((e: { number: string }) => e.number), ['7101', '7102']);
   const d = await server.api('GET', `/api/provisioning/devices/${mac}`, token);
