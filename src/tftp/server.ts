@@ -152,7 +152,15 @@ export class TftpServer {
   private async read(socket: Socket, p: TftpRequest, remote: TftpRemote): Promise<void> {
     const key = `${remote.address}|${remote.port}`;
     // The client sent its RRQ again before our first answer reached it: that transfer answers.
-    if (this.pending.has(key) || this.transfers.has(key)) return;
+    if (this.pending.has(key)) return;
+    const current = this.transfers.get(key);
+    if (current) {
+      if (!current.acknowledged) return;
+      // It had acknowledged something, so this is a new request from the same port (a
+      // restarted client, or a port reused at once): the old transfer is over.
+      current.end();
+      this.finished(current, 'aborted', 'the client sent a new request from the same port');
+    }
     const mine = this.perAddress.get(remote.address) ?? 0;
     if (this.active >= this.o.maxTransfers || (this.o.maxPerAddress > 0 && mine >= this.o.maxPerAddress)) {
       this.stats.busy++;
@@ -258,6 +266,8 @@ class Transfer {
   /** Running block number of the packet in flight (0 = the OACK); sent modulo 65536. */
   block = 0;
   retransmits = 0;
+  /** True once the client has acknowledged a packet. */
+  acknowledged = false;
   readonly startedAt = Date.now();
   private socket: Socket | null = null;
   private last: Buffer = Buffer.alloc(0);
@@ -329,6 +339,7 @@ class Transfer {
       // A duplicate or stale ACK is ignored: answering it would double every later
       // packet (the Sorcerer's Apprentice bug, RFC 1123 §4.2.3.1).
       if (p.block !== (this.block & 0xffff)) return;
+      this.acknowledged = true;
       if (this.block > 0 && this.lastLength < this.blockSize) this.finish('complete');
       else this.sendBlock(this.block + 1);
       return;

@@ -18,6 +18,8 @@ export interface GetOptions {
   vanishAfter?: number;
   /** Give up after this long without a packet. */
   idleMs?: number;
+  /** Send the RRQ again after this long without an answer, like a boot loader (0 = never). */
+  rrqRetryMs?: number;
 }
 
 export interface GetResult {
@@ -126,7 +128,15 @@ export async function tftpGet(o: GetOptions): Promise<GetResult> {
       }
     });
     kick();
-    s.send(rrq(o.file, o.mode ?? 'octet', o.options ?? {}), o.port, host);
+    const request = rrq(o.file, o.mode ?? 'octet', o.options ?? {});
+    s.send(request, o.port, host);
+    if (o.rrqRetryMs) {
+      const retry = setInterval(() => {
+        if (result.serverPort === null) s.send(request, o.port, host);
+        else clearInterval(retry);
+      }, o.rrqRetryMs);
+      s.once('close', () => clearInterval(retry));
+    }
   });
 }
 

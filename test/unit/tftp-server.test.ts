@@ -275,6 +275,25 @@ test('a retransmitted RRQ does not start a second transfer; the caps on transfer
   assert.equal(s2.stats.busy, 1);
 });
 
+test('a new RRQ from the port of a transfer that has made progress replaces it (a restarted client)', async () => {
+  const { server, port, events } = await start({ timeoutMs: 1000 });
+  const c = createSocket('udp4');
+  await new Promise<void>((ok) => c.bind(0, '127.0.0.1', () => ok()));
+  const got: { block: number; from: number }[] = [];
+  c.on('message', (msg, rinfo) => got.push({ block: msg.readUInt16BE(2), from: rinfo.port }));
+  c.send(rrq('three-blocks.bin'), port, '127.0.0.1');
+  await until(() => got.length === 1);
+  c.send(ack(1), got[0]!.from, '127.0.0.1');
+  await until(() => got.length === 2);
+  c.send(rrq('three-blocks.bin'), port, '127.0.0.1');
+  await until(() => got.length === 3);
+  assert.equal(got[2]!.block, 1, 'a fresh transfer starts at block 1');
+  assert.notEqual(got[2]!.from, got[0]!.from, 'on a new port');
+  assert.equal(server.active, 1, 'the old transfer is gone');
+  assert.ok(events.some((e) => e.type === 'aborted' && /new request from the same port/.test(e.reason)));
+  c.close();
+});
+
 test('a provider that throws or is slow: ERROR 0 or a late answer, never a crash', async () => {
   const { port, events } = await start({
     provider: async (name) => {
