@@ -2,7 +2,7 @@
 // is made with `pbx admin create`. Logging in gives a session token (an API token that
 // expires). Repeated failures lock the account for a while.
 import type { Db } from '../storage/database.js';
-import { nowIso } from '../storage/database.js';
+import { isUniqueViolation, nowIso } from '../storage/database.js';
 import { hashPassword, verifyPassword } from '../security/passwords.js';
 import { newSipSecret } from '../security/tokens.js';
 import { PbxError } from '../pbx/errors.js';
@@ -32,7 +32,12 @@ export class AdminStore {
     await this.db
       .insertInto('admins')
       .values({ username, password_hash: await hashPassword(pw), role, created_at: nowIso(), failed_logins: 0, locked_until: null, last_login_at: null })
-      .execute();
+      .execute()
+      .catch((err: unknown) => {
+        // Created meanwhile by another process (hashing takes a moment).
+        if (isUniqueViolation(err)) throw new PbxError('conflict', `Admin ${username} already exists`, 'username');
+        throw err;
+      });
     return pw;
   }
 

@@ -2,7 +2,7 @@
 // (the SIP hot path looks credentials up here); the database is the durable copy and
 // every write reaches it before the call returns.
 import type { Db } from '../storage/database.js';
-import { nowIso } from '../storage/database.js';
+import { isUniqueViolation, nowIso } from '../storage/database.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { isWeakSecret, newSipSecret } from '../security/tokens.js';
 import { PbxError } from './errors.js';
@@ -119,7 +119,11 @@ export class ExtensionService {
         created_at: now,
         updated_at: now,
       })
-      .execute();
+      .execute()
+      .catch((err: unknown) => {
+        if (isUniqueViolation(err)) throw new PbxError('conflict', `Extension ${input.number} already exists`, 'number');
+        throw err;
+      });
     this.byNumber.set(ext.number, ext);
     this.emit(ext.number);
     return { extension: ext, password: secret };

@@ -2,7 +2,7 @@
 // writes reach the database before the call returns; fetch statistics (last seen,
 // IP, User-Agent) are written behind so serving a file never waits on a disk write.
 import type { Db } from '../storage/database.js';
-import { nowIso } from '../storage/database.js';
+import { isUniqueViolation, nowIso } from '../storage/database.js';
 import type { WriteBehind } from '../storage/write-behind.js';
 import { PbxError } from '../pbx/errors.js';
 import type { ExtensionService } from '../pbx/extensions.js';
@@ -236,6 +236,9 @@ export class DeviceService {
         .insertInto('device_lines')
         .values(lines.map((n, i) => ({ device_mac: mac, line_index: i + 1, extension_number: n })))
         .execute();
+    }).catch((err: unknown) => {
+      if (isUniqueViolation(err)) throw new PbxError('conflict', `Device ${mac} already exists`, 'mac_address');
+      throw err;
     });
     this.byMac.set(mac, device);
     this.emit(mac);

@@ -40,7 +40,7 @@ const INT8 = 20;
 const NUMERIC = 1700;
 const pgTypes = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === INT8 || oid === NUMERIC) return (v: string) => (v === null ? v : Number(v));
+    if (oid === INT8 || oid === NUMERIC) return Number;
     return pg.types.getTypeParser(oid, format);
   },
 } as pg.CustomTypesConfig;
@@ -81,11 +81,15 @@ export async function openDatabase(cfg: PbxConfig['database'], opts: OpenOptions
     // the pool drops it and opens a new one for the next query.
     pool.on('error', (err) => onError(err));
     const ownBackends = new Set<number>();
+    // Our own connections' changes are in memory already: the listener skips their NOTIFYs.
     pool.on('connect', (client) => {
-      const pid = (client as unknown as { processID: number | null }).processID;
-      if (pid !== null) ownBackends.add(pid);
+      const pid = backendPid(client);
+      if (pid !== undefined) ownBackends.add(pid);
     });
-    pool.on('remove', (client) => ownBackends.delete((client as unknown as { processID: number }).processID));
+    pool.on('remove', (client) => {
+      const pid = backendPid(client);
+      if (pid !== undefined) ownBackends.delete(pid);
+    });
     const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
     const listeners = new Set<() => Promise<void>>();
     opened = {
@@ -120,6 +124,9 @@ export async function openDatabase(cfg: PbxConfig['database'], opts: OpenOptions
   return opened;
 }
 
+/** The server-side process id of a pg connection (set once connected; missing from @types/pg). */
+const backendPid = (client: object): number | undefined => (client as { processID?: number | null }).processID ?? undefined;
+
 /** postgresql://host:port/db, without user or password; also for socket URLs (postgres:///db?host=/run/postgresql). */
 export function describePostgres(url: string): string {
   const m = /^postgres(?:ql)?:\/\/(?:[^@/]*@)?([^/?#]*)(\/[^?#]*)?(?:\?([^#]*))?/i.exec(url);
@@ -140,3 +147,12 @@ async function migrate(db: Db, dialect: DatabaseType): Promise<void> {
 }
 
 export const nowIso = (): string => new Date().toISOString();
+
+/**
+ * A primary-key or unique constraint refused the row: another process (a second node,
+ * the CLI) inserted it first, after this one's in-memory check.
+ */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}

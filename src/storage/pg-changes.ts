@@ -16,6 +16,7 @@ export interface ListenOptions {
   ownBackends: ReadonlySet<number>;
   signal: () => void;
   onError: (err: Error) => void;
+  /** First delay before reconnecting; doubles while the database stays away, up to 30 s. */
   retryMs?: number;
 }
 
@@ -24,14 +25,17 @@ export function listenForChanges(o: ListenOptions): () => Promise<void> {
   let stopped = false;
   let client: pg.Client | undefined;
   let retry: NodeJS.Timeout | undefined;
+  const firstDelay = o.retryMs ?? 1000;
+  let delay = firstDelay;
 
   const reconnectLater = () => {
     if (stopped || retry) return;
     retry = setTimeout(() => {
       retry = undefined;
       void connect();
-    }, o.retryMs ?? 2000);
+    }, delay);
     retry.unref();
+    delay = Math.min(delay * 2, 30_000);
   };
 
   const connect = async () => {
@@ -54,6 +58,7 @@ export function listenForChanges(o: ListenOptions): () => Promise<void> {
       await c.connect();
       await c.query(`LISTEN ${CHANGES_CHANNEL}`);
       if (stopped) return void (await c.end().catch(() => {}));
+      delay = firstDelay;
       o.signal();
     } catch (err) {
       fail(err as Error);

@@ -73,6 +73,14 @@ for (const [name, config] of dialects) {
       await dev2.load();
       const d = dev2.get('001565007401')!;
       assert.deepEqual([d.label, d.lines, d.overrides, d.lastIp, d.lastFetchPort, d.lastFetchLegacy], ['desk', ['7402'], { 'a.b': 'c' }, '192.0.2.1', 8080, true]);
+      // Another process inserted the same key after our in-memory check: a conflict, not a crash.
+      const stale = new ExtensionService(db, box);
+      await assert.rejects(stale.create({ number: '7401' }), (e: PbxError) => e.kind === 'conflict' && e.field === 'number');
+      const staleDevices = new DeviceService(db, new VendorRegistry(), ext2, wb, box);
+      await assert.rejects(
+        staleDevices.create({ mac_address: '001565007401', vendor: 'yealink', model: 'T46S', extension_number: '7401' }),
+        (e: PbxError) => e.kind === 'conflict' && e.field === 'mac_address',
+      );
       await devices.delete('001565007401');
       await extensions.delete('7402');
 
