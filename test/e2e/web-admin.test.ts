@@ -304,6 +304,20 @@ test('changing the API port in Settings moves the server; the browser follows an
   const urls = await page.locator('td [data-config-url]').allInnerTexts();
   assert.deepEqual(urls.sort(), [url('/provision/001565abcd01.cfg', next), url('/provision/001565abcd02.cfg', next)]);
   port = next;
+
+  // A port change made elsewhere (here the API; config.yml alike) reaches the open page as
+  // a `moved` event, and the page follows with its session.
+  const third = await freePort();
+  const moved = await fetch(url('/api/config'), {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${await token(page)}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ values: { 'api.port': third } }),
+  });
+  assert.equal(moved.status, 200);
+  await page.waitForURL(url('/admin/phones', third));
+  await page.locator('td [data-config-url]').nth(1).waitFor();
+  assert.match(await page.locator('td [data-config-url]').first().innerText(), new RegExp(`:${third}/provision/`));
+  port = third;
 });
 
 test('no page had a console error, and every page passes the accessibility checks', () => {
