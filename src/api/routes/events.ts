@@ -26,6 +26,8 @@ export class EventHub {
   private ticker: NodeJS.Timeout | undefined;
   private lastBeat = Date.now();
   private activeCalls = 0;
+  private extensionsSeen = '';
+  private devicesSeen = '';
 
   constructor(private readonly pbx: Pbx) {
     pbx.sip.location.onChange(() => this.publish('registrations'));
@@ -54,6 +56,8 @@ export class EventHub {
   add(s: Subscriber): () => void {
     this.subscribers.add(s);
     this.activeCalls = this.pbx.sip.calls.list().length;
+    this.extensionsSeen = fingerprint(this.pbx.extensions.list());
+    this.devicesSeen = fingerprint(this.pbx.devices.list());
     if (!this.ticker) {
       this.ticker = setInterval(() => this.tick(), 1000);
       this.ticker.unref();
@@ -81,12 +85,26 @@ export class EventHub {
     for (const s of this.subscribers) s.write(chunk);
   }
 
-  /** Once a second: calls (kept in memory, no event of their own), moved or closed listeners, heartbeat. */
+  /**
+   * Once a second: calls (kept in memory, no event of their own), extensions and devices
+   * reloaded after another process changed them (the CLI, another node), moved or closed
+   * listeners, heartbeat.
+   */
   private tick(): void {
     const calls = this.pbx.sip.calls.list().length;
     if (calls !== this.activeCalls) {
       this.activeCalls = calls;
       this.publish('calls');
+    }
+    const extensions = fingerprint(this.pbx.extensions.list());
+    if (extensions !== this.extensionsSeen) {
+      this.extensionsSeen = extensions;
+      this.publish('extensions');
+    }
+    const devices = fingerprint(this.pbx.devices.list());
+    if (devices !== this.devicesSeen) {
+      this.devicesSeen = devices;
+      this.publish('devices');
     }
     const port = this.pbx.config().api.port;
     for (const s of [...this.subscribers]) {
@@ -104,6 +122,13 @@ export class EventHub {
       for (const s of this.subscribers) s.write(': keep-alive\n\n');
     }
   }
+}
+
+/** Changes when an item is added, removed or updated. */
+function fingerprint(items: { updatedAt: string }[]): string {
+  let newest = '';
+  for (const i of items) if (i.updatedAt > newest) newest = i.updatedAt;
+  return `${items.length}|${newest}`;
 }
 
 export function eventRoutes(pbx: Pbx) {
