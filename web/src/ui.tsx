@@ -1,7 +1,7 @@
 // Small building blocks shared by the pages: labelled fields with their error, async
 // data, copy and confirm buttons, tables that scroll on a phone, times.
 import type { ComponentChildren } from 'preact';
-import { useCallback, useEffect, useId, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api';
 import { BASE, onLinkClick } from './router';
 
@@ -275,19 +275,38 @@ export function ConfirmButton(props: { label: string; confirm: string; onConfirm
   );
 }
 
-/** Wide tables scroll sideways on a phone; the region is focusable so the keyboard can scroll it. */
-export function TableWrap({ label, columns, children }: { label: string; columns: (string | false)[]; children: ComponentChildren }) {
+/**
+ * Wide tables scroll sideways on a phone; the region is focusable so the keyboard can
+ * scroll it. With `stack`, each row becomes a card on a phone instead, every cell
+ * labelled with its column (explicit roles keep it a table for screen readers).
+ */
+export function TableWrap({ label, columns, stack, children }: { label: string; columns: (string | false)[]; stack?: boolean; children: ComponentChildren }) {
+  const ref = useRef<HTMLDivElement>(null);
+  const shown = columns.filter((c) => c !== false);
+  useLayoutEffect(() => {
+    if (!stack) return;
+    for (const tr of ref.current?.querySelectorAll('tbody tr') ?? []) {
+      tr.setAttribute('role', 'row');
+      [...tr.children].forEach((cell, i) => {
+        cell.setAttribute('role', cell.tagName === 'TH' ? 'rowheader' : 'cell');
+        if ((cell as HTMLTableCellElement).colSpan > 1) cell.removeAttribute('data-label');
+        else cell.setAttribute('data-label', shown[i] ?? '');
+      });
+    }
+  });
   return (
-    <div class="table-wrap" role="region" aria-label={label} tabIndex={0}>
-      <table>
-        <thead>
-          <tr>
-            {columns.filter((c) => c !== false).map((c) => (
-              <th scope="col">{c}</th>
+    <div ref={ref} class={`table-wrap${stack ? ' stack' : ''}`} role="region" aria-label={label} tabIndex={0}>
+      <table role={stack ? 'table' : undefined}>
+        <thead role={stack ? 'rowgroup' : undefined}>
+          <tr role={stack ? 'row' : undefined}>
+            {shown.map((c) => (
+              <th scope="col" role={stack ? 'columnheader' : undefined}>
+                {c}
+              </th>
             ))}
           </tr>
         </thead>
-        <tbody>{children}</tbody>
+        <tbody role={stack ? 'rowgroup' : undefined}>{children}</tbody>
       </table>
     </div>
   );

@@ -78,7 +78,7 @@ export function Calls() {
         <Loading state={cdr} />
         {cdr.data && cdr.data.cdr.length === 0 ? <p class="muted">No calls match.</p> : null}
         {cdr.data && cdr.data.cdr.length > 0 ? (
-          <TableWrap label="Call history" columns={['Started', 'From', 'To', 'Result', 'Duration', 'Hung up by']}>
+          <TableWrap stack label="Call history" columns={['Started', 'From', 'To', 'Result', 'Duration', 'Hung up by']}>
               {cdr.data.cdr.map((c) => (
                 <tr key={c.id}>
                   <td>

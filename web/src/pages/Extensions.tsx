@@ -53,7 +53,7 @@ export function Extensions() {
       </div>
       <Loading state={list} />
       {list.data ? (
-        <TableWrap label="Extensions" columns={['Number', 'Name', 'State', 'Phones', admin && 'Actions']}>
+        <TableWrap stack label="Extensions" columns={['Number', 'Name', 'State', 'Phones', admin && 'Actions']}>
             {rows.length === 0 ? (
               <tr>
                 <td colSpan={5} class="muted">

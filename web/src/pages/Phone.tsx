@@ -151,7 +151,7 @@ export function Phone({ mac }: { mac: string }) {
             <Loading state={requests} />
             {requests.data && requests.data.requests.length === 0 ? <p class="muted">This phone has not asked for a file yet.</p> : null}
             {requests.data && requests.data.requests.length > 0 ? (
-              <TableWrap label="Provisioning requests" columns={['Time', 'IP', 'File', 'Result', 'User-Agent']}>
+              <TableWrap stack label="Provisioning requests" columns={['Time', 'IP', 'File', 'Result', 'User-Agent']}>
                   {requests.data.requests.map((r) => (
                     <tr key={r.id}>
                       <td>

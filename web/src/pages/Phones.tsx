@@ -99,7 +99,7 @@ export function Phones() {
       </div>
       <Loading state={devices} />
       {devices.data ? (
-        <TableWrap label="Phones" columns={['Phone', 'Vendor / model', 'Extension', 'Registration', 'Sync', 'Config URL']}>
+        <TableWrap stack label="Phones" columns={['Phone', 'Vendor / model', 'Extension', 'Registration', 'Sync', 'Config URL']}>
             {rows.length === 0 ? (
               <tr>
                 <td colSpan={6} class="muted">
