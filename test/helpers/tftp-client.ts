@@ -140,18 +140,27 @@ export async function tftpGet(o: GetOptions): Promise<GetResult> {
   });
 }
 
-/** Sends one datagram and collects whatever comes back within `waitMs`. */
+/** Sends one datagram and collects whatever comes back within `waitMs` (or until `expect` answers came). */
 export async function exchange(
   port: number,
   packet: Buffer,
-  o: { host?: string; localAddress?: string; waitMs?: number; to?: number } = {},
+  o: { host?: string; localAddress?: string; waitMs?: number; to?: number; expect?: number } = {},
 ): Promise<{ msg: Buffer; port: number }[]> {
   const host = o.host ?? '127.0.0.1';
   const s = await openSocket(host, o.localAddress);
   const got: { msg: Buffer; port: number }[] = [];
-  s.on('message', (msg, rinfo) => got.push({ msg, port: rinfo.port }));
-  s.send(packet, o.to ?? port, host);
-  await new Promise((r) => setTimeout(r, o.waitMs ?? 150));
+  await new Promise<void>((done) => {
+    // With `expect`, return as soon as that many answers came (a loaded machine may be slow).
+    const timer = setTimeout(done, o.waitMs ?? (o.expect ? 3000 : 150));
+    s.on('message', (msg, rinfo) => {
+      got.push({ msg, port: rinfo.port });
+      if (o.expect && got.length >= o.expect) {
+        clearTimeout(timer);
+        done();
+      }
+    });
+    s.send(packet, o.to ?? port, host);
+  });
   s.close();
   return got;
 }

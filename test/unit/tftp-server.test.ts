@@ -28,7 +28,8 @@ async function start(opts: Partial<TftpServerOptions> = {}, host = '127.0.0.1') 
       const body = FILES.get(name.replace(/^.*\//, ''));
       return body ? { status: 'ok', body } : { status: 'error', code: ERR.NOT_FOUND, message: 'File not found' };
     },
-    timeoutMs: 100,
+    // Slow enough that a loaded machine does not time a transfer out; tests of timeouts set their own.
+    timeoutMs: 1000,
     retries: 3,
     onEvent: (e) => events.push(e),
     ...opts,
@@ -121,7 +122,7 @@ test('a lost ACK: the server sends the block again after its timeout, and the fi
   const r2 = await tftpGet({ port, file: 'small.cfg', options: { blksize: 1024 }, dropAck: (block, seen) => block === 0 && seen === 1 });
   assert.equal(r2.error, null);
   assert.ok(r2.data.equals(FILES.get('small.cfg')!));
-  assert.equal(server.stats.retransmits, before + 1, 'the OACK was sent again');
+  assert.ok(server.stats.retransmits >= before + 1, 'the OACK was sent again');
 });
 
 test('a duplicate ACK is not answered with a duplicate DATA (no Sorcerer’s Apprentice)', async () => {
@@ -148,10 +149,10 @@ test('an unknown file gets ERROR 1; a WRQ gets ERROR 2; mode mail gets ERROR 4',
   const { port, events } = await start();
   const r = await tftpGet({ port, file: 'nope.cfg' });
   assert.deepEqual(r.error, { code: 1, message: 'File not found' });
-  const [w] = await exchange(port, rrq('upload.cfg', 'octet', {}, 2));
+  const [w] = await exchange(port, rrq('upload.cfg', 'octet', {}, 2), { expect: 1 });
   assert.equal(parseError(w!.msg)?.code, ERR.ACCESS_VIOLATION);
   assert.match(parseError(w!.msg)!.message, /read-only/);
-  const [m] = await exchange(port, rrq('small.cfg', 'mail'));
+  const [m] = await exchange(port, rrq('small.cfg', 'mail'), { expect: 1 });
   assert.equal(parseError(m!.msg)?.code, ERR.ILLEGAL_OPERATION);
   assert.match(parseError(m!.msg)!.message, /mode "mail"/);
   assert.equal(events.filter((e) => e.type === 'refused').length, 3);
@@ -170,7 +171,7 @@ test('garbage never crashes the server: each malformed packet gets a clear ERROR
     [ack(7), 5, /Unknown transfer ID/],
   ];
   for (const [packet, code, message] of cases) {
-    const replies = await exchange(port, packet, { waitMs: 60 });
+    const replies = await exchange(port, packet, { expect: 1 });
     assert.equal(replies.length, 1, `one answer to ${packet.toString('hex')}`);
     const err = parseError(replies[0]!.msg)!;
     assert.equal(err.code, code, packet.toString('hex'));
@@ -201,7 +202,7 @@ test('a packet from an unknown TID gets ERROR 5 and the transfer goes on; garbag
   });
   client.send(rrq('three-blocks.bin'), port, '127.0.0.1');
   await until(() => data.length === 1);
-  const [stranger] = await exchange(tid, ack(1), { waitMs: 100 });
+  const [stranger] = await exchange(tid, ack(1), { expect: 1 });
   assert.equal(parseError(stranger!.msg)?.code, ERR.UNKNOWN_TID);
   assert.equal(stranger!.port, tid);
   for (const b of [1, 2, 3]) {
@@ -256,10 +257,11 @@ test('a retransmitted RRQ does not start a second transfer; the caps on transfer
   c.on('message', (_m, rinfo) => tids.add(rinfo.port));
   c.send(rrq('small.cfg'), port, '127.0.0.1');
   c.send(rrq('small.cfg'), port, '127.0.0.1');
+  await until(() => tids.size === 1);
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(tids.size, 1, 'one transfer for the repeated RRQ');
   assert.equal(server.active, 1);
-  const second = await exchange(port, rrq('small.cfg'), { waitMs: 100 }); // second transfer: allowed
+  const second = await exchange(port, rrq('small.cfg'), { expect: 1 }); // second transfer: allowed
   assert.equal(second.length, 1);
   const third = await exchange(port, rrq('small.cfg'), { waitMs: 100 });
   assert.equal(third.length, 0, 'over the cap: dropped, the client will retry');
@@ -269,9 +271,9 @@ test('a retransmitted RRQ does not start a second transfer; the caps on transfer
 
   // One address may be held to fewer; another address still gets through.
   const { server: s2, port: p2 } = await start({ timeoutMs: 1000, maxPerAddress: 1 });
-  assert.equal((await exchange(p2, rrq('small.cfg'), { waitMs: 80 })).length, 1);
+  assert.equal((await exchange(p2, rrq('small.cfg'), { expect: 1 })).length, 1);
   assert.equal((await exchange(p2, rrq('small.cfg'), { waitMs: 80 })).length, 0, 'a second one from 127.0.0.1 is dropped');
-  assert.equal((await exchange(p2, rrq('small.cfg'), { waitMs: 80, localAddress: '127.0.0.2' })).length, 1, '127.0.0.2 is served');
+  assert.equal((await exchange(p2, rrq('small.cfg'), { expect: 1, localAddress: '127.0.0.2' })).length, 1, '127.0.0.2 is served');
   assert.equal(s2.stats.busy, 1);
 });
 
