@@ -14,6 +14,7 @@ import { capture, launchBrowser, newContext, type Problem } from '../helpers/bro
 import { userAgentFor } from '../helpers/phones.ts';
 import { fetchWithDigest, type Credential } from '../helpers/http-digest.ts';
 import { TestUa } from '../helpers/sip-client.ts';
+import { MASK, maskSecrets } from '../../src/api/routes/ui.ts';
 
 const dir = tempDir();
 const ADMIN = { user: 'alice', password: 'alice-password-123' };
@@ -83,6 +84,32 @@ async function go(p: Page, name: string, heading = name): Promise<void> {
 }
 
 const token = (p: Page) => p.evaluate(() => JSON.parse(sessionStorage.getItem('pbx.session')!).token as string);
+
+test('the file preview masks secrets: known values anywhere, and password, secret or PIN keys of every format', () => {
+  const file = [
+    'account.1.password = s3cret-Value-1',
+    'static.auto_provision.server.password = ProvPass123456',
+    'voice_mail.pin = 4711',
+    'sip.ping_interval = 30',
+    '<P34>s3cret-Value-1</P34>',
+    '<Password_1_>other</Password_1_>',
+    '<reg reg.1.auth.password="quoted" reg.1.label="x"/>',
+    'label = mentions s3cret-Value-1 inline',
+    'account.1.password =',
+  ].join('\n');
+  const masked = maskSecrets(file, ['s3cret-Value-1', 'abc']).split('\n');
+  assert.deepEqual(masked, [
+    `account.1.password = ${MASK}`,
+    `static.auto_provision.server.password = ${MASK}`,
+    `voice_mail.pin = ${MASK}`,
+    'sip.ping_interval = 30',
+    `<P34>${MASK}</P34>`,
+    `<Password_1_>${MASK}</Password_1_>`,
+    `<reg reg.1.auth.password="${MASK}" reg.1.label="x"/>`,
+    `label = mentions ${MASK} inline`,
+    'account.1.password =',
+  ]);
+});
 
 test('the admin app is served at /admin with deep links, and the login page is usable', async () => {
   const res = await fetch(url('/admin/phones/001565000001'));

@@ -33,7 +33,8 @@ export const MASK = '••••••••';
 export function maskSecrets(body: string, secrets: string[]): string {
   let out = body;
   for (const s of [...new Set(secrets)].filter((x) => x.length >= 4).sort((a, b) => b.length - a.length)) out = out.split(s).join(MASK);
-  const key = String.raw`[\w.\-\[\]]*(?:password|passwd|secret|pin)[\w.\-\[\]]*`;
+  // A key naming a password, a secret or a PIN ("pin" as a word: not "ping", "mapping").
+  const key = String.raw`[\w.\-\[\]]*(?:password|passwd|secret|(?<![a-z])pin(?![a-z]))[\w.\-\[\]]*`;
   return out
     .replace(new RegExp(`^(\\s*${key}\\s*[=:]\\s*)(?!${MASK})(\\S.*?)\\s*$`, 'gim'), `$1${MASK}`)
     .replace(new RegExp(`(<(${key})(?:\\s[^>]*)?>)(?!${MASK})([^<]+)(</\\2>)`, 'gi'), `$1${MASK}$4`)
@@ -113,7 +114,8 @@ export function uiRoutes(pbx: Pbx) {
         const r = pbx.files.renderDeviceFile(device);
         const secrets = device.lines.flatMap((n) => {
           const e = pbx.extensions.get(n);
-          return e ? [e.secret, ...(e.voicemailPin ? [e.voicemailPin] : [])] : [];
+          // A short PIN could equal unrelated text (a port number): PINs are masked by their key only.
+          return e ? [e.secret] : [];
         });
         secrets.push(device.credential.password);
         return {
