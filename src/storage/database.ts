@@ -116,7 +116,7 @@ export async function openDatabase(cfg: PbxConfig['database'], opts: OpenOptions
     };
   }
   try {
-    await migrate(opened.db, cfg.type);
+    await migrate(opened.db, cfg.type, opened.describe);
   } catch (err) {
     await opened.close().catch(() => {});
     throw err;
@@ -136,12 +136,14 @@ export function describePostgres(url: string): string {
   return `postgresql://${host}${m[2] ?? ''}`;
 }
 
-async function migrate(db: Db, dialect: DatabaseType): Promise<void> {
+async function migrate(db: Db, dialect: DatabaseType, describe: string): Promise<void> {
   const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
   // Unordered: a migration merged later with a lower number (0007 after 0008) still runs.
   const { error, results } = await new Migrator({ db, provider, allowUnorderedMigrations: true }).migrateToLatest();
   if (error) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    // No migration ran: the database could not be reached (address, password, rights).
+    if (!failed) throw new Error(`Cannot open the database ${describe}: ${(error as Error).message}`);
     throw new Error(`Database migration ${failed} failed: ${(error as Error).message}`);
   }
 }

@@ -174,7 +174,7 @@ for (const [name, config] of dialects) {
   });
 }
 
-test('database descriptions never carry credentials; the unix-socket URL form works', async () => {
+test('database descriptions never carry credentials; the unix-socket URL form works; a refused login is named', async () => {
   const { describePostgres } = await import('../../src/storage/database.ts');
   assert.equal(describePostgres('postgres://pbx:s3cret@db.example:5433/pbx?sslmode=require'), 'postgresql://db.example:5433/pbx');
   assert.equal(describePostgres('postgresql://pbx@/pbx?host=/var/run/postgresql'), 'postgresql://unix:/var/run/postgresql/pbx');
@@ -185,4 +185,11 @@ test('database descriptions never carry credentials; the unix-socket URL form wo
   assert.equal(viaSocket.describe, `postgresql://unix:${pgs.socketDir}/pbx_socket`);
   assert.deepEqual(await viaSocket.db.selectFrom('extensions').selectAll().execute(), []);
   await viaSocket.close();
+  // A wrong password is named as such, without the password.
+  const wrong = `postgres://pbx_socket:not-the-password@127.0.0.1:${pgs.port}/pbx_socket`;
+  await assert.rejects(openDatabase({ type: 'postgresql', path: '', url: wrong }), (e: Error) => {
+    assert.match(e.message, new RegExp(`^Cannot open the database postgresql://127\\.0\\.0\\.1:${pgs.port}/pbx_socket: password authentication failed`));
+    assert.ok(!e.message.includes('not-the-password'));
+    return true;
+  });
 });
