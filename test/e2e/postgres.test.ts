@@ -45,11 +45,12 @@ async function eventually(what: string, check: () => Promise<boolean>, timeoutMs
   }
 }
 
-test('migrations on an empty PostgreSQL database give the same tables and columns as SQLite, once', async () => {
+test('migrations on an empty PostgreSQL database (three nodes at once) give the same tables and columns as SQLite, once', async () => {
   const { openDatabase } = await import('../../src/storage/database.ts');
   const url = await pgs.createDatabase('pbx_migrate');
-  const first = await openDatabase({ type: 'postgresql', url, path: '' });
-  await first.close();
+  // Nodes starting together: the migrator's lock lets one migrate while the others wait.
+  const together = await Promise.all([1, 2, 3].map(() => openDatabase({ type: 'postgresql', url, path: '' })));
+  for (const d of together) await d.close();
   const again = await openDatabase({ type: 'postgresql', url, path: '' });
   await again.close();
   const dir = tempDir();
