@@ -29,6 +29,7 @@ const problems: Problem[] = [];
 let login1: Credential;
 /** SIP password of extension 2001, as the web admin showed it once. */
 let secret2001: string;
+let secret2002: string;
 let sipPort: number;
 let phone: TestUa | undefined;
 const pageErrors: string[] = [];
@@ -188,7 +189,7 @@ test('an unknown phone that asked for a file is assigned from the adoption queue
   await page.getByRole('button', { name: 'New extension' }).click();
   await page.getByLabel('Number').fill('2002');
   await page.getByRole('button', { name: 'Create extension' }).click();
-  await page.locator('[data-secret]').waitFor();
+  secret2002 = await page.locator('[data-secret]').innerText();
 
   // The open dashboard shows the unknown phone's request as it happens (server-sent events).
   await go(page, 'Dashboard');
@@ -201,7 +202,7 @@ test('an unknown phone that asked for a file is assigned from the adoption queue
   // A phone registers extension 2001 with the password the page showed: counted and listed at once.
   phone = await new TestUa({ host: '127.0.0.1', port: sipPort }, '2001', secret2001).open();
   assert.equal((await phone.register()).reply.status, 200);
-  await page.getByRole('region', { name: 'Registered phones' }).getByRole('rowheader', { name: '2001' }).waitFor();
+  await page.getByRole('region', { name: 'List of registrations' }).getByRole('rowheader', { name: '2001' }).waitFor();
   await page.locator('.stat', { hasText: /Registered phones\s*1\s*of 1 phones/ }).waitFor();
   problems.push(...(await capture(page, 'dashboard')));
 
@@ -224,7 +225,7 @@ test('an unknown phone that asked for a file is assigned from the adoption queue
   assert.equal(after.status, 200);
   assert.match(await after.text(), /^account\.1\.user_name = 2002$/m);
   // …and the phone page shows that fetch in its timeline, live.
-  await page.getByRole('region', { name: 'Provisioning requests' }).getByText('delivered').waitFor();
+  await page.getByRole('region', { name: 'List of provisioning requests' }).getByText('delivered').waitFor();
 
   await go(page, 'Adoption', 'Adoption queue');
   await page.getByText('No unknown phones have asked for a file.').waitFor();
@@ -240,18 +241,45 @@ test('a registered phone is resynced from its page', async () => {
   const row = page.getByRole('row', { name: /00:15:65:ab:cd:01/ });
   await row.getByText('registered', { exact: true }).waitFor();
   await row.getByRole('link').click();
-  await page.getByRole('region', { name: 'Registrations' }).getByText(`127.0.0.1:${phone!.port} (udp)`).waitFor();
+  await page.getByRole('region', { name: 'List of registrations' }).getByText(`127.0.0.1:${phone!.port} (udp)`).waitFor();
   await page.getByRole('button', { name: 'Resync' }).click();
   await page.getByText(/Resync \(check-sync[^)]*\) sent to 1 contact\(s\); answers: 200\./).waitFor();
   assert.ok(phone!.requests.some((r) => r.method === 'NOTIFY'), 'the phone got the NOTIFY');
 });
 
-test('calls and settings pages', async () => {
+test('a call shows on the calls page while it lasts, then in the history, with filters', async () => {
   await go(page, 'Calls');
   await page.getByText('No call right now.').waitFor();
+  // 2002 calls the registered phone of 2001, which answers.
+  phone!.onRequest = (req) => ({ status: 200, reason: 'OK', extra: req.method === 'INVITE' ? [`Contact: <sip:2001@127.0.0.1:${phone!.port}>`] : [] });
+  const caller = await new TestUa({ host: '127.0.0.1', port: sipPort }, '2002', secret2002).open();
+  try {
+    const base = { uri: 'sip:2001@127.0.0.1', to: '<sip:2001@127.0.0.1>', from: '<sip:2002@127.0.0.1>;tag=web1', callId: 'web-admin-call-1' };
+    const challenge = await caller.request('INVITE', base);
+    const ok = await caller.request('INVITE', { ...base, headers: [`Proxy-Authorization: ${caller.authorize('INVITE', base.uri, challenge, 'proxy-authenticate')}`] });
+    assert.equal(ok.status, 200);
+    const active = page.getByRole('region', { name: 'List of active calls' });
+    await active.getByRole('row', { name: /2002 2001/ }).waitFor();
+    problems.push(...(await capture(page, 'calls-active')));
+    const h = (n: string) => ok.headers.get(n)![0]!;
+    const bye = await caller.request('BYE', { uri: `sip:2001@127.0.0.1:${phone!.port}`, from: h('from'), to: h('to'), callId: h('call-id'), cseq: 5, headers: (ok.headers.get('record-route') ?? []).map((r) => `Route: ${r}`) });
+    assert.equal(bye.status, 200);
+  } finally {
+    caller.close();
+  }
+  await page.getByText('No call right now.').waitFor();
+  const history = page.getByRole('region', { name: 'List of past calls' });
+  await history.getByText('answered').waitFor();
+  assert.match(await history.getByRole('row').nth(1).innerText(), /2002[\s\S]*2001[\s\S]*answered 200/);
   await page.getByLabel('Result').selectOption('busy');
   await page.getByText('No calls match.').waitFor();
+  await page.getByLabel('Result').selectOption('answered');
+  await page.getByLabel('Extension').fill('2002');
+  await history.getByText('answered').waitFor();
   problems.push(...(await capture(page, 'calls')));
+});
+
+test('settings: a refused value is shown at its field', async () => {
   await go(page, 'Settings');
   await page.getByText(`A phone will get: ${url('/provision/001565abcd01.cfg')}`).waitFor();
   // A bad value is refused by the API and shown at its field.

@@ -48,7 +48,7 @@ export function Calls() {
         <Loading state={active} />
         {active.data && active.data.calls.length === 0 ? <p class="muted">No call right now.</p> : null}
         {active.data && active.data.calls.length > 0 ? (
-          <TableWrap label="Active calls" columns={['From', 'To', 'State', 'Started', 'Answered']}>
+          <TableWrap label="List of active calls" columns={['From', 'To', 'State', 'Started', 'Answered']}>
               {active.data.calls.map((c) => (
                 <tr key={c.call_id}>
                   <td>{c.caller}</td>
@@ -78,7 +78,7 @@ export function Calls() {
         <Loading state={cdr} />
         {cdr.data && cdr.data.cdr.length === 0 ? <p class="muted">No calls match.</p> : null}
         {cdr.data && cdr.data.cdr.length > 0 ? (
-          <TableWrap stack label="Call history" columns={['Started', 'From', 'To', 'Result', 'Duration', 'Hung up by']}>
+          <TableWrap stack label="List of past calls" columns={['Started', 'From', 'To', 'Result', 'Duration', 'Hung up by']}>
               {cdr.data.cdr.map((c) => (
                 <tr key={c.id}>
                   <td>

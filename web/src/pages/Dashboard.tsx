@@ -63,7 +63,7 @@ export function Dashboard() {
             <Loading state={regs} />
             {regs.data && regs.data.registrations.length === 0 ? <p class="muted">No phone is registered.</p> : null}
             {regs.data && regs.data.registrations.length > 0 ? (
-              <TableWrap label="Registrations" columns={['Extension', 'Phone', 'From', 'Since']}>
+              <TableWrap label="List of registrations" columns={['Extension', 'Phone', 'From', 'Since']}>
                 {regs.data.registrations.slice(0, 20).map((r) => (
                   <tr>
                     <th scope="row">{r.extension}</th>

@@ -111,7 +111,7 @@ export function Phone({ mac }: { mac: string }) {
             {contacts.length === 0 ? (
               <p class="muted">Extension {d.lines.join(', ')} is not registered.</p>
             ) : (
-              <TableWrap label="Registrations" columns={['Extension', 'Contact', 'Source', 'User-Agent', 'Expires in']}>
+              <TableWrap label="List of registrations" columns={['Extension', 'Contact', 'Source', 'User-Agent', 'Expires in']}>
                   {contacts.map((r) => (
                     <tr>
                       <td>{r.extension}</td>
@@ -151,7 +151,7 @@ export function Phone({ mac }: { mac: string }) {
             <Loading state={requests} />
             {requests.data && requests.data.requests.length === 0 ? <p class="muted">This phone has not asked for a file yet.</p> : null}
             {requests.data && requests.data.requests.length > 0 ? (
-              <TableWrap stack label="Provisioning requests" columns={['Time', 'IP', 'File', 'Result', 'User-Agent']}>
+              <TableWrap stack label="List of provisioning requests" columns={['Time', 'IP', 'File', 'Result', 'User-Agent']}>
                   {requests.data.requests.map((r) => (
                     <tr key={r.id}>
                       <td>
