@@ -137,3 +137,20 @@ test('provisioning.tftp_port is applied live: the listener moves, and 0 turns it
   writeFileSync(s.configFile, text.replace(`tftp_port: ${oldPort}`, 'tftp_port: 0'));
   await s.waitForLog(new RegExp(`TFTP stopped listening on UDP 127\\.0\\.0\\.1:${newPort}`), 10_000);
 });
+
+test('a TFTP port held by another program stops the start with a clear message', async () => {
+  const { createSocket } = await import('node:dgram');
+  const holder = createSocket('udp4');
+  await new Promise<void>((ok) => holder.bind(0, '127.0.0.1', () => ok()));
+  const taken = holder.address().port;
+  const dir = tempDir();
+  const port = await freePort();
+  const file = writeConfig(dir, { port, sipPort: await freeSipPort() });
+  writeFileSync(file, readFileSync(file, 'utf8').replace('provisioning:\n', `provisioning:\n  tftp_port: ${taken}\n`));
+  await assert.rejects(RunningServer.start(file, port), (err: Error) => {
+    assert.match(err.message, /server exited \(1\)/);
+    assert.match(err.message, new RegExp(`TFTP port ${taken} on 127\\.0\\.0\\.1 is already in use by another process; change provisioning\\.tftp_port`));
+    return true;
+  });
+  holder.close();
+});
