@@ -18,8 +18,11 @@ export function provisionRoutes(pbx: Pbx) {
     app.addHook('onRequest', async (req, reply) => {
       if (!req.url.startsWith('/provision/')) return;
       const nets = pbx.config().provisioning.allow_networks;
-      if (nets.length > 0 && !allowed.has(nets, unmapIPv4(req.ip))) return plain(reply, 403);
-      if (pbx.guard.isBanned(req.ip)) return plain(reply, 403);
+      // One form per address (a dual-stack listener shows IPv4 as ::ffff:a.b.c.d), so a ban
+      // made over TFTP or HTTP covers both.
+      const ip = unmapIPv4(req.ip);
+      if (nets.length > 0 && !allowed.has(nets, ip)) return plain(reply, 403);
+      if (pbx.guard.isBanned(ip)) return plain(reply, 403);
     });
 
     app.route({
@@ -34,7 +37,7 @@ export function provisionRoutes(pbx: Pbx) {
           fileName,
           path,
           method: req.method,
-          ip: req.ip,
+          ip: unmapIPv4(req.ip),
           userAgent: req.headers['user-agent'] ?? null,
           localPort: req.socket.localPort ?? pbx.config().api.port,
           legacy: cameThroughOldPort(req.raw),
