@@ -9,6 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { freePort, freeSipPort, runCli, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 import { capture, launchBrowser, newContext, type Problem } from '../helpers/browser.ts';
 import { userAgentFor } from '../helpers/phones.ts';
@@ -331,9 +332,24 @@ test('a read-only account sees everything and can change nothing', async () => {
 });
 
 test('changing the API port in Settings moves the server; the browser follows and the phones show the new URLs', async () => {
-  const next = await freePort();
   await go(page, 'Settings');
   const portField = page.getByLabel('API and provisioning port');
+  // A port another program holds: the server stays, and the page says so at the field.
+  const squatter = createServer();
+  const busy = await new Promise<number>((ok) => squatter.listen(0, '127.0.0.1', () => ok((squatter.address() as AddressInfo).port)));
+  try {
+    await portField.fill(String(busy));
+    await page.getByRole('button', { name: 'Review port change' }).click();
+    await page.getByRole('button', { name: `Move to port ${busy} and save` }).click();
+    const portError = page.locator('.field.has-error', { has: portField }).getByRole('alert');
+    await portError.waitFor();
+    assert.match(await portError.innerText(), new RegExp(`could not open port ${busy}.*still answers on port ${port}`));
+    assert.equal(page.url(), url('/admin/settings'), 'the page stayed');
+  } finally {
+    squatter.close();
+  }
+
+  const next = await freePort();
   await portField.fill(String(next));
   // The warning says what will happen before anything is applied.
   const warning = page.locator('[data-port-warning]');

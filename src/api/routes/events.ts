@@ -3,7 +3,10 @@
 // quarter second, so a burst of registrations is one message, not a polling storm.
 // Browsers' EventSource cannot send the bearer header, so the web admin reads this
 // stream with fetch(); any SSE client that can set a header works too.
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Pbx } from '../../app.js';
 
@@ -16,6 +19,7 @@ interface Subscriber {
 }
 
 const COALESCE_MS = 250;
+const PROBE_EVERY_MS = 3000;
 const HEARTBEAT_MS = 20_000;
 
 /** Fans pbx changes out to the open event streams. */
@@ -27,6 +31,8 @@ export class EventHub {
   private lastBeat = Date.now();
   private activeCalls = 0;
   private extensionsSeen = '';
+  /** When each old port was last asked whether it still serves the API. */
+  private readonly probed = new Map<number, number>();
   private devicesSeen = '';
 
   constructor(private readonly pbx: Pbx) {
@@ -107,21 +113,61 @@ export class EventHub {
       this.publish('devices');
     }
     const port = this.pbx.config().api.port;
+    const elsewhere = new Map<number, Subscriber[]>();
     for (const s of [...this.subscribers]) {
-      // The API moved to another port: say where, then end (the old port serves phones only).
-      if (s.socket.localPort !== undefined && s.socket.localPort !== port) {
-        s.write(`event: moved\ndata: ${JSON.stringify({ api_port: port })}\n\n`);
-        this.remove(s, true);
-      } else if (s.socket.server && s.socket.server.listening === false) {
+      if (s.socket.server && s.socket.server.listening === false) {
         // The listener is closing (shutdown): an open stream would keep it waiting.
         this.remove(s, true);
+      } else if (s.socket.localPort !== undefined && s.socket.localPort !== port) {
+        elsewhere.set(s.socket.localPort, [...(elsewhere.get(s.socket.localPort) ?? []), s]);
       }
+    }
+    // api.port names another port: once the API has really left this one (it could not
+    // open a port held by another program), say where it went and end the streams.
+    for (const [local, streams] of elsewhere) {
+      if (Date.now() - (this.probed.get(local) ?? 0) < PROBE_EVERY_MS) continue;
+      this.probed.set(local, Date.now());
+      void servesApi(streams[0]!.socket).then((api) => {
+        if (api || this.pbx.config().api.port !== port) return;
+        for (const s of streams) {
+          if (!this.subscribers.has(s)) continue;
+          s.write(`event: moved\ndata: ${JSON.stringify({ api_port: port })}\n\n`);
+          this.remove(s, true);
+        }
+      });
     }
     if (Date.now() - this.lastBeat >= HEARTBEAT_MS) {
       this.lastBeat = Date.now();
       for (const s of this.subscribers) s.write(': keep-alive\n\n');
     }
   }
+}
+
+/**
+ * Whether the listener a stream came in on still serves the API: a port the API left
+ * serves /provision only and answers anything else 404 (or is closed).
+ */
+function servesApi(socket: Socket): Promise<boolean> {
+  const secure = (socket as TLSSocket).encrypted === true;
+  const host = (socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+  return new Promise((resolve) => {
+    let settled = false;
+    const ok = (v: boolean) => {
+      if (!settled) resolve(v);
+      settled = true;
+    };
+    const req = (secure ? httpsRequest : httpRequest)(
+      { host, port: socket.localPort, path: '/health', timeout: 2000, rejectUnauthorized: false, headers: { 'user-agent': 'pbx-events' } },
+      (res) => {
+        res.resume();
+        ok(res.statusCode === 200);
+      },
+    );
+    // No answer in time (a loaded server) says nothing: ask again later.
+    req.on('timeout', () => (ok(true), req.destroy()));
+    req.on('error', () => ok(false));
+    req.end();
+  });
 }
 
 /** Changes when an item is added, removed or updated. */

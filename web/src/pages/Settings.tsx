@@ -150,6 +150,16 @@ export function Settings() {
       const r = await api<{ changed: string[]; settings: Settings }>('PUT', '/api/provisioning/settings', body);
       setConfirming(false);
       if (movingTo) {
+        // Once moved, this port serves phones only: an API answer here means the server
+        // could not open the new port (in use, or not allowed) and stayed where it was.
+        if (await stillServedHere()) {
+          setErrors({
+            fields: { api_port: `The server could not open port ${movingTo} (in use by another program, or not allowed) and still answers on port ${location.port}; the server log says why.` },
+            form: null,
+          });
+          settings.reload();
+          return;
+        }
         setSaved(`The server now answers on port ${movingTo}: opening the admin there…`);
         handOffToPort(movingTo, location.pathname);
         return;
@@ -250,6 +260,15 @@ export function Settings() {
       </form>
     </>
   );
+}
+
+async function stillServedHere(): Promise<boolean> {
+  try {
+    await api('GET', '/api/status');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function PortWarning({ change }: { change: NonNullable<UrlPreview['port_change']> }) {
