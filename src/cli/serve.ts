@@ -10,6 +10,7 @@ import { deriveConfigUrl } from '../provisioning/config-url.js';
 import { ProvisioningTftp, tftpAddress } from '../provisioning/tftp.js';
 import { VERSION } from '../version.js';
 import { formatHost } from '../sip/uri.js';
+import { ConfigApplyError } from '../config/live.js';
 
 export async function serve(configFile: string): Promise<void> {
   const bootLog = createLogger('info');
@@ -89,13 +90,26 @@ export async function serve(configFile: string): Promise<void> {
   }
 
   // Live configuration: the file is watched, SIGHUP re-reads it, the API writes it.
-  pbx.live.onChange(async (change) => {
+  // Ports are bound before a change is adopted: one that cannot be opened refuses the
+  // change (the API answers 400 at that key) instead of naming a port nobody listens on.
+  pbx.live.onApply(async (change) => {
     try {
       await listeners.apply(change.previous, change.next);
     } catch (err) {
-      log.error(portProblem(err, 'API', change.next.api.port, change.next.api.host, 'api.port'));
+      const port = change.next.provisioning.http_port !== change.previous.provisioning.http_port && change.next.api.port === change.previous.api.port;
+      throw port
+        ? new ConfigApplyError('provisioning.http_port', portProblem(err, 'Plain-HTTP provisioning', change.next.provisioning.http_port, change.next.api.host, 'provisioning.http_port'))
+        : new ConfigApplyError('api.port', portProblem(err, 'API', change.next.api.port, change.next.api.host, 'api.port'));
     }
-    await tftp.apply(change.next).catch((err) => log.error(tftpProblem(err, change.next)));
+  });
+  pbx.live.onApply(async (change) => {
+    try {
+      await tftp.apply(change.next);
+    } catch (err) {
+      // apply() let go of the old port first: take it back.
+      await tftp.apply(change.previous).catch((again) => log.error(tftpProblem(again, change.previous)));
+      throw new ConfigApplyError('provisioning.tftp_port', tftpProblem(err, change.next));
+    }
   });
   pbx.live.watchFile();
 

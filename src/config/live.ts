@@ -20,8 +20,25 @@ export type ReloadResult = { ok: true; change: ConfigChange | null } | { ok: fal
 
 type Listener = (change: ConfigChange) => void | Promise<void>;
 
+/**
+ * Thrown by an applier (see LiveConfig.onApply) when the running system cannot take a
+ * change, e.g. the new port is in use: the change is refused like an invalid file.
+ */
+export class ConfigApplyError extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ConfigApplyError';
+  }
+}
+
 export class LiveConfig {
   private listeners: Listener[] = [];
+  private appliers: Listener[] = [];
+  /** The text the running config was read from. */
+  private runningText: string;
   private watcher: FSWatcher | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private lastText: string;
@@ -32,6 +49,7 @@ export class LiveConfig {
     private readonly onRefused: (error: ConfigError, reason: string) => void = () => {},
   ) {
     this.lastText = safeRead(file);
+    this.runningText = this.lastText;
   }
 
   get current(): PbxConfig {
@@ -40,6 +58,15 @@ export class LiveConfig {
 
   onChange(l: Listener): void {
     this.listeners.push(l);
+  }
+
+  /**
+   * Runs before the change is adopted and before any onChange listener: binds what the
+   * change needs (new ports). Throwing ConfigApplyError refuses the change; an applier
+   * that had succeeded before a later one refused is called again with the change reversed.
+   */
+  onApply(a: Listener): void {
+    this.appliers.push(a);
   }
 
   /** Re-reads the file (watch, SIGHUP). Unchanged text is a no-op. */
@@ -63,10 +90,8 @@ export class LiveConfig {
       if (err instanceof ConfigError) return { ok: false, error: err };
       throw err;
     }
-    const tmp = join(dirname(this.file), `.${basename(this.file)}.tmp`);
-    writeFileSync(tmp, text, { mode: 0o640 });
-    renameSync(tmp, this.file);
-    return this.adopt(text, reason);
+    writeAtomically(this.file, text);
+    return this.adopt(text, reason, true);
   }
 
   /** Follows edits of the file (editors often replace it, so the folder is watched). */
@@ -84,7 +109,8 @@ export class LiveConfig {
     clearTimeout(this.debounce);
   }
 
-  private async adopt(text: string, reason: string): Promise<ReloadResult> {
+  /** `ownEdit`: the file was written by update(), so a refused change puts the file back too. */
+  private async adopt(text: string, reason: string, ownEdit = false): Promise<ReloadResult> {
     let next: PbxConfig;
     try {
       next = parseConfigText(text, this.file);
@@ -98,11 +124,36 @@ export class LiveConfig {
     const previous = this.config;
     const changed = diff(previous, next);
     if (changed.length === 0) return { ok: true, change: null };
-    this.config = next;
     const change = { previous, next, changed, reason };
+    const applied: Listener[] = [];
+    try {
+      for (const a of this.appliers) {
+        await a(change);
+        applied.push(a);
+      }
+    } catch (err) {
+      if (!(err instanceof ConfigApplyError)) throw err;
+      const back = { previous: next, next: previous, changed, reason: `${reason}, undone` };
+      for (const a of applied.reverse()) await a(back);
+      if (ownEdit) {
+        writeAtomically(this.file, this.runningText);
+        this.lastText = this.runningText;
+      }
+      const error = new ConfigError(this.file, [{ path: err.path, message: err.message }]);
+      this.onRefused(error, reason);
+      return { ok: false, error };
+    }
+    this.config = next;
+    this.runningText = text;
     for (const l of this.listeners) await l(change);
     return { ok: true, change };
   }
+}
+
+function writeAtomically(file: string, text: string): void {
+  const tmp = join(dirname(file), `.${basename(file)}.tmp`);
+  writeFileSync(tmp, text, { mode: 0o640 });
+  renameSync(tmp, file);
 }
 
 function safeRead(file: string): string {

@@ -220,3 +220,29 @@ test('moving provisioning.http_port keeps the old plain-HTTP port serving phones
     await s.stop();
   }
 });
+
+test('a port change the server cannot bind is refused: 400 at the key, config.yml unchanged, nothing moves', async () => {
+  const { createServer } = await import('node:net');
+  const dir4 = tempDir();
+  const port = await freePort();
+  const file = writeConfig(dir4, { port, sipPort: await freeSipPort() });
+  const token = await createToken(file);
+  const s = await RunningServer.start(file, port);
+  const squatter = createServer();
+  const busy = await new Promise<number>((ok) => squatter.listen(0, '127.0.0.1', () => ok((squatter.address() as { port: number }).port)));
+  try {
+    const before = readFileSync(file, 'utf8');
+    const r = await s.api('PUT', '/api/config', token, { values: { 'api.port': busy } });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.field, 'api.port');
+    assert.match(r.json.message, new RegExp(`API port ${busy} on 127\\.0\\.0\\.1 is already in use by another process`));
+    assert.equal(readFileSync(file, 'utf8'), before, 'config.yml was put back');
+    assert.equal((await s.api('GET', '/api/status', token)).status, 200, 'still serving on the old port');
+    const shown = await s.api('GET', '/api/config', token);
+    assert.equal(shown.json.config.api.port, port, 'the running config did not change');
+    await s.waitForLog(/Configuration change refused \(PUT \/api\/config\)/);
+  } finally {
+    squatter.close();
+    await s.stop();
+  }
+});
