@@ -147,6 +147,9 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       await devices.load();
       files.invalidateAll();
       log.info('Reloaded extensions and devices changed by another process');
+      // Phones registered here whose file changed (the CLI or another node edited their
+      // extension or device) are told to fetch it, as for a change made here.
+      resync.scheduleAuto('changed by another process');
     }, { onError: (err) => log.error({ err }, `Reloading changes made by another process failed: ${err.message}`) });
     for (const d of devices.list()) {
       log.debug({ mac: d.mac, config_url: files.configUrl(d) }, `Device ${d.mac} config_url`);

@@ -246,3 +246,33 @@ test('a port change the server cannot bind is refused: 400 at the key, config.ym
     await s.stop();
   }
 });
+
+test('a change made by another process (the CLI, a second node) reaches the registered phone', async () => {
+  const { createPbx } = await import('../../src/app.ts');
+  const { loadConfigFile } = await import('../../src/config/load.ts');
+  const { createLogger } = await import('../../src/log.ts');
+  const dir5 = tempDir();
+  const port = await freePort();
+  const file = writeConfig(dir5, { port, sipPort: await freeSipPort() });
+  const token = await createToken(file);
+  const s = await RunningServer.start(file, port);
+  const phone = new SimPhone('yealink', 'T46S', '001565c00301', `http://127.0.0.1:${port}/provision`);
+  try {
+    assert.equal((await s.api('POST', '/api/extensions', token, { number: '6301', name: 'Front desk', digest_algorithms: ['MD5'] })).status, 201);
+    assert.equal((await s.api('POST', '/api/provisioning/devices', token, { mac_address: '001565c00301', extension_number: '6301', vendor: 'yealink', model: 'T46S' })).status, 201);
+    await phone.provision();
+    await phone.register();
+
+    // Another process on the same database renames the extension: the phone's file changes.
+    const other = await createPbx(loadConfigFile(file), createLogger('silent'));
+    await other.extensions.update('6301', { name: 'Back office' });
+    await other.close();
+
+    await until('the NOTIFY after the other process changed the extension', () => phone.notifies.length > 0);
+    await until('the phone to fetch the new file', async () => (await s.api('GET', '/api/provisioning/devices/001565c00301', token)).json.sync_state === 'in sync' && phone.fetches.length > 3);
+    await s.waitForLog(/Files of 1 device\(s\) changed \(changed by another process\)/);
+  } finally {
+    phone.close();
+    await s.stop();
+  }
+});
