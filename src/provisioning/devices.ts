@@ -39,6 +39,8 @@ export interface Device {
   credential: { user: string; password: string };
   /** When the first-fetch window opened; null when it was never opened or has been closed. */
   windowOpenedAt: string | null;
+  /** When the phone first fetched its file through the window (null: not yet since it opened). */
+  windowUsedAt: string | null;
   /** Last fetch authenticated with the credential. */
   authenticatedAt: string | null;
   listener: DeviceListener;
@@ -119,6 +121,7 @@ export class DeviceService {
         resyncSentAt: r.resync_sent_at,
         credential: { user: r.prov_user ?? r.mac, password: r.prov_secret_enc ? this.box.open(r.prov_secret_enc) : '' },
         windowOpenedAt: r.window_opened_at,
+        windowUsedAt: r.window_used_at,
         authenticatedAt: r.prov_authenticated_at,
         listener: (DEVICE_LISTENERS as readonly string[]).includes(r.listener) ? (r.listener as DeviceListener) : 'default',
       });
@@ -137,9 +140,10 @@ export class DeviceService {
       if (d.credential.password) continue;
       d.credential = { user: d.mac, password: newSipSecret() };
       d.windowOpenedAt = nowIso();
+      d.windowUsedAt = null;
       await this.db
         .updateTable('devices')
-        .set({ prov_user: d.credential.user, prov_secret_enc: this.box.seal(d.credential.password), window_opened_at: d.windowOpenedAt })
+        .set({ prov_user: d.credential.user, prov_secret_enc: this.box.seal(d.credential.password), window_opened_at: d.windowOpenedAt, window_used_at: null })
         .where('mac', '=', d.mac)
         .execute();
     }
@@ -203,6 +207,7 @@ export class DeviceService {
       resyncSentAt: null,
       credential,
       windowOpenedAt: now,
+      windowUsedAt: null,
       authenticatedAt: null,
       listener,
     };
@@ -228,6 +233,7 @@ export class DeviceService {
           prov_user: credential.user,
           prov_secret_enc: this.box.seal(credential.password),
           window_opened_at: now,
+          window_used_at: null,
           prov_authenticated_at: null,
           listener,
         })
@@ -267,6 +273,7 @@ export class DeviceService {
       listener: patch.listener ?? current.listener,
       // The phone only learns a new credential from a fetch it cannot authenticate with the old one.
       windowOpenedAt: credentialChanged || patch.open_first_fetch_window ? now : current.windowOpenedAt,
+      windowUsedAt: credentialChanged || patch.open_first_fetch_window ? null : current.windowUsedAt,
       updatedAt: now,
     };
     await this.db.transaction().execute(async (trx) => {
@@ -281,6 +288,7 @@ export class DeviceService {
           prov_user: credential.user,
           ...(credentialChanged ? { prov_secret_enc: this.box.seal(credential.password) } : {}),
           window_opened_at: next.windowOpenedAt,
+          window_used_at: next.windowUsedAt,
           listener: next.listener,
         })
         .where('mac', '=', mac)
@@ -351,6 +359,14 @@ export class DeviceService {
     this.writeBehind.put(`device-auth:${mac}`, (trx) =>
       trx.updateTable('devices').set({ prov_authenticated_at: at, window_opened_at: null }).where('mac', '=', mac).execute(),
     );
+  }
+
+  /** Notes the first fetch through the first-fetch window (the window closes soon after it). */
+  recordWindowUse(mac: string, at = nowIso()): void {
+    const device = this.byMac.get(mac);
+    if (!device || device.windowUsedAt) return;
+    device.windowUsedAt = at;
+    this.writeBehind.put(`device-window:${mac}`, (trx) => trx.updateTable('devices').set({ window_used_at: at }).where('mac', '=', mac).execute());
   }
 
   /** Notes that a resync NOTIFY went out (the phone is "pending" until it fetches). */

@@ -37,6 +37,12 @@ export type AuthVerdict =
       failure: string | null;
     };
 
+/**
+ * After the phone first fetched its file through the window, the window stays open this
+ * long at most: enough for the rest of a boot and a retry, short for anyone else.
+ */
+export const WINDOW_AFTER_FIRST_USE_MINUTES = 10;
+
 /** Issued nonces are kept at most this many; the oldest go first (a flood cannot grow memory). */
 const MAX_NONCES = 100_000;
 
@@ -64,7 +70,8 @@ export class ProvisioningAuth {
   windowUntil(device: Device): string | null {
     const s = this.settings();
     if (!device.windowOpenedAt || s.first_fetch_minutes === 0) return null;
-    const until = Date.parse(device.windowOpenedAt) + s.first_fetch_minutes * 60_000;
+    let until = Date.parse(device.windowOpenedAt) + s.first_fetch_minutes * 60_000;
+    if (device.windowUsedAt) until = Math.min(until, Date.parse(device.windowUsedAt) + WINDOW_AFTER_FIRST_USE_MINUTES * 60_000);
     return until > Date.now() ? new Date(until).toISOString() : null;
   }
 

@@ -115,6 +115,7 @@ export class ProvisioningService {
     if (result.outcome === 'delivered' && result.rule?.sensitive) {
       this.securityLog.write('sensitive-fetch', { ip: req.ip, mac: result.mac ?? '-', file: req.fileName, status: 200, auth: how ?? '-' });
       if ((how === 'digest' || how === 'basic') && result.device) this.devices.recordAuthenticated(result.device.mac);
+      if (how === 'window' && result.device) this.devices.recordWindowUse(result.device.mac);
     }
     if (result.outcome === 'delivered' && result.device) {
       const account = result.rule && this.files.isAccountFile(result.device, result.rule);

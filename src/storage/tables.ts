@@ -38,6 +38,8 @@ export interface DevicesTable {
   window_opened_at: string | null;
   /** Last fetch the phone authenticated with its credential (closes the window). */
   prov_authenticated_at: string | null;
+  /** First fetch through the first-fetch window; the window closes soon after. */
+  window_used_at: string | null;
   /** Which listener its URLs point at: default, http or https. */
   listener: string;
 }

@@ -50,3 +50,26 @@ test('a device stored before credentials existed gets one at start, with its win
   assert.ok(row.prov_secret_enc, 'stored');
   await pbx.close();
 });
+
+test('the first-fetch window closes soon after the phone first used it', async () => {
+  const dir = tempDir();
+  const pbx = await open(dir);
+  await pbx.extensions.create({ number: '1001' });
+  const d = await pbx.devices.create({ mac_address: '001565000003', extension_number: '1001', vendor: 'yealink', model: 'T46S' });
+  const opened = Date.parse(pbx.provisioningAuth.windowUntil(d)!);
+  assert.ok(Math.abs(opened - (Date.now() + 30 * 60_000)) < 5000, 'open for first_fetch_minutes (30) after being added');
+  pbx.devices.recordWindowUse(d.mac);
+  const used = Date.parse(pbx.provisioningAuth.windowUntil(pbx.devices.get(d.mac)!)!);
+  assert.ok(Math.abs(used - (Date.now() + 10 * 60_000)) < 5000, 'then only 10 more minutes');
+  // A first use 11 minutes ago: closed, though first_fetch_minutes has not passed.
+  await pbx.devices.update(d.mac, { open_first_fetch_window: true });
+  pbx.devices.recordWindowUse(d.mac, new Date(Date.now() - 11 * 60_000).toISOString());
+  assert.equal(pbx.provisioningAuth.windowUntil(pbx.devices.get(d.mac)!), null);
+  // Reopening starts afresh, and the use is stored (it survives a restart).
+  await pbx.writeBehind.flush();
+  const row = await pbx.database.db.selectFrom('devices').select(['window_used_at']).where('mac', '=', d.mac).executeTakeFirstOrThrow();
+  assert.ok(row.window_used_at);
+  await pbx.devices.update(d.mac, { open_first_fetch_window: true });
+  assert.ok(pbx.provisioningAuth.windowUntil(pbx.devices.get(d.mac)!));
+  await pbx.close();
+});

@@ -162,6 +162,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('devices').addColumn('listener', 'text', (c) => c.notNull().defaultTo('default')).execute();
       },
     },
+    '0009_first_fetch_window_use': {
+      async up(db: Kysely<any>) {
+        // When the phone first fetched its file through the first-fetch window (it closes soon after).
+        await db.schema.alterTable('devices').addColumn('window_used_at', 'text').execute();
+      },
+    },
     '0008_postgresql_nodes': {
       // PostgreSQL only; SQLite has 64-bit rowids and data_version already.
       async up(db: Kysely<any>) {
