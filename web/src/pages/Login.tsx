@@ -1,8 +1,21 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, setSession, type Role } from '../api';
 import { Field, FormError } from '../ui';
 
+type Answer = { token: string; role: Role; expires_at: string };
+
+/** Sign-in, or, on a fresh server with no admin yet, making the first admin with the setup token. */
 export function Login({ onDone }: { onDone: () => void }) {
+  const [setupNeeded, setSetupNeeded] = useState(false);
+  useEffect(() => {
+    api<{ needed: boolean }>('GET', '/api/auth/setup')
+      .then((r) => setSetupNeeded(r.needed))
+      .catch(() => setSetupNeeded(false));
+  }, []);
+  return setupNeeded ? <FirstAdmin onDone={onDone} /> : <SignIn onDone={onDone} />;
+}
+
+function SignIn({ onDone }: { onDone: () => void }) {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -13,7 +26,7 @@ export function Login({ onDone }: { onDone: () => void }) {
     setBusy(true);
     setError(null);
     try {
-      const r = await api<{ token: string; role: Role; expires_at: string }>('POST', '/api/auth/login', { username, password });
+      const r = await api<Answer>('POST', '/api/auth/login', { username, password });
       setSession({ token: r.token, role: r.role, expires_at: r.expires_at, name: username });
       onDone();
     } catch (err) {
@@ -33,6 +46,61 @@ export function Login({ onDone }: { onDone: () => void }) {
         <FormError message={error} />
         <button type="submit" disabled={busy}>
           {busy ? 'Signing in…' : 'Sign in'}
+        </button>
+      </form>
+    </main>
+  );
+}
+
+function FirstAdmin({ onDone }: { onDone: () => void }) {
+  const [token, setToken] = useState('');
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const [fields, setFields] = useState<Record<string, string>>({});
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    setFields({});
+    try {
+      const r = await api<Answer>('POST', '/api/auth/setup', { token: token.trim(), username, password });
+      setSession({ token: r.token, role: r.role, expires_at: r.expires_at, name: username });
+      onDone();
+    } catch (err) {
+      if (err instanceof ApiError && err.field) setFields({ [err.field]: err.message });
+      else setError((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main id="main" class="login">
+      <form class="card" onSubmit={submit} aria-labelledby="page-heading">
+        <h1 id="page-heading">Create the first admin</h1>
+        <p class="muted">
+          This server has no admin account yet. Its log names a file holding a one-time setup token (<code>data/setup-token</code> by default); paste
+          it here. Or run <code>pbx admin create &lt;name&gt;</code> on the server.
+        </p>
+        <Field label="Setup token" name="token" value={token} onValue={setToken} autocomplete="off" required autoFocus error={fields.token} />
+        <Field label="Username" name="username" value={username} onValue={setUsername} autocomplete="username" required error={fields.username} />
+        <Field
+          label="Password"
+          name="password"
+          type="password"
+          value={password}
+          onValue={setPassword}
+          autocomplete="new-password"
+          required
+          hint="At least 12 characters."
+          error={fields.password}
+        />
+        <FormError message={error} />
+        <button type="submit" disabled={busy}>
+          {busy ? 'Creating…' : 'Create admin and sign in'}
         </button>
       </form>
     </main>
