@@ -49,7 +49,13 @@ sleep 0.3
 ua='Yealink SIP-T46S 66.86.0.15 00:15:65:00:00:01'
 curl -sf -A "$ua" "http://127.0.0.1:$PBX_PORT/provision/001565000001.cfg" > "$work/sample.cfg"
 echo "pbx file: $(wc -c < "$work/sample.cfg") bytes; nginx file: 1024 bytes"
-run() { wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -H "User-Agent: $ua" "$1" | awk '/Requests\/sec/ {print $2}'; }
+# A device's file is served without its credential only inside its first-fetch window
+# (wrk cannot answer a digest challenge): any non-2xx answer makes the figure void.
+run() {
+  local out; out=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -H "User-Agent: $ua" "$1")
+  if grep -q 'Non-2xx' <<<"$out"; then echo "bench: $1 answered non-2xx: $(grep Non-2xx <<<"$out")" >&2; exit 1; fi
+  awk '/Requests\/sec/ {print $2}' <<<"$out"
+}
 run "http://127.0.0.1:$PBX_PORT/provision/001565000001.cfg" >/dev/null   # warm-up
 pbx_rps=$(run "http://127.0.0.1:$PBX_PORT/provision/001565000001.cfg")
 nginx_rps=$(run "http://127.0.0.1:$NGINX_PORT/file.cfg")

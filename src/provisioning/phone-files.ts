@@ -54,6 +54,8 @@ export class PhoneFiles {
   private readonly rendered = new Map<string, Map<string, { body: string; hash: string }>>();
   private readonly common = new Map<string, string>();
   private readonly urls = new Map<string, string>();
+  /** Delivered answers by requested file name: a phone asks for the same names again and again. */
+  private readonly answers = new Map<string, ResolvedFile>();
 
   constructor(
     private readonly config: () => PbxConfig,
@@ -65,9 +67,11 @@ export class PhoneFiles {
     devices.onChange((mac) => {
       this.rendered.delete(mac);
       this.urls.delete(mac);
+      this.answers.clear();
     });
     extensions.onChange((number) => {
       for (const d of devices.usingExtension(number)) this.rendered.delete(d.mac);
+      this.answers.clear();
     });
   }
 
@@ -76,6 +80,7 @@ export class PhoneFiles {
     this.rendered.clear();
     this.common.clear();
     this.urls.clear();
+    this.answers.clear();
   }
 
   /** The live config URL of a device (never a stored one); remembered until the config or device changes. */
@@ -90,6 +95,18 @@ export class PhoneFiles {
   }
 
   resolve(rawName: string): ResolvedFile {
+    const known = this.answers.get(rawName);
+    if (known) return known;
+    const answer = this.resolveAnew(rawName);
+    // Only delivered files are kept (a scanner's names are not): at most a few per device.
+    if (answer.outcome === 'delivered') {
+      if (this.answers.size >= 100_000) this.answers.clear();
+      this.answers.set(rawName, answer);
+    }
+    return answer;
+  }
+
+  private resolveAnew(rawName: string): ResolvedFile {
     const fileName = rawName;
     if (PLACEHOLDER.test(fileName)) {
       return { outcome: 'placeholder', status: 400, fileName, detail: 'the phone requested a literal MAC placeholder' };

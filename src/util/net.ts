@@ -18,22 +18,37 @@ export function hostAddresses(external = false): string[] {
 /** A list of addresses and CIDRs (`1.2.3.4`, `10.0.0.0/8`, `fd00::/8`) to test addresses against. */
 export class AddressList {
   private list = new BlockList();
+  private entries: string[] | undefined;
   private key = '';
+  /** Answers per address for the current entries: the same phones ask again and again. */
+  private readonly seen = new Map<string, boolean>();
 
   /** True when `ip` is in `entries` (rebuilt only when the entries change). */
   has(entries: string[], ip: string): boolean {
-    const key = entries.join(',');
-    if (key !== this.key) {
-      this.list = new BlockList();
-      for (const e of entries) {
-        const [addr, bits] = e.split('/');
-        const family = isIPv6(addr!) ? 'ipv6' : 'ipv4';
-        if (bits === undefined) this.list.addAddress(addr!, family);
-        else this.list.addSubnet(addr!, Number(bits), family);
-      }
-      this.key = key;
+    if (entries !== this.entries) this.rebuild(entries);
+    let answer = this.seen.get(ip);
+    if (answer === undefined) {
+      const family = isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : null;
+      answer = family !== null && this.list.check(ip, family);
+      if (this.seen.size >= 10_000) this.seen.clear();
+      this.seen.set(ip, answer);
     }
-    const family = isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : null;
-    return family !== null && this.list.check(ip, family);
+    return answer;
+  }
+
+  private rebuild(entries: string[]): void {
+    this.entries = entries;
+    // A reloaded config brings new arrays with the same entries: keep the answers then.
+    const key = entries.join(',');
+    if (key === this.key) return;
+    this.key = key;
+    this.seen.clear();
+    this.list = new BlockList();
+    for (const e of entries) {
+      const [addr, bits] = e.split('/');
+      const family = isIPv6(addr!) ? 'ipv6' : 'ipv4';
+      if (bits === undefined) this.list.addAddress(addr!, family);
+      else this.list.addSubnet(addr!, Number(bits), family);
+    }
   }
 }
