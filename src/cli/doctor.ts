@@ -5,6 +5,7 @@ import { createSocket } from 'node:dgram';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Pbx } from '../app.js';
+import { tftpAddress } from '../provisioning/tftp.js';
 import { certificateFindings, deviceFindings, externalIpFindings, finding, weakSecretFindings, type Finding } from '../api/routes/doctor.js';
 
 export type { Finding };
@@ -46,11 +47,21 @@ export async function runDoctor(pbx: Pbx): Promise<Finding[]> {
   else if (fetched.status === 401 && /^Digest /i.test(fetched.challenge ?? '')) add('fetch', true, `${url} answers 401 with a digest challenge (phones show their provisioning credential)`);
   else add('fetch', false, `${url} answers ${fetched.status}`, 'See the server log for the request; check the device and its template');
 
+  // TFTP, when on: a read of a common file answered by us.
+  const tftp = tftpAddress(c);
+  if (tftp) {
+    const host = ['0.0.0.0', '::'].includes(tftp.host) ? '127.0.0.1' : tftp.host;
+    const answer = await tftpProbe(host, tftp.port, 'y000000000000.boot');
+    if (answer === 'data') add('tftp', true, `TFTP on UDP port ${tftp.port} serves phone files`);
+    else if (answer === null) add('tftp', false, `Nothing answers TFTP on UDP ${host}:${tftp.port}`, 'Start the server, check provisioning.tftp_port/tftp_host, and allow UDP 69 (or that port) in the firewall');
+    else add('tftp', false, `TFTP on UDP port ${tftp.port} answered: ${answer}`, 'See the server log for the request');
+  }
+
   // 4. HTTPS: will phones accept the certificate? Is plain HTTP provisioning there?
   findings.push(...certificateFindings(pbx));
 
   // 5. Local firewall rules that block the ports.
-  const blocked = firewallBlocks([c.api.port, c.server.sip_port]);
+  const blocked = firewallBlocks([c.api.port, c.server.sip_port, ...(tftp ? [tftp.port] : [])]);
   if (blocked.length) add('firewall', false, `Local firewall rules mention the pbx ports with a drop/reject: ${blocked.join(' | ')}`, 'Allow TCP api.port and UDP/TCP server.sip_port (e.g. ufw allow 8080/tcp; ufw allow 5060)');
   else add('firewall', true, 'No local firewall rule blocks the pbx ports');
 
@@ -73,6 +84,29 @@ function get(url: string): Promise<Got> {
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', (err) => ok({ error: (err as NodeJS.ErrnoException).code ?? err.message }));
     req.end();
+  });
+}
+
+/** Reads the first block of a file over TFTP: 'data', the server's error text, or null (no answer). */
+function tftpProbe(host: string, port: number, file: string): Promise<string | null> {
+  return new Promise((ok) => {
+    const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const done = (v: string | null) => {
+      clearTimeout(timer);
+      sock.close();
+      ok(v);
+    };
+    const timer = setTimeout(() => done(null), 1500);
+    sock.on('message', (m, from) => {
+      const op = m.readUInt16BE(0);
+      if (op === 3 || op === 6) {
+        // End the transfer politely: ERROR 0 to the transfer's own port (its TID).
+        sock.send(Buffer.concat([Buffer.from([0, 5, 0, 0]), Buffer.from('pbx doctor probe done\0')]), from.port, from.address, () => done('data'));
+      } else if (op === 5) done(m.subarray(4).toString('latin1').replace(/\0.*$/s, '') || `error ${m.readUInt16BE(2)}`);
+      else done(`an unexpected packet (opcode ${op})`);
+    });
+    sock.on('error', () => done(null));
+    sock.bind(0, () => sock.send(Buffer.concat([Buffer.from([0, 1]), Buffer.from(`${file}\0octet\0`)]), port, host));
   });
 }
 

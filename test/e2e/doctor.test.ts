@@ -35,6 +35,8 @@ test('a healthy set-up has no findings and exits 0', { skip: !hostIp && 'no non-
   const dir = tempDir();
   const port = await freePort();
   const file = openConfig(dir, port, await freeSipPort(), hostIp!);
+  // TFTP on too: the doctor reads a file over it.
+  writeFileSync(file, readFileSync(file, 'utf8').replace('provisioning:\n', `provisioning:\n  tftp_port: ${await freeSipPort()}\n`));
   const token = await createToken(file);
   const s = await RunningServer.start(file, port);
   servers.push(s);
@@ -48,6 +50,7 @@ test('a healthy set-up has no findings and exits 0', { skip: !hostIp && 'no non-
   assert.equal(code, 0);
   const text = await runCli(['doctor', '--config', file]);
   assert.match(text.stdout, /✓ pbx answers on port \d+/);
+  assert.match(text.stdout, /✓ TFTP on UDP port \d+ serves phone files/);
   assert.match(text.stdout, /No problems found/);
 });
 
