@@ -57,11 +57,18 @@ test('every /api route answers 401 without a token (walks the route table)', asy
 
 test('a read-only token reads but cannot write', async () => {
   assert.equal((await call('GET', '/api/extensions', reader)).statusCode, 200);
-  const routes = app.routeList.filter((r) => r.url.startsWith('/api') && !['GET', 'HEAD'].includes(r.method) && !PUBLIC.has(`${r.method} ${r.url}`));
+  const routes = app.routeList.filter(
+    (r) => r.url.startsWith('/api') && !['GET', 'HEAD'].includes(r.method) && !PUBLIC.has(`${r.method} ${r.url}`) && r.url !== '/api/auth/logout',
+  );
   for (const r of routes) {
     const res = await call(r.method, concrete(r.url), reader, {});
     assert.equal(res.statusCode, 403, `${r.method} ${r.url}`);
   }
+  // Ending its own session is the one thing a read-only token may do.
+  const { token: session } = await pbx.tokens.create('session:viewer-logout', 'read-only');
+  assert.equal((await call('GET', '/api/extensions', session)).statusCode, 200);
+  assert.equal((await call('POST', '/api/auth/logout', session)).statusCode, 204);
+  assert.equal((await call('GET', '/api/extensions', session)).statusCode, 401, 'revoked');
 });
 
 test('extensions: create shows the password once, lists never show it', async () => {

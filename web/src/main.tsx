@@ -3,7 +3,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import './styles.css';
-import { adoptHandoff, currentSession, liveState, onLiveState, onSessionChange, setSession, startLive, stopLive } from './api';
+import { api, adoptHandoff, currentSession, liveState, onLiveState, onSessionChange, setSession, startLive, stopLive } from './api';
 import { appPath, navigate, useRoute } from './router';
 import { Link, Notice } from './ui';
 import { Login } from './pages/Login';
@@ -116,7 +116,7 @@ function App() {
           <span class="user">
             {session.name || 'token'} <span class="role">({session.role})</span>
           </span>
-          <button type="button" class="secondary small" onClick={() => setSession(null)}>
+          <button type="button" class="secondary small" onClick={logOut}>
             Log out
           </button>
         </div>
@@ -132,3 +132,9 @@ function App() {
 adoptHandoff();
 if (appPath() === '/login' && currentSession()) navigate('/', true);
 render(<App />, document.getElementById('app')!);
+
+/** Ends the session on the server too (its token is revoked), then forgets it here. */
+async function logOut(): Promise<void> {
+  await api('POST', '/api/auth/logout').catch(() => undefined);
+  setSession(null);
+}
