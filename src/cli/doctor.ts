@@ -1,7 +1,7 @@
 // `pbx doctor`: the troubleshooting checklist admins used to run by hand, with the fix
 // for every finding. Exit status 0 only when nothing is wrong.
 import { execFileSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Pbx } from '../app.js';
@@ -87,50 +87,58 @@ function get(url: string): Promise<Got> {
   });
 }
 
-/** Reads the first block of a file over TFTP: 'data', the server's error text, or null (no answer). */
-function tftpProbe(host: string, port: number, file: string): Promise<string | null> {
+/**
+ * One UDP question to host:port: `ask(sock)` sends it once bound; `answer` turns the
+ * first reply into the result (it may reply itself, then call `done`). Null when
+ * nothing answers within 1.5 s.
+ */
+function udpProbe<T>(
+  host: string,
+  ask: (sock: Socket) => void,
+  answer: (message: Buffer, from: RemoteInfo, sock: Socket, done: (v: T | null) => void) => void,
+): Promise<T | null> {
   return new Promise((ok) => {
     const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-    const done = (v: string | null) => {
+    const done = (v: T | null) => {
       clearTimeout(timer);
       sock.close();
       ok(v);
     };
     const timer = setTimeout(() => done(null), 1500);
-    sock.on('message', (m, from) => {
+    sock.on('message', (m, from) => answer(m, from, sock, done));
+    sock.on('error', () => done(null));
+    sock.bind(0, () => ask(sock));
+  });
+}
+
+/** Reads the first block of a file over TFTP: 'data', the server's error text, or null (no answer). */
+function tftpProbe(host: string, port: number, file: string): Promise<string | null> {
+  return udpProbe<string>(
+    host,
+    (sock) => sock.send(Buffer.concat([Buffer.from([0, 1]), Buffer.from(`${file}\0octet\0`)]), port, host),
+    (m, from, sock, done) => {
       const op = m.readUInt16BE(0);
       if (op === 3 || op === 6) {
         // End the transfer politely: ERROR 0 to the transfer's own port (its TID).
         sock.send(Buffer.concat([Buffer.from([0, 5, 0, 0]), Buffer.from('pbx doctor probe done\0')]), from.port, from.address, () => done('data'));
       } else if (op === 5) done(m.subarray(4).toString('latin1').replace(/\0.*$/s, '') || `error ${m.readUInt16BE(2)}`);
       else done(`an unexpected packet (opcode ${op})`);
-    });
-    sock.on('error', () => done(null));
-    sock.bind(0, () => sock.send(Buffer.concat([Buffer.from([0, 1]), Buffer.from(`${file}\0octet\0`)]), port, host));
-  });
+    },
+  );
 }
 
 function sipOptions(host: string, port: number): Promise<string | null> {
-  return new Promise((ok) => {
-    const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-    const done = (v: string | null) => {
-      clearTimeout(timer);
-      sock.close();
-      ok(v);
-    };
-    const timer = setTimeout(() => done(null), 1500);
-    sock.on('message', (m) => done(m.toString('latin1')));
-    sock.on('error', () => done(null));
-    sock.bind(0, () => {
-      const h = host.includes(':') ? `[${host}]` : host;
-      const lp = sock.address().port;
+  const h = host.includes(':') ? `[${host}]` : host;
+  return udpProbe<string>(
+    host,
+    (sock) =>
       sock.send(
-        `OPTIONS sip:${h}:${port} SIP/2.0\r\nVia: SIP/2.0/UDP ${h}:${lp};branch=z9hG4bKdoctor${Date.now()};rport\r\nMax-Forwards: 70\r\nFrom: <sip:doctor@${h}>;tag=doc\r\nTo: <sip:${h}>\r\nCall-ID: doctor-${Date.now()}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`,
+        `OPTIONS sip:${h}:${port} SIP/2.0\r\nVia: SIP/2.0/UDP ${h}:${sock.address().port};branch=z9hG4bKdoctor${Date.now()};rport\r\nMax-Forwards: 70\r\nFrom: <sip:doctor@${h}>;tag=doc\r\nTo: <sip:${h}>\r\nCall-ID: doctor-${Date.now()}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`,
         port,
         host,
-      );
-    });
-  });
+      ),
+    (m, _from, _sock, done) => done(m.toString('latin1')),
+  );
 }
 
 /** Who holds a TCP port, when `ss` can tell. */

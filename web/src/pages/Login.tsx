@@ -15,26 +15,37 @@ export function Login({ onDone }: { onDone: () => void }) {
   return setupNeeded ? <FirstAdmin onDone={onDone} /> : <SignIn onDone={onDone} />;
 }
 
-function SignIn({ onDone }: { onDone: () => void }) {
-  const [username, setUsername] = useState('');
-  const [password, setPassword] = useState('');
-  const [error, setError] = useState<string | null>(null);
+/** Posts a form to an endpoint that answers a session; signs in with it, or keeps the error. */
+function useSessionForm(onDone: () => void) {
   const [busy, setBusy] = useState(false);
-
-  const submit = async (e: Event) => {
+  const [error, setError] = useState<string | null>(null);
+  const [fields, setFields] = useState<Record<string, string>>({});
+  const send = async (e: Event, path: string, body: Record<string, string>, onError: (err: unknown) => void) => {
     e.preventDefault();
     setBusy(true);
     setError(null);
+    setFields({});
     try {
-      const r = await api<Answer>('POST', '/api/auth/login', { username, password });
-      setSession({ token: r.token, role: r.role, expires_at: r.expires_at, name: username });
+      const r = await api<Answer>('POST', path, body);
+      setSession({ token: r.token, role: r.role, expires_at: r.expires_at, name: body.username ?? '' });
       onDone();
     } catch (err) {
-      setError(err instanceof ApiError && err.status === 400 ? 'Enter a username and a password.' : (err as Error).message);
+      onError(err);
     } finally {
       setBusy(false);
     }
   };
+  return { busy, error, setError, fields, setFields, send };
+}
+
+function SignIn({ onDone }: { onDone: () => void }) {
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const form = useSessionForm(onDone);
+  const submit = (e: Event) =>
+    form.send(e, '/api/auth/login', { username, password }, (err) =>
+      form.setError(err instanceof ApiError && err.status === 400 ? 'Enter a username and a password.' : (err as Error).message),
+    );
 
   return (
     <main id="main" class="login">
@@ -43,9 +54,9 @@ function SignIn({ onDone }: { onDone: () => void }) {
         <p class="muted">Use an admin account (made with <code>pbx admin create</code>).</p>
         <Field label="Username" name="username" value={username} onValue={setUsername} autocomplete="username" required autoFocus />
         <Field label="Password" name="password" type="password" value={password} onValue={setPassword} autocomplete="current-password" required />
-        <FormError message={error} />
-        <button type="submit" disabled={busy}>
-          {busy ? 'Signing in…' : 'Sign in'}
+        <FormError message={form.error} />
+        <button type="submit" disabled={form.busy}>
+          {form.busy ? 'Signing in…' : 'Sign in'}
         </button>
       </form>
     </main>
@@ -56,26 +67,12 @@ function FirstAdmin({ onDone }: { onDone: () => void }) {
   const [token, setToken] = useState('');
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
-  const [fields, setFields] = useState<Record<string, string>>({});
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    setFields({});
-    try {
-      const r = await api<Answer>('POST', '/api/auth/setup', { token: token.trim(), username, password });
-      setSession({ token: r.token, role: r.role, expires_at: r.expires_at, name: username });
-      onDone();
-    } catch (err) {
-      if (err instanceof ApiError && err.field) setFields({ [err.field]: err.message });
-      else setError((err as Error).message);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const form = useSessionForm(onDone);
+  const submit = (e: Event) =>
+    form.send(e, '/api/auth/setup', { token: token.trim(), username, password }, (err) => {
+      if (err instanceof ApiError && err.field) form.setFields({ [err.field]: err.message });
+      else form.setError((err as Error).message);
+    });
 
   return (
     <main id="main" class="login">
@@ -85,8 +82,8 @@ function FirstAdmin({ onDone }: { onDone: () => void }) {
           This server has no admin account yet. Its log names a file holding a one-time setup token (<code>data/setup-token</code> by default); paste
           it here. Or run <code>pbx admin create &lt;name&gt;</code> on the server.
         </p>
-        <Field label="Setup token" name="token" value={token} onValue={setToken} autocomplete="off" required autoFocus error={fields.token} />
-        <Field label="Username" name="username" value={username} onValue={setUsername} autocomplete="username" required error={fields.username} />
+        <Field label="Setup token" name="token" value={token} onValue={setToken} autocomplete="off" required autoFocus error={form.fields.token} />
+        <Field label="Username" name="username" value={username} onValue={setUsername} autocomplete="username" required error={form.fields.username} />
         <Field
           label="Password"
           name="password"
@@ -96,11 +93,11 @@ function FirstAdmin({ onDone }: { onDone: () => void }) {
           autocomplete="new-password"
           required
           hint="At least 12 characters."
-          error={fields.password}
+          error={form.fields.password}
         />
-        <FormError message={error} />
-        <button type="submit" disabled={busy}>
-          {busy ? 'Creating…' : 'Create admin and sign in'}
+        <FormError message={form.error} />
+        <button type="submit" disabled={form.busy}>
+          {form.busy ? 'Creating…' : 'Create admin and sign in'}
         </button>
       </form>
     </main>
