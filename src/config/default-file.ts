@@ -2,6 +2,8 @@
 // shown with its default so the file doubles as the reference an admin edits.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { isIPv4 } from 'node:net';
+import { hostAddresses } from '../util/net.js';
 
 export const DEFAULT_CONFIG_TEXT = `# pbx configuration. Full reference: docs/CONFIG.md
 # Check a change without starting the server: pbx config check ${'<file>'}
@@ -121,10 +123,21 @@ logging:
   level: info
 `;
 
-/** Writes the default config to `file` unless it exists; returns true when it wrote one. */
-export function writeDefaultConfig(file: string): boolean {
+/**
+ * Writes the default config to `file` unless it exists; returns true when it wrote one.
+ * Phones need an address they can reach: the host's LAN address when it has one.
+ */
+export function writeDefaultConfig(file: string, address: string | null = lanAddress() ?? null): boolean {
   if (existsSync(file)) return false;
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, DEFAULT_CONFIG_TEXT, { flag: 'wx', mode: 0o640 });
+  const text = address
+    ? DEFAULT_CONFIG_TEXT.replace('\n  external_ip: 127.0.0.1\n', `\n  # Detected when this file was written; change it if phones reach this host elsewhere.\n  external_ip: ${address}\n`)
+    : DEFAULT_CONFIG_TEXT;
+  writeFileSync(file, text, { flag: 'wx', mode: 0o640 });
   return true;
+}
+
+/** The first non-loopback, non-link-local IPv4 address of this host. */
+function lanAddress(): string | undefined {
+  return hostAddresses(true).find((a) => isIPv4(a) && !a.startsWith('169.254.'));
 }

@@ -2,7 +2,7 @@
 // SQLite runs in WAL mode with synchronous=FULL: once a write's promise resolves it
 // survives kill -9 and power loss, which is what an API answer promises. PostgreSQL
 // commits durably by default; several pbx processes may share one database.
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvider } from 'kysely';
@@ -49,8 +49,12 @@ export async function openDatabase(cfg: PbxConfig['database'], opts: OpenOptions
   const onError = opts.onError ?? (() => {});
   let opened: OpenedDatabase;
   if (cfg.type === 'sqlite') {
-    mkdirSync(dirname(cfg.path), { recursive: true });
+    mkdirSync(dirname(cfg.path), { recursive: true, mode: 0o750 });
+    const created = !existsSync(cfg.path);
     const native = new SqliteDatabase(cfg.path);
+    // Sealed secrets, password and token hashes: only the server's user reads the file
+    // (SQLite gives its -wal and -shm files the same mode).
+    if (created) chmodSync(cfg.path, 0o600);
     native.pragma('journal_mode = WAL');
     native.pragma('synchronous = FULL');
     native.pragma('foreign_keys = ON');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadConfigFile, parseConfigText } from '../../src/config/load.ts';
-import { DEFAULT_CONFIG_TEXT } from '../../src/config/default-file.ts';
+import { DEFAULT_CONFIG_TEXT, writeDefaultConfig } from '../../src/config/default-file.ts';
 import { tempDir } from '../helpers/server.ts';
 
 function issuesOf(text: string) {
@@ -102,4 +102,18 @@ test('docs/CONFIG.md documents every config key', async () => {
   walk(ConfigSchema, '');
   assert.ok(keys.length > 20);
   for (const key of keys) assert.ok(doc.includes('`' + key + '`'), `docs/CONFIG.md lacks ${key}`);
+});
+
+test('the default file written at first start carries the host\'s LAN address for phones', async () => {
+  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'pbx-default-'));
+  assert.equal(writeDefaultConfig(join(dir, 'a.yml'), '192.168.10.5'), true);
+  const text = readFileSync(join(dir, 'a.yml'), 'utf8');
+  assert.equal(parseConfigText(text, join(dir, 'a.yml')).server.external_ip, '192.168.10.5');
+  assert.match(text, /# Detected when this file was written/);
+  assert.equal(writeDefaultConfig(join(dir, 'a.yml'), '10.0.0.1'), false, 'an existing file is never overwritten');
+  assert.equal(writeDefaultConfig(join(dir, 'b.yml'), null), true);
+  assert.equal(parseConfigText(readFileSync(join(dir, 'b.yml'), 'utf8'), join(dir, 'b.yml')).server.external_ip, '127.0.0.1', 'no LAN address: loopback');
 });

@@ -27,6 +27,10 @@ test('credentials are generated, sealed, refused when weak, and survive a restar
   await assert.rejects(pbx.devices.update(d.mac, { provisioning_password: 'aaaaaaaaaaaaaa' }), /provisioning_password/);
   await assert.rejects(pbx.devices.update(d.mac, { provisioning_password: 'has space in it!' }), /provisioning_password/);
   const password = d.credential.password;
+  const { statSync, readdirSync } = await import('node:fs');
+  for (const f of readdirSync(join(dir, 'data')).filter((n) => n.startsWith('pbx.db'))) {
+    assert.equal(statSync(join(dir, 'data', f)).mode & 0o777, 0o600, `${f} is readable by the server's user only`);
+  }
   await pbx.close();
   pbx = await open(dir);
   assert.equal(pbx.devices.get(d.mac)!.credential.password, password, 'opened again after a restart');
