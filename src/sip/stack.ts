@@ -52,6 +52,17 @@ export class SipStack {
   private readonly branchPrefix = MAGIC_COOKIE + randomBytes(4).toString('hex');
   private branchCounter = 0;
   private delegate: StackDelegate | undefined;
+  /** Completed non-INVITE server transactions in expiry order (Timer J), and the next to look at. */
+  private retiring: { at: number; tx: ServerTransaction }[] = [];
+  private retiringHead = 0;
+  private sweeper: NodeJS.Timeout | undefined;
+  private readonly serverOwner = {
+    terminated: (tx: ServerTransaction) => {
+      if (this.server.get(tx.key) === tx) this.server.delete(tx.key);
+    },
+    ackTimeout: (tx: ServerTransaction) => this.delegate?.ackTimeout?.(tx),
+    retire: (tx: ServerTransaction, ms: number) => this.retire(tx, ms),
+  };
 
   constructor(readonly timers: TimerConfig = DEFAULT_TIMERS) {
     this.transports = new Transports({
@@ -69,6 +80,10 @@ export class SipStack {
   }
 
   close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
+    this.retiring = [];
+    this.retiringHead = 0;
     for (const tx of this.server.values()) tx.dispose();
     for (const tx of this.client.values()) tx.dispose();
     this.server.clear();
@@ -132,17 +147,38 @@ export class SipStack {
       this.delegate?.request(m, null, flow);
       return;
     }
-    const owner = {
-      terminated: (tx: ServerTransaction) => this.server.delete(tx.key),
-      ackTimeout: (tx: ServerTransaction) => this.delegate?.ackTimeout?.(tx),
-    };
     const tx =
       m.method === 'INVITE'
-        ? new InviteServerTransaction(key, m, flow, owner, this.timers)
-        : new NonInviteServerTransaction(key, m, flow, owner, this.timers);
+        ? new InviteServerTransaction(key, m, flow, this.serverOwner, this.timers)
+        : new NonInviteServerTransaction(key, m, flow, this.serverOwner, this.timers);
     this.server.set(key, tx);
     this.counters.serverTransactions++;
     this.delegate?.request(m, tx, flow);
+  }
+
+  private retire(tx: ServerTransaction, ms: number): void {
+    this.retiring.push({ at: Date.now() + ms, tx });
+    if (!this.sweeper) {
+      // A quarter second late at most: Timer J is a minimum (how long to absorb retransmissions).
+      this.sweeper = setInterval(() => this.sweepRetiring(), 250);
+      this.sweeper.unref();
+    }
+  }
+
+  private sweepRetiring(): void {
+    const now = Date.now();
+    const q = this.retiring;
+    let i = this.retiringHead;
+    while (i < q.length && q[i]!.at <= now) q[i++]!.tx.expire();
+    if (i === q.length) {
+      this.retiring = [];
+      this.retiringHead = 0;
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    } else if (i > 4096 && i > q.length / 2) {
+      this.retiring = q.slice(i);
+      this.retiringHead = 0;
+    } else this.retiringHead = i;
   }
 
   private answerParseError(err: SipMessageError, flow: Flow): void {

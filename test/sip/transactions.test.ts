@@ -201,3 +201,48 @@ describe('non-INVITE server transaction (§17.2.2)', () => {
     assert.equal(o.done, 1);
   });
 });
+
+describe('the stack keeps completed non-INVITE transactions on one Timer J queue', () => {
+  test('over real UDP: a retransmission is answered from the queue, and each leaves after 64*T1', async () => {
+    const { SipStack } = await import('../../src/sip/stack.ts');
+    const { createSocket } = await import('node:dgram');
+    const stack = new SipStack(T);
+    let handled = 0;
+    stack.setDelegate({ request: (req, tx) => (handled++, tx?.respond(makeResponse(req, 200))) });
+    const port = await new Promise<number>((ok) => {
+      const probe = createSocket('udp4');
+      probe.bind(0, '127.0.0.1', () => {
+        const p = probe.address().port;
+        probe.close(() => ok(p));
+      });
+    });
+    await stack.listen([{ transport: 'udp', host: '127.0.0.1', port }]);
+    const sock = createSocket('udp4');
+    await new Promise<void>((ok) => sock.bind(0, '127.0.0.1', () => ok()));
+    const replies: string[] = [];
+    sock.on('message', (m) => replies.push(m.toString()));
+    const register = (branch: string, delay: number) =>
+      `REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${sock.address().port};branch=z9hG4bK${branch}\r\nMax-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:a@x>\r\nCall-ID: ${branch}\r\nCSeq: ${delay + 1} REGISTER\r\nContent-Length: 0\r\n\r\n`;
+    try {
+      // Three transactions completed some milliseconds apart, then a retransmission of the first.
+      for (const [i, b] of ['a1', 'a2', 'a3'].entries()) {
+        sock.send(register(b, i), port, '127.0.0.1');
+        await sleep(60);
+      }
+      sock.send(register('a1', 0), port, '127.0.0.1');
+      await sleep(60);
+      assert.equal(handled, 3, 'the retransmission did not reach the TU');
+      assert.equal(replies.length, 4, 'it was answered from the completed transaction');
+      assert.equal(stack.activeTransactions.server, 3);
+      await sleep(64 * T.T1 + 300);
+      assert.equal(stack.activeTransactions.server, 0, 'all ended after Timer J');
+      // A new request with the first branch is a new transaction now.
+      sock.send(register('a1', 0), port, '127.0.0.1');
+      await sleep(60);
+      assert.equal(handled, 4);
+    } finally {
+      sock.close();
+      await stack.close();
+    }
+  });
+});

@@ -10,6 +10,12 @@ export interface ServerTransactionOwner {
   terminated(tx: ServerTransaction): void;
   /** Timer H fired: the ACK for a non-2xx final response never came (§17.2.1). */
   ackTimeout?(tx: ServerTransaction): void;
+  /**
+   * Timer J for many transactions at once: end `tx` (expire()) after `ms`. Every
+   * completed non-INVITE transaction over UDP waits the same 64*T1, so the owner can
+   * keep them in one queue in expiry order instead of a timer each.
+   */
+  retire?(tx: ServerTransaction, ms: number): void;
 }
 
 export abstract class ServerTransaction extends Transaction<ServerTransaction> {
@@ -49,6 +55,11 @@ export abstract class ServerTransaction extends Transaction<ServerTransaction> {
 
   /** A retransmission of the request (or, for INVITE, the ACK) arrived. */
   abstract receiveRequest(request: SipRequest): void;
+
+  /** Ends the transaction (the owner's Timer J queue says its time is up). */
+  expire(): void {
+    this.terminate();
+  }
 
   protected send(response: SipResponse): void {
     this.lastResponse = response.toBuffer();
@@ -138,7 +149,9 @@ export class NonInviteServerTransaction extends ServerTransaction {
     // fire in 64*T1 seconds for unreliable transports, and zero seconds for reliable transports."
     this.state = TransactionState.Completed;
     this.release();
-    this.timers.start('J', this.flow.reliable ? 0 : 64 * this.t.T1, () => this.terminate());
+    if (this.flow.reliable) this.terminate();
+    else if (this.owner.retire) this.owner.retire(this, 64 * this.t.T1);
+    else this.timers.start('J', 64 * this.t.T1, () => this.terminate());
   }
 
   receiveRequest(): void {

@@ -21,24 +21,26 @@ export enum TransactionState {
 
 /** A set of named timers that are all cleared when the transaction ends. */
 export class TimerSet {
-  private readonly handles = new Map<string, NodeJS.Timeout>();
+  /** Made on the first timer: most server transactions answer at once and need none. */
+  private handles: Map<string, NodeJS.Timeout> | undefined;
 
   start(name: string, ms: number, fire: () => void): void {
     this.stop(name);
     const h = setTimeout(() => {
-      this.handles.delete(name);
+      this.handles?.delete(name);
       fire();
     }, ms);
-    this.handles.set(name, h);
+    (this.handles ??= new Map()).set(name, h);
   }
 
   stop(name: string): void {
-    const h = this.handles.get(name);
+    const h = this.handles?.get(name);
     if (h) clearTimeout(h);
-    this.handles.delete(name);
+    this.handles?.delete(name);
   }
 
   clear(): void {
+    if (!this.handles) return;
     for (const h of this.handles.values()) clearTimeout(h);
     this.handles.clear();
   }
