@@ -27,7 +27,7 @@ YML
 pbx() { node bin/pbx.js "$@" --config "$work/config.yml"; }
 pbx ext add 1001 --name Bench >/dev/null 2>&1
 pbx device add 00:15:65:00:00:01 --extension 1001 --vendor yealink --model T46S >/dev/null 2>&1
-node bin/pbx.js serve --config "$work/config.yml" > "$work/pbx.log" 2>&1 &
+node --max-semi-space-size=64 bin/pbx.js serve --config "$work/config.yml" > "$work/pbx.log" 2>&1 &   # as npm start and pbx.service run it
 for _ in $(seq 50); do grep -q 'API port' "$work/pbx.log" 2>/dev/null && break; sleep 0.1; done
 
 mkdir -p "$work/www"

@@ -300,7 +300,8 @@ server_pids() { # the server's main process and its children (Kamailio's workers
 start_pbx_process() {
   local dir=$TMP/pbx ready=0
   wait_port_free "$PBX_SIP_PORT" PBX_SIP_PORT
-  node "$ROOT/bin/pbx.js" serve --config "$dir/config.yml" >> "$dir/pbx.log" 2>&1 &
+  # The node flags npm start and pbx.service use.
+  node --max-semi-space-size=64 "$ROOT/bin/pbx.js" serve --config "$dir/config.yml" >> "$dir/pbx.log" 2>&1 &
   SERVER_PID=$!
   PIDS_TO_STOP+=("$SERVER_PID")
   # Ready when it logs "API port:" (info level) or answers /health (any level).

@@ -41,6 +41,7 @@ const NONCE_BYTES = 8 + 8 + 16;
 
 export class DigestAuth {
   private readonly key = randomBytes(32);
+  private nonceCounter = randomBytes(8).readBigUInt64BE(0);
   /** Highest nc seen per nonce (and single use for qop-less digests), until the nonce expires. */
   private readonly seen = new Map<string, { nc: number; expires: number }>();
   private sweepAt = 0;
@@ -134,7 +135,8 @@ export class DigestAuth {
   private makeNonce(clientAddress: string): string {
     const buf = Buffer.alloc(NONCE_BYTES);
     buf.writeBigUInt64BE(BigInt(Date.now()), 0);
-    randomBytes(8).copy(buf, 8);
+    // Unique, not secret: the HMAC below is what makes a nonce unforgeable.
+    buf.writeBigUInt64BE((this.nonceCounter = (this.nonceCounter + 1n) & 0xffffffffffffffffn), 8);
     this.mac(buf.subarray(0, 16), clientAddress).copy(buf, 16);
     return buf.toString('base64url');
   }

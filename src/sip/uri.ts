@@ -83,7 +83,19 @@ function parseTel(rest: string): SipUri {
   return { scheme: 'tel', user: null, password: null, host: number, port: null, params, headers: null };
 }
 
-export function parseHostPort(hostport: string, what = 'host'): { host: string; port: number | null } {
+/** Parsed host:port texts: the same few (peers, this server) come in every message. */
+const hostPorts = new Map<string, { readonly host: string; readonly port: number | null }>();
+
+export function parseHostPort(hostport: string, what = 'host'): { readonly host: string; readonly port: number | null } {
+  const known = hostPorts.get(hostport);
+  if (known) return known;
+  const parsed = parseHostPortAnew(hostport, what);
+  if (hostPorts.size >= 4096) hostPorts.clear();
+  hostPorts.set(hostport, parsed);
+  return parsed;
+}
+
+function parseHostPortAnew(hostport: string, what: string): { host: string; port: number | null } {
   let host: string;
   let portText: string | undefined;
   if (hostport.startsWith('[')) {
