@@ -6,7 +6,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Pbx } from '../app.js';
 import { tftpAddress } from '../provisioning/tftp.js';
-import { certificateFindings, deviceFindings, externalIpFindings, finding, weakSecretFindings, type Finding } from '../api/routes/doctor.js';
+import { certificateFindings, deviceFindings, provisioningAccessFindings, externalIpFindings, finding, weakSecretFindings, type Finding } from '../api/routes/doctor.js';
 
 export type { Finding };
 
@@ -66,7 +66,7 @@ export async function runDoctor(pbx: Pbx): Promise<Finding[]> {
   else add('firewall', true, 'No local firewall rule blocks the pbx ports');
 
   // 6. Devices never provisioned, stale, or still on an old port. 7. Extensions with weak secrets.
-  findings.push(...deviceFindings(pbx), ...weakSecretFindings(pbx));
+  findings.push(...provisioningAccessFindings(pbx), ...deviceFindings(pbx), ...weakSecretFindings(pbx));
 
   return findings;
 }

@@ -74,6 +74,15 @@ test('planted faults: wrong external IP and a stale device', async () => {
   assert.match(failed('devices-stale')!.message, /001565d00002/);
   assert.match(failed('devices-stale')!.fix!, /pbx device resync --stale/);
   assert.ok(failed('fetch'), 'the external address does not reach the server');
+  assert.equal(failed('provisioning-auth'), undefined, 'the default first-fetch networks are local');
+
+  // A first-fetch window open to the whole Internet is flagged, and so is no access control at all.
+  const text = readFileSync(file, 'utf8');
+  writeFileSync(file, text.replace('provisioning:\n', "provisioning:\n  auth:\n    first_fetch_networks: ['192.168.0.0/16', '0.0.0.0/0', 'fc00::/7']\n"));
+  assert.match((await doctor(file)).failed('provisioning-auth')!.message, /not local: 0\.0\.0\.0\/0$/);
+  writeFileSync(file, text.replace('provisioning:\n', 'provisioning:\n  auth:\n    mode: none\n'));
+  assert.match((await doctor(file)).failed('provisioning-auth')!.message, /anyone who guesses a MAC/);
+  writeFileSync(file, text);
 });
 
 test('planted fault: the API port is held by another program', async () => {

@@ -4,6 +4,7 @@
 // them on itself: a probe fetch would count as the phone's own fetch.
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { BlockList, isIPv6 } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Pbx } from '../../app.js';
 import { hostAddresses } from '../../util/net.js';
@@ -84,8 +85,38 @@ export function weakSecretFindings(pbx: Pbx): Finding[] {
 }
 
 /** Every check that needs no network probe, in `pbx doctor`'s order. */
+/** Ranges a first-fetch window may be open to without handing new phones' files to the Internet. */
+const LOCAL_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '100.64.0.0/10', '169.254.0.0/16', '::1/128', 'fc00::/7', 'fe80::/10'];
+
+/** True when the network (address or CIDR) lies wholly inside one of the local ranges. */
+function isLocalNetwork(network: string): boolean {
+  const [base, bits] = network.split('/');
+  const family = isIPv6(base!) ? 'ipv6' : 'ipv4';
+  const prefix = bits === undefined ? (family === 'ipv6' ? 128 : 32) : Number(bits);
+  return LOCAL_RANGES.some((range) => {
+    const [rBase, rBits] = range.split('/');
+    if (isIPv6(rBase!) !== (family === 'ipv6') || prefix < Number(rBits)) return false;
+    const list = new BlockList();
+    list.addSubnet(rBase!, Number(rBits), family);
+    return list.check(base!, family);
+  });
+}
+
+/** Who may have a phone's file (it holds its SIP password). */
+export function provisioningAccessFindings(pbx: Pbx): Finding[] {
+  const a = pbx.config().provisioning.auth;
+  if (a.mode === 'none') {
+    return [finding('provisioning-auth', false, 'provisioning.auth.mode is none: anyone who guesses a MAC gets that phone\'s SIP password', 'Set provisioning.auth.mode: digest (the default); phones get their credential from their own file')];
+  }
+  const open = a.first_fetch_minutes > 0 ? a.first_fetch_networks.filter((n) => !isLocalNetwork(n)) : [];
+  if (open.length) {
+    return [finding('provisioning-auth', false, `The first-fetch window is open to networks that are not local: ${open.join(', ')}`, 'List only the LAN networks new phones are on in provisioning.auth.first_fetch_networks, or set first_fetch_minutes: 0')];
+  }
+  return [finding('provisioning-auth', true, `Phone files need the phone's credential${a.first_fetch_minutes > 0 ? ` (new phones: ${a.first_fetch_minutes} min from local networks)` : ''}`)];
+}
+
 export function serverFindings(pbx: Pbx): Finding[] {
-  return [...externalIpFindings(pbx), ...certificateFindings(pbx), ...deviceFindings(pbx), ...weakSecretFindings(pbx)];
+  return [...externalIpFindings(pbx), ...certificateFindings(pbx), ...provisioningAccessFindings(pbx), ...deviceFindings(pbx), ...weakSecretFindings(pbx)];
 }
 
 export function doctorRoutes(pbx: Pbx) {
