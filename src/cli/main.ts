@@ -260,6 +260,26 @@ device
     }),
   );
 device
+  .command('login <mac>')
+  .description("a phone's provisioning login (the user name; --new makes a new password and prints it once)")
+  .option('--new', 'generate a new password (the phone then needs its first-fetch window or the password typed in)')
+  .option('--open-window', 'let the phone fetch its file once more without the login (provisioning.auth.first_fetch_minutes)')
+  .action(async (mac: string, o: { new?: boolean; openWindow?: boolean }) =>
+    withPbx(async (pbx) => {
+      const m = DeviceService.parseMac(mac);
+      const d =
+        o.new || o.openWindow
+          ? await pbx.devices.update(m, { ...(o.new ? { regenerate_provisioning_password: true } : {}), ...(o.openWindow ? { open_first_fetch_window: true } : {}) })
+          : pbx.devices.require(m);
+      const until = pbx.provisioningAuth.windowUntil(d);
+      process.stderr.write(`Device ${d.mac}: provisioning user ${d.credential.user}; first-fetch window ${until ? `open until ${until}` : 'closed'}\n`);
+      if (o.new) {
+        process.stderr.write('New provisioning password (shown once):\n');
+        out(d.credential.password);
+      } else out(d.credential.user);
+    }),
+  );
+device
   .command('rm <mac>')
   .description('remove a phone')
   .action(async (mac: string) =>

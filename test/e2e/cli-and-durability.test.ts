@@ -70,6 +70,16 @@ test('CLI: tokens, extensions, devices, render and url; script output alone on t
   const dev = await runCli(['device', 'add', '68:79:09:9B:E7:68', '--extension', '1001', '--vendor', 'yealink', '--model', 'T46S', ...c]);
   assert.equal(dev.code, 0, dev.stderr);
   assert.equal(dev.stdout.trim(), 'http://192.168.1.14:8123/provision/6879099be768.cfg');
+  const shownOnce = /Provisioning credential \(shown once; its file hands it to the phone\): 6879099be768 \/ ([A-Za-z0-9]{20})/.exec(dev.stderr)?.[1];
+  assert.ok(shownOnce, dev.stderr);
+  const login = await runCli(['device', 'login', '6879099be768', ...c]);
+  assert.equal(login.stdout.trim(), '6879099be768', 'the user name; the password is not shown again');
+  assert.ok(!login.stdout.includes(shownOnce) && !login.stderr.includes(shownOnce));
+  const renewed = await runCli(['device', 'login', '6879099be768', '--new', ...c]);
+  const newPassword = renewed.stdout.trim();
+  assert.match(newPassword, /^[A-Za-z0-9]{20}$/);
+  assert.notEqual(newPassword, shownOnce);
+  assert.match(renewed.stderr, /first-fetch window open until/, 'a new password reopens the window');
   const url = await runCli(['provision', 'url', '6879.099b.e768', ...c]);
   assert.equal(url.stdout.trim(), 'http://192.168.1.14:8123/provision/6879099be768.cfg');
   const render = await runCli(['provision', 'render', '6879099be768', ...c]);
