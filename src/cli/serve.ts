@@ -65,7 +65,7 @@ export async function serve(configFile: string): Promise<void> {
     return;
   }
   // TFTP for phones pointed at a bare address (provisioning.tftp_port; 0 = off).
-  const tftp = new ProvisioningTftp({ config: pbx.config, provisioning: pbx.provisioning, guard: pbx.guard, log: log.child({ component: 'tftp' }) });
+  const tftp = new ProvisioningTftp({ config: pbx.config, provisioning: pbx.provisioning, guard: pbx.guard, log: log.child({ component: 'tftp' }), lifecycle: life });
   const tftpProblem = (err: unknown, next: typeof config) =>
     portProblem(err, 'TFTP', next.provisioning.tftp_port, tftpAddress(next)?.host ?? '', 'provisioning.tftp_port');
   try {

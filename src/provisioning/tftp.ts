@@ -53,6 +53,8 @@ export interface TftpDeps {
   provisioning: ProvisioningService;
   guard: ProvisioningGuard;
   log: Logger;
+  /** Where the listener says it opened or closed, whatever logging.level (like the API port line). */
+  lifecycle?: Logger;
 }
 
 export class ProvisioningTftp {
@@ -90,7 +92,7 @@ export class ProvisioningTftp {
     await server.listen(want.port, want.host);
     this.server = server;
     this.bound = want;
-    this.deps.log.info(`TFTP listening on UDP ${want.host}:${want.port} (phone files; per-device files only within a device's first-fetch window)`);
+    (this.deps.lifecycle ?? this.deps.log).info(`TFTP listening on UDP ${want.host}:${want.port} (phone files; per-device files only within a device's first-fetch window)`);
   }
 
   async close(): Promise<void> {
@@ -100,7 +102,7 @@ export class ProvisioningTftp {
     const was = this.bound!;
     this.bound = null;
     await server.close();
-    this.deps.log.info(`TFTP stopped listening on UDP ${was.host}:${was.port}`);
+    (this.deps.lifecycle ?? this.deps.log).info(`TFTP stopped listening on UDP ${was.host}:${was.port}`);
   }
 
   /** The file provider: one read request through the provisioning pipeline. */
