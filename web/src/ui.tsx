@@ -36,6 +36,31 @@ export interface FormErrors {
 
 export const NO_ERRORS: FormErrors = { fields: {}, form: null };
 
+/**
+ * A form's action: `busy` while it runs, then the API's errors by field (`known`
+ * names the fields this form shows; others go to the form's own error line).
+ */
+export function useFormAction(known: string[]) {
+  const [busy, setBusy] = useState(false);
+  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
+  const run = async (what: () => Promise<void>) => {
+    setBusy(true);
+    setErrors(NO_ERRORS);
+    try {
+      await what();
+    } catch (err) {
+      setErrors(toFormErrors(err, known));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const onSubmit = (what: () => Promise<void>) => (e: Event) => {
+    e.preventDefault();
+    void run(what);
+  };
+  return { busy, errors, setErrors, run, onSubmit };
+}
+
 export function toFormErrors(err: unknown, known: string[], alias: Record<string, string> = {}): FormErrors {
   if (err instanceof ApiError) {
     const field = err.field ? (alias[err.field] ?? err.field) : undefined;

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api, isAdmin, useLive } from '../api';
 import { navigate } from '../router';
-import { FormError, Loading, NO_ERRORS, PageTitle, SelectField, Time, prettyMac, toFormErrors, useAsync, type FormErrors } from '../ui';
+import { FormError, Loading, PageTitle, SelectField, Time, prettyMac, useAsync, useFormAction } from '../ui';
 import { ExtensionSelect, loadExtensions, loadVendors, rememberCredential, type Vendors, type WithCredential } from './Phones';
 import type { Extension } from './Extensions';
 
@@ -60,20 +60,11 @@ function AssignForm({ unknown, vendors, extensions, onAssigned }: { unknown: Unk
   const [vendor, setVendor] = useState(unknown.vendor ?? '');
   const [model, setModel] = useState(unknown.model ?? '');
   const [extension, setExtension] = useState('');
-  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    try {
-      rememberCredential(await api<WithCredential>('POST', '/api/provisioning/devices', { mac_address: unknown.mac_address, vendor, model, extension_number: extension || undefined }));
-      onAssigned();
-    } catch (err) {
-      setErrors(toFormErrors(err, ['vendor', 'model', 'extension_number']));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, errors, onSubmit } = useFormAction(['vendor', 'model', 'extension_number']);
+  const submit = onSubmit(async () => {
+    rememberCredential(await api<WithCredential>('POST', '/api/provisioning/devices', { mac_address: unknown.mac_address, vendor, model, extension_number: extension || undefined }));
+    onAssigned();
+  });
   return (
     <form class="form inline" onSubmit={submit} aria-label={`Assign ${prettyMac(unknown.mac_address)}`} noValidate>
       <div class="grid">

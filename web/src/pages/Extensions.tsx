@@ -1,7 +1,7 @@
 import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, isAdmin, useLive } from '../api';
-import { Badge, Checkbox, ConfirmButton, Field, FormButtons, FormError, Link, Loading, NO_ERRORS, PageTitle, SecretPanel, TableWrap, toFormErrors, useAsync, type FormErrors } from '../ui';
+import { Badge, Checkbox, ConfirmButton, Field, FormButtons, FormError, Link, Loading, PageTitle, SecretPanel, TableWrap, useAsync, useFormAction } from '../ui';
 
 export interface Extension {
   number: string;
@@ -120,20 +120,11 @@ function CreateExtension({ onCancel, onCreated }: { onCancel: () => void; onCrea
   const [number, setNumber] = useState('');
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
-  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    try {
-      const r = await api<Extension & { password: string }>('POST', '/api/extensions', { number, ...(name ? { name } : {}), ...(password ? { password } : {}) });
-      onCreated({ number: r.number, password: r.password });
-    } catch (err) {
-      setErrors(toFormErrors(err, ['number', 'name', 'password']));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, errors, onSubmit } = useFormAction(['number', 'name', 'password']);
+  const submit = onSubmit(async () => {
+    const r = await api<Extension & { password: string }>('POST', '/api/extensions', { number, ...(name ? { name } : {}), ...(password ? { password } : {}) });
+    onCreated({ number: r.number, password: r.password });
+  });
   return (
     <form class="card form" onSubmit={submit} aria-labelledby="new-ext-heading" noValidate>
       <h2 id="new-ext-heading">New extension</h2>
@@ -150,19 +141,7 @@ function CreateExtension({ onCancel, onCreated }: { onCancel: () => void; onCrea
 function EditExtension({ ext, onClose, onChanged }: { ext: Extension; onClose: () => void; onChanged: (s?: Secret) => void }) {
   const [name, setName] = useState(ext.name ?? '');
   const [enabled, setEnabled] = useState(ext.enabled);
-  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
-  const [busy, setBusy] = useState(false);
-  const act = async (what: () => Promise<void>) => {
-    setBusy(true);
-    setErrors(NO_ERRORS);
-    try {
-      await what();
-    } catch (err) {
-      setErrors(toFormErrors(err, ['name', 'enabled']));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, errors, run: act } = useFormAction(['name', 'enabled']);
   const save = (e: Event) => {
     e.preventDefault();
     void act(async () => {

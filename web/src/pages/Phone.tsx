@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
-import { api, ApiError, isAdmin, useLive } from '../api';
+import { api, isAdmin, useLive } from '../api';
 import { navigate } from '../router';
-import { Badge, ConfirmButton, CopyButton, Field, FormButtons, FormError, Link, Loading, NO_ERRORS, Notice, PageTitle, SecretPanel, TableWrap, Time, prettyMac, syncTone, toFormErrors, useAsync, type FormErrors } from '../ui';
+import { Badge, ConfirmButton, CopyButton, Field, FormButtons, FormError, Link, Loading, Notice, PageTitle, SecretPanel, TableWrap, Time, prettyMac, syncTone, toFormErrors, useAsync, useFormAction } from '../ui';
 import { ExtensionSelect, freshCredentials, loadExtensions, type Device, type Registration, type WithCredential } from './Phones';
 
 interface Preview {
@@ -215,8 +215,7 @@ function EditPhone({ device, onSaved }: { device: Device; onSaved: () => void })
   const [open, setOpen] = useState(false);
   const [extension, setExtension] = useState(device.lines[0] ?? '');
   const [label, setLabel] = useState(device.label ?? '');
-  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
-  const [busy, setBusy] = useState(false);
+  const { busy, errors, setErrors, onSubmit } = useFormAction(['extension_number', 'label']);
   if (!open) {
     return (
       <div class="buttons">
@@ -239,20 +238,11 @@ function EditPhone({ device, onSaved }: { device: Device; onSaved: () => void })
       </div>
     );
   }
-  const save = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    try {
-      await api('PUT', `/api/provisioning/devices/${device.mac_address}`, { extension_number: extension, label: label || null });
-      setOpen(false);
-      setErrors(NO_ERRORS);
-      onSaved();
-    } catch (err) {
-      setErrors(err instanceof ApiError ? toFormErrors(err, ['extension_number', 'label']) : toFormErrors(err, []));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const save = onSubmit(async () => {
+    await api('PUT', `/api/provisioning/devices/${device.mac_address}`, { extension_number: extension, label: label || null });
+    setOpen(false);
+    onSaved();
+  });
   return (
     <form class="form inline" onSubmit={save} aria-label="Change extension or label" noValidate>
       <div class="grid">

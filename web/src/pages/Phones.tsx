@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api, isAdmin, useLive } from '../api';
 import { navigate } from '../router';
-import { Badge, Field, FormButtons, Link, Loading, NO_ERRORS, PageTitle, SelectField, TableWrap, Time, prettyMac, syncTone, toFormErrors, useAsync, type FormErrors } from '../ui';
+import { Badge, Field, FormButtons, Link, Loading, PageTitle, SelectField, TableWrap, Time, prettyMac, syncTone, useAsync, useFormAction } from '../ui';
 import type { Extension } from './Extensions';
 
 export interface Device {
@@ -148,28 +148,19 @@ function AddPhone({ onCancel, onAdded }: { onCancel: () => void; onAdded: (mac: 
   const [model, setModel] = useState('');
   const [extension, setExtension] = useState('');
   const [label, setLabel] = useState('');
-  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
-  const [busy, setBusy] = useState(false);
+  const { busy, errors, onSubmit } = useFormAction(['mac_address', 'vendor', 'model', 'extension_number', 'label']);
   const models = vendor ? (vendors.data?.models[vendor] ?? []) : [];
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    try {
-      const d = await api<WithCredential>('POST', '/api/provisioning/devices', {
-        mac_address: mac,
-        vendor,
-        model,
-        extension_number: extension || undefined,
-        ...(label ? { label } : {}),
-      });
-      rememberCredential(d);
-      onAdded(d.mac_address);
-    } catch (err) {
-      setErrors(toFormErrors(err, ['mac_address', 'vendor', 'model', 'extension_number', 'label']));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const submit = onSubmit(async () => {
+    const d = await api<WithCredential>('POST', '/api/provisioning/devices', {
+      mac_address: mac,
+      vendor,
+      model,
+      extension_number: extension || undefined,
+      ...(label ? { label } : {}),
+    });
+    rememberCredential(d);
+    onAdded(d.mac_address);
+  });
   return (
     <form class="card form" onSubmit={submit} aria-labelledby="add-phone-heading" noValidate>
       <h2 id="add-phone-heading">Add a phone</h2>
