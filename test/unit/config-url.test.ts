@@ -34,3 +34,22 @@ test('with provisioning.http_port, URLs use plain HTTP on that port even when th
   assert.equal(deriveConfigUrl(c, 'aabbccddeeff', 'lower'), 'http://10.0.0.5:8088/provision/aabbccddeeff.cfg');
   assert.equal(provisioningEndpoint(c).baseUrl, 'http://10.0.0.5:8088/provision');
 });
+
+test('each device may be assigned a listener: its URL takes that scheme and port', async () => {
+  const { listenerProblem } = await import('../../src/provisioning/config-url.ts');
+  // HTTPS API on 8443 with a plain-HTTP provisioning listener on 8080.
+  const both = cfg('server:\n  external_ip: 10.0.0.5\napi:\n  port: 8443\n  ssl: { enabled: true, cert_file: c.pem, key_file: k.pem }\nprovisioning:\n  http_port: 8080\n');
+  assert.equal(deriveConfigUrl(both, 'aabbccddeeff', 'lower'), 'http://10.0.0.5:8080/provision/aabbccddeeff.cfg', 'default: the plain listener');
+  assert.equal(deriveConfigUrl(both, 'aabbccddeeff', 'lower', 'http'), 'http://10.0.0.5:8080/provision/aabbccddeeff.cfg');
+  assert.equal(deriveConfigUrl(both, 'aabbccddeeff', 'lower', 'https'), 'https://10.0.0.5:8443/provision/aabbccddeeff.cfg', 'a phone that validates the certificate');
+  assert.equal(provisioningEndpoint(both, 'https').baseUrl, 'https://10.0.0.5:8443/provision');
+  assert.equal(listenerProblem(both, 'http'), null);
+  assert.equal(listenerProblem(both, 'https'), null);
+  // Plain API, no TLS anywhere: https is not possible.
+  const plain = cfg('server:\n  external_ip: 10.0.0.5\napi:\n  port: 9000\n');
+  assert.match(listenerProblem(plain, 'https')!, /no HTTPS listener/);
+  assert.equal(deriveConfigUrl(plain, 'aabbccddeeff', 'lower', 'https'), 'http://10.0.0.5:9000/provision/aabbccddeeff.cfg', 'falls back to what exists');
+  // HTTPS API without a plain listener: http is not possible.
+  const tlsOnly = cfg('server:\n  external_ip: 10.0.0.5\napi:\n  port: 8443\n  ssl: { enabled: true, cert_file: c.pem, key_file: k.pem }\n');
+  assert.match(listenerProblem(tlsOnly, 'http')!, /no plain-HTTP listener/);
+});
