@@ -23,10 +23,14 @@ api: { host: 127.0.0.1, port: $PBX_PORT }
 database: { path: $work/pbx.db }
 security: { key_file: $work/secret.key }
 logging: { level: warn }
+provisioning: { auth: { first_fetch_minutes: 30 } }
 YML
 pbx() { node bin/pbx.js "$@" --config "$work/config.yml"; }
 pbx ext add 1001 --name Bench >/dev/null 2>&1
 pbx device add 00:15:65:00:00:01 --extension 1001 --vendor yealink --model T46S >/dev/null 2>&1
+# A second phone fetched the way provisioned phones fetch: with its credential (HTTP digest).
+cred=$(pbx device add 00:15:65:00:00:02 --extension 1001 --vendor yealink --model T46S 2>&1 >/dev/null | sed -n 's/^Provisioning credential.*: \([^ ]*\) \/ \([^ ]*\)$/\1 \2/p')
+[ -n "$cred" ] || { echo "bench: could not read the second phone's provisioning credential" >&2; exit 1; }
 node --max-semi-space-size=64 bin/pbx.js serve --config "$work/config.yml" > "$work/pbx.log" 2>&1 &   # as npm start and pbx.service run it
 for _ in $(seq 50); do grep -q 'API port' "$work/pbx.log" 2>/dev/null && break; sleep 0.1; done
 
@@ -61,4 +65,13 @@ pbx_rps=$(run "http://127.0.0.1:$PBX_PORT/provision/001565000001.cfg")
 nginx_rps=$(run "http://127.0.0.1:$NGINX_PORT/file.cfg")
 printf '\n%-34s %12s %12s %8s\n' metric pbx nginx ratio
 printf '%-34s %12.0f %12.0f %8.2f\n' "phone file GET /s (wrk, c=$CONNECTIONS)" "$pbx_rps" "$nginx_rps" "$(echo "$pbx_rps / $nginx_rps" | bc -l)"
+# Each authenticated fetch is two requests (the 401 challenge, then the answer). Close the
+# first-fetch window (live config edit) so every fetch must show the credential.
+sed -i 's/first_fetch_minutes: 30/first_fetch_minutes: 0/' "$work/config.yml"
+challenged() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PBX_PORT/provision/001565000002.cfg")" = 401 ]; }
+for _ in $(seq 50); do challenged && break; sleep 0.1; done
+challenged || { echo "bench: the server did not apply first_fetch_minutes: 0" >&2; exit 1; }
+auth=$(node bench/digest-fetch.mjs "http://127.0.0.1:$PBX_PORT/provision/001565000002.cfg" $cred "$DURATION" "$CONNECTIONS")
+auth_rps=$(node -e "const r = JSON.parse(process.argv[1]); if (r.failed) { console.error('bench: ' + r.failed + ' authenticated fetches failed'); process.exit(1); } console.log(r.fetches_per_second)" "$auth")
+printf '%-34s %12.0f %12s %8s\n' "authenticated fetch /s (digest)" "$auth_rps" "-" "-"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
