@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pbx } from '../app.js';
 import { AddressList, unmapIPv4 } from '../util/net.js';
 import { cameThroughOldPort } from './listeners.js';
+import { createHash, timingSafeEqual } from 'node:crypto';
 
 const REASON: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 500: 'Internal Server Error' };
 const UPLOAD = /\.(log|txt)$|-(boot|app|calls|contacts|directory)\.(log|xml)$/i;
@@ -32,7 +33,8 @@ export function provisionRoutes(pbx: Pbx) {
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         if (!pbx.config().provisioning.enabled) return plain(reply, 404);
         const path = req.url.split('?')[0] ?? req.url;
-        const fileName = lastSegment((req.params as Record<string, string>)['*'] ?? '');
+        const rest = (req.params as Record<string, string>)['*'] ?? '';
+        const fileName = lastSegment(rest);
         const answer = pbx.provisioning.handle({
           fileName,
           path,
@@ -44,6 +46,7 @@ export function provisionRoutes(pbx: Pbx) {
           authorization: req.headers.authorization,
           target: req.url,
           secure: req.protocol === 'https',
+          keyed: hasUrlKey(rest, pbx.config().provisioning.auth.url_key),
         });
         if (answer.challenge) reply.header('WWW-Authenticate', answer.challenge);
         if (answer.status !== 200) return plain(reply, answer.status);
@@ -64,6 +67,14 @@ export function provisionRoutes(pbx: Pbx) {
       },
     });
   };
+}
+
+/** True when the path under /provision/ begins with the site's URL key (compared in constant time). */
+function hasUrlKey(rest: string, key: string): boolean {
+  const slash = rest.indexOf('/');
+  if (!key || slash < 0) return false;
+  const given = createHash('sha256').update(rest.slice(0, slash)).digest();
+  return timingSafeEqual(given, createHash('sha256').update(key).digest());
 }
 
 function lastSegment(rest: string): string {

@@ -69,6 +69,9 @@ provisioning:
     # this many minutes (0 = never), from these networks, until it first authenticates.
     first_fetch_minutes: 30
     first_fetch_networks: [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 127.0.0.0/8, "::1/128", "fc00::/7", "fe80::/10"]
+    # Remote phones: a secret (16+ letters, digits, - or _) they carry in their provisioning URL,
+    # http://<server>:<port>/provision/<url_key>/, lets their first fetch come from any network.
+    url_key: ""
   # Scanners walk MACs and guess credentials: an address with more misses (different
   # unknown MACs, failed authentications) than this within the window is refused for
   # ban_seconds. List NATs with many new phones under allow.

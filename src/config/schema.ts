@@ -109,6 +109,9 @@ export const ConfigSchema = Type.Object(
             // A device just added may fetch without its credential this many minutes (0 = never),
             // only from first_fetch_networks, and only until it first authenticates.
             first_fetch_minutes: Type.Integer({ minimum: 0, maximum: 10_080, default: 30 }),
+            // A secret first path segment (/provision/<url_key>/<file>) that lets a phone do its
+            // first fetch from any network (remote phones); '' = off.
+            url_key: Type.String({ pattern: '^$|^[A-Za-z0-9_-]{16,128}$', default: '' }),
             first_fetch_networks: Type.Array(Type.String({ pattern: '^[0-9a-fA-F:.]+(/\\d{1,3})?$' }), {
               default: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '::1/128', 'fc00::/7', 'fe80::/10'],
             }),

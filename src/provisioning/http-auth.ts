@@ -15,6 +15,7 @@ export interface AuthSettings {
   nonce_ttl_seconds: number;
   first_fetch_minutes: number;
   first_fetch_networks: string[];
+  url_key: string;
 }
 
 export interface AuthRequest {
@@ -25,6 +26,8 @@ export interface AuthRequest {
   ip: string;
   /** True when the request came over TLS (basic auth is accepted only then). */
   secure: boolean;
+  /** True when the path began with the site's URL key (a remote phone's first fetch). */
+  keyed?: boolean;
 }
 
 export type AuthVerdict =
@@ -59,10 +62,10 @@ export class ProvisioningAuth {
     if (req.authorization) {
       const result = this.verify(device, req, s);
       if (result === 'ok-digest' || result === 'ok-basic') return { ok: true, how: result === 'ok-digest' ? 'digest' : 'basic' };
-      if (this.inWindow(device, req.ip, s)) return { ok: true, how: 'window' };
+      if (this.inWindow(device, req, s)) return { ok: true, how: 'window' };
       return { ok: false, challenge: this.challenge(req, s, result === 'stale'), failure: result === 'stale' ? null : result };
     }
-    if (this.inWindow(device, req.ip, s)) return { ok: true, how: 'window' };
+    if (this.inWindow(device, req, s)) return { ok: true, how: 'window' };
     return { ok: false, challenge: this.challenge(req, s, false), failure: null };
   }
 
@@ -75,8 +78,9 @@ export class ProvisioningAuth {
     return until > Date.now() ? new Date(until).toISOString() : null;
   }
 
-  private inWindow(device: Device, ip: string, s: AuthSettings): boolean {
-    return this.windowUntil(device) !== null && this.firstFetchNets.has(s.first_fetch_networks, ip);
+  /** Inside the device's window, from a listed network or through the site's URL key. */
+  private inWindow(device: Device, req: AuthRequest, s: AuthSettings): boolean {
+    return this.windowUntil(device) !== null && ((req.keyed === true && s.url_key !== '') || this.firstFetchNets.has(s.first_fetch_networks, req.ip));
   }
 
   private challenge(req: AuthRequest, s: AuthSettings, stale: boolean): string[] {

@@ -27,6 +27,8 @@ export interface FetchRequest {
   target?: string;
   /** True over TLS. */
   secure?: boolean;
+  /** The path began with the site's URL key (provisioning.auth.url_key). */
+  keyed?: boolean;
 }
 
 export interface FetchAnswer {
@@ -73,6 +75,7 @@ export class ProvisioningService {
         uri: req.target ?? req.path,
         ip: req.ip,
         secure: req.secure ?? false,
+        keyed: req.keyed,
       });
       if (verdict.ok) how = verdict.how;
       else {

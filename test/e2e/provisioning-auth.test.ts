@@ -165,3 +165,30 @@ test('the database copied alone reveals no provisioning credential; the logs hol
   assert.ok(!server.log.includes(cred.password), 'server log');
   assert.ok(!readFileSync(join(data, 'security.log'), 'utf8').includes(cred.password), 'security log');
 });
+
+test('a remote phone does its first fetch through the site URL key; nothing else opens for it', async () => {
+  const key = 'SiteKey_0123456789abcdef';
+  const put = await server.api('PUT', '/api/config', token, {
+    values: { 'provisioning.auth.first_fetch_minutes': 15, 'provisioning.auth.first_fetch_networks': ['10.0.0.0/8'], 'provisioning.auth.url_key': key },
+  });
+  assert.equal(put.status, 200, put.text);
+  assert.equal((await server.api('PUT', '/api/config', token, { values: { 'provisioning.auth.url_key': 'short' } })).status, 400, 'a weak key is refused');
+  await server.api('POST', '/api/extensions', token, { number: '7003' });
+  const dev = await server.api('POST', '/api/provisioning/devices', token, { mac_address: '001565f00003', extension_number: '7003', vendor: 'yealink', model: 'T46S' });
+  const file = '001565f00003.cfg';
+  // 127.0.0.11 is not on first_fetch_networks: a remote address for this test.
+  assert.equal((await getFrom({ port: server.port, path: `/provision/${file}`, localAddress: '127.0.0.11' })).status, 401);
+  assert.equal((await getFrom({ port: server.port, path: `/provision/NotTheKey_0123456789/${file}`, localAddress: '127.0.0.11' })).status, 401, 'a wrong key is no key');
+  const keyed = await getFrom({ port: server.port, path: `/provision/${key}/${file}`, localAddress: '127.0.0.11' });
+  assert.equal(keyed.status, 200, 'inside the window, through the key, from anywhere');
+  assert.match(keyed.body, new RegExp(`static\\.auto_provision\\.server\\.password = ${dev.json.provisioning_password}`));
+  // The key opens no window that is closed: the first device authenticated long ago.
+  assert.equal((await getFrom({ port: server.port, path: `/provision/${key}/${MAC}.cfg`, localAddress: '127.0.0.11' })).status, 401);
+  // Once the window is over, fetches through the key need the credential like any other.
+  await server.api('PUT', '/api/config', token, { values: { 'provisioning.auth.first_fetch_minutes': 0 } });
+  assert.equal((await getFrom({ port: server.port, path: `/provision/${key}/${file}`, localAddress: '127.0.0.11' })).status, 401);
+  const withLogin = await getWithDigest({ port: server.port, path: `/provision/${key}/${file}`, localAddress: '127.0.0.11' }, { user: '001565f00003', password: dev.json.provisioning_password });
+  assert.equal(withLogin.status, 200);
+  assert.ok(withLogin.authorization, 'answered a challenge');
+  await server.api('PUT', '/api/config', token, { values: { 'provisioning.auth.url_key': '', 'provisioning.auth.first_fetch_networks': ['127.0.0.0/8'], 'provisioning.auth.first_fetch_minutes': 0 } });
+});
