@@ -2,14 +2,15 @@
 // one-time setup token to a file only its owner can read (never to the log), and the
 // web admin's first page asks for it with the new account's name and password. Once
 // any admin exists (made here or with `pbx admin create`), the token is void.
-import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sameSecret } from '../security/compare.js';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PbxError } from '../pbx/errors.js';
 import type { AdminStore, LoginResult } from './admins.js';
 
 export class FirstAdminSetup {
-  private tokenHash: Buffer | undefined;
+  private token: string | undefined;
 
   constructor(
     private readonly admins: AdminStore,
@@ -31,14 +32,14 @@ export class FirstAdminSetup {
     mkdirSync(dirname(this.file), { recursive: true });
     rmSync(this.file, { force: true });
     writeFileSync(this.file, token + '\n', { mode: 0o600, flag: 'wx' });
-    this.tokenHash = digest(token);
+    this.token = token;
     return this.file;
   }
 
   /** Creates the first admin when the token matches; answers its session like a login. */
   async complete(token: string, username: string, password: string): Promise<LoginResult> {
     if (!(await this.needed())) throw new PbxError('conflict', 'An admin account exists already: log in instead');
-    if (!this.tokenHash || !timingSafeEqual(digest(token), this.tokenHash)) {
+    if (this.token === undefined || !sameSecret(token, this.token)) {
       throw new PbxError('invalid', 'The setup token is wrong; it is in the file the server log names', 'token');
     }
     if (password.length < 12) throw new PbxError('invalid', 'password must be at least 12 characters', 'password');
@@ -48,11 +49,7 @@ export class FirstAdminSetup {
   }
 
   private forget(): void {
-    this.tokenHash = undefined;
+    this.token = undefined;
     if (existsSync(this.file)) rmSync(this.file, { force: true });
   }
-}
-
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token).digest();
 }

@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pbx } from '../app.js';
 import { AddressList, unmapIPv4 } from '../util/net.js';
 import { cameThroughOldPort } from './listeners.js';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { sameSecret } from '../security/compare.js';
 
 const REASON: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 500: 'Internal Server Error' };
 const UPLOAD = /\.(log|txt)$|-(boot|app|calls|contacts|directory)\.(log|xml)$/i;
@@ -72,9 +72,7 @@ export function provisionRoutes(pbx: Pbx) {
 /** True when the path under /provision/ begins with the site's URL key (compared in constant time). */
 function hasUrlKey(rest: string, key: string): boolean {
   const slash = rest.indexOf('/');
-  if (!key || slash < 0) return false;
-  const given = createHash('sha256').update(rest.slice(0, slash)).digest();
-  return timingSafeEqual(given, createHash('sha256').update(key).digest());
+  return key !== '' && slash >= 0 && sameSecret(rest.slice(0, slash), key);
 }
 
 function lastSegment(rest: string): string {

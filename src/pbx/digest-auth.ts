@@ -4,6 +4,7 @@
 // The digest username is the identity; the caller checks it owns what it asks for.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { parseCredentials } from '../sip/header-values.js';
+import { sameSecret } from '../security/compare.js';
 import type { SipRequest } from '../sip/message.js';
 import { digestResponse, ha1, parseAlgorithm, type DigestAlgorithm } from '../sip/digest.js';
 
@@ -123,7 +124,7 @@ export class DigestAuth {
       nc,
       cnonce,
     });
-    const good = safeEqual(expected, response.toLowerCase());
+    const good = sameSecret(expected, response.toLowerCase());
     if (!user) return { ok: false, reason: 'unknown_user', username };
     if (!user.algorithms.includes(algorithm)) return { ok: false, reason: 'wrong_password', username };
     if (!good) return { ok: false, reason: 'wrong_password', username };
@@ -166,10 +167,4 @@ export class DigestAuth {
     this.seen.set(nonce, { nc: nc < 0 ? Number.MAX_SAFE_INTEGER : nc, expires: now + (this.o.nonceTtlSeconds + 5) * 1000 });
     return true;
   }
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const ab = Buffer.from(a);
-  const bb = Buffer.from(b);
-  return ab.length === bb.length && timingSafeEqual(ab, bb);
 }

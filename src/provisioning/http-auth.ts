@@ -3,7 +3,8 @@
 // to the client address and are used once) or, over TLS only, by basic auth. A device
 // just added has no credential yet, so it may fetch without one inside its first-fetch
 // window (minutes after being added, from listed networks, until it first authenticates).
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sameSecret } from '../security/compare.js';
 import { digestResponse, ha1, parseAlgorithm, type DigestAlgorithm } from '../sip/digest.js';
 import { parseCredentials } from '../sip/header-values.js';
 import { AddressList } from '../util/net.js';
@@ -103,8 +104,8 @@ export class ProvisioningAuth {
       const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
       if (colon < 0) return 'malformed';
-      const userOk = same(decoded.slice(0, colon), device.credential.user);
-      const passOk = same(decoded.slice(colon + 1), device.credential.password);
+      const userOk = sameSecret(decoded.slice(0, colon), device.credential.user);
+      const passOk = sameSecret(decoded.slice(colon + 1), device.credential.password);
       return userOk && passOk ? 'ok-basic' : 'wrong-credential';
     }
     if (scheme !== 'digest') return 'unsupported-scheme';
@@ -137,13 +138,6 @@ export class ProvisioningAuth {
       nc: p.get('nc'),
       cnonce: p.get('cnonce'),
     });
-    return same(p.get('response') ?? '', expected) ? 'ok-digest' : 'wrong-credential';
+    return sameSecret(p.get('response') ?? '', expected) ? 'ok-digest' : 'wrong-credential';
   }
-}
-
-/** Constant-time comparison of two strings of any length. */
-function same(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
 }
