@@ -5,6 +5,12 @@ import type { Role, TokenStore } from './tokens.js';
 declare module 'fastify' {
   interface FastifyRequest {
     role?: Role;
+    /** The verified token's id. */
+    tokenId?: number;
+  }
+  interface FastifyContextConfig {
+    /** A write any role may make (ending one's own session). */
+    anyRole?: boolean;
   }
 }
 
@@ -22,9 +28,10 @@ export function bearerAuth(tokens: TokenStore) {
         message: m ? 'The token is unknown, revoked or expired' : 'Send Authorization: Bearer <token> (create one with `pbx token create --name NAME`)',
       });
     }
-    if (who.role === 'read-only' && !READS.has(req.method)) {
+    if (who.role === 'read-only' && !READS.has(req.method) && !req.routeOptions.config.anyRole) {
       return reply.code(403).send({ error: 'forbidden', message: 'This token is read-only' });
     }
     req.role = who.role;
+    req.tokenId = who.id;
   };
 }

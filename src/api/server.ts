@@ -13,7 +13,7 @@ import { provisioningInfoRoutes } from './routes/provisioning-info.js';
 import { statusRoutes } from './routes/status.js';
 import { sipRoutes } from './routes/sip.js';
 import { configRoutes } from './routes/config.js';
-import { authRoutes } from './routes/auth.js';
+import { authRoutes, sessionRoutes } from './routes/auth.js';
 import { AdminStore } from './admins.js';
 import { FirstAdminSetup } from './first-admin.js';
 import { dirname, join } from 'node:path';
@@ -121,6 +121,7 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
     async (api) => {
       api.addHook('onRequest', bearerAuth(pbx.tokens));
       api.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+      await api.register(sessionRoutes(pbx));
       await api.register(statusRoutes(pbx));
       await api.register(extensionRoutes(pbx));
       await api.register(deviceRoutes(pbx));

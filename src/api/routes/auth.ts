@@ -51,18 +51,6 @@ export function authRoutes(pbx: Pbx, admins: AdminStore, setup: FirstAdminSetup)
         }
       },
     );
-    // Any role may end its own session, so this checks the token itself instead of the
-    // read-only rule of the other routes.
-    app.post('/auth/logout', { schema: { tags: ['auth'], summary: 'End this session: the token this call carries is revoked (any role)' } }, async (req, reply) => {
-      const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-      const who = m ? await pbx.tokens.verify(m[1]!) : undefined;
-      if (!who) {
-        reply.header('WWW-Authenticate', 'Bearer realm="pbx"');
-        return reply.code(401).send({ error: 'unauthorized', message: 'The token is unknown, revoked or expired' });
-      }
-      await pbx.tokens.revoke(who.id);
-      return reply.code(204).send();
-    });
     app.post('/auth/login', { schema: { tags: ['auth'], summary: 'Log in as an admin; answers a session token', body: LoginBody, security: [] } }, async (req, reply) => {
       if (!allow(req.ip, reply)) return reply;
       const r = await admins.login(req.body.username, req.body.password);
@@ -76,5 +64,19 @@ export function authRoutes(pbx: Pbx, admins: AdminStore, setup: FirstAdminSetup)
       }
       return reply.code(401).send({ error: 'unauthorized', message: 'Wrong username or password' });
     });
+  };
+}
+
+/** Behind the bearer check like every /api route; any role may end its own session. */
+export function sessionRoutes(pbx: Pbx) {
+  return async (app: FastifyInstance) => {
+    app.post(
+      '/auth/logout',
+      { config: { anyRole: true }, schema: { tags: ['auth'], summary: 'End this session: the token this call carries is revoked (any role)' } },
+      async (req, reply) => {
+        await pbx.tokens.revoke(req.tokenId!);
+        return reply.code(204).send();
+      },
+    );
   };
 }

@@ -47,9 +47,7 @@ export function uiRoutes(pbx: Pbx) {
     const db = pbx.database.db;
 
     app.get('/auth/me', { schema: { tags: ['auth'], summary: 'Who this token belongs to: name and role' } }, async (req) => {
-      const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
-      const who = await pbx.tokens.verify(token);
-      const row = who ? await db.selectFrom('api_tokens').select(['name', 'expires_at']).where('id', '=', who.id).executeTakeFirst() : undefined;
+      const row = await db.selectFrom('api_tokens').select(['name', 'expires_at']).where('id', '=', req.tokenId!).executeTakeFirst();
       const name = row?.name ?? '';
       return {
         name: name.replace(/^session:/, ''),
