@@ -16,8 +16,9 @@ export interface GuardSettings {
 }
 
 interface Strikes {
-  /** Distinct unknown MACs, and one entry per failed authentication. */
-  misses: Set<string>;
+  /** Distinct unknown MACs asked for (the same one again is no new miss). */
+  macs: Set<string>;
+  /** Failed authentications: every one is a miss. */
   failures: number;
   since: number;
 }
@@ -47,13 +48,12 @@ export class ProvisioningGuard {
 
   /** A request for a device that does not exist: asking for the same one again is no new miss. */
   unknownMac(ip: string, mac: string): void {
-    this.miss(ip, `mac:${mac}`, 'unknown-macs');
+    this.miss(ip, 'unknown-macs', (st) => st.macs.add(mac));
   }
 
   /** A wrong provisioning credential: every one counts. */
   authFailure(ip: string): void {
-    const st = this.strikes.get(ip);
-    this.miss(ip, `auth:${(st?.failures ?? 0) + 1}`, 'auth-failures');
+    this.miss(ip, 'auth-failures', (st) => st.failures++);
   }
 
   bans(): { ip: string; until: string }[] {
@@ -61,23 +61,23 @@ export class ProvisioningGuard {
     return [...this.banned].filter(([, until]) => until > now).map(([ip, until]) => ({ ip, until: new Date(until).toISOString() }));
   }
 
-  private miss(ip: string, key: string, reason: string): void {
+  private miss(ip: string, reason: string, count: (st: Strikes) => void): void {
     if (this.allowList.has(this.settings().allow, ip)) return;
     const s = this.settings();
     const now = Date.now();
     let st = this.strikes.get(ip);
     if (!st || now - st.since > s.window_seconds * 1000) {
-      st = { misses: new Set(), failures: 0, since: now };
+      st = { macs: new Set(), failures: 0, since: now };
       this.strikes.set(ip, st);
       if (this.strikes.size > 100_000) this.sweep(now, s.window_seconds);
     }
-    if (key.startsWith('auth:')) st.failures++;
-    st.misses.add(key);
-    if (st.misses.size > s.max_misses) {
+    count(st);
+    const misses = st.macs.size + st.failures;
+    if (misses > s.max_misses) {
       this.strikes.delete(ip);
       this.banned.set(ip, now + s.ban_seconds * 1000);
       this.counters.bans++;
-      this.securityLog.write('ban', { ip, service: 'provisioning', reason, count: st.misses.size, window: `${s.window_seconds}s`, duration: `${s.ban_seconds}s` });
+      this.securityLog.write('ban', { ip, service: 'provisioning', reason, count: misses, window: `${s.window_seconds}s`, duration: `${s.ban_seconds}s` });
     }
   }
 
