@@ -48,8 +48,10 @@ export class ExtensionService {
     private readonly box: SecretBox,
   ) {}
 
+  /** Reads every extension; when reloading (another process changed some), tells the listeners which changed. */
   async load(): Promise<void> {
     const rows = await this.db.selectFrom('extensions').selectAll().execute();
+    const before = new Map(this.byNumber);
     this.byNumber.clear();
     for (const r of rows) {
       this.byNumber.set(r.number, {
@@ -63,6 +65,7 @@ export class ExtensionService {
         updatedAt: r.updated_at,
       });
     }
+    for (const number of changedKeys(before, this.byNumber)) this.emit(number);
   }
 
   /** Called after any change, with the extension number. */
@@ -211,4 +214,10 @@ function checkSecret(secret: string, number: string, allowWeak?: boolean): void 
       'password',
     );
   }
+}
+
+/** Keys added, removed, or whose updatedAt moved between two loads. */
+export function changedKeys<T extends { updatedAt: string }>(before: Map<string, T>, after: Map<string, T>): string[] {
+  const keys = new Set([...before.keys(), ...after.keys()]);
+  return [...keys].filter((k) => before.get(k)?.updatedAt !== after.get(k)?.updatedAt);
 }

@@ -5,7 +5,7 @@ import type { Db } from '../storage/database.js';
 import { isUniqueViolation, nowIso } from '../storage/database.js';
 import type { WriteBehind } from '../storage/write-behind.js';
 import { PbxError } from '../pbx/errors.js';
-import type { ExtensionService } from '../pbx/extensions.js';
+import { changedKeys, type ExtensionService } from '../pbx/extensions.js';
 import { normalizeMac } from '../util/mac.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { newSipSecret } from '../security/tokens.js';
@@ -100,6 +100,7 @@ export class DeviceService {
   async load(): Promise<void> {
     const rows = await this.db.selectFrom('devices').selectAll().execute();
     const lines = await this.db.selectFrom('device_lines').selectAll().orderBy('line_index').execute();
+    const before = new Map(this.byMac);
     this.byMac.clear();
     for (const r of rows) {
       this.byMac.set(r.mac, {
@@ -128,6 +129,8 @@ export class DeviceService {
     }
     for (const l of lines) this.byMac.get(l.device_mac)?.lines.push(l.extension_number);
     await this.giveCredentialsToOlderDevices();
+    // Reloaded after another process changed devices: the same signal as a change made here.
+    for (const mac of changedKeys(before, this.byMac)) this.emit(mac);
   }
 
   /**

@@ -263,10 +263,25 @@ test('a change made by another process (the CLI, a second node) reaches the regi
     await phone.provision();
     await phone.register();
 
+    // An open event stream (the web admin's) is told too.
+    const stream = await fetch(`http://127.0.0.1:${port}/api/events`, { headers: { authorization: `Bearer ${token}` } });
+    const reader = stream.body!.getReader();
+    let received = '';
+    const announced = (async () => {
+      while (!/"topics":\[[^\]]*"extensions"/.test(received)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        received += new TextDecoder().decode(value);
+      }
+    })();
+
     // Another process on the same database renames the extension: the phone's file changes.
     const other = await createPbx(loadConfigFile(file), createLogger('silent'));
     await other.extensions.update('6301', { name: 'Back office' });
     await other.close();
+    await Promise.race([announced, new Promise((r) => setTimeout(r, 10_000))]);
+    await reader.cancel();
+    assert.match(received, /"topics":\[[^\]]*"extensions"/, 'the event stream announced the other process\'s change');
 
     await until('the NOTIFY after the other process changed the extension', () => phone.notifies.length > 0);
     await until('the phone to fetch the new file', async () => (await s.api('GET', '/api/provisioning/devices/001565c00301', token)).json.sync_state === 'in sync' && phone.fetches.length > 3);

@@ -30,10 +30,8 @@ export class EventHub {
   private ticker: NodeJS.Timeout | undefined;
   private lastBeat = Date.now();
   private activeCalls = 0;
-  private extensionsSeen = '';
   /** When each old port was last asked whether it still serves the API. */
   private readonly probed = new Map<number, number>();
-  private devicesSeen = '';
 
   constructor(private readonly pbx: Pbx) {
     pbx.sip.location.onChange(() => this.publish('registrations'));
@@ -62,8 +60,6 @@ export class EventHub {
   add(s: Subscriber): () => void {
     this.subscribers.add(s);
     this.activeCalls = this.pbx.sip.calls.list().length;
-    this.extensionsSeen = fingerprint(this.pbx.extensions.list());
-    this.devicesSeen = fingerprint(this.pbx.devices.list());
     if (!this.ticker) {
       this.ticker = setInterval(() => this.tick(), 1000);
       this.ticker.unref();
@@ -92,25 +88,15 @@ export class EventHub {
   }
 
   /**
-   * Once a second: calls (kept in memory, no event of their own), extensions and devices
-   * reloaded after another process changed them (the CLI, another node), moved or closed
-   * listeners, heartbeat.
+   * Once a second: calls (kept in memory, no event of their own), moved or closed
+   * listeners, heartbeat. (Extensions and devices another process changed arrive through
+   * the services' own change signals when they reload.)
    */
   private tick(): void {
     const calls = this.pbx.sip.calls.list().length;
     if (calls !== this.activeCalls) {
       this.activeCalls = calls;
       this.publish('calls');
-    }
-    const extensions = fingerprint(this.pbx.extensions.list());
-    if (extensions !== this.extensionsSeen) {
-      this.extensionsSeen = extensions;
-      this.publish('extensions');
-    }
-    const devices = fingerprint(this.pbx.devices.list());
-    if (devices !== this.devicesSeen) {
-      this.devicesSeen = devices;
-      this.publish('devices');
     }
     const port = this.pbx.config().api.port;
     const elsewhere = new Map<number, Subscriber[]>();
@@ -171,12 +157,6 @@ function servesApi(socket: Socket): Promise<boolean> {
 }
 
 /** Changes when an item is added, removed or updated. */
-function fingerprint(items: { updatedAt: string }[]): string {
-  let newest = '';
-  for (const i of items) if (i.updatedAt > newest) newest = i.updatedAt;
-  return `${items.length}|${newest}`;
-}
-
 export function eventRoutes(pbx: Pbx) {
   return async (app: FastifyInstance) => {
     const hub = new EventHub(pbx);
