@@ -25,6 +25,13 @@ const commonFile = (model: ModelInfo): string => String(model.vars?.common_file 
 /** `<base>/$MA.xml`, where the common file points Profile_Rule. */
 const accountFile = macFile('', '.xml', 'mac.xml.liquid', XML, 'secrets');
 
+// "Cisco/SPA504G-7.5.5 (0002FDFF2103)(CBT141400UK)", "Linksys/SPA-942-6.1.5(a) (88019FA42805)":
+// with two groups the first is the MAC, a single group is the serial number.
+const SPA_USER_AGENT = /^(?:Cisco|Linksys)\/([A-Z]+-?\d+[A-Z0-9]*)-(\S+)\s*(?:\(([0-9A-F]{12})\))?\s*\((\w+)\)/i;
+// MPP phones on 3PCC firmware (not provisioned here; recognised for the adoption list):
+// "Cisco-CP-7832-3PCC/11.0.1 (00562b043615)", the MAC in lower case.
+const MPP_USER_AGENT = /^Cisco-(CP-\d{4}\w*-3PCC)\/(\S+)(?:\s*\(([0-9a-f]{12})\))?/i;
+
 export const cisco: VendorProfile = {
   id: 'cisco',
   name: 'Cisco',
@@ -38,11 +45,11 @@ export const cisco: VendorProfile = {
   deviceFile: accountFile.name,
   bootSequence: (model, mac) => [commonFile(model), accountFile.name(mac)],
   parseUserAgent(ua) {
-    // "Cisco/SPA504G-7.5.5 (0002FDFF2103)(CBT141400UK)", "Linksys/SPA-942-6.1.5(a) (88019FA42805)":
-    // with two groups the first is the MAC, a single group is the serial number.
-    const m = /^(?:Cisco|Linksys)\/([A-Z]+-?\d+[A-Z0-9]*)-(\S+)\s*(?:\(([0-9A-F]{12})\))?\s*\((\w+)\)/i.exec(ua);
-    if (!m) return /^(?:Cisco|Linksys)[/-]/i.test(ua) ? {} : null; // e.g. MPP "Cisco-CP-7832-3PCC/…": vendor only
-    return { model: m[1]!.replace(/-/g, '').toUpperCase(), firmware: m[2], mac: macFromUserAgent(m[3]) };
+    const spa = SPA_USER_AGENT.exec(ua);
+    if (spa) return { model: spa[1]!.replace(/-/g, '').toUpperCase(), firmware: spa[2], mac: macFromUserAgent(spa[3]) };
+    const mpp = MPP_USER_AGENT.exec(ua);
+    if (mpp) return { model: mpp[1]!.toUpperCase(), firmware: mpp[2], mac: macFromUserAgent(mpp[3]) };
+    return /^(?:Cisco|Linksys)[/-]/i.test(ua) ? {} : null;
   },
   resync: { sync: 'resync', reboot: 'reboot_now', challenges: true },
   phoneMacros: ['$MA', '$PSN'],

@@ -22,7 +22,11 @@ export const yealinkDeviceFiles: { boot: MacFile; account: MacFile } = {
   account: macFile('', '.cfg', 'mac.cfg.liquid', TEXT, 'secrets'),
 };
 
-const HTTP_UA = new RegExp(`^yealink[\\s-](?:SIP[\\s-]|SIP VP-)?([A-Z0-9_]+)\\s+([\\d.]+)(?:\\s+(${UA_MAC}))?`, 'i');
+// `Yealink SIP-<model> <firmware> <mac>`; SIP User-Agents and old firmware leave the MAC out.
+const USER_AGENT = new RegExp(`^yealink[\\s-](?:SIP[\\s-]|SIP VP-)?([A-Z0-9_]+)\\s+([\\d.]+)(?:\\s+(${UA_MAC}))?`, 'i');
+// DECT and video bases whose firmware sends no vendor name (Wazo provd's Yealink plugin):
+// only with the MAC, which says more than the model token alone.
+const NAMELESS_USER_AGENT = new RegExp(`^(W52P|VP530P?)\\s+([\\d.]+)\\s+(${UA_MAC})$`, 'i');
 
 const models = withCommonFiles(
   [
@@ -53,10 +57,11 @@ export const yealink: VendorProfile = {
   deviceFile: yealinkDeviceFiles.account.name,
   bootSequence: (model, mac) => [yealinkDeviceFiles.boot.name(mac), yealinkCommonFile(model), yealinkDeviceFiles.account.name(mac)],
   parseUserAgent(ua) {
-    // "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37", "Yealink SIP-T54W 96.86.0.70 805ec0123456"
-    const m = HTTP_UA.exec(ua);
+    // "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37", "Yealink SIP-T54W 96.86.0.70 805ec0123456",
+    // "W52P 25.30.0.2 00:15:65:44:b3:7c". `_E2` is part of the model: the T19P E2 is not a T19P.
+    const m = USER_AGENT.exec(ua) ?? NAMELESS_USER_AGENT.exec(ua);
     if (!m) return null;
-    return { model: m[1]!.replace(/_.*$/, ''), firmware: m[2], mac: macFromUserAgent(m[3]) };
+    return { model: m[1], firmware: m[2], mac: macFromUserAgent(m[3]) };
   },
   resync: { sync: 'check-sync;reboot=false', reboot: 'check-sync;reboot=true', challenges: false },
   phoneMacros: [],
