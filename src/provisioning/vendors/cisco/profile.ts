@@ -9,11 +9,8 @@
 // Unverified: ata191.cfg / ata192.cfg (ATA19x run multiplatform firmware; the reference gives
 // no default Profile_Rule for them), the ATA19x User-Agent, and the same flat-profile names
 // on ATA19x; G.722 support per model is from datasheets (SPA112/122 have none), not tested.
-import { fileURLToPath } from 'node:url';
+import { XML, macFile, macFromUserAgent, perModelCommonRule, templatesBeside } from '../shared.js';
 import type { ModelInfo, VendorProfile } from '../types.js';
-
-const MAC = '(?<mac>[0-9a-f]{12})';
-const XML = 'text/xml; charset=utf-8';
 
 const models: ModelInfo[] = [
   { id: 'SPA504G', lines: 4, vars: { common_file: 'spa504G.cfg', g722: true } },
@@ -25,9 +22,15 @@ const models: ModelInfo[] = [
 ];
 
 const commonFile = (model: ModelInfo): string => String(model.vars?.common_file ?? `spa${model.id.replace(/^SPA/i, '')}.cfg`);
+/** `<base>/$MA.xml`, where the common file points Profile_Rule. */
+const accountFile = macFile('', '.xml', 'mac.xml.liquid', XML, 'secrets');
 
-const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const COMMON = new RegExp(`^(${models.map((m) => escapeRe(commonFile(m))).join('|')})$`, 'i');
+// "Cisco/SPA504G-7.5.5 (0002FDFF2103)(CBT141400UK)", "Linksys/SPA-942-6.1.5(a) (88019FA42805)":
+// with two groups the first is the MAC, a single group is the serial number.
+const SPA_USER_AGENT = /^(?:Cisco|Linksys)\/([A-Z]+-?\d+[A-Z0-9]*)-(\S+)\s*(?:\(([0-9A-F]{12})\))?\s*\((\w+)\)/i;
+// MPP phones on 3PCC firmware (not provisioned here; recognised for the adoption list):
+// "Cisco-CP-7832-3PCC/11.0.1 (00562b043615)", the MAC in lower case.
+const MPP_USER_AGENT = /^Cisco-(CP-\d{4}\w*-3PCC)\/(\S+)(?:\s*\(([0-9a-f]{12})\))?/i;
 
 export const cisco: VendorProfile = {
   id: 'cisco',
@@ -38,29 +41,19 @@ export const cisco: VendorProfile = {
   ouis: ['00:02:FD', '88:43:E1', '00:56:2B', '00:0E:08'],
   models,
   format: 'xml',
-  files: [
-    {
-      pattern: COMMON,
-      kind: 'common',
-      template: 'spa.cfg.liquid',
-      contentType: XML,
-      sensitive: false,
-      modelsFromMatch: (m) => models.filter((x) => commonFile(x).toLowerCase() === m[1]!.toLowerCase()).map((x) => x.id),
-    },
-    { pattern: new RegExp(`^${MAC}\\.xml$`, 'i'), kind: 'device', template: 'mac.xml.liquid', contentType: XML, sensitive: true },
-  ],
-  deviceFile: (mac) => `${mac}.xml`,
-  bootSequence: (model, mac) => [commonFile(model), `${mac}.xml`],
+  files: [perModelCommonRule(models, commonFile, 'spa.cfg.liquid', XML), accountFile],
+  deviceFile: accountFile.name,
+  bootSequence: (model, mac) => [commonFile(model), accountFile.name(mac)],
   parseUserAgent(ua) {
-    // "Cisco/SPA504G-7.5.5 (0002FDFF2103)(CBT141400UK)", "Linksys/SPA-942-6.1.5(a) (88019FA42805)":
-    // with two groups the first is the MAC, a single group is the serial number.
-    const m = /^(?:Cisco|Linksys)\/([A-Z]+-?\d+[A-Z0-9]*)-(\S+)\s*(?:\(([0-9A-F]{12})\))?\s*\((\w+)\)/i.exec(ua);
-    if (!m) return /^(?:Cisco|Linksys)[/-]/i.test(ua) ? {} : null; // e.g. MPP "Cisco-CP-7832-3PCC/…": vendor only
-    return { model: m[1]!.replace(/-/g, '').toUpperCase(), firmware: m[2], mac: m[3]?.toLowerCase() };
+    const spa = SPA_USER_AGENT.exec(ua);
+    if (spa) return { model: spa[1]!.replace(/-/g, '').toUpperCase(), firmware: spa[2], mac: macFromUserAgent(spa[3]) };
+    const mpp = MPP_USER_AGENT.exec(ua);
+    if (mpp) return { model: mpp[1]!.toUpperCase(), firmware: mpp[2], mac: macFromUserAgent(mpp[3]) };
+    return /^(?:Cisco|Linksys)[/-]/i.test(ua) ? {} : null;
   },
   resync: { sync: 'resync', reboot: 'reboot_now', challenges: true },
   phoneMacros: ['$MA', '$PSN'],
   urlHint:
     'Cisco SPA/ATA: set Provisioning > Profile Rule to http://<ip>:<port>/provision/$MA.xml (or serve spa$PSN.cfg via DHCP option 66); keep Provision Enable = Yes.',
-  templatesDir: fileURLToPath(new URL('./templates/', import.meta.url)),
+  templatesDir: templatesBeside(import.meta.url),
 };

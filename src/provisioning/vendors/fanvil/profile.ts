@@ -11,17 +11,13 @@
 // FlashProtocol 4 = HTTP / 5 = HTTPS (inferred from the URLs each source pairs them with);
 // how the phone merges the override elements appended after the main sections; opus's name in
 // VoiceCodecMap (left out). Daylight saving is not set (the site settings carry no DST rule).
-import { fileURLToPath } from 'node:url';
+import { XML, macFile, macFromUserAgent, perModelCommonRule, templatesBeside } from '../shared.js';
 import type { ModelInfo, VendorProfile } from '../types.js';
-
-const MAC = '(?<mac>[0-9a-f]{12})';
-const XML = 'text/xml; charset=utf-8';
 
 const models: ModelInfo[] = [{ id: 'X4U', lines: 6, vars: { common_file: 'f0X4Uhw1.100.cfg' } }];
 
 const commonFile = (model: ModelInfo): string => String(model.vars?.common_file);
-const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const COMMON = new RegExp(`^(${models.map((m) => escapeRe(commonFile(m))).join('|')})$`, 'i');
+const accountFile = macFile('', '.cfg', 'mac.cfg.liquid', XML, 'secrets');
 
 export const fanvil: VendorProfile = {
   id: 'fanvil',
@@ -30,28 +26,18 @@ export const fanvil: VendorProfile = {
   ouis: ['0C:38:3E', '00:A8:59'],
   models,
   format: 'xml',
-  files: [
-    {
-      pattern: COMMON,
-      kind: 'common',
-      template: 'common.cfg.liquid',
-      contentType: XML,
-      sensitive: false,
-      modelsFromMatch: (m) => models.filter((x) => commonFile(x).toLowerCase() === m[1]!.toLowerCase()).map((x) => x.id),
-    },
-    { pattern: new RegExp(`^${MAC}\\.cfg$`, 'i'), kind: 'device', template: 'mac.cfg.liquid', contentType: XML, sensitive: true },
-  ],
-  deviceFile: (mac) => `${mac}.cfg`,
-  bootSequence: (model, mac) => [commonFile(model), `${mac}.cfg`],
+  files: [perModelCommonRule(models, commonFile, 'common.cfg.liquid', XML), accountFile],
+  deviceFile: accountFile.name,
+  bootSequence: (model, mac) => [commonFile(model), accountFile.name(mac)],
   parseUserAgent(ua) {
     // "Fanvil X4U 2.12.16.17 0c383e557eb1", "Fanvil X6U Pro 0.0.10 0c383e2cd782"
     const m = /^Fanvil\s+(.+?)\s+([\d.]+)\s+([0-9a-f]{12})\s*$/i.exec(ua);
     if (!m) return /^Fanvil\b/i.test(ua) ? {} : null;
-    return { model: m[1]!.replace(/\s+/g, '-').toUpperCase(), firmware: m[2], mac: m[3]!.toLowerCase() };
+    return { model: m[1]!.replace(/\s+/g, '-').toUpperCase(), firmware: m[2], mac: macFromUserAgent(m[3]) };
   },
   resync: { sync: 'check-sync', reboot: 'check-sync;reboot=true', challenges: false },
   phoneMacros: ['$mac'],
   urlHint:
     'Fanvil: set Maintenance > Auto Provision > Server URL to http://<ip>:<port>/provision (or DHCP option 66); the phone adds <mac>.cfg itself.',
-  templatesDir: fileURLToPath(new URL('./templates/', import.meta.url)),
+  templatesDir: templatesBeside(import.meta.url),
 };

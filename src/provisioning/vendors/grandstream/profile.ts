@@ -16,11 +16,8 @@
 // disagree; the vendor-template numbers are used); NOTIFY challenge behaviour
 // (GXP16xx "Disable SIP NOTIFY Authentication" defaults to No, HT80x to Yes); sync event
 // `resync` is from a FusionPBX PR quoting Grandstream support, Wazo sends check-sync.
-import { fileURLToPath } from 'node:url';
+import { XML, commonRule, macFile, macFromUserAgent, perModelCommonRule, templatesBeside } from '../shared.js';
 import type { ModelInfo, VendorProfile } from '../types.js';
-
-const MAC = '(?<mac>[0-9a-f]{12})';
-const XML = 'text/xml; charset=utf-8';
 
 /**
  * `family`: which P-value layout the device template uses. `auto_check`: the P194 value that
@@ -33,7 +30,9 @@ const models: ModelInfo[] = [
   { id: 'HT802', lines: 2, vars: { family: 'ht', auto_check: 3, vocoder_g722: false, vocoder_opus: true } },
 ];
 
-const MODEL_FILE = new RegExp(`^cfg(${models.map((m) => m.id.toLowerCase()).join('|')})\\.xml$`, 'i');
+const accountFile = macFile('cfg', '.xml', 'cfgmac.xml.liquid', XML, 'secrets');
+/** `cfggxp2170.xml`: asked for only when `cfg<mac>.xml` fails. */
+const modelFile = (model: ModelInfo): string => `cfg${model.id.toLowerCase()}.xml`;
 
 export const grandstream: VendorProfile = {
   id: 'grandstream',
@@ -42,32 +41,21 @@ export const grandstream: VendorProfile = {
   ouis: ['00:0B:82', 'C0:74:AD', 'EC:74:D7'],
   models,
   format: 'xml',
-  files: [
-    { pattern: new RegExp(`^cfg${MAC}\\.xml$`, 'i'), kind: 'device', template: 'cfgmac.xml.liquid', contentType: XML, sensitive: true },
-    {
-      pattern: MODEL_FILE,
-      kind: 'common',
-      template: 'cfgmodel.xml.liquid',
-      contentType: XML,
-      sensitive: false,
-      modelsFromMatch: (m) => models.filter((x) => x.id.toLowerCase() === m[1]!.toLowerCase()).map((x) => x.id),
-    },
-    { pattern: /^cfg\.xml$/i, kind: 'common', template: 'cfg.xml.liquid', contentType: XML, sensitive: false },
-  ],
-  deviceFile: (mac) => `cfg${mac}.xml`,
+  files: [accountFile, perModelCommonRule(models, modelFile, 'cfgmodel.xml.liquid', XML), commonRule(/^cfg\.xml$/i, 'cfg.xml.liquid', XML)],
+  deviceFile: accountFile.name,
   // cfg<model>.xml and cfg.xml are only asked for when cfg<mac>.xml fails (unknown device).
-  bootSequence: (_model, mac) => [`cfg${mac}.xml`],
+  bootSequence: (_model, mac) => [accountFile.name(mac)],
   parseUserAgent(ua) {
     // "Grandstream Model HW GXP2170 SW 1.0.11.23 DevId 000b828aa872",
     // "Grandstream Model HW HT801 V1.1A SW 1.0.17.5 DevId c074ad273a10", SIP: "Grandstream GXP2170 1.0.11.23"
     const m = /^Grandstream\s+(?:Model\s+HW\s+)?([A-Z]+\d+[A-Z0-9]*)(?:\s+V\d[\w.]*)?(?:\s+SW)?\s+([\d.]+)?/i.exec(ua);
     if (!m) return /^Grandstream\b/i.test(ua) ? {} : null;
-    const mac = /\bDevId\s+([0-9a-f]{12})\b/i.exec(ua)?.[1]?.toLowerCase();
+    const mac = macFromUserAgent(/\bDevId\s+([0-9a-f]{12})\b/i.exec(ua)?.[1]);
     return { model: m[1]!.toUpperCase(), firmware: m[2], mac };
   },
   resync: { sync: 'resync', reboot: 'check-sync;reboot=true', challenges: true },
   phoneMacros: [],
   urlHint:
     'Grandstream: set Maintenance > Upgrade and Provisioning > Config Server Path to <ip>:<port>/provision (no scheme) and Config Upgrade Via to HTTP/HTTPS; the phone asks for cfg<mac>.xml itself.',
-  templatesDir: fileURLToPath(new URL('./templates/', import.meta.url)),
+  templatesDir: templatesBeside(import.meta.url),
 };

@@ -9,10 +9,9 @@
 // `check-sync`, which with checkSync.alwaysReboot="0" reboots only when a change needs it);
 // voice.codecPref.Opus on a VVX450 (key seen in FusionPBX's CCX500 template only).
 // <mac>-boot.log / <mac>-app.log are uploads handled elsewhere: no rules here.
-import { fileURLToPath } from 'node:url';
+import { commonRule, macFile, oneOfNames, templatesBeside } from '../shared.js';
 import type { ModelInfo, VendorProfile } from '../types.js';
 
-const MAC = '(?<mac>[0-9a-f]{12})';
 // The brief for this vendor asks for application/xml (FusionPBX sends text/xml; phones accept both).
 const XML = 'application/xml; charset=utf-8';
 
@@ -20,6 +19,10 @@ const XML = 'application/xml; charset=utf-8';
 export const POLYCOM_SITE_FILE = 'polycom-site.cfg';
 
 const models: ModelInfo[] = [{ id: 'VVX450', lines: 12 }];
+
+/** The phone's own master file: it only names <mac>-phone.cfg. */
+const masterFile = macFile('', '.cfg', 'mac.cfg.liquid', XML, 'no secrets');
+const accountFile = macFile('', '-phone.cfg', 'mac-phone.cfg.liquid', XML, 'secrets');
 
 export const polycom: VendorProfile = {
   id: 'polycom',
@@ -29,15 +32,14 @@ export const polycom: VendorProfile = {
   models,
   format: 'xml',
   files: [
-    // Per-device master: not sensitive, it only names <mac>-phone.cfg.
-    { pattern: new RegExp(`^${MAC}\\.cfg$`, 'i'), kind: 'device', template: 'mac.cfg.liquid', contentType: XML, sensitive: false },
-    { pattern: /^000000000000\.cfg$/i, kind: 'common', template: 'master.cfg.liquid', contentType: XML, sensitive: false },
-    { pattern: /^polycom-site\.cfg$/i, kind: 'common', template: 'site.cfg.liquid', contentType: XML, sensitive: false },
-    { pattern: new RegExp(`^${MAC}-phone\\.cfg$`, 'i'), kind: 'device', template: 'mac-phone.cfg.liquid', contentType: XML, sensitive: true },
+    masterFile,
+    commonRule(/^000000000000\.cfg$/i, 'master.cfg.liquid', XML),
+    commonRule(oneOfNames([POLYCOM_SITE_FILE]), 'site.cfg.liquid', XML),
+    accountFile,
   ],
-  deviceFile: (mac) => `${mac}-phone.cfg`,
+  deviceFile: accountFile.name,
   // A known phone gets its own master, so it never asks for 000000000000.cfg.
-  bootSequence: (_model, mac) => [`${mac}.cfg`, `${mac}-phone.cfg`],
+  bootSequence: (_model, mac) => [masterFile.name(mac), accountFile.name(mac)],
   parseUserAgent(ua) {
     // "FileTransport PolycomVVX-VVX_450-UA/6.3.1.8427 Type/Application" (no MAC: it is in the path)
     const m = /^FileTransport Polycom\w*-(\w*?)-UA\/([\d.]+)/i.exec(ua);
@@ -48,5 +50,5 @@ export const polycom: VendorProfile = {
   phoneMacros: ['[PHONE_MAC_ADDRESS]'],
   urlHint:
     'Polycom: set Provisioning Server (device.prov.serverName) to the folder, e.g. http://<ip>:<port>/provision/, or DHCP option 66; the phone asks for <mac>.cfg itself.',
-  templatesDir: fileURLToPath(new URL('./templates/', import.meta.url)),
+  templatesDir: templatesBeside(import.meta.url),
 };

@@ -11,15 +11,14 @@
 // MAC); the exact default request sequence; Event `reboot` (from the reference). Not set: the
 // time zone (Snom wants its own codes such as GER+1, which the site settings cannot give) and
 // opus (absent from both sources' codec lists).
-import { fileURLToPath } from 'node:url';
+import { XML, deviceRule, macFile, macFileName, macFromUserAgent, perModelCommonRule, templatesBeside } from '../shared.js';
 import type { ModelInfo, VendorProfile } from '../types.js';
-
-const MAC = '(?<mac>[0-9a-f]{12})';
-const XML = 'text/xml; charset=utf-8';
 
 const models: ModelInfo[] = [{ id: 'D785', lines: 12 }];
 
-const MODEL_IDS = models.map((m) => m.id).join('|');
+/** `snomD785.htm`: the model file a fresh phone is pointed at. */
+const modelFile = (model: ModelInfo): string => `snom${model.id}.htm`;
+const accountFile = macFile('', '.xml', 'mac.xml.liquid', XML, 'secrets');
 
 export const snom: VendorProfile = {
   id: 'snom',
@@ -29,33 +28,26 @@ export const snom: VendorProfile = {
   models,
   format: 'xml',
   files: [
-    {
-      pattern: new RegExp(`^snom(${MODEL_IDS})\\.htm$`, 'i'),
-      kind: 'common',
-      template: 'snommodel.htm.liquid',
-      contentType: XML,
-      sensitive: false,
-      modelsFromMatch: (m) => models.filter((x) => x.id.toLowerCase() === m[1]!.toLowerCase()).map((x) => x.id),
-    },
-    { pattern: new RegExp(`^${MAC}\\.xml$`, 'i'), kind: 'device', template: 'mac.xml.liquid', contentType: XML, sensitive: true },
+    perModelCommonRule(models, modelFile, 'snommodel.htm.liquid', XML),
+    accountFile,
     // Alias of the device file (the name Wazo's Snom plugin serves).
-    { pattern: new RegExp(`^snom(?:${MODEL_IDS})-${MAC}\\.htm$`, 'i'), kind: 'device', template: 'mac.xml.liquid', contentType: XML, sensitive: true },
+    deviceRule(macFileName(models.map((m) => `snom${m.id}-`), '.htm'), 'mac.xml.liquid', XML, 'secrets'),
   ],
-  deviceFile: (mac) => `${mac}.xml`,
+  deviceFile: accountFile.name,
   // A phone this server provisioned has setting_server = <base>/<MAC>.xml and boots straight to
   // it. A fresh phone pointed by DHCP/SRAPS at snom<model>.htm reads that <setting-files> list
   // first; it is left out here because its literal {mac} is for the phone to expand.
-  bootSequence: (model, mac) => [`snom${model.id}.htm`, `${mac}.xml`],
+  bootSequence: (model, mac) => [modelFile(model), accountFile.name(mac)],
   parseUserAgent(ua) {
     // "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)"
     const m = /\bsnom(\w+)-SIP\s+([\d.]+)/i.exec(ua);
     if (!m) return /\(compatible; snom/i.test(ua) ? {} : null;
-    const mac = /\s([0-9A-F]{12})(?=[\s);]|$)/i.exec(ua.slice(m.index + m[0].length))?.[1]?.toLowerCase();
+    const mac = macFromUserAgent(/\s([0-9A-F]{12})(?=[\s);]|$)/i.exec(ua.slice(m.index + m[0].length))?.[1]);
     return { model: m[1]!.toUpperCase(), firmware: m[2], mac };
   },
   resync: { sync: 'check-sync;reboot=false', reboot: 'reboot', challenges: false },
   phoneMacros: ['{mac}'],
   urlHint:
     'Snom: set Advanced > Update > Setting URL (setting_server) to http://<ip>:<port>/provision/snom<model>.htm, or use DHCP options 66/67; {mac} in that URL is expanded by the phone.',
-  templatesDir: fileURLToPath(new URL('./templates/', import.meta.url)),
+  templatesDir: templatesBeside(import.meta.url),
 };

@@ -2,34 +2,43 @@
 // else y000000000000.boot; the boot file's include:config lines name the model's common
 // file y0000000000NN.cfg (NN = leading number of the firmware version) and <mac>.cfg.
 // Format: `key = value`, first line `#!version:1.0.0.1`. MAC lowercase, no separators.
-import { fileURLToPath } from 'node:url';
+import { TEXT, UA_MAC, commonRule, macFile, macFromUserAgent, modelsNamed, templatesBeside, withCommonFiles, type MacFile } from '../shared.js';
 import type { ModelInfo, VendorProfile } from '../types.js';
 
-const MAC = '(?<mac>[0-9a-f]{12})';
-const TEXT = 'text/plain; charset=utf-8';
+/** The model's firmware family, 12 digits: 66 → `000000000066`. */
+const familyId = (model: ModelInfo): string => String(model.vars?.common_id ?? 0).padStart(12, '0');
 
-/** `y000000000066.cfg` → the models whose firmware family is 66. */
+/** `y000000000066.cfg` for the models whose firmware family is 66. */
 export function yealinkCommonFile(model: ModelInfo): string {
-  return `y${String(model.vars?.common_id ?? 0).padStart(12, '0')}.cfg`;
+  return `y${familyId(model)}.cfg`;
 }
 
-export function modelsByCommonId(models: ModelInfo[]) {
-  return (m: RegExpExecArray): string[] => {
-    const id = Number(m[1]);
-    return models.filter((x) => Number(x.vars?.common_id ?? -1) === id).map((x) => x.id);
-  };
-}
+/**
+ * Per-device files of Yealink firmware: the boot file (no secrets) and the account file.
+ * Zultys phones run the same firmware and use these rules too.
+ */
+export const yealinkDeviceFiles: { boot: MacFile; account: MacFile } = {
+  boot: macFile('', '.boot', 'mac.boot.liquid', TEXT, 'no secrets'),
+  account: macFile('', '.cfg', 'mac.cfg.liquid', TEXT, 'secrets'),
+};
 
-const withCommonFile = (m: ModelInfo): ModelInfo => ({ ...m, vars: { ...m.vars, common_file: yealinkCommonFile(m) } });
+// `Yealink SIP-<model> <firmware> <mac>`; SIP User-Agents and old firmware leave the MAC out.
+const USER_AGENT = new RegExp(`^yealink[\\s-](?:SIP[\\s-]|SIP VP-)?([A-Z0-9_]+)\\s+([\\d.]+)(?:\\s+(${UA_MAC}))?`, 'i');
+// DECT and video bases whose firmware sends no vendor name (Wazo provd's Yealink plugin):
+// only with the MAC, which says more than the model token alone.
+const NAMELESS_USER_AGENT = new RegExp(`^(W52P|VP530P?)\\s+([\\d.]+)\\s+(${UA_MAC})$`, 'i');
 
-const models: ModelInfo[] = [
-  { id: 'T23G', lines: 3, vars: { common_id: 44 } },
-  // No public source names a T28G common file; T28-family firmware 2.x reads the generic y000000000000.cfg.
-  { id: 'T28G', lines: 6, vars: { common_id: 0 } },
-  { id: 'T33G', lines: 4, vars: { common_id: 124 } },
-  { id: 'T46S', lines: 16, vars: { common_id: 66 } },
-  { id: 'T54W', lines: 16, vars: { common_id: 96 } },
-].map(withCommonFile);
+const models = withCommonFiles(
+  [
+    { id: 'T23G', lines: 3, vars: { common_id: 44 } },
+    // No public source names a T28G common file; T28-family firmware 2.x reads the generic y000000000000.cfg.
+    { id: 'T28G', lines: 6, vars: { common_id: 0 } },
+    { id: 'T33G', lines: 4, vars: { common_id: 124 } },
+    { id: 'T46S', lines: 16, vars: { common_id: 66 } },
+    { id: 'T54W', lines: 16, vars: { common_id: 96 } },
+  ],
+  yealinkCommonFile,
+);
 
 export const yealink: VendorProfile = {
   id: 'yealink',
@@ -39,29 +48,24 @@ export const yealink: VendorProfile = {
   models,
   format: 'text',
   files: [
-    { pattern: new RegExp(`^${MAC}\\.boot$`, 'i'), kind: 'device', template: 'mac.boot.liquid', contentType: TEXT, sensitive: false },
-    { pattern: /^y000000000000\.boot$/i, kind: 'common', template: 'common.boot.liquid', contentType: TEXT, sensitive: false },
-    {
-      pattern: /^y(\d{12})\.cfg$/i,
-      kind: 'common',
-      template: 'common.cfg.liquid',
-      contentType: TEXT,
-      sensitive: false,
-      modelsFromMatch: modelsByCommonId(models),
-    },
-    { pattern: new RegExp(`^${MAC}\\.cfg$`, 'i'), kind: 'device', template: 'mac.cfg.liquid', contentType: TEXT, sensitive: true },
+    yealinkDeviceFiles.boot,
+    commonRule(/^y000000000000\.boot$/i, 'common.boot.liquid', TEXT),
+    // Any family's file, also for models not listed (they get the generic common file).
+    commonRule(/^y(\d{12})\.cfg$/i, 'common.cfg.liquid', TEXT, modelsNamed(models, familyId)),
+    yealinkDeviceFiles.account,
   ],
-  deviceFile: (mac) => `${mac}.cfg`,
-  bootSequence: (model, mac) => [`${mac}.boot`, yealinkCommonFile(model), `${mac}.cfg`],
+  deviceFile: yealinkDeviceFiles.account.name,
+  bootSequence: (model, mac) => [yealinkDeviceFiles.boot.name(mac), yealinkCommonFile(model), yealinkDeviceFiles.account.name(mac)],
   parseUserAgent(ua) {
-    // "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37", "Yealink SIP-T54W 96.86.0.70 805ec0123456"
-    const m = /^yealink[\s-](?:SIP[\s-]|SIP VP-)?([A-Z0-9_]+)\s+([\d.]+)(?:\s+([0-9a-f]{2}(?::?[0-9a-f]{2}){5}))?/i.exec(ua);
+    // "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37", "Yealink SIP-T54W 96.86.0.70 805ec0123456",
+    // "W52P 25.30.0.2 00:15:65:44:b3:7c". `_E2` is part of the model: the T19P E2 is not a T19P.
+    const m = USER_AGENT.exec(ua) ?? NAMELESS_USER_AGENT.exec(ua);
     if (!m) return null;
-    return { model: m[1]!.replace(/_.*$/, ''), firmware: m[2], mac: m[3]?.replace(/:/g, '').toLowerCase() };
+    return { model: m[1], firmware: m[2], mac: macFromUserAgent(m[3]) };
   },
   resync: { sync: 'check-sync;reboot=false', reboot: 'check-sync;reboot=true', challenges: false },
   phoneMacros: [],
   urlHint:
     'Yealink: set Auto Provision > Server URL to the folder (e.g. http://<ip>:<port>/provision/), or DHCP option 66; the phone adds <mac>.boot/<mac>.cfg itself. Inside a file URL use $mac, not {mac}.',
-  templatesDir: fileURLToPath(new URL('./templates/', import.meta.url)),
+  templatesDir: templatesBeside(import.meta.url),
 };
