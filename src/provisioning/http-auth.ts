@@ -31,8 +31,11 @@ export interface AuthRequest {
   keyed?: boolean;
 }
 
+/** How a request was allowed a per-device file: its credential, the first-fetch window, or auth off. */
+export type AuthHow = 'digest' | 'basic' | 'window' | 'off';
+
 export type AuthVerdict =
-  | { ok: true; how: 'digest' | 'basic' | 'window' | 'off' }
+  | { ok: true; how: AuthHow }
   | {
       ok: false;
       /** Header values for WWW-Authenticate. */

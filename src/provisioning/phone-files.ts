@@ -1,6 +1,8 @@
-// Turns a requested file name into the bytes a phone gets: which vendor rule it
-// matches, which device it is for, and the rendered template. Rendered files are
-// cached until something they depend on (device, extension, config, template) changes.
+// Turns a requested file name into the bytes a phone gets, in two steps the provisioning
+// pipeline keeps apart: `match` decides once what the name is (which vendor rule, which
+// device, which model) without rendering anything; `render` makes the file for a match
+// the request is allowed to have. Matches of servable names and rendered files are
+// remembered until something they depend on (device, extension, config, template) changes.
 import type { PbxConfig } from '../config/schema.js';
 import type { ExtensionService } from '../pbx/extensions.js';
 import { createHash } from 'node:crypto';
@@ -8,23 +10,64 @@ import { formatMac, normalizeMac } from '../util/mac.js';
 import { commonContext, deviceContext, type LineContext } from './context.js';
 import { deriveConfigUrl, provisioningEndpoint } from './config-url.js';
 import type { Device, DeviceService } from './devices.js';
+import type { FetchOutcome } from './fetch-outcomes.js';
 import type { TemplateCatalog } from './templates.js';
 import type { FileMatch, VendorRegistry } from './vendors/index.js';
 import type { FileRule, ModelInfo, VendorProfile } from './vendors/types.js';
 
-export type FetchOutcome =
-  | 'delivered'
-  | 'placeholder'
-  | 'malformed_mac'
-  | 'unknown_file'
-  | 'unknown_device'
-  | 'wrong_vendor_file'
-  | 'template_not_found'
-  | 'extension_not_found'
-  | 'render_error'
-  | 'auth_required'
-  | 'auth_failed';
+/** A file name this server can make a file for: the one result of matching it. */
+export interface MatchedFile {
+  outcome: 'matched';
+  fileName: string;
+  vendor: VendorProfile;
+  rule: FileRule;
+  /** The model ids the name stands for: a common file's (may be none), or the device's. */
+  models: string[];
+  /** The model the file is rendered for: the device's, or the first of `models`. */
+  model: ModelInfo | undefined;
+  /** Per-device files: the device the MAC in the name selects. */
+  device?: Device;
+  mac?: string;
+  /** True for the device's account file, whose hash is its sync state. */
+  account: boolean;
+  /** The file once rendered; kept with the remembered match, so a repeat costs one lookup. */
+  rendered?: RenderedFile;
+}
 
+/** A file name that names nothing this server can make (the outcome says why). */
+export interface UnmatchedFile {
+  outcome: 'placeholder' | 'malformed_mac' | 'unknown_file' | 'unknown_device' | 'wrong_vendor_file';
+  status: 400 | 404;
+  fileName: string;
+  /** What the admin needs to know (goes to the log, never to the phone). */
+  detail?: string;
+  mac?: string;
+  /** unknown_device: the vendor the MAC's OUI suggests; wrong_vendor_file: the device's. */
+  vendor?: VendorProfile;
+  device?: Device;
+  model?: ModelInfo;
+}
+
+export type NameMatch = MatchedFile | UnmatchedFile;
+
+export interface RenderedFile {
+  outcome: 'delivered';
+  status: 200;
+  body: string;
+  /** SHA-256 of the body, for device files (sync state). */
+  hash?: string;
+  contentType: string;
+}
+
+export interface RenderFailure {
+  outcome: 'template_not_found' | 'extension_not_found' | 'render_error';
+  status: 404 | 500;
+  detail?: string;
+  /** The missing extension, for extension_not_found. */
+  extension?: string;
+}
+
+/** Match and render together, for admin tools (`pbx provision render`, previews, sync state). */
 export interface ResolvedFile {
   outcome: FetchOutcome;
   status: number;
@@ -35,12 +78,9 @@ export interface ResolvedFile {
   device?: Device;
   rule?: FileRule;
   body?: string;
-  /** SHA-256 of the body, for device files (sync state). */
   hash?: string;
   contentType?: string;
-  /** For errors: what the admin needs to know (goes to the log, never to the phone). */
   detail?: string;
-  /** The missing extension, for extension_not_found. */
   extension?: string;
 }
 
@@ -54,8 +94,8 @@ export class PhoneFiles {
   private readonly rendered = new Map<string, Map<string, { body: string; hash: string }>>();
   private readonly common = new Map<string, string>();
   private readonly urls = new Map<string, string>();
-  /** Delivered answers by requested file name: a phone asks for the same names again and again. */
-  private readonly answers = new Map<string, ResolvedFile>();
+  /** Matches by requested file name: a phone asks for the same names again and again. */
+  private readonly matches = new Map<string, MatchedFile>();
 
   constructor(
     private readonly config: () => PbxConfig,
@@ -67,11 +107,11 @@ export class PhoneFiles {
     devices.onChange((mac) => {
       this.rendered.delete(mac);
       this.urls.delete(mac);
-      this.answers.clear();
+      this.matches.clear();
     });
     extensions.onChange((number) => {
       for (const d of devices.usingExtension(number)) this.rendered.delete(d.mac);
-      this.answers.clear();
+      this.matches.clear();
     });
   }
 
@@ -80,7 +120,7 @@ export class PhoneFiles {
     this.rendered.clear();
     this.common.clear();
     this.urls.clear();
-    this.answers.clear();
+    this.matches.clear();
   }
 
   /** The live config URL of a device (never a stored one); remembered until the config or device changes. */
@@ -94,26 +134,55 @@ export class PhoneFiles {
     return url;
   }
 
-  resolve(rawName: string): ResolvedFile {
-    const known = this.answers.get(rawName);
+  /** What a requested file name is, decided once; nothing is rendered. */
+  match(fileName: string): NameMatch {
+    const known = this.matches.get(fileName);
     if (known) return known;
-    const answer = this.resolveAnew(rawName);
-    // Only delivered files are kept (a scanner's names are not): at most a few per device.
-    if (answer.outcome === 'delivered') {
-      if (this.answers.size >= 100_000) this.answers.clear();
-      this.answers.set(rawName, answer);
+    const m = this.matchAnew(fileName);
+    // Only servable names are kept (a scanner's are not): at most a few per device.
+    if (m.outcome === 'matched') {
+      if (this.matches.size >= 100_000) this.matches.clear();
+      this.matches.set(fileName, m);
     }
-    return answer;
+    return m;
   }
 
-  private resolveAnew(rawName: string): ResolvedFile {
-    const fileName = rawName;
+  /** The file for a match, from the cache when nothing it depends on changed. */
+  render(m: MatchedFile): RenderedFile | RenderFailure {
+    if (m.rendered) return m.rendered;
+    const r = m.device ? this.renderDevice(m, m.device) : this.renderCommon(m);
+    if (r.outcome === 'delivered') m.rendered = r;
+    return r;
+  }
+
+  /** Match and render without asking who wants the file: admin tools only, never a phone's request. */
+  resolve(fileName: string): ResolvedFile {
+    const m = this.match(fileName);
+    if (m.outcome !== 'matched') return { ...m, model: m.model?.id };
+    const { models: _models, account: _account, rendered: _rendered, ...found } = m;
+    return { ...found, model: m.model?.id, ...this.render(m) };
+  }
+
+  /** Hash of the account file the device would get now (null when it cannot be rendered). */
+  accountHash(device: Device): string | null {
+    return this.renderDeviceFile(device).hash ?? null;
+  }
+
+  /** The per-device file with the SIP account, as `pbx provision render` prints it. */
+  renderDeviceFile(device: Device): ResolvedFile {
+    const vendor = this.vendors.get(device.vendor);
+    if (!vendor) return { outcome: 'unknown_device', status: 404, fileName: '', mac: device.mac };
+    return this.resolve(vendor.deviceFile(formatMac(device.mac, vendor.macForm)));
+  }
+
+  private matchAnew(fileName: string): NameMatch {
     if (PLACEHOLDER.test(fileName)) {
       return { outcome: 'placeholder', status: 400, fileName, detail: 'the phone requested a literal MAC placeholder' };
     }
     let matches = this.vendors.matchFile(fileName);
     let canonical = fileName;
     if (matches.length === 0) {
+      // 00:15:65:aa:bb:cc.cfg, 0015.65aa.bbcc.cfg …: the same file as 001565aabbcc.cfg.
       const sep = WITH_SEPARATORS.exec(fileName);
       const mac = sep?.groups ? normalizeMac(sep.groups.base!) : null;
       if (mac) {
@@ -128,80 +197,63 @@ export class PhoneFiles {
       }
       return { outcome: 'unknown_file', status: 404, fileName, detail: 'no phone vendor uses this file name' };
     }
-    const commonMatch = matches.find((m) => m.rule.kind === 'common');
-    if (commonMatch) return this.serveCommon(fileName, commonMatch);
-    return this.serveDevice(fileName, canonical, matches);
-  }
-
-  /** Hash of the account file the device would get now (null when it cannot be rendered). */
-  accountHash(device: Device): string | null {
-    return this.renderDeviceFile(device).hash ?? null;
-  }
-
-  /** True when `fileName` is this device's account file (the one whose hash is tracked). */
-  isAccountFile(device: Device, rule: FileRule): boolean {
-    const vendor = this.vendors.get(device.vendor);
-    if (!vendor) return false;
-    return rule.pattern.test(vendor.deviceFile(formatMac(device.mac, vendor.macForm)));
-  }
-
-  /** The per-device file with the SIP account, as `pbx provision render` prints it. */
-  renderDeviceFile(device: Device): ResolvedFile {
-    const vendor = this.vendors.get(device.vendor);
-    if (!vendor) return { outcome: 'unknown_device', status: 404, fileName: '', mac: device.mac };
-    const name = vendor.deviceFile(formatMac(device.mac, vendor.macForm));
-    return this.resolve(name);
-  }
-
-  private serveCommon(fileName: string, m: FileMatch): ResolvedFile {
-    const models = m.rule.modelsFromMatch?.(m.match) ?? [];
-    const model = models[0] ? this.vendors.model(m.vendor.id, models[0]) : undefined;
-    const base = { fileName, vendor: m.vendor, model: model?.id, rule: m.rule };
-    const key = `${m.vendor.id}|${model?.id ?? ''}|${m.rule.template}`;
-    let body = this.common.get(key);
-    if (body === undefined) {
-      const tpl = this.templates.get(m.vendor, model?.id, m.rule.template);
-      if (!tpl) return { ...base, outcome: 'template_not_found', status: 404, detail: m.rule.template };
-      const ctx = commonContext(this.config(), m.vendor, provisioningEndpoint(this.config()), model);
-      try {
-        body = tpl.engine.renderSync(tpl.parsed, ctx) as string;
-      } catch (err) {
-        return { ...base, outcome: 'render_error', status: 500, detail: (err as Error).message };
-      }
-      this.common.set(key, body);
+    const common = matches.find((m) => m.rule.kind === 'common');
+    if (common) {
+      const models = common.rule.modelsFromMatch?.(common.match) ?? [];
+      const model = models[0] ? this.vendors.model(common.vendor.id, models[0]) : undefined;
+      return { outcome: 'matched', fileName, vendor: common.vendor, rule: common.rule, models, model, account: false };
     }
-    return { ...base, outcome: 'delivered', status: 200, body, contentType: m.rule.contentType };
+    return this.matchDevice(fileName, canonical, matches);
   }
 
-  private serveDevice(fileName: string, canonical: string, matches: FileMatch[]): ResolvedFile {
+  private matchDevice(fileName: string, canonical: string, matches: FileMatch[]): NameMatch {
     const mac = normalizeMac(matches[0]!.match.groups?.mac ?? '');
     if (!mac) return { outcome: 'malformed_mac', status: 400, fileName, detail: 'no MAC in the file name' };
     const device = this.devices.get(mac);
     if (!device) {
-      const guess = this.vendors.byOui(formatMac(mac, 'colon-upper').slice(0, 8));
-      return { outcome: 'unknown_device', status: 404, fileName, mac, vendor: guess };
+      return { outcome: 'unknown_device', status: 404, fileName, mac, vendor: this.vendors.byOui(formatMac(mac, 'colon-upper').slice(0, 8)) };
     }
     const vendor = this.vendors.get(device.vendor)!;
     const model = this.vendors.model(vendor.id, device.model)!;
-    const base = { fileName, mac, device, vendor, model: model.id };
-    let match = matches.find((m) => m.vendor.id === vendor.id);
-    if (!match && canonical.toLowerCase() === `${mac}.cfg`) {
-      // The generic /provision/<mac>.cfg of url_format: serve this vendor's account file.
-      match = this.vendors.matchFile(vendor.deviceFile(formatMac(mac, vendor.macForm))).find((m) => m.vendor.id === vendor.id);
+    const accountFile = vendor.deviceFile(formatMac(mac, vendor.macForm));
+    let rule = matches.find((m) => m.vendor.id === vendor.id)?.rule;
+    // The generic /provision/<mac>.cfg of url_format: this vendor's account file.
+    if (!rule && canonical.toLowerCase() === `${mac}.cfg`) rule = vendor.files.find((r) => r.pattern.test(accountFile));
+    if (!rule) {
+      return { outcome: 'wrong_vendor_file', status: 404, fileName, mac, device, vendor, model, detail: `${fileName} is not a ${vendor.name} file` };
     }
-    if (!match) {
-      return { ...base, outcome: 'wrong_vendor_file', status: 404, detail: `${fileName} is not a ${vendor.name} file` };
+    return { outcome: 'matched', fileName, vendor, rule, models: [model.id], model, device, mac, account: rule.pattern.test(accountFile) };
+  }
+
+  private renderCommon(m: MatchedFile): RenderedFile | RenderFailure {
+    const key = `${m.vendor.id}|${m.model?.id ?? ''}|${m.rule.template}`;
+    let body = this.common.get(key);
+    if (body === undefined) {
+      const tpl = this.templates.get(m.vendor, m.model?.id, m.rule.template);
+      if (!tpl) return { outcome: 'template_not_found', status: 404, detail: m.rule.template };
+      const ctx = commonContext(this.config(), m.vendor, provisioningEndpoint(this.config()), m.model);
+      try {
+        body = tpl.engine.renderSync(tpl.parsed, ctx) as string;
+      } catch (err) {
+        return { outcome: 'render_error', status: 500, detail: (err as Error).message };
+      }
+      this.common.set(key, body);
     }
-    const rule = match.rule;
-    const cached = this.rendered.get(mac)?.get(rule.template);
-    if (cached !== undefined) return { ...base, rule, outcome: 'delivered', status: 200, body: cached.body, hash: cached.hash, contentType: rule.contentType };
+    return { outcome: 'delivered', status: 200, body, contentType: m.rule.contentType };
+  }
+
+  private renderDevice(m: MatchedFile, device: Device): RenderedFile | RenderFailure {
+    const { vendor, rule } = m;
+    const model = m.model!;
+    const cached = this.rendered.get(device.mac)?.get(rule.template);
+    if (cached !== undefined) return { outcome: 'delivered', status: 200, body: cached.body, hash: cached.hash, contentType: rule.contentType };
 
     const tpl = this.templates.get(vendor, model.id, rule.template);
-    if (!tpl) return { ...base, rule, outcome: 'template_not_found', status: 404, detail: rule.template };
+    if (!tpl) return { outcome: 'template_not_found', status: 404, detail: rule.template };
     const lines: LineContext[] = [];
     for (const [i, number] of device.lines.entries()) {
       const ext = this.extensions.get(number);
-      if (!ext) return { ...base, rule, outcome: 'extension_not_found', status: 404, extension: number };
+      if (!ext) return { outcome: 'extension_not_found', status: 404, extension: number };
       lines.push({
         index: i + 1,
         number,
@@ -217,7 +269,7 @@ export class PhoneFiles {
       commonContext(config, vendor, provisioningEndpoint(config, device.listener), model),
       model,
       device,
-      formatMac(mac, vendor.macForm),
+      formatMac(device.mac, vendor.macForm),
       this.configUrl(device),
       lines,
     );
@@ -225,13 +277,13 @@ export class PhoneFiles {
     try {
       body = tpl.engine.renderSync(tpl.parsed, ctx) as string;
     } catch (err) {
-      return { ...base, rule, outcome: 'render_error', status: 500, detail: (err as Error).message };
+      return { outcome: 'render_error', status: 500, detail: (err as Error).message };
     }
-    let perDevice = this.rendered.get(mac);
-    if (!perDevice) this.rendered.set(mac, (perDevice = new Map()));
+    let perDevice = this.rendered.get(device.mac);
+    if (!perDevice) this.rendered.set(device.mac, (perDevice = new Map()));
     const hash = createHash('sha256').update(body).digest('hex');
     perDevice.set(rule.template, { body, hash });
-    return { ...base, rule, outcome: 'delivered', status: 200, body, hash, contentType: rule.contentType };
+    return { outcome: 'delivered', status: 200, body, hash, contentType: rule.contentType };
   }
 }
 

@@ -1,35 +1,18 @@
-// The phone-facing provisioning pipeline, independent of HTTP or TFTP: identify the
-// request, resolve and render the file, log one clear line, record the request.
+// The phone-facing provisioning pipeline, the same for HTTP and TFTP, in four steps:
+// match the file name once (which rule, vendor, device, model), authorise (only a file
+// that holds a secret asks who is asking), render (cached), record (one table of outcome
+// → side effects, fetch-outcomes.ts). A request that may not have a file never gets it
+// rendered; unknown files and devices get their 404 before any challenge.
 import type { Logger } from 'pino';
 import { normalizeMac } from '../util/mac.js';
 import type { Device, DeviceService } from './devices.js';
-import type { PhoneFiles, ResolvedFile } from './phone-files.js';
+import { EFFECTS, requestLogEntry, type Fetch, type FetchOutcome, type FetchRequest } from './fetch-outcomes.js';
+import type { PhoneFiles, RenderedFile } from './phone-files.js';
 import type { RequestLog } from './request-log.js';
 import type { VendorRegistry } from './vendors/index.js';
 import type { ProvisioningGuard } from './guard.js';
 import type { SecurityLog } from '../security/security-log.js';
-import type { ProvisioningAuth } from './http-auth.js';
-
-export interface FetchRequest {
-  /** Last path segment, URL-decoded. */
-  fileName: string;
-  path: string;
-  method: string;
-  ip: string;
-  userAgent: string | null;
-  /** Server port the request came in on. */
-  localPort: number;
-  /** True when that port is an old provisioning port kept open for the grace period. */
-  legacy: boolean;
-  /** The Authorization header, if any (HTTP only). */
-  authorization?: string;
-  /** The request target as sent, path and query (what a digest `uri` names). */
-  target?: string;
-  /** True over TLS. */
-  secure?: boolean;
-  /** The path began with the site's URL key (provisioning.auth.url_key). */
-  keyed?: boolean;
-}
+import type { AuthHow, ProvisioningAuth } from './http-auth.js';
 
 export interface FetchAnswer {
   status: number;
@@ -38,10 +21,6 @@ export interface FetchAnswer {
   /** WWW-Authenticate values on a 401. */
   challenge?: string[];
 }
-
-const GENERIC_PLACEHOLDER_HINT =
-  'set the phone\'s provisioning server to the folder (e.g. http://<server>:<port>/provision/) so the phone adds its own file name, ' +
-  'or use the vendor\'s MAC macro ($mac for Yealink/Fanvil, $MA for Cisco); {mac} is only expanded by this server when it shows URLs';
 
 export class ProvisioningService {
   /** Files served through an old (grace) port since start. */
@@ -61,150 +40,105 @@ export class ProvisioningService {
   ) {}
 
   handle(req: FetchRequest): FetchAnswer {
-    const ua = req.userAgent;
-    const fromUa = ua ? this.vendors.identify(ua) : undefined;
-    // Unknown files and devices get their 404 before any challenge; only a file that
-    // holds a secret asks who is asking.
-    let result = this.files.resolve(req.fileName);
+    const fromUa = req.userAgent ? this.vendors.identify(req.userAgent) : undefined;
+    const m = this.files.match(req.fileName);
+    let outcome: FetchOutcome;
+    let status: number;
+    let detail: string | undefined;
+    let extension: string | undefined;
+    let how: AuthHow | undefined;
     let challenge: string[] | undefined;
-    let how: string | undefined;
-    if (result.outcome === 'delivered' && result.device && result.rule?.sensitive) {
-      const verdict = this.auth.check(result.device, {
-        authorization: req.authorization,
-        method: req.method,
-        uri: req.target ?? req.path,
-        ip: req.ip,
-        secure: req.secure ?? false,
-        keyed: req.keyed,
-      });
-      if (verdict.ok) how = verdict.how;
-      else {
+    let file: RenderedFile | undefined;
+    if (m.outcome !== 'matched') ({ outcome, status, detail } = m);
+    else {
+      const verdict =
+        m.rule.sensitive && m.device
+          ? this.auth.check(m.device, {
+              authorization: req.authorization,
+              method: req.method,
+              uri: req.target ?? req.path,
+              ip: req.ip,
+              secure: req.secure ?? false,
+              keyed: req.keyed,
+            })
+          : undefined;
+      if (verdict && !verdict.ok) {
+        // Refused: the file is not rendered at all (it holds SIP passwords).
         challenge = verdict.challenge;
-        const { body: _secret, ...rest } = result;
-        result = verdict.failure
-          ? { ...rest, outcome: 'auth_failed', status: 401, detail: verdict.failure }
-          : { ...rest, outcome: 'auth_required', status: 401, detail: 'challenge sent' };
+        status = 401;
+        outcome = verdict.failure ? 'auth_failed' : 'auth_required';
+        detail = verdict.failure ?? 'challenge sent';
+      } else {
+        how = verdict?.how;
+        const r = this.files.render(m);
+        ({ outcome, status } = r);
+        if (r.outcome === 'delivered') file = r;
+        else ({ detail, extension } = r);
       }
     }
-    const mac = result.mac ?? (fromUa?.mac ? normalizeMac(fromUa.mac) : null) ?? null;
-    const who = { ip: req.ip, user_agent: ua, file: req.fileName };
-
-    if (mac) this.log.info(who, `Provisioning request received for MAC: ${mac}`);
-    else this.log.info(who, `Provisioning request received for ${req.fileName}`);
-
-    this.report(result, req, mac, fromUa, how);
-    const at = new Date().toISOString();
-    this.requests.add({
-      at,
-      ip: req.ip,
-      method: req.method,
-      path: req.path.slice(0, 512),
-      mac,
-      user_agent: ua ? ua.slice(0, 512) : null,
-      status: result.status,
-      outcome: result.outcome,
-      vendor: result.vendor?.id ?? fromUa?.vendor.id ?? null,
-      model: result.model ?? fromUa?.model ?? null,
-      detail: result.detail ?? (result.extension ? `extension ${result.extension}` : null),
+    this.record({
+      req,
+      outcome,
+      status,
+      mac: m.mac ?? (fromUa?.mac ? normalizeMac(fromUa.mac) : null),
+      vendor: m.vendor,
+      model: m.model?.id,
+      device: m.device,
+      rule: m.outcome === 'matched' ? m.rule : undefined,
+      fromUa,
+      how,
+      hash: file?.hash,
+      account: m.outcome === 'matched' && m.account,
+      detail,
+      extension,
     });
-    if (result.outcome === 'unknown_device' && mac) {
-      this.securityLog.write('unknown-device', { ip: req.ip, mac, file: req.fileName });
-      this.guard.unknownMac(req.ip, mac);
-    }
-    if (result.outcome === 'auth_failed') {
-      this.securityLog.write('auth-failure', { ip: req.ip, service: 'provisioning', mac: result.mac ?? '-', file: req.fileName, reason: result.detail ?? '-' });
-      this.guard.authFailure(req.ip);
-    }
-    if (result.outcome === 'delivered' && result.rule?.sensitive) {
-      this.securityLog.write('sensitive-fetch', { ip: req.ip, mac: result.mac ?? '-', file: req.fileName, status: 200, auth: how ?? '-' });
-      if ((how === 'digest' || how === 'basic') && result.device) this.devices.recordAuthenticated(result.device.mac);
-      if (how === 'window' && result.device) this.devices.recordWindowUse(result.device.mac);
-    }
-    if (result.outcome === 'delivered' && result.device) {
-      const account = result.rule && this.files.isAccountFile(result.device, result.rule);
-      this.devices.recordFetch(result.device.mac, {
-        ip: req.ip,
-        userAgent: ua,
-        servedUrl: this.files.configUrl(result.device),
-        at,
-        port: req.localPort,
-        legacy: req.legacy,
-        accountHash: account ? (result.hash ?? null) : null,
-      });
-      if (req.legacy) {
-        this.legacyFetches++;
-        this.log.warn(
-          { mac: result.device.mac, ip: req.ip, file: req.fileName, port: req.localPort, now_url: this.files.configUrl(result.device) },
-          `Device ${result.device.mac} fetched ${req.fileName} through old port ${req.localPort}; its file now points it at ${this.files.configUrl(result.device)}`,
-        );
-        if (account) this.onLegacyFetch?.(result.device);
-      }
-    }
-    if (result.status === 200) return { status: 200, body: result.body, contentType: result.contentType };
-    return { status: result.status, challenge };
+    if (file) return { status: 200, body: file.body, contentType: file.contentType };
+    return { status, challenge };
   }
 
-  private report(
-    r: ResolvedFile,
-    req: FetchRequest,
-    mac: string | null,
-    fromUa: ReturnType<VendorRegistry['identify']>,
-    how: string | undefined,
-  ): void {
-    const base = { ip: req.ip, file: req.fileName };
-    switch (r.outcome) {
-      case 'delivered':
-        if (r.device) {
-          const d = r.device;
-          const viaWindow = how === 'window' ? ' without a credential (first-fetch window)' : '';
-          this.log.info(
-            { ...base, mac: d.mac, ...(how ? { auth: how } : {}) },
-            `✓ Provisioning config delivered to ${d.mac} (${r.vendor!.name} ${d.model}, extension ${d.lines.join(', ')})${viaWindow}`,
-          );
-        } else {
-          this.log.info(base, `✓ Common provisioning file ${req.fileName} delivered (${r.vendor!.name}${r.model ? ` ${r.model}` : ''})`);
-        }
-        return;
-      case 'unknown_device': {
-        const vendor = fromUa?.vendor ?? r.vendor;
-        this.log.warn(
-          { ...base, mac, guessed_vendor: vendor?.id ?? null, guessed_model: fromUa?.model ?? null },
-          `Device ${mac} not registered in provisioning system`,
-        );
-        return;
-      }
-      case 'template_not_found':
-        this.log.error({ ...base, mac, template: r.detail }, `Template not found for ${r.vendor?.name} ${r.model ?? ''}`.trim());
-        return;
-      case 'extension_not_found':
-        this.log.error({ ...base, mac }, `Extension ${r.extension} not found`);
-        return;
-      case 'placeholder': {
-        const hint = fromUa?.vendor.urlHint ?? GENERIC_PLACEHOLDER_HINT;
-        this.log.warn(
-          { ...base, user_agent: req.userAgent },
-          `Phone at ${req.ip} requested "${req.fileName}": its provisioning URL contains a literal MAC placeholder. Fix: ${hint}`,
-        );
-        return;
-      }
-      case 'malformed_mac':
-        this.log.warn(base, `Malformed MAC in provisioning request "${req.fileName}": ${r.detail}`);
-        return;
-      case 'wrong_vendor_file':
-        this.log.warn({ ...base, mac }, `Device ${mac} asked for ${req.fileName}, which is not a file for its vendor: ${r.detail}`);
-        return;
-      case 'render_error':
-        this.log.error({ ...base, mac, error: r.detail }, `Rendering ${req.fileName} failed`);
-        return;
-      case 'unknown_file':
-        this.log.info(base, `No such provisioning file: ${req.fileName}`);
-        return;
-      case 'auth_required':
-        this.log.info({ ...base, mac }, `Device ${mac} asked for ${req.fileName} without its provisioning credential: challenge sent`);
-        return;
-      case 'auth_failed':
-        this.log.warn({ ...base, mac, reason: r.detail }, `Device ${mac}: wrong provisioning credential for ${req.fileName} (${r.detail}) from ${req.ip}`);
-        return;
+  /** The side effects of one request, as the outcome table says. */
+  private record(f: Fetch): void {
+    const { req } = f;
+    const effects = EFFECTS[f.outcome];
+    if (this.log.isLevelEnabled('info')) {
+      const who = { ip: req.ip, user_agent: req.userAgent, file: req.fileName };
+      this.log.info(who, f.mac ? `Provisioning request received for MAC: ${f.mac}` : `Provisioning request received for ${req.fileName}`);
+    }
+    if (this.log.isLevelEnabled(effects.level)) {
+      const [fields, message] = effects.line(f);
+      this.log[effects.level](fields, message);
+    }
+    const at = new Date().toISOString();
+    this.requests.add(requestLogEntry(f, at));
+    const event = effects.security?.(f);
+    if (event) this.securityLog.write(event[0], event[1]);
+    if (effects.guard === 'unknownMac' && f.mac) this.guard.unknownMac(req.ip, f.mac);
+    if (effects.guard === 'authFailure') this.guard.authFailure(req.ip);
+    if (effects.deviceStats && f.device) this.recordDelivery(f, f.device, at);
+  }
+
+  /** A device got a file: when and how it fetched, and what an old port's fetch sets off. */
+  private recordDelivery(f: Fetch, device: Device, at: string): void {
+    const { req } = f;
+    if (f.how === 'digest' || f.how === 'basic') this.devices.recordAuthenticated(device.mac);
+    if (f.how === 'window') this.devices.recordWindowUse(device.mac);
+    const url = this.files.configUrl(device);
+    this.devices.recordFetch(device.mac, {
+      ip: req.ip,
+      userAgent: req.userAgent,
+      servedUrl: url,
+      at,
+      port: req.localPort,
+      legacy: req.legacy,
+      accountHash: f.account ? (f.hash ?? null) : null,
+    });
+    if (req.legacy) {
+      this.legacyFetches++;
+      this.log.warn(
+        { mac: device.mac, ip: req.ip, file: req.fileName, port: req.localPort, now_url: url },
+        `Device ${device.mac} fetched ${req.fileName} through old port ${req.localPort}; its file now points it at ${url}`,
+      );
+      if (f.account) this.onLegacyFetch?.(device);
     }
   }
 }

@@ -1,10 +1,10 @@
 // Phone files over TFTP, for phones that DHCP option 66 points at a bare address
 // (Cisco, Polycom, older Yealink and Grandstream). Each read request goes through the
-// same pipeline as an HTTP GET (ProvisioningService.handle: identify, resolve, render,
-// log, request log, guard, per-device auth) as method TFTP without credentials: TFTP has
-// none to carry, so a per-device file is served only inside the device's first-fetch
-// window. Like the HTTP route's hook, banned and unlisted addresses are refused before
-// any work. The listener follows provisioning.tftp_port and tftp_host live.
+// same pipeline as an HTTP GET (ProvisioningService.handle: match, authorise, render,
+// record) as method TFTP without credentials: TFTP has none to carry, so a per-device
+// file is rendered and served only inside the device's first-fetch window. Like the
+// HTTP route's hook, banned and unlisted addresses are refused before any work. The
+// listener follows provisioning.tftp_port and tftp_host live.
 import type { Logger } from 'pino';
 import type { PbxConfig } from '../config/schema.js';
 import { ERR, TftpServer, type TftpEvent, type TftpFile, type TftpRemote } from '../tftp/server.js';

@@ -1,0 +1,181 @@
+// How each provisioning request ends, and what each ending sets off: the log line and
+// its level, the security-log event fail2ban reads, what the enumeration guard counts,
+// and whether the device's fetch statistics move. One table, so a new outcome is one
+// row and no ending is handled in two places. The log lines are part of the product:
+// admins and tests look for these words.
+import type { Device } from './devices.js';
+import type { AuthHow } from './http-auth.js';
+import type { Identified } from './vendors/index.js';
+import type { FileRule, VendorProfile } from './vendors/types.js';
+import type { SecurityEvent } from '../security/security-log.js';
+import type { RequestLogEntry } from './request-log.js';
+
+export type FetchOutcome =
+  | 'delivered'
+  | 'placeholder'
+  | 'malformed_mac'
+  | 'unknown_file'
+  | 'unknown_device'
+  | 'wrong_vendor_file'
+  | 'template_not_found'
+  | 'extension_not_found'
+  | 'render_error'
+  | 'auth_required'
+  | 'auth_failed';
+
+/** A phone's request for a file, over HTTP or TFTP. */
+export interface FetchRequest {
+  /** Last path segment, URL-decoded. */
+  fileName: string;
+  path: string;
+  method: string;
+  ip: string;
+  userAgent: string | null;
+  /** Server port the request came in on. */
+  localPort: number;
+  /** True when that port is an old provisioning port kept open for the grace period. */
+  legacy: boolean;
+  /** The Authorization header, if any (HTTP only). */
+  authorization?: string;
+  /** The request target as sent, path and query (what a digest `uri` names). */
+  target?: string;
+  /** True over TLS. */
+  secure?: boolean;
+  /** The path began with the site's URL key (provisioning.auth.url_key). */
+  keyed?: boolean;
+}
+
+/** One request at the end of the pipeline: what its side effects need to know. */
+export interface Fetch {
+  req: FetchRequest;
+  outcome: FetchOutcome;
+  status: number;
+  /** From the file name, else from the User-Agent. */
+  mac: string | null;
+  /** From the file name: the rule's vendor, the device's, or the one its MAC's OUI suggests. */
+  vendor: VendorProfile | undefined;
+  model: string | undefined;
+  device: Device | undefined;
+  rule: FileRule | undefined;
+  /** What the User-Agent says (vendor, model, MAC), when it says. */
+  fromUa: Identified | undefined;
+  /** How a per-device file's request was allowed. */
+  how?: AuthHow;
+  /** SHA-256 of a delivered device file. */
+  hash?: string;
+  /** The device's account file (its hash is the sync state). */
+  account?: boolean;
+  /** For the admin: why it failed (never sent to the phone). */
+  detail?: string;
+  /** The missing extension, for extension_not_found. */
+  extension?: string;
+}
+
+type Fields = Record<string, unknown>;
+
+export interface OutcomeEffects {
+  level: 'info' | 'warn' | 'error';
+  /** The log line: its fields and message. */
+  line: (f: Fetch) => [Fields, string];
+  /** The security-log event, when the request is one. */
+  security?: (f: Fetch) => [SecurityEvent, { ip: string } & Record<string, string | number>] | null;
+  /** What the enumeration guard counts as a miss. */
+  guard?: 'unknownMac' | 'authFailure';
+  /** A file was handed to a device: its fetch statistics (last fetch, authenticated, legacy port) move. */
+  deviceStats?: true;
+}
+
+const GENERIC_PLACEHOLDER_HINT =
+  'set the phone\'s provisioning server to the folder (e.g. http://<server>:<port>/provision/) so the phone adds its own file name, ' +
+  'or use the vendor\'s MAC macro ($mac for Yealink/Fanvil, $MA for Cisco); {mac} is only expanded by this server when it shows URLs';
+
+const where = (f: Fetch): Fields => ({ ip: f.req.ip, file: f.req.fileName });
+
+export const EFFECTS: Record<FetchOutcome, OutcomeEffects> = {
+  delivered: {
+    level: 'info',
+    line: (f) => {
+      const d = f.device;
+      if (!d) return [where(f), `✓ Common provisioning file ${f.req.fileName} delivered (${f.vendor!.name}${f.model ? ` ${f.model}` : ''})`];
+      const viaWindow = f.how === 'window' ? ' without a credential (first-fetch window)' : '';
+      return [
+        { ...where(f), mac: d.mac, ...(f.how ? { auth: f.how } : {}) },
+        `✓ Provisioning config delivered to ${d.mac} (${f.vendor!.name} ${d.model}, extension ${d.lines.join(', ')})${viaWindow}`,
+      ];
+    },
+    security: (f) =>
+      f.rule?.sensitive ? ['sensitive-fetch', { ip: f.req.ip, mac: f.mac ?? '-', file: f.req.fileName, status: 200, auth: f.how ?? '-' }] : null,
+    deviceStats: true,
+  },
+  unknown_device: {
+    level: 'warn',
+    line: (f) => [
+      { ...where(f), mac: f.mac, guessed_vendor: (f.fromUa?.vendor ?? f.vendor)?.id ?? null, guessed_model: f.fromUa?.model ?? null },
+      `Device ${f.mac} not registered in provisioning system`,
+    ],
+    security: (f) => (f.mac ? ['unknown-device', { ip: f.req.ip, mac: f.mac, file: f.req.fileName }] : null),
+    guard: 'unknownMac',
+  },
+  auth_required: {
+    level: 'info',
+    line: (f) => [{ ...where(f), mac: f.mac }, `Device ${f.mac} asked for ${f.req.fileName} without its provisioning credential: challenge sent`],
+  },
+  auth_failed: {
+    level: 'warn',
+    line: (f) => [
+      { ...where(f), mac: f.mac, reason: f.detail },
+      `Device ${f.mac}: wrong provisioning credential for ${f.req.fileName} (${f.detail}) from ${f.req.ip}`,
+    ],
+    security: (f) => ['auth-failure', { ip: f.req.ip, service: 'provisioning', mac: f.mac ?? '-', file: f.req.fileName, reason: f.detail ?? '-' }],
+    guard: 'authFailure',
+  },
+  template_not_found: {
+    level: 'error',
+    line: (f) => [{ ...where(f), mac: f.mac, template: f.detail }, `Template not found for ${f.vendor?.name} ${f.model ?? ''}`.trim()],
+  },
+  extension_not_found: {
+    level: 'error',
+    line: (f) => [{ ...where(f), mac: f.mac }, `Extension ${f.extension} not found`],
+  },
+  render_error: {
+    level: 'error',
+    line: (f) => [{ ...where(f), mac: f.mac, error: f.detail }, `Rendering ${f.req.fileName} failed`],
+  },
+  placeholder: {
+    level: 'warn',
+    line: (f) => [
+      { ...where(f), user_agent: f.req.userAgent },
+      `Phone at ${f.req.ip} requested "${f.req.fileName}": its provisioning URL contains a literal MAC placeholder. Fix: ${f.fromUa?.vendor.urlHint ?? GENERIC_PLACEHOLDER_HINT}`,
+    ],
+  },
+  malformed_mac: {
+    level: 'warn',
+    line: (f) => [where(f), `Malformed MAC in provisioning request "${f.req.fileName}": ${f.detail}`],
+  },
+  wrong_vendor_file: {
+    level: 'warn',
+    line: (f) => [{ ...where(f), mac: f.mac }, `Device ${f.mac} asked for ${f.req.fileName}, which is not a file for its vendor: ${f.detail}`],
+  },
+  unknown_file: {
+    level: 'info',
+    line: (f) => [where(f), `No such provisioning file: ${f.req.fileName}`],
+  },
+};
+
+/** The request-log row (the admin's list of requests; adopting unknown phones): the same for every outcome. */
+export function requestLogEntry(f: Fetch, at: string): RequestLogEntry {
+  const { req } = f;
+  return {
+    at,
+    ip: req.ip,
+    method: req.method,
+    path: req.path.slice(0, 512),
+    mac: f.mac,
+    user_agent: req.userAgent ? req.userAgent.slice(0, 512) : null,
+    status: f.status,
+    outcome: f.outcome,
+    vendor: f.vendor?.id ?? f.fromUa?.vendor.id ?? null,
+    model: f.model ?? f.fromUa?.model ?? null,
+    detail: f.detail ?? (f.extension ? `extension ${f.extension}` : null),
+  };
+}
