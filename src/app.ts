@@ -24,7 +24,7 @@ import { DigestAuth } from './pbx/digest-auth.js';
 import { Location } from './pbx/location.js';
 import { Registrar } from './pbx/registrar.js';
 import { Calls } from './pbx/calls.js';
-import { Proxy } from './pbx/proxy.js';
+import { SipProxy } from './pbx/proxy.js';
 import { SipService } from './pbx/sip-service.js';
 import { NatKeepalive } from './pbx/keepalive.js';
 import { FloodGuard } from './pbx/flood-guard.js';
@@ -68,7 +68,7 @@ export interface SipParts {
   location: Location;
   registrar: Registrar;
   calls: Calls;
-  proxy: Proxy;
+  proxy: SipProxy;
   auth: DigestAuth;
   keepalive: NatKeepalive;
   guard: FloodGuard;
@@ -297,7 +297,7 @@ function createSip(
     const hostOurs = host === c.server.external_ip.toLowerCase() || local.has(host);
     return hostOurs && (port === null || ports.includes(port));
   };
-  const proxy = new Proxy(
+  const proxy = new SipProxy(
     stack,
     location,
     calls,

@@ -1,7 +1,7 @@
 // Keeps NAT bindings of UDP phones open by sending each one an OPTIONS every
 // `sip.keepalive_seconds` (Kamailio nathelper's "natping"). Answers are not needed:
 // the packet itself refreshes the NAT mapping; replies arrive as stray responses.
-import { SipRequest } from '../sip/message.js';
+import { outOfDialogRequest } from '../sip/requests.js';
 import type { SipStack } from '../sip/stack.js';
 import { flowToBinding } from './reach.js';
 import { formatHost } from '../sip/uri.js';
@@ -40,14 +40,15 @@ export class NatKeepalive {
       const flow = flowToBinding(this.stack, b);
       if (!flow) continue;
       const n = this.seq++;
-      const req = new SipRequest('OPTIONS', b.contact, [
-        { name: 'via', value: `SIP/2.0/UDP ${formatHost(host)}:${port};branch=${this.stack.newBranch()}` },
-        { name: 'max-forwards', value: '70' },
-        { name: 'from', value: `<sip:keepalive@${formatHost(host)}>;tag=ka${n}` },
-        { name: 'to', value: `<${b.contact}>` },
-        { name: 'call-id', value: `keepalive-${n}@${host}` },
-        { name: 'cseq', value: `${n} OPTIONS` },
-      ]);
+      const req = outOfDialogRequest({
+        method: 'OPTIONS',
+        uri: b.contact,
+        from: `sip:keepalive@${formatHost(host)}`,
+        fromTag: `ka${n}`,
+        via: { transport: 'udp', host, port },
+        callId: `keepalive-${n}@${host}`,
+        cseq: n,
+      });
       if (this.stack.sendStateless(req, flow)) sent++;
     }
     return sent;

@@ -4,49 +4,66 @@
 // requests are routed by the dialog table to the flow each party uses, so phones
 // behind NAT are reached; ACK for 2xx is forwarded statelessly.
 import type { Logger } from 'pino';
-import { makeResponse, SipRequest, type SipResponse, type Header } from '../sip/message.js';
+import { makeResponse, SipRequest, type SipResponse } from '../sip/message.js';
+import { cancelFor } from '../sip/requests.js';
 import type { SipStack } from '../sip/stack.js';
 import type { Flow } from '../sip/transport.js';
 import { flowToPeer, peerOf, type Peer } from './reach.js';
-import type { ClientTransaction } from '../sip/transactions/client.js';
 import type { ServerTransaction } from '../sip/transactions/server.js';
 import { formatHost } from '../sip/uri.js';
 import type { Binding, Location } from './location.js';
 import { resultOf, type Call, type CallResult, type Calls } from './calls.js';
+import { DialogTable, type ProxyDialog } from './dialog-table.js';
 
+/** Where an initial request's fork stands towards the caller (RFC 3261 §16.7). */
+export enum ForkState {
+  /** Branches are ringing; no final response has gone to the caller. */
+  Calling = 'Calling',
+  /** The caller sent CANCEL: the branches are being cancelled; the caller gets 487 when they are done. */
+  Cancelled = 'Cancelled',
+  /** A 2xx went to the caller (later 2xx from other branches are still relayed, §16.7 step 5). */
+  Answered = 'Answered',
+  /** The ring time ran out: 480 went to the caller, the branches are being cancelled. */
+  NoAnswer = 'NoAnswer',
+  /** Every branch ended without a 2xx: the best final response went to the caller (§16.7.6). */
+  Completed = 'Completed',
+}
 
-interface Dialog {
-  callId: string;
-  callerTag: string;
-  calleeTag: string;
-  caller: Peer;
-  callee: Peer;
-  call: Call | null;
-  lastActivity: number;
+/** One branch of a fork (a client transaction towards one contact). */
+export enum BranchState {
+  /** Sent; nothing heard yet. */
+  Trying = 'Trying',
+  /** A provisional response arrived. */
+  Proceeding = 'Proceeding',
+  /** To be cancelled, but §9.1 forbids a CANCEL before a provisional response: sent when one arrives. */
+  CancelPending = 'CancelPending',
+  /** CANCEL sent; waiting for the final response (487). */
+  Cancelling = 'Cancelling',
+  /** A final response arrived (or was made up: timeout, transport error). */
+  Completed = 'Completed',
 }
 
 interface Branch {
-  tx: ClientTransaction | null;
+  state: BranchState;
   request: SipRequest;
   flow: Flow;
   peer: Peer;
-  provisional: boolean;
-  final: number;
-  cancelWanted: boolean;
-  cancelled: boolean;
 }
 
 interface ForkContext {
+  state: ForkState;
   server: ServerTransaction;
   request: SipRequest;
   caller: Peer;
   branches: Branch[];
   best: SipResponse | null;
-  done: boolean;
-  cancelled: boolean;
-  noAnswer: boolean;
   call: Call | null;
   timer: NodeJS.Timeout | undefined;
+}
+
+/** A final response has gone to the caller: nothing more but 2xx retransmissions goes upstream. */
+function answeredUpstream(ctx: ForkContext): boolean {
+  return ctx.state === ForkState.Answered || ctx.state === ForkState.NoAnswer || ctx.state === ForkState.Completed;
 }
 
 export interface ProxyOptions {
@@ -56,8 +73,8 @@ export interface ProxyOptions {
   noAnswerSeconds: number;
 }
 
-export class Proxy {
-  private readonly dialogs = new Map<string, Dialog>();
+export class SipProxy {
+  private readonly dialogs = new DialogTable();
   private readonly forks = new Map<string, ForkContext>();
   private readonly sweeper: NodeJS.Timeout;
 
@@ -71,13 +88,7 @@ export class Proxy {
   ) {
     // Dialogs whose BYE we never saw (a phone lost power) are forgotten after a day.
     this.sweeper = setInterval(() => {
-      const cutoff = Date.now() - 24 * 3600_000;
-      for (const [k, d] of this.dialogs) {
-        if (d.lastActivity < cutoff) {
-          this.dialogs.delete(k);
-          if (d.call) this.calls.end(d.call, 'answered', 200, 'system');
-        }
-      }
+      for (const d of this.dialogs.expire(Date.now() - 24 * 3600_000)) if (d.call) this.calls.end(d.call, 'answered', 200, 'system');
     }, 60_000);
     this.sweeper.unref();
   }
@@ -98,26 +109,14 @@ export class Proxy {
       if (call) this.calls.end(call, 'unavailable', 480, null);
       return;
     }
-    const ctx: ForkContext = {
-      server,
-      request: req,
-      caller: flowPeer(flow),
-      branches: [],
-      best: null,
-      done: false,
-      cancelled: false,
-      noAnswer: false,
-      call,
-      timer: undefined,
-    };
+    const ctx: ForkContext = { state: ForkState.Calling, server, request: req, caller: flowPeer(flow), branches: [], best: null, call, timer: undefined };
     this.forks.set(server.key, ctx);
     if (isInvite) {
       ctx.timer = setTimeout(() => {
-        if (ctx.done) return;
+        if (answeredUpstream(ctx)) return;
         // The ring time is our decision: answer the caller now, then cancel the branches
         // (their 487s are absorbed).
-        ctx.noAnswer = true;
-        ctx.done = true;
+        ctx.state = ForkState.NoAnswer;
         this.forks.delete(ctx.server.key);
         ctx.server.respond(makeResponse(req, 480, 'No Answer'));
         if (ctx.call) this.calls.end(ctx.call, 'no_answer', 480, null);
@@ -126,9 +125,9 @@ export class Proxy {
     }
     for (const t of targets) {
       const out = this.forwardCopy(req, flow, t.flow, t.b.contact, t.b.path ?? [], true);
-      const branch: Branch = { tx: null, request: out, flow: t.flow, peer: peerOf(t.b), provisional: false, final: 0, cancelWanted: false, cancelled: false };
+      const branch: Branch = { state: BranchState.Trying, request: out, flow: t.flow, peer: peerOf(t.b) };
       ctx.branches.push(branch);
-      branch.tx = this.stack.sendRequest(out, t.flow, {
+      this.stack.sendRequest(out, t.flow, {
         response: (res) => this.branchResponse(ctx, branch, res),
         timeout: () => this.branchFinal(ctx, branch, makeResponse(out, 408, 'Request Timeout')),
         transportError: () => this.branchFinal(ctx, branch, makeResponse(out, 503, 'Service Unavailable')),
@@ -145,8 +144,8 @@ export class Proxy {
       return;
     }
     server.respond(makeResponse(req, 200));
-    if (ctx.done) return;
-    ctx.cancelled = true;
+    if (answeredUpstream(ctx)) return;
+    ctx.state = ForkState.Cancelled;
     this.cancelBranches(ctx);
   }
 
@@ -155,11 +154,9 @@ export class Proxy {
    * table; null when no dialog matches (the caller answers 481).
    */
   routeInDialog(req: SipRequest, server: ServerTransaction | null, flow: Flow): boolean {
-    const fromTag = req.from.params.get('tag') ?? '';
-    const toTag = req.to.params.get('tag') ?? '';
-    const d = this.dialogs.get(dialogKey(req.callId, fromTag, toTag)) ?? this.dialogs.get(dialogKey(req.callId, toTag, fromTag));
-    if (!d) return false;
-    const fromCaller = d.callerTag === fromTag;
+    const found = this.dialogs.match(req.callId, req.from.params.get('tag') ?? '', req.to.params.get('tag') ?? '');
+    if (!found) return false;
+    const { dialog: d, fromCaller } = found;
     const target = fromCaller ? d.callee : d.caller;
     const source = fromCaller ? d.caller : d.callee;
     // Only the dialog's own parties may use it.
@@ -185,26 +182,26 @@ export class Proxy {
       d.call = null;
     }
     this.stack.sendRequest(out, targetFlow, {
-      response: (res, tx) => this.relayResponse(server!, res, tx, d, req),
+      response: (res) => this.relayResponse(server!, res, d, req),
       timeout: () => server!.respond(makeResponse(req, 408)),
       transportError: () => server!.respond(makeResponse(req, 503)),
     });
     return true;
   }
 
-  private relayResponse(server: ServerTransaction, res: SipResponse, _tx: ClientTransaction, d: Dialog, req: SipRequest): void {
+  private relayResponse(server: ServerTransaction, res: SipResponse, d: ProxyDialog, req: SipRequest): void {
     if (res.status === 100) return;
     res.removeFirstValue('via');
     server.respond(res);
-    if (req.method === 'BYE' && res.status >= 200) this.forgetDialog(d);
+    if (req.method === 'BYE' && res.status >= 200) this.dialogs.forget(d);
   }
 
   private branchResponse(ctx: ForkContext, branch: Branch, res: SipResponse): void {
     const status = res.status;
     if (status < 200) {
-      branch.provisional = true;
-      if (branch.cancelWanted && !branch.cancelled) this.sendCancel(ctx, branch);
-      if (status === 100 || ctx.done) return;
+      if (branch.state === BranchState.Trying) branch.state = BranchState.Proceeding;
+      else if (branch.state === BranchState.CancelPending) this.sendCancel(ctx, branch);
+      if (status === 100 || answeredUpstream(ctx)) return;
       res.removeFirstValue('via');
       this.rememberDialog(ctx, branch, res, false);
       ctx.server.respond(res);
@@ -213,14 +210,14 @@ export class Proxy {
     if (status < 300) {
       res.removeFirstValue('via');
       this.rememberDialog(ctx, branch, res, true);
-      branch.final = status;
-      const first = !ctx.done;
-      ctx.done = true;
+      branch.state = BranchState.Completed;
+      const first = !answeredUpstream(ctx);
+      if (first) ctx.state = ForkState.Answered;
       clearTimeout(ctx.timer);
       ctx.server.respond(res);
       if (first) {
         if (ctx.call) this.calls.answered(ctx.call);
-        for (const other of ctx.branches) if (other !== branch && !other.final) this.requestCancel(ctx, other);
+        for (const other of ctx.branches) if (other !== branch && other.state !== BranchState.Completed) this.requestCancel(ctx, other);
       }
       this.maybeFinish(ctx);
       return;
@@ -229,8 +226,8 @@ export class Proxy {
   }
 
   private branchFinal(ctx: ForkContext, branch: Branch, res: SipResponse): void {
-    if (branch.final) return;
-    branch.final = res.status;
+    if (branch.state === BranchState.Completed) return;
+    branch.state = BranchState.Completed;
     if (res.vias.length > 1) res.removeFirstValue('via');
     if (!ctx.best || rank(res.status) < rank(ctx.best.status)) ctx.best = res;
     this.maybeFinish(ctx);
@@ -238,80 +235,50 @@ export class Proxy {
 
   /** When every branch has a final response, answer the caller with the best one (§16.7.6). */
   private maybeFinish(ctx: ForkContext): void {
-    if (!ctx.branches.every((b) => b.final)) return;
+    if (!ctx.branches.every((b) => b.state === BranchState.Completed)) return;
     clearTimeout(ctx.timer);
     this.forks.delete(ctx.server.key);
-    if (ctx.done) return;
-    ctx.done = true;
+    if (answeredUpstream(ctx)) return;
+    const cancelled = ctx.state === ForkState.Cancelled;
+    ctx.state = ForkState.Completed;
     let res = ctx.best!;
-    if (ctx.cancelled && res.status !== 487) res = withStatus(ctx.request, res, 487, 'Request Terminated');
+    if (cancelled && res.status !== 487) res = withStatus(ctx.request, res, 487, 'Request Terminated');
     ctx.server.respond(res);
     if (ctx.call) {
-      const result: CallResult = ctx.cancelled ? 'cancelled' : resultOf(res.status);
-      this.calls.end(ctx.call, result, res.status, ctx.cancelled ? 'caller' : null);
+      const result: CallResult = cancelled ? 'cancelled' : resultOf(res.status);
+      this.calls.end(ctx.call, result, res.status, cancelled ? 'caller' : null);
     }
   }
 
   private cancelBranches(ctx: ForkContext): void {
-    for (const b of ctx.branches) if (!b.final) this.requestCancel(ctx, b);
+    for (const b of ctx.branches) if (b.state !== BranchState.Completed) this.requestCancel(ctx, b);
   }
 
   /** §9.1: a CANCEL is sent only once the branch has seen a provisional response. */
   private requestCancel(ctx: ForkContext, b: Branch): void {
-    b.cancelWanted = true;
-    if (b.provisional && !b.cancelled) this.sendCancel(ctx, b);
+    if (b.state === BranchState.Proceeding) this.sendCancel(ctx, b);
+    else if (b.state === BranchState.Trying) b.state = BranchState.CancelPending;
   }
 
   private sendCancel(ctx: ForkContext, b: Branch): void {
-    b.cancelled = true;
+    b.state = BranchState.Cancelling;
     // §16.8 Timer C's spirit: a branch that never answers its CANCEL must not hold the caller.
     const guard = setTimeout(() => {
-      if (!b.final) this.branchFinal(ctx, b, makeResponse(b.request, 408, 'Request Timeout'));
+      if (b.state !== BranchState.Completed) this.branchFinal(ctx, b, makeResponse(b.request, 408, 'Request Timeout'));
     }, 64 * this.stack.timers.T1);
     guard.unref();
-    const r = b.request;
-    const headers: Header[] = [
-      { name: 'via', value: r.getAll('via')[0]! },
-      { name: 'max-forwards', value: '70' },
-      { name: 'from', value: r.get('from')! },
-      { name: 'to', value: r.get('to')! },
-      { name: 'call-id', value: r.callId },
-      { name: 'cseq', value: `${r.cseq.seq} CANCEL` },
-      ...r.headers.filter((h) => h.name === 'route'),
-    ];
-    const cancel = new SipRequest('CANCEL', r.uri, headers);
-    this.stack.sendRequest(cancel, b.flow, { response: () => {}, timeout: () => {}, transportError: () => {} });
+    this.stack.sendRequest(cancelFor(b.request), b.flow, { response: () => {}, timeout: () => {}, transportError: () => {} });
   }
 
   private rememberDialog(ctx: ForkContext, branch: Branch, res: SipResponse, confirmed: boolean): void {
     const method = ctx.request.method;
     if (method !== 'INVITE' && method !== 'SUBSCRIBE' && method !== 'REFER') return;
-    const callerTag = ctx.request.from.params.get('tag') ?? '';
     const calleeTag = res.to.params.get('tag');
     if (!calleeTag) return;
-    const key = dialogKey(ctx.request.callId, callerTag, calleeTag);
-    const existing = this.dialogs.get(key);
-    if (existing) {
-      if (confirmed) {
-        // The branch that answered owns the dialog, whatever rang before under this tag.
-        existing.callee = { ...branch.peer };
-        if (ctx.call) existing.call = ctx.call;
-      }
-      return;
-    }
-    this.dialogs.set(key, {
-      callId: ctx.request.callId,
-      callerTag,
-      calleeTag,
-      caller: { ...ctx.caller },
-      callee: { ...branch.peer },
-      call: method === 'INVITE' ? ctx.call : null,
-      lastActivity: Date.now(),
-    });
-  }
-
-  private forgetDialog(d: Dialog): void {
-    this.dialogs.delete(dialogKey(d.callId, d.callerTag, d.calleeTag));
+    this.dialogs.remember(
+      { callId: ctx.request.callId, callerTag: ctx.request.from.params.get('tag') ?? '', calleeTag, caller: ctx.caller, callee: branch.peer, call: ctx.call },
+      confirmed,
+    );
   }
 
   /**
@@ -347,10 +314,6 @@ export class Proxy {
   private flowFor(p: Peer | undefined): Flow | undefined {
     return p ? flowToPeer(this.stack, p) : undefined;
   }
-}
-
-function dialogKey(callId: string, a: string, b: string): string {
-  return `${callId}|${a}|${b}`;
 }
 
 function flowPeer(f: Flow): Peer {

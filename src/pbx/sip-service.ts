@@ -10,7 +10,7 @@ import type { Flow } from '../sip/transport.js';
 import type { ServerTransaction } from '../sip/transactions/server.js';
 import type { DigestAuth } from './digest-auth.js';
 import type { Registrar } from './registrar.js';
-import type { Proxy } from './proxy.js';
+import type { SipProxy } from './proxy.js';
 import type { Calls } from './calls.js';
 import { SCANNER_UA, type FloodGuard } from './flood-guard.js';
 
@@ -21,7 +21,7 @@ const SUPPORTED = ['path', 'outbound', 'gruu', '100rel', 'timer', 'replaces'];
 export interface SipServiceDeps {
   stack: SipStack;
   registrar: Registrar;
-  proxy: Proxy;
+  proxy: SipProxy;
   calls: Calls;
   auth: DigestAuth;
   isExtension: (number: string) => boolean;

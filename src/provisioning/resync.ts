@@ -4,14 +4,13 @@
 // authenticated retry with their own line's credentials. Many phones go out in
 // batches with jitter, so a thousand phones do not fetch at once. After any change
 // that alters a phone's file, the phones whose file changed are resynced.
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { PbxConfig } from '../config/schema.js';
-import { makeResponse, SipRequest, type SipResponse } from '../sip/message.js';
+import { outOfDialogRequest } from '../sip/requests.js';
+import { withAuthenticatedRetry } from '../sip/digest-client.js';
+import { requestFinal } from '../sip/uac.js';
 import type { SipStack } from '../sip/stack.js';
 import { formatHost } from '../sip/uri.js';
-import { parseCredentials } from '../sip/header-values.js';
-import { digestResponse, ha1, parseAlgorithm } from '../sip/digest.js';
 import type { ExtensionService } from '../pbx/extensions.js';
 import type { Binding, Location } from '../pbx/location.js';
 import { flowToBinding } from '../pbx/reach.js';
@@ -126,35 +125,25 @@ export class Resync {
       return 0;
     }
     const c = this.config();
-    const host = formatHost(c.server.external_ip);
-    const callId = `${randomBytes(8).toString('hex')}@${c.server.external_ip}`;
-    const fromTag = randomBytes(4).toString('hex');
-    const build = (cseq: number, auth?: string) =>
-      new SipRequest('NOTIFY', b.contact, [
-        { name: 'via', value: `SIP/2.0/${flow.transport.toUpperCase()} ${host}:${c.server.sip_port};branch=${this.stack.newBranch()};rport` },
-        { name: 'max-forwards', value: '70' },
-        { name: 'from', value: `<sip:${b.aor}@${host}>;tag=${fromTag}` },
-        { name: 'to', value: `<sip:${b.aor}@${host}>` },
-        { name: 'call-id', value: callId },
-        { name: 'cseq', value: `${cseq} NOTIFY` },
-        { name: 'contact', value: `<sip:${host}:${c.server.sip_port}>` },
+    const host = c.server.external_ip;
+    const notify = outOfDialogRequest({
+      method: 'NOTIFY',
+      uri: b.contact,
+      from: `sip:${b.aor}@${formatHost(host)}`,
+      to: `sip:${b.aor}@${formatHost(host)}`,
+      via: { transport: flow.transport, host, port: c.server.sip_port },
+      contact: `sip:${formatHost(host)}:${c.server.sip_port}`,
+      headers: [
         { name: 'event', value: event },
         { name: 'subscription-state', value: 'terminated;reason=timeout' },
-        ...(auth ? [{ name: 'authorization', value: auth }] : []),
-      ]);
+      ],
+    });
     this.counters.sent++;
-    const first = await this.send(build(1), flow);
-    if (first.status !== 401 && first.status !== 407) return this.tally(first.status);
-    // The phone wants proof the NOTIFY is from its own server (Cisco SPA): answer with its line's credentials.
-    this.counters.challenged++;
+    // A phone may want proof the NOTIFY is from its own server (Cisco SPA): answer with its line's credentials.
     const ext = this.extensions.get(b.aor);
-    const header = first.status === 401 ? 'www-authenticate' : 'proxy-authenticate';
-    const challenge = first.get(header);
-    if (!ext || !challenge) return this.tally(first.status);
-    const auth = answerChallenge(challenge, b.aor, ext.secret, 'NOTIFY', b.contact);
-    if (!auth) return this.tally(first.status);
-    const second = await this.send(build(2, auth), flow);
-    return this.tally(second.status);
+    const outcome = await withAuthenticatedRetry((req) => requestFinal(this.stack, req, flow), notify, ext ? { username: b.aor, password: ext.secret } : undefined);
+    if (outcome.challenged) this.counters.challenged++;
+    return this.tally(outcome.response.status);
   }
 
   private tally(status: number): number {
@@ -162,38 +151,6 @@ export class Resync {
     else this.counters.failed++;
     return status;
   }
-
-  private send(req: SipRequest, flow: NonNullable<ReturnType<typeof flowToBinding>>): Promise<SipResponse> {
-    return new Promise((ok) => {
-      this.stack.sendRequest(req, flow, {
-        response: (res) => {
-          if (res.status >= 200) ok(res);
-        },
-        timeout: () => ok(makeResponse(req, 408)),
-        transportError: () => ok(makeResponse(req, 503)),
-      });
-    });
-  }
-}
-
-/** An Authorization value answering a digest challenge (RFC 7616), or null if unsupported. */
-export function answerChallenge(challenge: string, user: string, password: string, method: string, uri: string): string | null {
-  const p = parseCredentials(challenge).params;
-  const algorithm = parseAlgorithm(p.get('algorithm'));
-  const realm = p.get('realm') ?? '';
-  const nonce = p.get('nonce') ?? '';
-  if (!algorithm || !nonce) return null;
-  const qops = (p.get('qop') ?? '').split(',').map((q) => q.trim());
-  const qop = qops.includes('auth') ? 'auth' : undefined;
-  const cnonce = randomBytes(8).toString('hex');
-  const nc = '00000001';
-  const response = digestResponse({ algorithm, ha1: ha1(algorithm, user, realm, password), method, uri, nonce, qop, nc, cnonce });
-  const opaque = p.get('opaque');
-  return (
-    `Digest username="${user}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=${algorithm}` +
-    (qop ? `, qop=${qop}, nc=${nc}, cnonce="${cnonce}"` : '') +
-    (opaque ? `, opaque="${opaque}"` : '')
-  );
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

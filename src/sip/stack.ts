@@ -3,7 +3,6 @@
 // (received/rport), matches requests and responses to transactions (§17.1.3, §17.2.3,
 // with the RFC 2543 fallback), and answers unparseable requests with a 400 that
 // names the problem. It knows nothing of extensions or phones.
-import { randomBytes } from 'node:crypto';
 import { makeResponse, type AnyMessage, type Header, SipRequest, SipResponse } from './message.js';
 import { SipMessageError } from './parser.js';
 import { Transports, type Flow, type ListenSpec } from './transport.js';
@@ -16,6 +15,7 @@ import {
 import { InviteServerTransaction, NonInviteServerTransaction, type ServerTransaction } from './transactions/server.js';
 import { DEFAULT_TIMERS, type TimerConfig } from './transactions/timers.js';
 import { splitList } from './header-values.js';
+import { MAGIC_COOKIE, newBranch } from './requests.js';
 
 export interface StackDelegate {
   /** A new request (not a retransmission). `tx` is null for an ACK that matches no transaction (ACK for a 2xx). */
@@ -35,7 +35,7 @@ export interface StackCounters {
   clientTransactions: number;
 }
 
-export const MAGIC_COOKIE = 'z9hG4bK';
+export { MAGIC_COOKIE } from './requests.js';
 
 export class SipStack {
   readonly transports: Transports;
@@ -49,8 +49,6 @@ export class SipStack {
   };
   private readonly server = new Map<string, ServerTransaction>();
   private readonly client = new Map<string, ClientTransaction>();
-  private readonly branchPrefix = MAGIC_COOKIE + randomBytes(4).toString('hex');
-  private branchCounter = 0;
   private delegate: StackDelegate | undefined;
   /** Completed non-INVITE server transactions in expiry order (Timer J), and the next to look at. */
   private retiring: { at: number; tx: ServerTransaction }[] = [];
@@ -92,7 +90,7 @@ export class SipStack {
   }
 
   newBranch(): string {
-    return `${this.branchPrefix}.${(this.branchCounter++).toString(36)}`;
+    return newBranch();
   }
 
   get activeTransactions(): { server: number; client: number } {

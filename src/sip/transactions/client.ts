@@ -2,7 +2,8 @@
 // Accepted state) and non-INVITE (§17.1.2). They retransmit over UDP (timers A and E),
 // give up after 64*T1 (B and F), build the ACK for non-2xx finals, and absorb
 // retransmitted responses.
-import { SipRequest, type SipResponse } from '../message.js';
+import type { SipRequest, SipResponse } from '../message.js';
+import { ackForNon2xx } from '../requests.js';
 import type { Flow } from '../transport.js';
 import { Transaction, TransactionState, type TimerConfig } from './timers.js';
 
@@ -117,17 +118,7 @@ export class InviteClientTransaction extends ClientTransaction {
 
   /** §17.1.1.3: the ACK for a non-2xx final response, built from the original INVITE. */
   private sendAck(response: SipResponse): void {
-    const inv = this.request;
-    const headers = [
-      { name: 'via', value: inv.getAll('via')[0]! },
-      { name: 'max-forwards', value: '70' },
-      { name: 'from', value: inv.get('from')! },
-      { name: 'to', value: response.get('to')! },
-      { name: 'call-id', value: inv.get('call-id')! },
-      { name: 'cseq', value: `${inv.cseq.seq} ACK` },
-      ...inv.headers.filter((h) => h.name === 'route'),
-    ];
-    this.flow.send(new SipRequest('ACK', inv.uri, headers).toBuffer());
+    this.flow.send(ackForNon2xx(this.request, response).toBuffer());
   }
 }
 
