@@ -33,6 +33,7 @@ export function createMetrics(pbx: Pbx): Registry {
     [{ direction: 'dropped' }, sip.stack.transports.counters.dropped],
   ]);
   counter('pbx_sip_parse_errors_total', 'SIP messages that could not be parsed', [], () => [[{}, sip.stack.counters.parseErrors]]);
+  counter('pbx_sip_requests_refused_total', 'SIP requests dropped before a transaction was made (scanners, banned floods)', [], () => [[{}, sip.stack.counters.requestsRefused]]);
   counter('pbx_sip_transactions_total', 'SIP transactions created', ['side'], () => [
     [{ side: 'server' }, sip.stack.counters.serverTransactions],
     [{ side: 'client' }, sip.stack.counters.clientTransactions],

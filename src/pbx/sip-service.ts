@@ -34,15 +34,20 @@ export interface SipServiceDeps {
 export class SipService implements StackDelegate {
   constructor(private readonly d: SipServiceDeps) {}
 
-  request(req: SipRequest, tx: ServerTransaction | null, flow: Flow): void {
+  /** Before the stack makes a transaction: floods and scanners are dropped without one. */
+  admit(req: SipRequest, flow: Flow): boolean {
     const ip = flow.remoteAddress;
-    if (!this.d.guard.request(ip)) return; // just banned for flooding: drop silently
+    if (!this.d.guard.request(ip)) return false; // just banned for flooding: drop silently
     const ua = req.get('user-agent');
     if (ua && SCANNER_UA.test(ua)) {
       // Scanners get no answer at all: nothing to learn, and their source is banned.
       this.d.guard.scanner(ip, ua);
-      return;
+      return false;
     }
+    return true;
+  }
+
+  request(req: SipRequest, tx: ServerTransaction | null, flow: Flow): void {
     try {
       this.route(req, tx, flow);
     } catch (err) {

@@ -18,6 +18,12 @@ import { splitList } from './header-values.js';
 import { MAGIC_COOKIE, newBranch } from './requests.js';
 
 export interface StackDelegate {
+  /**
+   * Asked once for each new request before a transaction exists for it. False drops the
+   * request: no transaction, no answer (a scanner, a source banned this instant). Asking
+   * first is what keeps a dropped request from leaving a transaction that nothing ends.
+   */
+  admit?(req: SipRequest, flow: Flow): boolean;
   /** A new request (not a retransmission). `tx` is null for an ACK that matches no transaction (ACK for a 2xx). */
   request(req: SipRequest, tx: ServerTransaction | null, flow: Flow): void;
   /** A response that matches no client transaction (to be forwarded statelessly or dropped). */
@@ -31,6 +37,8 @@ export interface StackCounters {
   responsesIn: number;
   retransmissionsAbsorbed: number;
   parseErrors: number;
+  /** New requests the delegate refused to admit (dropped without a transaction). */
+  requestsRefused: number;
   serverTransactions: number;
   clientTransactions: number;
 }
@@ -44,6 +52,7 @@ export class SipStack {
     responsesIn: 0,
     retransmissionsAbsorbed: 0,
     parseErrors: 0,
+    requestsRefused: 0,
     serverTransactions: 0,
     clientTransactions: 0,
   };
@@ -139,6 +148,10 @@ export class SipStack {
     if (existing) {
       this.counters.retransmissionsAbsorbed++;
       existing.receiveRequest(m);
+      return;
+    }
+    if (this.delegate?.admit && !this.delegate.admit(m, flow)) {
+      this.counters.requestsRefused++;
       return;
     }
     if (m.method === 'ACK') {

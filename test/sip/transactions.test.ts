@@ -246,3 +246,36 @@ describe('the stack keeps completed non-INVITE transactions on one Timer J queue
     }
   });
 });
+
+describe('the delegate admits a request before the stack makes a transaction for it', () => {
+  test('thousands of refused requests leave no transaction behind; admitted ones still get one', async () => {
+    const { SipStack } = await import('../../src/sip/stack.ts');
+    const stack = new SipStack(T);
+    let handled = 0;
+    stack.setDelegate({
+      admit: (req) => !req.callId.startsWith('drop-'),
+      request: (req, tx) => (handled++, tx?.respond(makeResponse(req, 200))),
+    });
+    const f = flow();
+    const receive = (stack as unknown as { receive(m: SipRequest, f: Flow): void }).receive.bind(stack);
+    const make = (method: string, callId: string, branch: string) =>
+      parseMessage(
+        Buffer.from(`${method} sip:bob@example.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK${branch}\r\nMax-Forwards: 70\r\nFrom: <sip:a@x>;tag=a\r\nTo: <sip:b@x>\r\nCall-ID: ${callId}\r\nCSeq: 1 ${method}\r\nContent-Length: 0\r\n\r\n`),
+      ) as SipRequest;
+    try {
+      for (let i = 0; i < 5000; i++) receive(make(i % 2 ? 'INVITE' : 'OPTIONS', `drop-${i}`, `d${i}`), f);
+      assert.equal(stack.activeTransactions.server, 0, 'no transaction was made for a refused request');
+      assert.equal(stack.counters.requestsRefused, 5000);
+      assert.equal(stack.counters.serverTransactions, 0);
+      assert.equal(handled, 0, 'the transaction user never saw them');
+      assert.equal(f.sent.length, 0, 'and nothing was answered');
+      receive(make('OPTIONS', 'keep-1', 'k1'), f);
+      assert.equal(handled, 1);
+      assert.equal(f.sent.length, 1, 'an admitted request is answered');
+      await sleep(64 * T.T1 + 400);
+      assert.equal(stack.activeTransactions.server, 0, 'the admitted one ended after Timer J');
+    } finally {
+      await stack.close();
+    }
+  });
+});
