@@ -97,7 +97,7 @@ export class SipService implements StackDelegate {
       }
       this.respond(
         tx,
-        makeResponse(req, 200, 'OK', tag(), [
+        makeResponse(req, 200, 'OK', undefined, [
           { name: 'allow', value: ALLOW },
           { name: 'accept', value: 'application/sdp' },
           { name: 'supported', value: SUPPORTED.join(', ') },
@@ -108,7 +108,7 @@ export class SipService implements StackDelegate {
     }
     if (method === 'SUBSCRIBE' || method === 'PUBLISH') {
       // No presence or message-waiting service yet: say so, so phones stop retrying.
-      this.respond(tx, makeResponse(req, 489, 'Bad Event', tag(), [{ name: 'allow-events', value: '' }]));
+      this.respond(tx, makeResponse(req, 489, 'Bad Event', undefined, [{ name: 'allow-events', value: '' }]));
       return;
     }
     if (method === 'ACK' || method === 'BYE' || method === 'PRACK' || method === 'UPDATE' || method === 'INFO') {
@@ -150,7 +150,7 @@ export class SipService implements StackDelegate {
         const call = this.d.calls.start(req.callId, req.from.params.get('tag') ?? '', caller, callee || '(none)');
         this.d.calls.end(call, 'unknown_extension', 404, null);
       }
-      this.respond(tx, makeResponse(req, 404, 'Not Found', tag()));
+      this.respond(tx, makeResponse(req, 404, 'Not Found'));
       return;
     }
     if (method === 'INVITE') this.respond(tx, makeResponse(req, 100));
@@ -160,10 +160,6 @@ export class SipService implements StackDelegate {
   private respond(tx: ServerTransaction, res: SipResponse): void {
     tx.respond(res);
   }
-}
-
-function tag(): string {
-  return Math.random().toString(36).slice(2, 12);
 }
 
 function safeCallId(req: SipRequest): string | undefined {

@@ -4,6 +4,7 @@
 import { SipParseError } from './errors.js';
 import { parseCSeq, parseNameAddr, parseVia, splitList, type CSeq, type NameAddr, type Via } from './header-values.js';
 import { parseUri, type SipUri } from './uri.js';
+import { newTag } from './ids.js';
 
 export interface Header {
   /** Lower-case full name (compact forms expanded). */
@@ -266,8 +267,9 @@ export const REASONS: Record<number, string> = {
 };
 
 /**
- * A response to `req` (RFC 3261 §8.2.6): Via, From, To, Call-ID and CSeq copied,
- * a To tag added when given and absent.
+ * A response to `req` (RFC 3261 §8.2.6): Via, From, To, Call-ID and CSeq copied.
+ * §8.2.6.2: "If the request did not have a tag in the To header field, the UAS MUST add
+ * a tag" (100 Trying aside): `toTag` when given (a dialog's own tag), else a fresh one.
  */
 export function makeResponse(req: SipRequest, status: number, reason?: string, toTag?: string, extra: Header[] = []): SipResponse {
   const headers: Header[] = [];
@@ -275,7 +277,7 @@ export function makeResponse(req: SipRequest, status: number, reason?: string, t
     if (h.name === 'via' || h.name === 'from' || h.name === 'call-id' || h.name === 'cseq') headers.push(h);
     else if (h.name === 'to') {
       const hasTag = /;\s*tag\s*=/i.test(h.value);
-      headers.push(toTag && !hasTag && status > 100 ? { name: 'to', value: `${h.value};tag=${toTag}` } : h);
+      headers.push(!hasTag && status > 100 ? { name: 'to', value: `${h.value};tag=${toTag ?? newTag()}` } : h);
     }
   }
   if (status === 100 && req.has('timestamp')) headers.push({ name: 'timestamp', value: req.get('timestamp')! });

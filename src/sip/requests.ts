@@ -2,32 +2,11 @@
 // inside one, §13.2.2.4 the ACK for a 2xx, §9.1 CANCEL, §17.1.1.3 the ACK for a non-2xx)
 // with fresh branches, tags and Call-IDs. Sending is the stack's job; what the Via and
 // Contact advertise is the caller's (the listener of the transport the request goes on).
-import { randomBytes } from 'node:crypto';
 import type { Dialog } from './dialog.js';
 import { parseNameAddr } from './header-values.js';
 import { SipRequest, type Header, type SipResponse } from './message.js';
 import { formatHost } from './uri.js';
-
-/** §8.1.1.7: "The branch ID inserted by an element compliant with this specification MUST always begin with the characters z9hG4bK." */
-export const MAGIC_COOKIE = 'z9hG4bK';
-
-/** Unique per process (random prefix) and per request (counter): cheaper than random bytes each time. */
-const branchPrefix = MAGIC_COOKIE + randomBytes(4).toString('hex');
-let branchCounter = 0;
-
-export function newBranch(): string {
-  return `${branchPrefix}.${(branchCounter++).toString(36)}`;
-}
-
-/** §19.3: tags "MUST be globally unique and cryptographically random with at least 32 bits of randomness". */
-export function newTag(): string {
-  return randomBytes(6).toString('hex');
-}
-
-/** §8.1.1.4: Call-IDs "MUST be unique across space and time"; the host part is for people reading traces. */
-export function newCallId(host: string): string {
-  return `${randomBytes(12).toString('hex')}@${host}`;
-}
+import { newBranch, newCallId, newTag } from './ids.js';
 
 /** Where a request says it was sent from (Via sent-by) and where to reach its sender (Contact). */
 export interface SentBy {

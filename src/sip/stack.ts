@@ -15,7 +15,7 @@ import {
 import { InviteServerTransaction, NonInviteServerTransaction, type ServerTransaction } from './transactions/server.js';
 import { DEFAULT_TIMERS, type TimerConfig } from './transactions/timers.js';
 import { splitList } from './header-values.js';
-import { MAGIC_COOKIE, newBranch } from './requests.js';
+import { MAGIC_COOKIE, newBranch } from './ids.js';
 
 export interface StackDelegate {
   /**
@@ -43,7 +43,6 @@ export interface StackCounters {
   clientTransactions: number;
 }
 
-export { MAGIC_COOKIE } from './requests.js';
 
 export class SipStack {
   readonly transports: Transports;

@@ -142,6 +142,8 @@ test('RFC 4475 torture messages over UDP: answered as the RFC says, and the serv
     assert.ok(statuses.includes(reply.status), `${name}: got ${reply.status} ${reply.reason}, expected ${statuses}`);
     if (name === 'bext01') assert.match(reply.headers.get('unsupported')![0]!, /nothingSupportsThis, nothingSupportsThisEither/);
     if (reply.status === 400) assert.ok(reply.reason.length > 'Bad Request'.length, `${name}: reason names the problem (${reply.reason})`);
+    const to = reply.headers.get('to')?.[0];
+    if (to !== undefined) assert.match(to, /;\s*tag=/i, `${name}: the ${reply.status} carries a To tag (RFC 3261 §8.2.6.2)`);
     void callId;
   }
   assert.equal((await a.request('OPTIONS', { uri: `sip:127.0.0.1:${sipPort}` })).status, 200);
@@ -260,6 +262,41 @@ test('a caller cannot claim another From than its credentials', async () => {
   const auth = from.authorize('INVITE', 'sip:3002@127.0.0.1', first, 'proxy-authenticate');
   const second = await from.request('INVITE', { uri: 'sip:3002@127.0.0.1', to: '<sip:3002@127.0.0.1>', from: '<sip:3003@127.0.0.1>;tag=x', callId: 'spoof-1', headers: [`Proxy-Authorization: ${auth}`] });
   assert.equal(second.status, 403);
+});
+
+test('every final response the server makes up itself carries a To tag (RFC 3261 §8.2.6.2)', async () => {
+  for (const u of uas) u.onRequest = () => null;
+  const a = await ua('3001');
+  const hasTag = (r: { headers: Map<string, string[]> }) => /;\s*tag=/i.test(r.headers.get('to')?.[0] ?? '');
+  const seen: string[] = [];
+  const check = (r: { status: number; headers: Map<string, string[]> }, want: number) => {
+    assert.equal(r.status, want);
+    assert.ok(hasTag(r), `the ${want} has a To tag: ${r.headers.get('to')?.[0]}`);
+    seen.push(String(want));
+  };
+  check(await a.request('REGISTER', { uri: `sip:127.0.0.1:${sipPort}` }), 401);
+  check(await a.request('REGISTER', { uri: `sip:127.0.0.1:${sipPort}`, headers: ['Require: no-such-extension'] }), 420);
+  check(await a.request('OPTIONS', { uri: `sip:127.0.0.1:${sipPort}`, headers: ['Require: no-such-extension'] }), 420);
+  check(await a.request('FROBNICATE', { uri: `sip:127.0.0.1:${sipPort}` }), 501);
+  check(await a.request('REGISTER', { uri: `sip:127.0.0.1:${sipPort}`, contact: '<sip:3001@127.0.0.1;bad' }), 400);
+  const base = { uri: 'sip:3003@127.0.0.1', to: '<sip:3003@127.0.0.1>', from: '<sip:3001@127.0.0.1>;tag=tt1', callId: 'to-tag-1' };
+  const challenge = await a.request('INVITE', base);
+  check(challenge, 407);
+  a.sendRaw(ackFor(challenge, a, base.uri));
+  const auth = a.authorize('INVITE', base.uri, challenge, 'proxy-authenticate');
+  // 3003 has no binding now: the server answers 480 itself.
+  const unavailable = await a.request('INVITE', { ...base, headers: [`Proxy-Authorization: ${auth}`] });
+  check(unavailable, 480);
+  a.sendRaw(ackFor(unavailable, a, base.uri));
+  // A version the parser refuses is answered by the stack itself.
+  const v = Buffer.from(
+    `OPTIONS sip:127.0.0.1:${sipPort} SIP/7.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${a.port};branch=z9hG4bK-vers\r\nMax-Forwards: 70\r\n` +
+      `From: <sip:3001@127.0.0.1>;tag=v1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: vers-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`,
+    'latin1',
+  );
+  a.sendRaw(v);
+  check(await waitForBranch(a, 'z9hG4bK-vers'), 505);
+  assert.deepEqual(seen, ['401', '420', '420', '501', '400', '407', '480', '505']);
 });
 
 async function invite(caller: TestUa, callee: string, timeoutMs = 5000) {

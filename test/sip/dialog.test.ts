@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { parseMessage } from '../../src/sip/parser.ts';
 import type { SipRequest, SipResponse } from '../../src/sip/message.ts';
 import { Dialog, DialogState, DialogStateError } from '../../src/sip/dialog.ts';
-import { ackFor2xx, ackForNon2xx, cancelFor, dialogTarget, inDialogRequest, newBranch, newCallId, newTag, outOfDialogRequest, resend } from '../../src/sip/requests.ts';
+import { ackFor2xx, ackForNon2xx, cancelFor, dialogTarget, inDialogRequest, outOfDialogRequest, resend } from '../../src/sip/requests.ts';
+import { newBranch, newCallId, newTag } from '../../src/sip/ids.ts';
 
 const via = { transport: 'udp', host: '192.0.2.10', port: 5070 };
 
