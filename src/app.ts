@@ -272,9 +272,10 @@ function createSip(
     securityLog.write('auth-failure', { ip: flow.remoteAddress, service: 'sip', user: username ?? '-', reason });
     guard.authFailure(flow.remoteAddress);
   };
+  const authenticator = { auth, log, onAuthFailure };
   const registrar = new Registrar(
     location,
-    auth,
+    authenticator,
     isExtension,
     () => {
       const s = config().sip;
@@ -287,7 +288,6 @@ function createSip(
       };
     },
     log,
-    onAuthFailure,
   );
   const calls = new Calls(db, writeBehind, log);
   const local = new Set(hostAddresses());

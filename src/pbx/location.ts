@@ -56,7 +56,7 @@ export class Location {
       list.push({
         aor: r.aor,
         contact: r.contact,
-        contactParams: '',
+        contactParams: r.contact_params,
         expiresAt,
         transport: r.transport,
         sourceAddress: r.source_address,
@@ -134,7 +134,7 @@ export class Location {
         const chunk = aors.slice(i, i + 500);
         await trx.deleteFrom('registrations').where('aor', 'in', chunk).execute();
         const rows = chunk.flatMap((a) => (this.byAor.get(a) ?? []).map(toRow));
-        // SQLite allows 32766 bound values per statement; 16 columns × 1000 rows stays well under.
+        // SQLite allows 32766 bound values per statement; 17 columns × 1000 rows stays well under.
         // An upsert: on a shared PostgreSQL another node may have inserted the same
         // binding since our delete, and a conflict would fail the whole batch.
         for (let j = 0; j < rows.length; j += 1000) {
@@ -143,6 +143,7 @@ export class Location {
             .values(rows.slice(j, j + 1000))
             .onConflict((oc) =>
               oc.columns(['aor', 'contact']).doUpdateSet((eb) => ({
+                contact_params: eb.ref('excluded.contact_params'),
                 expires_at: eb.ref('excluded.expires_at'),
                 transport: eb.ref('excluded.transport'),
                 source_address: eb.ref('excluded.source_address'),
@@ -174,6 +175,7 @@ function toRow(b: Binding) {
   return {
     aor: b.aor,
     contact: b.contact,
+    contact_params: b.contactParams,
     expires_at: new Date(b.expiresAt).toISOString(),
     transport: b.transport,
     source_address: b.sourceAddress,

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { makeResponse, type Header, type SipRequest, type SipResponse } from '../sip/message.js';
 import type { Flow } from '../sip/transport.js';
 import type { NameAddr } from '../sip/header-values.js';
-import type { DigestAuth } from './digest-auth.js';
+import { authenticate, unsupportedOptions, type Authenticator } from './request-checks.js';
 import type { Binding, LocationEvent, Location } from './location.js';
 
 export interface RegistrarOptions {
@@ -23,41 +23,59 @@ export interface RegistrarCounters {
   refused: number;
 }
 
+/** What became of a REGISTER (Kamailio's save() return codes, as names). */
+export enum RegisterOutcome {
+  /** Bindings added, refreshed or removed; the 200 lists the AOR's bindings. */
+  Saved = 'saved',
+  /** `Contact: *` with `Expires: 0`: every binding removed. */
+  RemovedAll = 'removed-all',
+  /** No valid credentials: challenged (also for an unknown user or a replay). */
+  Challenged = 'challenged',
+  /** Require names an option tag we do not support. */
+  BadExtension = 'bad-extension',
+  /** The credentials do not own the AOR, or it is no extension. */
+  NotOwner = 'not-owner',
+  TooManyContacts = 'too-many-contacts',
+  IntervalTooBrief = 'interval-too-brief',
+  StarNeedsExpiresZero = 'star-needs-expires-zero',
+  CSeqOutOfOrder = 'cseq-out-of-order',
+}
+
+/** Each outcome's response (§10.3) and the counter it moves: the one place they are decided. */
+const REPLIES: Record<RegisterOutcome, { status: number; reason?: string; counter: keyof RegistrarCounters }> = {
+  [RegisterOutcome.Saved]: { status: 200, counter: 'accepted' },
+  [RegisterOutcome.RemovedAll]: { status: 200, counter: 'accepted' },
+  [RegisterOutcome.Challenged]: { status: 401, counter: 'challenged' },
+  [RegisterOutcome.BadExtension]: { status: 420, counter: 'refused' },
+  [RegisterOutcome.NotOwner]: { status: 403, reason: 'Forbidden: credentials do not own this address', counter: 'refused' },
+  [RegisterOutcome.TooManyContacts]: { status: 403, counter: 'refused' },
+  [RegisterOutcome.IntervalTooBrief]: { status: 423, counter: 'refused' },
+  [RegisterOutcome.StarNeedsExpiresZero]: { status: 400, reason: 'Contact "*" requires Expires: 0', counter: 'refused' },
+  [RegisterOutcome.CSeqOutOfOrder]: { status: 400, reason: 'CSeq out of order', counter: 'refused' },
+};
+
 export class Registrar {
   readonly counters: RegistrarCounters = { accepted: 0, challenged: 0, refused: 0 };
 
   constructor(
     private readonly location: Location,
-    private readonly auth: DigestAuth,
+    private readonly authenticator: Authenticator,
     private readonly isExtension: (user: string) => boolean,
     private readonly opts: () => RegistrarOptions,
     private readonly log: Logger,
-    private readonly onAuthFailure: (flow: Flow, username: string | undefined, reason: string) => void,
   ) {}
 
   handle(req: SipRequest, flow: Flow): SipResponse {
     const o = this.opts();
-    const unsupported = req.getAll('require').filter((t) => !o.supported.includes(t.toLowerCase()));
-    if (unsupported.length) {
-      this.counters.refused++;
-      return makeResponse(req, 420, undefined, undefined, [{ name: 'unsupported', value: unsupported.join(', ') }]);
-    }
+    const unsupported = unsupportedOptions(req, 'require', o.supported);
+    if (unsupported) return this.reply(req, RegisterOutcome.BadExtension, [unsupported]);
 
-    const auth = this.auth.verify(req, 'authorization', flow.remoteAddress);
-    if (!auth.ok) {
-      if (auth.reason !== 'missing' && auth.reason !== 'stale') {
-        this.onAuthFailure(flow, auth.username, auth.reason);
-        this.log.warn({ ip: flow.remoteAddress, port: flow.remotePort, username: auth.username ?? null, reason: auth.reason }, `REGISTER authentication failed for ${auth.username ?? '(no username)'} from ${flow.remoteAddress}: ${auth.reason}`);
-      }
-      this.counters.challenged++;
-      // Unknown user, wrong password, replay: all get the same fresh challenge.
-      return this.challenge(req, flow, auth.reason === 'stale', req.to.uri.user ?? undefined);
-    }
+    const auth = authenticate(this.authenticator, req, flow, 'authorization', req.to.uri.user ?? undefined);
+    if (!auth.ok) return this.reply(req, RegisterOutcome.Challenged, auth.challenges.map((value) => ({ name: 'www-authenticate', value })));
     const aor = req.to.uri.user ?? '';
     if (auth.username !== aor || !this.isExtension(aor)) {
-      this.counters.refused++;
       this.log.warn({ ip: flow.remoteAddress, username: auth.username, aor }, `REGISTER refused: ${auth.username} may not register ${aor || '(no user)'}`);
-      return makeResponse(req, 403, 'Forbidden: credentials do not own this address');
+      return this.reply(req, RegisterOutcome.NotOwner);
     }
 
     const contacts = req.contacts;
@@ -67,14 +85,11 @@ export class Registrar {
 
     if (contacts === '*') {
       // §10.3 step 6: "*" is only valid with Expires: 0 and no other Contact.
-      if (expiresHeader !== 0) return this.refuse(req, 400, 'Contact "*" requires Expires: 0');
-      for (const b of current) {
-        if (b.callId === req.callId && req.cseq.seq <= b.cseq) return this.refuse(req, 400, 'CSeq out of order');
-      }
+      if (expiresHeader !== 0) return this.reply(req, RegisterOutcome.StarNeedsExpiresZero);
+      if (current.some((b) => b.callId === req.callId && req.cseq.seq <= b.cseq)) return this.reply(req, RegisterOutcome.CSeqOutOfOrder);
       this.location.replace(aor, [], current.map((b) => ['unregistered', b]));
       this.logChange(aor, 'unregistered all contacts', flow);
-      this.counters.accepted++;
-      return makeResponse(req, 200);
+      return this.reply(req, RegisterOutcome.RemovedAll);
     }
 
     const next = [...current];
@@ -82,8 +97,7 @@ export class Registrar {
     for (const c of contacts) {
       const requested = contactExpires(c) ?? expiresHeader ?? o.defaultExpires;
       if (requested > 0 && requested < o.minExpires) {
-        this.counters.refused++;
-        return makeResponse(req, 423, undefined, undefined, [{ name: 'min-expires', value: String(o.minExpires) }]);
+        return this.reply(req, RegisterOutcome.IntervalTooBrief, [{ name: 'min-expires', value: String(o.minExpires) }]);
       }
       const expires = Math.min(requested, o.maxExpires);
       const instance = c.params.get('+sip.instance') ?? null;
@@ -91,9 +105,7 @@ export class Registrar {
       const regId = regIdText && /^\d+$/.test(regIdText) ? Number(regIdText) : null;
       const idx = next.findIndex((b) => (instance && b.instance === instance && b.regId === regId) || b.contact === c.uriText);
       const existing = idx >= 0 ? next[idx] : undefined;
-      if (existing && existing.callId === req.callId && req.cseq.seq <= existing.cseq) {
-        return this.refuse(req, 400, 'CSeq out of order');
-      }
+      if (existing && existing.callId === req.callId && req.cseq.seq <= existing.cseq) return this.reply(req, RegisterOutcome.CSeqOutOfOrder);
       if (expires === 0) {
         if (existing) {
           next.splice(idx, 1);
@@ -128,13 +140,12 @@ export class Registrar {
         events.push(['registered', binding]);
       }
     }
-    if (next.length > o.maxContacts) return this.refuse(req, 403, `More than ${o.maxContacts} contacts for ${aor}`);
+    if (next.length > o.maxContacts) return this.reply(req, RegisterOutcome.TooManyContacts, [], `More than ${o.maxContacts} contacts for ${aor}`);
     if (events.length) this.location.replace(aor, next, events);
     for (const [e, b] of events) {
       if (e === 'refreshed') continue;
       this.logChange(aor, `${e} ${b.contact}`, flow, b.userAgent);
     }
-    this.counters.accepted++;
     const extra: Header[] = next.map((b) => ({
       name: 'contact',
       value: `<${b.contact}>${b.contactParams};expires=${Math.max(0, Math.round((b.expiresAt - now) / 1000))}`,
@@ -144,17 +155,13 @@ export class Registrar {
       extra.push({ name: 'require', value: 'outbound' });
     }
     extra.push({ name: 'date', value: new Date().toUTCString() });
-    return makeResponse(req, 200, undefined, undefined, extra);
+    return this.reply(req, RegisterOutcome.Saved, extra);
   }
 
-  private challenge(req: SipRequest, flow: Flow, stale: boolean, user?: string): SipResponse {
-    const extra = this.auth.challenges(flow.remoteAddress, stale, user).map((value) => ({ name: 'www-authenticate', value }));
-    return makeResponse(req, 401, undefined, undefined, extra);
-  }
-
-  private refuse(req: SipRequest, status: number, reason: string): SipResponse {
-    this.counters.refused++;
-    return makeResponse(req, status, reason);
+  private reply(req: SipRequest, outcome: RegisterOutcome, headers: Header[] = [], reason?: string): SipResponse {
+    const r = REPLIES[outcome];
+    this.counters[r.counter]++;
+    return makeResponse(req, r.status, reason ?? r.reason, undefined, headers);
   }
 
   private logChange(aor: string, what: string, flow: Flow, userAgent?: string | null): void {

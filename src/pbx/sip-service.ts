@@ -2,13 +2,12 @@
 // Kamailio's request_route: sanity checks, then REGISTER → registrar, requests inside
 // a dialog → proxy by dialog, everything else from a phone → authenticate (407) →
 // route to the dialled extension. OPTIONS to the server is answered directly.
-import type { Logger } from 'pino';
 import { makeResponse, type SipRequest, type SipResponse } from '../sip/message.js';
 import { SipParseError } from '../sip/errors.js';
 import type { SipStack, StackDelegate } from '../sip/stack.js';
 import type { Flow } from '../sip/transport.js';
 import type { ServerTransaction } from '../sip/transactions/server.js';
-import type { DigestAuth } from './digest-auth.js';
+import { authenticate, unsupportedOptions, type Authenticator } from './request-checks.js';
 import type { Registrar } from './registrar.js';
 import type { SipProxy } from './proxy.js';
 import type { Calls } from './calls.js';
@@ -18,16 +17,13 @@ const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, PRACK, UPDATE, REFER
 const KNOWN = new Set([...ALLOW.split(', '), 'PUBLISH']);
 const SUPPORTED = ['path', 'outbound', 'gruu', '100rel', 'timer', 'replaces'];
 
-export interface SipServiceDeps {
+export interface SipServiceDeps extends Authenticator {
   stack: SipStack;
   registrar: Registrar;
   proxy: SipProxy;
   calls: Calls;
-  auth: DigestAuth;
   isExtension: (number: string) => boolean;
-  log: Logger;
   userAgent: string;
-  onAuthFailure: (flow: Flow, username: string | undefined, reason: string) => void;
   guard: FloodGuard;
 }
 
@@ -90,9 +86,9 @@ export class SipService implements StackDelegate {
       return;
     }
     if (method === 'OPTIONS') {
-      const unsupported = req.getAll('require').filter((t) => !SUPPORTED.includes(t.toLowerCase()));
-      if (unsupported.length) {
-        this.respond(tx, makeResponse(req, 420, undefined, undefined, [{ name: 'unsupported', value: unsupported.join(', ') }]));
+      const unsupported = unsupportedOptions(req, 'require', SUPPORTED);
+      if (unsupported) {
+        this.respond(tx, makeResponse(req, 420, undefined, undefined, [unsupported]));
         return;
       }
       this.respond(
@@ -116,21 +112,16 @@ export class SipService implements StackDelegate {
       this.respond(tx, makeResponse(req, 481));
       return;
     }
-    const unsupported = req.getAll('proxy-require').filter((t) => !SUPPORTED.includes(t.toLowerCase()));
-    if (unsupported.length) {
-      this.respond(tx, makeResponse(req, 420, undefined, undefined, [{ name: 'unsupported', value: unsupported.join(', ') }]));
+    const unsupported = unsupportedOptions(req, 'proxy-require', SUPPORTED);
+    if (unsupported) {
+      this.respond(tx, makeResponse(req, 420, undefined, undefined, [unsupported]));
       return;
     }
 
     // Every other request from a phone is authenticated, and the digest user is the caller.
-    const auth = this.d.auth.verify(req, 'proxy-authorization', flow.remoteAddress);
+    const auth = authenticate(this.d, req, flow, 'proxy-authorization', req.from.uri.user ?? undefined);
     if (!auth.ok) {
-      if (auth.reason !== 'missing' && auth.reason !== 'stale') {
-        this.d.onAuthFailure(flow, auth.username, auth.reason);
-        this.d.log.warn({ ip: flow.remoteAddress, method, username: auth.username ?? null, reason: auth.reason }, `${method} authentication failed for ${auth.username ?? '(no username)'} from ${flow.remoteAddress}: ${auth.reason}`);
-      }
-      const challenges = this.d.auth.challenges(flow.remoteAddress, auth.reason === 'stale', req.from.uri.user ?? undefined);
-      this.respond(tx, makeResponse(req, 407, undefined, undefined, challenges.map((value) => ({ name: 'proxy-authenticate', value }))));
+      this.respond(tx, makeResponse(req, 407, undefined, undefined, auth.challenges.map((value) => ({ name: 'proxy-authenticate', value }))));
       return;
     }
     const caller = auth.username;

@@ -86,6 +86,8 @@ export interface ApiTokensTable {
 export interface RegistrationsTable {
   aor: string;
   contact: string;
+  /** Contact header parameters other than expires and q, as written (`;+sip.instance="…";reg-id=1`). */
+  contact_params: string;
   expires_at: string;
   transport: string;
   source_address: string;

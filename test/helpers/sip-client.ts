@@ -90,7 +90,7 @@ export class TestUa {
   }
 
   /** REGISTER, answering one digest challenge. Returns the final reply and the authenticated request text. */
-  async register(opts: { expires?: number; aor?: string; password?: string; algorithm?: string } = {}) {
+  async register(opts: { expires?: number; aor?: string; password?: string; algorithm?: string; contact?: string } = {}) {
     const aor = opts.aor ?? this.user;
     const callId = randomBytes(8).toString('hex');
     const base = {
@@ -98,6 +98,7 @@ export class TestUa {
       from: `<sip:${aor}@${this.server.host}>;tag=${randomBytes(4).toString('hex')}`,
       callId,
       headers: [`Expires: ${opts.expires ?? 300}`],
+      ...(opts.contact ? { contact: opts.contact } : {}),
     };
     const first = await this.request('REGISTER', base);
     if (first.status !== 401) return { reply: first, authorized: first.sent };

@@ -168,6 +168,13 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('devices').addColumn('window_used_at', 'text').execute();
       },
     },
+    '0010_registration_contact_params': {
+      // Contact header parameters (+sip.instance, reg-id, feature tags) were kept in
+      // memory only: a binding reloaded at start lost them from the 200 it lists them in.
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('registrations').addColumn('contact_params', 'text', (c) => c.notNull().defaultTo('')).execute();
+      },
+    },
     '0008_postgresql_nodes': {
       // PostgreSQL only; SQLite has 64-bit rowids and data_version already.
       async up(db: Kysely<any>) {
