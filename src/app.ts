@@ -25,6 +25,7 @@ import { Location } from './pbx/location.js';
 import { Registrar } from './pbx/registrar.js';
 import { Calls } from './pbx/calls.js';
 import { SipProxy } from './pbx/proxy.js';
+import { DialogStore } from './pbx/dialog-store.js';
 import { SipService } from './pbx/sip-service.js';
 import { NatKeepalive } from './pbx/keepalive.js';
 import { FloodGuard } from './pbx/flood-guard.js';
@@ -119,6 +120,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
 
   const sip = createSip(config, extensions, db, writeBehind, log.child({ component: 'sip' }), securityLog, box.derive('sip-digest-decoys'));
   await sip.location.load();
+  await sip.proxy.restore();
   const resync = new Resync(sip.stack, sip.location, devices, extensions, vendors, files, config, log.child({ component: 'resync' }));
   provisioning.onLegacyFetch = (d) => resync.followUp(d);
   let sipStarted = false;
@@ -304,6 +306,7 @@ function createSip(
     () => ({ host: config().server.external_ip, port: config().server.sip_port, noAnswerSeconds: config().sip.no_answer_seconds }),
     isOurs,
     log,
+    new DialogStore(db, writeBehind),
   );
   stack.setDelegate(
     new SipService({ stack, registrar, proxy, calls, auth, isExtension, log, userAgent: `pbx/${VERSION}`, onAuthFailure, guard }),

@@ -55,6 +55,13 @@ export class Calls {
     this.log.info({ call_id: call.callId, caller: call.caller, callee: call.callee }, `Call ${call.caller} → ${call.callee} answered`);
   }
 
+  /** Takes back an answered call that was in progress when the process last stopped. */
+  restore(call: Call): void {
+    if (this.active.has(call.id)) return;
+    this.active.set(call.id, call);
+    this.log.info({ call_id: call.callId, caller: call.caller, callee: call.callee }, `Call ${call.caller} → ${call.callee} still in progress after the restart`);
+  }
+
   /** Ends the call once (later calls are ignored) and records its CDR. */
   end(call: Call, result: CallResult, status: number, side: HangupSide | null): void {
     if (!this.active.delete(call.id)) return;

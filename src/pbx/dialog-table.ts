@@ -54,6 +54,11 @@ export class DialogTable {
     if (d.call) existing.call = d.call;
   }
 
+  /** Puts back a dialog kept across a restart. */
+  restore(d: ProxyDialog): void {
+    this.dialogs.set(dialogKey(d.callId, d.callerTag, d.calleeTag), d);
+  }
+
   forget(d: ProxyDialog): void {
     this.dialogs.delete(dialogKey(d.callId, d.callerTag, d.calleeTag));
   }

@@ -8,7 +8,8 @@ import { makeResponse, SipRequest, type SipResponse } from '../sip/message.js';
 import { cancelFor } from '../sip/requests.js';
 import type { SipStack } from '../sip/stack.js';
 import type { Flow } from '../sip/transport.js';
-import { flowToPeer, peerOf, type Peer } from './reach.js';
+import { flowToBinding, flowToPeer, peerOf, type Peer } from './reach.js';
+import type { DialogStore } from './dialog-store.js';
 import type { ServerTransaction } from '../sip/transactions/server.js';
 import { formatHost } from '../sip/uri.js';
 import type { Binding, Location } from './location.js';
@@ -85,12 +86,26 @@ export class SipProxy {
     private readonly opts: () => ProxyOptions,
     private readonly isOurs: (host: string, port: number | null) => boolean,
     private readonly log: Logger,
+    private readonly store: DialogStore,
   ) {
     // Dialogs whose BYE we never saw (a phone lost power) are forgotten after a day.
     this.sweeper = setInterval(() => {
-      for (const d of this.dialogs.expire(Date.now() - 24 * 3600_000)) if (d.call) this.calls.end(d.call, 'answered', 200, 'system');
+      for (const d of this.dialogs.expire(Date.now() - 24 * 3600_000)) {
+        this.store.remove(d);
+        if (d.call) this.calls.end(d.call, 'answered', 200, 'system');
+      }
     }, 60_000);
     this.sweeper.unref();
+  }
+
+  /** Takes back the dialogs (and answered calls) that were up when the process last stopped. */
+  async restore(): Promise<number> {
+    const kept = await this.store.load();
+    for (const d of kept) {
+      this.dialogs.restore(d);
+      if (d.call) this.calls.restore(d.call);
+    }
+    return kept.length;
   }
 
   stop(): void {
@@ -155,7 +170,7 @@ export class SipProxy {
    */
   routeInDialog(req: SipRequest, server: ServerTransaction | null, flow: Flow): boolean {
     const found = this.dialogs.match(req.callId, req.from.params.get('tag') ?? '', req.to.params.get('tag') ?? '');
-    if (!found) return false;
+    if (!found) return this.routeLoosely(req, server, flow);
     const { dialog: d, fromCaller } = found;
     const target = fromCaller ? d.callee : d.caller;
     const source = fromCaller ? d.caller : d.callee;
@@ -167,7 +182,7 @@ export class SipProxy {
     d.lastActivity = Date.now();
     // The party may have moved (new NAT port, new connection): follow its latest flow.
     Object.assign(source, flowPeer(flow));
-    const targetFlow = this.flowFor(target);
+    const targetFlow = this.flowFor(target) ?? this.reregisteredFlow(d, fromCaller);
     if (!targetFlow) {
       if (server) server.respond(makeResponse(req, 480, 'Temporarily Unavailable: party unreachable'));
       return true;
@@ -189,11 +204,65 @@ export class SipProxy {
     return true;
   }
 
-  private relayResponse(server: ServerTransaction, res: SipResponse, d: ProxyDialog, req: SipRequest): void {
+  /**
+   * The connection a party was reached on is gone (a restart closed every TCP and TLS
+   * connection): the phone's registration since then, from the same address, is its flow now.
+   */
+  private reregisteredFlow(d: ProxyDialog, towardsCallee: boolean): Flow | undefined {
+    const party = d.call ? (towardsCallee ? d.call.callee : d.call.caller) : undefined;
+    if (!party) return undefined;
+    const address = (towardsCallee ? d.callee : d.caller).address;
+    for (const b of this.location.lookup(party)) {
+      if (b.sourceAddress !== address) continue;
+      const f = flowToBinding(this.stack, b);
+      if (f) return f;
+    }
+    return undefined;
+  }
+
+  /**
+   * An in-dialog request for a dialog this process does not know (its state was lost
+   * with a crash, or it was set up through another node) is routed by its Route header
+   * and Request-URI, as a record-routing proxy may (§16.4, Kamailio's loose_route()).
+   * Only between our own phones, so that this is no open relay: the top Route names
+   * us, the sender is a phone registered as the From user at the source address, and
+   * the Request-URI is the Contact of a registered phone. False: answer 481.
+   */
+  private routeLoosely(req: SipRequest, server: ServerTransaction | null, flow: Flow): boolean {
+    const top = req.routes[0];
+    if (!top || !this.isOurs(top.uri.host, top.uri.port)) return false;
+    const sender = req.from.uri.user;
+    if (!sender || !this.location.lookup(sender).some((b) => b.sourceAddress === flow.remoteAddress)) return false;
+    const targetUser = req.requestUri.user;
+    const binding = targetUser ? this.location.lookup(targetUser).find((b) => b.contact === req.uri) : undefined;
+    if (!binding) return false;
+    const targetFlow = flowToBinding(this.stack, binding);
+    if (!targetFlow) {
+      if (server) server.respond(makeResponse(req, 480, 'Temporarily Unavailable: party unreachable'));
+      return true;
+    }
+    this.log.info({ call_id: req.callId, method: req.method, from: sender, to: binding.aor }, `${req.method} for a dialog this server does not know routed by its Route header to ${binding.aor}`);
+    const out = this.forwardCopy(req, flow, targetFlow, req.uri, [], false);
+    if (req.method === 'ACK') {
+      this.stack.sendStateless(out, targetFlow);
+      return true;
+    }
+    this.stack.sendRequest(out, targetFlow, {
+      response: (res) => this.relayResponse(server!, res, null, req),
+      timeout: () => server!.respond(makeResponse(req, 408)),
+      transportError: () => server!.respond(makeResponse(req, 503)),
+    });
+    return true;
+  }
+
+  private relayResponse(server: ServerTransaction, res: SipResponse, d: ProxyDialog | null, req: SipRequest): void {
     if (res.status === 100) return;
     res.removeFirstValue('via');
     server.respond(res);
-    if (req.method === 'BYE' && res.status >= 200) this.dialogs.forget(d);
+    if (d && req.method === 'BYE' && res.status >= 200) {
+      this.dialogs.forget(d);
+      this.store.remove(d);
+    }
   }
 
   private branchResponse(ctx: ForkContext, branch: Branch, res: SipResponse): void {
@@ -275,10 +344,13 @@ export class SipProxy {
     if (method !== 'INVITE' && method !== 'SUBSCRIBE' && method !== 'REFER') return;
     const calleeTag = res.to.params.get('tag');
     if (!calleeTag) return;
-    this.dialogs.remember(
-      { callId: ctx.request.callId, callerTag: ctx.request.from.params.get('tag') ?? '', calleeTag, caller: ctx.caller, callee: branch.peer, call: ctx.call },
-      confirmed,
-    );
+    const callerTag = ctx.request.from.params.get('tag') ?? '';
+    this.dialogs.remember({ callId: ctx.request.callId, callerTag, calleeTag, caller: ctx.caller, callee: branch.peer, call: ctx.call }, confirmed);
+    // A confirmed call outlives a restart: its BYE must still find the other party, and its CDR be written.
+    if (confirmed && method === 'INVITE') {
+      const kept = this.dialogs.match(ctx.request.callId, callerTag, calleeTag);
+      if (kept) this.store.save(kept.dialog);
+    }
   }
 
   /**

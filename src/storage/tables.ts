@@ -104,6 +104,23 @@ export interface RegistrationsTable {
   behind_nat: number;
 }
 
+/** A confirmed dialog the proxy routes (and its answered call), kept across restarts. */
+export interface DialogsTable {
+  id: string;
+  call_id: string;
+  caller_tag: string;
+  callee_tag: string;
+  /** JSON of pbx/reach.ts Peer: where the party was last reached. */
+  caller_peer: string;
+  callee_peer: string;
+  /** The call (extensions and times) when the dialog is a call; null otherwise. */
+  caller: string | null;
+  callee: string | null;
+  started_at: string | null;
+  answered_at: string | null;
+  updated_at: string;
+}
+
 export interface CdrTable {
   id: Generated<number>;
   call_id: string;
@@ -133,6 +150,7 @@ export interface Tables {
   legacy_listeners: LegacyListenersTable;
   registrations: RegistrationsTable;
   cdr: CdrTable;
+  dialogs: DialogsTable;
   extensions: ExtensionsTable;
   devices: DevicesTable;
   device_lines: DeviceLinesTable;

@@ -175,6 +175,25 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('registrations').addColumn('contact_params', 'text', (c) => c.notNull().defaultTo('')).execute();
       },
     },
+    '0011_dialogs': {
+      // Answered calls' dialogs, so a restart neither loses their in-dialog routing nor their CDR.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('dialogs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('call_id', 'text', (c) => c.notNull())
+          .addColumn('caller_tag', 'text', (c) => c.notNull())
+          .addColumn('callee_tag', 'text', (c) => c.notNull())
+          .addColumn('caller_peer', 'text', (c) => c.notNull())
+          .addColumn('callee_peer', 'text', (c) => c.notNull())
+          .addColumn('caller', 'text')
+          .addColumn('callee', 'text')
+          .addColumn('started_at', 'text')
+          .addColumn('answered_at', 'text')
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
     '0008_postgresql_nodes': {
       // PostgreSQL only; SQLite has 64-bit rowids and data_version already.
       async up(db: Kysely<any>) {
