@@ -187,21 +187,26 @@ export class SipProxy {
       if (server) server.respond(makeResponse(req, 480, 'Temporarily Unavailable: party unreachable'));
       return true;
     }
-    const out = this.forwardCopy(req, flow, targetFlow, req.uri, [], false);
-    if (req.method === 'ACK') {
-      this.stack.sendStateless(out, targetFlow);
-      return true;
-    }
     if (req.method === 'BYE' && d.call) {
       this.calls.end(d.call, 'answered', 200, fromCaller ? 'caller' : 'callee');
       d.call = null;
     }
-    this.stack.sendRequest(out, targetFlow, {
-      response: (res) => this.relayResponse(server!, res, d, req),
-      timeout: () => server!.respond(makeResponse(req, 408)),
-      transportError: () => server!.respond(makeResponse(req, 503)),
-    });
+    this.relay(req, server, flow, targetFlow, d);
     return true;
+  }
+
+  /** Forwards an in-dialog request to the other party: ACK statelessly, the rest in a client transaction whose answers go back. */
+  private relay(req: SipRequest, server: ServerTransaction | null, flow: Flow, targetFlow: Flow, d: ProxyDialog | null): void {
+    const out = this.forwardCopy(req, flow, targetFlow, req.uri, [], false);
+    if (req.method === 'ACK' || !server) {
+      this.stack.sendStateless(out, targetFlow);
+      return;
+    }
+    this.stack.sendRequest(out, targetFlow, {
+      response: (res) => this.relayResponse(server, res, d, req),
+      timeout: () => server.respond(makeResponse(req, 408)),
+      transportError: () => server.respond(makeResponse(req, 503)),
+    });
   }
 
   /**
@@ -242,16 +247,7 @@ export class SipProxy {
       return true;
     }
     this.log.info({ call_id: req.callId, method: req.method, from: sender, to: binding.aor }, `${req.method} for a dialog this server does not know routed by its Route header to ${binding.aor}`);
-    const out = this.forwardCopy(req, flow, targetFlow, req.uri, [], false);
-    if (req.method === 'ACK') {
-      this.stack.sendStateless(out, targetFlow);
-      return true;
-    }
-    this.stack.sendRequest(out, targetFlow, {
-      response: (res) => this.relayResponse(server!, res, null, req),
-      timeout: () => server!.respond(makeResponse(req, 408)),
-      transportError: () => server!.respond(makeResponse(req, 503)),
-    });
+    this.relay(req, server, flow, targetFlow, null);
     return true;
   }
 
