@@ -114,6 +114,13 @@ sip:
     ban_seconds: 300
     allow: []
 
+media:
+  # Audio (RTP) for calls the pbx answers itself (voicemail and other services).
+  # Bind address, and the UDP port range: open it in the firewall.
+  address: 0.0.0.0
+  rtp_port_min: 10000
+  rtp_port_max: 20000
+
 security:
   # Key that encrypts SIP secrets in the database (created on first start, mode 0600).
   # Back it up separately from the database.

@@ -184,6 +184,13 @@ function semanticIssues(config: PbxConfig, doc: Document, lines: LineCounter): C
       message: 'SIP over TLS needs api.ssl.cert_file and api.ssl.key_file',
     });
   }
+  if (config.media.rtp_port_max - config.media.rtp_port_min < 3) {
+    issues.push({
+      path: 'media.rtp_port_max',
+      line: lineOf(doc, lines, ['media', 'rtp_port_max']),
+      message: `must be at least 3 above media.rtp_port_min (${config.media.rtp_port_min}): each stream takes an even RTP port and the RTCP port above it (found ${config.media.rtp_port_max})`,
+    });
+  }
   if (config.server.sip_transport === 'tls' && config.server.sip_tls_port === 0) {
     issues.push({
       path: 'server.sip_transport',

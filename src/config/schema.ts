@@ -173,6 +173,16 @@ export const ConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    media: Type.Object(
+      {
+        // Address RTP is bound to (0.0.0.0: all IPv4, ::: all); SDP names server.external_ip.
+        address: Type.String({ pattern: '^[0-9a-fA-F:.]+$', default: '0.0.0.0' }),
+        // UDP ports for RTP (even) and RTCP (the odd one above); open them in a firewall.
+        rtp_port_min: Type.Integer({ minimum: 1024, maximum: 65534, default: 10000 }),
+        rtp_port_max: Type.Integer({ minimum: 1025, maximum: 65535, default: 20000 }),
+      },
+      { ...strict, default: {} },
+    ),
     security: Type.Object(
       {
         // AES key that seals SIP secrets in the database; keep it out of database backups.

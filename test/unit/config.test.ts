@@ -117,3 +117,12 @@ test('the default file written at first start carries the host\'s LAN address fo
   assert.equal(writeDefaultConfig(join(dir, 'b.yml'), null), true);
   assert.equal(parseConfigText(readFileSync(join(dir, 'b.yml'), 'utf8'), join(dir, 'b.yml')).server.external_ip, '127.0.0.1', 'no LAN address: loopback');
 });
+
+test('a media port range too small for one RTP/RTCP pair is refused at the key, with the line', () => {
+  const issues = issuesOf('media:\n  rtp_port_min: 30000\n  rtp_port_max: 30001\n');
+  assert.equal(issues.length, 1);
+  assert.equal(issues[0]!.path, 'media.rtp_port_max');
+  assert.equal(issues[0]!.line, 3);
+  assert.match(issues[0]!.message, /at least 3 above media\.rtp_port_min \(30000\).*found 30001/);
+  assert.equal(parseConfigText('media:\n  rtp_port_min: 30000\n  rtp_port_max: 30003\n', '/etc/pbx/config.yml').media.rtp_port_max, 30003);
+});
