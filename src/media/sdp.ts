@@ -131,36 +131,29 @@ export interface LocalAudio {
   username?: string;
 }
 
-function origin(l: LocalAudio) {
-  return { username: l.username ?? 'pbx', sessionId: l.sessionId, sessionVersion: l.sessionVersion, netType: 'IN', ipVer: isIPv6(l.address) ? 6 : 4, address: l.address };
-}
-
 /** The answer to `n.remote`'s offer: the chosen codec and telephone-event on our port, other m-lines rejected (port 0, §6). */
 export function answer(local: LocalAudio, n: Negotiated, ours: Direction = 'sendrecv'): string {
   const media: sdpTransform.MediaDescription[] = n.remote.media.map((m, i) => {
     if (i !== n.remote.index) return { type: m.type, port: 0, protocol: m.protocol, payloads: m.payloads || '0', rtp: [], fmtp: [] };
     return audioMedia(local.port, n.codec, n.payloadType, n.telephoneEvent, answerDirection(n.remote.direction, ours), n.remote.rtcpMux);
   });
-  return sdpTransform.write({
-    version: 0,
-    origin: origin(local),
-    name: 'pbx',
-    connection: { version: isIPv6(local.address) ? 6 : 4, ip: local.address },
-    timing: { start: 0, stop: 0 },
-    media,
-  });
+  return description(local, media);
 }
 
 /** An offer of our codecs (in our order) and telephone-event on payload type 101. */
 export function offer(local: LocalAudio, codecs: readonly AudioCodec[] = CODECS, direction: Direction = 'sendrecv'): string {
   const m = audioMedia(local.port, codecs[0]!, codecs[0]!.payloadType, 101, direction, false, codecs);
+  return description(local, [m]);
+}
+
+function description(local: LocalAudio, media: sdpTransform.MediaDescription[]): string {
   return sdpTransform.write({
     version: 0,
-    origin: origin(local),
+    origin: { username: local.username ?? 'pbx', sessionId: local.sessionId, sessionVersion: local.sessionVersion, netType: 'IN', ipVer: isIPv6(local.address) ? 6 : 4, address: local.address },
     name: 'pbx',
     connection: { version: isIPv6(local.address) ? 6 : 4, ip: local.address },
     timing: { start: 0, stop: 0 },
-    media: [m],
+    media,
   });
 }
 
