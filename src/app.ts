@@ -19,6 +19,7 @@ import { VendorRegistry } from './provisioning/vendors/index.js';
 import { TokenStore } from './api/tokens.js';
 import { SipStack } from './sip/stack.js';
 import type { ListenSpec } from './sip/transport.js';
+import type { SentBy } from './sip/requests.js';
 import type { DigestAlgorithm } from './sip/digest.js';
 import { DigestAuth } from './pbx/digest-auth.js';
 import { Location } from './pbx/location.js';
@@ -121,7 +122,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   const sip = createSip(config, extensions, db, writeBehind, log.child({ component: 'sip' }), securityLog, box.derive('sip-digest-decoys'));
   await sip.location.load();
   await sip.proxy.restore();
-  const resync = new Resync(sip.stack, sip.location, devices, extensions, vendors, files, config, log.child({ component: 'resync' }));
+  const resync = new Resync(sip.stack, sip.location, devices, extensions, vendors, files, config, log.child({ component: 'resync' }), (t) => advertised(config(), t));
   provisioning.onLegacyFetch = (d) => resync.followUp(d);
   let sipStarted = false;
   extensions.onChange((n) => resync.scheduleAuto(`extension ${n} changed`));
@@ -303,7 +304,7 @@ function createSip(
     stack,
     location,
     calls,
-    () => ({ host: config().server.external_ip, port: config().server.sip_port, noAnswerSeconds: config().sip.no_answer_seconds }),
+    () => ({ advertise: (t) => advertised(config(), t), noAnswerSeconds: config().sip.no_answer_seconds }),
     isOurs,
     log,
     new DialogStore(db, writeBehind),
@@ -317,6 +318,17 @@ function createSip(
     intervalSeconds: config().sip.keepalive_seconds,
   }));
   return { stack, location, registrar, calls, proxy, auth, keepalive, guard };
+}
+
+/**
+ * Our address on a transport as phones must reach it: server.external_ip and the port of
+ * that transport's listener (Via, Record-Route, Contact all name it, RFC 3261 §18).
+ */
+function advertised(config: PbxConfig, transport: string): SentBy {
+  const s = config.server;
+  const t = transport.toLowerCase();
+  const port = t === 'tls' ? s.sip_tls_port : t === 'ws' || t === 'wss' ? s.sip_ws_port : s.sip_port;
+  return { transport: t, host: s.external_ip, port: port || s.sip_port };
 }
 
 function sipListeners(config: PbxConfig): ListenSpec[] {

@@ -5,13 +5,12 @@
 // behind NAT are reached; ACK for 2xx is forwarded statelessly.
 import type { Logger } from 'pino';
 import { makeResponse, SipRequest, type SipResponse } from '../sip/message.js';
-import { cancelFor } from '../sip/requests.js';
+import { addressUri, cancelFor, viaValue, type SentBy } from '../sip/requests.js';
 import type { SipStack } from '../sip/stack.js';
 import type { Flow } from '../sip/transport.js';
 import { flowToBinding, flowToPeer, peerOf, type Peer } from './reach.js';
 import type { DialogStore } from './dialog-store.js';
 import type { ServerTransaction } from '../sip/transactions/server.js';
-import { formatHost } from '../sip/uri.js';
 import type { Binding, Location } from './location.js';
 import { resultOf, type Call, type CallResult, type Calls } from './calls.js';
 import { DialogTable, type ProxyDialog } from './dialog-table.js';
@@ -68,9 +67,8 @@ function answeredUpstream(ctx: ForkContext): boolean {
 }
 
 export interface ProxyOptions {
-  /** Our address as written in Via and Record-Route. */
-  host: string;
-  port: number;
+  /** Our address on a transport, as written in Via and Record-Route: the listener of that transport. */
+  advertise: (transport: string) => SentBy;
   noAnswerSeconds: number;
 }
 
@@ -369,13 +367,18 @@ export class SipProxy {
     if (initial && ['INVITE', 'SUBSCRIBE', 'REFER'].includes(req.method)) {
       const inT = inFlow.transport.toLowerCase();
       const outT = outTransport.toLowerCase();
-      const rr = (t: string) => `<sip:${formatHost(o.host)}:${o.port};transport=${t};lr${inT !== outT ? ';r2=on' : ''}>`;
+      // Each entry names the listener of its own side's transport: a TLS phone's ACK and BYE
+      // go to the TLS port, not to the UDP/TCP one.
+      const rr = (t: string) => {
+        const a = o.advertise(t);
+        return `<${addressUri(a)};lr${inT !== outT ? ';r2=on' : ''}>`;
+      };
       // RFC 5658 double record-routing when the two sides use different transports.
       if (inT !== outT) out.prepend('record-route', rr(inT));
       out.prepend('record-route', rr(outT));
     }
     const viaTransport = outTransport === 'WSS' ? 'WSS' : outTransport;
-    out.prepend('via', `SIP/2.0/${viaTransport} ${formatHost(o.host)}:${o.port};branch=${this.stack.newBranch()};rport`);
+    out.prepend('via', viaValue({ ...o.advertise(outTransport.toLowerCase()), transport: viaTransport }, this.stack.newBranch()));
     return out;
   }
 

@@ -6,7 +6,7 @@
 // that alters a phone's file, the phones whose file changed are resynced.
 import type { Logger } from 'pino';
 import type { PbxConfig } from '../config/schema.js';
-import { outOfDialogRequest } from '../sip/requests.js';
+import { addressUri, outOfDialogRequest, type SentBy } from '../sip/requests.js';
 import { withAuthenticatedRetry } from '../sip/digest-client.js';
 import { requestFinal } from '../sip/uac.js';
 import type { SipStack } from '../sip/stack.js';
@@ -43,6 +43,8 @@ export class Resync {
     private readonly files: PhoneFiles,
     private readonly config: () => PbxConfig,
     private readonly log: Logger,
+    /** Our address on a transport (its listener), for Via and Contact. */
+    private readonly advertise: (transport: string) => SentBy,
   ) {}
 
   /** Where a device stands: compares what it last fetched with what it would get now. */
@@ -124,15 +126,15 @@ export class Resync {
       this.counters.failed++;
       return 0;
     }
-    const c = this.config();
-    const host = c.server.external_ip;
+    const us = this.advertise(flow.transport);
+    const host = formatHost(us.host);
     const notify = outOfDialogRequest({
       method: 'NOTIFY',
       uri: b.contact,
-      from: `sip:${b.aor}@${formatHost(host)}`,
-      to: `sip:${b.aor}@${formatHost(host)}`,
-      via: { transport: flow.transport, host, port: c.server.sip_port },
-      contact: `sip:${formatHost(host)}:${c.server.sip_port}`,
+      from: `sip:${b.aor}@${host}`,
+      to: `sip:${b.aor}@${host}`,
+      via: us,
+      contact: addressUri(us),
       headers: [
         { name: 'event', value: event },
         { name: 'subscription-state', value: 'terminated;reason=timeout' },
