@@ -190,6 +190,16 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
             data.toString('latin1').replace(/\bresponse="[^"]*"/gi, 'response="[redacted]"'),
           );
       }
+      // Once a minute per source: a misconfigured phone retries every few seconds.
+      const noticed = new Map<string, number>();
+      sip.stack.transports.onNotice = (message, flow) => {
+        const now = Date.now();
+        if ((noticed.get(flow.remoteAddress) ?? 0) > now - 60_000) return;
+        if (noticed.size > 10_000) noticed.clear();
+        noticed.set(flow.remoteAddress, now);
+        const tls = config().server.sip_tls_port;
+        log.warn({ peer: `${flow.remoteAddress}:${flow.remotePort}`, transport: flow.transport }, `${message} from ${flow.remoteAddress}${tls ? `; SIP over TLS is on port ${tls}` : '; SIP over TLS is off (server.sip_tls_port)'}`);
+      };
       sip.stack.transports.onError = (err, flow) =>
         log.error({ err, peer: `${flow.remoteAddress}:${flow.remotePort}`, transport: flow.transport }, 'Error while handling a SIP message; it was dropped');
       await sip.stack.listen(sipListeners(config()));

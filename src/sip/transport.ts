@@ -9,8 +9,8 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createHttpsServer } from 'node:https';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { SipParseError } from './errors.js';
-import { StreamFramer } from './stream-framer.js';
-import { parseMessage, SipMessageError, DEFAULT_LIMITS } from './parser.js';
+import { FramingError, StreamFramer } from './stream-framer.js';
+import { parseMessage, SipMessageError, DEFAULT_LIMITS, type PartialRequest } from './parser.js';
 import type { AnyMessage } from './message.js';
 import { formatHost } from './uri.js';
 import { unmapIPv4 } from '../util/net.js';
@@ -229,10 +229,14 @@ export class Transports {
       try {
         frames = framer.push(chunk);
       } catch (err) {
-        // Framing lost (no Content-Length, oversized): nothing after it can be trusted.
+        // Framing lost (no Content-Length, oversized, not SIP): nothing after it can be trusted.
         this.counters.dropped++;
-        this.events.parseError(new SipMessageError(err as SipParseError, null), flow);
-        socket.destroy();
+        const e = err as FramingError;
+        if (e.tlsHandshake) this.onNotice?.(`TLS handshake received on the plain TCP SIP port ${socket.localPort}: the phone is set to TLS but pointed at the TCP port`, flow);
+        // A message too large for us whose headers arrived: answer 513 (RFC 3261 §21.5.14), then close.
+        this.events.parseError(new SipMessageError(e, e.head ? partialOf(e.head) : null), flow);
+        socket.end();
+        setTimeout(() => socket.destroy(), 1000).unref();
         return;
       }
       for (const frame of frames) {
@@ -313,6 +317,8 @@ export class Transports {
 
   /** Told about a message whose handling threw (a bug, or a case nobody foresaw). */
   onError: ((err: Error, flow: Flow) => void) | null = null;
+  /** Something an operator should hear of (a TLS phone pointed at the TCP port). */
+  onNotice: ((message: string, flow: Flow) => void) | null = null;
 
   /** Asked before a packet is parsed: false drops it (a banned source costs a lookup). */
   admit: ((remoteAddress: string) => boolean) | null = null;
@@ -394,3 +400,12 @@ export function udpLocalPort(flowId: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** What a header section says of its request (method and headers), when it is one. */
+function partialOf(head: Buffer): PartialRequest | null {
+  try {
+    const m = parseMessage(head, true);
+    return 'method' in m ? { method: m.method, headers: m.headers } : null;
+  } catch (err) {
+    return err instanceof SipMessageError ? err.request : null;
+  }
+}
