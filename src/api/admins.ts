@@ -50,29 +50,61 @@ export class AdminStore {
     return this.db.selectFrom('admins').select(['username', 'role', 'created_at', 'last_login_at', 'locked_until']).orderBy('username').execute();
   }
 
+  /**
+   * Every attempt is counted before its password is checked, in one statement, so that
+   * parallel guesses cannot all be checked against a count none of them has raised yet:
+   * at most MAX_FAILED_LOGINS attempts are checked per lock period, the rest are refused
+   * unchecked, and a right password that arrives once the account is locked is refused too.
+   */
   async login(username: string, password: string): Promise<LoginResult> {
-    const row = await this.db.selectFrom('admins').selectAll().where('username', '=', username).executeTakeFirst();
     const now = nowIso();
-    if (row?.locked_until && row.locked_until > now) return { ok: false, reason: 'locked', locked_until: row.locked_until };
-    // Hash even for unknown users, so timing does not tell which usernames exist.
-    const good = await verifyPassword(password, row?.password_hash ?? DUMMY_HASH);
-    if (!row || !good) {
-      if (row) {
-        const failed = row.failed_logins + 1;
-        const locked = failed >= MAX_FAILED_LOGINS ? new Date(Date.now() + LOCK_MINUTES * 60_000).toISOString() : null;
-        await this.db
-          .updateTable('admins')
-          .set({ failed_logins: locked ? 0 : failed, locked_until: locked })
-          .where('username', '=', username)
-          .execute();
-        if (locked) return { ok: false, reason: 'locked', locked_until: locked };
-      }
+    const counted = await this.db
+      .updateTable('admins')
+      .set((eb) => ({ failed_logins: eb('failed_logins', '+', 1) }))
+      .where('username', '=', username)
+      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
+      .returning(['failed_logins', 'password_hash', 'role'])
+      .executeTakeFirst();
+    if (!counted) {
+      const row = await this.db.selectFrom('admins').select('locked_until').where('username', '=', username).executeTakeFirst();
+      if (row?.locked_until && row.locked_until > now) return { ok: false, reason: 'locked', locked_until: row.locked_until };
+      // Hash even for unknown users, so timing does not tell which usernames exist.
+      await verifyPassword(password, DUMMY_HASH);
       return { ok: false, reason: 'invalid' };
     }
-    await this.db.updateTable('admins').set({ failed_logins: 0, locked_until: null, last_login_at: now }).where('username', '=', username).execute();
+    const attempt = counted.failed_logins;
+    if (attempt > MAX_FAILED_LOGINS) return this.lock(username);
+    const good = await verifyPassword(password, counted.password_hash);
+    if (!good) return attempt >= MAX_FAILED_LOGINS ? this.lock(username) : { ok: false, reason: 'invalid' };
+    // Only while not locked: a lock set by parallel attempts meanwhile wins.
+    const admitted = await this.db
+      .updateTable('admins')
+      .set({ failed_logins: 0, locked_until: null, last_login_at: nowIso() })
+      .where('username', '=', username)
+      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', nowIso())]))
+      .returning('username')
+      .executeTakeFirst();
+    if (!admitted) {
+      const row = await this.db.selectFrom('admins').select('locked_until').where('username', '=', username).executeTakeFirst();
+      return { ok: false, reason: 'locked', ...(row?.locked_until ? { locked_until: row.locked_until } : {}) };
+    }
     const expires = new Date(Date.now() + SESSION_HOURS * 3600_000).toISOString();
-    const { token } = await this.tokens.create(`session:${username}`, row.role as Role, expires);
-    return { ok: true, token, role: row.role as Role, expires_at: expires };
+    const { token } = await this.tokens.create(`session:${username}`, counted.role as Role, expires);
+    return { ok: true, token, role: counted.role as Role, expires_at: expires };
+  }
+
+  /** Locks the account (once: a lock already running is kept, not extended) and says until when. */
+  private async lock(username: string): Promise<LoginResult> {
+    const now = nowIso();
+    const until = new Date(Date.now() + LOCK_MINUTES * 60_000).toISOString();
+    await this.db
+      .updateTable('admins')
+      .set({ failed_logins: 0, locked_until: until })
+      .where('username', '=', username)
+      .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]))
+      .execute();
+    const row = await this.db.selectFrom('admins').select('locked_until').where('username', '=', username).executeTakeFirst();
+    return { ok: false, reason: 'locked', locked_until: row?.locked_until ?? until };
   }
 }
 
