@@ -283,9 +283,11 @@ function createSip(
   stack.transports.admit = (ip) => guard.admit(ip);
   const onAuthFailure = (flow: Flow, username: string | undefined, reason: string) => {
     securityLog.write('auth-failure', { ip: flow.remoteAddress, service: 'sip', user: username ?? '-', reason });
-    guard.authFailure(flow.remoteAddress);
+    guard.authFailure(flow.remoteAddress, username, flow.reliable);
   };
-  const authenticator = { auth, log, onAuthFailure };
+  guard.registrations = { hasBindingFrom: (ip) => location.hasBindingFrom(ip), isRegisteredFrom: (ext, ip) => location.isRegisteredFrom(ext, ip) };
+  const guessing = (ext: string, ip: string) => guard.guessing(ext, ip);
+  const authenticator = { auth, log, onAuthFailure, guessing };
   const registrar = new Registrar(
     location,
     authenticator,
@@ -320,7 +322,7 @@ function createSip(
     new DialogStore(db, writeBehind),
   );
   stack.setDelegate(
-    new SipService({ stack, registrar, proxy, calls, auth, isExtension, log, userAgent: `pbx/${VERSION}`, onAuthFailure, guard }),
+    new SipService({ stack, registrar, proxy, calls, auth, isExtension, log, userAgent: `pbx/${VERSION}`, onAuthFailure, guessing, guard }),
   );
   const keepalive = new NatKeepalive(stack, location, () => ({
     host: config().server.external_ip,

@@ -108,10 +108,19 @@ sip:
   keepalive_seconds: 0
   # Floods, password guessing and scanners get the source banned (this host never is).
   guard:
+    # More than max_requests in window_seconds bans the source for ban_seconds.
     max_requests: 16
     window_seconds: 2
-    max_auth_failures: 10
     ban_seconds: 300
+    # max_auth_failures failed logins from one address within auth_window_seconds ban it
+    # for auth_ban_seconds; after max_extension_auth_failures against one extension from
+    # anywhere, only the addresses its phones are registered from may log in as it.
+    max_auth_failures: 10
+    auth_window_seconds: 3600
+    auth_ban_seconds: 3600
+    max_extension_auth_failures: 20
+    # Scanner User-Agents over UDP are dropped; this many in window_seconds ban the source.
+    scanner_packets: 3
     allow: []
 
 media:

@@ -163,7 +163,16 @@ export const ConfigSchema = Type.Object(
           {
             max_requests: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 16 }),
             window_seconds: Type.Integer({ minimum: 1, maximum: 3600, default: 2 }),
+            // Failed authentications from one source within auth_window_seconds (fail2ban's
+            // maxretry/findtime) ban it for auth_ban_seconds: slow guessers are caught too.
             max_auth_failures: Type.Integer({ minimum: 1, maximum: 10_000, default: 10 }),
+            auth_window_seconds: Type.Integer({ minimum: 1, maximum: 604_800, default: 3600 }),
+            auth_ban_seconds: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 3600 }),
+            // Failures against one extension from anywhere in that window: then only the
+            // addresses its phones are registered from may authenticate as it.
+            max_extension_auth_failures: Type.Integer({ minimum: 1, maximum: 100_000, default: 20 }),
+            // Scanner User-Agents over UDP are dropped; this many in window_seconds ban the source.
+            scanner_packets: Type.Integer({ minimum: 1, maximum: 1000, default: 3 }),
             ban_seconds: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 300 }),
             // Never banned (this server's own addresses never are either).
             allow: Type.Array(Type.String({ pattern: '^[0-9a-fA-F:.]+(/\\d{1,3})?$' }), { default: [] }),

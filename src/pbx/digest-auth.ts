@@ -10,7 +10,7 @@ import { digestResponse, ha1, parseAlgorithm, type DigestAlgorithm } from '../si
 
 export type AuthResult =
   | { ok: true; username: string }
-  | { ok: false; reason: 'missing' | 'stale' | 'malformed' | 'bad_nonce' | 'replay' | 'unknown_user' | 'wrong_password' | 'realm'; username?: string };
+  | { ok: false; reason: 'missing' | 'stale' | 'malformed' | 'bad_nonce' | 'replay' | 'unknown_user' | 'wrong_password' | 'realm' | 'guessing'; username?: string };
 
 export interface Credentials {
   secret: string;

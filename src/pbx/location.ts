@@ -36,6 +36,8 @@ type Listener = (event: LocationEvent, binding: Binding) => void;
 
 export class Location {
   private readonly byAor = new Map<string, Binding[]>();
+  /** How many bindings were registered from each source address (the flood guard asks). */
+  private readonly bySource = new Map<string, number>();
   private readonly listeners: Listener[] = [];
   private readonly dirty = new Set<string>();
   private sweeper: NodeJS.Timeout | undefined;
@@ -49,6 +51,7 @@ export class Location {
     const now = Date.now();
     const rows = await this.db.selectFrom('registrations').selectAll().execute();
     this.byAor.clear();
+    this.bySource.clear();
     for (const r of rows) {
       const expiresAt = Date.parse(r.expires_at);
       if (expiresAt <= now) continue;
@@ -73,6 +76,7 @@ export class Location {
         behindNat: r.behind_nat === 1,
       });
       this.byAor.set(r.aor, list);
+      this.countSource(r.source_address, 1);
     }
     await this.db.deleteFrom('registrations').where('expires_at', '<=', new Date(now).toISOString()).execute();
   }
@@ -99,6 +103,22 @@ export class Location {
     return list.filter((b) => b.expiresAt > now);
   }
 
+  /** Some phone holds a registration made from this address. */
+  hasBindingFrom(address: string): boolean {
+    return this.bySource.has(address);
+  }
+
+  /** The AOR has a live registration made from this address. */
+  isRegisteredFrom(aor: string, address: string): boolean {
+    return this.lookup(aor).some((b) => b.sourceAddress === address);
+  }
+
+  private countSource(address: string, delta: number): void {
+    const n = (this.bySource.get(address) ?? 0) + delta;
+    if (n > 0) this.bySource.set(address, n);
+    else this.bySource.delete(address);
+  }
+
   all(): Binding[] {
     const now = Date.now();
     return [...this.byAor.values()].flat().filter((b) => b.expiresAt > now);
@@ -106,6 +126,8 @@ export class Location {
 
   /** Replaces the AOR's bindings; `events` says what happened to which, for logs and listeners. */
   replace(aor: string, bindings: Binding[], events: [LocationEvent, Binding][]): void {
+    for (const b of this.byAor.get(aor) ?? []) this.countSource(b.sourceAddress, -1);
+    for (const b of bindings) this.countSource(b.sourceAddress, 1);
     if (bindings.length) this.byAor.set(aor, bindings);
     else this.byAor.delete(aor);
     this.persist(aor);

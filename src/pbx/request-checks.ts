@@ -23,6 +23,8 @@ export interface Authenticator {
   log: Logger;
   /** A failed attempt (not a missing or stale credential): the flood guard counts it. */
   onAuthFailure: (flow: Flow, username: string | undefined, reason: string) => void;
+  /** The extension is being guessed at and this address is none of its phones': refuse whatever the password. */
+  guessing?: (extension: string, ip: string) => boolean;
 }
 
 export type Authentication = { ok: true; username: string } | { ok: false; challenges: string[] };
@@ -35,7 +37,12 @@ export type Authentication = { ok: true; username: string } | { ok: false; chall
  * (To of a REGISTER, From of a call), whose algorithms are offered.
  */
 export function authenticate(a: Authenticator, req: SipRequest, flow: Flow, header: 'authorization' | 'proxy-authorization', claimed: string | undefined): Authentication {
-  const result = a.auth.verify(req, header, flow.remoteAddress);
+  let result = a.auth.verify(req, header, flow.remoteAddress);
+  const username = result.username;
+  if (username && a.guessing?.(username, flow.remoteAddress)) {
+    // Even a right password: an attacker who guessed it must not learn so.
+    result = { ok: false, reason: 'guessing', username };
+  }
   if (result.ok) return result;
   if (result.reason !== 'missing' && result.reason !== 'stale') {
     a.onAuthFailure(flow, result.username, result.reason);

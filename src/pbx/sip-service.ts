@@ -33,11 +33,11 @@ export class SipService implements StackDelegate {
   /** Before the stack makes a transaction: floods and scanners are dropped without one. */
   admit(req: SipRequest, flow: Flow): boolean {
     const ip = flow.remoteAddress;
-    if (!this.d.guard.request(ip)) return false; // just banned for flooding: drop silently
+    if (!this.d.guard.request(ip, flow.reliable)) return false; // just banned for flooding: drop silently
     const ua = req.get('user-agent');
     if (ua && SCANNER_UA.test(ua)) {
-      // Scanners get no answer at all: nothing to learn, and their source is banned.
-      this.d.guard.scanner(ip, ua);
+      // Scanners get no answer at all: nothing to learn (the guard decides on a ban).
+      this.d.guard.scanner(ip, ua, flow.reliable);
       return false;
     }
     return true;

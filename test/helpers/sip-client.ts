@@ -46,10 +46,10 @@ export class TestUa {
     readonly password: string,
   ) {}
 
-  async open(port = 0): Promise<this> {
+  async open(port = 0, host = '127.0.0.1'): Promise<this> {
     this.socket = createSocket('udp4');
     this.socket.on('message', (buf) => this.receive(buf.toString('latin1')));
-    await new Promise<void>((ok) => this.socket.bind(port, '127.0.0.1', () => ok()));
+    await new Promise<void>((ok) => this.socket.bind(port, host, () => ok()));
     this.port = this.socket.address().port;
     return this;
   }

@@ -1,0 +1,62 @@
+// Runs a plan of SIP actions from inside a network namespace (see netns.ts) and prints
+// one JSON line with each step's result: a status code, or null for no answer at all.
+import { createSocket } from 'node:dgram';
+import { TestUa } from './sip-client.ts';
+
+type Step =
+  | { op: 'register'; user: string; password: string }
+  | { op: 'guesses'; user: string; passwords: string[]; paceMs: number }
+  | { op: 'options' }
+  | { op: 'raw'; text: string }
+  | { op: 'sleep'; ms: number };
+
+interface Plan {
+  server: { host: string; port: number };
+  local: string;
+  steps: Step[];
+}
+
+const plan = JSON.parse(process.argv[2]!) as Plan;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const results: unknown[] = [];
+let phone: TestUa | undefined;
+
+async function ua(user: string, password: string): Promise<TestUa> {
+  const u = await new TestUa(plan.server, user, password).open(0, plan.local);
+  u.sentBy = `${plan.local}:${u.port}`;
+  return u;
+}
+
+const status = (p: Promise<{ reply: { status: number } } | { status: number }>) =>
+  p.then((r) => ('reply' in r ? r.reply.status : r.status)).catch(() => null);
+
+for (const step of plan.steps) {
+  if (step.op === 'register') {
+    phone = await ua(step.user, step.password);
+    results.push(await status(phone.register({ expires: 600 })));
+  } else if (step.op === 'guesses') {
+    const statuses: (number | null)[] = [];
+    for (const pw of step.passwords) {
+      const t0 = Date.now();
+      const g = await ua(step.user, pw);
+      statuses.push(await status(g.register({ expires: 600 })));
+      g.close();
+      await sleep(Math.max(0, step.paceMs - (Date.now() - t0)));
+    }
+    results.push(statuses);
+  } else if (step.op === 'options') {
+    results.push(await status(phone!.request('OPTIONS', { timeoutMs: 1500 })));
+  } else if (step.op === 'raw') {
+    const s = createSocket('udp4');
+    await new Promise<void>((ok) => s.bind(0, plan.local, () => ok()));
+    await new Promise<void>((ok) => s.send(step.text.replace(/\n/g, '\r\n'), plan.server.port, plan.server.host, () => ok()));
+    s.close();
+    results.push('sent');
+  } else if (step.op === 'sleep') {
+    await sleep(step.ms);
+    results.push('slept');
+  }
+}
+phone?.close();
+process.stdout.write(`${JSON.stringify(results)}\n`);
+process.exit(0);
