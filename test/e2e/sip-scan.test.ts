@@ -4,40 +4,24 @@
 // extension look the same.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createToken, freePort, freeSipPort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 import { TestUa } from '../helpers/sip-client.ts';
 import { sipp } from '../helpers/sipp.ts';
+import { Netns } from '../helpers/netns.ts';
 
 const dir = tempDir();
-const tag = (process.pid % 200) + 20; // a /24 of our own for this run
-const ns = `pbxscan${process.pid}`;
-const hostIf = `pbxh${process.pid % 100000}`;
-const nsIf = `pbxn${process.pid % 100000}`;
-const hostIp = `10.201.${tag}.1`;
-const scannerIp = `10.201.${tag}.2`;
+const netns = new Netns('scan');
+const ns = netns.name;
+const hostIp = netns.hostIp;
+const scannerIp = netns.peerIp;
 let server: RunningServer;
 let sipPort: number;
 const agents: TestUa[] = [];
 const PW: Record<string, string> = { '9001': 'mN3-bV4-cX5-zL6', '9002': 'pO9-iU8-yT7-rE6' };
 
-function sh(...args: string[]) {
-  execFileSync('ip', args, { stdio: 'pipe' });
-}
-
 before(async () => {
-  // The scanner's host: a namespace joined to this one by a veth pair.
-  sh('netns', 'add', ns);
-  sh('link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf);
-  sh('link', 'set', nsIf, 'netns', ns);
-  sh('addr', 'add', `${hostIp}/24`, 'dev', hostIf);
-  sh('link', 'set', hostIf, 'up');
-  sh('netns', 'exec', ns, 'ip', 'addr', 'add', `${scannerIp}/24`, 'dev', nsIf);
-  sh('netns', 'exec', ns, 'ip', 'link', 'set', nsIf, 'up');
-  sh('netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
-
   sipPort = await freeSipPort();
   const port = await freePort();
   const file = writeConfig(dir, { port, sipPort });
@@ -52,11 +36,7 @@ before(async () => {
 after(async () => {
   for (const a of agents) a.close();
   await server?.stop();
-  try {
-    sh('netns', 'del', ns); // removes the veth pair with it
-  } catch {
-    /* already gone */
-  }
+  netns.close();
 });
 
 test('an existing and a missing extension get the same answer, with or without a (wrong) password', async () => {
