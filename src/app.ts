@@ -1,5 +1,6 @@
 // The composition root: the only module that knows every part. It opens storage,
 // builds the services from the config, and (for `pbx serve`) starts the listeners.
+import type { Pbx, SipParts, SipStats } from './application.js';
 import type { LoadedConfig } from './config/load.js';
 import { LiveConfig } from './config/live.js';
 import type { PbxConfig } from './config/schema.js';
@@ -16,7 +17,10 @@ import { RequestLog } from './provisioning/request-log.js';
 import { ProvisioningService } from './provisioning/service.js';
 import { TemplateCatalog } from './provisioning/templates.js';
 import { VendorRegistry } from './provisioning/vendors/index.js';
-import { TokenStore } from './api/tokens.js';
+import { TokenStore } from './accounts/tokens.js';
+import { AdminStore } from './accounts/admins.js';
+import { FirstAdminSetup } from './accounts/first-admin.js';
+import { dirname, join } from 'node:path';
 import { SipStack } from './sip/stack.js';
 import type { ListenSpec } from './sip/transport.js';
 import type { SentBy } from './sip/requests.js';
@@ -36,45 +40,15 @@ import { ProvisioningGuard } from './provisioning/guard.js';
 import { ProvisioningAuth } from './provisioning/http-auth.js';
 import { SecurityLog } from './security/security-log.js';
 import { VERSION } from './version.js';
+import { buildHttp } from './api/server.js';
+import { HttpListeners } from './api/listeners.js';
+import { deriveConfigUrl } from './provisioning/config-url.js';
+import { ProvisioningTftp, tftpAddress } from './provisioning/tftp.js';
+import { formatHost } from './sip/uri.js';
+import { ConfigApplyError } from './config/live.js';
+import type { DoctorSources } from './diagnostics/checks.js';
 import { readFileSync } from 'node:fs';
 import { hostAddresses } from './util/net.js';
-
-export interface Pbx {
-  configFile: string;
-  config: () => PbxConfig;
-  live: LiveConfig;
-  log: Logger;
-  database: OpenedDatabase;
-  extensions: ExtensionService;
-  devices: DeviceService;
-  vendors: VendorRegistry;
-  templates: TemplateCatalog;
-  files: PhoneFiles;
-  provisioning: ProvisioningService;
-  provisioningAuth: ProvisioningAuth;
-  requestLog: RequestLog;
-  tokens: TokenStore;
-  resync: Resync;
-  guard: ProvisioningGuard;
-  securityLog: SecurityLog;
-  writeBehind: WriteBehind;
-  sip: SipParts;
-  startedAt: Date;
-  /** Starts the SIP listeners (`pbx serve` only). */
-  startSip(): Promise<void>;
-  close(): Promise<void>;
-}
-
-export interface SipParts {
-  stack: SipStack;
-  location: Location;
-  registrar: Registrar;
-  calls: Calls;
-  proxy: SipProxy;
-  auth: DigestAuth;
-  keepalive: NatKeepalive;
-  guard: FloodGuard;
-}
 
 export interface CreateOptions {
   /** Seed devices from `provisioning.devices` and watch for changes by other processes (server only). */
@@ -118,6 +92,8 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     provisioningAuth,
   );
   const tokens = new TokenStore(db);
+  const admins = new AdminStore(db, tokens);
+  const firstAdminSetup = new FirstAdminSetup(admins, join(dirname(config().security.key_file), 'setup-token'));
 
   const sip = createSip(config, extensions, db, writeBehind, log.child({ component: 'sip' }), securityLog, box.derive('sip-digest-decoys'));
   await sip.location.load();
@@ -174,11 +150,21 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     provisioningAuth,
     requestLog,
     tokens,
+    admins,
+    firstAdminSetup,
     resync,
     guard,
     securityLog,
     writeBehind,
     sip,
+    checks: {
+      config,
+      devices: () => devices.list(),
+      syncState: (d) => resync.state(d),
+      extensions: () => extensions.list(),
+      configFile: loaded.file,
+      configUrl: (d) => files.configUrl(d),
+    },
     startedAt: new Date(),
     async startSip() {
       if (log.isLevelEnabled('trace')) {
@@ -219,6 +205,96 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       await writeBehind.flush();
       await securityLog.close();
       await database.close();
+    },
+  };
+}
+
+/**
+ * `pbx serve`: builds the application, opens the HTTP, SIP and TFTP listeners and wires
+ * live configuration changes to them. Null when a port cannot be opened (already logged,
+ * everything closed again).
+ */
+export async function startServer(loaded: LoadedConfig, log: Logger, life: Logger): Promise<{ pbx: Pbx; stop(): Promise<void> } | null> {
+  const config = loaded.config;
+  const pbx = await createPbx(loaded, log, { serve: true });
+  life.info(`Database: ${pbx.database.describe}`);
+  const http = await buildHttp(pbx);
+  const listeners = new HttpListeners(http, pbx.database.db, log);
+  const portProblem = (err: unknown, what: string, port: number, host: string, key: string) => {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EADDRINUSE' ? 'is already in use by another process' : code === 'EACCES' ? 'needs privileges this user lacks (CAP_NET_BIND_SERVICE)' : (err as Error).message;
+    return `${what} port ${port} on ${host} ${why}; change ${key} in ${loaded.file} or stop the other process`;
+  };
+  try {
+    await listeners.start(config);
+  } catch (err) {
+    log.fatal(portProblem(err, 'API', config.api.port, config.api.host, 'api.port'));
+    await pbx.close();
+    return null;
+  }
+  try {
+    await pbx.startSip();
+  } catch (err) {
+    log.fatal(portProblem(err, 'SIP', config.server.sip_port, config.server.sip_host, 'server.sip_port'));
+    await listeners.close();
+    await pbx.close();
+    return null;
+  }
+  // TFTP for phones pointed at a bare address (provisioning.tftp_port; 0 = off).
+  const tftp = new ProvisioningTftp({ config: pbx.config, provisioning: pbx.provisioning, guard: pbx.guard, log: log.child({ component: 'tftp' }), lifecycle: life });
+  const tftpProblem = (err: unknown, next: typeof config) =>
+    portProblem(err, 'TFTP', next.provisioning.tftp_port, tftpAddress(next)?.host ?? '', 'provisioning.tftp_port');
+  try {
+    await tftp.apply(config);
+  } catch (err) {
+    log.fatal(tftpProblem(err, config));
+    await listeners.close();
+    await pbx.close();
+    return null;
+  }
+  life.info(`API port: ${config.api.port} (${config.api.ssl.enabled ? 'https' : 'http'}://${config.api.host}:${config.api.port})`);
+  life.info(`Provisioning URL format: ${config.provisioning.url_format} → ${deriveConfigUrl(config, 'aabbccddeeff', 'lower')}`);
+  const setupFile = await pbx.firstAdminSetup.prepare();
+  if (setupFile) {
+    const scheme = config.api.ssl.enabled ? 'https' : 'http';
+    life.warn(
+      { setup_token_file: setupFile },
+      `No admin account yet: open ${scheme}://${formatHost(config.server.external_ip)}:${config.api.port}/admin/ and enter the one-time setup token from ${setupFile}, or run: pbx admin create <name>`,
+    );
+  }
+
+  // Live configuration: the file is watched, SIGHUP re-reads it, the API writes it.
+  // Ports are bound before a change is adopted: one that cannot be opened refuses the
+  // change (the API answers 400 at that key) instead of naming a port nobody listens on.
+  pbx.live.onApply(async (change) => {
+    try {
+      await listeners.apply(change.previous, change.next);
+    } catch (err) {
+      const port = change.next.provisioning.http_port !== change.previous.provisioning.http_port && change.next.api.port === change.previous.api.port;
+      throw port
+        ? new ConfigApplyError('provisioning.http_port', portProblem(err, 'Plain-HTTP provisioning', change.next.provisioning.http_port, change.next.api.host, 'provisioning.http_port'))
+        : new ConfigApplyError('api.port', portProblem(err, 'API', change.next.api.port, change.next.api.host, 'api.port'));
+    }
+  });
+  pbx.live.onApply(async (change) => {
+    try {
+      await tftp.apply(change.next);
+    } catch (err) {
+      // apply() let go of the old port first: take it back.
+      await tftp.apply(change.previous).catch((again) => log.error(tftpProblem(again, change.previous)));
+      throw new ConfigApplyError('provisioning.tftp_port', tftpProblem(err, change.next));
+    }
+  });
+  pbx.live.watchFile();
+
+
+  return {
+    pbx,
+    async stop() {
+      await listeners.close();
+      await tftp.close();
+      await http.close();
+      await pbx.close();
     },
   };
 }
@@ -329,7 +405,15 @@ function createSip(
     port: config().server.sip_port,
     intervalSeconds: config().sip.keepalive_seconds,
   }));
-  return { stack, location, registrar, calls, proxy, auth, keepalive, guard };
+  const stats = (): SipStats => ({
+    listeners: stack.transports.bound,
+    messages: stack.transports.counters,
+    transactions: { ...stack.counters, active: stack.activeTransactions },
+    registrations: registrar.counters,
+    calls: calls.counters,
+    guard: guard.counters,
+  });
+  return { stack, location, registrar, calls, proxy, auth, keepalive, guard, stats };
 }
 
 /**

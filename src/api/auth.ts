@@ -1,6 +1,6 @@
 // Bearer-token check for every /api route. Read-only tokens may only read.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Role, TokenStore } from './tokens.js';
+import type { Role, TokenStore } from '../accounts/tokens.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -1,9 +1,12 @@
 // Prometheus metrics at /metrics (bearer token, like the API). Values are read from the
 // components' own counters when scraped, so nothing on a hot path touches prom-client.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { Pbx } from '../app.js';
+import type { Pbx, SipParts } from '../application.js';
 
-export function createMetrics(pbx: Pbx): Registry {
+/** What the metrics read. */
+export type MetricsDeps = Pick<Pbx, 'devices' | 'guard' | 'provisioning' | 'resync'> & { sip: Pick<SipParts, 'location' | 'calls' | 'stats'> };
+
+export function createMetrics(pbx: MetricsDeps): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pbx_process_' });
   const counter = (name: string, help: string, labels: string[], read: () => [Record<string, string>, number][]) =>
@@ -27,41 +30,42 @@ export function createMetrics(pbx: Pbx): Registry {
       },
     });
   const sip = pbx.sip;
+  const stats = () => sip.stats();
   counter('pbx_sip_messages_total', 'SIP messages by direction', ['direction'], () => [
-    [{ direction: 'received' }, sip.stack.transports.counters.received],
-    [{ direction: 'sent' }, sip.stack.transports.counters.sent],
-    [{ direction: 'dropped' }, sip.stack.transports.counters.dropped],
+    [{ direction: 'received' }, stats().messages.received],
+    [{ direction: 'sent' }, stats().messages.sent],
+    [{ direction: 'dropped' }, stats().messages.dropped],
   ]);
-  counter('pbx_sip_parse_errors_total', 'SIP messages that could not be parsed', [], () => [[{}, sip.stack.counters.parseErrors]]);
-  counter('pbx_sip_requests_refused_total', 'SIP requests dropped before a transaction was made (scanners, banned floods)', [], () => [[{}, sip.stack.counters.requestsRefused]]);
+  counter('pbx_sip_parse_errors_total', 'SIP messages that could not be parsed', [], () => [[{}, stats().transactions.parseErrors]]);
+  counter('pbx_sip_requests_refused_total', 'SIP requests dropped before a transaction was made (scanners, banned floods)', [], () => [[{}, stats().transactions.requestsRefused]]);
   counter('pbx_sip_transactions_total', 'SIP transactions created', ['side'], () => [
-    [{ side: 'server' }, sip.stack.counters.serverTransactions],
-    [{ side: 'client' }, sip.stack.counters.clientTransactions],
+    [{ side: 'server' }, stats().transactions.serverTransactions],
+    [{ side: 'client' }, stats().transactions.clientTransactions],
   ]);
-  counter('pbx_sip_retransmissions_absorbed_total', 'Request retransmissions absorbed by server transactions', [], () => [[{}, sip.stack.counters.retransmissionsAbsorbed]]);
+  counter('pbx_sip_retransmissions_absorbed_total', 'Request retransmissions absorbed by server transactions', [], () => [[{}, stats().transactions.retransmissionsAbsorbed]]);
   counter('pbx_sip_register_total', 'REGISTER outcomes', ['outcome'], () => [
-    [{ outcome: 'accepted' }, sip.registrar.counters.accepted],
-    [{ outcome: 'challenged' }, sip.registrar.counters.challenged],
-    [{ outcome: 'refused' }, sip.registrar.counters.refused],
+    [{ outcome: 'accepted' }, stats().registrations.accepted],
+    [{ outcome: 'challenged' }, stats().registrations.challenged],
+    [{ outcome: 'refused' }, stats().registrations.refused],
   ]);
   counter('pbx_calls_total', 'Calls by stage', ['stage'], () => [
-    [{ stage: 'started' }, sip.calls.counters.started],
-    [{ stage: 'answered' }, sip.calls.counters.answered],
-    [{ stage: 'ended' }, sip.calls.counters.ended],
+    [{ stage: 'started' }, stats().calls.started],
+    [{ stage: 'answered' }, stats().calls.answered],
+    [{ stage: 'ended' }, stats().calls.ended],
   ]);
   gauge('pbx_sip_registrations', 'Live registrations (bindings)', () => sip.location.all().length);
   gauge('pbx_calls_active', 'Calls in progress', () => sip.calls.list().length);
   gauge('pbx_sip_transactions_active', 'Transactions in progress', () => {
-    const t = sip.stack.activeTransactions;
+    const t = stats().transactions.active;
     return t.server + t.client;
   });
   gauge('pbx_provisioning_devices', 'Provisioned devices', () => pbx.devices.list().length);
   counter('pbx_bans_total', 'Sources banned', ['service'], () => [
-    [{ service: 'sip' }, pbx.sip.guard.counters.bans],
+    [{ service: 'sip' }, stats().guard.bans],
     [{ service: 'provisioning' }, pbx.guard.counters.bans],
   ]);
   counter('pbx_banned_dropped_total', 'Requests from banned sources dropped or refused', ['service'], () => [
-    [{ service: 'sip' }, pbx.sip.guard.counters.dropped],
+    [{ service: 'sip' }, stats().guard.dropped],
     [{ service: 'provisioning' }, pbx.guard.counters.refused],
   ]);
   counter('pbx_provisioning_legacy_fetches_total', 'Files served through an old (grace) port', [], () => [[{}, pbx.provisioning.legacyFetches]]);

@@ -2,15 +2,19 @@
 // vendor's file format, never JSON. Polycom phones upload logs with PUT; those are
 // accepted (and discarded) so the phone does not retry forever.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Pbx } from '../app.js';
+import type { Pbx } from '../application.js';
 import { AddressList, unmapIPv4 } from '../util/net.js';
 import { cameThroughOldPort } from './listeners.js';
 import { sameSecret } from '../security/compare.js';
 
+/** The services these routes use (and nothing else of the application). */
+export type ProvisionDeps = Pick<Pbx, 'config' | 'guard' | 'log' | 'provisioning'>;
+
+
 const REASON: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 500: 'Internal Server Error' };
 const UPLOAD = /\.(log|txt)$|-(boot|app|calls|contacts|directory)\.(log|xml)$/i;
 
-export function provisionRoutes(pbx: Pbx) {
+export function provisionRoutes(pbx: ProvisionDeps) {
   return async (app: FastifyInstance) => {
     app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 2_097_152 }, (_req, body, done) => done(null, body));
     // Addresses outside provisioning.allow_networks, and banned ones (scanners), are turned

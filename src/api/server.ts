@@ -4,7 +4,7 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Pbx } from '../app.js';
+import type { Pbx } from '../application.js';
 import { PbxError } from '../pbx/errors.js';
 import { bearerAuth } from './auth.js';
 import { extensionRoutes } from './routes/extensions.js';
@@ -14,13 +14,11 @@ import { statusRoutes } from './routes/status.js';
 import { sipRoutes } from './routes/sip.js';
 import { configRoutes } from './routes/config.js';
 import { authRoutes, sessionRoutes } from './routes/auth.js';
-import { AdminStore } from './admins.js';
-import { FirstAdminSetup } from './first-admin.js';
-import { dirname, join } from 'node:path';
 import { provisionRoutes } from './provision-routes.js';
 import { createMetrics } from './metrics.js';
 import { eventRoutes } from './routes/events.js';
 import { doctorRoutes } from './routes/doctor.js';
+import { serverFindings } from '../diagnostics/checks.js';
 import { uiRoutes } from './routes/ui.js';
 import { webAdmin } from './routes/web-admin.js';
 
@@ -35,8 +33,6 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Every route registered, for tests that walk the whole table. */
     routeList: RouteSummary[];
-    /** Makes the first admin account from the web admin (serve.ts prepares its token). */
-    firstAdminSetup: FirstAdminSetup;
   }
 }
 
@@ -112,10 +108,7 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
   // The web admin's files (public: the data they show needs a token).
   await app.register(webAdmin(), { prefix: '/admin' });
 
-  const admins = new AdminStore(pbx.database.db, pbx.tokens);
-  const setup = new FirstAdminSetup(admins, join(dirname(pbx.config().security.key_file), 'setup-token'));
-  app.decorate('firstAdminSetup', setup);
-  await app.register(authRoutes(pbx, admins, setup), { prefix: '/api' });
+  await app.register(authRoutes(pbx, pbx.admins, pbx.firstAdminSetup), { prefix: '/api' });
 
   await app.register(
     async (api) => {
@@ -129,7 +122,7 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
       await api.register(sipRoutes(pbx));
       await api.register(configRoutes(pbx));
       await api.register(uiRoutes(pbx));
-      await api.register(doctorRoutes(pbx));
+      await api.register(doctorRoutes({ findings: () => serverFindings(pbx.checks) }));
       await api.register(eventRoutes(pbx));
       api.setNotFoundHandler((req, reply) =>
         reply.code(404).send({ error: 'not_found', message: `No API route ${req.method} ${req.url}` }),

@@ -1,11 +1,15 @@
 // How API answers show extensions and devices. Field names follow what existing users'
 // scripts use (mac_address, extension_number, config_url …). Secrets never appear here.
-import type { Pbx } from '../app.js';
+import type { Pbx } from '../application.js';
 import type { Extension } from '../pbx/extensions.js';
 import type { Device } from '../provisioning/devices.js';
 import { provisioningEndpoint } from '../provisioning/config-url.js';
 
-export function extensionView(pbx: Pbx, e: Extension) {
+/** The services these routes use (and nothing else of the application). */
+export type ViewDeps = Pick<Pbx, 'config' | 'devices' | 'files' | 'provisioningAuth' | 'resync'>;
+
+
+export function extensionView(pbx: ViewDeps, e: Extension) {
   return {
     number: e.number,
     name: e.name,
@@ -18,7 +22,7 @@ export function extensionView(pbx: Pbx, e: Extension) {
   };
 }
 
-export function deviceView(pbx: Pbx, d: Device) {
+export function deviceView(pbx: ViewDeps, d: Device) {
   return {
     mac_address: d.mac,
     extension_number: d.lines[0] ?? null,

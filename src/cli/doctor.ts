@@ -4,13 +4,12 @@ import { execFileSync } from 'node:child_process';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { Pbx } from '../app.js';
 import { tftpAddress } from '../provisioning/tftp.js';
-import { certificateFindings, deviceFindings, provisioningAccessFindings, externalIpFindings, finding, weakSecretFindings, type Finding } from '../api/routes/doctor.js';
+import { certificateFindings, deviceFindings, provisioningAccessFindings, externalIpFindings, finding, weakSecretFindings, type DoctorSources, type Finding } from '../diagnostics/checks.js';
 
 export type { Finding };
 
-export async function runDoctor(pbx: Pbx): Promise<Finding[]> {
+export async function runDoctor(pbx: DoctorSources): Promise<Finding[]> {
   const c = pbx.config();
   const findings: Finding[] = [];
   const add = (check: string, ok: boolean, message: string, fix?: string) => findings.push(finding(check, ok, message, fix));
@@ -38,8 +37,8 @@ export async function runDoctor(pbx: Pbx): Promise<Finding[]> {
 
   // 3. Does a fetch of a sample device URL through the external address work?
   const ip = c.server.external_ip;
-  const sample = pbx.devices.list()[0];
-  const url = sample ? pbx.files.configUrl(sample) : `${scheme}://${ip.includes(':') ? `[${ip}]` : ip}:${c.api.port}/provision/y000000000000.boot`;
+  const sample = pbx.devices()[0];
+  const url = sample ? pbx.configUrl(sample) : `${scheme}://${ip.includes(':') ? `[${ip}]` : ip}:${c.api.port}/provision/y000000000000.boot`;
   const fetched = await get(url);
   if (fetched.error) add('fetch', false, `Fetching ${url} failed: ${fetched.error}`, 'Phones use this URL: make the address reachable (listener on api.host, firewall) or fix server.external_ip');
   else if (fetched.status === 200) add('fetch', true, `${url} answers 200`);

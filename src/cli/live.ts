@@ -2,7 +2,7 @@
 // reaches it through the local API with a token it mints for one minute and revokes.
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { Pbx } from '../app.js';
+import type { Pbx } from '../application.js';
 import { PbxError } from '../pbx/errors.js';
 
 export async function fromRunningServer<T>(pbx: Pbx, path: string, post?: unknown): Promise<T> {

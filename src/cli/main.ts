@@ -6,7 +6,8 @@ import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfigFile } from '../config/load.js';
 import { writeDefaultConfig } from '../config/default-file.js';
-import { createPbx, type Pbx } from '../app.js';
+import { createPbx } from '../app.js';
+import type { Pbx } from '../application.js';
 import { createLogger } from '../log.js';
 import { PbxError } from '../pbx/errors.js';
 import { DEVICE_LISTENERS, DeviceService, type DeviceListener } from '../provisioning/devices.js';
@@ -17,7 +18,6 @@ import { serve } from './serve.js';
 import { printTable } from './table.js';
 import { fromRunningServer } from './live.js';
 import { runDoctor } from './doctor.js';
-import { AdminStore } from '../api/admins.js';
 import { selfSignedCertificate } from './cert.js';
 import { dirname } from 'node:path';
 
@@ -106,7 +106,7 @@ admin
   .option('--password <password>', 'at least 12 characters')
   .action(async (username: string, o: { role: 'admin' | 'read-only'; password?: string }) =>
     withPbx(async (pbx) => {
-      const password = await new AdminStore(pbx.database.db, pbx.tokens).create(username, o.role, o.password);
+      const password = await pbx.admins.create(username, o.role, o.password);
       process.stderr.write(`Admin ${username} (${o.role}) created. Password:\n`);
       out(password);
     }),
@@ -116,7 +116,7 @@ admin
   .description('list admin accounts')
   .action(async () =>
     withPbx(async (pbx) => {
-      printTable((await new AdminStore(pbx.database.db, pbx.tokens).list()).map((a) => ({ ...a, locked_until: a.locked_until ?? '', last_login_at: a.last_login_at ?? 'never' })));
+      printTable((await pbx.admins.list()).map((a) => ({ ...a, locked_until: a.locked_until ?? '', last_login_at: a.last_login_at ?? 'never' })));
     }),
   );
 
@@ -386,7 +386,7 @@ program
   .option('--json', 'print JSON')
   .action(async (o: { json?: boolean }) =>
     withPbx(async (pbx) => {
-      const findings = await runDoctor(pbx);
+      const findings = await runDoctor(pbx.checks);
       const problems = findings.filter((f) => !f.ok);
       if (o.json) out(JSON.stringify({ ok: problems.length === 0, findings }, null, 2));
       else {

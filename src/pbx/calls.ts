@@ -91,6 +91,13 @@ export class Calls {
     return [...this.active.values()];
   }
 
+  /** Calls started since `since` (ISO time): those ended (CDRs) and those going on. */
+  async countSince(since: string): Promise<number> {
+    await this.writeBehind.flush();
+    const row = await this.db.selectFrom('cdr').select((eb) => eb.fn.countAll<number>().as('n')).where('started_at', '>=', since).executeTakeFirstOrThrow();
+    return Number(row.n) + this.active.size;
+  }
+
   async cdr(q: CdrQuery = {}): Promise<CdrRow[]> {
     await this.writeBehind.flush();
     let query = this.db.selectFrom('cdr').selectAll().orderBy('id', 'desc').limit(Math.min(q.limit ?? 100, 1000));

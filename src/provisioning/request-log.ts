@@ -49,6 +49,22 @@ export class RequestLog {
   }
 
   /** Newest first. Pending entries are flushed first so a read sees every request. */
+  /**
+   * Requests per hour (UTC, `YYYY-MM-DDTHH`) and outcome since `fromHour`, for the
+   * dashboard's activity chart; pending writes land first.
+   */
+  async perHour(fromHour: string): Promise<{ hour: string; outcome: string; n: number }[]> {
+    await this.writeBehind.flush();
+    const hour = sql<string>`substr(${sql.ref('at')}, 1, 13)`;
+    const rows = await this.db
+      .selectFrom('provisioning_requests')
+      .select([hour.as('hour'), 'outcome', sql<number>`count(*)`.as('n')])
+      .where('at', '>=', `${fromHour}:00:00.000Z`)
+      .groupBy([hour, 'outcome'])
+      .execute();
+    return rows.map((r) => ({ hour: r.hour, outcome: r.outcome, n: Number(r.n) }));
+  }
+
   async list(q: RequestLogQuery = {}): Promise<(RequestLogEntry & { id: number })[]> {
     await this.writeBehind.flush();
     let query = this.db.selectFrom('provisioning_requests').selectAll().orderBy('id', 'desc').limit(Math.min(q.limit ?? 100, 1000));

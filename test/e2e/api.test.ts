@@ -3,7 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { createPbx, type Pbx } from '../../src/app.ts';
+import { createPbx } from '../../src/app.ts';
+import type { Pbx } from '../../src/application.ts';
 import { buildHttp, type Http } from '../../src/api/server.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { createLogger } from '../../src/log.ts';
@@ -196,7 +197,7 @@ test('docs/API.md documents every API route', async () => {
 });
 
 test('admin login: a session token with the account\'s role; lockout after repeated failures', async () => {
-  const { AdminStore } = await import('../../src/api/admins.ts');
+  const { AdminStore } = await import('../../src/accounts/admins.ts');
   const admins = new AdminStore(pbx.database.db, pbx.tokens);
   const pw = await admins.create('alice', 'admin');
   await admins.create('viewer', 'read-only', 'viewer-password-123');

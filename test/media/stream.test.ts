@@ -146,7 +146,11 @@ describe('RTP streams over real sockets', () => {
     assert.ok(got.every((g) => g.port % 2 === 0));
     await assert.rejects(small.open(), MediaPortsExhausted);
     small.release(got[0]!);
-    assert.equal((await small.open()).port, base + 100, 'a released pair is handed out again');
+    const again = await small.open();
+    assert.equal(again.port, base + 100, 'a released pair is handed out again');
+    small.release(again);
+    small.release(got[1]!);
+    assert.equal(small.used, 0);
     squatter.close();
   });
 });

@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { createPbx, type Pbx } from '../../src/app.ts';
+import { createPbx } from '../../src/app.ts';
+import type { Pbx } from '../../src/application.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { createLogger } from '../../src/log.ts';
 import type { FetchRequest } from '../../src/provisioning/fetch-outcomes.ts';

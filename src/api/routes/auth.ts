@@ -1,9 +1,13 @@
 import Type from 'typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Pbx } from '../../app.js';
-import type { AdminStore } from '../admins.js';
-import type { FirstAdminSetup } from '../first-admin.js';
+import type { Pbx } from '../../application.js';
+import type { AdminStore } from '../../accounts/admins.js';
+import type { FirstAdminSetup } from '../../accounts/first-admin.js';
+
+/** The services these routes use (and nothing else of the application). */
+export type AuthDeps = Pick<Pbx, 'log' | 'securityLog' | 'tokens'>;
+
 
 const SetupBody = Type.Object(
   {
@@ -19,7 +23,7 @@ const LoginBody = Type.Object({ username: Type.String({ minLength: 1, maxLength:
 const PER_ADDRESS_PER_MINUTE = 10;
 
 /** The only /api routes without a bearer token: they are how a person gets one. */
-export function authRoutes(pbx: Pbx, admins: AdminStore, setup: FirstAdminSetup) {
+export function authRoutes(pbx: AuthDeps, admins: AdminStore, setup: FirstAdminSetup) {
   const attempts = new Map<string, { start: number; count: number }>();
   /** Attempts per address per minute, for login and first-admin setup alike; false when over. */
   const allow = (ip: string, reply: FastifyReply): boolean => {
@@ -68,7 +72,7 @@ export function authRoutes(pbx: Pbx, admins: AdminStore, setup: FirstAdminSetup)
 }
 
 /** Behind the bearer check like every /api route; any role may end its own session. */
-export function sessionRoutes(pbx: Pbx) {
+export function sessionRoutes(pbx: AuthDeps) {
   return async (app: FastifyInstance) => {
     app.post(
       '/auth/logout',

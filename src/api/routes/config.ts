@@ -1,9 +1,13 @@
 import Type from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Pbx } from '../../app.js';
+import type { Pbx } from '../../application.js';
 import type { ReloadResult } from '../../config/live.js';
 import { PbxError } from '../../pbx/errors.js';
+
+/** The services these routes use (and nothing else of the application). */
+export type ConfigRouteDeps = Pick<Pbx, 'config' | 'configFile' | 'live'>;
+
 
 const ConfigBody = Type.Object(
   { values: Type.Record(Type.String({ pattern: '^[a-z_]+(\\.[a-z_0-9]+)+$' }), Type.Unknown(), { description: 'Dotted key → new value, e.g. {"api.port": 9000}' }) },
@@ -44,7 +48,7 @@ const SETTINGS_PATH: Record<string, string> = {
   auto_resync: 'provisioning.auto_resync',
 };
 
-export function configRoutes(pbx: Pbx) {
+export function configRoutes(pbx: ConfigRouteDeps) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['config'];

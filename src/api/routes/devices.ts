@@ -1,11 +1,15 @@
 import Type from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Pbx } from '../../app.js';
+import type { Pbx } from '../../application.js';
 import { DeviceService } from '../../provisioning/devices.js';
-import { deviceView } from '../views.js';
+import { deviceView, type ViewDeps } from '../views.js';
 import { listenerProblem, type ListenerChoice } from '../../provisioning/config-url.js';
 import { PbxError } from '../../pbx/errors.js';
+
+/** The services these routes use (and nothing else of the application). */
+export type DeviceRouteDeps = Pick<Pbx, 'config' | 'devices' | 'files' | 'log' | 'resync'> & ViewDeps;
+
 
 const Params = Type.Object({ mac: Type.String() });
 const Ext = Type.String({ pattern: '^[0-9]{2,10}$' });
@@ -61,12 +65,12 @@ const MassResyncBody = Type.Object(
   { additionalProperties: false },
 );
 
-function checkListener(pbx: Pbx, listener: ListenerChoice | undefined): void {
+function checkListener(pbx: Pick<Pbx, 'config'>, listener: ListenerChoice | undefined): void {
   const problem = listener ? listenerProblem(pbx.config(), listener) : null;
   if (problem) throw new PbxError('invalid', `listener "${listener}" cannot be used: ${problem}`, 'listener');
 }
 
-export function deviceRoutes(pbx: Pbx) {
+export function deviceRoutes(pbx: DeviceRouteDeps) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['provisioning'];

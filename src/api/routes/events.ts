@@ -8,7 +8,11 @@ import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
-import type { Pbx } from '../../app.js';
+import type { Pbx, SipParts } from '../../application.js';
+
+/** The services these routes use (and nothing else of the application). */
+export type EventDeps = Pick<Pbx, 'config' | 'devices' | 'extensions' | 'live' | 'writeBehind'> & { sip: Pick<SipParts, 'calls' | 'location'> };
+
 
 export type Topic = 'registrations' | 'calls' | 'devices' | 'extensions' | 'config' | 'activity';
 
@@ -33,7 +37,7 @@ export class EventHub {
   /** When each old port was last asked whether it still serves the API. */
   private readonly probed = new Map<number, number>();
 
-  constructor(private readonly pbx: Pbx) {
+  constructor(private readonly pbx: EventDeps) {
     pbx.sip.location.onChange(() => this.publish('registrations'));
     pbx.devices.onChange(() => this.publish('devices'));
     pbx.extensions.onChange(() => this.publish('extensions'));
@@ -157,7 +161,7 @@ function servesApi(socket: Socket): Promise<boolean> {
 }
 
 /** Changes when an item is added, removed or updated. */
-export function eventRoutes(pbx: Pbx) {
+export function eventRoutes(pbx: EventDeps) {
   return async (app: FastifyInstance) => {
     const hub = new EventHub(pbx);
     app.addHook('onClose', async () => hub.close());

@@ -1,8 +1,12 @@
 import Type from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Pbx } from '../../app.js';
-import { extensionView } from '../views.js';
+import type { Pbx } from '../../application.js';
+import { extensionView, type ViewDeps } from '../views.js';
+
+/** The services these routes use (and nothing else of the application). */
+export type ExtensionRouteDeps = Pick<Pbx, 'extensions' | 'log'> & ViewDeps;
+
 
 const Number_ = Type.String({ pattern: '^[0-9]{2,10}$', description: 'Extension number, 2 to 10 digits' });
 const Params = Type.Object({ number: Type.String() });
@@ -37,7 +41,7 @@ const UpdateBody = Type.Object(
   { additionalProperties: false },
 );
 
-export function extensionRoutes(pbx: Pbx) {
+export function extensionRoutes(pbx: ExtensionRouteDeps) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['extensions'];

@@ -1,11 +1,15 @@
 import Type from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Pbx } from '../../app.js';
+import type { Pbx } from '../../application.js';
 import { PbxError } from '../../pbx/errors.js';
 import { TemplateError } from '../../provisioning/templates.js';
 import { diagnose } from '../../provisioning/diagnostics.js';
 import type { VendorProfile } from '../../provisioning/vendors/types.js';
+
+/** The services these routes use (and nothing else of the application). */
+export type ProvisioningInfoDeps = Pick<Pbx, 'config' | 'devices' | 'files' | 'log' | 'requestLog' | 'resync' | 'templates' | 'vendors'>;
+
 
 const TemplateParams = Type.Object({ vendor: Type.String(), model: Type.String() });
 const TemplateQuery = Type.Object({ file: Type.Optional(Type.String()) });
@@ -30,7 +34,7 @@ function templateName(vendor: VendorProfile, file?: string): string {
   return account?.template ?? names[0]!;
 }
 
-export function provisioningInfoRoutes(pbx: Pbx) {
+export function provisioningInfoRoutes(pbx: ProvisioningInfoDeps) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['provisioning'];

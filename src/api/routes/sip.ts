@@ -1,8 +1,12 @@
 import Type from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Pbx } from '../../app.js';
+import type { Pbx, SipParts } from '../../application.js';
 import type { Binding } from '../../pbx/location.js';
+
+/** The services these routes use (and nothing else of the application). */
+export type SipRouteDeps = { sip: Pick<SipParts, 'calls' | 'location'> };
+
 
 const CdrQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
@@ -24,7 +28,7 @@ export function registrationView(b: Binding) {
   };
 }
 
-export function sipRoutes(pbx: Pbx) {
+export function sipRoutes(pbx: SipRouteDeps) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 

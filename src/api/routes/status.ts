@@ -1,8 +1,14 @@
 import type { FastifyInstance } from 'fastify';
-import type { Pbx } from '../../app.js';
+import type { Pbx, SipParts } from '../../application.js';
+
+/** What the status route reads. */
+export type StatusDeps = Pick<Pbx, 'config' | 'configFile' | 'startedAt' | 'extensions' | 'devices' | 'provisioning' | 'resync'> & {
+  database: Pick<Pbx['database'], 'describe'>;
+  sip: Pick<SipParts, 'location' | 'calls' | 'stats'>;
+};
 import { VERSION } from '../../version.js';
 
-export function statusRoutes(pbx: Pbx) {
+export function statusRoutes(pbx: StatusDeps) {
   return async (app: FastifyInstance) => {
     app.get('/status', { schema: { tags: ['status'], summary: 'Server status' } }, async () => {
       const config = pbx.config();
@@ -22,13 +28,7 @@ export function statusRoutes(pbx: Pbx) {
           registrations: pbx.sip.location.all().length,
           active_calls: pbx.sip.calls.list().length,
         },
-        sip: {
-          listeners: pbx.sip.stack.transports.bound,
-          messages: pbx.sip.stack.transports.counters,
-          transactions: { ...pbx.sip.stack.counters, active: pbx.sip.stack.activeTransactions },
-          registrations: pbx.sip.registrar.counters,
-          calls: pbx.sip.calls.counters,
-        },
+        sip: (({ listeners, messages, transactions, registrations, calls }) => ({ listeners, messages, transactions, registrations, calls }))(pbx.sip.stats()),
         provisioning: { legacy_fetches: pbx.provisioning.legacyFetches, resync: pbx.resync.counters },
       };
     });

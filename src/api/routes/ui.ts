@@ -3,17 +3,20 @@
 // adoption queue (unknown phones that asked for a file) and a preview of the URL
 // phones would get under changed settings. Every route only reads.
 import Type from 'typebox';
-import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Pbx } from '../../app.js';
+import type { Pbx, SipParts } from '../../application.js';
 import { PbxError } from '../../pbx/errors.js';
 import { DeviceService } from '../../provisioning/devices.js';
 import { deriveConfigUrl, provisioningEndpoint } from '../../provisioning/config-url.js';
 import { externalIpProblem, warnings } from '../../provisioning/diagnostics.js';
 import { normalizeMac, formatMac } from '../../util/mac.js';
 import type { PbxConfig } from '../../config/schema.js';
-import { serverFindings } from './doctor.js';
+import { serverFindings } from '../../diagnostics/checks.js';
+
+/** The services these routes use (and nothing else of the application). */
+export type UiDeps = Pick<Pbx, 'checks' | 'config' | 'devices' | 'extensions' | 'files' | 'requestLog' | 'resync' | 'tokens' | 'vendors'> & { sip: Pick<SipParts, 'calls' | 'location'> };
+
 
 const MacParams = Type.Object({ mac: Type.String() });
 const DashboardQuery = Type.Object({
@@ -41,13 +44,12 @@ export function maskSecrets(body: string, secrets: string[]): string {
     .replace(new RegExp(`(\\s${key}\\s*=\\s*")(?!${MASK})([^"]+)(")`, 'gi'), `$1${MASK}$3`);
 }
 
-export function uiRoutes(pbx: Pbx) {
+export function uiRoutes(pbx: UiDeps) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-    const db = pbx.database.db;
 
     app.get('/auth/me', { schema: { tags: ['auth'], summary: 'Who this token belongs to: name and role' } }, async (req) => {
-      const row = await db.selectFrom('api_tokens').select(['name', 'expires_at']).where('id', '=', req.tokenId!).executeTakeFirst();
+      const row = await pbx.tokens.describe(req.tokenId!);
       const name = row?.name ?? '';
       return {
         name: name.replace(/^session:/, ''),
@@ -58,25 +60,18 @@ export function uiRoutes(pbx: Pbx) {
     });
 
     app.get('/dashboard', { schema: { tags: ['status'], summary: 'Dashboard figures: registrations, calls, sync states, provisioning activity per hour, problems', querystring: DashboardQuery } }, async (req) => {
-      await pbx.writeBehind.flush();
       const hours = req.query.hours ?? 24;
       const since = req.query.since ?? new Date(Date.now() - 86_400_000).toISOString();
       const from = new Date(Date.now() - (hours - 1) * 3_600_000).toISOString().slice(0, 13);
-      const hour = sql<string>`substr(${sql.ref('at')}, 1, 13)`;
-      const rows = await db
-        .selectFrom('provisioning_requests')
-        .select([hour.as('hour'), 'outcome', sql<number>`count(*)`.as('n')])
-        .where('at', '>=', `${from}:00:00.000Z`)
-        .groupBy([hour, 'outcome'])
-        .execute();
+      const rows = await pbx.requestLog.perHour(from);
       const activity = Array.from({ length: hours }, (_, i) => {
         const h = new Date(Date.now() - (hours - 1 - i) * 3_600_000).toISOString().slice(0, 13);
         const of = rows.filter((r) => r.hour === h);
-        const delivered = of.filter((r) => r.outcome === 'delivered').reduce((a, r) => a + Number(r.n), 0);
-        const all = of.reduce((a, r) => a + Number(r.n), 0);
+        const delivered = of.filter((r) => r.outcome === 'delivered').reduce((a, r) => a + r.n, 0);
+        const all = of.reduce((a, r) => a + r.n, 0);
         return { hour: `${h}:00:00.000Z`, delivered, failed: all - delivered };
       });
-      const cdr = await db.selectFrom('cdr').select(sql<number>`count(*)`.as('n')).where('started_at', '>=', since).executeTakeFirstOrThrow();
+      const callsToday = await pbx.sip.calls.countSince(since);
       const devices = pbx.devices.list();
       const sync: Record<string, number> = {};
       for (const d of devices) {
@@ -87,7 +82,7 @@ export function uiRoutes(pbx: Pbx) {
       const c = pbx.config();
       const ipProblem = externalIpProblem(c.server.external_ip);
       const problems = [
-        ...serverFindings(pbx).filter((f) => !f.ok),
+        ...serverFindings(pbx.checks).filter((f) => !f.ok),
         ...warnings(c, []).filter((w) => w !== ipProblem).map((message) => ({ check: 'provisioning', ok: false, message })),
       ];
       return {
@@ -97,7 +92,7 @@ export function uiRoutes(pbx: Pbx) {
         devices: devices.length,
         devices_registered: devices.filter((d) => pbx.sip.location.lookup(d.lines[0]!).length > 0).length,
         active_calls: pbx.sip.calls.list().length,
-        calls_today: Number(cdr.n) + pbx.sip.calls.list().length,
+        calls_today: callsToday,
         sync,
         activity,
         problems,

@@ -45,6 +45,11 @@ export class TokenStore {
     return rows.map((r) => ({ ...r, id: Number(r.id), role: r.role as Role }));
   }
 
+  /** The name and expiry of one token (what `GET /api/auth/me` shows), or undefined. */
+  async describe(id: number): Promise<{ name: string; expires_at: string | null } | undefined> {
+    return this.db.selectFrom('api_tokens').select(['name', 'expires_at']).where('id', '=', id).executeTakeFirst();
+  }
+
   async revoke(id: number): Promise<void> {
     const res = await this.db
       .updateTable('api_tokens')

@@ -1,0 +1,84 @@
+// What the application is made of, as the faces (API, CLI, web) see it: the services
+// app.ts builds and wires. Types only, so a face can name the slice it uses
+// (`Pick<Pbx, 'extensions' | 'log'>`) without importing the composition root.
+import type { LiveConfig } from './config/live.js';
+import type { PbxConfig } from './config/schema.js';
+import type { Logger } from './log.js';
+import type { ExtensionService } from './pbx/extensions.js';
+import type { OpenedDatabase } from './storage/database.js';
+import type { WriteBehind } from './storage/write-behind.js';
+import type { DeviceService } from './provisioning/devices.js';
+import type { PhoneFiles } from './provisioning/phone-files.js';
+import type { RequestLog } from './provisioning/request-log.js';
+import type { ProvisioningService } from './provisioning/service.js';
+import type { TemplateCatalog } from './provisioning/templates.js';
+import type { VendorRegistry } from './provisioning/vendors/index.js';
+import type { TokenStore } from './accounts/tokens.js';
+import type { AdminStore } from './accounts/admins.js';
+import type { FirstAdminSetup } from './accounts/first-admin.js';
+import type { SipStack } from './sip/stack.js';
+import type { DigestAuth } from './pbx/digest-auth.js';
+import type { Location } from './pbx/location.js';
+import type { Registrar } from './pbx/registrar.js';
+import type { Calls } from './pbx/calls.js';
+import type { SipProxy } from './pbx/proxy.js';
+import type { NatKeepalive } from './pbx/keepalive.js';
+import type { FloodGuard } from './pbx/flood-guard.js';
+import type { Resync } from './provisioning/resync.js';
+import type { ProvisioningGuard } from './provisioning/guard.js';
+import type { ProvisioningAuth } from './provisioning/http-auth.js';
+import type { SecurityLog } from './security/security-log.js';
+import type { DoctorSources } from './diagnostics/checks.js';
+
+export interface Pbx {
+  configFile: string;
+  config: () => PbxConfig;
+  live: LiveConfig;
+  log: Logger;
+  database: OpenedDatabase;
+  extensions: ExtensionService;
+  devices: DeviceService;
+  vendors: VendorRegistry;
+  templates: TemplateCatalog;
+  files: PhoneFiles;
+  provisioning: ProvisioningService;
+  provisioningAuth: ProvisioningAuth;
+  requestLog: RequestLog;
+  tokens: TokenStore;
+  admins: AdminStore;
+  /** Makes the first admin account from the web admin with a one-time token. */
+  firstAdminSetup: FirstAdminSetup;
+  resync: Resync;
+  guard: ProvisioningGuard;
+  securityLog: SecurityLog;
+  writeBehind: WriteBehind;
+  sip: SipParts;
+  /** What the doctor's checks read (GET /api/doctor, the dashboard, `pbx doctor`). */
+  checks: DoctorSources;
+  startedAt: Date;
+  /** Starts the SIP listeners (`pbx serve` only). */
+  startSip(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The SIP figures /api/status and /metrics show, read without reaching into the stack. */
+export interface SipStats {
+  listeners: SipStack['transports']['bound'];
+  messages: SipStack['transports']['counters'];
+  transactions: SipStack['counters'] & { active: SipStack['activeTransactions'] };
+  registrations: Registrar['counters'];
+  calls: Calls['counters'];
+  guard: FloodGuard['counters'];
+}
+
+export interface SipParts {
+  stack: SipStack;
+  location: Location;
+  registrar: Registrar;
+  calls: Calls;
+  proxy: SipProxy;
+  auth: DigestAuth;
+  keepalive: NatKeepalive;
+  guard: FloodGuard;
+  stats(): SipStats;
+}
