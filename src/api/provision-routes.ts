@@ -10,7 +10,6 @@ import { sameSecret } from '../security/compare.js';
 /** The services these routes use (and nothing else of the application). */
 export type ProvisionDeps = Pick<Pbx, 'config' | 'guard' | 'log' | 'provisioning'>;
 
-
 const REASON: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 500: 'Internal Server Error' };
 const UPLOAD = /\.(log|txt)$|-(boot|app|calls|contacts|directory)\.(log|xml)$/i;
 

@@ -8,7 +8,6 @@ import { provisioningEndpoint } from '../provisioning/config-url.js';
 /** The services these routes use (and nothing else of the application). */
 export type ViewDeps = Pick<Pbx, 'config' | 'devices' | 'files' | 'provisioningAuth' | 'resync'>;
 
-
 export function extensionView(pbx: ViewDeps, e: Extension) {
   return {
     number: e.number,

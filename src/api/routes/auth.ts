@@ -8,7 +8,6 @@ import type { FirstAdminSetup } from '../../accounts/first-admin.js';
 /** The services these routes use (and nothing else of the application). */
 export type AuthDeps = Pick<Pbx, 'log' | 'securityLog' | 'tokens'>;
 
-
 const SetupBody = Type.Object(
   {
     token: Type.String({ minLength: 1, maxLength: 256, description: 'The one-time setup token from the file the server log names' }),

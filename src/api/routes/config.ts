@@ -8,7 +8,6 @@ import { PbxError } from '../../pbx/errors.js';
 /** The services these routes use (and nothing else of the application). */
 export type ConfigRouteDeps = Pick<Pbx, 'config' | 'configFile' | 'live'>;
 
-
 const ConfigBody = Type.Object(
   { values: Type.Record(Type.String({ pattern: '^[a-z_]+(\\.[a-z_0-9]+)+$' }), Type.Unknown(), { description: 'Dotted key → new value, e.g. {"api.port": 9000}' }) },
   { additionalProperties: false },

@@ -6,10 +6,10 @@ import { DeviceService } from '../../provisioning/devices.js';
 import { deviceView, type ViewDeps } from '../views.js';
 import { listenerProblem, type ListenerChoice } from '../../provisioning/config-url.js';
 import { PbxError } from '../../pbx/errors.js';
+import { DeviceView } from '../contract.js';
 
 /** The services these routes use (and nothing else of the application). */
 export type DeviceRouteDeps = Pick<Pbx, 'config' | 'devices' | 'files' | 'log' | 'resync'> & ViewDeps;
-
 
 const Params = Type.Object({ mac: Type.String() });
 const Ext = Type.String({ pattern: '^[0-9]{2,10}$' });
@@ -75,7 +75,7 @@ export function deviceRoutes(pbx: DeviceRouteDeps) {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['provisioning'];
 
-    app.get('/provisioning/devices', { schema: { tags, summary: 'List provisioned devices with their live config URLs' } }, async () => ({
+    app.get('/provisioning/devices', { schema: { tags, summary: 'List provisioned devices with their live config URLs', response: { 200: Type.Object({ devices: Type.Array(DeviceView) }) } } }, async () => ({
       devices: pbx.devices.list().map((d) => deviceView(pbx, d)),
     }));
 
@@ -90,7 +90,7 @@ export function deviceRoutes(pbx: DeviceRouteDeps) {
       return reply.code(201).send({ ...deviceView(pbx, device), provisioning_password: device.credential.password });
     });
 
-    app.get('/provisioning/devices/:mac', { schema: { tags, summary: 'Show a device', params: Params } }, async (req) =>
+    app.get('/provisioning/devices/:mac', { schema: { tags, summary: 'Show a device', params: Params, response: { 200: DeviceView } } }, async (req) =>
       deviceView(pbx, pbx.devices.require(DeviceService.parseMac(req.params.mac))),
     );
 

@@ -13,7 +13,6 @@ import type { Pbx, SipParts } from '../../application.js';
 /** The services these routes use (and nothing else of the application). */
 export type EventDeps = Pick<Pbx, 'config' | 'devices' | 'extensions' | 'live' | 'writeBehind'> & { sip: Pick<SipParts, 'calls' | 'location'> };
 
-
 export type Topic = 'registrations' | 'calls' | 'devices' | 'extensions' | 'config' | 'activity';
 
 interface Subscriber {

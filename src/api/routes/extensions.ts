@@ -3,10 +3,10 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pbx } from '../../application.js';
 import { extensionView, type ViewDeps } from '../views.js';
+import { ExtensionView } from '../contract.js';
 
 /** The services these routes use (and nothing else of the application). */
 export type ExtensionRouteDeps = Pick<Pbx, 'extensions' | 'log'> & ViewDeps;
-
 
 const Number_ = Type.String({ pattern: '^[0-9]{2,10}$', description: 'Extension number, 2 to 10 digits' });
 const Params = Type.Object({ number: Type.String() });
@@ -46,7 +46,7 @@ export function extensionRoutes(pbx: ExtensionRouteDeps) {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['extensions'];
 
-    app.get('/extensions', { schema: { tags, summary: 'List extensions' } }, async () => ({
+    app.get('/extensions', { schema: { tags, summary: 'List extensions', response: { 200: Type.Object({ extensions: Type.Array(ExtensionView) }) } } }, async () => ({
       extensions: pbx.extensions.list().map((e) => extensionView(pbx, e)),
     }));
 
@@ -56,7 +56,7 @@ export function extensionRoutes(pbx: ExtensionRouteDeps) {
       return reply.code(201).send({ ...extensionView(pbx, extension), password });
     });
 
-    app.get('/extensions/:number', { schema: { tags, summary: 'Show an extension', params: Params } }, async (req) =>
+    app.get('/extensions/:number', { schema: { tags, summary: 'Show an extension', params: Params, response: { 200: ExtensionView } } }, async (req) =>
       extensionView(pbx, pbx.extensions.require(req.params.number)),
     );
 

@@ -10,7 +10,6 @@ import type { VendorProfile } from '../../provisioning/vendors/types.js';
 /** The services these routes use (and nothing else of the application). */
 export type ProvisioningInfoDeps = Pick<Pbx, 'config' | 'devices' | 'files' | 'log' | 'requestLog' | 'resync' | 'templates' | 'vendors'>;
 
-
 const TemplateParams = Type.Object({ vendor: Type.String(), model: Type.String() });
 const TemplateQuery = Type.Object({ file: Type.Optional(Type.String()) });
 const TemplateBody = Type.Object(

@@ -3,10 +3,10 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pbx, SipParts } from '../../application.js';
 import type { Binding } from '../../pbx/location.js';
+import { ActiveCallView, CdrView, RegistrationView } from '../contract.js';
 
 /** The services these routes use (and nothing else of the application). */
 export type SipRouteDeps = { sip: Pick<SipParts, 'calls' | 'location'> };
-
 
 const CdrQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
@@ -32,11 +32,11 @@ export function sipRoutes(pbx: SipRouteDeps) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-    app.get('/registrations', { schema: { tags: ['sip'], summary: 'Registered phones (extension, contact, source, transport, User-Agent, expires)' } }, async () => ({
+    app.get('/registrations', { schema: { tags: ['sip'], summary: 'Registered phones (extension, contact, source, transport, User-Agent, expires)', response: { 200: Type.Object({ registrations: Type.Array(RegistrationView) }) } } }, async () => ({
       registrations: pbx.sip.location.all().sort((a, b) => a.aor.localeCompare(b.aor, 'en', { numeric: true })).map(registrationView),
     }));
 
-    app.get('/calls', { schema: { tags: ['sip'], summary: 'Active calls' } }, async () => ({
+    app.get('/calls', { schema: { tags: ['sip'], summary: 'Active calls', response: { 200: Type.Object({ calls: Type.Array(ActiveCallView) }) } } }, async () => ({
       calls: pbx.sip.calls.list().map((c) => ({
         call_id: c.callId,
         caller: c.caller,
@@ -47,7 +47,7 @@ export function sipRoutes(pbx: SipRouteDeps) {
       })),
     }));
 
-    app.get('/cdr', { schema: { tags: ['sip'], summary: 'Call detail records, newest first', querystring: CdrQuery } }, async (req) => ({
+    app.get('/cdr', { schema: { tags: ['sip'], summary: 'Call detail records, newest first', querystring: CdrQuery, response: { 200: Type.Object({ cdr: Type.Array(CdrView) }) } } }, async (req) => ({
       cdr: await pbx.sip.calls.cdr(req.query),
     }));
   };

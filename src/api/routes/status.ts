@@ -7,10 +7,11 @@ export type StatusDeps = Pick<Pbx, 'config' | 'configFile' | 'startedAt' | 'exte
   sip: Pick<SipParts, 'location' | 'calls' | 'stats'>;
 };
 import { VERSION } from '../../version.js';
+import { Status } from '../contract.js';
 
 export function statusRoutes(pbx: StatusDeps) {
   return async (app: FastifyInstance) => {
-    app.get('/status', { schema: { tags: ['status'], summary: 'Server status' } }, async () => {
+    app.get('/status', { schema: { tags: ['status'], summary: 'Server status', response: { 200: Status } } }, async () => {
       const config = pbx.config();
       return {
         version: VERSION,

@@ -13,10 +13,10 @@ import { externalIpProblem, warnings } from '../../provisioning/diagnostics.js';
 import { normalizeMac, formatMac } from '../../util/mac.js';
 import type { PbxConfig } from '../../config/schema.js';
 import { serverFindings } from '../../diagnostics/checks.js';
+import { Dashboard } from '../contract.js';
 
 /** The services these routes use (and nothing else of the application). */
 export type UiDeps = Pick<Pbx, 'checks' | 'config' | 'devices' | 'extensions' | 'files' | 'requestLog' | 'resync' | 'tokens' | 'vendors'> & { sip: Pick<SipParts, 'calls' | 'location'> };
-
 
 const MacParams = Type.Object({ mac: Type.String() });
 const DashboardQuery = Type.Object({
@@ -59,7 +59,7 @@ export function uiRoutes(pbx: UiDeps) {
       };
     });
 
-    app.get('/dashboard', { schema: { tags: ['status'], summary: 'Dashboard figures: registrations, calls, sync states, provisioning activity per hour, problems', querystring: DashboardQuery } }, async (req) => {
+    app.get('/dashboard', { schema: { tags: ['status'], summary: 'Dashboard figures: registrations, calls, sync states, provisioning activity per hour, problems', querystring: DashboardQuery, response: { 200: Dashboard } } }, async (req) => {
       const hours = req.query.hours ?? 24;
       const since = req.query.since ?? new Date(Date.now() - 86_400_000).toISOString();
       const from = new Date(Date.now() - (hours - 1) * 3_600_000).toISOString().slice(0, 13);

@@ -1,28 +1,9 @@
+import type { ActiveCall, Cdr } from '../contract';
 import { useState } from 'preact/hooks';
 import { api, useLive } from '../api';
 import { Badge, Field, Loading, PageTitle, SelectField, TableWrap, Time, useAsync } from '../ui';
 
-interface ActiveCall {
-  call_id: string;
-  caller: string;
-  callee: string;
-  state: string;
-  started_at: string;
-  answered_at: string | null;
-}
 
-interface Cdr {
-  id: number;
-  caller: string;
-  callee: string;
-  started_at: string;
-  answered_at: string | null;
-  ended_at: string;
-  result: string;
-  status: number;
-  hangup_side: string | null;
-  duration_seconds: number;
-}
 
 const RESULTS = ['answered', 'busy', 'no_answer', 'cancelled', 'unknown_extension', 'unavailable', 'rejected', 'failed'];
 

@@ -1,19 +1,8 @@
+import type { Dashboard as Dash } from '../contract';
 import { api, useLive } from '../api';
 import { Link, Loading, Notice, PageTitle, TableWrap, Time, useAsync } from '../ui';
 import type { Registration } from './Phones';
 
-interface Dash {
-  registrations: number;
-  registered_extensions: number;
-  extensions: number;
-  devices: number;
-  devices_registered: number;
-  active_calls: number;
-  calls_today: number;
-  sync: Record<string, number>;
-  activity: { hour: string; delivered: number; failed: number }[];
-  problems: { check: string; message: string; fix?: string }[];
-}
 
 const midnight = () => {
   const d = new Date();

@@ -1,16 +1,10 @@
+import type { Extension } from '../contract';
+export type { Extension };
 import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, isAdmin, useLive } from '../api';
 import { Badge, Checkbox, ConfirmButton, Field, FormButtons, FormError, Link, Loading, PageTitle, SecretPanel, TableWrap, useAsync, useFormAction } from '../ui';
 
-export interface Extension {
-  number: string;
-  name: string | null;
-  enabled: boolean;
-  voicemail_pin_set: boolean;
-  digest_algorithms: string[] | null;
-  devices: string[];
-}
 
 interface Secret {
   number: string;

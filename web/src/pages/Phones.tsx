@@ -1,29 +1,11 @@
+import type { Device, Registration } from '../contract';
+export type { Device, Registration };
 import { useState } from 'preact/hooks';
 import { api, isAdmin, useLive } from '../api';
 import { navigate } from '../router';
 import { Badge, Field, FormButtons, Link, Loading, PageTitle, SelectField, TableWrap, Time, prettyMac, syncTone, useAsync, useFormAction } from '../ui';
 import type { Extension } from './Extensions';
 
-export interface Device {
-  mac_address: string;
-  extension_number: string | null;
-  lines: string[];
-  vendor: string;
-  model: string;
-  label: string | null;
-  config_url: string;
-  provisioning_server: string;
-  sync_state: string;
-  last_provisioned: string | null;
-  last_ip: string | null;
-  last_user_agent: string | null;
-  last_fetch_port: number | null;
-  resync_sent_at: string | null;
-  listener?: string;
-  provisioning_username?: string;
-  first_fetch_window_until?: string | null;
-  last_authenticated_at?: string | null;
-}
 
 /** A device answer that carries its provisioning password (create, or a new one): shown once. */
 export type WithCredential = Device & { provisioning_password?: string };
@@ -35,15 +17,6 @@ export function rememberCredential(d: WithCredential): void {
   if (d.provisioning_password) freshCredentials.set(d.mac_address, { user: d.provisioning_username ?? d.mac_address, password: d.provisioning_password });
 }
 
-export interface Registration {
-  extension: string;
-  contact: string;
-  source: string;
-  transport: string;
-  user_agent: string | null;
-  expires: number;
-  registered_at: string;
-}
 
 export interface Vendors {
   vendors: string[];
