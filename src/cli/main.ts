@@ -171,12 +171,40 @@ ext
         name: e.name,
         enabled: e.enabled,
         voicemail_pin_set: e.voicemailPin !== null,
+        digest_algorithms: e.digestAlgorithms,
         devices: pbx.devices.usingExtension(e.number).map((d) => d.mac),
         created_at: e.createdAt,
         updated_at: e.updatedAt,
         ...(o.showPassword ? { password: e.secret } : {}),
       };
       out(JSON.stringify(view, null, 2));
+    }),
+  );
+ext
+  .command('set <number>')
+  .description('change an extension (only the options given)')
+  .option('--name <name>', 'display name')
+  .option('--password <password>', 'a new SIP password (its phones must be given it: resync them)')
+  .option('--allow-weak-password', 'accept a password that fails the strength check')
+  .option('--voicemail-pin <pin>', 'voicemail PIN')
+  .option('--enable', 'let it register and call')
+  .option('--disable', 'refuse its registrations and calls')
+  .option(
+    '--digest-algorithms <list>',
+    'digest algorithms, e.g. MD5 for a phone that reads only the first challenge and lacks SHA-256, or "default" for sip.digest_algorithms',
+  )
+  .action(async (number: string, o: { name?: string; password?: string; allowWeakPassword?: boolean; voicemailPin?: string; enable?: boolean; disable?: boolean; digestAlgorithms?: string }) =>
+    withPbx(async (pbx) => {
+      if (o.enable && o.disable) throw new PbxError('invalid', 'give --enable or --disable, not both', 'enabled');
+      const algorithms = o.digestAlgorithms === undefined ? undefined : o.digestAlgorithms.toLowerCase() === 'default' ? null : o.digestAlgorithms.split(',').map((a) => a.trim().toUpperCase());
+      const e = await pbx.extensions.update(number, {
+        ...(o.name !== undefined ? { name: o.name } : {}),
+        ...(o.password !== undefined ? { password: o.password, allow_weak_password: o.allowWeakPassword } : {}),
+        ...(o.voicemailPin !== undefined ? { voicemail_pin: o.voicemailPin } : {}),
+        ...(o.enable || o.disable ? { enabled: !!o.enable } : {}),
+        ...(algorithms !== undefined ? { digest_algorithms: algorithms as never } : {}),
+      });
+      out(`Extension ${e.extension.number} changed (digest algorithms: ${(e.extension.digestAlgorithms ?? ['default']).join(', ')})`);
     }),
   );
 ext

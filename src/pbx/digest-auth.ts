@@ -40,6 +40,16 @@ export interface DigestAuthSettings {
 
 const NONCE_BYTES = 8 + 8 + 16;
 
+/**
+ * SIP clients that compute only MD5 and give up on any other challenge in the answer:
+ * Debian's baresip (libre 1.x walks every WWW-Authenticate and stops with "Function not
+ * implemented" at a SHA-256 one, wherever it stands), JsSIP, SIP.js, sipsak, SIPp. When
+ * one of them asks and the extension allows MD5, it is challenged with MD5 alone. The
+ * choice depends on the User-Agent only, so it tells nothing of which users exist; a
+ * forged User-Agent gains nothing, since MD5 is allowed for that extension anyway.
+ */
+export const MD5_ONLY_CLIENTS = /\b(baresip|JsSIP|SIP\.js|sipsak|SIPp)\b/i;
+
 export class DigestAuth {
   private readonly key = randomBytes(32);
   private nonceCounter = randomBytes(8).readBigUInt64BE(0);
@@ -64,11 +74,13 @@ export class DigestAuth {
 
   /**
    * WWW-Authenticate / Proxy-Authenticate values: one per algorithm, preferred first.
-   * `username` (the AOR or From user) selects that extension's algorithms, if it has its own.
+   * `username` (the AOR or From user) selects that extension's algorithms, if it has its own;
+   * `userAgent` narrows the offer to MD5 for clients known to fail on any other.
    */
-  challenges(clientAddress: string, stale = false, username?: string): string[] {
+  challenges(clientAddress: string, stale = false, username?: string, userAgent?: string): string[] {
     const nonce = this.makeNonce(clientAddress);
-    const algorithms = username ? (this.lookup(username)?.algorithms ?? this.decoyFor(username)) : this.o.algorithms;
+    let algorithms = username ? (this.lookup(username)?.algorithms ?? this.decoyFor(username)) : this.o.algorithms;
+    if (userAgent && algorithms.length > 1 && algorithms.includes('MD5') && MD5_ONLY_CLIENTS.test(userAgent)) algorithms = ['MD5'];
     return algorithms.map(
       (a) => `Digest realm="${this.o.realm}", nonce="${nonce}", algorithm=${a}, qop="auth"${stale ? ', stale=true' : ''}`,
     );

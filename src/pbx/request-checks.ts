@@ -51,5 +51,5 @@ export function authenticate(a: Authenticator, req: SipRequest, flow: Flow, head
       `${req.method} authentication failed for ${result.username ?? '(no username)'} from ${flow.remoteAddress}: ${result.reason}`,
     );
   }
-  return { ok: false, challenges: a.auth.challenges(flow.remoteAddress, result.reason === 'stale', claimed) };
+  return { ok: false, challenges: a.auth.challenges(flow.remoteAddress, result.reason === 'stale', claimed, req.get('user-agent')) };
 }

@@ -43,3 +43,18 @@ test('without per-extension algorithms, unknown users get the site default', () 
   );
   assert.equal(algos(auth.challenges('10.0.0.1', false, 'nobody')), 'SHA-256,MD5');
 });
+
+test('MD5-only clients (baresip, JsSIP, SIPp …) are challenged with MD5 alone, existing and unknown users alike; others keep both', () => {
+  const users = new Map<string, DigestAlgorithm[]>([['2001', ['SHA-256', 'MD5']], ['2002', ['SHA-256']]]);
+  const auth = new DigestAuth(
+    () => ({ realm: 'pbx', nonceTtlSeconds: 300, algorithms: ['SHA-256', 'MD5'] }),
+    (u) => (users.has(u) ? { secret: 'x', algorithms: users.get(u)! } : undefined),
+    { key: randomBytes(32), sets: () => [['SHA-256', 'MD5']] },
+  );
+  const baresip = 'baresip v1.0.0 (x86_64/linux)';
+  assert.equal(algos(auth.challenges('10.0.0.1', false, '2001', baresip)), 'MD5');
+  assert.equal(algos(auth.challenges('10.0.0.1', false, '2999', baresip)), 'MD5', 'an unknown user looks the same');
+  assert.equal(algos(auth.challenges('10.0.0.1', false, '2001', 'JsSIP 3.10.0')), 'MD5');
+  assert.equal(algos(auth.challenges('10.0.0.1', false, '2001', 'Yealink SIP-T46S 66.86.0.15')), 'SHA-256,MD5', 'phones that read every challenge keep the preferred order');
+  assert.equal(algos(auth.challenges('10.0.0.1', false, '2002', baresip)), 'SHA-256', 'an extension that refuses MD5 still does');
+});

@@ -3,7 +3,7 @@ export type { Extension };
 import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, isAdmin, useLive } from '../api';
-import { Badge, Checkbox, ConfirmButton, Field, FormButtons, FormError, Link, Loading, PageTitle, SecretPanel, TableWrap, useAsync, useFormAction } from '../ui';
+import { Badge, Checkbox, ConfirmButton, Field, FormButtons, FormError, Link, Loading, SelectField, PageTitle, SecretPanel, TableWrap, useAsync, useFormAction } from '../ui';
 
 
 interface Secret {
@@ -135,11 +135,12 @@ function CreateExtension({ onCancel, onCreated }: { onCancel: () => void; onCrea
 function EditExtension({ ext, onClose, onChanged }: { ext: Extension; onClose: () => void; onChanged: (s?: Secret) => void }) {
   const [name, setName] = useState(ext.name ?? '');
   const [enabled, setEnabled] = useState(ext.enabled);
-  const { busy, errors, run: act } = useFormAction(['name', 'enabled']);
+  const [algorithms, setAlgorithms] = useState((ext.digest_algorithms ?? []).join(','));
+  const { busy, errors, run: act } = useFormAction(['name', 'enabled', 'digest_algorithms']);
   const save = (e: Event) => {
     e.preventDefault();
     void act(async () => {
-      await api('PUT', `/api/extensions/${ext.number}`, { ...(name ? { name } : {}), enabled });
+      await api('PUT', `/api/extensions/${ext.number}`, { ...(name ? { name } : {}), enabled, digest_algorithms: algorithms ? algorithms.split(',') : null });
       onChanged();
       onClose();
     });
@@ -149,6 +150,20 @@ function EditExtension({ ext, onClose, onChanged }: { ext: Extension; onClose: (
       <div class="grid">
         <Field label="Name" name="name" value={name} onValue={setName} error={errors.fields.name} />
         <Checkbox label="Enabled (may register and call)" name="enabled" checked={enabled} onValue={setEnabled} />
+        <SelectField
+          label="Digest algorithms"
+          name="digest_algorithms"
+          value={algorithms}
+          onValue={setAlgorithms}
+          error={errors.fields.digest_algorithms}
+          options={[
+            { value: '', label: 'Server default (SHA-256, then MD5)' },
+            { value: 'MD5', label: 'MD5 only: for a phone that reads only the first challenge and lacks SHA-256' },
+            { value: 'SHA-256', label: 'SHA-256 only: refuse MD5' },
+            { value: 'SHA-256,MD5', label: 'SHA-256, then MD5' },
+            { value: 'MD5,SHA-256', label: 'MD5, then SHA-256' },
+          ]}
+        />
       </div>
       <FormError message={errors.form} />
       <div class="buttons">
