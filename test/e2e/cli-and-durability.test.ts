@@ -133,3 +133,27 @@ test('the database file alone does not reveal SIP secrets', async () => {
   const wal = existsSync(join(dir, 'data/pbx.db-wal')) ? readFileSync(join(dir, 'data/pbx.db-wal')) : Buffer.alloc(0);
   assert.ok(!db.includes(secret) && !wal.includes(secret), 'secret is sealed at rest');
 });
+
+test('pbx ext set changes only what is given: digest algorithms, name, enabled; bad values are refused by name', async () => {
+  const dir = tempDir();
+  const file = writeConfig(dir, { port: 8125, sipPort: 5060 });
+  const c = ['--config', file];
+  assert.equal((await runCli(['ext', 'add', '1201', '--name', 'Desk', ...c])).code, 0);
+  const set = await runCli(['ext', 'set', '1201', '--digest-algorithms', 'md5', ...c]);
+  assert.equal(set.code, 0, set.stderr);
+  assert.match(set.stdout, /digest algorithms: MD5/);
+  let shown = JSON.parse((await runCli(['ext', 'show', '1201', ...c])).stdout);
+  assert.deepEqual(shown.digest_algorithms, ['MD5']);
+  assert.equal(shown.name, 'Desk', 'the name was left alone');
+  assert.equal((await runCli(['ext', 'set', '1201', '--digest-algorithms', 'default', '--disable', ...c])).code, 0);
+  shown = JSON.parse((await runCli(['ext', 'show', '1201', ...c])).stdout);
+  assert.equal(shown.digest_algorithms, null);
+  assert.equal(shown.enabled, false);
+  const bad = await runCli(['ext', 'set', '1201', '--digest-algorithms', 'SHA-1', ...c]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /digest_algorithms/);
+  assert.ok(!bad.stderr.includes('    at '), 'no stack trace');
+  const missing = await runCli(['ext', 'set', '1999', '--name', 'x', ...c]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /1999/);
+});
