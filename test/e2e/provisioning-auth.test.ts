@@ -105,6 +105,16 @@ test('the first-fetch window: a device just added may fetch without its credenti
   const dev = await server.api('POST', '/api/provisioning/devices', token, { mac_address: '00:15:65:f0:00:02', extension_number: '7002', vendor: 'yealink', model: 'T46S' });
   assert.ok(dev.json.first_fetch_window_until, 'the window shows in the API');
   const p2 = '/provision/001565f00002.cfg';
+  // Credentials that come with a request are checked inside the window too: a wrong one is a 401.
+  const wrong = await getFrom({
+    port: server.port,
+    path: p2,
+    localAddress: '127.0.0.8',
+    headers: { authorization: `Digest username="001565f00002", realm="pbx-provisioning", nonce="made-up", uri="${p2}", response="00000000000000000000000000000000"` },
+  });
+  assert.equal(wrong.status, 401, 'a wrong credential inside the window is refused');
+  const wrongBasic = await getFrom({ port: server.port, path: p2, localAddress: '127.0.0.8', headers: { authorization: `Basic ${Buffer.from('001565f00002:nope').toString('base64')}` } });
+  assert.equal(wrongBasic.status, 401);
   const first = await getFrom({ port: server.port, path: p2, localAddress: '127.0.0.8' });
   assert.equal(first.status, 200, 'first fetch without a credential, from a local network');
   const cred2 = {

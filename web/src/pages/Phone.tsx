@@ -283,7 +283,8 @@ function ProvisioningLogin(props: { device: Device; admin: boolean; onFresh: (c:
         <dd>
           {d.first_fetch_window_until ? (
             <>
-              allowed from provisioning.auth.first_fetch_networks until <Time iso={d.first_fetch_window_until} />, or until its first fetch with the login
+              allowed from provisioning.auth.first_fetch_networks until <Time iso={d.first_fetch_window_until} />, or until its first fetch with the login. A request
+              without a login is served meanwhile (so a test with curl --digest proves nothing now); a wrong login is refused.
             </>
           ) : (
             'no: every fetch must log in'
