@@ -56,8 +56,11 @@ export interface CreateOptions {
 }
 
 export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateOptions = {}): Promise<Pbx> {
-  const live = new LiveConfig(loaded.file, loaded.config, (err, reason) =>
-    log.error({ reason }, `Configuration change refused (${reason}); keeping the running configuration. ${err.message}`),
+  const live = new LiveConfig(
+    loaded.file,
+    loaded.config,
+    (err, reason) => log.error({ reason }, `Configuration change refused (${reason}); keeping the running configuration. ${err.message}`),
+    (message, reason) => log.info({ reason }, message),
   );
   const config = () => live.current;
   const database = await openDatabase(config().database, { onError: (err) => log.warn({ err }, `Database connection problem: ${err.message}`) });

@@ -42,11 +42,15 @@ export class LiveConfig {
   private watcher: FSWatcher | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private lastText: string;
+  /** The last text read was refused: the next valid one is news even when it changes nothing. */
+  private refused = false;
 
   constructor(
     readonly file: string,
     private config: PbxConfig,
     private readonly onRefused: (error: ConfigError, reason: string) => void = () => {},
+    /** What an admin should hear although nothing changed ("valid again", "unchanged" on SIGHUP). */
+    private readonly onNote: (message: string, reason: string) => void = () => {},
   ) {
     this.lastText = safeRead(file);
     this.runningText = this.lastText;
@@ -72,7 +76,11 @@ export class LiveConfig {
   /** Re-reads the file (watch, SIGHUP). Unchanged text is a no-op. */
   async reload(reason: string): Promise<ReloadResult> {
     const text = safeRead(this.file);
-    if (text === this.lastText) return { ok: true, change: null };
+    if (text === this.lastText) {
+      // An editor's save fires several events: only an explicit reload is answered.
+      if (reason === 'SIGHUP') this.onNote(`Configuration unchanged (${reason}): ${this.file} is what is running`, reason);
+      return { ok: true, change: null };
+    }
     return this.adopt(text, reason);
   }
 
@@ -117,13 +125,21 @@ export class LiveConfig {
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       this.lastText = text; // report a broken file once, not on every event
+      this.refused = true;
       this.onRefused(err, reason);
       return { ok: false, error: err };
     }
     this.lastText = text;
     const previous = this.config;
     const changed = diff(previous, next);
-    if (changed.length === 0) return { ok: true, change: null };
+    if (this.refused) {
+      this.refused = false;
+      this.onNote(`Configuration valid again (${reason})${changed.length === 0 ? ': the same as the running one, nothing changes' : ''}`, reason);
+    }
+    if (changed.length === 0) {
+      if (reason === 'SIGHUP') this.onNote(`Configuration unchanged (${reason}): nothing in ${this.file} differs from what is running`, reason);
+      return { ok: true, change: null };
+    }
     const change = { previous, next, changed, reason };
     const applied: Listener[] = [];
     try {

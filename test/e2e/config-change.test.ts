@@ -116,7 +116,12 @@ test('an invalid edit of config.yml is refused and the server keeps running on t
   await s.waitForLog(/Configuration change refused \(file changed\); keeping the running configuration\. Invalid configuration in .*api\.port \(line \d+\): expected integer/s, 10_000);
   const res = await fetch(`http://127.0.0.1:${port}/health`);
   assert.equal(res.status, 200, 'still serving on the running port');
+  // Putting the good file back is news too: the last line must not stay "refused".
   writeFileSync(file, good);
+  await s.waitForLog(/Configuration valid again \(file changed\): the same as the running one, nothing changes/, 10_000);
+  // A SIGHUP with nothing changed says so instead of staying silent.
+  s.child.kill('SIGHUP');
+  await s.waitForLog(/Configuration unchanged \(SIGHUP\)/, 10_000);
 });
 
 test('PUT /api/config keeps the file\'s comments, moving server.sip_port keeps registrations and calls', async () => {
