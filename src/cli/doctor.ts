@@ -35,15 +35,16 @@ export async function runDoctor(pbx: DoctorSources): Promise<Finding[]> {
   // 2. Is server.external_ip an address of this host?
   findings.push(...externalIpFindings(pbx));
 
-  // 3. Does a fetch of a sample device URL through the external address work?
+  // 3. Does a fetch through the address phones use work? The probe asks for a common
+  // file on a device's own listener: a phone's file would be recorded as its fetch (its
+  // state, history and sync hash), which a diagnostic must never change.
   const ip = c.server.external_ip;
   const sample = pbx.devices()[0];
-  const url = sample ? pbx.configUrl(sample) : `${scheme}://${ip.includes(':') ? `[${ip}]` : ip}:${c.api.port}/provision/y000000000000.boot`;
+  const base = sample ? pbx.configUrl(sample) : `${scheme}://${ip.includes(':') ? `[${ip}]` : ip}:${c.api.port}/provision/`;
+  const url = base.replace(/\/provision\/.*$/, '/provision/y000000000000.boot');
   const fetched = await get(url);
   if (fetched.error) add('fetch', false, `Fetching ${url} failed: ${fetched.error}`, 'Phones use this URL: make the address reachable (listener on api.host, firewall) or fix server.external_ip');
   else if (fetched.status === 200) add('fetch', true, `${url} answers 200`);
-  // The account file asks a phone for its provisioning credential: the listener works.
-  else if (fetched.status === 401 && /^Digest /i.test(fetched.challenge ?? '')) add('fetch', true, `${url} answers 401 with a digest challenge (phones show their provisioning credential)`);
   else add('fetch', false, `${url} answers ${fetched.status}`, 'See the server log for the request; check the device and its template');
 
   // TFTP, when on: a read of a common file answered by us.

@@ -126,3 +126,26 @@ test('planted fault: a self-signed HTTPS certificate', async () => {
   assert.equal(common.status, 200, 'phones fetch over plain HTTP');
   assert.equal((await fetch(`http://127.0.0.1:${plain}/api/status`)).status, 404, 'the plain port serves phones only');
 });
+
+test('a doctor run leaves every device as it was: state, last fetch, request log', async () => {
+  const dir = tempDir();
+  const port = await freePort();
+  const file = writeConfig(dir, { port, sipPort: await freeSipPort() });
+  const token = await createToken(file);
+  const s = await RunningServer.start(file, port);
+  servers.push(s);
+  assert.equal((await s.api('POST', '/api/extensions', token, { number: '7301' })).status, 201);
+  // Just added: its first-fetch window is open to this host, so a probe of its own file would be served and recorded.
+  assert.equal((await s.api('POST', '/api/provisioning/devices', token, { mac_address: '001565d00301', extension_number: '7301', vendor: 'yealink', model: 'T46S' })).status, 201);
+  const before = (await s.api('GET', '/api/provisioning/devices/001565d00301', token)).json;
+  assert.equal(before.sync_state, 'never provisioned');
+  const r = await runCli(['doctor', '--json', '--config', file]);
+  const report = JSON.parse(r.stdout) as { findings: { check: string; ok: boolean; message: string }[] };
+  assert.ok(report.findings.some((f) => f.check === 'fetch' && f.ok), JSON.stringify(report.findings));
+  await new Promise((res) => setTimeout(res, 400)); // anything recorded is written behind
+  const after = (await s.api('GET', '/api/provisioning/devices/001565d00301', token)).json;
+  for (const k of ['sync_state', 'last_provisioned', 'last_ip', 'last_user_agent', 'last_fetch_port', 'first_fetch_window_until']) assert.deepEqual(after[k], before[k], k);
+  const requests = (await s.api('GET', '/api/provisioning/requests?mac=001565d00301', token)).json.requests;
+  assert.deepEqual(requests, [], 'no request of the device was logged');
+  assert.doesNotMatch(s.log, /Provisioning config delivered to 001565d00301|delivered.*00:15:65:d0:03:01/);
+});
