@@ -37,6 +37,8 @@ export class HttpListeners {
   private plain: Listener | undefined;
   private readonly legacy = new Map<number, Listener>();
   private sweeper: NodeJS.Timeout | undefined;
+  /** Where the admin is now (scheme, server.external_ip, api.port), for old ports' redirects. */
+  private adminBase: string | undefined;
 
   constructor(
     private readonly app: FastifyInstance,
@@ -54,6 +56,7 @@ export class HttpListeners {
   }
 
   async start(config: PbxConfig): Promise<void> {
+    this.adminBase = adminBase(config);
     await this.app.ready();
     this.main = await this.open(config, config.api.host, config.api.port, false);
     await this.syncPlain(config);
@@ -71,6 +74,7 @@ export class HttpListeners {
 
   /** Applies a config change: move the main listener, keep the old port for the grace period. */
   async apply(previous: PbxConfig, next: PbxConfig): Promise<void> {
+    this.adminBase = adminBase(next);
     const moved = previous.api.port !== next.api.port || previous.api.host !== next.api.host;
     const tlsChanged = JSON.stringify(previous.api.ssl) !== JSON.stringify(next.api.ssl);
     if (moved || tlsChanged) {
@@ -170,6 +174,14 @@ export class HttpListeners {
     const listener = { host, port, scheme: ssl.enabled ? 'https' : 'http', provisioningOnly, old: false } as Listener;
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       if (listener.provisioningOnly && !(req.url ?? '').startsWith('/provision/')) {
+        // A bookmark or script from before a port move: say where the admin and API are now
+        // (308 keeps an API call's method and body). The address is the configured one,
+        // never the request's Host header (no redirect to wherever a client names).
+        if (this.adminBase && /^\/(admin|api)(\/|\?|$)/.test(req.url ?? '')) {
+          const to = `${this.adminBase}${req.url}`;
+          res.writeHead(308, { location: to, 'content-type': 'text/plain; charset=utf-8' }).end(`This port only serves phones now. The admin and the API are at ${this.adminBase}/ — ${to}\n`);
+          return;
+        }
         res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found\n');
         return;
       }
@@ -199,4 +211,9 @@ export class HttpListeners {
 /** The config as the plain-HTTP provisioning listener sees it: no TLS. */
 function plainOnly(config: PbxConfig): PbxConfig {
   return { ...config, api: { ...config.api, ssl: { ...config.api.ssl, enabled: false } } };
+}
+
+function adminBase(config: PbxConfig): string {
+  const ip = config.server.external_ip;
+  return `${config.api.ssl.enabled ? 'https' : 'http'}://${ip.includes(':') ? `[${ip}]` : ip}:${config.api.port}`;
 }
