@@ -42,7 +42,7 @@ export class FirstAdminSetup {
     if (this.token === undefined || !sameSecret(token, this.token)) {
       throw new PbxError('invalid', 'The setup token is wrong; it is in the file the server log names', 'token');
     }
-    if (password.length < 12) throw new PbxError('invalid', 'password must be at least 12 characters', 'password');
+    if (password.length < 12) throw new PbxError('invalid', `The password needs at least 12 characters (this one has ${password.length})`, 'password');
     await this.admins.create(username, 'admin', password);
     this.forget();
     return this.admins.login(username, password);

@@ -55,14 +55,17 @@ export function parseConfigText(text: string, file: string): PbxConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(
-      file,
-      doc.errors.map((e) => ({
+    // One misplaced indent makes the parser report every line after it: the first error is
+    // the one to fix, the rest usually follow from it.
+    const first = doc.errors[0]!;
+    const more = doc.errors.length - 1;
+    throw new ConfigError(file, [
+      {
         path: '',
-        line: lines.linePos(e.pos[0]).line,
-        message: `YAML syntax error: ${e.message.split('\n')[0]}`,
-      })),
-    );
+        line: lines.linePos(first.pos[0]).line,
+        message: `YAML syntax error: ${first.message.split('\n')[0]}${more ? ` (and ${more} more YAML error${more > 1 ? 's' : ''} after it, most likely caused by this one: check the indentation here first)` : ''}`,
+      },
+    ]);
   }
   const raw: unknown = doc.toJS() ?? {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {

@@ -25,9 +25,13 @@ test('the first admin is made with the one-time setup token from the file the lo
     const wrong = await s.api('POST', '/api/auth/setup', null, { token: 'not-the-token', username: 'alice', password: 'correct-horse-battery' });
     assert.equal(wrong.status, 400);
     assert.equal(wrong.json.field, 'token');
+    // A wrong token is reported first, whatever else is wrong: it is what the person must fix.
+    const wrongAndShort = await s.api('POST', '/api/auth/setup', null, { token: 'not-the-token', username: 'alice', password: 'short' });
+    assert.equal(wrongAndShort.json.field, 'token', wrongAndShort.text);
     const weak = await s.api('POST', '/api/auth/setup', null, { token, username: 'alice', password: 'short' });
     assert.equal(weak.status, 400);
     assert.equal(weak.json.field, 'password');
+    assert.equal(weak.json.message, 'The password needs at least 12 characters (this one has 5)', 'a message for a person, not a schema');
 
     const made = await s.api('POST', '/api/auth/setup', null, { token, username: 'alice', password: 'correct-horse-battery' });
     assert.equal(made.status, 201, made.text);

@@ -126,3 +126,11 @@ test('a media port range too small for one RTP/RTCP pair is refused at the key, 
   assert.match(issues[0]!.message, /at least 3 above media\.rtp_port_min \(30000\).*found 30001/);
   assert.equal(parseConfigText('media:\n  rtp_port_min: 30000\n  rtp_port_max: 30003\n', '/etc/pbx/config.yml').media.rtp_port_max, 30003);
 });
+
+test('one indentation mistake is reported once, near its line, with how many errors follow from it', () => {
+  const text = 'server:\n  external_ip: 10.0.0.5\n   sip_port: 5060\n  sip_host: 0.0.0.0\napi:\n  port: 8080\n';
+  const issues = issuesOf(text);
+  assert.equal(issues.length, 1, JSON.stringify(issues));
+  assert.ok(issues[0]!.line === 2 || issues[0]!.line === 3, `line ${issues[0]!.line}`);
+  assert.match(issues[0]!.message, /^YAML syntax error: .* \(and 1 more YAML error after it, most likely caused by this one: check the indentation here first\)$/);
+});
