@@ -1,7 +1,9 @@
 // One pino logger for the process. JSON lines on stdout, which systemd sends to the
-// journal (`journalctl -u pbx`). Anything that looks like a secret is redacted, so a
-// careless log call cannot leak a SIP password or a token.
+// journal (`journalctl -u pbx`); readable lines when stdout is a terminal (`npm start`),
+// or with PBX_LOG_FORMAT=pretty / json to choose. Anything that looks like a secret is
+// redacted, so a careless log call cannot leak a SIP password or a token.
 import pino, { type Logger } from 'pino';
+import { readableStream } from './log-format.js';
 
 export type { Logger };
 
@@ -27,6 +29,13 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       redact: { paths: REDACT, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? pino.destination({ dest: 1, sync: false }),
+    destination ?? (readable() ? readableStream(process.stdout) : pino.destination({ dest: 1, sync: false })),
   );
+}
+
+function readable(): boolean {
+  const format = process.env.PBX_LOG_FORMAT;
+  if (format === 'pretty') return true;
+  if (format === 'json') return false;
+  return process.stdout.isTTY === true;
 }
