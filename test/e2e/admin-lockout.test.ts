@@ -1,30 +1,49 @@
-// The admin lockout holds against parallel guesses: every attempt is counted before its
-// password is checked, so ten logins at once (nine wrong, one right) check at most
-// five passwords, lock the account, and the right one does not get in.
+// The admin lockout holds against parallel guesses from another host (a network
+// namespace): every attempt is counted before its password is checked, so ten logins at
+// once (nine wrong, one right) check at most five passwords, lock the account, and the
+// right one does not get in.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Netns } from '../helpers/netns.ts';
 import { freePort, freeSipPort, runCli, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 
 let server: RunningServer | undefined;
+const netns = new Netns('adm');
 after(async () => {
   await server?.stop();
+  netns.close();
 });
+
+/** A login sent with curl from inside the namespace; resolves with the HTTP status. */
+function loginFromNetns(url: string, username: string, password: string): Promise<{ status: number; body: string }> {
+  return new Promise((ok, fail) => {
+    execFile(
+      'ip',
+      ['netns', 'exec', netns.name, 'curl', '-s', '-m', '20', '-w', '\n%{http_code}', '-H', 'content-type: application/json', '-d', JSON.stringify({ username, password }), url],
+      (err, stdout) => {
+        if (err) return fail(err);
+        const lines = stdout.trimEnd().split('\n');
+        ok({ status: Number(lines.pop()), body: lines.join('\n') });
+      },
+    );
+  });
+}
 
 test('ten concurrent logins, nine wrong and one right: the lockout holds', async () => {
   const dir = tempDir();
   const port = await freePort();
   const file = writeConfig(dir, { port, sipPort: await freeSipPort() });
+  writeFileSync(file, readFileSync(file, 'utf8').replace('api:\n  host: 127.0.0.1\n', 'api:\n  host: 0.0.0.0\n'));
   const password = 'correct-horse-battery-9';
   const made = await runCli(['admin', 'create', 'ops', '--password', password, '--config', file]);
   assert.equal(made.code, 0, made.stderr);
   server = await RunningServer.start(file, port);
 
-  const login = (pw: string) =>
-    fetch(`${server!.base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'ops', password: pw }) }).then(
-      async (r) => ({ status: r.status, body: await r.text() }),
-    );
+  const login = (pw: string) => loginFromNetns(`http://${netns.hostIp}:${port}/api/auth/login`, 'ops', pw);
   const guesses = Array.from({ length: 10 }, (_, i) => (i === 6 ? password : `wrong-guess-${i}-xx`));
   const answers = await Promise.all(guesses.map(login));
   const right = answers[6]!;
