@@ -236,11 +236,18 @@ function semanticIssues(config: PbxConfig, doc: Document, lines: LineCounter): C
   return issues;
 }
 
+/**
+ * Relative paths are resolved against the config file's folder; relative *data* paths
+ * (database, key, security log) against $PBX_DATA_DIR when it is set, so a service can
+ * keep its config in /etc/pbx and its data in /var/lib/pbx (docs/INSTALL.md, pbx.service).
+ */
 function resolvePaths(config: PbxConfig, base: string): PbxConfig {
   const at = (p: string) => (p ? resolve(base, p) : p);
-  config.database.path = at(config.database.path);
-  config.security.key_file = at(config.security.key_file);
-  config.security.log_file = at(config.security.log_file);
+  const dataDir = process.env.PBX_DATA_DIR ? resolve(process.env.PBX_DATA_DIR) : base;
+  const data = (p: string) => (p ? resolve(dataDir, p) : p);
+  config.database.path = data(config.database.path);
+  config.security.key_file = data(config.security.key_file);
+  config.security.log_file = data(config.security.log_file);
   config.provisioning.custom_templates_dir = at(config.provisioning.custom_templates_dir);
   config.api.ssl.cert_file = at(config.api.ssl.cert_file);
   config.api.ssl.key_file = at(config.api.ssl.key_file);

@@ -101,8 +101,8 @@ export class RunningServer {
     this.exited = new Promise((ok) => child.on('exit', (code) => ok(code)));
   }
 
-  static async start(configFile: string, port: number): Promise<RunningServer> {
-    const child = spawn(process.execPath, [PBX_BIN, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  static async start(configFile: string, port: number, env: Record<string, string> = {}): Promise<RunningServer> {
+    const child = spawn(process.execPath, [PBX_BIN, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     const server = new RunningServer(child, configFile, port);
     await server.waitForLog(/"API port: \d+/, 15_000);
     return server;
