@@ -174,12 +174,18 @@ export class HttpListeners {
     const listener = { host, port, scheme: ssl.enabled ? 'https' : 'http', provisioningOnly, old: false } as Listener;
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       if (listener.provisioningOnly && !(req.url ?? '').startsWith('/provision/')) {
-        // A bookmark or script from before a port move: say where the admin and API are now
-        // (308 keeps an API call's method and body). The address is the configured one,
-        // never the request's Host header (no redirect to wherever a client names).
-        if (this.adminBase && /^\/(admin|api)(\/|\?|$)/.test(req.url ?? '')) {
-          const to = `${this.adminBase}${req.url}`;
-          res.writeHead(308, { location: to, 'content-type': 'text/plain; charset=utf-8' }).end(`This port only serves phones now. The admin and the API are at ${this.adminBase}/ — ${to}\n`);
+        // A bookmark or script from before a port move: say where the admin and API are now.
+        // A bookmark is redirected; an API call gets an answer naming the new address (a
+        // redirect would carry its token to another origin, and a page still open on the old
+        // one may not follow it). The address is the configured one, never the Host header.
+        const url = req.url ?? '';
+        if (this.adminBase && /^\/admin(\/|\?|$)/.test(url)) {
+          res.writeHead(308, { location: `${this.adminBase}${url}`, 'content-type': 'text/plain; charset=utf-8' }).end(`This port only serves phones now. The admin is at ${this.adminBase}/admin/\n`);
+          return;
+        }
+        if (this.adminBase && /^\/api(\/|\?|$)/.test(url)) {
+          const message = `This port only serves phones now; the API is at ${this.adminBase}/api/`;
+          res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' }).end(`${JSON.stringify({ error: 'moved', message, api: `${this.adminBase}/api/` })}\n`);
           return;
         }
         res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found\n');

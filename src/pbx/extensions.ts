@@ -210,7 +210,7 @@ function checkSecret(secret: string, number: string, allowWeak?: boolean): void 
   if (!allowWeak && isWeakSecret(secret, number)) {
     throw new PbxError(
       'invalid',
-      'password is weak (at least 12 characters, not containing the extension number, not repetitive); omit it to have a strong one generated, or accept it anyway (CLI: --allow-weak-password; API: "allow_weak_password": true)',
+      'password is weak (at least 12 characters, not containing the extension number, not repetitive); omit it to have a strong one generated, or accept it anyway (CLI: --allow-weak-password; API: "allow_weak_password": true; web admin: "Accept it even if weak")',
       'password',
     );
   }

@@ -99,15 +99,15 @@ test('moving api.port brings every phone over by itself', async () => {
   assert.ok(silent.fetches.at(-1)!.url.includes(`:${portB}/`));
   assert.equal((await states(`http://127.0.0.1:${portB}`))['001565c00099'], 'in sync');
 
-  // The old port serves phones only, never the API: a bookmark of the admin or an API
-  // script is sent on to the new address (308 keeps the method), anything else is 404.
+  // The old port serves phones only, never the API: a bookmark of the admin is sent on to
+  // the new address, an API call is told where the API is, anything else is 404.
   const bookmark = await fetch(`http://127.0.0.1:${portA}/admin/phones`, { redirect: 'manual' });
   assert.equal(bookmark.status, 308);
   assert.equal(bookmark.headers.get('location'), `http://127.0.0.1:${portB}/admin/phones`);
-  assert.match(await bookmark.text(), new RegExp(`The admin and the API are at http://127\\.0\\.0\\.1:${portB}/`));
+  assert.match(await bookmark.text(), new RegExp(`The admin is at http://127\\.0\\.0\\.1:${portB}/admin/`));
   const script = await fetch(`http://127.0.0.1:${portA}/api/status`, { headers: { authorization: `Bearer ${token}` }, redirect: 'manual' });
-  assert.equal(script.status, 308);
-  assert.equal(script.headers.get('location'), `http://127.0.0.1:${portB}/api/status`);
+  assert.equal(script.status, 404, 'an API call is not redirected (its token would go along)');
+  assert.deepEqual(await script.json(), { error: 'moved', message: `This port only serves phones now; the API is at http://127.0.0.1:${portB}/api/`, api: `http://127.0.0.1:${portB}/api/` });
   assert.equal((await fetch(`http://127.0.0.1:${portA}/metrics`, { redirect: 'manual' })).status, 404);
   const spoofed = await fetch(`http://127.0.0.1:${portA}/admin/`, { redirect: 'manual', headers: { host: 'evil.example' } });
   assert.equal(spoofed.headers.get('location'), `http://127.0.0.1:${portB}/admin/`, 'the Host header does not choose where to go');
@@ -224,7 +224,8 @@ test('moving provisioning.http_port keeps the old plain-HTTP port serving phones
     assert.equal(phone.baseUrl, `http://127.0.0.1:${plainB}/provision`);
     await s.waitForLog(new RegExp(`Device 001565c00201 fetched 001565c00201\\.cfg through old port ${plainA}`));
     const api = await fetch(`http://127.0.0.1:${plainA}/api/status`, { headers: { authorization: `Bearer ${token}` }, redirect: 'manual' });
-    assert.equal(api.status, 308, 'never the API: sent on to the admin port');
+    assert.equal(api.status, 404, 'never the API');
+    assert.match(((await api.json()) as { message: string }).message, /the API is at http:\/\/127\.0\.0\.1:\d+\/api\//);
 
     // After a restart the old port is reopened, still plain HTTP.
     await s.stop();

@@ -114,9 +114,14 @@ function CreateExtension({ onCancel, onCreated }: { onCancel: () => void; onCrea
   const [number, setNumber] = useState('');
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
+  const [allowWeak, setAllowWeak] = useState(false);
   const { busy, errors, onSubmit } = useFormAction(['number', 'name', 'password']);
   const submit = onSubmit(async () => {
-    const r = await api<Extension & { password: string }>('POST', '/api/extensions', { number, ...(name ? { name } : {}), ...(password ? { password } : {}) });
+    const r = await api<Extension & { password: string }>('POST', '/api/extensions', {
+      number,
+      ...(name ? { name } : {}),
+      ...(password ? { password, ...(allowWeak ? { allow_weak_password: true } : {}) } : {}),
+    });
     onCreated({ number: r.number, password: r.password });
   });
   return (
@@ -126,6 +131,9 @@ function CreateExtension({ onCancel, onCreated }: { onCancel: () => void; onCrea
         <Field label="Number" name="number" value={number} onValue={setNumber} error={errors.fields.number} inputMode="numeric" required autoFocus hint="2 to 10 digits" />
         <Field label="Name" name="name" value={name} onValue={setName} error={errors.fields.name} />
         <Field label="SIP password" name="password" value={password} onValue={setPassword} error={errors.fields.password} autocomplete="off" hint="Leave empty for a strong generated one" />
+        {password ? (
+          <Checkbox label="Accept it even if weak (a phone that cannot take a long password; scanners guess weak ones)" name="allow_weak_password" checked={allowWeak} onValue={setAllowWeak} />
+        ) : null}
       </div>
       <FormButtons submit="Create extension" busy={busy} error={errors.form} onCancel={onCancel} />
     </form>

@@ -262,10 +262,15 @@ export function Settings() {
   );
 }
 
+/**
+ * Whether the API still answers on this page's port. A moved server answers the old
+ * port's /api with a redirect to the new one, which is not followed here (the page's
+ * content security policy only lets it talk to its own origin).
+ */
 async function stillServedHere(): Promise<boolean> {
   try {
-    await api('GET', '/api/status');
-    return true;
+    const r = await fetch('/api/status', { redirect: 'manual', cache: 'no-store' });
+    return r.status === 200 || r.status === 401 || r.status === 403;
   } catch {
     return false;
   }
