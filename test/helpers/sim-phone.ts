@@ -65,20 +65,23 @@ export class SimPhone {
     return userAgentFor(this.vendor, this.model, this.mac);
   }
 
+  /** Cisco's four profile rules (A–D) as its last files set them; the factory A is /spa$PSN.cfg. */
+  private ciscoRules: string[] | undefined;
+
   /** The boot sequence from the known server; learns the account and the server key. */
   async provision(): Promise<void> {
     const profile = registry.get(this.vendor)!;
     const model = registry.model(this.vendor, this.model)!;
     const vmac = formatMac(this.mac, profile.macForm);
     let accountFile = '';
-    for (const name of profile.bootSequence(model, vmac)) {
-      const url = `${this.baseUrl}/${name}`;
-      const res = await fetchWithDigest(url, this.credential, { 'user-agent': this.userAgent });
-      const body = await res.text();
-      this.fetches.push({ url, status: res.status });
-      if (res.status !== 200) throw new Error(`${this.vendor} ${this.model}: ${url} → ${res.status}`);
-      if (name === profile.deviceFile(vmac)) accountFile = body;
+    if (this.vendor === 'cisco') accountFile = await this.ciscoResync(profile.bootSequence(model, vmac)[0]!, vmac);
+    else {
+      for (const name of profile.bootSequence(model, vmac)) {
+        const body = await this.fetchFile(`${this.baseUrl}/${name}`, this.credential);
+        if (name === profile.deviceFile(vmac)) accountFile = body;
+      }
     }
+    if (!accountFile) throw new Error(`${this.vendor} ${this.model}: no file with its account in this resync`);
     const next = SERVER_KEY[this.vendor]!(accountFile);
     if (!next) throw new Error(`${this.vendor}: no provisioning server key in its file`);
     this.baseUrl = next.replace(/\/$/, '');
@@ -86,6 +89,39 @@ export class SimPhone {
     const [user, password] = CREDENTIAL_KEYS[this.vendor]!(accountFile);
     if (!user || !password) throw new Error(`${this.vendor}: no provisioning credential in its file`);
     this.credential = { user, password };
+  }
+
+  private async fetchFile(url: string, credential: Credential | undefined): Promise<string> {
+    const res = await fetchWithDigest(url, credential, { 'user-agent': this.userAgent });
+    const body = await res.text();
+    this.fetches.push({ url, status: res.status });
+    if (res.status !== 200) throw new Error(`${this.vendor} ${this.model}: ${url} → ${res.status}`);
+    return body;
+  }
+
+  /**
+   * One Cisco resync, as the SPA/ATA firmware does it: fetch Profile_Rule's target, then
+   * _B, _C and _D in order, each time with the rules the files fetched so far set, and the
+   * credential a rule carries (`[--uid U --pwd P]url`). Returns the file with the account.
+   */
+  private async ciscoResync(firstFile: string, vmac: string): Promise<string> {
+    const rules = this.ciscoRules ?? [`${this.baseUrl}/${firstFile}`, '', '', ''];
+    let accountFile = '';
+    for (let i = 0; i < 4; i++) {
+      const rule = rules[i]!.trim();
+      if (!rule) continue;
+      const m = /^(?:\[--uid (\S+) --pwd (\S+)\])?(\S+)$/.exec(rule);
+      if (!m) throw new Error(`cisco: cannot read profile rule ${rule}`);
+      const url = m[3]!.replace('$MA', vmac);
+      const body = await this.fetchFile(url, m[1] ? { user: m[1], password: m[2]! } : undefined);
+      for (const [j, key] of ['Profile_Rule', 'Profile_Rule_B', 'Profile_Rule_C', 'Profile_Rule_D'].entries()) {
+        const v = new RegExp(`<${key}>([^<]*)</${key}>`).exec(body);
+        if (v) rules[j] = v[1]!;
+      }
+      if (/<User_ID_1_>[^<]+<\/User_ID_1_>/.test(body)) accountFile = body;
+    }
+    this.ciscoRules = rules;
+    return accountFile;
   }
 
   /** Registers with the account from its file; answers NOTIFYs like the vendor. */

@@ -1,7 +1,10 @@
 // Cisco SPA5xx phones and SPA1xx / ATA19x adapters. Boot (Cisco SPA100/SPA500 admin guides;
 // reference/vendor-config-keys.md): the factory Profile_Rule is /spa$PSN.cfg (PSN = product
-// series, e.g. spa504G.cfg, spa112.cfg); that common file moves Profile_Rule to our
-// <base>/$MA.xml ($MA = MAC, lowercase hex), which carries the accounts. Format: XML
+// series, e.g. spa504G.cfg, spa112.cfg). One resync walks Profile_Rule, then _B, _C, _D with
+// what each fetched file set (Wazo wazo_cisco_spa chains its per-device file in _C): the
+// common file points Profile_Rule and _B at <base>/$MA.xml ($MA = MAC, lowercase hex), so
+// the device file with the accounts comes in the same first resync; that file moves
+// Profile_Rule there with its provisioning credential ([--uid … --pwd …]). Format: XML
 // <flat-profile>, element names = web-UI names with `_` and a `_N_` line suffix.
 // Keys: FusionPBX cisco/spa504g/{$mac}.xml and spa112/{$mac}.xml, Wazo wazo_cisco_spa
 // (base.tpl, spa-phone.xml; Time_Zone as GMT+HH:MM from common.py). The phone answers a
