@@ -4,6 +4,7 @@
 import type { PbxConfig } from '../config/schema.js';
 import type { ModelInfo, VendorProfile } from './vendors/types.js';
 import type { ProvisioningEndpoint } from './config-url.js';
+import { zoneRule, type DstChange, type ZoneRule } from '../util/zone-rule.js';
 
 export interface LineContext {
   index: number;
@@ -43,7 +44,40 @@ export interface CommonContext {
     utc_offset_minutes: number;
     utc_offset_hours: number;
     utc_offset_seconds: number;
+    /** The zone's daylight-saving rule (enabled false where the zone keeps one offset all year). */
+    dst: DstContext;
+    /** The zone as a POSIX TZ string (`EST5EDT4,M3.2.0/02:00:00,M11.1.0/02:00:00`). */
+    posix_tz: string;
   };
+}
+
+/** One change of clocks, in the forms vendors ask for; weekdays in three numberings. */
+export interface DstChangeContext {
+  month: number;
+  /** 1–4: the nth weekday of the month; 5: the last; 0: a fixed date (`day`). */
+  week: number;
+  last: boolean;
+  /** First day of the month the change may fall on: (week − 1) × 7 + 1; for `last`, −1. */
+  on_or_after: number;
+  day: number;
+  /** 1 = Monday … 7 = Sunday (ISO; Yealink, Cisco, Snom). */
+  weekday: number;
+  /** 0 = Sunday … 6 = Saturday (POSIX; Fanvil). */
+  weekday_sun0: number;
+  /** 1 = Sunday … 7 = Saturday (Polycom). */
+  weekday_sun1: number;
+  hour: number;
+  minute: number;
+}
+
+export interface DstContext {
+  enabled: boolean;
+  /** The rule is a fixed date each year (no weekday). */
+  fixed: boolean;
+  save_minutes: number;
+  save_seconds: number;
+  start: DstChangeContext;
+  end: DstChangeContext;
 }
 
 export interface DeviceContext extends CommonContext {
@@ -73,7 +107,8 @@ export function commonContext(
   model?: ModelInfo,
 ): CommonContext {
   const site = config.provisioning.site;
-  const offset = standardUtcOffsetMinutes(site.timezone);
+  const rule = zoneRule(site.timezone);
+  const offset = rule.standardMinutes;
   const interval = config.provisioning.resync_interval_minutes;
   return {
     vendor: { id: vendor.id, name: vendor.name },
@@ -106,6 +141,8 @@ export function commonContext(
       utc_offset_minutes: offset,
       utc_offset_hours: offset / 60,
       utc_offset_seconds: offset * 60,
+      dst: dstContext(rule),
+      posix_tz: rule.posix,
     },
   };
 }
@@ -120,30 +157,32 @@ function offsetText(minutes: number): string {
   return `${sign}${h}${m ? `:${String(m).padStart(2, '0')}` : ''}`;
 }
 
-const offsetCache = new Map<string, number>();
-
-/**
- * The zone's standard (winter) offset from UTC. Phones apply daylight saving
- * themselves, so their time-zone keys want the standard offset, not today's.
- */
-export function standardUtcOffsetMinutes(timeZone: string): number {
-  const cached = offsetCache.get(timeZone);
-  if (cached !== undefined) return cached;
-  const year = new Date().getUTCFullYear();
-  const at = (month: number) => offsetAt(timeZone, new Date(Date.UTC(year, month, 1)));
-  const value = Math.min(at(0), at(6));
-  offsetCache.set(timeZone, value);
-  return value;
+function changeContext(c: DstChange | undefined): DstChangeContext {
+  if (!c) return { month: 0, week: 0, last: false, on_or_after: 0, day: 0, weekday: 0, weekday_sun0: 0, weekday_sun1: 0, hour: 0, minute: 0 };
+  return {
+    month: c.month,
+    week: c.week,
+    last: c.week === 5,
+    on_or_after: c.week === 5 ? -1 : c.week === 0 ? c.day : (c.week - 1) * 7 + 1,
+    day: c.day,
+    weekday: c.weekday,
+    weekday_sun0: c.weekday % 7,
+    weekday_sun1: (c.weekday % 7) + 1,
+    hour: c.hour,
+    minute: c.minute,
+  };
 }
 
-function offsetAt(timeZone: string, date: Date): number {
-  const name = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' })
-    .formatToParts(date)
-    .find((p) => p.type === 'timeZoneName')?.value;
-  const m = /GMT([+-])(\d{2}):(\d{2})/.exec(name ?? '');
-  if (!m) return 0;
-  const minutes = Number(m[2]) * 60 + Number(m[3]);
-  return m[1] === '-' ? -minutes : minutes;
+function dstContext(rule: ZoneRule): DstContext {
+  const dst = rule.dst;
+  return {
+    enabled: dst !== null,
+    fixed: dst?.start.week === 0,
+    save_minutes: dst?.saveMinutes ?? 0,
+    save_seconds: (dst?.saveMinutes ?? 0) * 60,
+    start: changeContext(dst?.start),
+    end: changeContext(dst?.end),
+  };
 }
 
 export interface DeviceFacts {

@@ -9,6 +9,10 @@
 // Keys: FusionPBX cisco/spa504g/{$mac}.xml and spa112/{$mac}.xml, Wazo wazo_cisco_spa
 // (base.tpl, spa-phone.xml; Time_Zone as GMT+HH:MM from common.py). The phone answers a
 // resync/reboot NOTIFY with a 401 challenge (Linksys SPA921 provisioning guide).
+// Clock: Time_Zone GMT±HH:MM (standard offset), Daylight_Saving_Time_Enable yes/no,
+// Daylight_Saving_Time_Rule `start=month/day/weekday/HH:mm:ss;end=…;save=H:m:s` where weekday
+// is 1 = Mon … 7 = Sun and day the first date the weekday may fall on, −1 = the last one
+// (SPA9x2/SPA500 admin guides, "Daylight Saving Time Rule"; Wazo wazo_cisco_spa common.py).
 // Unverified: ata191.cfg / ata192.cfg (ATA19x run multiplatform firmware; the reference gives
 // no default Profile_Rule for them), the ATA19x User-Agent, and the same flat-profile names
 // on ATA19x; G.722 support per model is from datasheets (SPA112/122 have none), not tested.

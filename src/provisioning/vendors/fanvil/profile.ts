@@ -10,7 +10,10 @@
 // (both sources set them; neither documents the unit, so the site's interval is not mapped);
 // FlashProtocol 4 = HTTP / 5 = HTTPS (inferred from the URLs each source pairs them with);
 // how the phone merges the override elements appended after the main sections; opus's name in
-// VoiceCodecMap (left out). Daylight saving is not set (the site settings carry no DST rule).
+// VoiceCodecMap (left out).
+// Clock: <date> EnableDST 2 / 0, DSTFixedType 2, DSTMinOffset, DST{Start,End}{Mon,Week (−1 =
+// last),Wday,Hour} (Wazo wazo_fanvil base-new.tpl). Wday 0 = Sunday is inferred (Wazo derives
+// it as its other plugins' Sunday-first weekday − 1); no Fanvil document was found to confirm.
 import { XML, macFile, macFromUserAgent, perModelCommonRule, templatesBeside } from '../shared.js';
 import type { ModelInfo, VendorProfile } from '../types.js';
 

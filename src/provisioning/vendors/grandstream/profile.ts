@@ -16,6 +16,9 @@
 // disagree; the vendor-template numbers are used); NOTIFY challenge behaviour
 // (GXP16xx "Disable SIP NOTIFY Authentication" defaults to No, HT80x to Yes); sync event
 // `resync` is from a FusionPBX PR quoting Grandstream support, Wazo sends check-sync.
+// Clock: P64 takes a POSIX TZ string with the rule (`EST5EDT4,M3.2.0/02:00:00,M11.1.0/02:00:00`;
+// Wazo wazo_grandstream common.py TZ_NAME writes Paris so; the UCM/GXP manuals' "Self-Defined
+// Time Zone" documents the syntax: weekday 0 = Sunday, week 5 = last).
 import { XML, commonRule, macFile, macFromUserAgent, perModelCommonRule, templatesBeside } from '../shared.js';
 import type { ModelInfo, VendorProfile } from '../types.js';
 

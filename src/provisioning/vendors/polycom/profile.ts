@@ -5,6 +5,11 @@
 // parameters are attributes of any element. MAC lowercase by convention (either case accepted).
 // Keys: FusionPBX polycom/vvx450/{$mac}.cfg and Wazo wazo_polycom/common/templates/base.tpl;
 // prov.polling.* from the UC Software 5.8 admin guide ("Provisional Polling", period > 3600 s).
+// Clock: tcpIpApp.sntp.gmtOffset (seconds, standard time) and daylightSavings.enable,
+// fixedDayEnable, start/stop .month, .date (first day the rule may fall on), .dayOfWeek
+// (1 = Sunday … 7 = Saturday; the VVX default start is date 8, dayOfWeek 1: 2nd Sunday),
+// .dayOfWeek.lastInMonth, .time (hour) (UC Software admin guide, tcpIpApp.sntp.*; Wazo
+// wazo_polycom common.py _format_tzinfo).
 // Unverified: the reboot event `check-sync;reboot=true` (the reference only documents
 // `check-sync`, which with checkSync.alwaysReboot="0" reboots only when a change needs it);
 // voice.codecPref.Opus on a VVX450 (key seen in FusionPBX's CCX500 template only).

@@ -8,9 +8,13 @@
 // ntp_server, codec_priority_list, user_dtmf_info, language).
 // Unverified: that the phone expands {mac} inside a <setting-files> URL (Snom documents the
 // expansion for setting_server; the common file relies on it by design: a common file has no
-// MAC); the exact default request sequence; Event `reboot` (from the reference). Not set: the
-// time zone (Snom wants its own codes such as GER+1, which the site settings cannot give) and
+// MAC); the exact default request sequence; Event `reboot` (from the reference). Not set:
 // opus (absent from both sources' codec lists).
+// Clock: utc_offset (seconds) and dst `<save s> MM.WW.DD hh:mm:ss MM.WW.DD hh:mm:ss` (week 05 =
+// last, day 01 = Monday … 07 = Sunday; https://service.snom.com/display/wiki/dst, "Format 1").
+// Snom's `timezone` (its own codes such as USA-5, GER+1) is not set: the site gives an IANA
+// zone, and Snom's wiki says dst is otherwise derived from `timezone`. Only hardware can say
+// whether a D785 with `timezone` unset keeps the dst given here; Wazo sets both.
 import { XML, deviceRule, macFile, macFileName, macFromUserAgent, perModelCommonRule, templatesBeside } from '../shared.js';
 import type { ModelInfo, VendorProfile } from '../types.js';
 

@@ -2,6 +2,11 @@
 // else y000000000000.boot; the boot file's include:config lines name the model's common
 // file y0000000000NN.cfg (NN = leading number of the firmware version) and <mac>.cfg.
 // Format: `key = value`, first line `#!version:1.0.0.1`. MAC lowercase, no separators.
+// Clock: local_time.time_zone (standard offset), summer_time 1/0, dst_time_type 1 (by week),
+// start_time/end_time `month/week(5 = last)/weekday(1 = Mon … 7 = Sun)/hour`, offset_time in
+// minutes (Yealink "Administrator's Guide for SIP-T2/T4/T5 Series", DST Configuration; Wazo
+// wazo_yealink common.py _format_tz_info). No time_zone_name: its names are Yealink's own
+// ("United States-Eastern Time"), and with summer_time = 1 the explicit rule applies.
 import { TEXT, UA_MAC, commonRule, macFile, macFromUserAgent, modelsNamed, templatesBeside, withCommonFiles, type MacFile } from '../shared.js';
 import type { ModelInfo, VendorProfile } from '../types.js';
 
