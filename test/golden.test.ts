@@ -144,3 +144,30 @@ test('a zone with daylight saving: New York\'s rule (2nd Sunday of March 02:00 t
     for (const re of patterns) assert.match(all, re, `${vendorId}: ${re}`);
   }
 });
+
+test('Yealink firmware generations: each gets the provisioning keys it reads (golden)', async () => {
+  // Versions as the phones announce them: T28P/T28G line 2.70 (vendor-user-agents.md), a real
+  // ZIP 33G 47.80.132.4 (Yealink firmware 80), a T46S on 66.86.
+  const cases = [
+    { vendor: 'yealink', model: 'T28G', version: '2.70.0.140', generation: 70 },
+    { vendor: 'zultys', model: 'ZIP33G', version: '47.80.132.4', generation: 80 },
+    { vendor: 'yealink', model: 'T46S', version: '66.86.0.15', generation: 86 },
+  ];
+  for (const [i, c] of cases.entries()) {
+    const vendor = pbx.vendors.get(c.vendor)!;
+    const number = String(5000 + i);
+    await pbx.extensions.create({ number, name: `Generation ${c.generation}`, password: SECRET(500 + i) });
+    const mac = macFor(vendor, 500 + i);
+    await pbx.devices.create({ mac_address: mac, lines: [number], vendor: c.vendor, model: c.model, provisioning_password: PROV_SECRET(500 + i) });
+    const m = pbx.files.match(vendor.deviceFile(formatMac(mac, vendor.macForm)));
+    assert.equal(m.outcome, 'matched');
+    if (m.outcome !== 'matched') continue;
+    const r = pbx.files.render(m, c.version);
+    assert.equal(r.outcome, 'delivered');
+    if (r.outcome !== 'delivered') continue;
+    compareWithGolden(join(GOLDEN, 'generations', `${c.vendor}-${c.model}-v${c.generation}.cfg`), r.body);
+    const plain = /^auto_provision\.server\.password = ProvSecret/m.test(r.body);
+    const prefixed = /^static\.auto_provision\.server\.password = ProvSecret/m.test(r.body);
+    assert.deepEqual({ plain, prefixed }, c.generation >= 81 ? { plain: false, prefixed: true } : { plain: true, prefixed: false }, `${c.model} v${c.generation}`);
+  }
+});

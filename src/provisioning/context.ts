@@ -18,6 +18,8 @@ export interface LineContext {
 
 export interface CommonContext {
   vendor: { id: string; name: string };
+  /** The firmware the file is rendered for (`version` empty when unknown) and what its vendor says of it. */
+  firmware: { version: string } & Record<string, string | number | boolean>;
   model?: { id: string; lines: number } & Record<string, string | number | boolean>;
   server: { name: string };
   sip: { server: string; port: number; transport: string; expires: number };
@@ -105,6 +107,7 @@ export function commonContext(
   vendor: VendorProfile,
   endpoint: ProvisioningEndpoint,
   model?: ModelInfo,
+  firmware?: string,
 ): CommonContext {
   const site = config.provisioning.site;
   const rule = zoneRule(site.timezone);
@@ -112,6 +115,7 @@ export function commonContext(
   const interval = config.provisioning.resync_interval_minutes;
   return {
     vendor: { id: vendor.id, name: vendor.name },
+    firmware: firmwareContext(vendor, firmware),
     ...(model ? { model: modelContext(model) } : {}),
     server: { name: config.server.name },
     sip: {
@@ -155,6 +159,10 @@ function offsetText(minutes: number): string {
   const h = Math.floor(abs / 60);
   const m = abs % 60;
   return `${sign}${h}${m ? `:${String(m).padStart(2, '0')}` : ''}`;
+}
+
+export function firmwareContext(vendor: VendorProfile, version: string | undefined): CommonContext['firmware'] {
+  return { ...(vendor.firmwareVars?.(version) ?? {}), version: version ?? '' };
 }
 
 function changeContext(c: DstChange | undefined): DstChangeContext {

@@ -32,6 +32,8 @@ export interface MatchedFile {
   account: boolean;
   /** The file once rendered; kept with the remembered match, so a repeat costs one lookup. */
   rendered?: RenderedFile;
+  /** The firmware answer `rendered` was made for (see VendorProfile.firmwareVars). */
+  renderedFor?: string;
 }
 
 /** A file name that names nothing this server can make (the outcome says why). */
@@ -49,6 +51,11 @@ export interface UnmatchedFile {
 }
 
 export type NameMatch = MatchedFile | UnmatchedFile;
+
+interface Firmware {
+  version: string | undefined;
+  key: string;
+}
 
 export interface RenderedFile {
   outcome: 'delivered';
@@ -147,12 +154,27 @@ export class PhoneFiles {
     return m;
   }
 
-  /** The file for a match, from the cache when nothing it depends on changed. */
-  render(m: MatchedFile): RenderedFile | RenderFailure {
-    if (m.rendered) return m.rendered;
-    const r = m.device ? this.renderDevice(m, m.device) : this.renderCommon(m);
-    if (r.outcome === 'delivered') m.rendered = r;
+  /**
+   * The file for a match, from the cache when nothing it depends on changed. `firmware` is the
+   * version the requesting phone announced; without it, the device's last known one.
+   */
+  render(m: MatchedFile, firmware?: string): RenderedFile | RenderFailure {
+    const fw = this.firmwareFor(m, firmware);
+    if (m.rendered && m.renderedFor === fw.key) return m.rendered;
+    const r = m.device ? this.renderDevice(m, m.device, fw) : this.renderCommon(m, fw);
+    if (r.outcome === 'delivered') {
+      m.rendered = r;
+      m.renderedFor = fw.key;
+    }
     return r;
+  }
+
+  /** The firmware a file is made for, and the cache key of what the vendor says of it. */
+  private firmwareFor(m: MatchedFile, announced: string | undefined): Firmware {
+    const ua = m.device?.lastUserAgent;
+    const version = announced ?? (ua ? this.vendors.identify(ua)?.firmware : undefined);
+    if (!m.vendor.firmwareVars) return { version, key: '' };
+    return { version, key: JSON.stringify(m.vendor.firmwareVars(version)) };
   }
 
   /** Match and render without asking who wants the file: admin tools only, never a phone's request. */
@@ -225,13 +247,13 @@ export class PhoneFiles {
     return { outcome: 'matched', fileName, vendor, rule, models: [model.id], model, device, mac, account: rule.pattern.test(accountFile) };
   }
 
-  private renderCommon(m: MatchedFile): RenderedFile | RenderFailure {
-    const key = `${m.vendor.id}|${m.model?.id ?? ''}|${m.rule.template}`;
+  private renderCommon(m: MatchedFile, fw: Firmware): RenderedFile | RenderFailure {
+    const key = `${m.vendor.id}|${m.model?.id ?? ''}|${m.rule.template}|${fw.key}`;
     let body = this.common.get(key);
     if (body === undefined) {
       const tpl = this.templates.get(m.vendor, m.model?.id, m.rule.template);
       if (!tpl) return { outcome: 'template_not_found', status: 404, detail: m.rule.template };
-      const ctx = commonContext(this.config(), m.vendor, provisioningEndpoint(this.config()), m.model);
+      const ctx = commonContext(this.config(), m.vendor, provisioningEndpoint(this.config()), m.model, fw.version);
       try {
         body = tpl.engine.renderSync(tpl.parsed, ctx) as string;
       } catch (err) {
@@ -242,10 +264,11 @@ export class PhoneFiles {
     return { outcome: 'delivered', status: 200, body, contentType: m.rule.contentType };
   }
 
-  private renderDevice(m: MatchedFile, device: Device): RenderedFile | RenderFailure {
+  private renderDevice(m: MatchedFile, device: Device, fw: Firmware): RenderedFile | RenderFailure {
     const { vendor, rule } = m;
     const model = m.model!;
-    const cached = this.rendered.get(device.mac)?.get(rule.template);
+    const cacheKey = `${rule.template}|${fw.key}`;
+    const cached = this.rendered.get(device.mac)?.get(cacheKey);
     if (cached !== undefined) return { outcome: 'delivered', status: 200, body: cached.body, hash: cached.hash, contentType: rule.contentType };
 
     const tpl = this.templates.get(vendor, model.id, rule.template);
@@ -266,7 +289,7 @@ export class PhoneFiles {
     }
     const config = this.config();
     const ctx = deviceContext(
-      commonContext(config, vendor, provisioningEndpoint(config, device.listener), model),
+      commonContext(config, vendor, provisioningEndpoint(config, device.listener), model, fw.version),
       model,
       device,
       formatMac(device.mac, vendor.macForm),
@@ -282,7 +305,7 @@ export class PhoneFiles {
     let perDevice = this.rendered.get(device.mac);
     if (!perDevice) this.rendered.set(device.mac, (perDevice = new Map()));
     const hash = createHash('sha256').update(body).digest('hex');
-    perDevice.set(rule.template, { body, hash });
+    perDevice.set(cacheKey, { body, hash });
     return { outcome: 'delivered', status: 200, body, hash, contentType: rule.contentType };
   }
 }

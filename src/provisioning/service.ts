@@ -70,7 +70,9 @@ export class ProvisioningService {
         detail = verdict.failure ?? 'challenge sent';
       } else {
         how = verdict?.how;
-        const r = this.files.render(m);
+        // Keys can depend on the firmware generation (Yealink before/after 81): the version the
+        // phone announces now, when its User-Agent is this vendor's.
+        const r = this.files.render(m, fromUa?.vendor === m.vendor ? fromUa.firmware : undefined);
         ({ outcome, status } = r);
         if (r.outcome === 'delivered') file = r;
         else ({ detail, extension } = r);

@@ -12,10 +12,19 @@ import { fetchWithDigest, type Credential } from './http-digest.ts';
 
 const registry = new VendorRegistry();
 
+/**
+ * The provisioning keys' prefix a Yealink firmware reads: `static.` from generation 81 (the
+ * second number of the version), none before (Wazo's v73/v80 plugins, FusionPBX's T28P).
+ */
+function yealinkPrefix(userAgent: string): string {
+  const generation = Number(/\s\d+\.(\d+)\.\d+\.\d+/.exec(userAgent)?.[1] ?? 0);
+  return generation >= 81 ? 'static\\.' : '';
+}
+
 /** Each vendor's provisioning-server key, as the phone reads it from its file. */
-const SERVER_KEY: Record<string, (file: string) => string | undefined> = {
-  yealink: (f) => /^static\.auto_provision\.server\.url = (\S+?)\/?$/m.exec(f)?.[1],
-  zultys: (f) => /^static\.auto_provision\.server\.url = (\S+?)\/?$/m.exec(f)?.[1],
+const SERVER_KEY: Record<string, (file: string, userAgent: string) => string | undefined> = {
+  yealink: (f, ua) => new RegExp(`^${yealinkPrefix(ua)}auto_provision\\.server\\.url = (\\S+?)\\/?$`, 'm').exec(f)?.[1],
+  zultys: (f, ua) => SERVER_KEY.yealink!(f, ua),
   polycom: (f) => /device\.prov\.serverName="([^"]+?)\/?"/.exec(f)?.[1],
   cisco: (f) => /<Profile_Rule>(?:\[[^\]]*\])?(.+?)\/\$MA\.xml<\/Profile_Rule>/.exec(f)?.[1],
   grandstream: (f) => {
@@ -28,9 +37,12 @@ const SERVER_KEY: Record<string, (file: string) => string | undefined> = {
 };
 
 /** Each vendor's provisioning credential keys (docs/PROVISIONING.md), as the phone reads them. */
-const CREDENTIAL_KEYS: Record<string, (file: string) => [string | undefined, string | undefined]> = {
-  yealink: (f) => [/^static\.auto_provision\.server\.username = (.*)$/m.exec(f)?.[1], /^static\.auto_provision\.server\.password = (.*)$/m.exec(f)?.[1]],
-  zultys: (f) => CREDENTIAL_KEYS.yealink!(f),
+const CREDENTIAL_KEYS: Record<string, (file: string, userAgent: string) => [string | undefined, string | undefined]> = {
+  yealink: (f, ua) => [
+    new RegExp(`^${yealinkPrefix(ua)}auto_provision\\.server\\.username = (.*)$`, 'm').exec(f)?.[1],
+    new RegExp(`^${yealinkPrefix(ua)}auto_provision\\.server\\.password = (.*)$`, 'm').exec(f)?.[1],
+  ],
+  zultys: (f, ua) => CREDENTIAL_KEYS.yealink!(f, ua),
   polycom: (f) => [/device\.prov\.user="([^"]*)"/.exec(f)?.[1], /device\.prov\.password="([^"]*)"/.exec(f)?.[1]],
   cisco: (f) => {
     const m = /<Profile_Rule>\[--uid (\S+) --pwd (\S+)\]/.exec(f);
@@ -44,7 +56,8 @@ const CREDENTIAL_KEYS: Record<string, (file: string) => [string | undefined, str
 export class SimPhone {
   /** Where this phone believes its provisioning server is. */
   baseUrl: string;
-  readonly fetches: { url: string; status: number }[] = [];
+  /** Every request it made; `optional` ones may be 404 (files the firmware asks for only in case). */
+  readonly fetches: { url: string; status: number; optional?: boolean }[] = [];
   readonly notifies: SipRequestIn[] = [];
   account: { user: string; password: string; server: string; port: number } | undefined;
   /** The provisioning credential its file gave it (none before its first file). */
@@ -68,6 +81,14 @@ export class SimPhone {
   /** Cisco's four profile rules (A–D) as its last files set them; the factory A is /spa$PSN.cfg. */
   private ciscoRules: string[] | undefined;
 
+  /** Snom: the setting_server URL its files set (a fresh phone is pointed at snom<model>.htm). */
+  private snomSettingServer: string | undefined;
+
+  /** A factory-fresh phone's first boot: as `provision`, from the URL DHCP or the admin gave it. */
+  async boot(): Promise<void> {
+    await this.provision();
+  }
+
   /** The boot sequence from the known server; learns the account and the server key. */
   async provision(): Promise<void> {
     const profile = registry.get(this.vendor)!;
@@ -75,6 +96,8 @@ export class SimPhone {
     const vmac = formatMac(this.mac, profile.macForm);
     let accountFile = '';
     if (this.vendor === 'cisco') accountFile = await this.ciscoResync(profile.bootSequence(model, vmac)[0]!, vmac);
+    else if (this.vendor === 'snom') accountFile = await this.snomResync(vmac);
+    else if (this.vendor === 'polycom') accountFile = await this.polycomResync(vmac);
     else {
       for (const name of profile.bootSequence(model, vmac)) {
         const body = await this.fetchFile(`${this.baseUrl}/${name}`, this.credential);
@@ -82,21 +105,66 @@ export class SimPhone {
       }
     }
     if (!accountFile) throw new Error(`${this.vendor} ${this.model}: no file with its account in this resync`);
-    const next = SERVER_KEY[this.vendor]!(accountFile);
+    const next = SERVER_KEY[this.vendor]!(accountFile, this.userAgent);
     if (!next) throw new Error(`${this.vendor}: no provisioning server key in its file`);
     this.baseUrl = next.replace(/\/$/, '');
     this.account = readAccount(this.vendor, accountFile);
-    const [user, password] = CREDENTIAL_KEYS[this.vendor]!(accountFile);
+    const [user, password] = CREDENTIAL_KEYS[this.vendor]!(accountFile, this.userAgent);
     if (!user || !password) throw new Error(`${this.vendor}: no provisioning credential in its file`);
     this.credential = { user, password };
   }
 
-  private async fetchFile(url: string, credential: Credential | undefined): Promise<string> {
+  private async fetchFile(url: string, credential: Credential | undefined, optional = false): Promise<string> {
     const res = await fetchWithDigest(url, credential, { 'user-agent': this.userAgent });
     const body = await res.text();
-    this.fetches.push({ url, status: res.status });
+    this.fetches.push({ url, status: res.status, ...(optional ? { optional } : {}) });
+    if (optional && res.status === 404) return '';
     if (res.status !== 200) throw new Error(`${this.vendor} ${this.model}: ${url} → ${res.status}`);
     return body;
+  }
+
+  /**
+   * One Snom provisioning run: fetch setting_server (the phone expands {mac} there, Snom's
+   * documented place for it); a <setting-files> answer names files fetched as written (no
+   * expansion). A run that only moved setting_server is followed by the next run when
+   * settings_refresh_timer fires (the sim does not wait: it checks the timer is short).
+   */
+  private async snomResync(vmac: string): Promise<string> {
+    let url = this.snomSettingServer ?? `${this.baseUrl}/snom${this.model}.htm`;
+    for (let run = 0; run < 3; run++) {
+      const first = await this.fetchFile(url.replace(/\{mac\}/g, vmac), this.credential);
+      const listed = [...first.matchAll(/<file url="([^"]+)"/g)].map((m) => m[1]!);
+      const bodies = listed.length > 0 ? [] : [first];
+      for (const u of listed) bodies.push(await this.fetchFile(u, this.credential));
+      const all = bodies.join('\n');
+      const server = /<setting_server[^>]*>([^<]+)<\/setting_server>/.exec(all)?.[1];
+      if (/<user_pname idx="1"[^>]*>[^<]+</.test(all)) {
+        this.snomSettingServer = server;
+        return all;
+      }
+      if (!server || server === url) return '';
+      const timer = Number(/<settings_refresh_timer[^>]*>(\d+)</.exec(all)?.[1] ?? 0);
+      if (!(timer > 0 && timer <= 300)) throw new Error(`snom: setting_server moved to ${server} but the next run is ${timer} s away`);
+      url = server;
+    }
+    return '';
+  }
+
+  /**
+   * One Polycom boot: its master file <mac>.cfg, then the CONFIG_FILES it lists
+   * ([PHONE_MAC_ADDRESS] expanded), then the override files the phone itself uploads
+   * (<mac>-phone.cfg, <mac>-web.cfg), which may not exist yet.
+   */
+  private async polycomResync(vmac: string): Promise<string> {
+    const master = await this.fetchFile(`${this.baseUrl}/${vmac}.cfg`, this.credential);
+    const listed = (/CONFIG_FILES="([^"]*)"/.exec(master)?.[1] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    let accountFile = '';
+    for (const name of listed) {
+      const body = await this.fetchFile(`${this.baseUrl}/${name.replace('[PHONE_MAC_ADDRESS]', vmac)}`, this.credential);
+      if (/reg\.1\.auth\.userId="[^"]+"/.test(body)) accountFile = body;
+    }
+    for (const name of [`${vmac}-phone.cfg`, `${vmac}-web.cfg`]) await this.fetchFile(`${this.baseUrl}/${name}`, this.credential, true);
+    return accountFile;
   }
 
   /**

@@ -20,6 +20,7 @@ export interface Identified {
   vendor: VendorProfile;
   model?: string;
   mac?: string;
+  firmware?: string;
 }
 
 export class VendorRegistry {
@@ -65,7 +66,7 @@ export class VendorRegistry {
       const info = vendor.parseUserAgent(userAgent);
       if (info) {
         const model = info.model ? this.model(vendor.id, info.model)?.id ?? info.model : undefined;
-        return { vendor, model, mac: info.mac };
+        return { vendor, model, mac: info.mac, firmware: info.firmware };
       }
     }
     return undefined;

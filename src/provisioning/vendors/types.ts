@@ -61,6 +61,12 @@ export interface VendorProfile {
   deviceFile: (mac: string) => string;
   /** Files a phone of this model fetches at boot, in order (for tests, docs and previews). */
   bootSequence: (model: ModelInfo, mac: string) => string[];
+  /**
+   * What the templates must know of a firmware version (`firmware.*` in a template), e.g. which
+   * generation of keys it reads. Called with undefined when the version is not known yet; the
+   * answer must then suit every firmware the vendor ships. Few distinct answers: it keys a cache.
+   */
+  firmwareVars?: (version: string | undefined) => Record<string, string | number | boolean>;
   /** Recognises this vendor's HTTP User-Agent; null when it is not this vendor's. */
   parseUserAgent: (ua: string) => UserAgentInfo | null;
   resync: ResyncEvents;

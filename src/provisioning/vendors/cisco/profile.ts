@@ -13,6 +13,10 @@
 // Daylight_Saving_Time_Rule `start=month/day/weekday/HH:mm:ss;end=…;save=H:m:s` where weekday
 // is 1 = Mon … 7 = Sun and day the first date the weekday may fall on, −1 = the last one
 // (SPA9x2/SPA500 admin guides, "Daylight Saving Time Rule"; Wazo wazo_cisco_spa common.py).
+// Resync events: `resync` and `reboot_now` (Linksys SPA921 provisioning guide; Asterisk's
+// sip_notify.conf linksys-cold-restart). FusionPBX sends `reboot=true` for both to "cisco-spa"
+// and Wazo `check-sync`: only hardware can say which the SPA firmware also accepts, so the
+// vendor's documented events are kept.
 // Unverified: ata191.cfg / ata192.cfg (ATA19x run multiplatform firmware; the reference gives
 // no default Profile_Rule for them), the ATA19x User-Agent, and the same flat-profile names
 // on ATA19x; G.722 support per model is from datasheets (SPA112/122 have none), not tested.

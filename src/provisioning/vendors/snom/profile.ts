@@ -1,14 +1,20 @@
 // Snom D7xx. Boot (reference/vendor-boot-and-resync.md, Wazo wazo_snom, Snom FAQ "Configuring
 // snom phones for Mass Deployment"): the phone fetches its setting_server URL (DHCP 66/67,
-// redirection service or set by hand), typically the model file snom<model>.htm; that file is
-// an XML <setting-files> list naming the per-device file <MAC>.xml (Wazo also serves
-// snom<model>-<MAC>.htm). MAC UPPERCASE. Format: XML <settings><phone-settings> with
+// redirection service or set by hand). Snom documents the {mac} placeholder in setting_server
+// (https://service.snom.com/display/wiki/setting_server), nowhere else: so the model file
+// snom<model>.htm a fresh phone may be pointed at is a settings file that moves setting_server
+// to <base>/{mac}.xml with a 60 s settings_refresh_timer; the phone then fetches <MAC>.xml (the
+// account) within a minute, and that file sets the site's interval. Pointing setting_server
+// (DHCP option 66/67, SRAPS) straight at <base>/{mac}.xml skips the first step. Wazo's
+// snom<model>-<MAC>.htm is served too (the account file under that name). MAC UPPERCASE.
+// Format: XML <settings><phone-settings> with
 // idx="N" per identity. Keys: Wazo wazo_snom/common/templates/base.tpl and FusionPBX
 // snom/D785/{$mac}.xml (user_*, setting_server, settings_refresh_timer, update_policy,
 // ntp_server, codec_priority_list, user_dtmf_info, language).
-// Unverified: that the phone expands {mac} inside a <setting-files> URL (Snom documents the
-// expansion for setting_server; the common file relies on it by design: a common file has no
-// MAC); the exact default request sequence; Event `reboot` (from the reference). Not set:
+// Resync: `check-sync;reboot=false` to sync, `check-sync;reboot=true` to reboot (FusionPBX
+// app/switch/resources/scripts/app/event_notify/index.lua, vendor "snom"; Wazo sends check-sync).
+// Unverified: that a phone which got a new setting_server applies it at the next refresh rather
+// than at once (either way within the 60 s timer); the exact default request sequence. Not set:
 // opus (absent from both sources' codec lists).
 // Clock: utc_offset (seconds) and dst `<save s> MM.WW.DD hh:mm:ss MM.WW.DD hh:mm:ss` (week 05 =
 // last, day 01 = Monday … 07 = Sunday; https://service.snom.com/display/wiki/dst, "Format 1").
@@ -38,9 +44,7 @@ export const snom: VendorProfile = {
     deviceRule(macFileName(models.map((m) => `snom${m.id}-`), '.htm'), 'mac.xml.liquid', XML, 'secrets'),
   ],
   deviceFile: accountFile.name,
-  // A phone this server provisioned has setting_server = <base>/<MAC>.xml and boots straight to
-  // it. A fresh phone pointed by DHCP/SRAPS at snom<model>.htm reads that <setting-files> list
-  // first; it is left out here because its literal {mac} is for the phone to expand.
+  // A fresh phone pointed at snom<model>.htm, then (setting_server moved) its own file.
   bootSequence: (model, mac) => [modelFile(model), accountFile.name(mac)],
   parseUserAgent(ua) {
     // "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)"
@@ -49,9 +53,9 @@ export const snom: VendorProfile = {
     const mac = macFromUserAgent(/\s([0-9A-F]{12})(?=[\s);]|$)/i.exec(ua.slice(m.index + m[0].length))?.[1]);
     return { model: m[1]!.toUpperCase(), firmware: m[2], mac };
   },
-  resync: { sync: 'check-sync;reboot=false', reboot: 'reboot', challenges: false },
+  resync: { sync: 'check-sync;reboot=false', reboot: 'check-sync;reboot=true', challenges: false },
   phoneMacros: ['{mac}'],
   urlHint:
-    'Snom: set Advanced > Update > Setting URL (setting_server) to http://<ip>:<port>/provision/snom<model>.htm, or use DHCP options 66/67; {mac} in that URL is expanded by the phone.',
+    'Snom: set Advanced > Update > Setting URL (setting_server) to http://<ip>:<port>/provision/{mac}.xml (the phone expands {mac}), or to .../snom<model>.htm, or give either by DHCP options 66/67.',
   templatesDir: templatesBeside(import.meta.url),
 };

@@ -45,6 +45,18 @@ const models = withCommonFiles(
   yealinkCommonFile,
 );
 
+/**
+ * Keys by firmware generation, the second number of the version (`46.80.0.110` → 80; Wazo
+ * keeps one plugin per line, wazo_yealink v73 … v87). From 81 the provisioning keys carry
+ * `static.` (v81+/v82+ base.tpl `static.auto_provision.*`); up to 80 they do not (FusionPBX
+ * yealink/t28p, w52p … `auto_provision.server.*`; Wazo v73/v80 `auto_provision.*`).
+ * Unknown (no User-Agent seen yet, or TFTP): both forms; each firmware ignores the other.
+ */
+export function yealinkFirmwareVars(version: string | undefined): { generation: number; keys: 'static' | 'plain' | 'both' } {
+  const generation = Number(/^\d+\.(\d+)\./.exec(version ?? '')?.[1] ?? 0);
+  return { generation, keys: generation === 0 ? 'both' : generation >= 81 ? 'static' : 'plain' };
+}
+
 export const yealink: VendorProfile = {
   id: 'yealink',
   name: 'Yealink',
@@ -61,6 +73,7 @@ export const yealink: VendorProfile = {
   ],
   deviceFile: yealinkDeviceFiles.account.name,
   bootSequence: (model, mac) => [yealinkDeviceFiles.boot.name(mac), yealinkCommonFile(model), yealinkDeviceFiles.account.name(mac)],
+  firmwareVars: yealinkFirmwareVars,
   parseUserAgent(ua) {
     // "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37", "Yealink SIP-T54W 96.86.0.70 805ec0123456",
     // "W52P 25.30.0.2 00:15:65:44:b3:7c". `_E2` is part of the model: the T19P E2 is not a T19P.
