@@ -12,6 +12,7 @@ import { openDatabase, type OpenedDatabase } from './storage/database.js';
 import { ExternalChanges } from './storage/external-changes.js';
 import { WriteBehind } from './storage/write-behind.js';
 import { DeviceService } from './provisioning/devices.js';
+import { UploadStore } from './provisioning/uploads.js';
 import { PhoneFiles, sampleContext } from './provisioning/phone-files.js';
 import { RequestLog } from './provisioning/request-log.js';
 import { ProvisioningService } from './provisioning/service.js';
@@ -80,7 +81,12 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   });
   templates.loadAll();
 
-  const files = new PhoneFiles(config, vendors, templates, devices, extensions);
+  const uploads = new UploadStore(() => config().provisioning.uploads_dir);
+  const files = new PhoneFiles(config, vendors, templates, devices, extensions, uploads);
+  // A removed device's uploads go with it (from the API, the CLI or another node).
+  devices.onChange((mac) => {
+    if (!devices.get(mac)) uploads.removeAll(mac);
+  });
   const requestLog = new RequestLog(db, writeBehind, () => config().provisioning.request_log_max_entries);
   const guard = new ProvisioningGuard(() => config().provisioning.guard, securityLog);
   const provisioningAuth = new ProvisioningAuth(() => config().provisioning.auth);

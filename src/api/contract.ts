@@ -160,3 +160,9 @@ export type CdrView = Static<typeof CdrView>;
 export type Dashboard = Static<typeof Dashboard>;
 export type Status = Static<typeof Status>;
 export type Finding = Static<typeof Finding>;
+
+/** Files a phone uploaded (GET /api/provisioning/devices/{mac}/uploads). */
+export const UploadList = Type.Object({
+  uploads: Type.Array(Type.Object({ name: Type.String(), bytes: Type.Integer(), uploaded_at: Type.String() })),
+});
+export type UploadList = Static<typeof UploadList>;

@@ -1,21 +1,31 @@
 // Phone-facing provisioning over HTTP(S). Phones get plain status codes and their
-// vendor's file format, never JSON. Polycom phones upload logs with PUT; those are
-// accepted (and discarded) so the phone does not retry forever.
+// vendor's file format, never JSON. Polycom phones upload (PUT) the settings a user changed
+// on the phone or its web page, logs and directories: kept per device and served back.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pbx } from '../application.js';
 import { AddressList, unmapIPv4 } from '../util/net.js';
 import { cameThroughOldPort } from './listeners.js';
 import { sameSecret } from '../security/compare.js';
+import type { FetchRequest } from '../provisioning/fetch-outcomes.js';
 
 /** The services these routes use (and nothing else of the application). */
 export type ProvisionDeps = Pick<Pbx, 'config' | 'guard' | 'log' | 'provisioning'>;
 
-const REASON: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 500: 'Internal Server Error' };
-const UPLOAD = /\.(log|txt)$|-(boot|app|calls|contacts|directory)\.(log|xml)$/i;
+const REASON: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  413: 'Content Too Large',
+  500: 'Internal Server Error',
+};
 
 export function provisionRoutes(pbx: ProvisionDeps) {
   return async (app: FastifyInstance) => {
-    app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 2_097_152 }, (_req, body, done) => done(null, body));
+    // The configured limit (provisioning.upload_max_bytes, at most 16 MiB) is checked by the
+    // pipeline, which logs what was refused; this only stops bodies no setting allows.
+    app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 16_777_216 }, (_req, body, done) => done(null, body));
     // Addresses outside provisioning.allow_networks, and banned ones (scanners), are turned
     // away before any work.
     const allowed = new AddressList();
@@ -35,22 +45,7 @@ export function provisionRoutes(pbx: ProvisionDeps) {
       schema: { hide: true },
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         if (!pbx.config().provisioning.enabled) return plain(reply, 404);
-        const path = req.url.split('?')[0] ?? req.url;
-        const rest = (req.params as Record<string, string>)['*'] ?? '';
-        const fileName = lastSegment(rest);
-        const answer = pbx.provisioning.handle({
-          fileName,
-          path,
-          method: req.method,
-          ip: unmapIPv4(req.ip),
-          userAgent: req.headers['user-agent'] ?? null,
-          localPort: req.socket.localPort ?? pbx.config().api.port,
-          legacy: cameThroughOldPort(req.raw),
-          authorization: req.headers.authorization,
-          target: req.url,
-          secure: req.protocol === 'https',
-          keyed: hasUrlKey(rest, pbx.config().provisioning.auth.url_key),
-        });
+        const answer = pbx.provisioning.handle(fetchRequest(req, pbx));
         if (answer.challenge) reply.header('WWW-Authenticate', answer.challenge);
         if (answer.status !== 200) return plain(reply, answer.status);
         reply.header('Cache-Control', 'no-store');
@@ -63,12 +58,32 @@ export function provisionRoutes(pbx: ProvisionDeps) {
       url: '/provision/*',
       schema: { hide: true },
       handler: async (req, reply) => {
-        const fileName = lastSegment((req.params as Record<string, string>)['*'] ?? '');
-        if (!UPLOAD.test(fileName)) return plain(reply, 405);
-        pbx.log.debug({ ip: req.ip, file: fileName, bytes: (req.body as Buffer | undefined)?.length ?? 0 }, 'Phone log upload accepted');
-        return reply.code(204).send();
+        if (!pbx.config().provisioning.enabled) return plain(reply, 404);
+        const body = Buffer.isBuffer(req.body) ? req.body : Buffer.from(typeof req.body === 'string' ? req.body : '');
+        const answer = pbx.provisioning.upload(fetchRequest(req, pbx), body, pbx.config().provisioning.upload_max_bytes);
+        if (answer.challenge) reply.header('WWW-Authenticate', answer.challenge);
+        if (answer.status === 204) return reply.code(204).send();
+        return plain(reply, answer.status);
       },
     });
+  };
+}
+
+/** What the pipeline needs of an HTTP request (the same for downloads and uploads). */
+function fetchRequest(req: FastifyRequest, pbx: ProvisionDeps): FetchRequest {
+  const rest = (req.params as Record<string, string>)['*'] ?? '';
+  return {
+    fileName: lastSegment(rest),
+    path: req.url.split('?')[0] ?? req.url,
+    method: req.method,
+    ip: unmapIPv4(req.ip),
+    userAgent: req.headers['user-agent'] ?? null,
+    localPort: req.socket.localPort ?? pbx.config().api.port,
+    legacy: cameThroughOldPort(req.raw),
+    authorization: req.headers.authorization,
+    target: req.url,
+    secure: req.protocol === 'https',
+    keyed: hasUrlKey(rest, pbx.config().provisioning.auth.url_key),
   };
 }
 

@@ -74,6 +74,10 @@ export const ConfigSchema = Type.Object(
           default: 'http://{{SERVER_IP}}:{{PORT}}/provision/{mac}.cfg',
         }),
         custom_templates_dir: Type.String({ default: '' }),
+        // Files phones upload (Polycom <mac>-phone.cfg, -web.cfg, logs, directories), one folder
+        // per device; each file at most upload_max_bytes.
+        uploads_dir: Type.String({ minLength: 1, default: 'data/uploads' }),
+        upload_max_bytes: Type.Integer({ minimum: 1024, maximum: 16_777_216, default: 1_048_576 }),
         resync_interval_minutes: Type.Integer({ minimum: 5, maximum: 10080, default: 1440 }),
         request_log_max_entries: Type.Integer({ minimum: 100, maximum: 10_000_000, default: 50_000 }),
         // Plain-HTTP port serving /provision only, for phones that cannot validate the HTTPS

@@ -21,7 +21,11 @@ export type FetchOutcome =
   | 'extension_not_found'
   | 'render_error'
   | 'auth_required'
-  | 'auth_failed';
+  | 'auth_failed'
+  | 'not_uploaded'
+  | 'uploaded'
+  | 'upload_too_large'
+  | 'upload_not_allowed';
 
 /** A phone's request for a file, over HTTP or TFTP. */
 export interface FetchRequest {
@@ -69,6 +73,8 @@ export interface Fetch {
   detail?: string;
   /** The missing extension, for extension_not_found. */
   extension?: string;
+  /** Size of an upload. */
+  bytes?: number;
 }
 
 type Fields = Record<string, unknown>;
@@ -159,6 +165,23 @@ export const EFFECTS: Record<FetchOutcome, OutcomeEffects> = {
   unknown_file: {
     level: 'info',
     line: (f) => [where(f), `No such provisioning file: ${f.req.fileName}`],
+  },
+  not_uploaded: {
+    level: 'info',
+    line: (f) => [{ ...where(f), mac: f.mac }, `Device ${f.mac} asked for ${f.req.fileName}, which it has not uploaded yet (normal on a first boot)`],
+  },
+  uploaded: {
+    level: 'info',
+    line: (f) => [{ ...where(f), mac: f.mac, bytes: f.bytes, ...(f.how ? { auth: f.how } : {}) }, `✓ Device ${f.mac} uploaded ${f.req.fileName} (${f.bytes} bytes)`],
+    security: (f) => ['sensitive-upload', { ip: f.req.ip, mac: f.mac ?? '-', file: f.req.fileName, bytes: f.bytes ?? 0, auth: f.how ?? '-' }],
+  },
+  upload_too_large: {
+    level: 'warn',
+    line: (f) => [{ ...where(f), mac: f.mac, bytes: f.bytes }, `Device ${f.mac}: upload of ${f.req.fileName} refused: ${f.detail}`],
+  },
+  upload_not_allowed: {
+    level: 'warn',
+    line: (f) => [{ ...where(f), mac: f.mac }, `Upload of ${f.req.fileName} refused: ${f.detail}`],
   },
 };
 

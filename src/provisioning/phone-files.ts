@@ -12,6 +12,7 @@ import { deriveConfigUrl, provisioningEndpoint } from './config-url.js';
 import type { Device, DeviceService } from './devices.js';
 import type { FetchOutcome } from './fetch-outcomes.js';
 import type { TemplateCatalog } from './templates.js';
+import type { UploadStore } from './uploads.js';
 import type { FileMatch, VendorRegistry } from './vendors/index.js';
 import type { FileRule, ModelInfo, VendorProfile } from './vendors/types.js';
 
@@ -67,7 +68,7 @@ export interface RenderedFile {
 }
 
 export interface RenderFailure {
-  outcome: 'template_not_found' | 'extension_not_found' | 'render_error';
+  outcome: 'template_not_found' | 'extension_not_found' | 'render_error' | 'not_uploaded';
   status: 404 | 500;
   detail?: string;
   /** The missing extension, for extension_not_found. */
@@ -110,6 +111,7 @@ export class PhoneFiles {
     private readonly templates: TemplateCatalog,
     private readonly devices: DeviceService,
     private readonly extensions: ExtensionService,
+    readonly uploads: UploadStore,
   ) {
     devices.onChange((mac) => {
       this.rendered.delete(mac);
@@ -159,6 +161,8 @@ export class PhoneFiles {
    * version the requesting phone announced; without it, the device's last known one.
    */
   render(m: MatchedFile, firmware?: string): RenderedFile | RenderFailure {
+    // A file the phone uploaded is served as it sent it: read each time, never cached.
+    if (m.rule.kind === 'upload') return this.uploaded(m);
     const fw = this.firmwareFor(m, firmware);
     if (m.rendered && m.renderedFor === fw.key) return m.rendered;
     const r = m.device ? this.renderDevice(m, m.device, fw) : this.renderCommon(m, fw);
@@ -167,6 +171,12 @@ export class PhoneFiles {
       m.renderedFor = fw.key;
     }
     return r;
+  }
+
+  private uploaded(m: MatchedFile): RenderedFile | RenderFailure {
+    const body = m.device && m.mac ? this.uploads.read(m.mac, m.fileName.toLowerCase()) : undefined;
+    if (!body) return { outcome: 'not_uploaded', status: 404, detail: 'the phone has not uploaded this file' };
+    return { outcome: 'delivered', status: 200, body: body.toString('utf8'), contentType: m.rule.contentType };
   }
 
   /** The firmware a file is made for, and the cache key of what the vendor says of it. */

@@ -51,17 +51,7 @@ export class ProvisioningService {
     let file: RenderedFile | undefined;
     if (m.outcome !== 'matched') ({ outcome, status, detail } = m);
     else {
-      const verdict =
-        m.rule.sensitive && m.device
-          ? this.auth.check(m.device, {
-              authorization: req.authorization,
-              method: req.method,
-              uri: req.target ?? req.path,
-              ip: req.ip,
-              secure: req.secure ?? false,
-              keyed: req.keyed,
-            })
-          : undefined;
+      const verdict = m.rule.sensitive && m.device ? this.authorize(m.device, req) : undefined;
       if (verdict && !verdict.ok) {
         // Refused: the file is not rendered at all (it holds SIP passwords).
         challenge = verdict.challenge;
@@ -96,6 +86,55 @@ export class ProvisioningService {
     });
     if (file) return { status: 200, body: file.body, contentType: file.contentType };
     return { status, challenge };
+  }
+
+  /**
+   * A phone writes a file (HTTP PUT): only names its vendor uploads (Polycom <mac>-phone.cfg,
+   * -web.cfg, logs …), only for a known device, only with the credential (or window) its
+   * downloads need, at most provisioning.upload_max_bytes. Stored whole, then served back.
+   */
+  upload(req: FetchRequest, body: Buffer, maxBytes: number): FetchAnswer {
+    const fromUa = req.userAgent ? this.vendors.identify(req.userAgent) : undefined;
+    const m = this.files.match(req.fileName);
+    const base = { req, mac: m.mac ?? null, vendor: m.vendor, model: m.model?.id, device: m.device, fromUa, bytes: body.length };
+    if (m.outcome !== 'matched') {
+      // An unknown device's upload counts as a miss, as its download would.
+      if (m.outcome === 'unknown_device') {
+        this.record({ ...base, outcome: m.outcome, status: 404, rule: undefined, detail: m.detail });
+        return { status: 404 };
+      }
+      this.record({ ...base, outcome: 'upload_not_allowed', status: 405, rule: undefined, detail: 'no phone uploads a file of this name' });
+      return { status: 405 };
+    }
+    if (m.rule.kind !== 'upload' || !m.device || !m.mac) {
+      this.record({ ...base, outcome: 'upload_not_allowed', status: 405, rule: m.rule, detail: `${m.vendor.name} phones do not upload ${m.fileName}; this server makes it` });
+      return { status: 405 };
+    }
+    const verdict = this.authorize(m.device, req);
+    if (!verdict.ok) {
+      this.record({ ...base, outcome: verdict.failure ? 'auth_failed' : 'auth_required', status: 401, rule: m.rule, detail: verdict.failure ?? 'challenge sent' });
+      return { status: 401, challenge: verdict.challenge };
+    }
+    if (body.length > maxBytes) {
+      this.record({ ...base, outcome: 'upload_too_large', status: 413, rule: m.rule, detail: `${body.length} bytes, the limit is ${maxBytes} (provisioning.upload_max_bytes)` });
+      return { status: 413 };
+    }
+    this.files.uploads.save(m.mac, m.fileName.toLowerCase(), body);
+    this.record({ ...base, outcome: 'uploaded', status: 204, rule: m.rule, how: verdict.how });
+    if (verdict.how === 'digest' || verdict.how === 'basic') this.devices.recordAuthenticated(m.device.mac);
+    return { status: 204 };
+  }
+
+  /** Whether this request may have (or write) this device's files: its credential, or its window. */
+  private authorize(device: Device, req: FetchRequest) {
+    return this.auth.check(device, {
+      authorization: req.authorization,
+      method: req.method,
+      uri: req.target ?? req.path,
+      ip: req.ip,
+      secure: req.secure ?? false,
+      keyed: req.keyed,
+    });
   }
 
   /** The side effects of one request, as the outcome table says. */

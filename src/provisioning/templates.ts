@@ -58,7 +58,7 @@ export class TemplateCatalog {
   loadAll(): void {
     this.reset();
     for (const vendor of this.registry.vendors) {
-      const names = new Set(vendor.files.map((f) => f.template));
+      const names = new Set(vendor.files.filter((f) => f.kind !== 'upload').map((f) => f.template));
       for (const model of vendor.models) for (const name of names) this.get(vendor, model.id, name);
     }
   }

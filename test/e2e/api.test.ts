@@ -148,6 +148,8 @@ test('vendors, templates, requests, diagnostics, status, openapi', async () => {
   const vendors = (await call('GET', '/api/provisioning/vendors', admin)).json();
   assert.ok(vendors.vendors.includes('yealink'));
   assert.deepEqual(vendors.models.yealink.slice().sort(), ['T23G', 'T28G', 'T33G', 'T46S', 'T54W']);
+  assert.deepEqual(Object.keys(vendors.experimental), ['zultys'], 'only the ZIP37G is not settled');
+  assert.match(vendors.experimental.zultys.ZIP37G, /INI sections/);
   const list = (await call('GET', '/api/provisioning/templates', admin)).json();
   assert.ok(list.templates.some((t: any) => t.vendor === 'yealink' && t.model === 'T46S'));
   const tpl = await call('GET', '/api/provisioning/templates/yealink/T46S', admin);

@@ -237,6 +237,29 @@ test('an unknown phone that asked for a file is assigned from the adoption queue
   assert.match(await withLogin.text(), /^account\.1\.user_name = 2001$/m);
 });
 
+test('a file a Polycom phone uploaded shows on its page, and its content on request', async () => {
+  const t = await token(page);
+  const api = (method: string, path: string, body?: unknown) =>
+    fetch(url(path), { method, headers: { authorization: `Bearer ${t}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const created = await api('POST', '/api/provisioning/devices', { mac_address: '64167fabcd05', extension_number: '2001', vendor: 'polycom', model: 'VVX450' });
+  assert.equal(created.status, 201);
+  const { provisioning_username: user, provisioning_password: password } = (await created.json()) as { provisioning_username: string; provisioning_password: string };
+  const settings = '<PHONE_CONFIG><OVERRIDES lcl.ml.lang="Francais_France"/></PHONE_CONFIG>\n';
+  const put = await fetchWithDigest(url('/provision/64167fabcd05-phone.cfg'), { user, password }, { 'user-agent': userAgentFor('polycom', 'VVX450', '64167fabcd05') }, 'MD5', { method: 'PUT', body: settings });
+  assert.equal(put.status, 204);
+  await page.goto(url('/admin/phones/64167fabcd05'));
+  const row = page.locator('[data-upload="64167fabcd05-phone.cfg"]');
+  await row.waitFor();
+  assert.match(await row.innerText(), new RegExp(`${settings.length} bytes`));
+  await row.getByRole('button', { name: 'Show' }).click();
+  const content = page.locator('[data-upload-content]');
+  await content.waitFor();
+  assert.equal((await content.innerText()).trim(), settings.trim());
+  problems.push(...(await capture(page, 'phone-uploads')));
+  // The tests after this one count the phones: this one goes (and its uploads with it).
+  assert.equal((await api('DELETE', '/api/provisioning/devices/64167fabcd05')).status, 204);
+});
+
 test('a registered phone is resynced from its page', async () => {
   await go(page, 'Phones');
   const row = page.getByRole('row', { name: /00:15:65:ab:cd:01/ });

@@ -58,14 +58,16 @@ export async function fetchWithDigest(
   cred: Credential | undefined,
   headers: Record<string, string> = {},
   algorithm: 'MD5' | 'SHA-256' = 'MD5',
+  request: { method?: string; body?: string | Buffer } = {},
 ): Promise<Response> {
-  const first = await fetch(url, { headers });
+  const method = request.method ?? 'GET';
+  const first = await fetch(url, { method, headers, body: request.body });
   if (first.status !== 401 || !cred) return first;
   await first.text();
   const challenge = parseChallenges(first.headers.get('www-authenticate')).find((c) => c.algorithm.toUpperCase() === algorithm);
   if (!challenge) return first;
   const u = new URL(url);
-  return fetch(url, { headers: { ...headers, authorization: digestAuthorization(challenge, cred, 'GET', u.pathname + u.search) } });
+  return fetch(url, { method, headers: { ...headers, authorization: digestAuthorization(challenge, cred, method, u.pathname + u.search) }, body: request.body });
 }
 
 export interface Got {

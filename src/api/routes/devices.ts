@@ -6,7 +6,7 @@ import { DeviceService } from '../../provisioning/devices.js';
 import { deviceView, type ViewDeps } from '../views.js';
 import { listenerProblem, type ListenerChoice } from '../../provisioning/config-url.js';
 import { PbxError } from '../../pbx/errors.js';
-import { DeviceView } from '../contract.js';
+import { DeviceView, UploadList } from '../contract.js';
 
 /** The services these routes use (and nothing else of the application). */
 export type DeviceRouteDeps = Pick<Pbx, 'config' | 'devices' | 'files' | 'log' | 'resync'> & ViewDeps;
@@ -129,9 +129,30 @@ export function deviceRoutes(pbx: DeviceRouteDeps) {
     );
 
     app.delete('/provisioning/devices/:mac', { schema: { tags, summary: 'Remove a device', params: Params } }, async (req, reply) => {
-      await pbx.devices.delete(req.params.mac);
-      pbx.log.info({ mac: req.params.mac }, `Device ${req.params.mac} removed`);
+      const mac = DeviceService.parseMac(req.params.mac);
+      await pbx.devices.delete(mac);
+      pbx.log.info({ mac }, `Device ${mac} removed`);
       return reply.code(204).send();
     });
+
+    app.get(
+      '/provisioning/devices/:mac/uploads',
+      { schema: { tags, summary: 'Files the phone uploaded (Polycom settings changed on the phone or its web page, logs, directories)', params: Params, response: { 200: UploadList } } },
+      async (req) => {
+        const device = pbx.devices.require(DeviceService.parseMac(req.params.mac));
+        return { uploads: pbx.files.uploads.list(device.mac).map((u) => ({ name: u.name, bytes: u.bytes, uploaded_at: u.uploadedAt })) };
+      },
+    );
+
+    app.get(
+      '/provisioning/devices/:mac/uploads/:name',
+      { schema: { tags, summary: 'One uploaded file, as the phone sent it', params: Type.Object({ mac: Type.String(), name: Type.String() }) } },
+      async (req, reply) => {
+        const device = pbx.devices.require(DeviceService.parseMac(req.params.mac));
+        const body = pbx.files.uploads.read(device.mac, req.params.name);
+        if (!body) throw new PbxError('not_found', `Device ${device.mac} has not uploaded ${req.params.name}`, 'name');
+        return reply.type('text/plain; charset=utf-8').header('Content-Disposition', `attachment; filename="${req.params.name}"`).send(body);
+      },
+    );
   };
 }

@@ -24,12 +24,12 @@ const RequestsQuery = Type.Object({
 
 /** The device template (the file with the SIP account) unless another is named. */
 function templateName(vendor: VendorProfile, file?: string): string {
-  const names = [...new Set(vendor.files.map((f) => f.template))];
+  const names = [...new Set(vendor.files.filter((f) => f.kind !== 'upload').map((f) => f.template))];
   if (file) {
     if (!names.includes(file)) throw new PbxError('invalid', `Unknown template "${file}" for ${vendor.id}; templates: ${names.join(', ')}`, 'file');
     return file;
   }
-  const account = vendor.files.find((f) => f.sensitive);
+  const account = vendor.files.find((f) => f.sensitive && f.kind === 'device');
   return account?.template ?? names[0]!;
 }
 
@@ -49,6 +49,12 @@ export function provisioningInfoRoutes(pbx: ProvisioningInfoDeps) {
     app.get('/provisioning/vendors', { schema: { tags, summary: 'Supported vendors and models' } }, async () => ({
       vendors: pbx.vendors.vendors.map((v) => v.id),
       models: Object.fromEntries(pbx.vendors.vendors.map((v) => [v.id, v.models.map((m) => m.id)])),
+      // Models whose file format no source settles: vendor → model → why.
+      experimental: Object.fromEntries(
+        pbx.vendors.vendors
+          .map((v) => [v.id, Object.fromEntries(v.models.filter((m) => m.experimental).map((m) => [m.id, m.experimental!]))] as const)
+          .filter(([, models]) => Object.keys(models).length > 0),
+      ),
     }));
 
     app.get('/provisioning/templates', { schema: { tags, summary: 'Templates per vendor and model' } }, async () => ({
@@ -56,7 +62,7 @@ export function provisioningInfoRoutes(pbx: ProvisioningInfoDeps) {
         vendor.models.map((model) => ({
           vendor: vendor.id,
           model: model.id,
-          files: [...new Set(vendor.files.map((f) => f.template))].map((name) => ({
+          files: [...new Set(vendor.files.filter((f) => f.kind !== 'upload').map((f) => f.template))].map((name) => ({
             file: name,
             custom: pbx.templates.get(vendor, model.id, name)?.custom ?? false,
           })),

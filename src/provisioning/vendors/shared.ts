@@ -54,6 +54,14 @@ export function macFile(prefix: string, suffix: string, template: string, conten
   return { ...deviceRule(macFileName(prefix, suffix), template, contentType, carries), name: (mac) => `${prefix}${mac}${suffix}` };
 }
 
+/**
+ * A per-device file the phone uploads and may read back (Polycom <mac>-phone.cfg): stored as
+ * sent, served only to that device's credential (a user may have typed a password into it).
+ */
+export function uploadRule(suffix: string, contentType: string): FileRule {
+  return { pattern: macFileName('', suffix), kind: 'upload', template: '', contentType, sensitive: true };
+}
+
 /** A file any phone may fetch: never carries a secret. */
 export function commonRule(pattern: RegExp, template: string, contentType: string, modelsFromMatch?: FileRule['modelsFromMatch']): FileRule {
   const rule: FileRule = { pattern, kind: 'common', template, contentType, sensitive: false };

@@ -10,9 +10,12 @@ export interface ModelInfo {
   lines: number;
   /** Vendor-specific facts the templates use (common file id, product series …). */
   vars?: Record<string, string | number | boolean>;
+  /** Why this model's files are not known to work: set when no source settles its format. */
+  experimental?: string;
 }
 
-export type FileKind = 'common' | 'device';
+/** `upload`: a per-device file the phone writes (PUT) and reads back; its content is what it sent. */
+export type FileKind = 'common' | 'device' | 'upload';
 
 export interface FileRule {
   /**

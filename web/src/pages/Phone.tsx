@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { api, isAdmin, useLive } from '../api';
+import { api, apiText, isAdmin, useLive } from '../api';
 import { navigate } from '../router';
 import { Badge, ConfirmButton, CopyButton, Field, FormButtons, FormError, Link, Loading, Notice, PageTitle, SecretPanel, TableWrap, Time, prettyMac, syncTone, toFormErrors, useAsync, useFormAction } from '../ui';
 import { ExtensionSelect, freshCredentials, loadExtensions, type Device, type Registration, type WithCredential } from './Phones';
@@ -146,6 +146,8 @@ export function Phone({ mac }: { mac: string }) {
             ) : null}
           </section>
 
+          <Uploads mac={norm} />
+
           <section class="card" aria-labelledby="timeline-heading">
             <h2 id="timeline-heading">Provisioning requests</h2>
             <Loading state={requests} />
@@ -172,6 +174,60 @@ export function Phone({ mac }: { mac: string }) {
         </>
       ) : null}
     </>
+  );
+}
+
+interface Upload {
+  name: string;
+  bytes: number;
+  uploaded_at: string;
+}
+
+/** Files the phone wrote to the server (Polycom: settings changed on the phone or its web page, logs). */
+function Uploads({ mac }: { mac: string }) {
+  const uploads = useAsync(() => api<{ uploads: Upload[] }>('GET', `/api/provisioning/devices/${encodeURIComponent(mac)}/uploads`), [mac]);
+  const [shown, setShown] = useState<{ name: string; text: string } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useLive(['activity'], uploads.reload);
+  const show = async (name: string) => {
+    setError(null);
+    try {
+      setShown({ name, text: await apiText(`/api/provisioning/devices/${encodeURIComponent(mac)}/uploads/${encodeURIComponent(name)}`) });
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  const list = uploads.data?.uploads ?? [];
+  return (
+    <section class="card" aria-labelledby="uploads-heading">
+      <h2 id="uploads-heading">Files the phone uploaded</h2>
+      <Loading state={uploads} />
+      {uploads.data && list.length === 0 ? <p class="muted">None. Polycom phones upload the settings a user changes on the phone, and their logs.</p> : null}
+      {list.length > 0 ? (
+        <TableWrap stack label="List of uploaded files" columns={['File', 'Size', 'Uploaded', 'Contents']}>
+          {list.map((u) => (
+            <tr key={u.name} data-upload={u.name}>
+              <td class="url">{u.name}</td>
+              <td>{u.bytes} bytes</td>
+              <td>
+                <Time iso={u.uploaded_at} />
+              </td>
+              <td>
+                <button type="button" class="secondary" onClick={() => void show(u.name)}>
+                  Show
+                </button>
+              </td>
+            </tr>
+          ))}
+        </TableWrap>
+      ) : null}
+      {error ? <FormError message={error} /> : null}
+      {shown ? (
+        <pre class="file" tabIndex={0} aria-label={`Contents of ${shown.name}`} data-upload-content>
+          {shown.text}
+        </pre>
+      ) : null}
+    </section>
   );
 }
 

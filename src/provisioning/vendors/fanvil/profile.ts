@@ -17,6 +17,7 @@
 import { XML, macFile, macFromUserAgent, perModelCommonRule, templatesBeside } from '../shared.js';
 import type { ModelInfo, VendorProfile } from '../types.js';
 
+// No source names the X4U's common file (see above): f0X4Uhw1.100.cfg follows Wazo's X4 pattern.
 const models: ModelInfo[] = [{ id: 'X4U', lines: 6, vars: { common_file: 'f0X4Uhw1.100.cfg' } }];
 
 const commonFile = (model: ModelInfo): string => String(model.vars?.common_file);

@@ -13,8 +13,13 @@
 // Unverified: the reboot event `check-sync;reboot=true` (the reference only documents
 // `check-sync`, which with checkSync.alwaysReboot="0" reboots only when a change needs it);
 // voice.codecPref.Opus on a VVX450 (key seen in FusionPBX's CCX500 template only).
-// <mac>-boot.log / <mac>-app.log are uploads handled elsewhere: no rules here.
-import { commonRule, macFile, oneOfNames, templatesBeside } from '../shared.js';
+// Files: the account file is <mac>-user.cfg (Wazo wazo_polycom common.py
+// _dev_specific_filename), a name the phone never writes. The phone itself uploads (PUT) and
+// reads back at boot <mac>-phone.cfg (settings changed on the phone) and <mac>-web.cfg (on its
+// web page), and uploads <mac>-app.log, <mac>-boot.log, <mac>-directory.xml, <mac>-calls.xml
+// (Wazo's _PATH_REGEX; Polycom UC Software admin guide, "user settings / override files"):
+// those are upload rules, stored per device and served back to that device's credential.
+import { commonRule, macFile, oneOfNames, templatesBeside, uploadRule } from '../shared.js';
 import type { ModelInfo, VendorProfile } from '../types.js';
 
 // The brief for this vendor asks for application/xml (FusionPBX sends text/xml; phones accept both).
@@ -25,9 +30,10 @@ export const POLYCOM_SITE_FILE = 'polycom-site.cfg';
 
 const models: ModelInfo[] = [{ id: 'VVX450', lines: 12 }];
 
-/** The phone's own master file: it only names <mac>-phone.cfg. */
+/** The phone's own master file: it only names <mac>-user.cfg. */
 const masterFile = macFile('', '.cfg', 'mac.cfg.liquid', XML, 'no secrets');
-const accountFile = macFile('', '-phone.cfg', 'mac-phone.cfg.liquid', XML, 'secrets');
+const accountFile = macFile('', '-user.cfg', 'mac-user.cfg.liquid', XML, 'secrets');
+const TEXT = 'text/plain; charset=utf-8';
 
 export const polycom: VendorProfile = {
   id: 'polycom',
@@ -41,6 +47,12 @@ export const polycom: VendorProfile = {
     commonRule(/^000000000000\.cfg$/i, 'master.cfg.liquid', XML),
     commonRule(oneOfNames([POLYCOM_SITE_FILE]), 'site.cfg.liquid', XML),
     accountFile,
+    uploadRule('-phone.cfg', XML),
+    uploadRule('-web.cfg', XML),
+    uploadRule('-directory.xml', XML),
+    uploadRule('-calls.xml', XML),
+    uploadRule('-app.log', TEXT),
+    uploadRule('-boot.log', TEXT),
   ],
   deviceFile: accountFile.name,
   // A known phone gets its own master, so it never asks for 000000000000.cfg.

@@ -26,7 +26,17 @@ const USER_AGENT = new RegExp(`^Zultys[\\s-]+ZIP\\s?(\\d+[A-Z]*)(?:\\s*-)?(?:\\s
 const models = withCommonFiles(
   [
     { id: 'ZIP33G', lines: 4, vars: { common_id: 47 } },
-    { id: 'ZIP37G', lines: 6, vars: { common_id: 28 } },
+    {
+      id: 'ZIP37G',
+      lines: 6,
+      vars: { common_id: 28 },
+      // The one exported ZIP37G configuration found (quoted in mattiIce/PBX's notes on Zultys
+      // formats) is INI sections (`[ account ] SIPServerHost=…`), as older Zultys ZIP2x2/ZIP4x5
+      // files are ([SIP_CONFIG] …, ZIP2x2 user manual appendix C); no source shows it reading
+      // Yealink's `key = value`. Served as Yealink until hardware settles it.
+      experimental:
+        'its configuration format is not settled: the only exported ZIP37G configuration found uses INI sections, not the Yealink key = value files served here',
+    },
   ],
   zultysCommonFile,
 );
