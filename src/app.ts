@@ -1,6 +1,6 @@
 // The composition root: the only module that knows every part. It opens storage,
 // builds the services from the config, and (for `pbx serve`) starts the listeners.
-import type { Pbx, SipParts, SipStats } from './application.js';
+import type { Pbx, ServiceHooks, SipParts, SipStats } from './application.js';
 import type { LoadedConfig } from './config/load.js';
 import { LiveConfig } from './config/live.js';
 import type { PbxConfig } from './config/schema.js';
@@ -50,6 +50,10 @@ import { ConfigApplyError } from './config/live.js';
 import type { DoctorSources } from './diagnostics/checks.js';
 import { readFileSync } from 'node:fs';
 import { hostAddresses } from './util/net.js';
+import { MediaClock } from './media/clock.js';
+import { PortPool } from './media/ports.js';
+import { ServiceAgent } from './pbx/service-agent.js';
+import { Voicemail } from './services/voicemail/index.js';
 
 export interface CreateOptions {
   /** Seed devices from `provisioning.devices` and watch for changes by other processes (server only). */
@@ -107,6 +111,25 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   const sip = createSip(config, extensions, db, writeBehind, log.child({ component: 'sip' }), securityLog, box.derive('sip-digest-decoys'));
   await sip.location.load();
   await sip.proxy.restore();
+  const voicemail = new Voicemail({
+    db,
+    stack: sip.stack,
+    location: sip.location,
+    agent: sip.agent,
+    calls: sip.calls,
+    config,
+    isExtension: (n) => extensions.get(n)?.enabled === true,
+    advertise: (t) => advertised(config(), t),
+    onPinFailure: (ip, mailbox) => {
+      securityLog.write('auth-failure', { ip, service: 'voicemail', user: mailbox, reason: 'wrong PIN' });
+      sip.guard.authFailure(ip, mailbox);
+    },
+    log: log.child({ component: 'voicemail' }),
+  });
+  await voicemail.load();
+  sip.services.serviceFor = (dialled, caller) => voicemail.serviceFor(dialled, caller);
+  sip.services.subscriptions = voicemail.mwi;
+  sip.proxy.divert = (req, server, flow, call, reason) => voicemail.divert(req, server, flow, call, reason);
   const resync = new Resync(sip.stack, sip.location, devices, extensions, vendors, files, config, log.child({ component: 'resync' }), (t) => advertised(config(), t));
   provisioning.onLegacyFetch = (d) => resync.followUp(d);
   let sipStarted = false;
@@ -166,6 +189,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     securityLog,
     writeBehind,
     sip,
+    voicemail,
     checks: {
       config,
       devices: () => devices.list(),
@@ -210,6 +234,9 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       sip.location.stop();
       sip.keepalive.stop();
       sip.proxy.stop();
+      voicemail.stop();
+      sip.agent.close();
+      sip.clock.stop();
       await sip.stack.close();
       await writeBehind.flush();
       await securityLog.close();
@@ -406,8 +433,36 @@ function createSip(
     log,
     new DialogStore(db, writeBehind),
   );
+  const clock = new MediaClock();
+  const ports = new PortPool(() => ({ address: config().media.address, min: config().media.rtp_port_min, max: config().media.rtp_port_max }));
+  const agent = new ServiceAgent(
+    stack,
+    ports,
+    clock,
+    () => ({ advertise: (t) => advertised(config(), t), mediaAddress: config().server.external_ip, t1: stack.timers.T1, t2: stack.timers.T2 }),
+    log.child({ component: 'services' }),
+  );
+  // Services above the SIP layer (voicemail …) register here once they exist.
+  const services: ServiceHooks = { serviceFor: () => undefined, subscriptions: null };
   stack.setDelegate(
-    new SipService({ stack, registrar, proxy, calls, auth, isExtension, log, userAgent: `pbx/${VERSION}`, onAuthFailure, guessing, guard }),
+    new SipService({
+      stack,
+      registrar,
+      proxy,
+      calls,
+      auth,
+      isExtension,
+      log,
+      userAgent: `pbx/${VERSION}`,
+      onAuthFailure,
+      guessing,
+      guard,
+      agent,
+      serviceFor: (dialled, caller) => services.serviceFor(dialled, caller),
+      get subscriptions() {
+        return services.subscriptions;
+      },
+    }),
   );
   const keepalive = new NatKeepalive(stack, location, () => ({
     host: config().server.external_ip,
@@ -422,7 +477,7 @@ function createSip(
     calls: calls.counters,
     guard: guard.counters,
   });
-  return { stack, location, registrar, calls, proxy, auth, keepalive, guard, stats };
+  return { stack, location, registrar, calls, proxy, auth, keepalive, guard, stats, agent, clock, ports, services };
 }
 
 /**

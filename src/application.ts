@@ -1,6 +1,11 @@
 // What the application is made of, as the faces (API, CLI, web) see it: the services
 // app.ts builds and wires. Types only, so a face can name the slice it uses
 // (`Pick<Pbx, 'extensions' | 'log'>`) without importing the composition root.
+import type { ServiceAgent, ServiceApp } from './pbx/service-agent.js';
+import type { SubscriptionHandler } from './pbx/sip-service.js';
+import type { MediaClock } from './media/clock.js';
+import type { PortPool } from './media/ports.js';
+import type { Voicemail } from './services/voicemail/index.js';
 import type { LiveConfig } from './config/live.js';
 import type { PbxConfig } from './config/schema.js';
 import type { Logger } from './log.js';
@@ -53,6 +58,7 @@ export interface Pbx {
   securityLog: SecurityLog;
   writeBehind: WriteBehind;
   sip: SipParts;
+  voicemail: Voicemail;
   /** What the doctor's checks read (GET /api/doctor, the dashboard, `pbx doctor`). */
   checks: DoctorSources;
   startedAt: Date;
@@ -71,7 +77,17 @@ export interface SipStats {
   guard: FloodGuard['counters'];
 }
 
+/** Where the services above the SIP layer plug in (filled in by the composition root). */
+export interface ServiceHooks {
+  serviceFor: (dialled: string, caller: string) => ServiceApp | undefined;
+  subscriptions: SubscriptionHandler | null;
+}
+
 export interface SipParts {
+  agent: ServiceAgent;
+  clock: MediaClock;
+  ports: PortPool;
+  services: ServiceHooks;
   stack: SipStack;
   location: Location;
   registrar: Registrar;

@@ -249,6 +249,8 @@ function resolvePaths(config: PbxConfig, base: string): PbxConfig {
   config.security.key_file = data(config.security.key_file);
   config.security.log_file = data(config.security.log_file);
   config.provisioning.uploads_dir = data(config.provisioning.uploads_dir);
+  config.voicemail.dir = data(config.voicemail.dir);
+  config.voicemail.prompts_dir = at(config.voicemail.prompts_dir);
   config.provisioning.custom_templates_dir = at(config.provisioning.custom_templates_dir);
   config.api.ssl.cert_file = at(config.api.ssl.cert_file);
   config.api.ssl.key_file = at(config.api.ssl.key_file);

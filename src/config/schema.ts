@@ -186,6 +186,25 @@ export const ConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    voicemail: Type.Object(
+      {
+        // A mailbox for every extension unless switched off for one (API, CLI, web admin).
+        enabled: Type.Boolean({ default: true }),
+        // Dial this for your own mailbox (PIN asked), or the other code for any mailbox.
+        access_code: Type.String({ pattern: '^[*#0-9]{2,8}$', default: '*97' }),
+        any_mailbox_code: Type.String({ pattern: '^[*#0-9]{2,8}$', default: '*98' }),
+        // Message audio (WAV, 8 kHz 16-bit mono), one folder per mailbox.
+        dir: Type.String({ minLength: 1, default: 'data/voicemail' }),
+        // An admin's replacements for the built-in prompts: <name>.wav, same names.
+        prompts_dir: Type.String({ default: '' }),
+        max_message_seconds: Type.Integer({ minimum: 5, maximum: 3600, default: 180 }),
+        // Recording stops after this long without speech.
+        silence_seconds: Type.Integer({ minimum: 2, maximum: 60, default: 8 }),
+        max_messages: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
+        pin_min_length: Type.Integer({ minimum: 4, maximum: 12, default: 4 }),
+      },
+      { ...strict, default: {} },
+    ),
     media: Type.Object(
       {
         // Address RTP is bound to (0.0.0.0: all IPv4, ::: all); SDP names server.external_ip.

@@ -7,7 +7,7 @@ import type { Db } from '../storage/database.js';
 import type { CdrTable } from '../storage/tables.js';
 import type { WriteBehind } from '../storage/write-behind.js';
 
-export type CallResult = 'answered' | 'busy' | 'no_answer' | 'cancelled' | 'unknown_extension' | 'unavailable' | 'rejected' | 'failed';
+export type CallResult = 'answered' | 'voicemail' | 'busy' | 'no_answer' | 'cancelled' | 'unknown_extension' | 'unavailable' | 'rejected' | 'failed';
 export type HangupSide = 'caller' | 'callee' | 'system';
 
 export interface Call {

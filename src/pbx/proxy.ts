@@ -59,12 +59,24 @@ interface ForkContext {
   best: SipResponse | null;
   call: Call | null;
   timer: NodeJS.Timeout | undefined;
+  /** The caller's flow (a diverted call is answered there). */
+  flow: Flow;
 }
 
 /** A final response has gone to the caller: nothing more but 2xx retransmissions goes upstream. */
 function answeredUpstream(ctx: ForkContext): boolean {
   return ctx.state === ForkState.Answered || ctx.state === ForkState.NoAnswer || ctx.state === ForkState.Completed;
 }
+
+/** Why a call to an extension reached nobody. */
+export type Unreached = 'unavailable' | 'no_answer' | 'busy';
+
+/**
+ * Takes an INVITE whose extension was not reached (voicemail): answers it on `server`
+ * itself and returns true, or returns false and the proxy answers 480/486 as before.
+ * The call record is the taker's from then on.
+ */
+export type Divert = (req: SipRequest, server: ServerTransaction, flow: Flow, call: Call, reason: Unreached) => boolean;
 
 export interface ProxyOptions {
   /** Our address on a transport, as written in Via and Record-Route: the listener of that transport. */
@@ -73,6 +85,8 @@ export interface ProxyOptions {
 }
 
 export class SipProxy {
+  /** Where calls that reached nobody go instead of a 480/486 (set by the composition root). */
+  divert: Divert | null = null;
   private readonly dialogs = new DialogTable();
   private readonly forks = new Map<string, ForkContext>();
   private readonly sweeper: NodeJS.Timeout;
@@ -118,11 +132,12 @@ export class SipProxy {
     const call = isInvite ? this.calls.start(req.callId, req.from.params.get('tag') ?? '', caller, callee) : null;
     const targets = bindings.map((b) => ({ b, flow: this.flowFor(peerOf(b)) })).filter((t): t is { b: Binding; flow: Flow } => !!t.flow);
     if (targets.length === 0) {
+      if (call && this.divert?.(req, server, flow, call, 'unavailable')) return;
       server.respond(makeResponse(req, 480, 'Temporarily Unavailable', undefined));
       if (call) this.calls.end(call, 'unavailable', 480, null);
       return;
     }
-    const ctx: ForkContext = { state: ForkState.Calling, server, request: req, caller: flowPeer(flow), branches: [], best: null, call, timer: undefined };
+    const ctx: ForkContext = { state: ForkState.Calling, server, request: req, caller: flowPeer(flow), branches: [], best: null, call, timer: undefined, flow };
     this.forks.set(server.key, ctx);
     if (isInvite) {
       ctx.timer = setTimeout(() => {
@@ -131,9 +146,10 @@ export class SipProxy {
         // (their 487s are absorbed).
         ctx.state = ForkState.NoAnswer;
         this.forks.delete(ctx.server.key);
+        this.cancelBranches(ctx);
+        if (ctx.call && this.divert?.(req, ctx.server, flow, ctx.call, 'no_answer')) return;
         ctx.server.respond(makeResponse(req, 480, 'No Answer'));
         if (ctx.call) this.calls.end(ctx.call, 'no_answer', 480, null);
-        this.cancelBranches(ctx);
       }, this.opts().noAnswerSeconds * 1000);
     }
     for (const t of targets) {
@@ -306,6 +322,11 @@ export class SipProxy {
     ctx.state = ForkState.Completed;
     let res = ctx.best!;
     if (cancelled && res.status !== 487) res = withStatus(ctx.request, res, 487, 'Request Terminated');
+    // Busy everywhere, or no phone could take it: the extension's own fallback (voicemail).
+    if (!cancelled && ctx.call && ctx.request.method === 'INVITE' && (res.status === 486 || res.status === 600 || [408, 480, 503].includes(res.status))) {
+      const reason: Unreached = res.status === 486 || res.status === 600 ? 'busy' : 'unavailable';
+      if (this.divert?.(ctx.request, ctx.server, ctx.flow, ctx.call, reason)) return;
+    }
     ctx.server.respond(res);
     if (ctx.call) {
       const result: CallResult = cancelled ? 'cancelled' : resultOf(res.status);

@@ -12,6 +12,7 @@ import type { Registrar } from './registrar.js';
 import type { SipProxy } from './proxy.js';
 import type { Calls } from './calls.js';
 import { SCANNER_UA, type FloodGuard } from './flood-guard.js';
+import type { ServiceAgent, ServiceApp } from './service-agent.js';
 
 const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, PRACK, UPDATE, REFER, INFO, MESSAGE, SUBSCRIBE, NOTIFY';
 const KNOWN = new Set([...ALLOW.split(', '), 'PUBLISH']);
@@ -25,6 +26,20 @@ export interface SipServiceDeps extends Authenticator {
   isExtension: (number: string) => boolean;
   userAgent: string;
   guard: FloodGuard;
+  /** The pbx's own user agent: the calls services answer. */
+  agent: ServiceAgent;
+  /** Numbers that are services (feature codes such as *97): the app that answers them. */
+  serviceFor: (dialled: string, caller: string) => ServiceApp | undefined;
+  /** Event packages SUBSCRIBE may ask for, and who answers them (message-summary …). */
+  subscriptions: SubscriptionHandler | null;
+}
+
+/** Answers an authenticated initial SUBSCRIBE (RFC 6665) for the packages it knows; false: 489. */
+export interface SubscriptionHandler {
+  readonly events: string[];
+  subscribe(req: SipRequest, server: ServerTransaction, flow: Flow, subscriber: string): boolean;
+  /** A SUBSCRIBE (refresh or end) or NOTIFY answer inside one of its subscriptions. */
+  inDialog(req: SipRequest, server: ServerTransaction | null, flow: Flow): boolean;
 }
 
 export class SipService implements StackDelegate {
@@ -64,7 +79,7 @@ export class SipService implements StackDelegate {
   private route(req: SipRequest, tx: ServerTransaction | null, flow: Flow): void {
     // ACK for a 2xx (no transaction): forward within its dialog, or drop.
     if (!tx) {
-      if (req.method === 'ACK') this.d.proxy.routeInDialog(req, null, flow);
+      if (req.method === 'ACK' && !this.d.agent.inDialog(req, null, flow)) this.d.proxy.routeInDialog(req, null, flow);
       return;
     }
     const method = req.method;
@@ -73,11 +88,12 @@ export class SipService implements StackDelegate {
       return;
     }
     if (method === 'CANCEL') {
-      this.d.proxy.cancel(req, tx);
+      if (!this.d.agent.cancel(req, tx)) this.d.proxy.cancel(req, tx);
       return;
     }
     const toTag = req.to.params.get('tag');
     if (toTag) {
+      if (this.d.agent.inDialog(req, tx, flow) || this.d.subscriptions?.inDialog(req, tx, flow)) return;
       if (!this.d.proxy.routeInDialog(req, tx, flow)) this.respond(tx, makeResponse(req, 481));
       return;
     }
@@ -102,9 +118,11 @@ export class SipService implements StackDelegate {
       );
       return;
     }
-    if (method === 'SUBSCRIBE' || method === 'PUBLISH') {
-      // No presence or message-waiting service yet: say so, so phones stop retrying.
-      this.respond(tx, makeResponse(req, 489, 'Bad Event', undefined, [{ name: 'allow-events', value: '' }]));
+    const events = this.d.subscriptions?.events ?? [];
+    const event = (req.get('event') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (method === 'PUBLISH' || (method === 'SUBSCRIBE' && !events.includes(event))) {
+      // A package this server does not serve: say which it does, so phones stop retrying.
+      this.respond(tx, makeResponse(req, 489, 'Bad Event', undefined, [{ name: 'allow-events', value: events.join(', ') }]));
       return;
     }
     if (method === 'ACK' || method === 'BYE' || method === 'PRACK' || method === 'UPDATE' || method === 'INFO') {
@@ -136,6 +154,24 @@ export class SipService implements StackDelegate {
       return;
     }
     const callee = req.requestUri.user ?? '';
+    if (method === 'SUBSCRIBE') {
+      if (!this.d.subscriptions!.subscribe(req, tx, flow, caller)) this.respond(tx, makeResponse(req, 403, 'Forbidden: not your subscription'));
+      return;
+    }
+    const service = method === 'INVITE' ? this.d.serviceFor(callee, caller) : undefined;
+    if (service) {
+      this.respond(tx, makeResponse(req, 100));
+      const call = this.d.calls.start(req.callId, req.from.params.get('tag') ?? '', caller, callee);
+      this.d.agent.answer(
+        req,
+        tx,
+        flow,
+        { callId: req.callId, caller, callerName: req.from.display ?? null, dialled: callee, sourceAddress: flow.remoteAddress },
+        recorded(this.d.calls, call, service),
+        (status) => this.d.calls.end(call, status === 487 ? 'cancelled' : 'failed', status, null),
+      );
+      return;
+    }
     if (!this.d.isExtension(callee)) {
       if (method === 'INVITE') {
         const call = this.d.calls.start(req.callId, req.from.params.get('tag') ?? '', caller, callee || '(none)');
@@ -159,4 +195,18 @@ function safeCallId(req: SipRequest): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The service's call in the call list and CDR: answered when it runs, ended when it returns. */
+export function recorded(calls: Calls, call: import('./calls.js').Call, app: ServiceApp, result: 'answered' | 'voicemail' = 'answered'): ServiceApp {
+  return async (session) => {
+    calls.answered(call);
+    try {
+      await app(session);
+    } finally {
+      session.hangup();
+      const by = await session.ended;
+      calls.end(call, result, 200, by === 'caller' ? 'caller' : 'system');
+    }
+  };
 }

@@ -105,6 +105,30 @@ export interface RegistrationsTable {
 }
 
 /** A confirmed dialog the proxy routes (and its answered call), kept across restarts. */
+export interface MailboxesTable {
+  number: string;
+  enabled: number;
+  pin_hash: string | null;
+  email: string | null;
+  attach_audio: number;
+  delete_after_email: number;
+  max_messages: number | null;
+  no_answer_seconds: number | null;
+  updated_at: string;
+}
+
+export interface VoicemailMessagesTable {
+  id: string;
+  mailbox: string;
+  caller: string;
+  caller_name: string | null;
+  created_at: string;
+  duration_ms: number;
+  folder: 'new' | 'saved';
+  file: string;
+  emailed_at: string | null;
+}
+
 export interface DialogsTable {
   id: string;
   call_id: string;
@@ -151,6 +175,8 @@ export interface Tables {
   registrations: RegistrationsTable;
   cdr: CdrTable;
   dialogs: DialogsTable;
+  mailboxes: MailboxesTable;
+  voicemail_messages: VoicemailMessagesTable;
   extensions: ExtensionsTable;
   devices: DevicesTable;
   device_lines: DeviceLinesTable;

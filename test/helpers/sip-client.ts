@@ -18,6 +18,19 @@ export interface SipReply {
   raw: string;
 }
 
+export interface OutgoingCall {
+  status: number;
+  reply: SipReply;
+  /** The answer's body (SDP). */
+  body: string;
+  callId: string;
+  from: string;
+  /** With the callee's tag. */
+  to: string;
+  cseq: number;
+  contact: string;
+}
+
 export interface SipRequestIn {
   method: string;
   uri: string;
@@ -105,6 +118,47 @@ export class TestUa {
     const auth = this.authorize('REGISTER', `sip:${this.server.host}:${this.server.port}`, first, 'www-authenticate', opts.password, opts.algorithm);
     const second = await this.request('REGISTER', { ...base, headers: [...base.headers, `Authorization: ${auth}`] });
     return { reply: second, authorized: second.sent, authorization: auth };
+  }
+
+  /**
+   * A call: INVITE with `sdp` (answering one proxy challenge), ACK for the final response
+   * (same branch for a non-2xx, a new one for a 2xx, RFC 3261 §17.1.1.3 / §13.2.2.4).
+   */
+  async invite(target: string, sdp: string, headers: string[] = []): Promise<OutgoingCall> {
+    const callId = randomBytes(8).toString('hex');
+    const from = `<sip:${this.user}@${this.server.host}>;tag=${randomBytes(4).toString('hex')}`;
+    const uri = `sip:${target}@${this.server.host}:${this.server.port}`;
+    const to = `<sip:${target}@${this.server.host}>`;
+    const base = { uri, from, to, callId, body: sdp, headers: ['Content-Type: application/sdp', ...headers] };
+    let cseq = this.cseq++;
+    let branch = `z9hG4bK${randomBytes(6).toString('hex')}`;
+    let reply = await this.request('INVITE', { ...base, cseq, branch, timeoutMs: 20_000 });
+    if (reply.status === 407) {
+      this.ack(uri, from, reply, callId, cseq, branch);
+      const auth = this.authorize('INVITE', uri, reply, 'proxy-authenticate');
+      cseq = this.cseq++;
+      branch = `z9hG4bK${randomBytes(6).toString('hex')}`;
+      reply = await this.request('INVITE', { ...base, cseq, branch, headers: [...base.headers, `Proxy-Authorization: ${auth}`], timeoutMs: 20_000 });
+    }
+    const toWithTag = reply.headers.get('to')?.[0] ?? to;
+    const contact = /<([^>]+)>/.exec(reply.headers.get('contact')?.[0] ?? '')?.[1] ?? uri;
+    const ok = reply.status >= 200 && reply.status < 300;
+    this.ack(ok ? contact : uri, from, reply, callId, cseq, ok ? `z9hG4bK${randomBytes(6).toString('hex')}` : branch);
+    const body = reply.raw.split('\r\n\r\n').slice(1).join('\r\n\r\n');
+    return { status: reply.status, reply, body, callId, from, to: toWithTag, cseq, contact };
+  }
+
+  /** Hangs up a call this UA made. */
+  async bye(call: OutgoingCall) {
+    return this.request('BYE', { uri: call.contact, from: call.from, to: call.to, callId: call.callId, cseq: this.cseq++ });
+  }
+
+  private ack(uri: string, from: string, reply: SipReply, callId: string, cseq: number, branch: string): void {
+    const to = reply.headers.get('to')?.[0] ?? '';
+    this.sendRaw(
+      `ACK ${uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport\r\nMax-Forwards: 70\r\n` +
+        `From: ${from}\r\nTo: ${to}\r\nCall-ID: ${callId}\r\nCSeq: ${cseq} ACK\r\nContent-Length: 0\r\n\r\n`,
+    );
   }
 
   /** The Authorization value answering a challenge, computed from RFC 7616. */

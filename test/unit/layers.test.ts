@@ -23,13 +23,14 @@ const MAY_IMPORT: Record<string, string[]> = {
   'media': ['util'],
   'tftp': ['util'],
   'pbx': ['sip', 'media', 'storage', 'security', 'config', 'util', 'log.ts'],
+  'services': ['pbx', 'sip', 'media', 'storage', 'security', 'config', 'util', 'log.ts'],
   'accounts': ['pbx', 'storage', 'security', 'util'],
   'provisioning': ['pbx', 'sip', 'tftp', 'storage', 'security', 'config', 'util', 'log.ts', 'version.ts'],
   'diagnostics': ['provisioning', 'pbx', 'security', 'config', 'util'],
-  'application.ts': ['config', 'log.ts', 'pbx', 'storage', 'provisioning', 'accounts', 'sip', 'security', 'diagnostics'],
-  'api': ['application.ts', 'accounts', 'diagnostics', 'provisioning', 'pbx', 'sip', 'storage', 'security', 'config', 'util', 'log.ts', 'version.ts'],
-  'app.ts': ['application.ts', 'api', 'accounts', 'diagnostics', 'provisioning', 'pbx', 'sip', 'media', 'tftp', 'storage', 'security', 'config', 'util', 'log.ts', 'version.ts'],
-  'cli': ['app.ts', 'application.ts', 'diagnostics', 'provisioning', 'pbx', 'sip', 'storage', 'security', 'config', 'util', 'log.ts', 'version.ts'],
+  'application.ts': ['config', 'log.ts', 'pbx', 'media', 'services', 'storage', 'provisioning', 'accounts', 'sip', 'security', 'diagnostics'],
+  'api': ['application.ts', 'services', 'accounts', 'diagnostics', 'provisioning', 'pbx', 'sip', 'storage', 'security', 'config', 'util', 'log.ts', 'version.ts'],
+  'app.ts': ['application.ts', 'api', 'services', 'accounts', 'diagnostics', 'provisioning', 'pbx', 'sip', 'media', 'tftp', 'storage', 'security', 'config', 'util', 'log.ts', 'version.ts'],
+  'cli': ['app.ts', 'application.ts', 'services', 'diagnostics', 'provisioning', 'pbx', 'sip', 'storage', 'security', 'config', 'util', 'log.ts', 'version.ts'],
 };
 
 function files(dir: string): string[] {

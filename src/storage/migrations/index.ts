@@ -194,6 +194,37 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0012_voicemail': {
+      // A mailbox per extension (its settings; no row = defaults) and its messages. A message
+      // row is written only once its WAV file is complete (services/voicemail/store.ts).
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('mailboxes')
+          .addColumn('number', 'text', (c) => c.primaryKey())
+          .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('pin_hash', 'text')
+          .addColumn('email', 'text')
+          .addColumn('attach_audio', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('delete_after_email', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('max_messages', 'integer')
+          .addColumn('no_answer_seconds', 'integer')
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('voicemail_messages')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('mailbox', 'text', (c) => c.notNull())
+          .addColumn('caller', 'text', (c) => c.notNull())
+          .addColumn('caller_name', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('duration_ms', 'integer', (c) => c.notNull())
+          .addColumn('folder', 'text', (c) => c.notNull())
+          .addColumn('file', 'text', (c) => c.notNull())
+          .addColumn('emailed_at', 'text')
+          .execute();
+        await db.schema.createIndex('voicemail_messages_mailbox').on('voicemail_messages').columns(['mailbox', 'created_at']).execute();
+      },
+    },
     '0008_postgresql_nodes': {
       // PostgreSQL only; SQLite has 64-bit rowids and data_version already.
       async up(db: Kysely<any>) {

@@ -1,0 +1,339 @@
+// The pbx as a user agent: answers the calls the proxy routes to a service (voicemail,
+// later the attendant, conference, park) with SDP from the media layer, and keeps each
+// such call's dialog (RFC 3261 §12–§15): 2xx retransmitted until the ACK, re-INVITE
+// (hold), BYE from either side, CANCEL before the answer, OPTIONS/INFO inside the dialog.
+// The media ends with the dialog. The service itself is a function given a session.
+import type { Logger } from 'pino';
+import { makeResponse, type SipRequest, type SipResponse } from '../sip/message.js';
+import { Dialog } from '../sip/dialog.js';
+import { addressUri, inDialogRequest, type SentBy } from '../sip/requests.js';
+import { newTag } from '../sip/ids.js';
+import type { SipStack } from '../sip/stack.js';
+import type { Flow } from '../sip/transport.js';
+import type { ServerTransaction } from '../sip/transactions/server.js';
+import type { MediaClock } from '../media/clock.js';
+import { MediaPortsExhausted, type MediaPorts, type PortPool } from '../media/ports.js';
+import { answer as sdpAnswer, negotiate, parseRemoteAudio, SdpError, type Direction, type Negotiated } from '../media/sdp.js';
+import { RtpStream, type AudioSource } from '../media/stream.js';
+import type { StreamStats } from '../media/stats.js';
+
+/** Who called what, as the service sees it. */
+export interface ServiceCall {
+  callId: string;
+  caller: string;
+  callerName: string | null;
+  /** The number dialled (an extension whose call was diverted, or a feature code). */
+  dialled: string;
+  /** Source address of the caller's signalling (for security decisions: bans, logs). */
+  sourceAddress: string;
+}
+
+/** What a service does with a call it answered. */
+export interface ServiceSession {
+  readonly call: ServiceCall;
+  /** Plays `source` from the next 20 ms tick; resolves when it has ended, was replaced, or the call ended. */
+  play(source: AudioSource): Promise<void>;
+  stopPlaying(): void;
+  /** Decoded 20 ms frames from the caller (the array is reused: copy what you keep). */
+  onAudio(listener: ((frame: Int16Array) => void) | null): void;
+  /** Key presses (RFC 4733), once each. */
+  onDigit(listener: ((digit: string) => void) | null): void;
+  /** Hangs up (BYE); the session ends. */
+  hangup(): void;
+  readonly ended: Promise<'caller' | 'service'>;
+  readonly isEnded: boolean;
+  readonly stats: StreamStats;
+}
+
+export type ServiceApp = (session: ServiceSession) => Promise<void>;
+
+export interface AgentOptions {
+  /** Our address on a transport (Contact of our answers). */
+  advertise: (transport: string) => SentBy;
+  /** The address written in our SDP (server.external_ip). */
+  mediaAddress: string;
+  /** RFC 3261 timers T1/T2 for 2xx retransmission (ms). */
+  t1: number;
+  t2: number;
+}
+
+interface AgentCall {
+  dialog: Dialog;
+  invite: SipRequest;
+  flow: Flow;
+  ports: MediaPorts;
+  stream: RtpStream;
+  negotiated: Negotiated;
+  ok: SipResponse;
+  acked: boolean;
+  retransmit: NodeJS.Timeout | undefined;
+  sessionVersion: number;
+  sessionId: number;
+  ended: boolean;
+  end: (by: 'caller' | 'service') => void;
+  log: Logger;
+}
+
+/** An INVITE being answered (ports are bound asynchronously): a CANCEL may still stop it. */
+interface Pending {
+  server: ServerTransaction;
+  cancelled: boolean;
+}
+
+export class ServiceAgent {
+  private readonly calls = new Map<string, AgentCall>();
+  private readonly pending = new Map<string, Pending>();
+  readonly counters = { answered: 0, refused: 0, cancelled: 0 };
+
+  constructor(
+    private readonly stack: SipStack,
+    private readonly ports: PortPool,
+    private readonly clock: MediaClock,
+    private readonly opts: () => AgentOptions,
+    private readonly log: Logger,
+  ) {}
+
+  get active(): number {
+    return this.calls.size;
+  }
+
+  /**
+   * Answers an initial INVITE for a service. Bad or unusable SDP gets 400/488, no free
+   * media port 503; nothing is kept then. The app runs once the call is answered; when it
+   * returns, the pbx hangs up (unless the caller already did).
+   */
+  answer(req: SipRequest, server: ServerTransaction, flow: Flow, call: ServiceCall, app: ServiceApp, refused: (status: number) => void = () => {}): void {
+    let negotiated: Negotiated;
+    try {
+      if (req.body.length === 0) throw new SdpError(488, 'an offer is needed in the INVITE');
+      negotiated = negotiate(parseRemoteAudio(req.body.toString('utf8')));
+    } catch (err) {
+      const e = err instanceof SdpError ? err : new SdpError(400, (err as Error).message);
+      this.counters.refused++;
+      this.log.warn({ call_id: req.callId, caller: call.caller, dialled: call.dialled, status: e.status }, `Service call refused: ${e.message}`);
+      server.respond(makeResponse(req, e.status, e.status === 488 ? 'Not Acceptable Here' : 'Bad Request: malformed SDP'));
+      refused(e.status);
+      return;
+    }
+    const pending: Pending = { server, cancelled: false };
+    this.pending.set(server.key, pending);
+    void this.ports.open().then(
+      (ports) => {
+        this.pending.delete(server.key);
+        if (pending.cancelled) {
+          this.ports.release(ports);
+          refused(487);
+          return;
+        }
+        this.start(req, server, flow, call, app, negotiated, ports);
+      },
+      (err: unknown) => {
+        this.pending.delete(server.key);
+        if (pending.cancelled) return void refused(487);
+        this.counters.refused++;
+        const exhausted = err instanceof MediaPortsExhausted;
+        this.log.error({ call_id: req.callId, err }, exhausted ? (err as Error).message : 'Media ports could not be opened');
+        server.respond(makeResponse(req, 503, 'Service Unavailable: no media port'));
+        refused(503);
+      },
+    );
+  }
+
+  /** CANCEL of an INVITE this agent has not answered yet: 487 to the INVITE. False when it is not ours. */
+  cancel(req: SipRequest, server: ServerTransaction): boolean {
+    const invite = this.stack.inviteFor(req);
+    const p = invite ? this.pending.get(invite.key) : undefined;
+    if (!invite || !p) return false;
+    server.respond(makeResponse(req, 200));
+    p.cancelled = true;
+    this.counters.cancelled++;
+    invite.respond(makeResponse(invite.request, 487));
+    return true;
+  }
+
+  /** A request inside one of this agent's dialogs (or an ACK for its 2xx). False when not ours. */
+  inDialog(req: SipRequest, server: ServerTransaction | null, flow: Flow): boolean {
+    const c = this.calls.get(keyOf(req.callId, req.to.params.get('tag') ?? ''));
+    if (!c) return false;
+    if (req.method === 'ACK') {
+      if (req.cseq.seq === c.invite.cseq.seq || c.acked === false) this.acked(c);
+      return true;
+    }
+    if (!server) return true;
+    if (c.ended) {
+      server.respond(makeResponse(req, 481));
+      return true;
+    }
+    const seq = c.dialog.receiveRequest(req);
+    if (!seq.ok) {
+      server.respond(makeResponse(req, 500, 'Server Internal Error: CSeq out of order'));
+      return true;
+    }
+    c.flow = flow;
+    switch (req.method) {
+      case 'BYE':
+        server.respond(makeResponse(req, 200));
+        c.end('caller');
+        return true;
+      case 'INVITE':
+        this.reinvite(c, req, server);
+        return true;
+      case 'OPTIONS':
+      case 'INFO':
+      case 'UPDATE':
+        server.respond(makeResponse(req, 200));
+        return true;
+      default:
+        server.respond(makeResponse(req, 405, undefined, undefined, [{ name: 'allow', value: 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE' }]));
+        return true;
+    }
+  }
+
+  /** Ends every call (shutdown): BYE to each caller. */
+  close(): void {
+    for (const c of [...this.calls.values()]) c.end('service');
+  }
+
+  private start(req: SipRequest, server: ServerTransaction, flow: Flow, call: ServiceCall, app: ServiceApp, n: Negotiated, ports: MediaPorts): void {
+    const o = this.opts();
+    const tag = newTag();
+    const dialog = Dialog.uas(req, tag);
+    const log = this.log.child({ call_id: req.callId, caller: call.caller, dialled: call.dialled });
+    const stream = new RtpStream({
+      rtp: ports.rtp,
+      rtcp: n.remote.rtcpMux ? null : ports.rtcp,
+      codec: n.codec,
+      payloadType: n.payloadType,
+      telephoneEvent: n.telephoneEvent,
+      remote: { address: n.remote.address, port: n.remote.port, rtcpPort: n.remote.rtcpMux ? null : n.remote.rtcpPort },
+      // The SDP address, and the phone's own address when it sits behind NAT.
+      allowedSources: [...new Set([n.remote.address, flow.remoteAddress])],
+      clock: this.clock,
+      direction: n.remote.direction === 'sendonly' ? 'recvonly' : n.remote.direction === 'recvonly' ? 'sendonly' : n.remote.direction === 'inactive' ? 'inactive' : 'sendrecv',
+    });
+    const sessionId = Math.floor(Math.random() * 1e9);
+    const body = sdpAnswer({ sessionId, sessionVersion: 1, address: o.mediaAddress, port: ports.port }, n);
+    const sentBy = o.advertise(flow.transport);
+    const ok = makeResponse(req, 200, 'OK', tag, [
+      { name: 'contact', value: `<${addressUri(sentBy, call.dialled.replace(/[^0-9A-Za-z*#+._-]/g, '') || 'service')}>` },
+      { name: 'allow', value: 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE' },
+      { name: 'content-type', value: 'application/sdp' },
+    ]);
+    ok.body = Buffer.from(body);
+    let resolveEnded!: (by: 'caller' | 'service') => void;
+    const ended = new Promise<'caller' | 'service'>((r) => (resolveEnded = r));
+    const c: AgentCall = {
+      dialog,
+      invite: req,
+      flow,
+      ports,
+      stream,
+      negotiated: n,
+      ok,
+      acked: false,
+      retransmit: undefined,
+      sessionId,
+      sessionVersion: 1,
+      ended: false,
+      log,
+      end: (by) => {
+        if (c.ended) return;
+        c.ended = true;
+        clearTimeout(c.retransmit);
+        this.calls.delete(keyOf(req.callId, tag));
+        if (by === 'service' && !dialog.terminated) this.sendBye(c);
+        dialog.terminate();
+        stream.close();
+        this.ports.release(ports);
+        log.info({ by, ...stream.stats }, `Service call from ${call.caller} to ${call.dialled} ended by the ${by}`);
+        resolveEnded(by);
+      },
+    };
+    this.calls.set(keyOf(req.callId, tag), c);
+    server.respond(ok);
+    this.counters.answered++;
+    this.scheduleRetransmit(c, o.t1);
+    log.info({ codec: n.codec.name, rtp_port: ports.port }, `Service answered the call from ${call.caller} to ${call.dialled}`);
+
+    const session: ServiceSession = {
+      call,
+      play: (source) => (c.ended ? Promise.resolve() : Promise.race([stream.play(source), ended.then(() => undefined)])),
+      stopPlaying: () => stream.stopPlaying(),
+      onAudio: (l) => (stream.onAudio = l ?? (() => {})),
+      onDigit: (l) => (stream.onDigit = l ?? (() => {})),
+      hangup: () => c.end('service'),
+      ended,
+      get isEnded() {
+        return c.ended;
+      },
+      get stats() {
+        return stream.stats;
+      },
+    };
+    void app(session)
+      .catch((err: unknown) => log.error({ err }, `Service failed on the call from ${call.caller} to ${call.dialled}`))
+      .finally(() => c.end('service'));
+  }
+
+  /** §13.3.1.4: the UAS core retransmits the 2xx, T1 doubling up to T2, until the ACK; after 64·T1 it gives up and hangs up. */
+  private scheduleRetransmit(c: AgentCall, interval: number, elapsed = 0): void {
+    const { t1, t2 } = this.opts();
+    if (elapsed >= 64 * t1) {
+      c.log.warn('No ACK for the 2xx: hanging up');
+      c.end('service');
+      return;
+    }
+    c.retransmit = setTimeout(() => {
+      if (c.acked || c.ended) return;
+      this.stack.sendStateless(c.ok, c.flow);
+      this.scheduleRetransmit(c, Math.min(interval * 2, t2), elapsed + interval);
+    }, interval);
+    c.retransmit.unref();
+  }
+
+  private acked(c: AgentCall): void {
+    c.acked = true;
+    clearTimeout(c.retransmit);
+  }
+
+  /** Hold and resume (a=sendonly / inactive / sendrecv) or a new address: answered with our side of it. */
+  private reinvite(c: AgentCall, req: SipRequest, server: ServerTransaction): void {
+    let n: Negotiated;
+    try {
+      n = req.body.length ? negotiate(parseRemoteAudio(req.body.toString('utf8'))) : c.negotiated;
+    } catch (err) {
+      const status = err instanceof SdpError ? err.status : 400;
+      server.respond(makeResponse(req, status, status === 488 ? 'Not Acceptable Here' : 'Bad Request: malformed SDP'));
+      return;
+    }
+    const direction: Direction = n.remote.direction === 'sendonly' ? 'recvonly' : n.remote.direction === 'recvonly' ? 'sendonly' : n.remote.direction === 'inactive' ? 'inactive' : 'sendrecv';
+    c.stream.updateRemote({ address: n.remote.address, port: n.remote.port, rtcpPort: n.remote.rtcpMux ? null : n.remote.rtcpPort }, [...new Set([n.remote.address, c.flow.remoteAddress])], direction);
+    c.negotiated = n;
+    c.sessionVersion++;
+    const ok = makeResponse(req, 200, 'OK', undefined, [
+      c.ok.getAll('contact').length ? { name: 'contact', value: c.ok.get('contact')! } : { name: 'contact', value: `<${addressUri(this.opts().advertise(c.flow.transport))}>` },
+      { name: 'content-type', value: 'application/sdp' },
+    ]);
+    ok.body = Buffer.from(sdpAnswer({ sessionId: c.sessionId, sessionVersion: c.sessionVersion, address: this.opts().mediaAddress, port: c.ports.port }, n));
+    server.respond(ok);
+    c.ok = ok;
+    c.invite = req;
+    c.acked = false;
+    this.scheduleRetransmit(c, this.opts().t1);
+    c.log.info({ direction }, `Service call re-INVITE: media now ${direction}`);
+  }
+
+  private sendBye(c: AgentCall): void {
+    const sentBy = this.opts().advertise(c.flow.transport);
+    const bye = inDialogRequest(c.dialog, 'BYE', { via: sentBy });
+    this.stack.sendRequest(bye, c.flow, {
+      response: () => {},
+      timeout: () => {},
+      transportError: () => {},
+    });
+  }
+}
+
+function keyOf(callId: string, localTag: string): string {
+  return `${callId}\u0000${localTag}`;
+}

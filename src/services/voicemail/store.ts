@@ -1,0 +1,337 @@
+// Mailboxes and their messages. A message is audio in <voicemail.dir>/<mailbox>/<id>.wav
+// and a row in voicemail_messages, and the two exist together or not at all: the audio is
+// recorded into <id>.wav.part, finished (sizes written, fsync), renamed, and only then is
+// the row written; at start-up, .part files and audio without a row are removed (a crash
+// in between), and rows whose audio is gone are dropped. A listed message always plays
+// whole. Settings per mailbox (PIN hashed, email …) live in `mailboxes`; no row = defaults.
+import { mkdirSync, readdirSync, renameSync, rmSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Db } from '../../storage/database.js';
+import { WavWriter, SAMPLE_RATE } from '../../media/wav.js';
+import { hashPassword, verifyPassword } from '../../security/passwords.js';
+import { PbxError } from '../../pbx/errors.js';
+
+export type Folder = 'new' | 'saved';
+
+export interface Message {
+  id: string;
+  mailbox: string;
+  caller: string;
+  callerName: string | null;
+  createdAt: string;
+  durationMs: number;
+  folder: Folder;
+  file: string;
+  emailedAt: string | null;
+}
+
+export interface MailboxSettings {
+  number: string;
+  enabled: boolean;
+  hasPin: boolean;
+  email: string | null;
+  attachAudio: boolean;
+  deleteAfterEmail: boolean;
+  maxMessages: number | null;
+  noAnswerSeconds: number | null;
+}
+
+export interface Counts {
+  new: number;
+  saved: number;
+}
+
+export type Greeting = 'unavailable' | 'busy' | 'name';
+
+/** A message being recorded: frames go to disk as they come. */
+export interface Recording {
+  write(frame: Int16Array): void;
+  readonly durationMs: number;
+  /** Finishes the file and lists the message (null: too short, discarded). */
+  commit(): Promise<Message | null>;
+  discard(): void;
+}
+
+interface MailboxRow {
+  enabled: boolean;
+  pinHash: string | null;
+  email: string | null;
+  attachAudio: boolean;
+  deleteAfterEmail: boolean;
+  maxMessages: number | null;
+  noAnswerSeconds: number | null;
+}
+
+export interface StoreOptions {
+  dir: string;
+  enabledByDefault: boolean;
+  minMessageMs: number;
+  pinMinLength: number;
+}
+
+export class VoicemailStore {
+  private readonly settings = new Map<string, MailboxRow>();
+  private readonly listeners: ((mailbox: string) => void)[] = [];
+
+  constructor(
+    private readonly db: Db,
+    private readonly opts: () => StoreOptions,
+  ) {}
+
+  /** Loads settings and brings files and rows back together after a crash. */
+  async load(): Promise<{ removedFiles: number; droppedRows: number }> {
+    this.settings.clear();
+    for (const r of await this.db.selectFrom('mailboxes').selectAll().execute()) {
+      this.settings.set(r.number, {
+        enabled: r.enabled === 1,
+        pinHash: r.pin_hash,
+        email: r.email,
+        attachAudio: r.attach_audio === 1,
+        deleteAfterEmail: r.delete_after_email === 1,
+        maxMessages: r.max_messages,
+        noAnswerSeconds: r.no_answer_seconds,
+      });
+    }
+    const rows = await this.db.selectFrom('voicemail_messages').select(['id', 'mailbox', 'file']).execute();
+    const listed = new Set(rows.map((r) => join(r.mailbox, r.file)));
+    let removedFiles = 0;
+    let droppedRows = 0;
+    const dir = this.opts().dir;
+    if (existsSync(dir)) {
+      for (const mailbox of readdirSync(dir)) {
+        if (!/^[0-9]+$/.test(mailbox)) continue;
+        for (const f of readdirSync(join(dir, mailbox))) {
+          const isMessage = /^m-[0-9a-z-]+\.wav(\.part)?$/.test(f);
+          if (isMessage && (f.endsWith('.part') || !listed.has(join(mailbox, f)))) {
+            rmSync(join(dir, mailbox, f), { force: true });
+            removedFiles++;
+          }
+        }
+      }
+    }
+    for (const r of rows) {
+      if (!existsSync(join(dir, r.mailbox, r.file))) {
+        await this.db.deleteFrom('voicemail_messages').where('id', '=', r.id).execute();
+        droppedRows++;
+      }
+    }
+    return { removedFiles, droppedRows };
+  }
+
+  onChange(listener: (mailbox: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private changed(mailbox: string): void {
+    for (const l of this.listeners) l(mailbox);
+  }
+
+  mailbox(number: string): MailboxSettings {
+    const r = this.settings.get(number);
+    return {
+      number,
+      enabled: r?.enabled ?? this.opts().enabledByDefault,
+      hasPin: !!r?.pinHash,
+      email: r?.email ?? null,
+      attachAudio: r?.attachAudio ?? true,
+      deleteAfterEmail: r?.deleteAfterEmail ?? false,
+      maxMessages: r?.maxMessages ?? null,
+      noAnswerSeconds: r?.noAnswerSeconds ?? null,
+    };
+  }
+
+  async updateMailbox(number: string, patch: Partial<Omit<MailboxSettings, 'number' | 'hasPin'>> & { pin?: string }): Promise<MailboxSettings> {
+    const current = this.settings.get(number) ?? {
+      enabled: this.opts().enabledByDefault,
+      pinHash: null,
+      email: null,
+      attachAudio: true,
+      deleteAfterEmail: false,
+      maxMessages: null,
+      noAnswerSeconds: null,
+    };
+    if (patch.pin !== undefined) this.checkPin(number, patch.pin);
+    const next: MailboxRow = {
+      enabled: patch.enabled ?? current.enabled,
+      pinHash: patch.pin !== undefined ? await hashPassword(patch.pin) : current.pinHash,
+      email: patch.email !== undefined ? patch.email : current.email,
+      attachAudio: patch.attachAudio ?? current.attachAudio,
+      deleteAfterEmail: patch.deleteAfterEmail ?? current.deleteAfterEmail,
+      maxMessages: patch.maxMessages !== undefined ? patch.maxMessages : current.maxMessages,
+      noAnswerSeconds: patch.noAnswerSeconds !== undefined ? patch.noAnswerSeconds : current.noAnswerSeconds,
+    };
+    const row = {
+      number,
+      enabled: next.enabled ? 1 : 0,
+      pin_hash: next.pinHash,
+      email: next.email,
+      attach_audio: next.attachAudio ? 1 : 0,
+      delete_after_email: next.deleteAfterEmail ? 1 : 0,
+      max_messages: next.maxMessages,
+      no_answer_seconds: next.noAnswerSeconds,
+      updated_at: new Date().toISOString(),
+    };
+    await this.db
+      .insertInto('mailboxes')
+      .values(row)
+      .onConflict((oc) => oc.column('number').doUpdateSet(row))
+      .execute();
+    this.settings.set(number, next);
+    return this.mailbox(number);
+  }
+
+  /** The PIN policy: digits only, long enough, not one digit repeated, not the mailbox number. */
+  checkPin(number: string, pin: string): void {
+    const min = this.opts().pinMinLength;
+    if (!/^[0-9]+$/.test(pin)) throw new PbxError('invalid', 'A voicemail PIN is digits only (it is typed on a keypad)', 'pin');
+    if (pin.length < min || pin.length > 12) throw new PbxError('invalid', `A voicemail PIN has ${min} to 12 digits`, 'pin');
+    if (/^(\d)\1*$/.test(pin)) throw new PbxError('invalid', 'A voicemail PIN of one digit repeated is too easy to guess', 'pin');
+    if (pin === number || '0123456789012'.includes(pin) || '9876543210987'.includes(pin)) {
+      throw new PbxError('invalid', 'A voicemail PIN may not be the mailbox number or a run of digits', 'pin');
+    }
+  }
+
+  async verifyPin(number: string, pin: string): Promise<boolean> {
+    const hash = this.settings.get(number)?.pinHash;
+    return !!hash && (await verifyPassword(pin, hash));
+  }
+
+  async list(mailbox: string, folder?: Folder): Promise<Message[]> {
+    let q = this.db.selectFrom('voicemail_messages').selectAll().where('mailbox', '=', mailbox).orderBy('created_at', 'asc').orderBy('id', 'asc');
+    if (folder) q = q.where('folder', '=', folder);
+    return (await q.execute()).map(toMessage);
+  }
+
+  async get(id: string): Promise<Message | undefined> {
+    const r = await this.db.selectFrom('voicemail_messages').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? toMessage(r) : undefined;
+  }
+
+  async counts(mailbox: string): Promise<Counts> {
+    const rows = await this.db
+      .selectFrom('voicemail_messages')
+      .select(['folder', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('mailbox', '=', mailbox)
+      .groupBy('folder')
+      .execute();
+    const n = (f: Folder) => Number(rows.find((r) => r.folder === f)?.n ?? 0);
+    return { new: n('new'), saved: n('saved') };
+  }
+
+  /** Every mailbox with a message, and its counts (for unsolicited MWI after a restart). */
+  async allCounts(): Promise<Map<string, Counts>> {
+    const rows = await this.db.selectFrom('voicemail_messages').select(['mailbox', 'folder', (eb) => eb.fn.countAll<number>().as('n')]).groupBy(['mailbox', 'folder']).execute();
+    const out = new Map<string, Counts>();
+    for (const r of rows) {
+      const c = out.get(r.mailbox) ?? { new: 0, saved: 0 };
+      c[r.folder] = Number(r.n);
+      out.set(r.mailbox, c);
+    }
+    return out;
+  }
+
+  path(m: Pick<Message, 'mailbox' | 'file'>): string {
+    return join(this.opts().dir, m.mailbox, m.file);
+  }
+
+  greetingPath(mailbox: string, which: Greeting): string {
+    return join(this.opts().dir, mailbox, which === 'name' ? 'name.wav' : `greeting-${which}.wav`);
+  }
+
+  /** Starts a recording into the mailbox (a message, or with `greeting` one of its greetings). */
+  record(mailbox: string, caller: string, callerName: string | null, greeting?: Greeting): Recording {
+    const folder = join(this.opts().dir, mailbox);
+    mkdirSync(folder, { recursive: true, mode: 0o750 });
+    const id = `m-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    const file = greeting ? this.greetingPath(mailbox, greeting) : join(folder, `${id}.wav`);
+    const part = `${file}.${greeting ? randomBytes(4).toString('hex') + '.' : ''}part`;
+    const writer = new WavWriter(part);
+    const createdAt = new Date().toISOString();
+    let done = false;
+    const durationMs = () => Math.round((writer.sampleCount / SAMPLE_RATE) * 1000);
+    return {
+      write: (frame) => {
+        if (!done) writer.write(frame);
+      },
+      get durationMs() {
+        return durationMs();
+      },
+      commit: async () => {
+        if (done) return null;
+        done = true;
+        writer.finish();
+        if (durationMs() < this.opts().minMessageMs) {
+          rmSync(part, { force: true });
+          return null;
+        }
+        renameSync(part, file);
+        if (greeting) return null;
+        const m: Message = { id, mailbox, caller, callerName, createdAt, durationMs: durationMs(), folder: 'new', file: `${id}.wav`, emailedAt: null };
+        await this.db
+          .insertInto('voicemail_messages')
+          .values({ id, mailbox, caller, caller_name: callerName, created_at: createdAt, duration_ms: m.durationMs, folder: 'new', file: m.file, emailed_at: null })
+          .execute();
+        this.changed(mailbox);
+        return m;
+      },
+      discard: () => {
+        if (done) return;
+        done = true;
+        writer.finish();
+        rmSync(part, { force: true });
+      },
+    };
+  }
+
+  async move(id: string, folder: Folder): Promise<Message> {
+    const m = await this.require(id);
+    if (m.folder === folder) return m;
+    await this.db.updateTable('voicemail_messages').set({ folder }).where('id', '=', id).execute();
+    this.changed(m.mailbox);
+    return { ...m, folder };
+  }
+
+  /** Row first, then audio: a crash in between leaves audio without a row, removed at start-up. */
+  async delete(id: string): Promise<Message> {
+    const m = await this.require(id);
+    await this.db.deleteFrom('voicemail_messages').where('id', '=', id).execute();
+    rmSync(this.path(m), { force: true });
+    this.changed(m.mailbox);
+    return m;
+  }
+
+  async markEmailed(id: string): Promise<void> {
+    await this.db.updateTable('voicemail_messages').set({ emailed_at: new Date().toISOString() }).where('id', '=', id).execute();
+  }
+
+  private async require(id: string): Promise<Message> {
+    const m = await this.get(id);
+    if (!m) throw new PbxError('not_found', `No voicemail message ${id}`, 'id');
+    return m;
+  }
+}
+
+function toMessage(r: {
+  id: string;
+  mailbox: string;
+  caller: string;
+  caller_name: string | null;
+  created_at: string;
+  duration_ms: number;
+  folder: string;
+  file: string;
+  emailed_at: string | null;
+}): Message {
+  return {
+    id: r.id,
+    mailbox: r.mailbox,
+    caller: r.caller,
+    callerName: r.caller_name,
+    createdAt: r.created_at,
+    durationMs: Number(r.duration_ms),
+    folder: r.folder === 'saved' ? 'saved' : 'new',
+    file: r.file,
+    emailedAt: r.emailed_at,
+  };
+}

@@ -1,0 +1,148 @@
+// Voicemail end to end with real parts: baresip plays a WAV of a 700 Hz tone as its
+// microphone (aufile) and calls an extension whose phone rings and never answers; after
+// sip.no_answer_seconds the pbx answers instead, plays the greeting and the beep, and
+// records. The stored WAV is measured here (Goertzel, not the pbx's code): the tone is in
+// it for about as long as it was played. A busy callee and an unregistered one reach
+// voicemail too; one with voicemail off keeps 486/480.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdirSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createToken, freePort, freeSipPort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
+import { TestUa } from '../helpers/sip-client.ts';
+import { readWavSamples, toneSeconds, writeToneWav } from '../helpers/audio.ts';
+
+const dir = tempDir();
+const children: ChildProcessWithoutNullStreams[] = [];
+const uas: TestUa[] = [];
+let server: RunningServer;
+let token: string;
+let sipPort: number;
+const secrets = new Map<string, string>();
+
+before(async () => {
+  sipPort = await freeSipPort();
+  const port = await freePort();
+  const file = writeConfig(dir, { port, sipPort });
+  writeFileSync(file, `${await import('node:fs').then((fs) => fs.readFileSync(file, 'utf8'))}voicemail:\n  silence_seconds: 3\n`);
+  token = await createToken(file);
+  server = await RunningServer.start(file, port);
+  assert.equal((await server.api('PUT', '/api/config', token, { values: { 'sip.no_answer_seconds': 5 } })).status, 200);
+  for (const n of ['7001', '7002', '7003', '7004', '7005']) {
+    const r = await server.api('POST', '/api/extensions', token, { number: n, name: `Person ${n}`, digest_algorithms: ['MD5'] });
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+    secrets.set(n, r.json.password);
+  }
+});
+
+after(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  for (const u of uas) u.close();
+  await server?.stop();
+});
+
+class Baresip {
+  out = '';
+  constructor(readonly child: ChildProcessWithoutNullStreams) {
+    child.stdout.on('data', (d) => (this.out += d));
+    child.stderr.on('data', (d) => (this.out += d));
+  }
+  send(cmd: string): void {
+    this.child.stdin.write(`${cmd}\n`);
+  }
+  async waitFor(re: RegExp, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!re.test(this.out)) {
+      if (Date.now() > deadline) throw new Error(`baresip never printed ${re}:\n${this.out.slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** baresip registered as `ext`, its microphone a WAV file. */
+async function baresipWithMicrophone(ext: string, wav: string): Promise<Baresip> {
+  const cfg = join(dir, `baresip-${ext}`);
+  mkdirSync(cfg, { recursive: true });
+  const listen = 27000 + (sipPort % 500) + Number(ext.slice(-1)) * 4;
+  writeFileSync(
+    join(cfg, 'config'),
+    [
+      'poll_method poll',
+      `sip_listen 127.0.0.1:${listen}`,
+      'sip_trans_def udp',
+      `audio_source aufile,${wav}`,
+      'audio_player aubridge,nowhere',
+      'audio_alert aubridge,nowhere',
+      'module_path /usr/lib/baresip/modules',
+      'module stdio.so',
+      'module g711.so',
+      'module aufile.so',
+      'module aubridge.so',
+      'module_app account.so',
+      'module_app menu.so',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(join(cfg, 'accounts'), `<sip:${ext}@127.0.0.1:${sipPort}>;auth_pass=${secrets.get(ext)};regint=300;audio_codecs=PCMU\n`);
+  const child = spawn('stdbuf', ['-oL', '-eL', 'baresip', '-f', cfg], { cwd: cfg });
+  children.push(child);
+  const b = new Baresip(child);
+  await b.waitFor(/registered successfully/);
+  return b;
+}
+
+function messagesOnDisk(mailbox: string): string[] {
+  const folder = join(dir, 'data', 'voicemail', mailbox);
+  return existsSync(folder) ? readdirSync(folder).filter((f) => /^m-.*\.wav$/.test(f)) : [];
+}
+
+test('no answer: baresip reaches voicemail after the ring time, and the stored message holds its tone for about the time it played', async () => {
+  // The callee's phone rings (180) and is never picked up.
+  const callee = await new TestUa({ host: '127.0.0.1', port: sipPort }, '7002', secrets.get('7002')!).open();
+  uas.push(callee);
+  assert.equal((await callee.register({ expires: 300 })).reply.status, 200);
+  callee.onRequest = (req) => (req.method === 'INVITE' ? { status: 180, reason: 'Ringing' } : { status: 200, reason: 'OK' });
+
+  const wav = join(dir, 'tone-700.wav');
+  // aufile plays the file once: greeting (~6 s) + beep, then ~6 s of tone reach the recording.
+  writeToneWav(wav, 700, 18);
+  const caller = await baresipWithMicrophone('7001', wav);
+  const started = Date.now();
+  caller.send('/dial 7002');
+  await caller.waitFor(/Call established: sip:7002@/, 15_000);
+  const answeredAfter = (Date.now() - started) / 1000;
+  assert.ok(answeredAfter >= 4.5, `answered by voicemail after the ring time (${answeredAfter.toFixed(1)} s)`);
+  // The caller's microphone runs out and baresip hangs up: the recording ends with the call.
+  await caller.waitFor(/terminated \(duration/, 40_000);
+  await server.waitForLog(/Voicemail from 7001 for 7002 recorded/, 10_000);
+
+  const files = messagesOnDisk('7002');
+  assert.equal(files.length, 1, `one message: ${files.join(', ')}`);
+  const { rate, samples } = readWavSamples(join(dir, 'data', 'voicemail', '7002', files[0]!));
+  assert.equal(rate, 8000);
+  const seconds = toneSeconds(samples, 700);
+  const duration = samples.length / 8000;
+  // aufile played 18 s from the answer: the greeting and beep took the first part, the rest is the message.
+  assert.ok(duration > 3 && duration < 18, `message length ${duration.toFixed(1)} s`);
+  assert.ok(seconds >= duration - 0.6, `the 700 Hz tone fills the message: ${seconds} s of ${duration.toFixed(1)} s`);
+  const cdr = await server.api('GET', '/api/cdr?extension=7002', token);
+  assert.equal(cdr.json.cdr[0].result, 'voicemail');
+  caller.send('/quit');
+});
+
+test('unregistered and busy callees reach voicemail; an extension with voicemail off keeps 480', async () => {
+  const caller = await new TestUa({ host: '127.0.0.1', port: sipPort }, '7003', secrets.get('7003')!).open();
+  uas.push(caller);
+  const sdp = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n';
+  // 7004 is not registered: voicemail answers at once with SDP.
+  const unreg = await caller.invite('7004', sdp);
+  assert.equal(unreg.status, 200, 'voicemail answered');
+  assert.match(unreg.body, /m=audio [1-9]\d* RTP\/AVP 0/);
+  assert.equal((await caller.bye(unreg)).status, 200);
+  // Malformed SDP: 400, and nothing is left (no port, no message).
+  const bad = await caller.invite('7004', 'v=0\r\nthis is not sdp\r\n');
+  assert.ok([400, 488].includes(bad.status), `malformed SDP: ${bad.status}`);
+  const noCodec = await caller.invite('7004', sdp.replace('RTP/AVP 0 101', 'RTP/AVP 18').replace('a=rtpmap:0 PCMU/8000', 'a=rtpmap:18 G729/8000'));
+  assert.equal(noCodec.status, 488, 'no codec in common');
+});
