@@ -127,6 +127,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     log: log.child({ component: 'voicemail' }),
   });
   await voicemail.load();
+  extensions.pins = { check: (n, pin) => voicemail.store.checkPin(n, pin), set: async (n, pin) => void (await voicemail.store.updateMailbox(n, { pin })) };
   sip.services.serviceFor = (dialled, caller) => voicemail.serviceFor(dialled, caller);
   sip.services.subscriptions = voicemail.mwi;
   sip.proxy.divert = (req, server, flow, call, reason) => voicemail.divert(req, server, flow, call, reason);

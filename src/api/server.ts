@@ -9,6 +9,7 @@ import { PbxError } from '../pbx/errors.js';
 import { bearerAuth } from './auth.js';
 import { extensionRoutes } from './routes/extensions.js';
 import { deviceRoutes } from './routes/devices.js';
+import { voicemailRoutes } from './routes/voicemail.js';
 import { provisioningInfoRoutes } from './routes/provisioning-info.js';
 import { statusRoutes } from './routes/status.js';
 import { sipRoutes } from './routes/sip.js';
@@ -118,6 +119,7 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
       await api.register(statusRoutes(pbx));
       await api.register(extensionRoutes(pbx));
       await api.register(deviceRoutes(pbx));
+      await api.register(voicemailRoutes(pbx));
       await api.register(provisioningInfoRoutes(pbx));
       await api.register(sipRoutes(pbx));
       await api.register(configRoutes(pbx));

@@ -6,14 +6,14 @@ import type { Device } from '../provisioning/devices.js';
 import { provisioningEndpoint } from '../provisioning/config-url.js';
 
 /** The services these routes use (and nothing else of the application). */
-export type ViewDeps = Pick<Pbx, 'config' | 'devices' | 'files' | 'provisioningAuth' | 'resync'>;
+export type ViewDeps = Pick<Pbx, 'config' | 'devices' | 'files' | 'provisioningAuth' | 'resync' | 'voicemail'>;
 
 export function extensionView(pbx: ViewDeps, e: Extension) {
   return {
     number: e.number,
     name: e.name,
     enabled: e.enabled,
-    voicemail_pin_set: e.voicemailPin !== null,
+    voicemail_pin_set: pbx.voicemail.store.mailbox(e.number).hasPin || e.voicemailPin !== null,
     digest_algorithms: e.digestAlgorithms,
     devices: pbx.devices.usingExtension(e.number).map((d) => d.mac),
     created_at: e.createdAt,

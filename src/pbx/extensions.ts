@@ -8,6 +8,12 @@ import { isWeakSecret, newSipSecret } from '../security/tokens.js';
 import { PbxError } from './errors.js';
 import type { DigestAlgorithm } from '../sip/digest.js';
 
+/** The voicemail PINs' keeper: its policy (throws PbxError) and hashed storage. */
+export interface VoicemailPins {
+  check(number: string, pin: string): void;
+  set(number: string, pin: string): Promise<void>;
+}
+
 export interface Extension {
   number: string;
   name: string;
@@ -87,6 +93,12 @@ export class ExtensionService {
     return ext;
   }
 
+  /**
+   * Where voicemail PINs go (hashed, with their policy): the voicemail service, set by the
+   * composition root. Without it (tools that run no voicemail), PINs are kept sealed here.
+   */
+  pins: VoicemailPins | null = null;
+
   /** Creates an extension; `password` in the result is the secret, returned this once. */
   async create(input: ExtensionInput): Promise<{ extension: Extension; password: string }> {
     if (!NUMBER.test(input.number)) {
@@ -99,6 +111,7 @@ export class ExtensionService {
     checkSecret(secret, input.number, input.allow_weak_password);
     const pin = input.voicemail_pin ?? null;
     if (pin !== null && !PIN.test(pin)) throw new PbxError('invalid', 'voicemail_pin must be 4 to 12 digits', 'voicemail_pin');
+    if (pin !== null) this.pins?.check(input.number, pin);
     const now = nowIso();
     const ext: Extension = {
       number: input.number,
@@ -116,7 +129,7 @@ export class ExtensionService {
         number: ext.number,
         name: ext.name,
         secret_enc: this.box.seal(secret),
-        voicemail_pin_enc: pin === null ? null : this.box.seal(pin),
+        voicemail_pin_enc: pin === null || this.pins ? null : this.box.seal(pin),
         enabled: ext.enabled ? 1 : 0,
         digest_algorithms: ext.digestAlgorithms ? JSON.stringify(ext.digestAlgorithms) : null,
         created_at: now,
@@ -127,6 +140,7 @@ export class ExtensionService {
         if (isUniqueViolation(err)) throw new PbxError('conflict', `Extension ${input.number} already exists`, 'number');
         throw err;
       });
+    if (pin !== null && this.pins) await this.pins.set(ext.number, pin);
     this.byNumber.set(ext.number, ext);
     this.emit(ext.number);
     return { extension: ext, password: secret };
@@ -150,6 +164,7 @@ export class ExtensionService {
     if (newSecret !== undefined) next.secret = newSecret;
     if (patch.voicemail_pin !== undefined) {
       if (!PIN.test(patch.voicemail_pin)) throw new PbxError('invalid', 'voicemail_pin must be 4 to 12 digits', 'voicemail_pin');
+      this.pins?.check(number, patch.voicemail_pin);
       next.voicemailPin = patch.voicemail_pin;
     }
     await this.db
@@ -160,10 +175,11 @@ export class ExtensionService {
         digest_algorithms: next.digestAlgorithms ? JSON.stringify(next.digestAlgorithms) : null,
         updated_at: next.updatedAt,
         ...(newSecret !== undefined ? { secret_enc: this.box.seal(newSecret) } : {}),
-        ...(patch.voicemail_pin !== undefined ? { voicemail_pin_enc: this.box.seal(patch.voicemail_pin) } : {}),
+        ...(patch.voicemail_pin !== undefined && !this.pins ? { voicemail_pin_enc: this.box.seal(patch.voicemail_pin) } : {}),
       })
       .where('number', '=', number)
       .execute();
+    if (patch.voicemail_pin !== undefined && this.pins) await this.pins.set(number, patch.voicemail_pin);
     this.byNumber.set(number, next);
     this.emit(number);
     return { extension: next, password: newSecret };

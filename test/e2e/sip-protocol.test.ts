@@ -20,7 +20,7 @@ const uas: TestUa[] = [];
 before(async () => {
   sipPort = await freeSipPort();
   const port = await freePort();
-  const file = writeConfig(dir, { port, sipPort, extra: 'sip:\n  no_answer_seconds: 5\n  keepalive_seconds: 5\n' });
+  const file = writeConfig(dir, { port, sipPort, extra: 'sip:\n  no_answer_seconds: 5\n  keepalive_seconds: 5\n# These tests are about the proxy\'s own answers (480, 486): no mailbox takes the calls.\nvoicemail:\n  enabled: false\n' });
   token = await createToken(file);
   for (const [n, pw] of Object.entries(PW)) assert.equal((await runCli(['ext', 'add', n, '--password', pw, '--config', file])).code, 0);
   server = await RunningServer.start(file, port);

@@ -24,7 +24,7 @@ const PW: Record<string, string> = { '9001': 'mN3-bV4-cX5-zL6', '9002': 'pO9-iU8
 before(async () => {
   sipPort = await freeSipPort();
   const port = await freePort();
-  const file = writeConfig(dir, { port, sipPort });
+  const file = writeConfig(dir, { port, sipPort, extra: 'voicemail:\n  enabled: false\n' });
   const text = readFileSync(file, 'utf8').replace('  sip_host: 127.0.0.1\n', '  sip_host: 0.0.0.0\n');
   const { writeFileSync } = await import('node:fs');
   writeFileSync(file, text);

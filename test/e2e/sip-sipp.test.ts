@@ -16,7 +16,7 @@ let configFile: string;
 before(async () => {
   sipPort = await freeSipPort();
   const port = await freePort();
-  configFile = writeConfig(dir, { port, sipPort });
+  configFile = writeConfig(dir, { port, sipPort, extra: 'voicemail:\n  enabled: false\n' });
   token = await createToken(configFile);
   for (const [n, pw] of Object.entries(PASSWORD)) {
     // SIPp can only compute MD5 digests: these extensions are configured for MD5.

@@ -7,11 +7,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createToken, freePort, freeSipPort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 import { TestUa } from '../helpers/sip-client.ts';
 import { readWavSamples, toneSeconds, writeToneWav } from '../helpers/audio.ts';
+import { RtpPeer } from '../helpers/rtp-peer.ts';
 
 const dir = tempDir();
 const children: ChildProcessWithoutNullStreams[] = [];
@@ -25,7 +26,7 @@ before(async () => {
   sipPort = await freeSipPort();
   const port = await freePort();
   const file = writeConfig(dir, { port, sipPort });
-  writeFileSync(file, `${await import('node:fs').then((fs) => fs.readFileSync(file, 'utf8'))}voicemail:\n  silence_seconds: 3\n`);
+  writeFileSync(file, `${readFileSync(file, 'utf8')}voicemail:\n  silence_seconds: 3\n`);
   token = await createToken(file);
   server = await RunningServer.start(file, port);
   assert.equal((await server.api('PUT', '/api/config', token, { values: { 'sip.no_answer_seconds': 5 } })).status, 200);
@@ -145,4 +146,97 @@ test('unregistered and busy callees reach voicemail; an extension with voicemail
   assert.ok([400, 488].includes(bad.status), `malformed SDP: ${bad.status}`);
   const noCodec = await caller.invite('7004', sdp.replace('RTP/AVP 0 101', 'RTP/AVP 18').replace('a=rtpmap:0 PCMU/8000', 'a=rtpmap:18 G729/8000'));
   assert.equal(noCodec.status, 488, 'no codec in common');
+  // Voicemail switched off for 7004: today's 480.
+  assert.equal((await server.api('PUT', '/api/voicemail/7004', token, { enabled: false })).status, 200);
+  assert.equal((await caller.invite('7004', sdp)).status, 480);
+  const cdr = await server.api('GET', '/api/cdr?extension=7004', token);
+  assert.deepEqual(cdr.json.cdr.map((c: { result: string }) => c.result), ['unavailable', 'failed', 'failed', 'voicemail']);
+});
+
+/** The body of a SIP message as text. */
+const bodyOf = (raw: string) => raw.split('\r\n\r\n').slice(1).join('\r\n\r\n');
+
+test('message waiting and *97: the lamp lights within 2 s of a new message; its owner dials *97, enters the PIN by RFC 4733, hears the message, deletes it with 7, and the lamp goes off', async () => {
+  const host = '127.0.0.1';
+  assert.equal((await server.api('PUT', '/api/voicemail/7005', token, { pin: '4826' })).status, 200);
+  assert.equal((await server.api('PUT', '/api/voicemail/7005', token, { pin: '1111' })).status, 400, 'the PIN policy refuses one digit repeated');
+
+  // 7005's phone: registered, busy for calls, subscribed to its mailbox.
+  const phone = await new TestUa({ host, port: sipPort }, '7005', secrets.get('7005')!).open();
+  uas.push(phone);
+  assert.equal((await phone.register({ expires: 300 })).reply.status, 200);
+  phone.onRequest = (req) => (req.method === 'INVITE' ? { status: 486, reason: 'Busy Here' } : { status: 200, reason: 'OK' });
+  const uri = `sip:7005@${host}:${sipPort}`;
+  const sub = { uri, to: `<sip:7005@${host}>`, callId: 'mwi-7005', headers: ['Event: message-summary', 'Accept: application/simple-message-summary', 'Expires: 600'] };
+  const challenge = await phone.request('SUBSCRIBE', sub);
+  assert.equal(challenge.status, 407, 'SUBSCRIBE is authenticated like any request');
+  const auth = phone.authorize('SUBSCRIBE', uri, challenge, 'proxy-authenticate');
+  const subscribed = await phone.request('SUBSCRIBE', { ...sub, headers: [...sub.headers, `Proxy-Authorization: ${auth}`] });
+  assert.equal(subscribed.status, 200);
+  const first = await phone.waitRequest((r) => r.method === 'NOTIFY');
+  assert.match(bodyOf(first.raw), /^Messages-Waiting: no\r\n/);
+  assert.match(bodyOf(first.raw), /Voice-Message: 0\/0/);
+
+  // 7003 calls, finds 7005 busy, skips the greeting with '#', and leaves 3 s of a 700 Hz tone.
+  const caller = await new TestUa({ host, port: sipPort }, '7003', secrets.get('7003')!).open();
+  uas.push(caller);
+  const media = await new RtpPeer().open();
+  const call = await caller.invite('7005', media.sdp());
+  assert.equal(call.status, 200, 'busy: voicemail answered');
+  media.start(call.body);
+  await new Promise((r) => setTimeout(r, 500));
+  media.press('#');
+  await media.pressed();
+  await new Promise((r) => setTimeout(r, 900));
+  media.tone(700);
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.equal((await caller.bye(call)).status, 200);
+  const hungUp = Date.now();
+  media.close();
+  const lit = await phone.waitRequest((r) => r.method === 'NOTIFY' && /Messages-Waiting: yes/.test(bodyOf(r.raw)), 2000);
+  assert.ok(Date.now() - hungUp <= 2000, 'within 2 s');
+  assert.match(bodyOf(lit.raw), /Voice-Message: 1\/0/);
+  const listed = await server.api('GET', '/api/voicemail/7005/messages', token);
+  assert.equal(listed.json.messages.length, 1);
+  assert.equal(listed.json.messages[0].caller, '7003');
+
+  // *97: the PIN, the message (its tone measured in the RTP the pbx sent), then 7.
+  const ear = await new RtpPeer().open();
+  const vm = await phone.invite('*97', ear.sdp());
+  assert.equal(vm.status, 200);
+  ear.start(vm.body);
+  await new Promise((r) => setTimeout(r, 600));
+  ear.press('4826#');
+  const deadline = Date.now() + 30_000;
+  while (toneSeconds(Int16Array.from(ear.received), 700) < 2) {
+    assert.ok(Date.now() < deadline, `never heard the message's tone (${toneSeconds(Int16Array.from(ear.received), 700)} s)`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  ear.press('7');
+  const off = await phone.waitRequest((r) => r.method === 'NOTIFY' && /Messages-Waiting: no/.test(bodyOf(r.raw)) && r !== first, 5000);
+  assert.match(bodyOf(off.raw), /Voice-Message: 0\/0/);
+  assert.equal((await server.api('GET', '/api/voicemail/7005/messages', token)).json.messages.length, 0, 'deleted');
+  assert.equal((await phone.bye(vm)).status, 200);
+  ear.close();
+});
+
+test('three wrong PINs hang up and count as authentication failures', async () => {
+  const phone = await new TestUa({ host: '127.0.0.1', port: sipPort }, '7005', secrets.get('7005')!).open();
+  uas.push(phone);
+  const ear = await new RtpPeer().open();
+  const vm = await phone.invite('*97', ear.sdp());
+  assert.equal(vm.status, 200);
+  ear.start(vm.body);
+  await new Promise((r) => setTimeout(r, 400));
+  ear.press('1357#');
+  await new Promise((r) => setTimeout(r, 1500));
+  ear.press('2468#');
+  await new Promise((r) => setTimeout(r, 1500));
+  ear.press('9753#');
+  const bye = await phone.waitRequest((r) => r.method === 'BYE', 20_000);
+  assert.ok(bye, 'the pbx hung up');
+  ear.close();
+  await server.waitForLog(/3 wrong PINs for mailbox 7005/, 2000);
+  const security = readFileSync(join(dir, 'data', 'security.log'), 'utf8');
+  assert.match(security, /auth-failure .*service=voicemail .*user=7005/);
 });

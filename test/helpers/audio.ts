@@ -75,3 +75,13 @@ export function toneSeconds(samples: Int16Array, hz: number, rate = 8000, thresh
   for (let at = 0; at + block <= samples.length; at += block) if (toneStrength(samples.subarray(at, at + block), hz, rate) > threshold) n++;
   return n / 10;
 }
+
+/** A linear sample to G.711 µ-law (ITU-T G.711 encoding rule, bias 0x84, clip 32635). */
+export function linearToUlaw(sample: number): number {
+  const sign = sample < 0 ? 0x80 : 0;
+  let x = Math.min(Math.abs(sample), 32635) + 0x84;
+  let exponent = 7;
+  for (let mask = 0x4000; (x & mask) === 0 && exponent > 0; mask >>= 1) exponent--;
+  const mantissa = (x >> (exponent + 3)) & 0x0f;
+  return ~(sign | (exponent << 4) | mantissa) & 0xff;
+}

@@ -184,11 +184,11 @@ export class VoicemailStore {
   /** The PIN policy: digits only, long enough, not one digit repeated, not the mailbox number. */
   checkPin(number: string, pin: string): void {
     const min = this.opts().pinMinLength;
-    if (!/^[0-9]+$/.test(pin)) throw new PbxError('invalid', 'A voicemail PIN is digits only (it is typed on a keypad)', 'pin');
-    if (pin.length < min || pin.length > 12) throw new PbxError('invalid', `A voicemail PIN has ${min} to 12 digits`, 'pin');
-    if (/^(\d)\1*$/.test(pin)) throw new PbxError('invalid', 'A voicemail PIN of one digit repeated is too easy to guess', 'pin');
+    if (!/^[0-9]+$/.test(pin)) throw new PbxError('invalid', 'A voicemail PIN is digits only (it is typed on a keypad)', 'voicemail_pin');
+    if (pin.length < min || pin.length > 12) throw new PbxError('invalid', `A voicemail PIN has ${min} to 12 digits`, 'voicemail_pin');
+    if (/^(\d)\1*$/.test(pin)) throw new PbxError('invalid', 'A voicemail PIN of one digit repeated is too easy to guess', 'voicemail_pin');
     if (pin === number || '0123456789012'.includes(pin) || '9876543210987'.includes(pin)) {
-      throw new PbxError('invalid', 'A voicemail PIN may not be the mailbox number or a run of digits', 'pin');
+      throw new PbxError('invalid', 'A voicemail PIN may not be the mailbox number or a run of digits', 'voicemail_pin');
     }
   }
 
