@@ -127,12 +127,18 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     log: log.child({ component: 'voicemail' }),
   });
   await voicemail.load();
+  files.hasMailbox = (n) => voicemail.hasMailbox(n);
   extensions.pins = { check: (n, pin) => voicemail.store.checkPin(n, pin), set: async (n, pin) => void (await voicemail.store.updateMailbox(n, { pin })) };
   sip.services.serviceFor = (dialled, caller) => voicemail.serviceFor(dialled, caller);
   sip.services.subscriptions = voicemail.mwi;
   sip.proxy.divert = (req, server, flow, call, reason) => voicemail.divert(req, server, flow, call, reason);
   const resync = new Resync(sip.stack, sip.location, devices, extensions, vendors, files, config, log.child({ component: 'resync' }), (t) => advertised(config(), t));
   provisioning.onLegacyFetch = (d) => resync.followUp(d);
+  // A mailbox switched on or off changes its phones' files (voicemail number, MWI).
+  voicemail.store.onSettingsChange((n) => {
+    files.invalidateAll();
+    resync.scheduleAuto(`mailbox ${n} switched ${voicemail.hasMailbox(n) ? 'on' : 'off'}`);
+  });
   let sipStarted = false;
   extensions.onChange((n) => resync.scheduleAuto(`extension ${n} changed`));
   devices.onChange((mac) => resync.scheduleAuto(`device ${mac} changed`));

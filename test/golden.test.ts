@@ -171,3 +171,24 @@ test('Yealink firmware generations: each gets the provisioning keys it reads (go
     assert.deepEqual({ plain, prefixed }, c.generation >= 81 ? { plain: false, prefixed: true } : { plain: true, prefixed: false }, `${c.model} v${c.generation}`);
   }
 });
+
+test("voicemail: every vendor's device file names the voicemail number (*97) and turns on message waiting for each line", () => {
+  const expected: Record<string, RegExp[]> = {
+    yealink: [/^voice_mail\.number\.1 = \*97$/m, /^account\.1\.subscribe_mwi = 1$/m, /^account\.2\.subscribe_mwi = 1$/m],
+    zultys: [/^voice_mail\.number\.1 = \*97$/m, /^account\.1\.subscribe_mwi = 1$/m],
+    polycom: [/msg\.mwi\.1\.subscribe="\d+" msg\.mwi\.1\.callBackMode="contact" msg\.mwi\.1\.callBack="\*97"/],
+    cisco: [/<Voice_Mail_Number>\*97<\/Voice_Mail_Number>/, /<Mailbox_ID_1_>\d+<\/Mailbox_ID_1_>/],
+    grandstream: [/<P99>1<\/P99>/],
+    snom: [/<user_mailbox idx="1" perm="R">\*97<\/user_mailbox>/],
+    fanvil: [/<MWINum>\*97<\/MWINum>/],
+  };
+  for (const vendor of pbx.vendors.vendors) {
+    for (const model of vendor.models) {
+      const folder = join(GOLDEN, vendor.id, model.id);
+      const device = readdirSync(folder).map((f) => readFileSync(join(folder, f), 'utf8')).join('\n');
+      for (const re of expected[vendor.id] ?? assert.fail(`no voicemail expectation for ${vendor.id}`)) assert.match(device, re, `${vendor.id} ${model.id}: ${re}`);
+    }
+  }
+  // The desk phones also get the voicemail number (the adapters' key for it is not known).
+  assert.match(readFileSync(join(GOLDEN, 'grandstream', 'GXP2170', readdirSync(join(GOLDEN, 'grandstream', 'GXP2170')).find((f) => /^cfg[0-9a-f]{12}\.xml$/.test(f))!), 'utf8'), /<P33>\*97<\/P33>/);
+});

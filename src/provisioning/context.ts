@@ -14,6 +14,8 @@ export interface LineContext {
   user: string;
   auth_user: string;
   password: string;
+  /** The extension has a mailbox: the phone gets the voicemail number and subscribes to message waiting. */
+  voicemail: boolean;
 }
 
 export interface CommonContext {
@@ -22,7 +24,7 @@ export interface CommonContext {
   firmware: { version: string } & Record<string, string | number | boolean>;
   model?: { id: string; lines: number } & Record<string, string | number | boolean>;
   server: { name: string };
-  sip: { server: string; port: number; transport: string; expires: number };
+  sip: { server: string; port: number; transport: string; expires: number; voicemail_number: string };
   provisioning: {
     base_url: string;
     scheme: string;
@@ -124,6 +126,7 @@ export function commonContext(
       port: config.server.sip_transport === 'tls' && config.server.sip_tls_port > 0 ? config.server.sip_tls_port : config.server.sip_port,
       transport: config.server.sip_transport,
       expires: 3600,
+      voicemail_number: config.voicemail.access_code,
     },
     provisioning: {
       base_url: endpoint.baseUrl,

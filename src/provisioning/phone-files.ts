@@ -102,6 +102,8 @@ export class PhoneFiles {
   private readonly rendered = new Map<string, Map<string, { body: string; hash: string }>>();
   private readonly common = new Map<string, string>();
   private readonly urls = new Map<string, string>();
+  /** Whether an extension has a mailbox (set by the composition root; files name the voicemail number only then). */
+  hasMailbox: (extension: string) => boolean = () => false;
   /** Matches by requested file name: a phone asks for the same names again and again. */
   private readonly matches = new Map<string, MatchedFile>();
 
@@ -295,6 +297,7 @@ export class PhoneFiles {
         user: number,
         auth_user: number,
         password: ext.secret,
+        voicemail: this.hasMailbox(number),
       });
     }
     const config = this.config();
@@ -333,6 +336,7 @@ export function sampleContext(config: PbxConfig, vendor: VendorProfile, model: M
     user: String(1001 + i),
     auth_user: String(1001 + i),
     password: 'sample-secret',
+    voicemail: true,
   }));
   const mac = '001565000001';
   return deviceContext(

@@ -73,6 +73,7 @@ export interface StoreOptions {
 export class VoicemailStore {
   private readonly settings = new Map<string, MailboxRow>();
   private readonly listeners: ((mailbox: string) => void)[] = [];
+  private readonly settingsListeners: ((mailbox: string) => void)[] = [];
 
   constructor(
     private readonly db: Db,
@@ -119,8 +120,14 @@ export class VoicemailStore {
     return { removedFiles, droppedRows };
   }
 
+  /** A mailbox's messages changed (a new one, heard, saved, deleted). */
   onChange(listener: (mailbox: string) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** A mailbox's settings changed (on/off matters to the phones' files). */
+  onSettingsChange(listener: (mailbox: string) => void): void {
+    this.settingsListeners.push(listener);
   }
 
   private changed(mailbox: string): void {
@@ -177,7 +184,9 @@ export class VoicemailStore {
       .values(row)
       .onConflict((oc) => oc.column('number').doUpdateSet(row))
       .execute();
+    const wasEnabled = current.enabled;
     this.settings.set(number, next);
+    if (wasEnabled !== next.enabled) for (const l of this.settingsListeners) l(number);
     return this.mailbox(number);
   }
 
