@@ -124,6 +124,11 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       securityLog.write('auth-failure', { ip, service: 'voicemail', user: mailbox, reason: 'wrong PIN' });
       sip.guard.authFailure(ip, mailbox);
     },
+    smtp: () => {
+      const s = config().voicemail.smtp;
+      // A sealed password (pbx secret seal) is opened here; a plain one is taken as it is.
+      return { ...s, password: s.password.startsWith('enc:') ? box.open(s.password) : s.password, from: s.from || `voicemail@${config().server.external_ip}` };
+    },
     log: log.child({ component: 'voicemail' }),
   });
   await voicemail.load();

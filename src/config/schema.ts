@@ -202,6 +202,20 @@ export const ConfigSchema = Type.Object(
         silence_seconds: Type.Integer({ minimum: 2, maximum: 60, default: 8 }),
         max_messages: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
         pin_min_length: Type.Integer({ minimum: 4, maximum: 12, default: 4 }),
+        // New messages are mailed to the mailbox's address (set per mailbox) through this server.
+        smtp: Type.Object(
+          {
+            host: Type.String({ default: '' }),
+            port: Type.Integer({ minimum: 1, maximum: 65535, default: 587 }),
+            // true: TLS from the first byte (port 465); false: STARTTLS when the server offers it.
+            secure: Type.Boolean({ default: false }),
+            user: Type.String({ default: '' }),
+            // Sealed with this server's key (`pbx secret seal`), or plain (then it is readable in this file).
+            password: Type.String({ default: '' }),
+            from: Type.String({ default: '' }),
+          },
+          { ...strict, default: {} },
+        ),
       },
       { ...strict, default: {} },
     ),

@@ -13,6 +13,7 @@ import { createToken, freePort, freeSipPort, RunningServer, tempDir, writeConfig
 import { TestUa } from '../helpers/sip-client.ts';
 import { readWavSamples, toneSeconds, writeToneWav } from '../helpers/audio.ts';
 import { RtpPeer } from '../helpers/rtp-peer.ts';
+import { SMTPServer } from 'smtp-server';
 
 const dir = tempDir();
 const children: ChildProcessWithoutNullStreams[] = [];
@@ -239,4 +240,72 @@ test('three wrong PINs hang up and count as authentication failures', async () =
   await server.waitForLog(/3 wrong PINs for mailbox 7005/, 2000);
   const security = readFileSync(join(dir, 'data', 'security.log'), 'utf8');
   assert.match(security, /auth-failure .*service=voicemail .*user=7005/);
+});
+
+/** A real SMTP server (the smtp-server package) on 127.0.0.1, keeping each mail's raw text. */
+async function startSmtp(port: number, mails: string[]): Promise<SMTPServer> {
+  const smtp = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, _session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        mails.push(Buffer.concat(chunks).toString('latin1'));
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((ok) => smtp.listen(port, '127.0.0.1', () => ok()));
+  return smtp;
+}
+
+/** A message left in `mailbox` by `from`: 2 s of a tone after skipping the greeting. */
+async function leaveMessage(from: string, mailbox: string, hz: number): Promise<void> {
+  const ua = await new TestUa({ host: '127.0.0.1', port: sipPort }, from, secrets.get(from)!).open();
+  uas.push(ua);
+  const media = await new RtpPeer().open();
+  const call = await ua.invite(mailbox, media.sdp());
+  assert.equal(call.status, 200);
+  media.start(call.body);
+  await new Promise((r) => setTimeout(r, 400));
+  media.press('#');
+  await media.pressed();
+  await new Promise((r) => setTimeout(r, 900));
+  media.tone(hz);
+  await new Promise((r) => setTimeout(r, 2000));
+  await ua.bye(call);
+  media.close();
+}
+
+test('a new message is mailed with its WAV; with the mail server down, it arrives once the server is back', async () => {
+  const smtpPort = await freePort();
+  const mails: string[] = [];
+  let smtp = await startSmtp(smtpPort, mails);
+  assert.equal((await server.api('PUT', '/api/config', token, { values: { 'voicemail.smtp.host': '127.0.0.1', 'voicemail.smtp.port': smtpPort } })).status, 200);
+  assert.equal((await server.api('PUT', '/api/voicemail/7004', token, { enabled: true, email: 'person7004@example.org' })).status, 200);
+
+  await leaveMessage('7003', '7004', 600);
+  await server.waitForLog(/Voicemail m-\S+ for 7004 mailed to person7004@example\.org/, 10_000);
+  assert.equal(mails.length, 1);
+  assert.match(mails[0]!, /^To: person7004@example\.org/m);
+  assert.match(mails[0]!, /^Subject: New voicemail from .*7003/m);
+  assert.match(mails[0]!, /Content-Type: audio\/wav; name=voicemail-7004-m-/);
+  // The attachment is the message: a WAV file.
+  const b64 = /Content-Disposition: attachment[^\n]*\n(?:[^\n]+\n)*?\r?\n([A-Za-z0-9+/=\r\n]+)/.exec(mails[0]!)?.[1] ?? '';
+  assert.equal(Buffer.from(b64.replace(/\s+/g, ''), 'base64').toString('latin1', 0, 4), 'RIFF');
+
+  // The mail server goes down: the next message waits, each failure logged, and goes out once it is back.
+  await new Promise<void>((ok) => smtp.close(() => ok()));
+  await leaveMessage('7003', '7004', 600);
+  await server.waitForLog(/Mailing voicemail m-\S+ for 7004 failed .*trying again in/, 10_000);
+  assert.equal(mails.length, 1);
+  smtp = await startSmtp(smtpPort, mails);
+  const deadline = Date.now() + 30_000;
+  while (mails.length < 2) {
+    assert.ok(Date.now() < deadline, 'the second mail arrived once the server was back');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await new Promise<void>((ok) => smtp.close(() => ok()));
 });

@@ -19,6 +19,7 @@ import { MessageWaiting } from './mwi.js';
 import { Prompts } from './prompts.js';
 import { retrievalApp } from './retrieval.js';
 import { VoicemailStore, type Message } from './store.js';
+import { VoicemailMailer, type SmtpSettings } from './mailer.js';
 
 export interface VoicemailDeps {
   db: Db;
@@ -31,6 +32,8 @@ export interface VoicemailDeps {
   advertise: (transport: string) => SentBy;
   /** Three wrong PINs count like a failed SIP authentication (the ban). */
   onPinFailure: (ip: string, mailbox: string) => void;
+  /** voicemail.smtp with its password opened. */
+  smtp: () => SmtpSettings;
   log: Logger;
 }
 
@@ -38,6 +41,7 @@ export class Voicemail {
   readonly store: VoicemailStore;
   readonly prompts: Prompts;
   readonly mwi: MessageWaiting;
+  readonly mailer: VoicemailMailer;
   private readonly listeners: ((m: Message) => void)[] = [];
 
   constructor(private readonly d: VoicemailDeps) {
@@ -55,6 +59,8 @@ export class Voicemail {
       },
       d.log,
     );
+    this.mailer = new VoicemailMailer(this.store, () => d.smtp(), d.log);
+    this.onMessage((m) => this.mailer.enqueue(m));
     // Every change (a new message, one heard, saved or deleted, from a phone, the API or the
     // web) lights or puts out the lamp.
     this.store.onChange((mailbox) => void this.mwi.changed(mailbox).catch((err: unknown) => d.log.warn({ err, mailbox }, 'Message-waiting notification failed')));
@@ -65,6 +71,7 @@ export class Voicemail {
 
   async load(): Promise<void> {
     const r = await this.store.load();
+    await this.mailer.resume();
     if (r.removedFiles || r.droppedRows) {
       this.d.log.warn(r, `Voicemail: ${r.removedFiles} unfinished recording(s) removed and ${r.droppedRows} message(s) without audio dropped (the server stopped during a recording)`);
     }
@@ -115,6 +122,7 @@ export class Voicemail {
 
   stop(): void {
     this.mwi.stop();
+    this.mailer.stop();
   }
 
   private retrieval(own: boolean): ServiceApp {

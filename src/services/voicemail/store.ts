@@ -310,6 +310,12 @@ export class VoicemailStore {
     return m;
   }
 
+  /** Messages not mailed yet whose mailbox has an address. */
+  async pendingEmails(): Promise<Message[]> {
+    const rows = await this.db.selectFrom('voicemail_messages').selectAll().where('emailed_at', 'is', null).orderBy('created_at').execute();
+    return rows.map(toMessage).filter((m) => !!this.mailbox(m.mailbox).email);
+  }
+
   async markEmailed(id: string): Promise<void> {
     await this.db.updateTable('voicemail_messages').set({ emailed_at: new Date().toISOString() }).where('id', '=', id).execute();
   }
