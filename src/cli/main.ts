@@ -339,6 +339,76 @@ provision
     }),
   );
 
+const vm = program.command('vm').description('voicemail');
+vm.command('list <mailbox>')
+  .description("a mailbox's messages (new first) and settings")
+  .option('--json', 'print JSON')
+  .action(async (mailbox: string, o: { json?: boolean }) =>
+    withPbx(async (pbx) => {
+      pbx.extensions.require(mailbox);
+      const all = await pbx.voicemail.store.list(mailbox);
+      const messages = [...all.filter((m) => m.folder === 'new'), ...all.filter((m) => m.folder === 'saved')];
+      if (o.json) return out(JSON.stringify({ mailbox: pbx.voicemail.store.mailbox(mailbox), messages }, null, 2));
+      const s = pbx.voicemail.store.mailbox(mailbox);
+      process.stderr.write(`Mailbox ${mailbox}: ${s.enabled ? 'on' : 'off'}, PIN ${s.hasPin ? 'set' : 'not set'}${s.email ? `, mails to ${s.email}` : ''}\n`);
+      if (messages.length === 0) return void process.stderr.write('No messages.\n');
+      printTable(messages.map((m) => ({ id: m.id, folder: m.folder, from: m.callerName ? `${m.callerName} (${m.caller})` : m.caller, received: m.createdAt, seconds: (m.durationMs / 1000).toFixed(1) })));
+    }),
+  );
+vm.command('play <id>')
+  .description('the message as WAV: to --out FILE, or to stdout (pbx vm play ID > message.wav)')
+  .option('--out <file>', 'write the WAV here')
+  .action(async (id: string, o: { out?: string }) =>
+    withPbx(async (pbx) => {
+      const m = await pbx.voicemail.store.get(id);
+      if (!m) throw new PbxError('not_found', `No voicemail message ${id}`, 'id');
+      const { readFileSync, writeFileSync } = await import('node:fs');
+      const wav = readFileSync(pbx.voicemail.store.path(m));
+      if (o.out) {
+        writeFileSync(o.out, wav);
+        process.stderr.write(`Message ${id} (${(m.durationMs / 1000).toFixed(1)} s from ${m.caller}) written to ${o.out}\n`);
+      } else if (process.stdout.isTTY) throw new PbxError('invalid', 'the WAV is binary: give --out FILE or redirect stdout to a file', 'out');
+      else process.stdout.write(wav);
+    }),
+  );
+vm.command('rm <id>')
+  .description('delete a message')
+  .action(async (id: string) =>
+    withPbx(async (pbx) => {
+      const m = await pbx.voicemail.store.delete(id);
+      process.stderr.write(`Message ${id} of mailbox ${m.mailbox} deleted\n`);
+    }),
+  );
+vm.command('set <mailbox>')
+  .description("change a mailbox: PIN (stored hashed), email, on/off")
+  .option('--pin <pin>', 'new PIN (digits)')
+  .option('--email <address>', 'mail new messages here ("" to stop)')
+  .option('--on', 'voicemail on')
+  .option('--off', 'voicemail off (calls get busy/unavailable as without voicemail)')
+  .action(async (mailbox: string, o: { pin?: string; email?: string; on?: boolean; off?: boolean }) =>
+    withPbx(async (pbx) => {
+      pbx.extensions.require(mailbox);
+      const s = await pbx.voicemail.store.updateMailbox(mailbox, {
+        ...(o.pin !== undefined ? { pin: o.pin } : {}),
+        ...(o.email !== undefined ? { email: o.email || null } : {}),
+        ...(o.on ? { enabled: true } : o.off ? { enabled: false } : {}),
+      });
+      process.stderr.write(`Mailbox ${mailbox}: ${s.enabled ? 'on' : 'off'}, PIN ${s.hasPin ? 'set' : 'not set'}${s.email ? `, mails to ${s.email}` : ''}\n`);
+    }),
+  );
+
+program
+  .command('secret')
+  .description('secrets in config.yml')
+  .command('seal <text>')
+  .description("seal a secret (e.g. voicemail.smtp.password) with this server's key; prints the value to put in config.yml")
+  .action(async (text: string) => {
+    const file = configPath();
+    const loaded = loadConfigFile(file);
+    const { SecretBox } = await import('../security/secret-box.js');
+    out(SecretBox.fromKeyFile(loaded.config.security.key_file).seal(text));
+  });
+
 const reg = program.command('reg').description('SIP registrations');
 reg
   .command('list')

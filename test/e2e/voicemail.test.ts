@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createToken, freePort, freeSipPort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
+import { createToken, freePort, freeSipPort, runCli, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 import { TestUa } from '../helpers/sip-client.ts';
 import { readWavSamples, toneSeconds, writeToneWav } from '../helpers/audio.ts';
 import { RtpPeer } from '../helpers/rtp-peer.ts';
@@ -21,12 +21,13 @@ const uas: TestUa[] = [];
 let server: RunningServer;
 let token: string;
 let sipPort: number;
+let configFile: string;
 const secrets = new Map<string, string>();
 
 before(async () => {
   sipPort = await freeSipPort();
   const port = await freePort();
-  const file = writeConfig(dir, { port, sipPort });
+  const file = (configFile = writeConfig(dir, { port, sipPort }));
   writeFileSync(file, `${readFileSync(file, 'utf8')}voicemail:\n  silence_seconds: 3\n`);
   token = await createToken(file);
   server = await RunningServer.start(file, port);
@@ -308,4 +309,26 @@ test('a new message is mailed with its WAV; with the mail server down, it arrive
     await new Promise((r) => setTimeout(r, 200));
   }
   await new Promise<void>((ok) => smtp.close(() => ok()));
+});
+
+test('pbx vm list, play and rm; pbx secret seal', async () => {
+  const list = await runCli(['vm', 'list', '7004', '--json', '--config', configFile]);
+  assert.equal(list.code, 0, list.stderr);
+  const { messages } = JSON.parse(list.stdout) as { messages: { id: string; caller: string }[] };
+  assert.equal(messages.length, 2);
+  const wav = join(dir, 'played.wav');
+  const play = await runCli(['vm', 'play', messages[0]!.id, '--out', wav, '--config', configFile]);
+  assert.equal(play.code, 0, play.stderr);
+  assert.equal(readFileSync(wav).toString('latin1', 0, 4), 'RIFF');
+  assert.ok(toneSeconds(readWavSamples(wav).samples, 600) >= 1, 'the message holds the caller\'s 600 Hz tone');
+  const rm = await runCli(['vm', 'rm', messages[0]!.id, '--config', configFile]);
+  assert.equal(rm.code, 0, rm.stderr);
+  assert.equal((await server.api('GET', '/api/voicemail/7004/messages', token)).json.messages.length, 1);
+  const missing = await runCli(['vm', 'rm', messages[0]!.id, '--config', configFile]);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /No voicemail message/);
+  const sealed = await runCli(['secret', 'seal', 'smtp-password', '--config', configFile]);
+  assert.equal(sealed.code, 0, sealed.stderr);
+  assert.match(sealed.stdout.trim(), /^enc:v1:/);
+  assert.ok(!sealed.stdout.includes('smtp-password'));
 });
