@@ -4,7 +4,9 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Pbx, SipParts } from '../application.js';
 
 /** What the metrics read. */
-export type MetricsDeps = Pick<Pbx, 'devices' | 'guard' | 'provisioning' | 'resync'> & { sip: Pick<SipParts, 'location' | 'calls' | 'stats'> };
+export type MetricsDeps = Pick<Pbx, 'devices' | 'guard' | 'provisioning' | 'resync' | 'voicemail'> & {
+  sip: Pick<SipParts, 'location' | 'calls' | 'stats' | 'agent' | 'ports' | 'clock'>;
+};
 
 export function createMetrics(pbx: MetricsDeps): Registry {
   const registry = new Registry();
@@ -75,5 +77,31 @@ export function createMetrics(pbx: MetricsDeps): Registry {
     [{ outcome: 'challenged' }, pbx.resync.counters.challenged],
     [{ outcome: 'failed' }, pbx.resync.counters.failed],
   ]);
+  const agent = sip.agent;
+  counter('pbx_service_calls_total', 'Calls the pbx answered itself (voicemail …), by outcome', ['outcome'], () => [
+    [{ outcome: 'answered' }, agent.counters.answered],
+    [{ outcome: 'refused' }, agent.counters.refused],
+    [{ outcome: 'cancelled' }, agent.counters.cancelled],
+  ]);
+  gauge('pbx_service_calls_active', 'Calls the pbx is answering itself now', () => agent.active);
+  counter('pbx_media_packets_total', 'RTP packets of ended service calls', ['kind'], () => [
+    [{ kind: 'sent' }, agent.media.packetsSent],
+    [{ kind: 'received' }, agent.media.packetsReceived],
+    [{ kind: 'lost' }, agent.media.packetsLost],
+    [{ kind: 'ignored' }, agent.media.packetsIgnored],
+  ]);
+  gauge('pbx_media_ports_in_use', 'RTP/RTCP port pairs open', () => sip.ports.used);
+  counter('pbx_media_clock_late_ticks_total', 'Media clock ticks run late (caught up) or dropped (the process stalled)', ['kind'], () => [
+    [{ kind: 'caught_up' }, sip.clock.counters.caughtUp],
+    [{ kind: 'dropped' }, sip.clock.counters.dropped],
+  ]);
+  const vm = pbx.voicemail;
+  counter('pbx_voicemail_messages_total', 'Voicemail messages left', [], () => [[{}, vm.counters.messagesLeft]]);
+  counter('pbx_voicemail_mail_total', 'Voicemail mails by outcome (failed = attempts that will be retried)', ['outcome'], () => [
+    [{ outcome: 'sent' }, vm.mailer.counters.sent],
+    [{ outcome: 'failed' }, vm.mailer.counters.failed],
+  ]);
+  gauge('pbx_voicemail_mail_pending', 'Voicemail mails waiting for the mail server', () => vm.mailer.pending);
+  gauge('pbx_mwi_subscriptions', 'Message-waiting subscriptions', () => vm.mwi.active);
   return registry;
 }

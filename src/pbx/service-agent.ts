@@ -84,6 +84,8 @@ export class ServiceAgent {
   private readonly calls = new Map<string, AgentCall>();
   private readonly pending = new Map<string, Pending>();
   readonly counters = { answered: 0, refused: 0, cancelled: 0 };
+  /** RTP of ended service calls, summed (per-call figures are in each call's log line). */
+  readonly media = { packetsSent: 0, packetsReceived: 0, packetsLost: 0, packetsIgnored: 0 };
 
   constructor(
     private readonly stack: SipStack,
@@ -243,6 +245,11 @@ export class ServiceAgent {
         this.calls.delete(keyOf(req.callId, tag));
         if (by === 'service' && !dialog.terminated) this.sendBye(c);
         dialog.terminate();
+        const st = stream.stats;
+        this.media.packetsSent += st.packetsSent;
+        this.media.packetsReceived += st.packetsReceived;
+        this.media.packetsLost += Math.max(0, st.packetsLost);
+        this.media.packetsIgnored += st.packetsIgnored;
         stream.close();
         this.ports.release(ports);
         log.info({ by, ...stream.stats }, `Service call from ${call.caller} to ${call.dialled} ended by the ${by}`);

@@ -369,3 +369,14 @@ test('kill -9 during a recording: after the restart every listed message plays w
     assert.equal((await part.arrayBuffer()).byteLength, 44);
   }
 });
+
+test('/metrics counts service calls, media packets and voicemail', async () => {
+  const res = await fetch(`${server.base}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+  const text = await res.text();
+  assert.match(text, /^pbx_service_calls_active 0$/m);
+  assert.match(text, /^pbx_media_ports_in_use 0$/m, 'every port was given back');
+  assert.match(text, /^pbx_voicemail_mail_pending 0$/m);
+  assert.match(text, /^pbx_mwi_subscriptions \d+$/m);
+  assert.match(text, /^pbx_voicemail_messages_total \d+$/m);
+  assert.match(text, /^pbx_media_packets_total\{kind="sent"\} \d+$/m);
+});

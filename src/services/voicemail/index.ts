@@ -43,6 +43,7 @@ export class Voicemail {
   readonly mwi: MessageWaiting;
   readonly mailer: VoicemailMailer;
   private readonly listeners: ((m: Message) => void)[] = [];
+  readonly counters = { messagesLeft: 0 };
 
   constructor(private readonly d: VoicemailDeps) {
     const vm = () => d.config().voicemail;
@@ -60,7 +61,10 @@ export class Voicemail {
       d.log,
     );
     this.mailer = new VoicemailMailer(this.store, () => d.smtp(), d.log);
-    this.onMessage((m) => this.mailer.enqueue(m));
+    this.onMessage((m) => {
+      this.counters.messagesLeft++;
+      this.mailer.enqueue(m);
+    });
     // Every change (a new message, one heard, saved or deleted, from a phone, the API or the
     // web) lights or puts out the lamp.
     this.store.onChange((mailbox) => void this.mwi.changed(mailbox).catch((err: unknown) => d.log.warn({ err, mailbox }, 'Message-waiting notification failed')));
