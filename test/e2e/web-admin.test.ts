@@ -15,6 +15,7 @@ import { capture, launchBrowser, newContext, type Problem } from '../helpers/bro
 import { userAgentFor } from '../helpers/phones.ts';
 import { fetchWithDigest, type Credential } from '../helpers/http-digest.ts';
 import { TestUa } from '../helpers/sip-client.ts';
+import { RtpPeer } from '../helpers/rtp-peer.ts';
 import { MASK, maskSecrets } from '../../src/api/routes/ui.ts';
 
 const dir = tempDir();
@@ -258,6 +259,46 @@ test('a file a Polycom phone uploaded shows on its page, and its content on requ
   problems.push(...(await capture(page, 'phone-uploads')));
   // The tests after this one count the phones: this one goes (and its uploads with it).
   assert.equal((await api('DELETE', '/api/provisioning/devices/64167fabcd05')).status, 204);
+});
+
+test('a mailbox page lists a message, plays it in the page, and deletes it', async () => {
+  const t = await token(page);
+  const api = (method: string, path: string, body?: unknown) =>
+    fetch(url(path), { method, headers: { authorization: `Bearer ${t}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  assert.equal((await api('POST', '/api/extensions', { number: '2009', name: 'Nobody home' })).status, 201);
+  // 2001 calls 2009, which has no phone: voicemail answers; the caller skips the greeting and plays a tone.
+  const caller = await new TestUa({ host: '127.0.0.1', port: sipPort }, '2001', secret2001).open();
+  const media = await new RtpPeer().open();
+  try {
+    const call = await caller.invite('2009', media.sdp());
+    assert.equal(call.status, 200);
+    media.start(call.body);
+    await new Promise((r) => setTimeout(r, 400));
+    media.press('#');
+    await media.pressed();
+    media.tone(500);
+    await new Promise((r) => setTimeout(r, 2500));
+    await caller.bye(call);
+  } finally {
+    media.close();
+    caller.close();
+  }
+  await page.goto(url('/admin/voicemail/2009'));
+  const row = page.locator('tr[data-message]');
+  await row.waitFor();
+  assert.match(await row.innerText(), /2001/);
+  await row.getByRole('button', { name: /Play/ }).click();
+  const player = page.locator('audio[data-player]');
+  await player.waitFor();
+  const seconds = await player.evaluate(
+    (a: HTMLAudioElement) => new Promise<number>((ok) => (a.readyState >= 1 ? ok(a.duration) : a.addEventListener('loadedmetadata', () => ok(a.duration), { once: true }))),
+  );
+  assert.ok(seconds > 1, `the browser decoded the message (${seconds} s)`);
+  problems.push(...(await capture(page, 'voicemail')));
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await row.getByRole('button', { name: 'Delete this message' }).click();
+  await page.getByText('No messages.').waitFor();
+  assert.equal((await api('DELETE', '/api/extensions/2009')).status, 204);
 });
 
 test('a registered phone is resynced from its page', async () => {

@@ -107,6 +107,13 @@ export async function api<T = any>(method: string, path: string, body?: unknown)
   return json as T;
 }
 
+/** A binary answer (a voicemail message's audio), fetched with the session's token. */
+export async function apiBlob(path: string): Promise<Blob> {
+  const res = await fetch(path, { headers: session ? { authorization: `Bearer ${session.token}` } : {} });
+  if (!res.ok) throw new ApiError(res.status, 'http', `${res.status} ${res.statusText}`);
+  return res.blob();
+}
+
 /** A text answer (a file a phone uploaded), fetched with the session's token. */
 export async function apiText(path: string): Promise<string> {
   const res = await fetch(path, { headers: session ? { authorization: `Bearer ${session.token}` } : {} });

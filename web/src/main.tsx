@@ -1,5 +1,6 @@
 // The web admin: login, then a page per task. Every change goes through the REST API
 // with the session's bearer token; read-only accounts see everything and no controls.
+import { Mailbox } from './pages/Mailbox';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import './styles.css';
@@ -27,6 +28,8 @@ const NAV: [string, string][] = [
 function page(path: string) {
   const phone = /^\/phones\/([^/]+)$/.exec(path);
   if (phone) return <Phone mac={decodeURIComponent(phone[1]!)} />;
+  const mailbox = /^\/voicemail\/([0-9]+)$/.exec(path);
+  if (mailbox) return <Mailbox mailbox={mailbox[1]!} />;
   switch (path) {
     case '/':
       return <Dashboard />;

@@ -60,7 +60,9 @@ export function Extensions() {
                 <tr data-extension={e.number}>
                   <th scope="row">{e.number}</th>
                   <td>{e.name ?? <span class="muted">—</span>}</td>
-                  <td>{e.enabled ? <Badge tone="ok">enabled</Badge> : <Badge tone="warn">disabled</Badge>}</td>
+                  <td>
+                    {e.enabled ? <Badge tone="ok">enabled</Badge> : <Badge tone="warn">disabled</Badge>} <Link href={`/voicemail/${e.number}`}>Voicemail <span class="visually-hidden">of {e.number}</span></Link>
+                  </td>
                   <td>
                     {e.devices.length === 0 ? (
                       <span class="muted">none</span>
