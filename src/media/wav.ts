@@ -81,7 +81,11 @@ export function encodeWav(samples: Int16Array): Buffer {
 export class WavWriter {
   private readonly fd: number;
   private samples = 0;
+  private written = 0;
   private closed = false;
+  /** Frames gather here and go to disk a second at a time: one write, not fifty. */
+  private readonly pending = Buffer.allocUnsafe(SAMPLE_RATE * 2);
+  private pendingBytes = 0;
 
   constructor(readonly path: string) {
     this.fd = openSync(path, 'w', 0o640);
@@ -95,18 +99,28 @@ export class WavWriter {
   write(frame: Int16Array): void {
     if (this.closed) return;
     const bytes = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+    if (this.pendingBytes + bytes.length > this.pending.length) this.flush();
     // WAV is little-endian; so is every platform Node runs this on (x86, ARM).
-    writeSync(this.fd, bytes, 0, bytes.length, 44 + this.samples * 2);
+    bytes.copy(this.pending, this.pendingBytes);
+    this.pendingBytes += bytes.length;
     this.samples += frame.length;
   }
 
   /** Writes the final sizes and flushes to disk; returns the number of samples. */
   finish(): number {
     if (this.closed) return this.samples;
+    this.flush();
     this.closed = true;
     writeSync(this.fd, wavHeader(this.samples), 0, 44, 0);
     fsyncSync(this.fd);
     closeSync(this.fd);
     return this.samples;
+  }
+
+  private flush(): void {
+    if (this.pendingBytes === 0) return;
+    writeSync(this.fd, this.pending, 0, this.pendingBytes, 44 + this.written);
+    this.written += this.pendingBytes;
+    this.pendingBytes = 0;
   }
 }
