@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Baresip } from '../helpers/baresip.ts';
 import { createToken, freePort, freeSipPort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 
 const dir = tempDir();
@@ -17,23 +18,6 @@ after(async () => {
   await server?.stop();
 });
 
-class Baresip {
-  out = '';
-  constructor(readonly child: ChildProcessWithoutNullStreams) {
-    child.stdout.on('data', (d) => (this.out += d));
-    child.stderr.on('data', (d) => (this.out += d));
-  }
-  send(cmd: string): void {
-    this.child.stdin.write(`${cmd}\n`);
-  }
-  async waitFor(re: RegExp, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!re.test(this.out)) {
-      if (Date.now() > deadline) throw new Error(`baresip never printed ${re}:\n${this.out.slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
 
 /** Account values read back from a Yealink file, as a phone would use them. */
 function accountFrom(file: string) {

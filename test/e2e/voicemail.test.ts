@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { Baresip } from '../helpers/baresip.ts';
 import { createToken, freePort, freeSipPort, runCli, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 import { TestUa } from '../helpers/sip-client.ts';
 import { readWavSamples, toneSeconds, writeToneWav } from '../helpers/audio.ts';
-import { RtpPeer } from '../helpers/rtp-peer.ts';
+import { leaveVoicemail, RtpPeer } from '../helpers/rtp-peer.ts';
 import { SMTPServer } from 'smtp-server';
 
 const dir = tempDir();
@@ -45,23 +46,6 @@ after(async () => {
   await server?.stop();
 });
 
-class Baresip {
-  out = '';
-  constructor(readonly child: ChildProcessWithoutNullStreams) {
-    child.stdout.on('data', (d) => (this.out += d));
-    child.stderr.on('data', (d) => (this.out += d));
-  }
-  send(cmd: string): void {
-    this.child.stdin.write(`${cmd}\n`);
-  }
-  async waitFor(re: RegExp, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!re.test(this.out)) {
-      if (Date.now() > deadline) throw new Error(`baresip never printed ${re}:\n${this.out.slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
 
 /** baresip registered as `ext`, its microphone a WAV file. */
 async function baresipWithMicrophone(ext: string, wav: string): Promise<Baresip> {
@@ -266,18 +250,7 @@ async function startSmtp(port: number, mails: string[]): Promise<SMTPServer> {
 async function leaveMessage(from: string, mailbox: string, hz: number): Promise<void> {
   const ua = await new TestUa({ host: '127.0.0.1', port: sipPort }, from, secrets.get(from)!).open();
   uas.push(ua);
-  const media = await new RtpPeer().open();
-  const call = await ua.invite(mailbox, media.sdp());
-  assert.equal(call.status, 200);
-  media.start(call.body);
-  await new Promise((r) => setTimeout(r, 400));
-  media.press('#');
-  await media.pressed();
-  await new Promise((r) => setTimeout(r, 900));
-  media.tone(hz);
-  await new Promise((r) => setTimeout(r, 2000));
-  await ua.bye(call);
-  media.close();
+  await leaveVoicemail(ua, mailbox, hz);
 }
 
 test('a new message is mailed with its WAV; with the mail server down, it arrives once the server is back', async () => {

@@ -15,7 +15,7 @@ import { capture, launchBrowser, newContext, type Problem } from '../helpers/bro
 import { userAgentFor } from '../helpers/phones.ts';
 import { fetchWithDigest, type Credential } from '../helpers/http-digest.ts';
 import { TestUa } from '../helpers/sip-client.ts';
-import { RtpPeer } from '../helpers/rtp-peer.ts';
+import { leaveVoicemail } from '../helpers/rtp-peer.ts';
 import { MASK, maskSecrets } from '../../src/api/routes/ui.ts';
 
 const dir = tempDir();
@@ -268,19 +268,9 @@ test('a mailbox page lists a message, plays it in the page, and deletes it', asy
   assert.equal((await api('POST', '/api/extensions', { number: '2009', name: 'Nobody home' })).status, 201);
   // 2001 calls 2009, which has no phone: voicemail answers; the caller skips the greeting and plays a tone.
   const caller = await new TestUa({ host: '127.0.0.1', port: sipPort }, '2001', secret2001).open();
-  const media = await new RtpPeer().open();
   try {
-    const call = await caller.invite('2009', media.sdp());
-    assert.equal(call.status, 200);
-    media.start(call.body);
-    await new Promise((r) => setTimeout(r, 400));
-    media.press('#');
-    await media.pressed();
-    media.tone(500);
-    await new Promise((r) => setTimeout(r, 2500));
-    await caller.bye(call);
+    await leaveVoicemail(caller, '2009', 500, 2500);
   } finally {
-    media.close();
     caller.close();
   }
   await page.goto(url('/admin/voicemail/2009'));

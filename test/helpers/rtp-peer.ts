@@ -113,3 +113,25 @@ export class RtpPeer {
     this.socket.send(Buffer.concat([h, payload]), this.remote!.port, this.remote!.host);
   }
 }
+
+/**
+ * Leaves a voicemail message as a caller does: calls `mailbox` from `ua`, skips the
+ * greeting with '#', plays `hz` for `ms`, hangs up. The test phone must exist already.
+ */
+export async function leaveVoicemail(ua: { invite: (to: string, sdp: string) => Promise<{ status: number; body: string }>; bye: (c: never) => Promise<unknown> }, mailbox: string, hz: number, ms = 2000): Promise<void> {
+  const media = await new RtpPeer().open();
+  try {
+    const call = await ua.invite(mailbox, media.sdp());
+    if (call.status !== 200) throw new Error(`voicemail did not answer: ${call.status}`);
+    media.start(call.body);
+    await new Promise((r) => setTimeout(r, 400));
+    media.press('#');
+    await media.pressed();
+    await new Promise((r) => setTimeout(r, 300));
+    media.tone(hz);
+    await new Promise((r) => setTimeout(r, ms));
+    await ua.bye(call as never);
+  } finally {
+    media.close();
+  }
+}

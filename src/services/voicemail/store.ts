@@ -7,7 +7,9 @@
 import { mkdirSync, readdirSync, renameSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import type { Selectable } from 'kysely';
 import type { Db } from '../../storage/database.js';
+import type { VoicemailMessagesTable } from '../../storage/tables.js';
 import { WavWriter, SAMPLE_RATE } from '../../media/wav.js';
 import { hashPassword, verifyPassword } from '../../security/passwords.js';
 import { PbxError } from '../../pbx/errors.js';
@@ -327,17 +329,7 @@ export class VoicemailStore {
   }
 }
 
-function toMessage(r: {
-  id: string;
-  mailbox: string;
-  caller: string;
-  caller_name: string | null;
-  created_at: string;
-  duration_ms: number;
-  folder: string;
-  file: string;
-  emailed_at: string | null;
-}): Message {
+function toMessage(r: Selectable<VoicemailMessagesTable>): Message {
   return {
     id: r.id,
     mailbox: r.mailbox,
