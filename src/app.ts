@@ -137,6 +137,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   sip.services.serviceFor = (dialled, caller) => voicemail.serviceFor(dialled, caller);
   sip.services.subscriptions = voicemail.mwi;
   sip.proxy.divert = (req, server, flow, call, reason) => voicemail.divert(req, server, flow, call, reason);
+  sip.proxy.ringSecondsFor = (n) => (voicemail.hasMailbox(n) ? voicemail.store.mailbox(n).noAnswerSeconds : null);
   const resync = new Resync(sip.stack, sip.location, devices, extensions, vendors, files, config, log.child({ component: 'resync' }), (t) => advertised(config(), t));
   provisioning.onLegacyFetch = (d) => resync.followUp(d);
   // A mailbox switched on or off changes its phones' files (voicemail number, MWI).

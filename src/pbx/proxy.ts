@@ -87,6 +87,8 @@ export interface ProxyOptions {
 export class SipProxy {
   /** Where calls that reached nobody go instead of a 480/486 (set by the composition root). */
   divert: Divert | null = null;
+  /** The callee's own ring time (its mailbox's no_answer_seconds), else sip.no_answer_seconds. */
+  ringSecondsFor: ((callee: string) => number | null) | null = null;
   private readonly dialogs = new DialogTable();
   private readonly forks = new Map<string, ForkContext>();
   private readonly sweeper: NodeJS.Timeout;
@@ -150,7 +152,7 @@ export class SipProxy {
         if (ctx.call && this.divert?.(req, ctx.server, flow, ctx.call, 'no_answer')) return;
         ctx.server.respond(makeResponse(req, 480, 'No Answer'));
         if (ctx.call) this.calls.end(ctx.call, 'no_answer', 480, null);
-      }, this.opts().noAnswerSeconds * 1000);
+      }, (this.ringSecondsFor?.(callee) ?? this.opts().noAnswerSeconds) * 1000);
     }
     for (const t of targets) {
       const out = this.forwardCopy(req, flow, t.flow, t.b.contact, t.b.path ?? [], true);

@@ -32,7 +32,6 @@ before(async () => {
   writeFileSync(file, `${readFileSync(file, 'utf8')}voicemail:\n  silence_seconds: 3\n`);
   token = await createToken(file);
   server = await RunningServer.start(file, port);
-  assert.equal((await server.api('PUT', '/api/config', token, { values: { 'sip.no_answer_seconds': 5 } })).status, 200);
   for (const n of ['7001', '7002', '7003', '7004', '7005']) {
     const r = await server.api('POST', '/api/extensions', token, { number: n, name: `Person ${n}`, digest_algorithms: ['MD5'] });
     assert.equal(r.status, 201, JSON.stringify(r.json));
@@ -90,6 +89,8 @@ test('no answer: baresip reaches voicemail after the ring time, and the stored m
   uas.push(callee);
   assert.equal((await callee.register({ expires: 300 })).reply.status, 200);
   callee.onRequest = (req) => (req.method === 'INVITE' ? { status: 180, reason: 'Ringing' } : { status: 200, reason: 'OK' });
+  // The mailbox's own ring time (5 s), not sip.no_answer_seconds (60).
+  assert.equal((await server.api('PUT', '/api/voicemail/7002', token, { no_answer_seconds: 5 })).status, 200);
 
   const wav = join(dir, 'tone-700.wav');
   // aufile plays the file once: greeting (~6 s) + beep, then ~6 s of tone reach the recording.
