@@ -13,7 +13,7 @@ import type { Flow } from '../sip/transport.js';
 import type { ServerTransaction } from '../sip/transactions/server.js';
 import type { MediaClock } from '../media/clock.js';
 import { MediaPortsExhausted, type MediaPorts, type PortPool } from '../media/ports.js';
-import { answer as sdpAnswer, negotiate, parseRemoteAudio, SdpError, type Direction, type Negotiated } from '../media/sdp.js';
+import { answer as sdpAnswer, negotiate, offer as sdpOffer, parseRemoteAudio, SdpError, type Direction, type Negotiated } from '../media/sdp.js';
 import { RtpStream, type AudioSource } from '../media/stream.js';
 import type { StreamStats } from '../media/stats.js';
 
@@ -62,8 +62,11 @@ interface AgentCall {
   invite: SipRequest;
   flow: Flow;
   ports: MediaPorts;
-  stream: RtpStream;
-  negotiated: Negotiated;
+  /** Null until the answer of a late offer arrives in the ACK. */
+  stream: RtpStream | null;
+  negotiated: Negotiated | null;
+  /** Runs the service once media can flow. */
+  run: () => void;
   ok: SipResponse;
   acked: boolean;
   retransmit: NodeJS.Timeout | undefined;
@@ -105,10 +108,10 @@ export class ServiceAgent {
    * returns, the pbx hangs up (unless the caller already did).
    */
   answer(req: SipRequest, server: ServerTransaction, flow: Flow, call: ServiceCall, app: ServiceApp, refused: (status: number) => void = () => {}): void {
-    let negotiated: Negotiated;
+    // No body: a late offer (RFC 3261 §13.2.1): our offer goes in the 200, the answer comes in the ACK.
+    let negotiated: Negotiated | null = null;
     try {
-      if (req.body.length === 0) throw new SdpError(488, 'an offer is needed in the INVITE');
-      negotiated = negotiate(parseRemoteAudio(req.body.toString('utf8')));
+      if (req.body.length > 0) negotiated = negotiate(parseRemoteAudio(req.body.toString('utf8')));
     } catch (err) {
       const e = err instanceof SdpError ? err : new SdpError(400, (err as Error).message);
       this.counters.refused++;
@@ -158,7 +161,9 @@ export class ServiceAgent {
     const c = this.calls.get(keyOf(req.callId, req.to.params.get('tag') ?? ''));
     if (!c) return false;
     if (req.method === 'ACK') {
-      if (req.cseq.seq === c.invite.cseq.seq || c.acked === false) this.acked(c);
+      const first = !c.acked;
+      if (req.cseq.seq === c.invite.cseq.seq || first) this.acked(c);
+      if (first && !c.stream && !c.ended) this.lateAnswer(c, req);
       return true;
     }
     if (!server) return true;
@@ -196,32 +201,20 @@ export class ServiceAgent {
     for (const c of [...this.calls.values()]) c.end('service');
   }
 
-  private start(req: SipRequest, server: ServerTransaction, flow: Flow, call: ServiceCall, app: ServiceApp, n: Negotiated, ports: MediaPorts): void {
+  private start(req: SipRequest, server: ServerTransaction, flow: Flow, call: ServiceCall, app: ServiceApp, n: Negotiated | null, ports: MediaPorts): void {
     const o = this.opts();
     const tag = newTag();
     const dialog = Dialog.uas(req, tag);
     const log = this.log.child({ call_id: req.callId, caller: call.caller, dialled: call.dialled });
-    const stream = new RtpStream({
-      rtp: ports.rtp,
-      rtcp: n.remote.rtcpMux ? null : ports.rtcp,
-      codec: n.codec,
-      payloadType: n.payloadType,
-      telephoneEvent: n.telephoneEvent,
-      remote: { address: n.remote.address, port: n.remote.port, rtcpPort: n.remote.rtcpMux ? null : n.remote.rtcpPort },
-      // The SDP address, and the phone's own address when it sits behind NAT.
-      allowedSources: [...new Set([n.remote.address, flow.remoteAddress])],
-      clock: this.clock,
-      direction: n.remote.direction === 'sendonly' ? 'recvonly' : n.remote.direction === 'recvonly' ? 'sendonly' : n.remote.direction === 'inactive' ? 'inactive' : 'sendrecv',
-    });
     const sessionId = Math.floor(Math.random() * 1e9);
-    const body = sdpAnswer({ sessionId, sessionVersion: 1, address: o.mediaAddress, port: ports.port }, n);
+    const local = { sessionId, sessionVersion: 1, address: o.mediaAddress, port: ports.port };
     const sentBy = o.advertise(flow.transport);
     const ok = makeResponse(req, 200, 'OK', tag, [
       { name: 'contact', value: `<${addressUri(sentBy, call.dialled.replace(/[^0-9A-Za-z*#+._-]/g, '') || 'service')}>` },
       { name: 'allow', value: 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE' },
       { name: 'content-type', value: 'application/sdp' },
     ]);
-    ok.body = Buffer.from(body);
+    ok.body = Buffer.from(n ? sdpAnswer(local, n) : sdpOffer(local));
     let resolveEnded!: (by: 'caller' | 'service') => void;
     const ended = new Promise<'caller' | 'service'>((r) => (resolveEnded = r));
     const c: AgentCall = {
@@ -229,7 +222,7 @@ export class ServiceAgent {
       invite: req,
       flow,
       ports,
-      stream,
+      stream: null,
       negotiated: n,
       ok,
       acked: false,
@@ -238,6 +231,27 @@ export class ServiceAgent {
       sessionVersion: 1,
       ended: false,
       log,
+      run: () => {
+        const stream = c.stream!;
+        const session: ServiceSession = {
+          call,
+          play: (source) => (c.ended ? Promise.resolve() : Promise.race([stream.play(source), ended.then(() => undefined)])),
+          stopPlaying: () => stream.stopPlaying(),
+          onAudio: (l) => (stream.onAudio = l ?? (() => {})),
+          onDigit: (l) => (stream.onDigit = l ?? (() => {})),
+          hangup: () => c.end('service'),
+          ended,
+          get isEnded() {
+            return c.ended;
+          },
+          get stats() {
+            return stream.stats;
+          },
+        };
+        void app(session)
+          .catch((err: unknown) => log.error({ err }, `Service failed on the call from ${call.caller} to ${call.dialled}`))
+          .finally(() => c.end('service'));
+      },
       end: (by) => {
         if (c.ended) return;
         c.ended = true;
@@ -245,14 +259,16 @@ export class ServiceAgent {
         this.calls.delete(keyOf(req.callId, tag));
         if (by === 'service' && !dialog.terminated) this.sendBye(c);
         dialog.terminate();
-        const st = stream.stats;
-        this.media.packetsSent += st.packetsSent;
-        this.media.packetsReceived += st.packetsReceived;
-        this.media.packetsLost += Math.max(0, st.packetsLost);
-        this.media.packetsIgnored += st.packetsIgnored;
-        stream.close();
+        const st = c.stream?.stats;
+        if (st) {
+          this.media.packetsSent += st.packetsSent;
+          this.media.packetsReceived += st.packetsReceived;
+          this.media.packetsLost += Math.max(0, st.packetsLost);
+          this.media.packetsIgnored += st.packetsIgnored;
+        }
+        c.stream?.close();
         this.ports.release(ports);
-        log.info({ by, ...stream.stats }, `Service call from ${call.caller} to ${call.dialled} ended by the ${by}`);
+        log.info({ by, ...(st ?? {}) }, `Service call from ${call.caller} to ${call.dialled} ended by the ${by}`);
         resolveEnded(by);
       },
     };
@@ -260,26 +276,41 @@ export class ServiceAgent {
     server.respond(ok);
     this.counters.answered++;
     this.scheduleRetransmit(c, o.t1);
-    log.info({ codec: n.codec.name, rtp_port: ports.port }, `Service answered the call from ${call.caller} to ${call.dialled}`);
+    log.info({ codec: n?.codec.name ?? 'offered', rtp_port: ports.port, late_offer: !n }, `Service answered the call from ${call.caller} to ${call.dialled}`);
+    if (n) {
+      c.stream = this.openStream(c, n);
+      c.run();
+    }
+  }
 
-    const session: ServiceSession = {
-      call,
-      play: (source) => (c.ended ? Promise.resolve() : Promise.race([stream.play(source), ended.then(() => undefined)])),
-      stopPlaying: () => stream.stopPlaying(),
-      onAudio: (l) => (stream.onAudio = l ?? (() => {})),
-      onDigit: (l) => (stream.onDigit = l ?? (() => {})),
-      hangup: () => c.end('service'),
-      ended,
-      get isEnded() {
-        return c.ended;
-      },
-      get stats() {
-        return stream.stats;
-      },
-    };
-    void app(session)
-      .catch((err: unknown) => log.error({ err }, `Service failed on the call from ${call.caller} to ${call.dialled}`))
-      .finally(() => c.end('service'));
+  private openStream(c: AgentCall, n: Negotiated): RtpStream {
+    return new RtpStream({
+      rtp: c.ports.rtp,
+      rtcp: n.remote.rtcpMux ? null : c.ports.rtcp,
+      codec: n.codec,
+      payloadType: n.payloadType,
+      telephoneEvent: n.telephoneEvent,
+      remote: { address: n.remote.address, port: n.remote.port, rtcpPort: n.remote.rtcpMux ? null : n.remote.rtcpPort },
+      // The SDP address, and the phone's own address when it sits behind NAT.
+      allowedSources: [...new Set([n.remote.address, c.flow.remoteAddress])],
+      clock: this.clock,
+      direction: ourDirection(n.remote.direction),
+    });
+  }
+
+  /** The ACK of a late offer carries the answer (§13.2.1); without a usable one the call cannot go on. */
+  private lateAnswer(c: AgentCall, ack: SipRequest): void {
+    try {
+      if (ack.body.length === 0) throw new SdpError(488, 'the ACK carries no answer to our offer');
+      const n = negotiate(parseRemoteAudio(ack.body.toString('utf8')));
+      c.negotiated = n;
+      c.stream = this.openStream(c, n);
+      c.log.info({ codec: n.codec.name }, 'Late offer answered in the ACK');
+      c.run();
+    } catch (err) {
+      c.log.warn(`Service call ended: ${(err as Error).message}`);
+      c.end('service');
+    }
   }
 
   /** §13.3.1.4: the UAS core retransmits the 2xx, T1 doubling up to T2, until the ACK; after 64·T1 it gives up and hangs up. */
@@ -305,7 +336,7 @@ export class ServiceAgent {
 
   /** Hold and resume (a=sendonly / inactive / sendrecv) or a new address: answered with our side of it. */
   private reinvite(c: AgentCall, req: SipRequest, server: ServerTransaction): void {
-    let n: Negotiated;
+    let n: Negotiated | null;
     try {
       n = req.body.length ? negotiate(parseRemoteAudio(req.body.toString('utf8'))) : c.negotiated;
     } catch (err) {
@@ -313,7 +344,11 @@ export class ServiceAgent {
       server.respond(makeResponse(req, status, status === 488 ? 'Not Acceptable Here' : 'Bad Request: malformed SDP'));
       return;
     }
-    const direction: Direction = n.remote.direction === 'sendonly' ? 'recvonly' : n.remote.direction === 'recvonly' ? 'sendonly' : n.remote.direction === 'inactive' ? 'inactive' : 'sendrecv';
+    if (!n || !c.stream) {
+      server.respond(makeResponse(req, 491, 'Request Pending'));
+      return;
+    }
+    const direction = ourDirection(n.remote.direction);
     c.stream.updateRemote({ address: n.remote.address, port: n.remote.port, rtcpPort: n.remote.rtcpMux ? null : n.remote.rtcpPort }, [...new Set([n.remote.address, c.flow.remoteAddress])], direction);
     c.negotiated = n;
     c.sessionVersion++;
@@ -339,6 +374,11 @@ export class ServiceAgent {
       transportError: () => {},
     });
   }
+}
+
+/** Our direction for the peer's: it sends only → we receive only, and so on. */
+function ourDirection(theirs: Direction): Direction {
+  return theirs === 'sendonly' ? 'recvonly' : theirs === 'recvonly' ? 'sendonly' : theirs;
 }
 
 function keyOf(callId: string, localTag: string): string {

@@ -26,7 +26,7 @@ after(async () => {
 async function node(url: string, dir = tempDir()) {
   const port = await freePort();
   const sipPort = await freeSipPort();
-  const file = writeConfig(dir, { port, sipPort, postgresUrl: url, logLevel: 'info' });
+  const file = writeConfig(dir, { port, sipPort, postgresUrl: url, logLevel: 'info', extra: 'voicemail:\n  enabled: false\n' });
   return { dir, file, port, sipPort };
 }
 

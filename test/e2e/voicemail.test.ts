@@ -133,11 +133,26 @@ test('unregistered and busy callees reach voicemail; an extension with voicemail
   assert.ok([400, 488].includes(bad.status), `malformed SDP: ${bad.status}`);
   const noCodec = await caller.invite('7004', sdp.replace('RTP/AVP 0 101', 'RTP/AVP 18').replace('a=rtpmap:0 PCMU/8000', 'a=rtpmap:18 G729/8000'));
   assert.equal(noCodec.status, 488, 'no codec in common');
+  // A late offer (no SDP in the INVITE): voicemail offers in its 200 and takes the answer from the ACK.
+  const late = await new RtpPeer().open();
+  const lateCall = await caller.invite('7004', '', [], (offer) => {
+    assert.match(offer, /m=audio \d+ RTP\/AVP 0 8 101/, 'our offer: PCMU, PCMA, telephone-event');
+    late.start(offer);
+    return late.sdp();
+  });
+  assert.equal(lateCall.status, 200);
+  const heard = Date.now() + 5000;
+  while (late.received.length < 8000) {
+    assert.ok(Date.now() < heard, `the greeting plays after a late offer (${late.received.length} samples)`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal((await caller.bye(lateCall)).status, 200);
+  late.close();
   // Voicemail switched off for 7004: today's 480.
   assert.equal((await server.api('PUT', '/api/voicemail/7004', token, { enabled: false })).status, 200);
   assert.equal((await caller.invite('7004', sdp)).status, 480);
   const cdr = await server.api('GET', '/api/cdr?extension=7004', token);
-  assert.deepEqual(cdr.json.cdr.map((c: { result: string }) => c.result), ['unavailable', 'failed', 'failed', 'voicemail']);
+  assert.deepEqual(cdr.json.cdr.map((c: { result: string }) => c.result), ['unavailable', 'voicemail', 'failed', 'failed', 'voicemail']);
 });
 
 /** The body of a SIP message as text. */

@@ -124,7 +124,7 @@ export class TestUa {
    * A call: INVITE with `sdp` (answering one proxy challenge), ACK for the final response
    * (same branch for a non-2xx, a new one for a 2xx, RFC 3261 §17.1.1.3 / §13.2.2.4).
    */
-  async invite(target: string, sdp: string, headers: string[] = []): Promise<OutgoingCall> {
+  async invite(target: string, sdp: string, headers: string[] = [], answerInAck?: (offer: string) => string): Promise<OutgoingCall> {
     const callId = randomBytes(8).toString('hex');
     const from = `<sip:${this.user}@${this.server.host}>;tag=${randomBytes(4).toString('hex')}`;
     const uri = `sip:${target}@${this.server.host}:${this.server.port}`;
@@ -143,8 +143,8 @@ export class TestUa {
     const toWithTag = reply.headers.get('to')?.[0] ?? to;
     const contact = /<([^>]+)>/.exec(reply.headers.get('contact')?.[0] ?? '')?.[1] ?? uri;
     const ok = reply.status >= 200 && reply.status < 300;
-    this.ack(ok ? contact : uri, from, reply, callId, cseq, ok ? `z9hG4bK${randomBytes(6).toString('hex')}` : branch);
     const body = reply.raw.split('\r\n\r\n').slice(1).join('\r\n\r\n');
+    this.ack(ok ? contact : uri, from, reply, callId, cseq, ok ? `z9hG4bK${randomBytes(6).toString('hex')}` : branch, ok && answerInAck ? answerInAck(body) : '');
     return { status: reply.status, reply, body, callId, from, to: toWithTag, cseq, contact };
   }
 
@@ -153,11 +153,13 @@ export class TestUa {
     return this.request('BYE', { uri: call.contact, from: call.from, to: call.to, callId: call.callId, cseq: this.cseq++ });
   }
 
-  private ack(uri: string, from: string, reply: SipReply, callId: string, cseq: number, branch: string): void {
+  private ack(uri: string, from: string, reply: SipReply, callId: string, cseq: number, branch: string, body = ''): void {
     const to = reply.headers.get('to')?.[0] ?? '';
     this.sendRaw(
       `ACK ${uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport\r\nMax-Forwards: 70\r\n` +
-        `From: ${from}\r\nTo: ${to}\r\nCall-ID: ${callId}\r\nCSeq: ${cseq} ACK\r\nContent-Length: 0\r\n\r\n`,
+        `From: ${from}\r\nTo: ${to}\r\nCall-ID: ${callId}\r\nCSeq: ${cseq} ACK\r\n` +
+        (body ? 'Content-Type: application/sdp\r\n' : '') +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
   }
 

@@ -102,12 +102,6 @@ export class Voicemail {
   divert(req: SipRequest, server: ServerTransaction, flow: Flow, call: Call, reason: Unreached): boolean {
     const mailbox = call.callee;
     if (!this.hasMailbox(mailbox)) return false;
-    // No offer in the INVITE (a late-offer caller): the service agent answers only offers,
-    // so the caller gets the busy or unavailable answer it would have had without voicemail.
-    if (req.body.length === 0) {
-      this.d.log.info({ call_id: req.callId, caller: call.caller, mailbox }, `Call ${call.caller} → ${mailbox} not taken by voicemail: the INVITE has no SDP offer`);
-      return false;
-    }
     const c = this.d.config().voicemail;
     const app = depositApp(
       mailbox,
