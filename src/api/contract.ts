@@ -88,6 +88,11 @@ export const CdrView = Type.Object(
     status: Type.Integer(),
     hangup_side: Nullable(Type.String()),
     duration_seconds: Type.Number(),
+    // RTP the pbx itself sent and received (calls it answered: voicemail); null for proxied calls.
+    media_packets_sent: Nullable(Type.Integer()),
+    media_packets_received: Nullable(Type.Integer()),
+    media_packets_lost: Nullable(Type.Integer()),
+    media_jitter_ms: Nullable(Type.Number()),
   },
   open,
 );

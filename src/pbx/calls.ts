@@ -10,6 +10,14 @@ import type { WriteBehind } from '../storage/write-behind.js';
 export type CallResult = 'answered' | 'voicemail' | 'busy' | 'no_answer' | 'cancelled' | 'unknown_extension' | 'unavailable' | 'rejected' | 'failed';
 export type HangupSide = 'caller' | 'callee' | 'system';
 
+/** What the pbx measured of a call's RTP when it was a party of the call. */
+export interface MediaFigures {
+  packetsSent: number;
+  packetsReceived: number;
+  packetsLost: number;
+  jitterMs: number;
+}
+
 export interface Call {
   id: string;
   callId: string;
@@ -63,7 +71,7 @@ export class Calls {
   }
 
   /** Ends the call once (later calls are ignored) and records its CDR. */
-  end(call: Call, result: CallResult, status: number, side: HangupSide | null): void {
+  end(call: Call, result: CallResult, status: number, side: HangupSide | null, media?: MediaFigures): void {
     if (!this.active.delete(call.id)) return;
     const ended = Date.now();
     this.counters.ended++;
@@ -83,6 +91,10 @@ export class Calls {
       status,
       hangup_side: side,
       duration_seconds: duration,
+      media_packets_sent: media?.packetsSent ?? null,
+      media_packets_received: media?.packetsReceived ?? null,
+      media_packets_lost: media ? Math.max(0, media.packetsLost) : null,
+      media_jitter_ms: media?.jitterMs ?? null,
     };
     this.writeBehind.append((trx) => trx.insertInto('cdr').values(row).execute());
   }

@@ -206,7 +206,7 @@ export function recorded(calls: Calls, call: import('./calls.js').Call, app: Ser
     } finally {
       session.hangup();
       const by = await session.ended;
-      calls.end(call, result, 200, by === 'caller' ? 'caller' : 'system');
+      calls.end(call, result, 200, by === 'caller' ? 'caller' : 'system', session.stats);
     }
   };
 }

@@ -157,6 +157,10 @@ export interface CdrTable {
   status: number;
   hangup_side: string | null;
   duration_seconds: number;
+  media_packets_sent: number | null;
+  media_packets_received: number | null;
+  media_packets_lost: number | null;
+  media_jitter_ms: number | null;
 }
 
 export interface AdminsTable {

@@ -116,6 +116,12 @@ test('no answer: baresip reaches voicemail after the ring time, and the stored m
   assert.ok(seconds >= duration - 0.6, `the 700 Hz tone fills the message: ${seconds} s of ${duration.toFixed(1)} s`);
   const cdr = await server.api('GET', '/api/cdr?extension=7002', token);
   assert.equal(cdr.json.cdr[0].result, 'voicemail');
+  // The pbx was a party of this call: its RTP figures are in the CDR (50 packets a second each way).
+  const r = cdr.json.cdr[0];
+  assert.ok(r.media_packets_received > 40 * duration, `received ${r.media_packets_received} packets`);
+  assert.ok(r.media_packets_sent > 40 * duration, `sent ${r.media_packets_sent} packets`);
+  assert.equal(r.media_packets_lost, 0);
+  assert.equal(typeof r.media_jitter_ms, 'number');
   caller.send('/quit');
 });
 

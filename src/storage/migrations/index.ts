@@ -225,6 +225,15 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('voicemail_messages_mailbox').on('voicemail_messages').columns(['mailbox', 'created_at']).execute();
       },
     },
+    '0013_cdr_media': {
+      // What the pbx measured of the RTP of calls it answered itself (voicemail …); null for proxied calls.
+      async up(db: Kysely<any>) {
+        for (const column of ['media_packets_sent', 'media_packets_received', 'media_packets_lost']) {
+          await db.schema.alterTable('cdr').addColumn(column, 'integer').execute();
+        }
+        await db.schema.alterTable('cdr').addColumn('media_jitter_ms', 'real').execute();
+      },
+    },
     '0008_postgresql_nodes': {
       // PostgreSQL only; SQLite has 64-bit rowids and data_version already.
       async up(db: Kysely<any>) {
