@@ -273,6 +273,18 @@ test('a mailbox page lists a message, plays it in the page, and deletes it', asy
   } finally {
     caller.close();
   }
+  // The PIN is set on the extension page (the API checks it against the PIN policy).
+  await page.goto(url('/admin/extensions'));
+  await page.getByRole('button', { name: 'Edit extension 2009' }).click();
+  await page.getByLabel('Voicemail PIN').fill('1111');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  const pinError = page.locator('.field.has-error', { has: page.getByLabel('Voicemail PIN') }).getByRole('alert');
+  await pinError.waitFor();
+  assert.match(await pinError.innerText(), /one digit repeated/);
+  await page.getByLabel('Voicemail PIN').fill('4826');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.getByRole('form', { name: 'Edit extension 2009' }).waitFor({ state: 'detached' });
+  assert.equal(((await (await api('GET', '/api/voicemail/2009')).json()) as { pin_set: boolean }).pin_set, true);
   await page.goto(url('/admin/voicemail/2009'));
   const row = page.locator('tr[data-message]');
   await row.waitFor();

@@ -146,11 +146,17 @@ function EditExtension({ ext, onClose, onChanged }: { ext: Extension; onClose: (
   const [name, setName] = useState(ext.name ?? '');
   const [enabled, setEnabled] = useState(ext.enabled);
   const [algorithms, setAlgorithms] = useState((ext.digest_algorithms ?? []).join(','));
-  const { busy, errors, run: act } = useFormAction(['name', 'enabled', 'digest_algorithms']);
+  const [pin, setPin] = useState('');
+  const { busy, errors, run: act } = useFormAction(['name', 'enabled', 'digest_algorithms', 'voicemail_pin']);
   const save = (e: Event) => {
     e.preventDefault();
     void act(async () => {
-      await api('PUT', `/api/extensions/${ext.number}`, { ...(name ? { name } : {}), enabled, digest_algorithms: algorithms ? algorithms.split(',') : null });
+      await api('PUT', `/api/extensions/${ext.number}`, {
+        ...(name ? { name } : {}),
+        enabled,
+        digest_algorithms: algorithms ? algorithms.split(',') : null,
+        ...(pin ? { voicemail_pin: pin } : {}),
+      });
       onChanged();
       onClose();
     });
@@ -173,6 +179,20 @@ function EditExtension({ ext, onClose, onChanged }: { ext: Extension; onClose: (
             { value: 'SHA-256,MD5', label: 'SHA-256, then MD5' },
             { value: 'MD5,SHA-256', label: 'MD5, then SHA-256' },
           ]}
+        />
+        <Field
+          label={ext.voicemail_pin_set ? 'New voicemail PIN' : 'Voicemail PIN'}
+          name="voicemail_pin"
+          value={pin}
+          onValue={setPin}
+          error={errors.fields.voicemail_pin}
+          inputMode="numeric"
+          autocomplete="off"
+          hint={
+            <>
+              Typed on the phone after *97; stored hashed. <Link href={`/voicemail/${ext.number}`}>Voicemail settings and messages</Link>
+            </>
+          }
         />
       </div>
       <FormError message={errors.form} />
