@@ -6,8 +6,10 @@
 // the callers), the spacing of the pbx's packets as the callers received them (p50, p99 of
 // |gap − 20 ms|), and the pbx process's CPU per stream (from /proc). The callers share
 // this process, on the machine's other core: spacing figures include its own jitter.
-// Settings: LEVELS (default "100,250,500,750"), WINDOW (default 8), PBX_SIP_PORT, PBX_API_PORT.
+// Settings: LEVELS (default "100,250,500,750"), WINDOW (default 8), PBX_SIP_PORT, PBX_API_PORT,
+// PIN=1 (pbx on core 0, callers on core 1, with taskset).
 import { createSocket, type Socket } from 'node:dgram';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
@@ -29,6 +31,11 @@ writeFileSync(
 );
 const token = await createToken(file);
 const server = await RunningServer.start(file, API_PORT);
+if (process.env['PIN'] === '1') {
+  // The pbx on core 0 (all its threads), the callers on core 1: neither takes the other's time.
+  execFileSync('taskset', ['-a', '-p', '-c', '0', String(server.child.pid)]);
+  execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)]);
+}
 const created = await server.api('POST', '/api/extensions', token, { number: '5999', digest_algorithms: ['MD5'] });
 const caller = { number: '5999', password: created.json.password as string };
 for (let i = 0; i < MAILBOXES; i++) await server.api('POST', '/api/extensions', token, { number: String(6000 + i), digest_algorithms: ['MD5'] });
@@ -130,7 +137,8 @@ for (const n of LEVELS) {
   );
   const metrics = await (await fetch(`${server.base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
   const late = [...metrics.matchAll(/^pbx_media_clock_late_ticks_total\{kind="(\w+)"\} (\d+)/gm)].map((m) => `${m[1]} ${m[2]}`).join(', ');
-  console.log(`         (pbx media clock so far: ${late})`);
+  const p99 = (name: string) => new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1];
+  console.log(`         (pbx media clock: ticks late p99 ${p99('pbx_media_clock_late_p99_ms')} ms, sending a tick p99 ${p99('pbx_media_clock_busy_p99_ms')} ms; so far ${late})`);
   clearInterval(sender);
   for (const { leg, call } of legs) {
     await ua.bye(call).catch(() => {});

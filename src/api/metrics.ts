@@ -95,6 +95,8 @@ export function createMetrics(pbx: MetricsDeps): Registry {
     [{ kind: 'caught_up' }, sip.clock.counters.caughtUp],
     [{ kind: 'dropped' }, sip.clock.counters.dropped],
   ]);
+  gauge('pbx_media_clock_late_p99_ms', 'How late the media clock started its ticks, p99 over the last minute (ms)', () => sip.clock.timing(99).lateMs);
+  gauge('pbx_media_clock_busy_p99_ms', 'How long a media tick took to send every stream, p99 over the last minute (ms)', () => sip.clock.timing(99).busyMs);
   const vm = pbx.voicemail;
   counter('pbx_voicemail_messages_total', 'Voicemail messages left', [], () => [[{}, vm.counters.messagesLeft]]);
   counter('pbx_voicemail_mail_total', 'Voicemail mails by outcome (failed = attempts that will be retried)', ['outcome'], () => [

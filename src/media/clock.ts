@@ -19,6 +19,10 @@ export class MediaClock {
   private ticks = 0;
   /** Ticks the clock ran late by more than one period and caught up, and ticks dropped. */
   readonly counters = { caughtUp: 0, dropped: 0 };
+  /** How late the last ticks started (ms after their due time), and how long sending them took. */
+  private readonly late = new Float64Array(3000);
+  private readonly busy = new Float64Array(3000);
+  private measured = 0;
 
   constructor(readonly periodMs = 20) {}
 
@@ -41,6 +45,21 @@ export class MediaClock {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+  }
+
+  /**
+   * Over the last ticks (up to 3000, one minute): the p-th percentile of how late a tick
+   * started, and of how long it took to send every stream's packet (ms). A stream's packet
+   * spacing varies by at most the sum.
+   */
+  timing(p: number): { lateMs: number; busyMs: number; ticks: number } {
+    const n = Math.min(this.measured, this.late.length);
+    const at = (a: Float64Array) => {
+      if (n === 0) return 0;
+      const s = Array.from(a.subarray(0, n)).sort((x, y) => x - y);
+      return Math.round(s[Math.min(n - 1, Math.floor((p / 100) * n))]! * 100) / 100;
+    };
+    return { lateMs: at(this.late), busyMs: at(this.busy), ticks: n };
   }
 
   stop(): void {
@@ -67,9 +86,14 @@ export class MediaClock {
         break;
       }
       if (ran > 0) this.counters.caughtUp++;
+      const due = this.origin + (this.ticks + 1) * this.periodMs;
       this.ticks++;
       ran++;
+      const start = performance.now();
       for (const m of this.members) m.tick();
+      const i = this.measured++ % this.late.length;
+      this.late[i] = Math.max(0, start - due);
+      this.busy[i] = performance.now() - start;
     }
     if (this.members.size > 0) this.schedule();
     else this.timer = undefined;
