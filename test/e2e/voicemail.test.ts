@@ -375,3 +375,38 @@ test('/metrics counts service calls, media packets and voicemail', async () => {
   assert.match(text, /^pbx_voicemail_messages_total \d+$/m);
   assert.match(text, /^pbx_media_packets_total\{kind="sent"\} \d+$/m);
 });
+
+test('greetings: an uploaded busy greeting is what a caller hears; a wrong format is refused with how to convert it', async () => {
+  const wav = join(dir, 'greeting-1200.wav');
+  writeToneWav(wav, 1200, 2);
+  const put = (body: Buffer) =>
+    fetch(`${server.base}/api/voicemail/7005/greetings/busy`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'audio/wav' }, body });
+  const ok = await put(readFileSync(wav));
+  assert.equal(ok.status, 200);
+  assert.equal(((await ok.json()) as { seconds: number }).seconds, 2);
+  const stereo = join(dir, 'greeting-44k.wav');
+  writeToneWav(stereo, 440, 1, 44100);
+  const bad = await put(readFileSync(stereo));
+  assert.equal(bad.status, 400);
+  assert.match(((await bad.json()) as { message: string }).message, /44100 Hz.*needed: mono 16-bit PCM at 8000 Hz \(sox/);
+
+  // 7005's phone is busy (486): the caller hears the uploaded 1200 Hz greeting.
+  const phone = await new TestUa({ host: '127.0.0.1', port: sipPort }, '7005', secrets.get('7005')!).open();
+  uas.push(phone);
+  assert.equal((await phone.register({ expires: 300 })).reply.status, 200);
+  phone.onRequest = (req) => (req.method === 'INVITE' ? { status: 486, reason: 'Busy Here' } : { status: 200, reason: 'OK' });
+  const caller = await new TestUa({ host: '127.0.0.1', port: sipPort }, '7003', secrets.get('7003')!).open();
+  uas.push(caller);
+  const ear = await new RtpPeer().open();
+  const call = await caller.invite('7005', ear.sdp());
+  assert.equal(call.status, 200);
+  ear.start(call.body);
+  const deadline = Date.now() + 6000;
+  while (toneSeconds(Int16Array.from(ear.received), 1200) < 1.5) {
+    assert.ok(Date.now() < deadline, 'the uploaded greeting was played');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await caller.bye(call);
+  ear.close();
+  assert.equal((await fetch(`${server.base}/api/voicemail/7005/greetings/busy`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status, 204);
+});

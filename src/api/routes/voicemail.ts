@@ -56,6 +56,8 @@ export function voicemailRoutes(pbx: VoicemailRouteDeps) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['voicemail'];
+    // Greetings arrive as WAV bodies (audio/wav, or any binary type).
+    app.addContentTypeParser(['audio/wav', 'audio/x-wav', 'audio/wave', 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: 16_777_216 }, (_req, body, done) => done(null, body));
     const store = pbx.voicemail.store;
     const mailboxOf = (number: string) => pbx.extensions.require(number).number;
 
@@ -78,6 +80,24 @@ export function voicemailRoutes(pbx: VoicemailRouteDeps) {
       });
       pbx.log.info({ mailbox: n, pin_changed: b.pin !== undefined }, `Mailbox ${n} updated`);
       return settingsView(s, await store.counts(n));
+    });
+
+    const GreetingParams = Type.Object({ mailbox: Type.String(), which: Type.Union([Type.Literal('unavailable'), Type.Literal('busy'), Type.Literal('name')]) });
+    app.put(
+      '/voicemail/:mailbox/greetings/:which',
+      { schema: { tags, summary: 'Upload a greeting (unavailable, busy) or the name: WAV, 8 kHz 16-bit mono', params: GreetingParams }, bodyLimit: 16_777_216 },
+      async (req) => {
+        const n = mailboxOf(req.params.mailbox);
+        const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+        const samples = store.saveGreeting(n, req.params.which, body);
+        pbx.log.info({ mailbox: n, greeting: req.params.which, seconds: samples / 8000 }, `Mailbox ${n}: ${req.params.which} greeting uploaded`);
+        return { mailbox: n, greeting: req.params.which, seconds: Math.round(samples / 800) / 10 };
+      },
+    );
+    app.delete('/voicemail/:mailbox/greetings/:which', { schema: { tags, summary: 'Remove a greeting (callers hear the default again)', params: GreetingParams } }, async (req, reply) => {
+      const n = mailboxOf(req.params.mailbox);
+      if (!store.removeGreeting(n, req.params.which)) throw new PbxError('not_found', `Mailbox ${n} has no ${req.params.which} greeting`, 'which');
+      return reply.code(204).send();
     });
 
     app.get('/voicemail/:mailbox/messages', { schema: { tags, summary: 'Messages of a mailbox, new first', params: Mailbox } }, async (req) => {

@@ -48,7 +48,10 @@ export class Voicemail {
   constructor(private readonly d: VoicemailDeps) {
     const vm = () => d.config().voicemail;
     this.store = new VoicemailStore(d.db, () => ({ dir: vm().dir, enabledByDefault: vm().enabled, minMessageMs: 1000, pinMinLength: vm().pin_min_length }));
-    this.prompts = new Prompts(() => vm().prompts_dir);
+    this.prompts = new Prompts(
+      () => vm().prompts_dir,
+      (file, problem) => d.log.warn({ file }, `Voicemail prompt ${file} cannot be played (${problem}); the built-in one is used`),
+    );
     this.mwi = new MessageWaiting(
       d.stack,
       d.location,

@@ -11,7 +11,11 @@ const BUILT_IN = fileURLToPath(new URL('./prompts/en/', import.meta.url));
 export class Prompts {
   private readonly cache = new Map<string, Int16Array>();
 
-  constructor(private readonly overrideDir: () => string) {}
+  constructor(
+    private readonly overrideDir: () => string,
+    /** An admin's file that cannot be played (the built-in prompt is used instead). */
+    private readonly onBadFile: (file: string, problem: string) => void = () => {},
+  ) {}
 
   /** A prompt's samples; throws for a name that has no file (a programming mistake). */
   get(name: string): Int16Array {
@@ -20,7 +24,14 @@ export class Prompts {
     let samples = this.cache.get(key);
     if (!samples) {
       const custom = dir ? join(dir, `${name}.wav`) : '';
-      samples = readWav(custom && existsSync(custom) ? custom : join(BUILT_IN, `${name}.wav`));
+      if (custom && existsSync(custom)) {
+        try {
+          samples = readWav(custom);
+        } catch (err) {
+          this.onBadFile(custom, (err as Error).message);
+        }
+      }
+      samples ??= readWav(join(BUILT_IN, `${name}.wav`));
       this.cache.set(key, samples);
     }
     return samples;

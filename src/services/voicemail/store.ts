@@ -4,13 +4,13 @@
 // the row written; at start-up, .part files and audio without a row are removed (a crash
 // in between), and rows whose audio is gone are dropped. A listed message always plays
 // whole. Settings per mailbox (PIN hashed, email …) live in `mailboxes`; no row = defaults.
-import { mkdirSync, readdirSync, renameSync, rmSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, renameSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import type { Db } from '../../storage/database.js';
 import type { VoicemailMessagesTable } from '../../storage/tables.js';
-import { WavWriter, SAMPLE_RATE } from '../../media/wav.js';
+import { WavWriter, SAMPLE_RATE, decodeWav, encodeWav, WavFormatError } from '../../media/wav.js';
 import { hashPassword, verifyPassword } from '../../security/passwords.js';
 import { PbxError } from '../../pbx/errors.js';
 
@@ -293,6 +293,32 @@ export class VoicemailStore {
         rmSync(part, { force: true });
       },
     };
+  }
+
+  /** Replaces a greeting (or the name) with uploaded audio: checked to be 8 kHz 16-bit mono WAV, written whole. */
+  saveGreeting(mailbox: string, which: Greeting, wav: Buffer): number {
+    let samples: Int16Array;
+    try {
+      samples = decodeWav(wav, `The ${which === 'name' ? 'name recording' : `${which} greeting`}`);
+    } catch (err) {
+      if (err instanceof WavFormatError) throw new PbxError('invalid', err.message, 'audio');
+      throw err;
+    }
+    if (samples.length < SAMPLE_RATE / 2) throw new PbxError('invalid', 'A greeting shorter than half a second is too short to be one', 'audio');
+    const file = this.greetingPath(mailbox, which);
+    mkdirSync(dirname(file), { recursive: true, mode: 0o750 });
+    const part = `${file}.${randomBytes(4).toString('hex')}.part`;
+    writeFileSync(part, encodeWav(samples), { mode: 0o640 });
+    renameSync(part, file);
+    return samples.length;
+  }
+
+  /** Removes a greeting: callers hear the default one again. False when there was none. */
+  removeGreeting(mailbox: string, which: Greeting): boolean {
+    const file = this.greetingPath(mailbox, which);
+    if (!existsSync(file)) return false;
+    rmSync(file);
+    return true;
   }
 
   async move(id: string, folder: Folder): Promise<Message> {
