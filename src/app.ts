@@ -452,7 +452,13 @@ function createSip(
     stack,
     ports,
     clock,
-    () => ({ advertise: (t) => advertised(config(), t), mediaAddress: config().server.external_ip, t1: stack.timers.T1, t2: stack.timers.T2 }),
+    () => ({
+      advertise: (t) => advertised(config(), t),
+      mediaAddress: config().server.external_ip,
+      t1: stack.timers.T1,
+      t2: stack.timers.T2,
+      mediaTimeoutSeconds: config().media.timeout_seconds,
+    }),
     log.child({ component: 'services' }),
   );
   // Services above the SIP layer (voicemail …) register here once they exist.

@@ -226,6 +226,9 @@ export const ConfigSchema = Type.Object(
         // UDP ports for RTP (even) and RTCP (the odd one above); open them in a firewall.
         rtp_port_min: Type.Integer({ minimum: 1024, maximum: 65534, default: 10000 }),
         rtp_port_max: Type.Integer({ minimum: 1025, maximum: 65535, default: 20000 }),
+        // A call the pbx answered whose caller sends no RTP for this long (a phone that lost
+        // power or network, never to send BYE) is hung up. 0: never.
+        timeout_seconds: Type.Integer({ minimum: 0, maximum: 3600, default: 30 }),
       },
       { ...strict, default: {} },
     ),

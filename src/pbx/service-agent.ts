@@ -55,6 +55,8 @@ export interface AgentOptions {
   /** RFC 3261 timers T1/T2 for 2xx retransmission (ms). */
   t1: number;
   t2: number;
+  /** No RTP from the caller for this long: hang up (0: never). */
+  mediaTimeoutSeconds: number;
 }
 
 interface AgentCall {
@@ -73,6 +75,9 @@ interface AgentCall {
   sessionVersion: number;
   sessionId: number;
   ended: boolean;
+  /** RTP packets received at the last media check, and when that count last moved. */
+  lastReceived: number;
+  lastReceivedAt: number;
   end: (by: 'caller' | 'service') => void;
   log: Logger;
 }
@@ -86,6 +91,7 @@ interface Pending {
 export class ServiceAgent {
   private readonly calls = new Map<string, AgentCall>();
   private readonly pending = new Map<string, Pending>();
+  private watchdog: NodeJS.Timeout | undefined;
   readonly counters = { answered: 0, refused: 0, cancelled: 0 };
   /** RTP of ended service calls, summed (per-call figures are in each call's log line). */
   readonly media = { packetsSent: 0, packetsReceived: 0, packetsLost: 0, packetsIgnored: 0 };
@@ -196,8 +202,34 @@ export class ServiceAgent {
     }
   }
 
+  /** One timer for every call: a caller that sends no RTP for media.timeout_seconds is gone. */
+  private watch(): void {
+    if (this.watchdog) return;
+    this.watchdog = setInterval(() => {
+      const limit = this.opts().mediaTimeoutSeconds * 1000;
+      const now = Date.now();
+      for (const c of [...this.calls.values()]) {
+        const received = c.stream?.stats.packetsReceived ?? 0;
+        const listening = c.stream ? c.stream.direction === 'sendrecv' || c.stream.direction === 'recvonly' : true;
+        if (received !== c.lastReceived || !listening) {
+          c.lastReceived = received;
+          c.lastReceivedAt = now;
+        } else if (limit > 0 && now - c.lastReceivedAt >= limit) {
+          c.log.warn({ seconds: Math.round((now - c.lastReceivedAt) / 1000), packets_received: received }, 'No RTP from the caller: hanging up (media.timeout_seconds)');
+          c.end('service');
+        }
+      }
+      if (this.calls.size === 0) {
+        clearInterval(this.watchdog);
+        this.watchdog = undefined;
+      }
+    }, 1000);
+    this.watchdog.unref();
+  }
+
   /** Ends every call (shutdown): BYE to each caller. */
   close(): void {
+    clearInterval(this.watchdog);
     for (const c of [...this.calls.values()]) c.end('service');
   }
 
@@ -230,6 +262,8 @@ export class ServiceAgent {
       sessionId,
       sessionVersion: 1,
       ended: false,
+      lastReceived: 0,
+      lastReceivedAt: Date.now(),
       log,
       run: () => {
         const stream = c.stream!;
@@ -273,6 +307,7 @@ export class ServiceAgent {
       },
     };
     this.calls.set(keyOf(req.callId, tag), c);
+    this.watch();
     server.respond(ok);
     this.counters.answered++;
     this.scheduleRetransmit(c, o.t1);

@@ -29,7 +29,7 @@ before(async () => {
   sipPort = await freeSipPort();
   const port = await freePort();
   const file = (configFile = writeConfig(dir, { port, sipPort }));
-  writeFileSync(file, `${readFileSync(file, 'utf8')}voicemail:\n  silence_seconds: 3\n`);
+  writeFileSync(file, `${readFileSync(file, 'utf8')}voicemail:\n  silence_seconds: 3\nmedia:\n  timeout_seconds: 4\n`);
   token = await createToken(file);
   server = await RunningServer.start(file, port);
   for (const n of ['7001', '7002', '7003', '7004', '7005']) {
@@ -409,4 +409,26 @@ test('greetings: an uploaded busy greeting is what a caller hears; a wrong forma
   await caller.bye(call);
   ear.close();
   assert.equal((await fetch(`${server.base}/api/voicemail/7005/greetings/busy`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status, 204);
+});
+
+test('a caller that vanishes (no RTP, no BYE) is hung up after media.timeout_seconds, and the message it left is kept', async () => {
+  const ua = await new TestUa({ host: '127.0.0.1', port: sipPort }, '7003', secrets.get('7003')!).open();
+  uas.push(ua);
+  const media = await new RtpPeer().open();
+  const before = (await server.api('GET', '/api/voicemail/7004/messages', token)).json.messages.length;
+  const call = await ua.invite('7004', media.sdp());
+  assert.equal(call.status, 200);
+  media.start(call.body);
+  await new Promise((r) => setTimeout(r, 400));
+  media.press('#');
+  await media.pressed();
+  media.tone(600);
+  await new Promise((r) => setTimeout(r, 2000));
+  // The phone loses its network: no more packets, no BYE.
+  media.close();
+  const bye = await ua.waitRequest((r) => r.method === 'BYE' && r.headers.get('call-id')?.[0] === call.callId, 10_000);
+  assert.ok(bye);
+  await server.waitForLog(/No RTP from the caller: hanging up/, 1000);
+  const after = (await server.api('GET', '/api/voicemail/7004/messages', token)).json.messages.length;
+  assert.equal(after, before + 1, 'what was recorded before the silence is a message');
 });
