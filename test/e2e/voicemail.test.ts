@@ -13,7 +13,7 @@ import { Baresip } from '../helpers/baresip.ts';
 import { createToken, freePort, freeSipPort, runCli, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 import { TestUa } from '../helpers/sip-client.ts';
 import { readWavSamples, toneSeconds, writeToneWav } from '../helpers/audio.ts';
-import { leaveVoicemail, RtpPeer } from '../helpers/rtp-peer.ts';
+import { leaveVoicemail, RtpPeer, startVoicemail } from '../helpers/rtp-peer.ts';
 import { SMTPServer } from 'smtp-server';
 
 const dir = tempDir();
@@ -332,14 +332,7 @@ test('kill -9 during a recording: after the restart every listed message plays w
   const before = (await server.api('GET', '/api/voicemail/7004/messages', token)).json.messages.length;
   const ua = await new TestUa({ host: '127.0.0.1', port: sipPort }, '7003', secrets.get('7003')!).open();
   uas.push(ua);
-  const media = await new RtpPeer().open();
-  const call = await ua.invite('7004', media.sdp());
-  assert.equal(call.status, 200);
-  media.start(call.body);
-  await new Promise((r) => setTimeout(r, 400));
-  media.press('#');
-  await media.pressed();
-  media.tone(600);
+  const { media } = await startVoicemail(ua, '7004', 600);
   await new Promise((r) => setTimeout(r, 2500));
   const folder = join(dir, 'data', 'voicemail', '7004');
   assert.ok(readdirSync(folder).some((f) => f.endsWith('.wav.part')), 'a recording is being written');
@@ -414,15 +407,8 @@ test('greetings: an uploaded busy greeting is what a caller hears; a wrong forma
 test('a caller that vanishes (no RTP, no BYE) is hung up after media.timeout_seconds, and the message it left is kept', async () => {
   const ua = await new TestUa({ host: '127.0.0.1', port: sipPort }, '7003', secrets.get('7003')!).open();
   uas.push(ua);
-  const media = await new RtpPeer().open();
   const before = (await server.api('GET', '/api/voicemail/7004/messages', token)).json.messages.length;
-  const call = await ua.invite('7004', media.sdp());
-  assert.equal(call.status, 200);
-  media.start(call.body);
-  await new Promise((r) => setTimeout(r, 400));
-  media.press('#');
-  await media.pressed();
-  media.tone(600);
+  const { media, call } = await startVoicemail(ua, '7004', 600);
   await new Promise((r) => setTimeout(r, 2000));
   // The phone loses its network: no more packets, no BYE.
   media.close();

@@ -114,23 +114,33 @@ export class RtpPeer {
   }
 }
 
+type Caller<C> = { invite: (to: string, sdp: string) => Promise<C & { status: number; body: string }>; bye: (c: C) => Promise<unknown> };
+
 /**
- * Leaves a voicemail message as a caller does: calls `mailbox` from `ua`, skips the
- * greeting with '#', plays `hz` for `ms`, hangs up. The test phone must exist already.
+ * A caller starts leaving a voicemail message: calls `mailbox` from `ua`, skips the
+ * greeting with '#', and plays `hz` from then on. The test phone must exist already.
  */
-export async function leaveVoicemail(ua: { invite: (to: string, sdp: string) => Promise<{ status: number; body: string }>; bye: (c: never) => Promise<unknown> }, mailbox: string, hz: number, ms = 2000): Promise<void> {
+export async function startVoicemail<C>(ua: Caller<C>, mailbox: string, hz: number): Promise<{ media: RtpPeer; call: C & { status: number; body: string } }> {
   const media = await new RtpPeer().open();
+  const call = await ua.invite(mailbox, media.sdp());
+  if (call.status !== 200) {
+    media.close();
+    throw new Error(`voicemail did not answer: ${call.status}`);
+  }
+  media.start(call.body);
+  await new Promise((r) => setTimeout(r, 400));
+  media.press('#');
+  await media.pressed();
+  media.tone(hz);
+  return { media, call };
+}
+
+/** Leaves a voicemail message: `ms` of `hz` after the greeting, then hangs up. */
+export async function leaveVoicemail<C>(ua: Caller<C>, mailbox: string, hz: number, ms = 2000): Promise<void> {
+  const { media, call } = await startVoicemail(ua, mailbox, hz);
   try {
-    const call = await ua.invite(mailbox, media.sdp());
-    if (call.status !== 200) throw new Error(`voicemail did not answer: ${call.status}`);
-    media.start(call.body);
-    await new Promise((r) => setTimeout(r, 400));
-    media.press('#');
-    await media.pressed();
-    await new Promise((r) => setTimeout(r, 300));
-    media.tone(hz);
-    await new Promise((r) => setTimeout(r, ms));
-    await ua.bye(call as never);
+    await new Promise((r) => setTimeout(r, 300 + ms));
+    await ua.bye(call);
   } finally {
     media.close();
   }
