@@ -418,3 +418,25 @@ test('a caller that vanishes (no RTP, no BYE) is hung up after media.timeout_sec
   const after = (await server.api('GET', '/api/voicemail/7004/messages', token)).json.messages.length;
   assert.equal(after, before + 1, 'what was recorded before the silence is a message');
 });
+
+test('a phone that does not subscribe gets unsolicited message-waiting NOTIFYs (a new message, and when it registers)', async () => {
+  // 7001's phone registers and never subscribes.
+  const phone = await new TestUa({ host: '127.0.0.1', port: sipPort }, '7001', secrets.get('7001')!).open();
+  uas.push(phone);
+  phone.onRequest = (req) => (req.method === 'INVITE' ? { status: 486, reason: 'Busy Here' } : { status: 200, reason: 'OK' });
+  assert.equal((await phone.register({ expires: 300 })).reply.status, 200);
+  const caller = await new TestUa({ host: '127.0.0.1', port: sipPort }, '7003', secrets.get('7003')!).open();
+  uas.push(caller);
+  await leaveVoicemail(caller, '7001', 600, 1500);
+  const notify = await phone.waitRequest((r) => r.method === 'NOTIFY' && /Messages-Waiting: yes/.test(bodyOf(r.raw)), 3000);
+  assert.equal(notify.headers.get('event')?.[0], 'message-summary');
+  assert.ok(!/;tag=/.test(notify.headers.get('to')?.[0] ?? ''), 'out of any dialog (no To tag)');
+  assert.match(bodyOf(notify.raw), /Voice-Message: [1-9]\d*\/\d+/);
+  // A phone that registers again (a reboot) is told at once.
+  const count = phone.requests.filter((r) => r.method === 'NOTIFY').length;
+  const again = await new TestUa({ host: '127.0.0.1', port: sipPort }, '7001', secrets.get('7001')!).open();
+  uas.push(again);
+  assert.equal((await again.register({ expires: 300 })).reply.status, 200);
+  await again.waitRequest((r) => r.method === 'NOTIFY' && /Messages-Waiting: yes/.test(bodyOf(r.raw)), 3000);
+  assert.ok(phone.requests.filter((r) => r.method === 'NOTIFY').length >= count);
+});
