@@ -440,3 +440,33 @@ test('a phone that does not subscribe gets unsolicited message-waiting NOTIFYs (
   await again.waitRequest((r) => r.method === 'NOTIFY' && /Messages-Waiting: yes/.test(bodyOf(r.raw)), 3000);
   assert.ok(phone.requests.filter((r) => r.method === 'NOTIFY').length >= count);
 });
+
+test('baresip subscribes to its mailbox (its mwi module) and sees the lamp light within 2 s of a new message', async () => {
+  const cfg = join(dir, 'baresip-mwi');
+  mkdirSync(cfg, { recursive: true });
+  const listen = 27600 + (sipPort % 300);
+  writeFileSync(
+    join(cfg, 'config'),
+    ['poll_method poll', `sip_listen 127.0.0.1:${listen}`, 'sip_trans_def udp', 'module_path /usr/lib/baresip/modules', 'module stdio.so', 'module g711.so', 'module_app account.so', 'module_app menu.so', 'module_app mwi.so', ''].join('\n'),
+  );
+  // Busy for calls (it never answers: answermode manual, and the caller reaches voicemail by the mailbox's ring time).
+  assert.equal((await server.api('PUT', '/api/voicemail/7002', token, { no_answer_seconds: 5 })).status, 200);
+  writeFileSync(join(cfg, 'accounts'), `<sip:7002@127.0.0.1:${sipPort}>;auth_pass=${secrets.get('7002')};regint=300;mwi=yes\n`);
+  const child = spawn('stdbuf', ['-oL', '-eL', 'baresip', '-f', cfg], { cwd: cfg });
+  children.push(child);
+  const phone = new Baresip(child);
+  await phone.waitFor(/registered successfully/);
+  await phone.waitFor(/MWI for sip:7002@[\s\S]*Messages-Waiting: (yes|no)/, 15_000);
+  const seen = phone.out.length;
+  const caller = await new TestUa({ host: '127.0.0.1', port: sipPort }, '7003', secrets.get('7003')!).open();
+  uas.push(caller);
+  // 7002 may have other registered test phones that ring: the mailbox's 5 s ring time sends the call on.
+  await leaveVoicemail(caller, '7002', 600, 1500);
+  const recorded = Date.now();
+  const deadline = recorded + 2000;
+  while (!/Messages-Waiting: yes/.test(phone.out.slice(seen))) {
+    assert.ok(Date.now() < deadline, `baresip saw the lamp within 2 s:\n${phone.out.slice(seen)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  phone.send('/quit');
+});
