@@ -9,15 +9,25 @@ import { join, resolve } from 'node:path';
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const PBX_BIN = join(ROOT, 'bin/pbx.js');
 
+/** Ports already handed out by this test process: the kernel may offer a closed one again. */
+const handedOut = new Set<number>();
+
+/** A TCP port free on 127.0.0.1 now, never one this process was given before. */
 export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
+  for (;;) {
+    const port = await new Promise<number>((ok, fail) => {
+      const s = createServer();
+      s.once('error', fail);
+      s.listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => ok(p));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 /** A port free for both TCP and UDP on 127.0.0.1 (SIP listens on both). */
