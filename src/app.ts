@@ -132,6 +132,13 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     log: log.child({ component: 'voicemail' }),
   });
   await voicemail.load();
+  // PINs older versions kept sealed are hashed into the mailbox, and the sealed copy goes.
+  for (const e of extensions.list()) {
+    if (e.voicemailPin === null) continue;
+    if (!voicemail.store.mailbox(e.number).hasPin) await voicemail.store.updateMailbox(e.number, { pin: e.voicemailPin }, { existingPin: true });
+    await extensions.dropSealedPin(e.number);
+    log.info({ extension: e.number }, `Voicemail PIN of ${e.number} moved from sealed storage to a hash`);
+  }
   files.hasMailbox = (n) => voicemail.hasMailbox(n);
   extensions.pins = { check: (n, pin) => voicemail.store.checkPin(n, pin), set: async (n, pin) => void (await voicemail.store.updateMailbox(n, { pin })) };
   sip.services.serviceFor = (dialled, caller) => voicemail.serviceFor(dialled, caller);

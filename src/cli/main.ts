@@ -170,7 +170,7 @@ ext
         number: e.number,
         name: e.name,
         enabled: e.enabled,
-        voicemail_pin_set: e.voicemailPin !== null,
+        voicemail_pin_set: pbx.voicemail.store.mailbox(e.number).hasPin || e.voicemailPin !== null,
         digest_algorithms: e.digestAlgorithms,
         devices: pbx.devices.usingExtension(e.number).map((d) => d.mac),
         created_at: e.createdAt,

@@ -185,6 +185,14 @@ export class ExtensionService {
     return { extension: next, password: newSecret };
   }
 
+  /** Forgets a voicemail PIN kept sealed by older versions (it now lives hashed with the mailbox). */
+  async dropSealedPin(number: string): Promise<void> {
+    const e = this.byNumber.get(number);
+    if (!e || e.voicemailPin === null) return;
+    await this.db.updateTable('extensions').set({ voicemail_pin_enc: null }).where('number', '=', number).execute();
+    e.voicemailPin = null;
+  }
+
   async delete(number: string): Promise<void> {
     this.require(number);
     const users = await this.db

@@ -470,3 +470,23 @@ test('baresip subscribes to its mailbox (its mwi module) and sees the lamp light
   }
   phone.send('/quit');
 });
+
+test('a voicemail PIN an older version kept sealed is hashed into the mailbox at start, and the sealed copy is gone', async () => {
+  const { default: Database } = await import('better-sqlite3');
+  const sealed = (await runCli(['secret', 'seal', '1357', '--config', configFile])).stdout.trim();
+  assert.match(sealed, /^enc:v1:/);
+  await server.stop();
+  const dbFile = join(dir, 'data', 'pbx.db');
+  const db = new Database(dbFile);
+  db.prepare("UPDATE extensions SET voicemail_pin_enc = ? WHERE number = '7003'").run(sealed);
+  db.close();
+  server = await RunningServer.start(configFile, server.port);
+  await server.waitForLog(/Voicemail PIN of 7003 moved from sealed storage to a hash/, 5000);
+  assert.equal((await server.api('GET', '/api/voicemail/7003', token)).json.pin_set, true);
+  assert.equal((await server.api('GET', '/api/extensions/7003', token)).json.voicemail_pin_set, true);
+  const check = new Database(dbFile, { readonly: true });
+  const row = check.prepare("SELECT e.voicemail_pin_enc AS sealed, m.pin_hash AS hash FROM extensions e JOIN mailboxes m ON m.number = e.number WHERE e.number = '7003'").get() as { sealed: string | null; hash: string };
+  check.close();
+  assert.equal(row.sealed, null, 'no sealed PIN left');
+  assert.ok(row.hash && !row.hash.includes('1357'), 'a hash, not the PIN');
+});

@@ -150,7 +150,12 @@ export class VoicemailStore {
     };
   }
 
-  async updateMailbox(number: string, patch: Partial<Omit<MailboxSettings, 'number' | 'hasPin'>> & { pin?: string }): Promise<MailboxSettings> {
+  async updateMailbox(
+    number: string,
+    patch: Partial<Omit<MailboxSettings, 'number' | 'hasPin'>> & { pin?: string },
+    /** Keep a PIN an older version accepted even if today's policy would not (it is only hashed). */
+    opts: { existingPin?: boolean } = {},
+  ): Promise<MailboxSettings> {
     const current = this.settings.get(number) ?? {
       enabled: this.opts().enabledByDefault,
       pinHash: null,
@@ -160,7 +165,7 @@ export class VoicemailStore {
       maxMessages: null,
       noAnswerSeconds: null,
     };
-    if (patch.pin !== undefined) this.checkPin(number, patch.pin);
+    if (patch.pin !== undefined && !opts.existingPin) this.checkPin(number, patch.pin);
     const next: MailboxRow = {
       enabled: patch.enabled ?? current.enabled,
       pinHash: patch.pin !== undefined ? await hashPassword(patch.pin) : current.pinHash,
