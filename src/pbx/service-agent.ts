@@ -13,7 +13,7 @@ import type { Flow } from '../sip/transport.js';
 import type { ServerTransaction } from '../sip/transactions/server.js';
 import type { MediaClock } from '../media/clock.js';
 import { MediaPortsExhausted, type MediaPorts, type PortPool } from '../media/ports.js';
-import { answer as sdpAnswer, negotiate, offer as sdpOffer, parseRemoteAudio, SdpError, type Direction, type Negotiated } from '../media/sdp.js';
+import { answer as sdpAnswer, answerDirection, negotiate, offer as sdpOffer, parseRemoteAudio, SdpError, type Direction, type Negotiated } from '../media/sdp.js';
 import { RtpStream, type AudioSource } from '../media/stream.js';
 import type { StreamStats } from '../media/stats.js';
 
@@ -325,11 +325,10 @@ export class ServiceAgent {
       codec: n.codec,
       payloadType: n.payloadType,
       telephoneEvent: n.telephoneEvent,
-      remote: { address: n.remote.address, port: n.remote.port, rtcpPort: n.remote.rtcpMux ? null : n.remote.rtcpPort },
-      // The SDP address, and the phone's own address when it sits behind NAT.
-      allowedSources: [...new Set([n.remote.address, c.flow.remoteAddress])],
+      remote: remoteOf(n),
+      allowedSources: sourcesOf(n, c.flow),
       clock: this.clock,
-      direction: ourDirection(n.remote.direction),
+      direction: answerDirection(n.remote.direction),
     });
   }
 
@@ -383,8 +382,8 @@ export class ServiceAgent {
       server.respond(makeResponse(req, 491, 'Request Pending'));
       return;
     }
-    const direction = ourDirection(n.remote.direction);
-    c.stream.updateRemote({ address: n.remote.address, port: n.remote.port, rtcpPort: n.remote.rtcpMux ? null : n.remote.rtcpPort }, [...new Set([n.remote.address, c.flow.remoteAddress])], direction);
+    const direction = answerDirection(n.remote.direction);
+    c.stream.updateRemote(remoteOf(n), sourcesOf(n, c.flow), direction);
     c.negotiated = n;
     c.sessionVersion++;
     const ok = makeResponse(req, 200, 'OK', undefined, [
@@ -411,9 +410,14 @@ export class ServiceAgent {
   }
 }
 
-/** Our direction for the peer's: it sends only → we receive only, and so on. */
-function ourDirection(theirs: Direction): Direction {
-  return theirs === 'sendonly' ? 'recvonly' : theirs === 'recvonly' ? 'sendonly' : theirs;
+/** Where the peer's SDP says to send RTP (and RTCP, unless muxed). */
+function remoteOf(n: Negotiated): { address: string; port: number; rtcpPort: number | null } {
+  return { address: n.remote.address, port: n.remote.port, rtcpPort: n.remote.rtcpMux ? null : n.remote.rtcpPort };
+}
+
+/** Who may send us RTP: the SDP address, and the phone's own address when it sits behind NAT. */
+function sourcesOf(n: Negotiated, flow: Flow): string[] {
+  return [...new Set([n.remote.address, flow.remoteAddress])];
 }
 
 function keyOf(callId: string, localTag: string): string {

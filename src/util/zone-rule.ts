@@ -62,7 +62,7 @@ function computeRule(zone: string, year: number): ZoneRule {
   const start = describe(forward.at, standardMinutes, startDays);
   const end = describe(back.at, standardMinutes + saveMinutes, endDays);
   const dst = { saveMinutes, start, end };
-  return { zone, standardMinutes, dst, posix: posixWithDst(zone, year, standardMinutes, dst, forward.at, back.at) };
+  return { zone, standardMinutes, dst, posix: posixWithDst(zone, standardMinutes, dst, forward.at, back.at) };
 }
 
 interface Transition {
@@ -175,13 +175,12 @@ function posixNoDst(zone: string, standardMinutes: number, year: number): string
   return `${abbreviation(zone, Date.UTC(year, 0, 1), 'STD')}${posixOffset(standardMinutes)}`;
 }
 
-function posixWithDst(zone: string, year: number, standardMinutes: number, dst: NonNullable<ZoneRule['dst']>, startAt: number, endAt: number): string {
+function posixWithDst(zone: string, standardMinutes: number, dst: NonNullable<ZoneRule['dst']>, startAt: number, endAt: number): string {
   const inWinter = startAt - 7 * DAY;
   const inSummer = startAt + 7 * DAY;
   const std = abbreviation(zone, inWinter, 'STD');
   const day = abbreviation(zone, inSummer, 'DST');
   const start = posixChange(dst.start, julianDay(startAt, standardMinutes));
   const end = posixChange(dst.end, julianDay(endAt, standardMinutes + dst.saveMinutes));
-  void year;
   return `${std}${posixOffset(standardMinutes)}${day}${posixOffset(standardMinutes + dst.saveMinutes)},${start},${end}`;
 }
