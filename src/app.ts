@@ -50,8 +50,7 @@ import { ConfigApplyError } from './config/live.js';
 import type { DoctorSources } from './diagnostics/checks.js';
 import { readFileSync } from 'node:fs';
 import { hostAddresses } from './util/net.js';
-import { MediaClock } from './media/clock.js';
-import { PortPool } from './media/ports.js';
+import { ThreadedMediaEngine } from './media/threaded-engine.js';
 import { ServiceAgent } from './pbx/service-agent.js';
 import { Voicemail } from './services/voicemail/index.js';
 
@@ -256,7 +255,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       sip.proxy.stop();
       voicemail.stop();
       sip.agent.close();
-      sip.clock.stop();
+      await sip.media.close();
       await sip.stack.close();
       await writeBehind.flush();
       await securityLog.close();
@@ -453,12 +452,12 @@ function createSip(
     log,
     new DialogStore(db, writeBehind),
   );
-  const clock = new MediaClock();
-  const ports = new PortPool(() => ({ address: config().media.address, min: config().media.rtp_port_min, max: config().media.rtp_port_max }));
+  // Media runs on its own thread: nothing on this one (SIP, the API, GC) delays a packet.
+  const media = new ThreadedMediaEngine(() => ({ address: config().media.address, min: config().media.rtp_port_min, max: config().media.rtp_port_max }));
+  media.onError = (err) => log.error({ err }, 'The media thread failed: its calls were ended; the next call starts a new one');
   const agent = new ServiceAgent(
     stack,
-    ports,
-    clock,
+    media,
     () => ({
       advertise: (t) => advertised(config(), t),
       mediaAddress: config().server.external_ip,
@@ -503,7 +502,7 @@ function createSip(
     calls: calls.counters,
     guard: guard.counters,
   });
-  return { stack, location, registrar, calls, proxy, auth, keepalive, guard, stats, agent, clock, ports, services };
+  return { stack, location, registrar, calls, proxy, auth, keepalive, guard, stats, agent, media, services };
 }
 
 /**

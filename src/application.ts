@@ -3,8 +3,7 @@
 // (`Pick<Pbx, 'extensions' | 'log'>`) without importing the composition root.
 import type { ServiceAgent, ServiceApp } from './pbx/service-agent.js';
 import type { SubscriptionHandler } from './pbx/sip-service.js';
-import type { MediaClock } from './media/clock.js';
-import type { PortPool } from './media/ports.js';
+import type { MediaEngine } from './media/engine.js';
 import type { Voicemail } from './services/voicemail/index.js';
 import type { LiveConfig } from './config/live.js';
 import type { PbxConfig } from './config/schema.js';
@@ -85,8 +84,7 @@ export interface ServiceHooks {
 
 export interface SipParts {
   agent: ServiceAgent;
-  clock: MediaClock;
-  ports: PortPool;
+  media: MediaEngine;
   services: ServiceHooks;
   stack: SipStack;
   location: Location;

@@ -5,7 +5,7 @@ import type { Pbx, SipParts } from '../application.js';
 
 /** What the metrics read. */
 export type MetricsDeps = Pick<Pbx, 'devices' | 'guard' | 'provisioning' | 'resync' | 'voicemail'> & {
-  sip: Pick<SipParts, 'location' | 'calls' | 'stats' | 'agent' | 'ports' | 'clock'>;
+  sip: Pick<SipParts, 'location' | 'calls' | 'stats' | 'agent' | 'media'>;
 };
 
 export function createMetrics(pbx: MetricsDeps): Registry {
@@ -85,18 +85,18 @@ export function createMetrics(pbx: MetricsDeps): Registry {
   ]);
   gauge('pbx_service_calls_active', 'Calls the pbx is answering itself now', () => agent.active);
   counter('pbx_media_packets_total', 'RTP packets of ended service calls', ['kind'], () => [
-    [{ kind: 'sent' }, agent.media.packetsSent],
-    [{ kind: 'received' }, agent.media.packetsReceived],
-    [{ kind: 'lost' }, agent.media.packetsLost],
-    [{ kind: 'ignored' }, agent.media.packetsIgnored],
+    [{ kind: 'sent' }, agent.mediaTotals.packetsSent],
+    [{ kind: 'received' }, agent.mediaTotals.packetsReceived],
+    [{ kind: 'lost' }, agent.mediaTotals.packetsLost],
+    [{ kind: 'ignored' }, agent.mediaTotals.packetsIgnored],
   ]);
-  gauge('pbx_media_ports_in_use', 'RTP/RTCP port pairs open', () => sip.ports.used);
-  counter('pbx_media_clock_late_ticks_total', 'Media clock ticks run late (caught up) or dropped (the process stalled)', ['kind'], () => [
-    [{ kind: 'caught_up' }, sip.clock.counters.caughtUp],
-    [{ kind: 'dropped' }, sip.clock.counters.dropped],
+  gauge('pbx_media_ports_in_use', 'RTP/RTCP port pairs open', () => sip.media.status().portsInUse);
+  counter('pbx_media_clock_late_ticks_total', 'Media clock ticks run late (caught up) or dropped (the media thread stalled)', ['kind'], () => [
+    [{ kind: 'caught_up' }, sip.media.status().caughtUp],
+    [{ kind: 'dropped' }, sip.media.status().dropped],
   ]);
-  gauge('pbx_media_clock_late_p99_ms', 'How late the media clock started its ticks, p99 over the last minute (ms)', () => sip.clock.timing(99).lateMs);
-  gauge('pbx_media_clock_busy_p99_ms', 'How long a media tick took to send every stream, p99 over the last minute (ms)', () => sip.clock.timing(99).busyMs);
+  gauge('pbx_media_clock_late_p99_ms', 'How late the media clock started its ticks, p99 over the last minute (ms)', () => sip.media.status().lateP99Ms);
+  gauge('pbx_media_clock_busy_p99_ms', 'How long a media tick took to send every stream, p99 over the last minute (ms)', () => sip.media.status().busyP99Ms);
   const vm = pbx.voicemail;
   counter('pbx_voicemail_messages_total', 'Voicemail messages left', [], () => [[{}, vm.counters.messagesLeft]]);
   counter('pbx_voicemail_mail_total', 'Voicemail mails by outcome (failed = attempts that will be retried)', ['outcome'], () => [

@@ -1,7 +1,7 @@
 // WAV files as the media layer stores and plays them: RIFF, PCM, 16-bit, 8000 Hz, mono
 // (what G.711 decodes to). Other formats are refused with a message that says what the
 // file is and what is needed (an admin's uploaded greeting, a prompt folder).
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { close, closeSync, fsync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 
 export const SAMPLE_RATE = 8000;
 
@@ -114,6 +114,20 @@ export class WavWriter {
     writeSync(this.fd, wavHeader(this.samples), 0, 44, 0);
     fsyncSync(this.fd);
     closeSync(this.fd);
+    return this.samples;
+  }
+
+  /** As finish(), but the fsync (which can take a disk's whole latency) waits off the event loop. */
+  async finishAsync(): Promise<number> {
+    if (this.closed) return this.samples;
+    this.flush();
+    this.closed = true;
+    writeSync(this.fd, wavHeader(this.samples), 0, 44, 0);
+    try {
+      await new Promise<void>((resolve, reject) => fsync(this.fd, (err) => (err ? reject(err) : resolve())));
+    } finally {
+      await new Promise<void>((resolve) => close(this.fd, () => resolve()));
+    }
     return this.samples;
   }
 

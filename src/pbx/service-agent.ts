@@ -11,10 +11,9 @@ import { newTag } from '../sip/ids.js';
 import type { SipStack } from '../sip/stack.js';
 import type { Flow } from '../sip/transport.js';
 import type { ServerTransaction } from '../sip/transactions/server.js';
-import type { MediaClock } from '../media/clock.js';
-import { MediaPortsExhausted, type MediaPorts, type PortPool } from '../media/ports.js';
-import { answer as sdpAnswer, answerDirection, negotiate, offer as sdpOffer, parseRemoteAudio, SdpError, type Direction, type Negotiated } from '../media/sdp.js';
-import { RtpStream, type AudioSource } from '../media/stream.js';
+import type { LegParams, MediaEngine, MediaLeg, RecordLimits, RecordResult, RemoteMedia } from '../media/engine.js';
+import { MediaPortsExhausted } from '../media/ports.js';
+import { answer as sdpAnswer, answerDirection, negotiate, offer as sdpOffer, parseRemoteAudio, SdpError, type Negotiated } from '../media/sdp.js';
 import type { StreamStats } from '../media/stats.js';
 
 /** Who called what, as the service sees it. */
@@ -31,17 +30,21 @@ export interface ServiceCall {
 /** What a service does with a call it answered. */
 export interface ServiceSession {
   readonly call: ServiceCall;
-  /** Plays `source` from the next 20 ms tick; resolves when it has ended, was replaced, or the call ended. */
-  play(source: AudioSource): Promise<void>;
+  /** Plays 8 kHz samples from the next 20 ms tick; resolves when they have ended, were replaced, or the call ended. */
+  play(samples: Int16Array): Promise<void>;
   stopPlaying(): void;
-  /** Decoded 20 ms frames from the caller (the array is reused: copy what you keep). */
-  onAudio(listener: ((frame: Int16Array) => void) | null): void;
+  /**
+   * Records the caller into a WAV file at `path` until hang-up, a limit, or a stop key;
+   * the file is complete (sizes written, on disk) when this resolves.
+   */
+  record(path: string, limits: RecordLimits): Promise<RecordResult>;
   /** Key presses (RFC 4733), once each. */
   onDigit(listener: ((digit: string) => void) | null): void;
   /** Hangs up (BYE); the session ends. */
   hangup(): void;
   readonly ended: Promise<'caller' | 'service'>;
   readonly isEnded: boolean;
+  /** RTP figures (final once `ended` has resolved). */
   readonly stats: StreamStats;
 }
 
@@ -63,9 +66,11 @@ interface AgentCall {
   dialog: Dialog;
   invite: SipRequest;
   flow: Flow;
-  ports: MediaPorts;
-  /** Null until the answer of a late offer arrives in the ACK. */
-  stream: RtpStream | null;
+  leg: MediaLeg;
+  /** False until the answer of a late offer arrives in the ACK. */
+  started: boolean;
+  /** The RTP figures once the media has closed. */
+  finalStats: StreamStats | null;
   negotiated: Negotiated | null;
   /** Runs the service once media can flow. */
   run: () => void;
@@ -94,12 +99,11 @@ export class ServiceAgent {
   private watchdog: NodeJS.Timeout | undefined;
   readonly counters = { answered: 0, refused: 0, cancelled: 0 };
   /** RTP of ended service calls, summed (per-call figures are in each call's log line). */
-  readonly media = { packetsSent: 0, packetsReceived: 0, packetsLost: 0, packetsIgnored: 0 };
+  readonly mediaTotals = { packetsSent: 0, packetsReceived: 0, packetsLost: 0, packetsIgnored: 0 };
 
   constructor(
     private readonly stack: SipStack,
-    private readonly ports: PortPool,
-    private readonly clock: MediaClock,
+    private readonly media: MediaEngine,
     private readonly opts: () => AgentOptions,
     private readonly log: Logger,
   ) {}
@@ -128,15 +132,15 @@ export class ServiceAgent {
     }
     const pending: Pending = { server, cancelled: false };
     this.pending.set(server.key, pending);
-    void this.ports.open().then(
-      (ports) => {
+    void this.media.open().then(
+      (leg) => {
         this.pending.delete(server.key);
         if (pending.cancelled) {
-          this.ports.release(ports);
+          void leg.close();
           refused(487);
           return;
         }
-        this.start(req, server, flow, call, app, negotiated, ports);
+        this.start(req, server, flow, call, app, negotiated, leg);
       },
       (err: unknown) => {
         this.pending.delete(server.key);
@@ -169,7 +173,7 @@ export class ServiceAgent {
     if (req.method === 'ACK') {
       const first = !c.acked;
       if (req.cseq.seq === c.invite.cseq.seq || first) this.acked(c);
-      if (first && !c.stream && !c.ended) this.lateAnswer(c, req);
+      if (first && !c.started && !c.ended) this.lateAnswer(c, req);
       return true;
     }
     if (!server) return true;
@@ -209,8 +213,8 @@ export class ServiceAgent {
       const limit = this.opts().mediaTimeoutSeconds * 1000;
       const now = Date.now();
       for (const c of [...this.calls.values()]) {
-        const received = c.stream?.stats.packetsReceived ?? 0;
-        const listening = c.stream ? c.stream.direction === 'sendrecv' || c.stream.direction === 'recvonly' : true;
+        const received = c.leg.stats.packetsReceived;
+        const listening = !c.started || c.leg.direction === 'sendrecv' || c.leg.direction === 'recvonly';
         if (received !== c.lastReceived || !listening) {
           c.lastReceived = received;
           c.lastReceivedAt = now;
@@ -233,13 +237,13 @@ export class ServiceAgent {
     for (const c of [...this.calls.values()]) c.end('service');
   }
 
-  private start(req: SipRequest, server: ServerTransaction, flow: Flow, call: ServiceCall, app: ServiceApp, n: Negotiated | null, ports: MediaPorts): void {
+  private start(req: SipRequest, server: ServerTransaction, flow: Flow, call: ServiceCall, app: ServiceApp, n: Negotiated | null, leg: MediaLeg): void {
     const o = this.opts();
     const tag = newTag();
     const dialog = Dialog.uas(req, tag);
     const log = this.log.child({ call_id: req.callId, caller: call.caller, dialled: call.dialled });
     const sessionId = Math.floor(Math.random() * 1e9);
-    const local = { sessionId, sessionVersion: 1, address: o.mediaAddress, port: ports.port };
+    const local = { sessionId, sessionVersion: 1, address: o.mediaAddress, port: leg.port };
     const sentBy = o.advertise(flow.transport);
     const ok = makeResponse(req, 200, 'OK', tag, [
       { name: 'contact', value: `<${addressUri(sentBy, call.dialled.replace(/[^0-9A-Za-z*#+._-]/g, '') || 'service')}>` },
@@ -253,8 +257,9 @@ export class ServiceAgent {
       dialog,
       invite: req,
       flow,
-      ports,
-      stream: null,
+      leg,
+      started: false,
+      finalStats: null,
       negotiated: n,
       ok,
       acked: false,
@@ -266,20 +271,19 @@ export class ServiceAgent {
       lastReceivedAt: Date.now(),
       log,
       run: () => {
-        const stream = c.stream!;
         const session: ServiceSession = {
           call,
-          play: (source) => (c.ended ? Promise.resolve() : Promise.race([stream.play(source), ended.then(() => undefined)])),
-          stopPlaying: () => stream.stopPlaying(),
-          onAudio: (l) => (stream.onAudio = l ?? (() => {})),
-          onDigit: (l) => (stream.onDigit = l ?? (() => {})),
+          play: (samples) => (c.ended ? Promise.resolve() : Promise.race([leg.play(samples), ended.then(() => undefined)])),
+          stopPlaying: () => leg.stopPlaying(),
+          record: (path, limits) => leg.record(path, limits),
+          onDigit: (l) => (leg.onDigit = l ?? (() => {})),
           hangup: () => c.end('service'),
           ended,
           get isEnded() {
             return c.ended;
           },
           get stats() {
-            return stream.stats;
+            return c.finalStats ?? leg.stats;
           },
         };
         void app(session)
@@ -293,17 +297,16 @@ export class ServiceAgent {
         this.calls.delete(keyOf(req.callId, tag));
         if (by === 'service' && !dialog.terminated) this.sendBye(c);
         dialog.terminate();
-        const st = c.stream?.stats;
-        if (st) {
-          this.media.packetsSent += st.packetsSent;
-          this.media.packetsReceived += st.packetsReceived;
-          this.media.packetsLost += Math.max(0, st.packetsLost);
-          this.media.packetsIgnored += st.packetsIgnored;
-        }
-        c.stream?.close();
-        this.ports.release(ports);
-        log.info({ by, ...(st ?? {}) }, `Service call from ${call.caller} to ${call.dialled} ended by the ${by}`);
-        resolveEnded(by);
+        void leg.close().then((st) => {
+          c.finalStats = st;
+          const t = this.mediaTotals;
+          t.packetsSent += st.packetsSent;
+          t.packetsReceived += st.packetsReceived;
+          t.packetsLost += Math.max(0, st.packetsLost);
+          t.packetsIgnored += st.packetsIgnored;
+          log.info({ by, ...st }, `Service call from ${call.caller} to ${call.dialled} ended by the ${by}`);
+          resolveEnded(by);
+        });
       },
     };
     this.calls.set(keyOf(req.callId, tag), c);
@@ -311,25 +314,20 @@ export class ServiceAgent {
     server.respond(ok);
     this.counters.answered++;
     this.scheduleRetransmit(c, o.t1);
-    log.info({ codec: n?.codec.name ?? 'offered', rtp_port: ports.port, late_offer: !n }, `Service answered the call from ${call.caller} to ${call.dialled}`);
+    leg.onFailure = (reason) => {
+      log.error(`Media failed (${reason}): hanging up`);
+      c.end('service');
+    };
+    log.info({ codec: n?.codec.name ?? 'offered', rtp_port: leg.port, late_offer: !n }, `Service answered the call from ${call.caller} to ${call.dialled}`);
     if (n) {
-      c.stream = this.openStream(c, n);
+      this.startMedia(c, n);
       c.run();
     }
   }
 
-  private openStream(c: AgentCall, n: Negotiated): RtpStream {
-    return new RtpStream({
-      rtp: c.ports.rtp,
-      rtcp: n.remote.rtcpMux ? null : c.ports.rtcp,
-      codec: n.codec,
-      payloadType: n.payloadType,
-      telephoneEvent: n.telephoneEvent,
-      remote: remoteOf(n),
-      allowedSources: sourcesOf(n, c.flow),
-      clock: this.clock,
-      direction: answerDirection(n.remote.direction),
-    });
+  private startMedia(c: AgentCall, n: Negotiated): void {
+    c.leg.start(paramsOf(n, c.flow));
+    c.started = true;
   }
 
   /** The ACK of a late offer carries the answer (§13.2.1); without a usable one the call cannot go on. */
@@ -338,7 +336,7 @@ export class ServiceAgent {
       if (ack.body.length === 0) throw new SdpError(488, 'the ACK carries no answer to our offer');
       const n = negotiate(parseRemoteAudio(ack.body.toString('utf8')));
       c.negotiated = n;
-      c.stream = this.openStream(c, n);
+      this.startMedia(c, n);
       c.log.info({ codec: n.codec.name }, 'Late offer answered in the ACK');
       c.run();
     } catch (err) {
@@ -378,19 +376,19 @@ export class ServiceAgent {
       server.respond(makeResponse(req, status, status === 488 ? 'Not Acceptable Here' : 'Bad Request: malformed SDP'));
       return;
     }
-    if (!n || !c.stream) {
+    if (!n || !c.started) {
       server.respond(makeResponse(req, 491, 'Request Pending'));
       return;
     }
     const direction = answerDirection(n.remote.direction);
-    c.stream.updateRemote(remoteOf(n), sourcesOf(n, c.flow), direction);
+    c.leg.update(remoteOf(n), sourcesOf(n, c.flow), direction);
     c.negotiated = n;
     c.sessionVersion++;
     const ok = makeResponse(req, 200, 'OK', undefined, [
       c.ok.getAll('contact').length ? { name: 'contact', value: c.ok.get('contact')! } : { name: 'contact', value: `<${addressUri(this.opts().advertise(c.flow.transport))}>` },
       { name: 'content-type', value: 'application/sdp' },
     ]);
-    ok.body = Buffer.from(sdpAnswer({ sessionId: c.sessionId, sessionVersion: c.sessionVersion, address: this.opts().mediaAddress, port: c.ports.port }, n));
+    ok.body = Buffer.from(sdpAnswer({ sessionId: c.sessionId, sessionVersion: c.sessionVersion, address: this.opts().mediaAddress, port: c.leg.port }, n));
     server.respond(ok);
     c.ok = ok;
     c.invite = req;
@@ -410,8 +408,21 @@ export class ServiceAgent {
   }
 }
 
+/** The stream the media layer runs for a negotiated offer/answer. */
+function paramsOf(n: Negotiated, flow: Flow): LegParams {
+  return {
+    codec: n.codec.name,
+    payloadType: n.payloadType,
+    telephoneEvent: n.telephoneEvent,
+    remote: remoteOf(n),
+    allowedSources: sourcesOf(n, flow),
+    direction: answerDirection(n.remote.direction),
+    rtcpMux: n.remote.rtcpMux,
+  };
+}
+
 /** Where the peer's SDP says to send RTP (and RTCP, unless muxed). */
-function remoteOf(n: Negotiated): { address: string; port: number; rtcpPort: number | null } {
+function remoteOf(n: Negotiated): RemoteMedia {
   return { address: n.remote.address, port: n.remote.port, rtcpPort: n.remote.rtcpMux ? null : n.remote.rtcpPort };
 }
 

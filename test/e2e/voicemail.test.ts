@@ -415,7 +415,11 @@ test('a caller that vanishes (no RTP, no BYE) is hung up after media.timeout_sec
   const bye = await ua.waitRequest((r) => r.method === 'BYE' && r.headers.get('call-id')?.[0] === call.callId, 10_000);
   assert.ok(bye);
   await server.waitForLog(/No RTP from the caller: hanging up/, 1000);
-  const after = (await server.api('GET', '/api/voicemail/7004/messages', token)).json.messages.length;
+  // The recording is finished on disk (fsync) and listed right after the hang-up.
+  let after = before;
+  for (const until = Date.now() + 2000; after === before && Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
+    after = (await server.api('GET', '/api/voicemail/7004/messages', token)).json.messages.length;
+  }
   assert.equal(after, before + 1, 'what was recorded before the silence is a message');
 });
 

@@ -4,8 +4,6 @@
 // silent for voicemail.silence_seconds, or reach voicemail.max_message_seconds. Messages
 // under a second are dropped (a hang-up at the tone).
 import { existsSync } from 'node:fs';
-import { SilenceDetector } from '../../media/stats.js';
-import { SamplesSource } from '../../media/stream.js';
 import { readWav } from '../../media/wav.js';
 import type { ServiceApp } from '../../pbx/service-agent.js';
 import type { Logger } from '../../log.js';
@@ -42,52 +40,25 @@ export function depositApp(
     }
     // The greeting: a key press skips it (callers who know the system press '#').
     const own = store.greetingPath(mailbox, reason);
-    if (existsSync(own)) await d.play(new SamplesSource(readWav(own)));
+    if (existsSync(own)) await d.play(readWav(own));
     else {
       const name = store.greetingPath(mailbox, 'name');
       if (await d.say('extension')) {
-        if (existsSync(name)) await d.play(new SamplesSource(readWav(name)));
+        if (existsSync(name)) await d.play(readWav(name));
         else await d.say(...digitWords(mailbox));
       }
       await d.say(reason === 'busy' ? 'busy' : 'unavailable');
     }
     await d.say('leave-message');
     if (session.isEnded) return;
-    d.clearKeys();
-    await d.tone();
-    if (session.isEnded) return;
 
     const recording = store.record(mailbox, session.call.caller, session.call.callerName);
-    const silence = new SilenceDetector(o.silenceSeconds);
-    const maxFrames = (o.maxMessageSeconds * 1000) / 20;
-    let frames = 0;
-    let why = 'hang-up';
-    const done = new Promise<void>((resolve) => {
-      session.onAudio((frame) => {
-        recording.write(frame);
-        frames++;
-        if (silence.frame(frame)) {
-          why = 'silence';
-          resolve();
-        } else if (frames >= maxFrames) {
-          why = 'length limit';
-          resolve();
-        }
-      });
-      session.onDigit((digit) => {
-        if (digit === '#') {
-          why = '#';
-          resolve();
-        }
-      });
-      void session.ended.then(() => resolve());
-    });
-    await done;
-    session.onAudio(null);
-    session.onDigit(null);
-    const message = await recording.commit();
+    const result = await d.record(recording, { maxSeconds: o.maxMessageSeconds, silenceSeconds: o.silenceSeconds });
+    const why = result.endedBy === 'key' ? '#' : result.endedBy;
+    const message = await recording.commit(result.samples);
     if (!message) {
-      log.info({ mailbox, caller: session.call.caller, ms: recording.durationMs }, `Message for ${mailbox} from ${session.call.caller} too short: discarded`);
+      const ms = Math.round(result.samples / 8);
+      log.info({ mailbox, caller: session.call.caller, ms }, `Message for ${mailbox} from ${session.call.caller} too short: discarded`);
     } else {
       log.info(
         { mailbox, caller: session.call.caller, id: message.id, duration_ms: message.durationMs, ended_by: why },

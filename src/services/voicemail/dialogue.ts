@@ -1,9 +1,17 @@
 // Talking with a caller over a service session: prompts in a row (a key press cuts them
-// short, as on every voicemail system), digits collected up to '#' or a pause, tones.
-import { SamplesSource, type AudioSource } from '../../media/stream.js';
+// short, as on every voicemail system), digits collected up to '#' or a pause, tones,
+// and recordings after the tone.
+import type { RecordResult } from '../../media/engine.js';
 import { SAMPLE_RATE } from '../../media/wav.js';
 import type { ServiceSession } from '../../pbx/service-agent.js';
 import type { Prompts } from './prompts.js';
+import type { Recording } from './store.js';
+
+/** How long a recording may go on: at most `maxSeconds`, and `silenceSeconds` of quiet ends it. */
+export interface RecordingLimits {
+  maxSeconds: number;
+  silenceSeconds: number;
+}
 
 /** Plays the prompts one after another; stops at the first key press, which is kept for `digits`. */
 export class Dialogue {
@@ -31,21 +39,43 @@ export class Dialogue {
   async say(...names: string[]): Promise<boolean> {
     for (const name of names) {
       if (this.ended || this.typed.length > 0) return false;
-      await this.session.play(new SamplesSource(this.prompts.get(name)));
+      await this.session.play(this.prompts.get(name));
     }
     return !this.ended && this.typed.length === 0;
   }
 
-  /** Plays an audio source (a message); a key press stops it. */
-  async play(source: AudioSource): Promise<boolean> {
+  /** Plays audio (a message, a greeting); a key press stops it. */
+  async play(samples: Int16Array): Promise<boolean> {
     if (this.ended || this.typed.length > 0) return false;
-    await this.session.play(source);
+    await this.session.play(samples);
     return !this.ended && this.typed.length === 0;
   }
 
   /** A tone (the beep before recording). */
   async tone(hz = 1000, ms = 400): Promise<void> {
-    await this.session.play(new SamplesSource(sine(hz, ms)));
+    await this.session.play(sine(hz, ms));
+  }
+
+  /**
+   * The tone, then the caller's audio into `recording` until hang-up, '#', a silence or
+   * the length limit. The recording is not committed: the caller decides (a message, a
+   * greeting). Keys typed before the tone are dropped; the '#' that ends it is not kept.
+   */
+  async record(recording: Recording, limits: RecordingLimits): Promise<RecordResult> {
+    this.clearKeys();
+    await this.tone();
+    if (this.ended) {
+      recording.discard();
+      return { samples: 0, endedBy: 'hang-up' };
+    }
+    try {
+      const result = await this.session.record(recording.path, { ...limits, stopDigits: '#' });
+      this.clearKeys();
+      return result;
+    } catch (err) {
+      recording.discard();
+      throw err;
+    }
   }
 
   /** One key, waiting at most `timeoutMs`; null on timeout or hang-up. */

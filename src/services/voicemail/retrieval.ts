@@ -3,8 +3,6 @@
 // messages and saved ones, each introduced by its caller and time, with the menu
 // 7 delete, 9 save, # next, 4 previous, 5 repeat, 0 mailbox options (greetings, name, PIN).
 // A new message that was played to its end is saved (heard).
-import { SilenceDetector } from '../../media/stats.js';
-import { SamplesSource } from '../../media/stream.js';
 import { readWav } from '../../media/wav.js';
 import type { ServiceApp } from '../../pbx/service-agent.js';
 import type { Logger } from '../../log.js';
@@ -67,7 +65,7 @@ export function retrievalApp(deps: RetrievalDeps, own: boolean): ServiceApp {
 
 class Menu {
   constructor(
-    private d: Dialogue,
+    private readonly d: Dialogue,
     private readonly deps: RetrievalDeps,
     private readonly mailbox: string,
   ) {}
@@ -127,7 +125,7 @@ class Menu {
   private async playMessage(index: number, m: Message): Promise<boolean> {
     const caller = /^[0-9*#+]+$/.test(m.caller) ? digitWords(m.caller.replace(/^\+/, '')) : ['unknown-caller'];
     await this.d.say('message', ...numberWords(Math.min(index + 1, 99)), 'from', ...caller, ...whenWords(m.createdAt, this.deps.opts().timeZone));
-    return this.d.play(new SamplesSource(readWav(this.deps.store.path(m))));
+    return this.d.play(readWav(this.deps.store.path(m)));
   }
 
   /** The menu prompt, then one key (a key pressed during the prompt counts). */
@@ -156,25 +154,10 @@ class Menu {
   private async recordGreeting(which: Greeting): Promise<void> {
     const { store, log } = this.deps;
     await this.d.say('record-after-tone');
-    this.d.clearKeys();
-    await this.d.tone();
-    const session = this.d.session;
     const rec = store.record(this.mailbox, this.mailbox, null, which);
-    const silence = new SilenceDetector(this.deps.opts().silenceSeconds);
-    await new Promise<void>((resolve) => {
-      let frames = 0;
-      session.onAudio((f) => {
-        rec.write(f);
-        if (silence.frame(f) || ++frames >= 60 * 50) resolve();
-      });
-      session.onDigit((k) => k === '#' && resolve());
-      void session.ended.then(() => resolve());
-    });
-    session.onAudio(null);
-    await rec.commit();
+    const result = await this.d.record(rec, { maxSeconds: 60, silenceSeconds: this.deps.opts().silenceSeconds });
+    await rec.commit(result.samples);
     log.info({ mailbox: this.mailbox, greeting: which }, `Voicemail: mailbox ${this.mailbox} recorded its ${which === 'name' ? 'name' : `${which} greeting`}`);
-    // The Dialogue listens for keys again.
-    this.d = new Dialogue(session, this.deps.prompts);
     await this.d.say('recorded');
   }
 

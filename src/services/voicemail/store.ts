@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import type { Db } from '../../storage/database.js';
 import type { VoicemailMessagesTable } from '../../storage/tables.js';
-import { WavWriter, SAMPLE_RATE, decodeWav, encodeWav, WavFormatError } from '../../media/wav.js';
+import { SAMPLE_RATE, decodeWav, encodeWav, WavFormatError } from '../../media/wav.js';
 import { hashPassword, verifyPassword } from '../../security/passwords.js';
 import { PbxError } from '../../pbx/errors.js';
 
@@ -46,12 +46,14 @@ export interface Counts {
 
 export type Greeting = 'unavailable' | 'busy' | 'name';
 
-/** A message being recorded: frames go to disk as they come. */
+/**
+ * A message being recorded: the media layer writes the WAV at `path` (a .part file),
+ * then commit() moves it into place and lists it.
+ */
 export interface Recording {
-  write(frame: Int16Array): void;
-  readonly durationMs: number;
-  /** Finishes the file and lists the message (null: too short, discarded). */
-  commit(): Promise<Message | null>;
+  readonly path: string;
+  /** The file at `path` is complete with `samples`: move it into place and list the message (null: too short, discarded). */
+  commit(samples: number): Promise<Message | null>;
   discard(): void;
 }
 
@@ -262,28 +264,21 @@ export class VoicemailStore {
     const id = `m-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     const file = greeting ? this.greetingPath(mailbox, greeting) : join(folder, `${id}.wav`);
     const part = `${file}.${greeting ? randomBytes(4).toString('hex') + '.' : ''}part`;
-    const writer = new WavWriter(part);
     const createdAt = new Date().toISOString();
     let done = false;
-    const durationMs = () => Math.round((writer.sampleCount / SAMPLE_RATE) * 1000);
     return {
-      write: (frame) => {
-        if (!done) writer.write(frame);
-      },
-      get durationMs() {
-        return durationMs();
-      },
-      commit: async () => {
+      path: part,
+      commit: async (samples) => {
         if (done) return null;
         done = true;
-        writer.finish();
-        if (durationMs() < this.opts().minMessageMs) {
+        const durationMs = Math.round((samples / SAMPLE_RATE) * 1000);
+        if (durationMs < this.opts().minMessageMs) {
           rmSync(part, { force: true });
           return null;
         }
         renameSync(part, file);
         if (greeting) return null;
-        const m: Message = { id, mailbox, caller, callerName, createdAt, durationMs: durationMs(), folder: 'new', file: `${id}.wav`, emailedAt: null };
+        const m: Message = { id, mailbox, caller, callerName, createdAt, durationMs, folder: 'new', file: `${id}.wav`, emailedAt: null };
         await this.db
           .insertInto('voicemail_messages')
           .values({ id, mailbox, caller, caller_name: callerName, created_at: createdAt, duration_ms: m.durationMs, folder: 'new', file: m.file, emailed_at: null })
@@ -294,7 +289,6 @@ export class VoicemailStore {
       discard: () => {
         if (done) return;
         done = true;
-        writer.finish();
         rmSync(part, { force: true });
       },
     };

@@ -1,0 +1,253 @@
+// The media engine on a worker thread (engine-worker.ts): the main thread keeps the
+// signalling and the services' logic and sends commands (open, play, record…); the
+// worker owns the sockets and the clock. Audio never crosses per packet: prompts go
+// over once per play, recordings are written to disk by the worker, and figures come
+// back once a second. If the thread dies, every leg reports a failure (its calls end)
+// and the next call starts a new thread.
+import { Worker } from 'node:worker_threads';
+import { EMPTY_STATS, type EngineStatus, type LegParams, type MediaEngine, type MediaLeg, type RecordLimits, type RecordResult, type RemoteMedia } from './engine.js';
+import { MediaPortsExhausted, type PortRange } from './ports.js';
+import type { Direction } from './sdp.js';
+import type { StreamStats } from './stats.js';
+
+export type Command =
+  | { op: 'open'; id: number; range: PortRange }
+  | { op: 'start'; id: number; params: LegParams }
+  | { op: 'update'; id: number; remote: RemoteMedia; allowedSources: string[]; direction: Direction }
+  | { op: 'play'; id: number; seq: number; samples: Int16Array }
+  | { op: 'stop-playing'; id: number }
+  | { op: 'digit'; id: number; digit: string; ms: number | undefined }
+  | { op: 'record'; id: number; seq: number; path: string; limits: RecordLimits }
+  | { op: 'stop-recording'; id: number }
+  | { op: 'close'; id: number };
+
+export type Report =
+  | { ev: 'opened'; id: number; port: number }
+  | { ev: 'open-failed'; id: number; message: string; exhausted: boolean }
+  | { ev: 'played'; id: number; seq: number }
+  | { ev: 'digit'; id: number; digit: string }
+  | { ev: 'recorded'; id: number; seq: number; result: RecordResult }
+  | { ev: 'record-failed'; id: number; seq: number; message: string }
+  | { ev: 'closed'; id: number; stats: StreamStats }
+  | { ev: 'failed'; id: number; message: string }
+  | { ev: 'report'; legs: [number, StreamStats][]; status: EngineStatus };
+
+const IDLE: EngineStatus = { portsInUse: 0, caughtUp: 0, dropped: 0, lateP99Ms: 0, busyP99Ms: 0 };
+
+export class ThreadedMediaEngine implements MediaEngine {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private readonly opening = new Map<number, { resolve: (leg: ThreadedLeg) => void; reject: (err: Error) => void }>();
+  private readonly legs = new Map<number, ThreadedLeg>();
+  private last: EngineStatus = IDLE;
+  /** The thread failed (the engine carries on with a new one): for the log. */
+  onError: (err: Error) => void = () => {};
+
+  constructor(private readonly range: () => PortRange) {}
+
+  open(): Promise<MediaLeg> {
+    const id = this.nextId++;
+    const w = this.thread();
+    return new Promise<MediaLeg>((resolve, reject) => {
+      this.opening.set(id, { resolve, reject });
+      this.keepAlive();
+      w.postMessage({ op: 'open', id, range: this.range() } satisfies Command);
+    });
+  }
+
+  status(): EngineStatus {
+    // Ports are counted here (the report may be a second old); the clock's figures are the thread's.
+    return { ...this.last, portsInUse: this.legs.size };
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (!w) return;
+    await Promise.all([...this.legs.values()].map((leg) => leg.close()));
+    await w.terminate();
+  }
+
+  /** Sends a command to the thread (a leg's). */
+  send(c: Command): void {
+    this.worker?.postMessage(c);
+  }
+
+  forget(id: number): void {
+    this.legs.delete(id);
+    this.keepAlive();
+  }
+
+  /** The thread keeps the process alive while it has work (a call's media), not when idle. */
+  private keepAlive(): void {
+    if (this.opening.size > 0 || this.legs.size > 0) this.worker?.ref();
+    else this.worker?.unref();
+  }
+
+  private thread(): Worker {
+    if (this.worker) return this.worker;
+    // Under tsx (tests) the worker imports the .ts file once tsx's loader is in place.
+    const w = import.meta.url.endsWith('.ts')
+      ? new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(new URL('./engine-worker.ts', import.meta.url).href)}); })`, { eval: true })
+      : new Worker(new URL('./engine-worker.js', import.meta.url));
+    w.on('message', (r: Report) => this.receive(r));
+    w.on('error', (err) => this.lost(w, err));
+    w.on('exit', (code) => this.lost(w, new Error(`The media thread exited (code ${code})`)));
+    w.unref();
+    this.worker = w;
+    return w;
+  }
+
+  private lost(w: Worker, err: Error): void {
+    if (this.worker !== w) return;
+    this.worker = null;
+    this.last = IDLE;
+    this.onError(err);
+    for (const [, o] of this.opening) o.reject(err);
+    this.opening.clear();
+    for (const leg of [...this.legs.values()]) leg.fail(err.message);
+    this.legs.clear();
+  }
+
+  private receive(r: Report): void {
+    if (r.ev === 'report') {
+      this.last = r.status;
+      for (const [id, stats] of r.legs) this.legs.get(id)?.report(stats);
+      return;
+    }
+    if (r.ev === 'opened' || r.ev === 'open-failed') {
+      const o = this.opening.get(r.id);
+      this.opening.delete(r.id);
+      if (r.ev === 'open-failed') {
+        this.keepAlive();
+        return o?.reject(r.exhausted ? new MediaPortsExhausted(this.range()) : new Error(r.message));
+      }
+      const leg = new ThreadedLeg(this, r.id, r.port);
+      this.legs.set(r.id, leg);
+      if (o) o.resolve(leg);
+      else this.send({ op: 'close', id: r.id }); // nobody waits any more
+      this.keepAlive();
+      return;
+    }
+    this.legs.get(r.id)?.event(r);
+  }
+}
+
+class ThreadedLeg implements MediaLeg {
+  private seq = 0;
+  private readonly plays = new Map<number, () => void>();
+  private readonly records = new Map<number, { resolve: (r: RecordResult) => void; reject: (e: Error) => void }>();
+  private closing: Promise<StreamStats> | null = null;
+  private closed: ((s: StreamStats) => void) | null = null;
+  private latest: StreamStats = EMPTY_STATS;
+  private started = false;
+  direction: Direction = 'sendrecv';
+  onDigit: (digit: string) => void = () => {};
+  onFailure: (reason: string) => void = () => {};
+
+  constructor(
+    private readonly engine: ThreadedMediaEngine,
+    private readonly id: number,
+    readonly port: number,
+  ) {}
+
+  get stats(): StreamStats {
+    return this.latest;
+  }
+
+  start(params: LegParams): void {
+    this.started = true;
+    this.direction = params.direction;
+    this.engine.send({ op: 'start', id: this.id, params });
+  }
+
+  update(remote: RemoteMedia, allowedSources: string[], direction: Direction): void {
+    this.direction = direction;
+    this.engine.send({ op: 'update', id: this.id, remote, allowedSources, direction });
+  }
+
+  play(samples: Int16Array): Promise<void> {
+    if (this.closing || !this.started) return Promise.resolve();
+    const seq = ++this.seq;
+    return new Promise<void>((resolve) => {
+      this.plays.set(seq, resolve);
+      this.engine.send({ op: 'play', id: this.id, seq, samples });
+    });
+  }
+
+  stopPlaying(): void {
+    if (!this.closing) this.engine.send({ op: 'stop-playing', id: this.id });
+  }
+
+  sendDigit(digit: string, ms?: number): void {
+    if (!this.closing) this.engine.send({ op: 'digit', id: this.id, digit, ms });
+  }
+
+  record(path: string, limits: RecordLimits): Promise<RecordResult> {
+    if (this.closing) return Promise.resolve({ samples: 0, endedBy: 'hang-up' });
+    const seq = ++this.seq;
+    return new Promise<RecordResult>((resolve, reject) => {
+      this.records.set(seq, { resolve, reject });
+      this.engine.send({ op: 'record', id: this.id, seq, path, limits });
+    });
+  }
+
+  stopRecording(): void {
+    if (!this.closing) this.engine.send({ op: 'stop-recording', id: this.id });
+  }
+
+  close(): Promise<StreamStats> {
+    if (this.closing) return this.closing;
+    this.closing = new Promise<StreamStats>((resolve) => (this.closed = resolve));
+    this.engine.send({ op: 'close', id: this.id });
+    return this.closing;
+  }
+
+  report(stats: StreamStats): void {
+    this.latest = stats;
+  }
+
+  event(r: Report): void {
+    switch (r.ev) {
+      case 'played':
+        this.plays.get(r.seq)?.();
+        this.plays.delete(r.seq);
+        break;
+      case 'digit':
+        this.onDigit(r.digit);
+        break;
+      case 'recorded':
+        this.records.get(r.seq)?.resolve(r.result);
+        this.records.delete(r.seq);
+        break;
+      case 'record-failed':
+        this.records.get(r.seq)?.reject(new Error(r.message));
+        this.records.delete(r.seq);
+        break;
+      case 'failed':
+        this.onFailure(r.message);
+        break;
+      case 'closed':
+        this.latest = r.stats;
+        this.settle();
+        this.engine.forget(this.id);
+        this.closed?.(r.stats);
+        break;
+    }
+  }
+
+  /** The thread is gone: whatever was waiting ends now, and the call must end. */
+  fail(reason: string): void {
+    this.settle();
+    if (!this.closing) this.closing = Promise.resolve(this.latest);
+    this.closed?.(this.latest);
+    this.onFailure(reason);
+  }
+
+  private settle(): void {
+    for (const done of this.plays.values()) done();
+    this.plays.clear();
+    for (const r of this.records.values()) r.resolve({ samples: 0, endedBy: 'hang-up' });
+    this.records.clear();
+  }
+}
