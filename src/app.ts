@@ -1,5 +1,6 @@
 // The composition root: the only module that knows every part. It opens storage,
 // builds the services from the config, and (for `pbx serve`) starts the listeners.
+import { availableParallelism } from 'node:os';
 import type { Pbx, ServiceHooks, SipParts, SipStats } from './application.js';
 import type { LoadedConfig } from './config/load.js';
 import { LiveConfig } from './config/live.js';
@@ -453,7 +454,8 @@ function createSip(
     new DialogStore(db, writeBehind),
   );
   // Media runs on its own thread: nothing on this one (SIP, the API, GC) delays a packet.
-  const media = new ThreadedMediaEngine(() => ({ address: config().media.address, min: config().media.rtp_port_min, max: config().media.rtp_port_max }));
+  const threads = config().media.threads || Math.min(4, availableParallelism());
+  const media = new ThreadedMediaEngine(() => ({ address: config().media.address, min: config().media.rtp_port_min, max: config().media.rtp_port_max }), threads);
   media.onError = (err) => log.error({ err }, 'The media thread failed: its calls were ended; the next call starts a new one');
   const agent = new ServiceAgent(
     stack,

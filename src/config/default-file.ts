@@ -129,6 +129,8 @@ media:
   address: 0.0.0.0
   rtp_port_min: 10000
   rtp_port_max: 20000
+  # Media threads: 0 = one per core (up to 4). Read at start.
+  threads: 0
 
 security:
   # Key that encrypts SIP secrets in the database (created on first start, mode 0600).

@@ -229,6 +229,9 @@ export const ConfigSchema = Type.Object(
         // A call the pbx answered whose caller sends no RTP for this long (a phone that lost
         // power or network, never to send BYE) is hung up. 0: never.
         timeout_seconds: Type.Integer({ minimum: 0, maximum: 3600, default: 30 }),
+        // Media threads (each with its own clock and sockets; calls are shared among them).
+        // 0: one per core, up to 4. Read at start.
+        threads: Type.Integer({ minimum: 0, maximum: 16, default: 0 }),
       },
       { ...strict, default: {} },
     ),

@@ -1,7 +1,12 @@
-// One pacing clock for every media stream (not a timer per stream): it ticks every
-// 20 ms against a fixed origin, so lateness does not accumulate, and when the event
-// loop was held up it runs the missed ticks at once (up to a limit) so every stream
-// still sends 50 packets a second on average.
+// One pacing clock for every media stream (not a timer per stream). Each stream ticks
+// every 20 ms, but not all at once: the period is cut into slots (1 ms each by default)
+// and each stream belongs to one slot, the least full when it joined. A tick of the
+// clock serves one slot, so sending never holds the event loop for long (500 streams
+// at once took ~9 ms, delaying what came next; a slot of 25 takes under half a
+// millisecond), and received packets are handled in between.
+// Slots are counted against a fixed origin, so lateness does not accumulate; when the
+// event loop was held up, the missed slots run at once (up to a limit), so every
+// stream still sends 50 packets a second on average.
 import { performance } from 'node:perf_hooks';
 
 export interface Tickable {
@@ -9,29 +14,42 @@ export interface Tickable {
   tick(): void;
 }
 
-/** More than this many missed ticks (a stalled process) are dropped, not caught up. */
+/** More than this many missed periods (a stalled thread) are dropped, not caught up. */
 const MAX_CATCH_UP = 5;
 
 export class MediaClock {
-  private readonly members = new Set<Tickable>();
+  private readonly slots: Set<Tickable>[];
+  private readonly slotOf = new Map<Tickable, number>();
+  private readonly slotMs: number;
   private timer: NodeJS.Timeout | undefined;
   private origin = 0;
+  /** Slot ticks run since the origin. */
   private ticks = 0;
-  /** Ticks the clock ran late by more than one period and caught up, and ticks dropped. */
+  /** Slot ticks run late by more than a period and caught up, and slot ticks dropped. */
   readonly counters = { caughtUp: 0, dropped: 0 };
-  /** How late the last ticks started (ms after their due time), and how long sending them took. */
+  /** How late the last slot ticks started (ms after their due time), and how long they took. */
   private readonly late = new Float64Array(3000);
   private readonly busy = new Float64Array(3000);
   private measured = 0;
 
-  constructor(readonly periodMs = 20) {}
+  constructor(
+    readonly periodMs = 20,
+    slotCount = periodMs,
+  ) {
+    this.slots = Array.from({ length: Math.max(1, slotCount) }, () => new Set<Tickable>());
+    this.slotMs = periodMs / this.slots.length;
+  }
 
   get size(): number {
-    return this.members.size;
+    return this.slotOf.size;
   }
 
   add(member: Tickable): void {
-    this.members.add(member);
+    if (this.slotOf.has(member)) return;
+    let best = 0;
+    for (let i = 1; i < this.slots.length; i++) if (this.slots[i]!.size < this.slots[best]!.size) best = i;
+    this.slots[best]!.add(member);
+    this.slotOf.set(member, best);
     if (!this.timer) {
       this.origin = performance.now();
       this.ticks = 0;
@@ -40,17 +58,20 @@ export class MediaClock {
   }
 
   remove(member: Tickable): void {
-    this.members.delete(member);
-    if (this.members.size === 0 && this.timer) {
+    const slot = this.slotOf.get(member);
+    if (slot === undefined) return;
+    this.slots[slot]!.delete(member);
+    this.slotOf.delete(member);
+    if (this.slotOf.size === 0 && this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
   }
 
   /**
-   * Over the last ticks (up to 3000, one minute): the p-th percentile of how late a tick
-   * started, and of how long it took to send every stream's packet (ms). A stream's packet
-   * spacing varies by at most the sum.
+   * Over the last slot ticks (up to 3000): the p-th percentile of how late one started,
+   * and of how long it took to run its streams (ms). A stream's packet spacing varies by
+   * at most the sum.
    */
   timing(p: number): { lateMs: number; busyMs: number; ticks: number } {
     const n = Math.min(this.measured, this.late.length);
@@ -63,39 +84,46 @@ export class MediaClock {
   }
 
   stop(): void {
-    this.members.clear();
+    for (const s of this.slots) s.clear();
+    this.slotOf.clear();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
 
+  private dueOf(tick: number): number {
+    return this.origin + tick * this.slotMs;
+  }
+
   private schedule(): void {
-    const due = this.origin + (this.ticks + 1) * this.periodMs;
-    this.timer = setTimeout(() => this.fire(), Math.max(0, due - performance.now()));
+    this.timer = setTimeout(() => this.fire(), Math.max(0, this.dueOf(this.ticks + 1) - performance.now()));
     this.timer.unref();
   }
 
   private fire(): void {
     const now = performance.now();
     let ran = 0;
-    while (this.origin + (this.ticks + 1) * this.periodMs <= now + 0.25) {
-      if (ran === MAX_CATCH_UP) {
+    const limit = MAX_CATCH_UP * this.slots.length;
+    while (this.dueOf(this.ticks + 1) <= now + 0.25) {
+      if (ran === limit) {
         // Far behind: start counting again from now rather than send a burst.
-        const behind = Math.floor((now - this.origin) / this.periodMs) - this.ticks;
+        const behind = Math.floor((now - this.origin) / this.slotMs) - this.ticks;
         this.counters.dropped += behind;
         this.ticks += behind;
         break;
       }
-      if (ran > 0) this.counters.caughtUp++;
-      const due = this.origin + (this.ticks + 1) * this.periodMs;
+      if (ran > 0 && now - this.dueOf(this.ticks + 1) > this.periodMs) this.counters.caughtUp++;
+      const due = this.dueOf(this.ticks + 1);
       this.ticks++;
       ran++;
+      const slot = this.slots[this.ticks % this.slots.length]!;
+      if (slot.size === 0) continue;
       const start = performance.now();
-      for (const m of this.members) m.tick();
+      for (const m of slot) m.tick();
       const i = this.measured++ % this.late.length;
       this.late[i] = Math.max(0, start - due);
       this.busy[i] = performance.now() - start;
     }
-    if (this.members.size > 0) this.schedule();
+    if (this.slotOf.size > 0) this.schedule();
     else this.timer = undefined;
   }
 }

@@ -10,6 +10,8 @@ export interface PortRange {
   address: string;
   min: number;
   max: number;
+  /** Only every `count`-th pair, starting at the `index`-th (pools on several threads share a range). */
+  slice?: { index: number; count: number };
 }
 
 export interface MediaPorts {
@@ -38,13 +40,15 @@ export class PortPool {
   /** Binds the next free pair; throws MediaPortsExhausted when every pair is taken. */
   async open(): Promise<MediaPorts> {
     const r = this.range();
-    const first = r.min + (r.min & 1);
-    const pairs = Math.floor((r.max - first + 1) / 2);
+    const slice = r.slice ?? { index: 0, count: 1 };
+    const first = r.min + (r.min & 1) + 2 * slice.index;
+    const step = 2 * slice.count;
+    const pairs = Math.floor((r.max - 1 - first + step) / step);
     if (pairs <= 0) throw new MediaPortsExhausted(r);
-    if (this.next < first || this.next > r.max - 1) this.next = first;
+    if (this.next < first || this.next > r.max - 1 || (this.next - first) % step !== 0) this.next = first;
     for (let tried = 0; tried < pairs; tried++) {
       const port = this.next;
-      this.next = port + 2 > r.max - 1 ? first : port + 2;
+      this.next = port + step > r.max - 1 ? first : port + step;
       if (this.inUse.has(port)) continue;
       const pair = await bindPair(r.address, port);
       if (!pair) continue;

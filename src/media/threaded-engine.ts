@@ -1,6 +1,7 @@
-// The media engine on a worker thread (engine-worker.ts): the main thread keeps the
-// signalling and the services' logic and sends commands (open, play, record…); the
-// worker owns the sockets and the clock. Audio never crosses per packet: prompts go
+// The media engine on worker threads (engine-worker.ts): the main thread keeps the
+// signalling and the services' logic and sends commands (open, play, record…); each
+// worker owns its calls' sockets and its own clock, and takes every n-th port pair of
+// the range. A new call goes to the thread with the fewest. Audio never crosses per packet: prompts go
 // over once per play, recordings are written to disk by the worker, and figures come
 // back once a second. If the thread dies, every leg reports a failure (its calls end)
 // and the next call starts a new thread.
@@ -35,15 +36,60 @@ export type Report =
 const IDLE: EngineStatus = { portsInUse: 0, caughtUp: 0, dropped: 0, lateP99Ms: 0, busyP99Ms: 0 };
 
 export class ThreadedMediaEngine implements MediaEngine {
+  private readonly threads: MediaThread[];
+  /** A thread failed (the engine carries on with a new one): for the log. */
+  onError: (err: Error) => void = () => {};
+
+  constructor(range: () => PortRange, threads = 1) {
+    const n = Math.max(1, Math.floor(threads));
+    this.threads = Array.from({ length: n }, (_, index) => new MediaThread(() => ({ ...range(), slice: { index, count: n } }), (err) => this.onError(err)));
+  }
+
+  /** On the thread with the fewest calls; when its share of the ports is used up, on the next. */
+  async open(): Promise<MediaLeg> {
+    const order = [...this.threads].sort((a, b) => a.load - b.load);
+    for (let i = 0; ; i++) {
+      try {
+        return await order[i]!.open();
+      } catch (err) {
+        if (!(err instanceof MediaPortsExhausted) || i === order.length - 1) throw err;
+      }
+    }
+  }
+
+  status(): EngineStatus {
+    const all = this.threads.map((t) => t.status());
+    return {
+      portsInUse: all.reduce((a, s) => a + s.portsInUse, 0),
+      caughtUp: all.reduce((a, s) => a + s.caughtUp, 0),
+      dropped: all.reduce((a, s) => a + s.dropped, 0),
+      lateP99Ms: Math.max(...all.map((s) => s.lateP99Ms)),
+      busyP99Ms: Math.max(...all.map((s) => s.busyP99Ms)),
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.close()));
+  }
+}
+
+/** One media worker thread and the legs it runs. */
+class MediaThread implements MediaEngine {
   private worker: Worker | null = null;
   private nextId = 1;
   private readonly opening = new Map<number, { resolve: (leg: ThreadedLeg) => void; reject: (err: Error) => void }>();
   private readonly legs = new Map<number, ThreadedLeg>();
   private last: EngineStatus = IDLE;
-  /** The thread failed (the engine carries on with a new one): for the log. */
-  onError: (err: Error) => void = () => {};
 
-  constructor(private readonly range: () => PortRange) {}
+  constructor(
+    private readonly range: () => PortRange,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  /** Calls this thread has or is opening. */
+  get load(): number {
+    return this.legs.size + this.opening.size;
+  }
 
   open(): Promise<MediaLeg> {
     const id = this.nextId++;
@@ -146,7 +192,7 @@ class ThreadedLeg implements MediaLeg {
   onFailure: (reason: string) => void = () => {};
 
   constructor(
-    private readonly engine: ThreadedMediaEngine,
+    private readonly engine: MediaThread,
     private readonly id: number,
     readonly port: number,
   ) {}

@@ -112,7 +112,7 @@ export class RunningServer {
   }
 
   static async start(configFile: string, port: number, env: Record<string, string> = {}): Promise<RunningServer> {
-    const child = spawn(process.execPath, [PBX_BIN, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [...(process.env['PBX_EXEC_ARGV'] ? process.env['PBX_EXEC_ARGV'].split(' ') : []), PBX_BIN, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     const server = new RunningServer(child, configFile, port);
     await server.waitForLog(/"API port: \d+/, 15_000);
     return server;

@@ -41,11 +41,12 @@ async function call(engine: MediaEngine): Promise<{ leg: MediaLeg; phone: RtpPee
 const engines: [string, (offset: number) => MediaEngine][] = [
   ['on this thread', (o) => new LocalMediaEngine(() => ({ address: '127.0.0.1', min: base + o, max: base + o + 9 }))],
   ['on a worker thread', (o) => new ThreadedMediaEngine(() => ({ address: '127.0.0.1', min: base + o, max: base + o + 9 }))],
+  ['on two worker threads', (o) => new ThreadedMediaEngine(() => ({ address: '127.0.0.1', min: base + o, max: base + o + 9 }), 2)],
 ];
 
 for (const [name, make] of engines) {
   describe(`the media engine ${name}`, () => {
-    const engine = make(name.includes('worker') ? 10 : 0);
+    const engine = make(name.includes('two') ? 30 : name.includes('worker') ? 10 : 0);
     after(() => engine.close());
 
     test('plays a tone the phone hears, records the phone into a complete WAV, and # ends the recording', async () => {
@@ -97,6 +98,24 @@ for (const [name, make] of engines) {
   });
 }
 
+test('two media threads share the calls and the port range: each takes every other pair, and both carry audio', async () => {
+  const engine = new ThreadedMediaEngine(() => ({ address: '127.0.0.1', min: base + 40, max: base + 49 }), 2);
+  const calls = [await call(engine), await call(engine), await call(engine), await call(engine)];
+  assert.deepEqual(
+    calls.map((c) => c.leg.port).sort((a, b) => a - b),
+    [base + 40, base + 42, base + 44, base + 46],
+    'pairs from both halves of the range, none twice',
+  );
+  await Promise.all(calls.map((c) => c.leg.play(tone(700, 0.5))));
+  for (const c of calls) assert.ok(toneSeconds(Int16Array.from(c.phone.received), 700) >= 0.3, `audio on port ${c.leg.port}`);
+  assert.equal(engine.status().portsInUse, 4);
+  for (const c of calls) {
+    await c.leg.close();
+    c.phone.close();
+  }
+  await engine.close();
+});
+
 test('a media thread that dies ends its legs, and the next call gets a new thread', async () => {
   const engine = new ThreadedMediaEngine(() => ({ address: '127.0.0.1', min: base + 20, max: base + 29 }));
   const errors: Error[] = [];
@@ -105,7 +124,7 @@ test('a media thread that dies ends its legs, and the next call gets a new threa
   const failed = new Promise<string>((r) => (leg.onFailure = r));
   const playing = leg.play(tone(500, 10));
   // What a crash inside the thread does: it goes away.
-  await (engine as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+  await (engine as unknown as { threads: { worker: { terminate(): Promise<number> } }[] }).threads[0]!.worker.terminate();
   assert.match(await failed, /media thread exited/);
   await playing; // nothing waits for ever
   assert.equal(errors.length, 1);

@@ -134,6 +134,19 @@ describe('RTP streams over real sockets', () => {
     assert.ok(Math.abs(n - elapsed / 20) <= 2, `${n} ticks in ${elapsed.toFixed(0)} ms`);
   });
 
+  test('the clock serves its streams in slots across the period: each ticks 50 times a second, never two slots at once', async () => {
+    const c = new MediaClock(20, 20);
+    const counts = new Array<number>(40).fill(0);
+    const at: number[][] = Array.from({ length: 40 }, () => []);
+    for (let k = 0; k < 40; k++) c.add({ tick: () => (counts[k]!++, at[k]!.push(performance.now())) });
+    await sleep(1000);
+    c.stop();
+    for (const n of counts) assert.ok(n >= 47 && n <= 51, `ticks per stream: ${counts.join(',')}`);
+    // Streams are spread: in each period, the first ticks of the 40 streams are not all in one millisecond.
+    const firsts = at.map((t) => t[10]!).sort((x, y) => x - y);
+    assert.ok(firsts[39]! - firsts[0]! >= 15, `the streams' ticks span the period (${(firsts[39]! - firsts[0]!).toFixed(1)} ms)`);
+  });
+
   test('the port pool hands out even RTP ports with RTCP above, skips taken ones, and says when it is out', async () => {
     const small = new PortPool(() => ({ address: '127.0.0.1', min: base + 100, max: base + 105 }));
     // Someone else holds the middle pair's RTCP port.
