@@ -13,6 +13,7 @@ const dir = tempDir();
 let server: RunningServer;
 let sipPort: number;
 let netns: Netns;
+let token: string;
 const PW: Record<string, string> = { '9101': 'kR4-tY7-uI2-oP9', '9102': 'zA3-sD6-fG9-hJ2' };
 
 before(async () => {
@@ -21,7 +22,7 @@ before(async () => {
   const port = await freePort();
   const file = writeConfig(dir, { port, sipPort });
   writeFileSync(file, readFileSync(file, 'utf8').replace('  sip_host: 127.0.0.1\n', '  sip_host: 0.0.0.0\n'));
-  const token = await createToken(file);
+  token = await createToken(file);
   server = await RunningServer.start(file, port);
   for (const [n, pw] of Object.entries(PW)) assert.equal((await server.api('POST', '/api/extensions', token, { number: n, password: pw, digest_algorithms: ['MD5'] })).status, 201);
 });
@@ -64,4 +65,36 @@ test('a slow password guesser (3 guesses a second, never a flood) is banned afte
   assert.deepEqual(statuses!.slice(0, 10), Array(10).fill(401), `each guess was refused: ${statuses}`);
   assert.equal(statuses![10], null, `after the 10th failure the guesser gets no answer: ${statuses}`);
   assert.match(securityLog(), new RegExp(`event=ban ip=${netns.peerIp2.replace(/\./g, '\\.')} service=sip reason=auth-failures count=10 window=3600s`));
+});
+
+test('wrong voicemail PINs from another host count toward its ban: ten calls of three wrong PINs, and the host is banned', async () => {
+  assert.equal((await server.api('PUT', '/api/voicemail/9101', token, { pin: '4826' })).status, 200);
+  // A host of its own: no phone is registered from it (a registration protects an address).
+  const host = new Netns('vmp');
+  try {
+    const ip = host.peerIp.replace(/\./g, '\\.');
+    const [calls, , probe] = await host.actor<unknown[]>(
+      {
+        server: { host: host.hostIp, port: sipPort },
+        local: host.peerIp,
+        steps: [
+          // *98, mailbox 9101, then three wrong PINs: each call is hung up and is one failure.
+          // Calls overlap but stay under the flood limit (16 requests in 2 s).
+          { op: 'keyed-calls', user: '9102', password: PW['9102'], dial: '*98', keys: '9101#1111#2222#3333#', calls: 10, staggerMs: 600 },
+          { op: 'sleep', ms: 300 },
+          { op: 'probe' },
+        ],
+      },
+      90_000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\nserver:\n${server.log.split('\n').slice(-30).join('\n')}`);
+    });
+    assert.deepEqual(calls, Array(10).fill('hung up'), 'the pbx hung up on each caller');
+    const log = securityLog();
+    assert.equal(log.match(new RegExp(`auth-failure ip=${ip} service=voicemail user=9101`, 'g'))?.length, 10, log);
+    assert.match(log, new RegExp(`event=ban ip=${ip} service=sip reason=auth-failures count=10`));
+    assert.equal(probe, null, 'after the tenth failure the host gets no answer');
+  } finally {
+    host.close();
+  }
 });

@@ -19,25 +19,28 @@ export class RtpPeer {
   /** Decoded samples received, in arrival order. */
   readonly received: number[] = [];
 
-  async open(): Promise<this> {
+  private address = '127.0.0.1';
+
+  /** Binds a port on `address` (another host's address in a network namespace). */
+  async open(address = '127.0.0.1'): Promise<this> {
+    this.address = address;
     this.socket = createSocket('udp4');
     this.socket.on('message', (m) => {
       if (m.length < 12 || (m[0]! & 0xc0) !== 0x80) return;
       if ((m[1]! & 0x7f) !== 0) return;
       for (let i = 12; i < m.length; i++) this.received.push(ulawToLinear(m[i]!));
     });
-    await new Promise<void>((ok) => this.socket.bind(0, '127.0.0.1', () => ok()));
+    await new Promise<void>((ok) => this.socket.bind(0, address, () => ok()));
     this.port = this.socket.address().port;
     return this;
   }
 
   sdp(): string {
-    return `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${this.port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n`;
+    return `v=0\r\no=- 1 1 IN IP4 ${this.address}\r\ns=-\r\nc=IN IP4 ${this.address}\r\nt=0 0\r\nm=audio ${this.port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n`;
   }
 
-  /** Starts sending to the address and port of the SDP answer. */
-  start(answer: string): void {
-    const host = /c=IN IP4 (\S+)/.exec(answer)?.[1] ?? '127.0.0.1';
+  /** Starts sending to the address and port of the SDP answer (or to `host`, where the answer's address is not reachable from here). */
+  start(answer: string, host = /c=IN IP4 (\S+)/.exec(answer)?.[1] ?? '127.0.0.1'): void {
     const port = Number(/m=audio (\d+)/.exec(answer)?.[1]);
     this.remote = { host, port };
     this.timer = setInterval(() => this.tick(), 20);
