@@ -52,6 +52,9 @@ import type { DoctorSources } from './diagnostics/checks.js';
 import { readFileSync } from 'node:fs';
 import { hostAddresses } from './util/net.js';
 import { ThreadedMediaEngine } from './media/threaded-engine.js';
+import { TrunkStore } from './pbx/trunks/store.js';
+import { Trunks } from './pbx/trunks/index.js';
+import { trunkTargets } from './pbx/trunks/targets.js';
 import { ServiceAgent } from './pbx/service-agent.js';
 import { Voicemail } from './services/voicemail/index.js';
 
@@ -78,6 +81,8 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   const devices = new DeviceService(db, vendors, extensions, writeBehind, box);
   await extensions.load();
   await devices.load();
+  const trunkStore = new TrunkStore(db, box);
+  await trunkStore.load();
 
   const templates = new TemplateCatalog(vendors, () => config().provisioning.custom_templates_dir, (vendor, modelId, template) => {
     const kind = vendor.files.some((f) => f.template === template && f.kind === 'device') ? 'device' : 'common';
@@ -111,6 +116,12 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   const sip = createSip(config, extensions, db, writeBehind, log.child({ component: 'sip' }), securityLog, box.derive('sip-digest-decoys'));
   await sip.location.load();
   await sip.proxy.restore();
+  const trunks = new Trunks(trunkStore, {
+    stack: sip.stack,
+    advertise: (t) => advertised(config(), t),
+    targets: (t) => trunkTargets(t),
+    log: log.child({ component: 'trunks' }),
+  });
   const voicemail = new Voicemail({
     db,
     stack: sip.stack,
@@ -176,8 +187,9 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       await writeBehind.flush();
       await extensions.load();
       await devices.load();
+      await trunkStore.load();
       files.invalidateAll();
-      log.info('Reloaded extensions and devices changed by another process');
+      log.info('Reloaded extensions, devices and trunks changed by another process');
       // Phones registered here whose file changed (the CLI or another node edited their
       // extension or device) are told to fetch it, as for a change made here.
       resync.scheduleAuto('changed by another process');
@@ -210,6 +222,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     writeBehind,
     sip,
     voicemail,
+    trunks,
     checks: {
       config,
       devices: () => devices.list(),
@@ -244,6 +257,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       await sip.stack.listen(sipListeners(config()));
       sip.location.startExpiry();
       sip.keepalive.start();
+      trunks.start();
       sipStarted = true;
       for (const b of sip.stack.transports.bound) log.info(`SIP listening on ${b.transport.toUpperCase()} ${b.address}:${b.port}`);
     },
@@ -255,6 +269,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       sip.keepalive.stop();
       sip.proxy.stop();
       voicemail.stop();
+      await trunks.stop();
       sip.agent.close();
       await sip.media.close();
       await sip.stack.close();

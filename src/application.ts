@@ -1,6 +1,7 @@
 // What the application is made of, as the faces (API, CLI, web) see it: the services
 // app.ts builds and wires. Types only, so a face can name the slice it uses
 // (`Pick<Pbx, 'extensions' | 'log'>`) without importing the composition root.
+import type { Trunks } from './pbx/trunks/index.js';
 import type { ServiceAgent, ServiceApp } from './pbx/service-agent.js';
 import type { SubscriptionHandler } from './pbx/sip-service.js';
 import type { MediaEngine } from './media/engine.js';
@@ -58,6 +59,7 @@ export interface Pbx {
   writeBehind: WriteBehind;
   sip: SipParts;
   voicemail: Voicemail;
+  trunks: Trunks;
   /** What the doctor's checks read (GET /api/doctor, the dashboard, `pbx doctor`). */
   checks: DoctorSources;
   startedAt: Date;

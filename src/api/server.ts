@@ -10,6 +10,7 @@ import { bearerAuth } from './auth.js';
 import { extensionRoutes } from './routes/extensions.js';
 import { deviceRoutes } from './routes/devices.js';
 import { voicemailRoutes } from './routes/voicemail.js';
+import { trunkRoutes } from './routes/trunks.js';
 import { provisioningInfoRoutes } from './routes/provisioning-info.js';
 import { statusRoutes } from './routes/status.js';
 import { sipRoutes } from './routes/sip.js';
@@ -120,6 +121,7 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
       await api.register(extensionRoutes(pbx));
       await api.register(deviceRoutes(pbx));
       await api.register(voicemailRoutes(pbx));
+      await api.register(trunkRoutes(pbx));
       await api.register(provisioningInfoRoutes(pbx));
       await api.register(sipRoutes(pbx));
       await api.register(configRoutes(pbx));

@@ -397,6 +397,103 @@ vm.command('set <mailbox>')
     }),
   );
 
+const trunk = program.command('trunk').description('SIP trunks to providers');
+/** The options `trunk add` and `trunk set` share, as the API's fields. */
+function trunkOptions(c: Command): Command {
+  return c
+    .option('--host <host>', "the provider's domain or address")
+    .option('--port <port>', 'a fixed port ("srv": DNS SRV)')
+    .option('--transport <t>', 'udp, tcp or tls')
+    .option('--outbound-proxy <host[:port]>', 'send everything through this proxy ("" for none)')
+    .option('--username <user>', 'account user name')
+    .option('--auth-username <user>', 'user name in digest answers, when it differs')
+    .option('--password <password>', 'account password (stored sealed)')
+    .option('--realm <realm>', 'answer only challenges of this realm')
+    .option('--expiry <seconds>', 'registration expiry asked for')
+    .option('--contact-user <user>', 'Contact user (what the provider sends inbound calls to)')
+    .option('--from-user <user>', 'From user of outbound calls')
+    .option('--register', 'register with the provider (the default for a new trunk)')
+    .option('--no-register', 'an IP-authenticated trunk (no registration)')
+    .option('--allow <list>', 'addresses or CIDR ranges inbound calls may come from, comma-separated')
+    .option('--codecs <list>', 'PCMU,PCMA')
+    .option('--dtmf <mode>', 'rfc4733 or info')
+    .option('--max-calls <n>', 'calls at once ("none": no limit)')
+    .option('--priority <n>', 'lower goes first')
+    .option('--caller-id-header <h>', 'from, pai or rpid');
+}
+type TrunkFlags = Record<string, string | boolean | undefined>;
+function trunkFields(o: TrunkFlags): Record<string, unknown> {
+  const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
+  const num = (k: string, field: string) => {
+    const v = str(k);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new PbxError('invalid', `${field}: a whole number (got "${v}")`, field);
+    return n;
+  };
+  const list = (k: string) => str(k)?.split(',').map((x) => x.trim()).filter(Boolean);
+  const fields: Record<string, unknown> = {
+    host: str('host'),
+    port: str('port') === 'srv' ? null : num('port', 'port'),
+    transport: str('transport'),
+    outbound_proxy: str('outboundProxy') === '' ? null : str('outboundProxy'),
+    username: str('username'),
+    auth_username: str('authUsername'),
+    password: str('password'),
+    realm: str('realm'),
+    expiry_seconds: num('expiry', 'expiry_seconds'),
+    contact_user: str('contactUser'),
+    from_user: str('fromUser'),
+    allowed_addresses: list('allow'),
+    codecs: list('codecs')?.map((c) => c.toUpperCase()),
+    dtmf_mode: str('dtmf'),
+    max_calls: str('maxCalls') === 'none' ? null : num('maxCalls', 'max_calls'),
+    priority: num('priority', 'priority'),
+    caller_id_header: str('callerIdHeader'),
+  };
+  if (typeof o['register'] === 'boolean') fields['register'] = o['register'];
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+}
+trunkOptions(trunk.command('add <name>').description('add a trunk (it registers once the server runs)')).action(async (name: string, o: TrunkFlags) =>
+  withPbx(async (pbx) => {
+    if (typeof o['host'] !== 'string') throw new PbxError('invalid', 'host: give --host', 'host');
+    const t = await pbx.trunks.store.create({ name, ...(trunkFields(o) as { host: string }) });
+    out(`Trunk ${t.name} added (${t.host}, ${t.register ? `registers as ${t.username}` : 'IP-authenticated'})`);
+  }),
+);
+trunkOptions(trunk.command('set <name>').description('change a trunk (only the options given; it registers again)'))
+  .option('--enable', 'use the trunk')
+  .option('--disable', 'stop using the trunk (and unregister)')
+  .action(async (name: string, o: TrunkFlags) =>
+    withPbx(async (pbx) => {
+      if (o['enable'] && o['disable']) throw new PbxError('invalid', 'give --enable or --disable, not both', 'enabled');
+      const fields = trunkFields(o);
+      const t = await pbx.trunks.store.update(name, { ...fields, ...(o['enable'] || o['disable'] ? { enabled: !!o['enable'] } : {}) });
+      out(`Trunk ${t.name} changed`);
+    }),
+  );
+trunk
+  .command('rm <name>')
+  .description('remove a trunk (it unregisters)')
+  .action(async (name: string) =>
+    withPbx(async (pbx) => {
+      await pbx.trunks.store.delete(name);
+      out(`Trunk ${name} removed`);
+    }),
+  );
+trunk
+  .command('list')
+  .description('trunks with their registration state and last error (from the running server)')
+  .option('--json', 'print JSON')
+  .action(async (o: { json?: boolean }) =>
+    withPbx(async (pbx) => {
+      const { trunks } = await fromRunningServer<{ trunks: { name: string; host: string; register: boolean; enabled: boolean; status: { state: string; last_error: string | null; registered_until: string | null } }[] }>(pbx, '/api/trunks');
+      if (o.json) return out(JSON.stringify(trunks, null, 2));
+      if (trunks.length === 0) return void process.stderr.write('No trunks.\n');
+      printTable(trunks.map((t) => ({ name: t.name, host: t.host, state: t.status.state, until: t.status.registered_until ?? '', last_error: t.status.last_error ?? '' })));
+    }),
+  );
+
 program
   .command('secret')
   .description('secrets in config.yml')

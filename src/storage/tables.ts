@@ -163,6 +163,31 @@ export interface CdrTable {
   media_jitter_ms: number | null;
 }
 
+export interface TrunksTable {
+  name: string;
+  enabled: number;
+  host: string;
+  port: number | null;
+  transport: string;
+  outbound_proxy: string | null;
+  register: number;
+  username: string | null;
+  auth_username: string | null;
+  password_enc: string | null;
+  realm: string | null;
+  expiry_seconds: number;
+  contact_user: string | null;
+  from_user: string | null;
+  allowed_addresses: string;
+  codecs: string;
+  dtmf_mode: string;
+  max_calls: number | null;
+  priority: number;
+  caller_id_header: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface AdminsTable {
   username: string;
   password_hash: string;
@@ -186,4 +211,5 @@ export interface Tables {
   device_lines: DeviceLinesTable;
   provisioning_requests: ProvisioningRequestsTable;
   api_tokens: ApiTokensTable;
+  trunks: TrunksTable;
 }

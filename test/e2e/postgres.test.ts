@@ -229,7 +229,7 @@ test('two pbx nodes on one database see extensions and devices created through t
   await eventually('node A writes again', async () => (await nodeA.api('POST', '/api/extensions', token, { number: '7203' })).status === 201);
   await eventually('node B sees 7203 after the restart', async () => (await nodeB.api('GET', '/api/extensions/7203', token)).status === 200);
 
-  assert.ok(nodeB.log.includes('Reloaded extensions and devices changed by another process'));
+  assert.ok(nodeB.log.includes('Reloaded extensions, devices and trunks changed by another process'));
   assert.ok(!/Deferred database write failed|Reloading changes made by another process failed/.test(nodeA.log + nodeB.log), 'no write or reload failed');
   assert.ok(nodeB.child.exitCode === null && nodeA.child.exitCode === null, 'both nodes still run');
 });

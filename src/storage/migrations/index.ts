@@ -234,6 +234,41 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('cdr').addColumn('media_jitter_ms', 'real').execute();
       },
     },
+    '0014_trunks': {
+      // SIP trunks to providers (pbx/trunks/): where to send, how to register, what to allow.
+      // The password is sealed like SIP secrets; lists are JSON text.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('trunks')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('host', 'text', (c) => c.notNull())
+          .addColumn('port', 'integer')
+          .addColumn('transport', 'text', (c) => c.notNull())
+          .addColumn('outbound_proxy', 'text')
+          .addColumn('register', 'integer', (c) => c.notNull())
+          .addColumn('username', 'text')
+          .addColumn('auth_username', 'text')
+          .addColumn('password_enc', 'text')
+          .addColumn('realm', 'text')
+          .addColumn('expiry_seconds', 'integer', (c) => c.notNull())
+          .addColumn('contact_user', 'text')
+          .addColumn('from_user', 'text')
+          .addColumn('allowed_addresses', 'text', (c) => c.notNull())
+          .addColumn('codecs', 'text', (c) => c.notNull())
+          .addColumn('dtmf_mode', 'text', (c) => c.notNull())
+          .addColumn('max_calls', 'integer')
+          .addColumn('priority', 'integer', (c) => c.notNull())
+          .addColumn('caller_id_header', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        if (dialect === 'postgresql') {
+          await sql`CREATE TRIGGER trunks_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON trunks
+            FOR EACH STATEMENT EXECUTE FUNCTION pbx_notify_change()`.execute(db);
+        }
+      },
+    },
     '0008_postgresql_nodes': {
       // PostgreSQL only; SQLite has 64-bit rowids and data_version already.
       async up(db: Kysely<any>) {

@@ -1,0 +1,70 @@
+// The trunks as the rest of the pbx sees them: the store (settings) and, for each enabled
+// trunk that registers, its registration, restarted whenever its settings change (from
+// the API, the CLI or another node) and stopped with the pbx.
+import { TrunkRegistration, type RegistrationDeps, type RegistrationStatus } from './registration.js';
+import type { Trunk, TrunkStore } from './store.js';
+
+export type TrunkState = RegistrationStatus['state'] | 'disabled' | 'ip-authenticated';
+
+export interface TrunkStatus extends Omit<RegistrationStatus, 'state'> {
+  state: TrunkState;
+}
+
+export class Trunks {
+  private readonly registrations = new Map<string, TrunkRegistration>();
+  /** Restarts of one trunk run one after another (a stop waits for the provider's answer). */
+  private readonly chains = new Map<string, Promise<void>>();
+  private running = false;
+
+  constructor(
+    readonly store: TrunkStore,
+    private readonly deps: RegistrationDeps,
+  ) {
+    store.onChange((name) => {
+      if (this.running) this.restart(name);
+    });
+  }
+
+  /** Registers every enabled registering trunk (once SIP listens). */
+  start(): void {
+    this.running = true;
+    for (const t of this.store.list()) this.restart(t.name);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all([...this.chains.values()]);
+    await Promise.all([...this.registrations.values()].map((r) => r.stop()));
+    this.registrations.clear();
+  }
+
+  /** Registers every trunk again now (our public address changed). */
+  reregisterAll(): void {
+    for (const t of this.store.list()) this.restart(t.name);
+  }
+
+  status(trunk: Trunk): TrunkStatus {
+    const r = this.registrations.get(trunk.name);
+    if (r) return { ...r.status };
+    const state: TrunkState = !trunk.enabled ? 'disabled' : 'ip-authenticated';
+    return { state, lastError: null, target: null, registeredUntil: null, failures: 0, nextAttemptAt: null };
+  }
+
+  private restart(name: string): void {
+    const previous = this.chains.get(name) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      const old = this.registrations.get(name);
+      this.registrations.delete(name);
+      await old?.stop();
+      const t = this.store.get(name);
+      if (!this.running || !t || !t.enabled || !t.register) return;
+      const r = new TrunkRegistration(t, this.deps);
+      this.registrations.set(name, r);
+      r.start();
+    });
+    this.chains.set(name, next);
+    void next.finally(() => {
+      if (this.chains.get(name) === next) this.chains.delete(name);
+    });
+  }
+}
