@@ -2,7 +2,7 @@
 // by ThreadedMediaEngine's commands. Only media runs here, so a tick waits for nothing
 // but RTP.
 import { parentPort } from 'node:worker_threads';
-import { LocalMediaEngine, type LocalLeg } from './local-engine.js';
+import { LocalMediaEngine, type LocalLeg, type LocalRelay } from './local-engine.js';
 import { MediaPortsExhausted, type PortRange } from './ports.js';
 import type { Command, Report } from './threaded-engine.js';
 
@@ -10,15 +10,36 @@ const port = parentPort!;
 let range: PortRange = { address: '0.0.0.0', min: 10000, max: 20000 };
 const engine = new LocalMediaEngine(() => range);
 const legs = new Map<number, LocalLeg>();
+const relays = new Map<number, LocalRelay>();
 const post = (r: Report) => port.postMessage(r);
 
 // Each second: every leg's figures (the main thread's media watchdog and CDR read them) and the engine's.
 const reporter = setInterval(() => {
-  post({ ev: 'report', legs: [...legs].map(([id, leg]) => [id, leg.stats]), status: engine.status() });
+  post({ ev: 'report', legs: [...legs].map(([id, leg]) => [id, leg.stats]), relays: [...relays].map(([id, r]) => [id, r.stats]), status: engine.status() });
 }, 1000);
 reporter.unref();
 
 port.on('message', (c: Command) => {
+  if (c.op === 'open' && c.kind === 'relay') {
+    range = c.range;
+    engine.openRelay().then(
+      (relay) => {
+        relays.set(c.id, relay);
+        post({ ev: 'relay-opened', id: c.id, ...relay.ports });
+      },
+      (err: Error) => post({ ev: 'open-failed', id: c.id, message: err.message, exhausted: err instanceof MediaPortsExhausted }),
+    );
+    return;
+  }
+  const relay = relays.get(c.id);
+  if (relay) {
+    if (c.op === 'relay-update') relay.update(c.side, c.remote, c.allowedSources);
+    else if (c.op === 'close') {
+      relays.delete(c.id);
+      void relay.close().then((stats) => post({ ev: 'relay-closed', id: c.id, stats }));
+    }
+    return;
+  }
   if (c.op === 'open') {
     range = c.range;
     engine.open().then(

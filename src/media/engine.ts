@@ -6,6 +6,7 @@
 // Everything crossing this interface can cross a thread: numbers, strings, samples.
 import type { Direction } from './sdp.js';
 import type { StreamStats } from './stats.js';
+import type { RelaySideName, RelayStats } from './relay.js';
 
 /** The negotiated stream (from the SDP offer/answer) a leg starts sending and receiving. */
 export interface LegParams {
@@ -72,6 +73,20 @@ export interface MediaLeg {
   close(): Promise<StreamStats>;
 }
 
+/**
+ * Media anchored between two parties (a trunk call, a phone behind NAT): a port pair
+ * toward each, packets passed through unchanged with symmetric latching on each side.
+ */
+export interface MediaRelay {
+  readonly ports: { a: number; b: number };
+  /** Where a side's party said to send (its SDP), and the addresses it may send from. */
+  update(side: RelaySideName, remote: RemoteMedia, allowedSources: string[]): void;
+  /** Figures per side (on a thread: as of its last report, at most a second old). */
+  readonly stats: RelayStats;
+  onFailure: (reason: string) => void;
+  close(): Promise<RelayStats>;
+}
+
 /** Figures about the engine as a whole, for /metrics. */
 export interface EngineStatus {
   portsInUse: number;
@@ -86,8 +101,15 @@ export interface EngineStatus {
 export interface MediaEngine {
   /** Binds a port pair; rejects with MediaPortsExhausted when none is free. */
   open(): Promise<MediaLeg>;
+  /** Binds two port pairs for a relay; rejects with MediaPortsExhausted when they are not free. */
+  openRelay(): Promise<MediaRelay>;
   status(): EngineStatus;
   close(): Promise<void>;
 }
+
+export const EMPTY_RELAY_STATS: RelayStats = {
+  a: { received: 0, forwarded: 0, ignored: 0, lastReceivedAt: 0 },
+  b: { received: 0, forwarded: 0, ignored: 0, lastReceivedAt: 0 },
+};
 
 export const EMPTY_STATS: StreamStats = { packetsSent: 0, packetsReceived: 0, packetsLost: 0, jitterMs: 0, packetsIgnored: 0 };

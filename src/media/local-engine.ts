@@ -2,7 +2,8 @@
 // an RtpStream with playback, recording to WAV (with silence detection) and key presses.
 // The worker thread runs exactly this; tests may run it directly.
 import { MediaClock } from './clock.js';
-import { EMPTY_STATS, type EngineStatus, type LegParams, type MediaEngine, type MediaLeg, type RecordEnd, type RecordLimits, type RecordResult, type RemoteMedia } from './engine.js';
+import { RtpRelay, type RelaySideName, type RelayStats } from './relay.js';
+import { EMPTY_STATS, type EngineStatus, type MediaRelay, type LegParams, type MediaEngine, type MediaLeg, type RecordEnd, type RecordLimits, type RecordResult, type RemoteMedia } from './engine.js';
 import { codecByName } from './g711.js';
 import { PortPool, type MediaPorts, type PortRange } from './ports.js';
 import type { Direction } from './sdp.js';
@@ -24,6 +25,16 @@ export class LocalMediaEngine implements MediaEngine {
     return new LocalLeg(await this.pool.open(), this.clock, this.pool);
   }
 
+  async openRelay(): Promise<LocalRelay> {
+    const a = await this.pool.open();
+    try {
+      return new LocalRelay(a, await this.pool.open(), this.pool);
+    } catch (err) {
+      this.pool.release(a);
+      throw err;
+    }
+  }
+
   status(): EngineStatus {
     const t = this.clock.timing(99);
     return { portsInUse: this.pool.used, ...this.clock.counters, lateP99Ms: t.lateMs, busyP99Ms: t.busyMs };
@@ -31,6 +42,41 @@ export class LocalMediaEngine implements MediaEngine {
 
   async close(): Promise<void> {
     this.clock.stop();
+  }
+}
+
+export class LocalRelay implements MediaRelay {
+  private readonly relay: RtpRelay;
+  private done: RelayStats | null = null;
+  onFailure: (reason: string) => void = () => {};
+
+  constructor(
+    private readonly a: MediaPorts,
+    private readonly b: MediaPorts,
+    private readonly pool: PortPool,
+  ) {
+    this.relay = new RtpRelay(a, b);
+  }
+
+  get ports(): { a: number; b: number } {
+    return this.relay.ports;
+  }
+
+  get stats(): RelayStats {
+    return this.done ?? this.relay.stats;
+  }
+
+  update(side: RelaySideName, remote: RemoteMedia, allowedSources: string[]): void {
+    this.relay.update(side, remote, allowedSources);
+  }
+
+  async close(): Promise<RelayStats> {
+    if (!this.done) {
+      this.done = this.relay.close();
+      this.pool.release(this.a);
+      this.pool.release(this.b);
+    }
+    return this.done;
   }
 }
 

@@ -17,6 +17,7 @@ import { parseRtp, RTP_HEADER_BYTES, writeRtpHeader, isRtcp } from './rtp.js';
 import { ReceptionStats, type StreamStats } from './stats.js';
 import { compoundReport, ReportState, senderReportNtp } from './rtcp.js';
 import type { Direction } from './sdp.js';
+import { normaliseAddress as normalise } from './addresses.js';
 
 export const FRAME_SAMPLES = 160;
 
@@ -278,12 +279,6 @@ export class RtpStream implements Tickable {
     this.sentSinceReport = false;
     socket.send(packet, target.port, target.address);
   }
-}
-
-/** IPv4-mapped IPv6 (`::ffff:1.2.3.4`) and plain IPv4 are the same source. */
-function normalise(address: string): string {
-  const a = address.toLowerCase();
-  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
 
 /** Plays samples from memory (a prompt, a recorded message). */

@@ -6,13 +6,15 @@
 // back once a second. If the thread dies, every leg reports a failure (its calls end)
 // and the next call starts a new thread.
 import { Worker } from 'node:worker_threads';
-import { EMPTY_STATS, type EngineStatus, type LegParams, type MediaEngine, type MediaLeg, type RecordLimits, type RecordResult, type RemoteMedia } from './engine.js';
+import type { RelaySideName, RelayStats } from './relay.js';
+import { EMPTY_RELAY_STATS, EMPTY_STATS, type EngineStatus, type LegParams, type MediaEngine, type MediaLeg, type MediaRelay, type RecordLimits, type RecordResult, type RemoteMedia } from './engine.js';
 import { MediaPortsExhausted, type PortRange } from './ports.js';
 import type { Direction } from './sdp.js';
 import type { StreamStats } from './stats.js';
 
 export type Command =
-  | { op: 'open'; id: number; range: PortRange }
+  | { op: 'open'; id: number; range: PortRange; kind: 'leg' | 'relay' }
+  | { op: 'relay-update'; id: number; side: RelaySideName; remote: RemoteMedia; allowedSources: string[] }
   | { op: 'start'; id: number; params: LegParams }
   | { op: 'update'; id: number; remote: RemoteMedia; allowedSources: string[]; direction: Direction }
   | { op: 'play'; id: number; seq: number; samples: Int16Array }
@@ -24,6 +26,8 @@ export type Command =
 
 export type Report =
   | { ev: 'opened'; id: number; port: number }
+  | { ev: 'relay-opened'; id: number; a: number; b: number }
+  | { ev: 'relay-closed'; id: number; stats: RelayStats }
   | { ev: 'open-failed'; id: number; message: string; exhausted: boolean }
   | { ev: 'played'; id: number; seq: number }
   | { ev: 'digit'; id: number; digit: string }
@@ -31,7 +35,7 @@ export type Report =
   | { ev: 'record-failed'; id: number; seq: number; message: string }
   | { ev: 'closed'; id: number; stats: StreamStats }
   | { ev: 'failed'; id: number; message: string }
-  | { ev: 'report'; legs: [number, StreamStats][]; status: EngineStatus };
+  | { ev: 'report'; legs: [number, StreamStats][]; relays: [number, RelayStats][]; status: EngineStatus };
 
 const IDLE: EngineStatus = { portsInUse: 0, caughtUp: 0, dropped: 0, lateP99Ms: 0, busyP99Ms: 0 };
 
@@ -45,12 +49,20 @@ export class ThreadedMediaEngine implements MediaEngine {
     this.threads = Array.from({ length: n }, (_, index) => new MediaThread(() => ({ ...range(), slice: { index, count: n } }), (err) => this.onError(err)));
   }
 
+  open(): Promise<MediaLeg> {
+    return this.onSomeThread((t) => t.open());
+  }
+
+  openRelay(): Promise<MediaRelay> {
+    return this.onSomeThread((t) => t.openRelay());
+  }
+
   /** On the thread with the fewest calls; when its share of the ports is used up, on the next. */
-  async open(): Promise<MediaLeg> {
+  private async onSomeThread<T>(fn: (t: MediaThread) => Promise<T>): Promise<T> {
     const order = [...this.threads].sort((a, b) => a.load - b.load);
     for (let i = 0; ; i++) {
       try {
-        return await order[i]!.open();
+        return await fn(order[i]!);
       } catch (err) {
         if (!(err instanceof MediaPortsExhausted) || i === order.length - 1) throw err;
       }
@@ -73,12 +85,19 @@ export class ThreadedMediaEngine implements MediaEngine {
   }
 }
 
-/** One media worker thread and the legs it runs. */
+/** What a thread runs for a call: a leg (a stream the pbx plays and records) or a relay. */
+interface Unit {
+  event(r: Report): void;
+  fail(reason: string): void;
+  close(): Promise<unknown>;
+}
+
+/** One media worker thread and the legs and relays it runs. */
 class MediaThread implements MediaEngine {
   private worker: Worker | null = null;
   private nextId = 1;
-  private readonly opening = new Map<number, { resolve: (leg: ThreadedLeg) => void; reject: (err: Error) => void }>();
-  private readonly legs = new Map<number, ThreadedLeg>();
+  private readonly opening = new Map<number, { resolve: (unit: ThreadedLeg | ThreadedRelay) => void; reject: (err: Error) => void }>();
+  private readonly legs = new Map<number, Unit>();
   private last: EngineStatus = IDLE;
 
   constructor(
@@ -92,18 +111,28 @@ class MediaThread implements MediaEngine {
   }
 
   open(): Promise<MediaLeg> {
+    return this.openUnit('leg') as Promise<ThreadedLeg>;
+  }
+
+  openRelay(): Promise<MediaRelay> {
+    return this.openUnit('relay') as Promise<ThreadedRelay>;
+  }
+
+  private openUnit(kind: 'leg' | 'relay'): Promise<ThreadedLeg | ThreadedRelay> {
     const id = this.nextId++;
     const w = this.thread();
-    return new Promise<MediaLeg>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       this.opening.set(id, { resolve, reject });
       this.keepAlive();
-      w.postMessage({ op: 'open', id, range: this.range() } satisfies Command);
+      w.postMessage({ op: 'open', id, range: this.range(), kind } satisfies Command);
     });
   }
 
   status(): EngineStatus {
     // Ports are counted here (the report may be a second old); the clock's figures are the thread's.
-    return { ...this.last, portsInUse: this.legs.size };
+    let ports = 0;
+    for (const u of this.legs.values()) ports += u instanceof ThreadedRelay ? 2 : 1;
+    return { ...this.last, portsInUse: ports };
   }
 
   async close(): Promise<void> {
@@ -158,19 +187,20 @@ class MediaThread implements MediaEngine {
   private receive(r: Report): void {
     if (r.ev === 'report') {
       this.last = r.status;
-      for (const [id, stats] of r.legs) this.legs.get(id)?.report(stats);
+      for (const [id, stats] of r.legs) (this.legs.get(id) as ThreadedLeg | undefined)?.report(stats);
+      for (const [id, stats] of r.relays) (this.legs.get(id) as ThreadedRelay | undefined)?.report(stats);
       return;
     }
-    if (r.ev === 'opened' || r.ev === 'open-failed') {
+    if (r.ev === 'opened' || r.ev === 'relay-opened' || r.ev === 'open-failed') {
       const o = this.opening.get(r.id);
       this.opening.delete(r.id);
       if (r.ev === 'open-failed') {
         this.keepAlive();
         return o?.reject(r.exhausted ? new MediaPortsExhausted(this.range()) : new Error(r.message));
       }
-      const leg = new ThreadedLeg(this, r.id, r.port);
-      this.legs.set(r.id, leg);
-      if (o) o.resolve(leg);
+      const unit = r.ev === 'opened' ? new ThreadedLeg(this, r.id, r.port) : new ThreadedRelay(this, r.id, { a: r.a, b: r.b });
+      this.legs.set(r.id, unit);
+      if (o) o.resolve(unit);
       else this.send({ op: 'close', id: r.id }); // nobody waits any more
       this.keepAlive();
       return;
@@ -179,7 +209,54 @@ class MediaThread implements MediaEngine {
   }
 }
 
-class ThreadedLeg implements MediaLeg {
+class ThreadedRelay implements MediaRelay, Unit {
+  private latest: RelayStats = EMPTY_RELAY_STATS;
+  private closing: Promise<RelayStats> | null = null;
+  private closed: ((s: RelayStats) => void) | null = null;
+  onFailure: (reason: string) => void = () => {};
+
+  constructor(
+    private readonly engine: MediaThread,
+    private readonly id: number,
+    readonly ports: { a: number; b: number },
+  ) {}
+
+  get stats(): RelayStats {
+    return this.latest;
+  }
+
+  update(side: RelaySideName, remote: RemoteMedia, allowedSources: string[]): void {
+    if (!this.closing) this.engine.send({ op: 'relay-update', id: this.id, side, remote, allowedSources });
+  }
+
+  close(): Promise<RelayStats> {
+    if (this.closing) return this.closing;
+    this.closing = new Promise<RelayStats>((resolve) => (this.closed = resolve));
+    this.engine.send({ op: 'close', id: this.id });
+    return this.closing;
+  }
+
+  report(stats: RelayStats): void {
+    this.latest = stats;
+  }
+
+  event(r: Report): void {
+    if (r.ev === 'failed') this.onFailure(r.message);
+    else if (r.ev === 'relay-closed') {
+      this.latest = r.stats;
+      this.engine.forget(this.id);
+      this.closed?.(r.stats);
+    }
+  }
+
+  fail(reason: string): void {
+    if (!this.closing) this.closing = Promise.resolve(this.latest);
+    this.closed?.(this.latest);
+    this.onFailure(reason);
+  }
+}
+
+class ThreadedLeg implements MediaLeg, Unit {
   private seq = 0;
   private readonly plays = new Map<number, () => void>();
   private readonly records = new Map<number, { resolve: (r: RecordResult) => void; reject: (e: Error) => void }>();
