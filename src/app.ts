@@ -55,6 +55,8 @@ import { ThreadedMediaEngine } from './media/threaded-engine.js';
 import { TrunkStore } from './pbx/trunks/store.js';
 import { Trunks } from './pbx/trunks/index.js';
 import { trunkTargets } from './pbx/trunks/targets.js';
+import { TrunkBridge } from './pbx/trunks/b2bua.js';
+import { OutboundCalls } from './pbx/trunks/outbound.js';
 import { ServiceAgent } from './pbx/service-agent.js';
 import { Voicemail } from './services/voicemail/index.js';
 
@@ -154,6 +156,26 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   extensions.pins = { check: (n, pin) => voicemail.store.checkPin(n, pin), set: async (n, pin) => void (await voicemail.store.updateMailbox(n, { pin })) };
   sip.services.serviceFor = (dialled, caller) => voicemail.serviceFor(dialled, caller);
   sip.services.subscriptions = voicemail.mwi;
+  const bridge = new TrunkBridge({
+    stack: sip.stack,
+    media: sip.media,
+    calls: sip.calls,
+    targets: (t) => trunkTargets(t),
+    opts: () => ({
+      advertise: (t) => advertised(config(), t),
+      mediaAddress: config().server.external_ip,
+      t1: sip.stack.timers.T1,
+      t2: sip.stack.timers.T2,
+      userAgent: `pbx/${VERSION}`,
+    }),
+    log: log.child({ component: 'trunks' }),
+  });
+  const outbound = new OutboundCalls({ dialplan: () => config().dialplan, trunks: trunkStore, bridge, securityLog, log: log.child({ component: 'trunks' }) });
+  sip.services.trunkCalls = {
+    outbound: (req, tx, flow, caller, dialled) => outbound.handle(req, tx, flow, caller, dialled),
+    cancel: (req, tx) => bridge.cancel(req, tx),
+    inDialog: (req, tx, flow) => bridge.inDialog(req, tx, flow),
+  };
   sip.proxy.divert = (req, server, flow, call, reason) => voicemail.divert(req, server, flow, call, reason);
   sip.proxy.ringSecondsFor = (n) => (voicemail.hasMailbox(n) ? voicemail.store.mailbox(n).noAnswerSeconds : null);
   const resync = new Resync(sip.stack, sip.location, devices, extensions, vendors, files, config, log.child({ component: 'resync' }), (t) => advertised(config(), t));
@@ -269,6 +291,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       sip.keepalive.stop();
       sip.proxy.stop();
       voicemail.stop();
+      bridge.close();
       await trunks.stop();
       sip.agent.close();
       await sip.media.close();
@@ -485,7 +508,7 @@ function createSip(
     log.child({ component: 'services' }),
   );
   // Services above the SIP layer (voicemail …) register here once they exist.
-  const services: ServiceHooks = { serviceFor: () => undefined, subscriptions: null };
+  const services: ServiceHooks = { serviceFor: () => undefined, subscriptions: null, trunkCalls: null };
   stack.setDelegate(
     new SipService({
       stack,
@@ -503,6 +526,9 @@ function createSip(
       serviceFor: (dialled, caller) => services.serviceFor(dialled, caller),
       get subscriptions() {
         return services.subscriptions;
+      },
+      get trunkCalls() {
+        return services.trunkCalls;
       },
     }),
   );

@@ -3,7 +3,7 @@
 // (`Pick<Pbx, 'extensions' | 'log'>`) without importing the composition root.
 import type { Trunks } from './pbx/trunks/index.js';
 import type { ServiceAgent, ServiceApp } from './pbx/service-agent.js';
-import type { SubscriptionHandler } from './pbx/sip-service.js';
+import type { SubscriptionHandler, TrunkCallHandler } from './pbx/sip-service.js';
 import type { MediaEngine } from './media/engine.js';
 import type { Voicemail } from './services/voicemail/index.js';
 import type { LiveConfig } from './config/live.js';
@@ -82,6 +82,7 @@ export interface SipStats {
 export interface ServiceHooks {
   serviceFor: (dialled: string, caller: string) => ServiceApp | undefined;
   subscriptions: SubscriptionHandler | null;
+  trunkCalls: TrunkCallHandler | null;
 }
 
 export interface SipParts {

@@ -1,6 +1,7 @@
 // Reads config.yml, fills defaults and validates it. Every problem is reported with
 // the key path, the line in the file, and what was expected, so an admin can fix it
 // without reading code.
+import { parseDialPattern } from '../pbx/trunks/dial-pattern.js';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
@@ -187,6 +188,15 @@ function semanticIssues(config: PbxConfig, doc: Document, lines: LineCounter): C
       message: 'SIP over TLS needs api.ssl.cert_file and api.ssl.key_file',
     });
   }
+  config.dialplan.outbound_routes.forEach((route, i) => {
+    route.patterns.forEach((p, j) => {
+      try {
+        parseDialPattern(p);
+      } catch (err) {
+        issues.push({ path: `dialplan.outbound_routes.${i}.patterns.${j}`, line: lineOf(doc, lines, ['dialplan', 'outbound_routes', i, 'patterns', j]), message: (err as Error).message });
+      }
+    });
+  });
   if (config.media.rtp_port_max - config.media.rtp_port_min < 3) {
     issues.push({
       path: 'media.rtp_port_max',
@@ -257,7 +267,7 @@ function resolvePaths(config: PbxConfig, base: string): PbxConfig {
   return config;
 }
 
-function lineOf(doc: Document, lines: LineCounter, segments: string[]): number | undefined {
+function lineOf(doc: Document, lines: LineCounter, segments: (string | number)[]): number | undefined {
   // Walk down as far as the document goes: a missing key is placed at its parent.
   for (let depth = segments.length; depth >= 0; depth--) {
     const path = segments.slice(0, depth);
@@ -269,7 +279,7 @@ function lineOf(doc: Document, lines: LineCounter, segments: string[]): number |
   return undefined;
 }
 
-function findKeyNode(doc: Document, path: string[]): Node | undefined {
+function findKeyNode(doc: Document, path: (string | number)[]): Node | undefined {
   const parent = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
   if (!isMap(parent)) return undefined;
   const last = path[path.length - 1];

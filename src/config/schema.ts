@@ -219,6 +219,39 @@ export const ConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    // Calls to the outside world: the site's numbering plan and the outbound routes.
+    dialplan: Type.Object(
+      {
+        // The site's country calling code and area code (E.164), and what callers dial before
+        // a national number and before a country code.
+        country_code: Type.String({ pattern: '^[1-9][0-9]{0,2}$', default: '1' }),
+        area_code: Type.String({ pattern: '^[0-9]{0,5}$', default: '' }),
+        national_prefix: Type.String({ pattern: '^[0-9]{0,3}$', default: '1' }),
+        international_prefix: Type.String({ pattern: '^[0-9]{1,4}$', default: '011' }),
+        // A national number dialled with no prefix has this many digits (10 in North America; 0: never dialled so).
+        national_length: Type.Integer({ minimum: 0, maximum: 15, default: 10 }),
+        // Always allowed, tried first, never limited, logged loudly.
+        emergency_numbers: Type.Array(Type.String({ pattern: '^[0-9]{2,6}$' }), { default: ['911', '112'] }),
+        // What extensions may call: internal, local, national or international (emergency numbers always).
+        default_class: Type.Union([Type.Literal('internal'), Type.Literal('local'), Type.Literal('national'), Type.Literal('international')], { default: 'national' }),
+        // Tried in order: the first route with a pattern that takes the number sends it out
+        // through its trunks in turn (the next one on 408, 5xx or no answer).
+        outbound_routes: Type.Array(
+          Type.Object(
+            {
+              name: Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}$' }),
+              patterns: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1 }),
+              trunks: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+              // The caller number toward the provider on this route (null: the trunk's from_user or the extension).
+              caller_id: Type.Union([Type.String({ pattern: '^\\+?[0-9]{2,15}$' }), Type.Null()], { default: null }),
+            },
+            strict,
+          ),
+          { default: [] },
+        ),
+      },
+      { ...strict, default: {} },
+    ),
     media: Type.Object(
       {
         // Address RTP is bound to (0.0.0.0: all IPv4, ::: all); SDP names server.external_ip.

@@ -146,6 +146,35 @@ export function offer(local: LocalAudio, codecs: readonly AudioCodec[] = CODECS,
   return description(local, [m]);
 }
 
+/**
+ * The SDP a relay puts in front of `remote`'s (an anchored call, RFC 3264 §6/§8): the
+ * same audio formats with their payload type numbers (packets pass through unchanged),
+ * less the codecs `keep` refuses, telephone-event kept, the same direction, on our
+ * address and port. With `keepOrder` (an answer) the other m-lines stay in place,
+ * rejected (port 0); an offer carries the audio alone. 488 when no codec is left.
+ */
+export function relayedAudio(remote: RemoteAudio, local: LocalAudio, keep: (encoding: string) => boolean, keepOrder: boolean): string {
+  const isEvent = (f: { encoding: string }) => f.encoding.toLowerCase() === 'telephone-event';
+  const formats = remote.formats.filter((f) => isEvent(f) || keep(f.encoding.toUpperCase()));
+  if (!formats.some((f) => !isEvent(f))) {
+    throw new SdpError(488, `No codec in common: offered ${remote.formats.map((f) => f.encoding).join(', ') || 'none'}`);
+  }
+  const audio: sdpTransform.MediaDescription = {
+    type: 'audio',
+    port: local.port,
+    protocol: 'RTP/AVP',
+    payloads: formats.map((f) => f.payloadType).join(' '),
+    rtp: formats.map((f) => ({ payload: f.payloadType, codec: f.encoding, rate: f.clockRate })),
+    fmtp: formats.filter(isEvent).map((f) => ({ payload: f.payloadType, config: '0-16' })),
+    ...(remote.ptime ? { ptime: remote.ptime } : {}),
+    direction: remote.direction,
+  };
+  const media = keepOrder
+    ? remote.media.map((m, i) => (i === remote.index ? audio : { type: m.type, port: 0, protocol: m.protocol, payloads: m.payloads || '0', rtp: [], fmtp: [] }))
+    : [audio];
+  return description(local, media);
+}
+
 function description(local: LocalAudio, media: sdpTransform.MediaDescription[]): string {
   return sdpTransform.write({
     version: 0,

@@ -32,6 +32,16 @@ export interface SipServiceDeps extends Authenticator {
   serviceFor: (dialled: string, caller: string) => ServiceApp | undefined;
   /** Event packages SUBSCRIBE may ask for, and who answers them (message-summary …). */
   subscriptions: SubscriptionHandler | null;
+  /** Calls to the outside world (trunks), once they exist. */
+  trunkCalls: TrunkCallHandler | null;
+}
+
+/** Calls bridged to a trunk: new ones to numbers that are no extension, and their dialogs. */
+export interface TrunkCallHandler {
+  /** An INVITE to a number that is no extension nor service: true when it was taken (sent out or refused). */
+  outbound(req: SipRequest, server: ServerTransaction, flow: Flow, caller: string, dialled: string): boolean;
+  cancel(req: SipRequest, server: ServerTransaction): boolean;
+  inDialog(req: SipRequest, server: ServerTransaction | null, flow: Flow): boolean;
 }
 
 /** Answers an authenticated initial SUBSCRIBE (RFC 6665) for the packages it knows; false: 489. */
@@ -79,7 +89,7 @@ export class SipService implements StackDelegate {
   private route(req: SipRequest, tx: ServerTransaction | null, flow: Flow): void {
     // ACK for a 2xx (no transaction): forward within its dialog, or drop.
     if (!tx) {
-      if (req.method === 'ACK' && !this.d.agent.inDialog(req, null, flow)) this.d.proxy.routeInDialog(req, null, flow);
+      if (req.method === 'ACK' && !this.d.agent.inDialog(req, null, flow) && !this.d.trunkCalls?.inDialog(req, null, flow)) this.d.proxy.routeInDialog(req, null, flow);
       return;
     }
     const method = req.method;
@@ -88,12 +98,12 @@ export class SipService implements StackDelegate {
       return;
     }
     if (method === 'CANCEL') {
-      if (!this.d.agent.cancel(req, tx)) this.d.proxy.cancel(req, tx);
+      if (!this.d.agent.cancel(req, tx) && !this.d.trunkCalls?.cancel(req, tx)) this.d.proxy.cancel(req, tx);
       return;
     }
     const toTag = req.to.params.get('tag');
     if (toTag) {
-      if (this.d.agent.inDialog(req, tx, flow) || this.d.subscriptions?.inDialog(req, tx, flow)) return;
+      if (this.d.agent.inDialog(req, tx, flow) || this.d.trunkCalls?.inDialog(req, tx, flow) || this.d.subscriptions?.inDialog(req, tx, flow)) return;
       if (!this.d.proxy.routeInDialog(req, tx, flow)) this.respond(tx, makeResponse(req, 481));
       return;
     }
@@ -172,6 +182,7 @@ export class SipService implements StackDelegate {
       );
       return;
     }
+    if (method === 'INVITE' && !this.d.isExtension(callee) && this.d.trunkCalls?.outbound(req, tx, flow, caller, callee)) return;
     if (!this.d.isExtension(callee)) {
       if (method === 'INVITE') {
         const call = this.d.calls.start(req.callId, req.from.params.get('tag') ?? '', caller, callee || '(none)');

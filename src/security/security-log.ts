@@ -6,7 +6,7 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 
-export type SecurityEvent = 'ban' | 'sensitive-fetch' | 'sensitive-upload' | 'unknown-device' | 'auth-failure';
+export type SecurityEvent = 'ban' | 'sensitive-fetch' | 'sensitive-upload' | 'unknown-device' | 'auth-failure' | 'call-refused';
 
 export class SecurityLog {
   private stream: WriteStream | undefined;

@@ -1,0 +1,401 @@
+// Calls through a trunk are bridged, not proxied (a B2BUA): the phone's INVITE ends here
+// (leg A), and the pbx places a call of its own to the provider (leg B) with a new
+// Call-ID, its own Via, Contact and From host, and its own SDP: the provider never sees
+// an internal address, header or tag. The media is anchored in a relay (media/relay.ts)
+// between the two. The provider's 401/407 is answered with the trunk's credentials;
+// 180/183 (with early media) reach the phone; a final failure goes to the next target
+// or trunk when it says the provider is at fault (408, 5xx), else to the phone; BYE
+// from either side ends both; CANCEL from the phone cancels the provider's leg.
+import type { Logger } from 'pino';
+import { authenticatedRequest, challengeHeaders } from '../../sip/digest-client.js';
+import { Dialog } from '../../sip/dialog.js';
+import { newTag } from '../../sip/ids.js';
+import { makeResponse, type Header, type SipRequest, type SipResponse } from '../../sip/message.js';
+import { ackFor2xx, addressUri, cancelFor, inDialogRequest, outOfDialogRequest, type SentBy } from '../../sip/requests.js';
+import type { SipStack } from '../../sip/stack.js';
+import type { ClientTransaction } from '../../sip/transactions/client.js';
+import type { ServerTransaction } from '../../sip/transactions/server.js';
+import type { Flow } from '../../sip/transport.js';
+import type { MediaEngine, MediaRelay, RemoteMedia } from '../../media/engine.js';
+import { parseRemoteAudio, relayedAudio, SdpError, type RemoteAudio } from '../../media/sdp.js';
+import type { Call, Calls } from '../calls.js';
+import type { Trunk } from './store.js';
+import type { Target } from './targets.js';
+
+export interface BridgeOptions {
+  advertise: (transport: string) => SentBy;
+  /** Our address in SDP (server.external_ip). */
+  mediaAddress: string;
+  t1: number;
+  t2: number;
+  userAgent: string;
+}
+
+export interface BridgeDeps {
+  stack: SipStack;
+  media: MediaEngine;
+  calls: Calls;
+  targets: (trunk: Trunk) => Promise<Target[]>;
+  opts: () => BridgeOptions;
+  log: Logger;
+}
+
+/** What the phone asked for, as the outbound policy decided to send it. */
+export interface OutboundCall {
+  caller: string;
+  callerName: string | null;
+  /** The number to send to the provider (after the route's strip/prepend). */
+  number: string;
+  /** The caller number the provider sees. */
+  callerId: string;
+  /** Trunks to try in turn. */
+  trunks: Trunk[];
+}
+
+const TEMPORARY = (status: number) => status === 408 || status >= 500;
+
+interface Bridge {
+  call: Call;
+  log: Logger;
+  a: { req: SipRequest; server: ServerTransaction; flow: Flow; tag: string; dialog: Dialog | null; ok: SipResponse | null; acked: boolean; retransmit?: NodeJS.Timeout; remote: RemoteAudio };
+  b: { trunk: Trunk | null; flow: Flow | null; invite: SipRequest | null; tx: ClientTransaction | null; dialog: Dialog | null };
+  relay: MediaRelay;
+  sessionId: number;
+  answered: boolean;
+  cancelled: boolean;
+  ended: boolean;
+}
+
+export class TrunkBridge {
+  private readonly byKey = new Map<string, Bridge>();
+  private readonly pending = new Map<string, Bridge>();
+  readonly counters = { started: 0, answered: 0, failed: 0, cancelled: 0 };
+
+  constructor(private readonly d: BridgeDeps) {}
+
+  get active(): number {
+    return new Set(this.byKey.values()).size;
+  }
+
+  /** Takes the phone's INVITE (already answered 100) and places the call out through `o.trunks`. */
+  async start(req: SipRequest, server: ServerTransaction, flow: Flow, o: OutboundCall): Promise<void> {
+    const call = this.d.calls.start(req.callId, req.from.params.get('tag') ?? '', o.caller, o.number);
+    const log = this.d.log.child({ call_id: req.callId, caller: o.caller, number: o.number });
+    let remote: RemoteAudio;
+    try {
+      if (req.body.length === 0) throw new SdpError(488, 'an INVITE without SDP (late offer) is not bridged to a trunk yet');
+      remote = parseRemoteAudio(req.body.toString('utf8'));
+    } catch (err) {
+      const status = err instanceof SdpError ? err.status : 400;
+      server.respond(makeResponse(req, status, status === 488 ? 'Not Acceptable Here' : 'Bad Request: malformed SDP'));
+      this.d.calls.end(call, 'failed', status, null);
+      return;
+    }
+    let relay: MediaRelay;
+    try {
+      relay = await this.d.media.openRelay();
+    } catch (err) {
+      log.error({ err }, `No media ports for the call to ${o.number}`);
+      server.respond(makeResponse(req, 503, 'Service Unavailable: no media port'));
+      this.d.calls.end(call, 'failed', 503, null);
+      return;
+    }
+    relay.update('a', remoteOf(remote), [...new Set([remote.address, flow.remoteAddress])]);
+    const bridge: Bridge = {
+      call,
+      log,
+      a: { req, server, flow, tag: newTag(), dialog: null, ok: null, acked: false, remote },
+      b: { trunk: null, flow: null, invite: null, tx: null, dialog: null },
+      relay,
+      sessionId: Math.floor(Math.random() * 1e9),
+      answered: false,
+      cancelled: false,
+      ended: false,
+    };
+    relay.onFailure = (reason) => {
+      log.error(`Media relay failed (${reason}): hanging up`);
+      this.hangup(bridge, 'system');
+    };
+    this.pending.set(server.key, bridge);
+    this.counters.started++;
+    let last: { status: number; reason: string } = { status: 503, reason: 'Service Unavailable' };
+    for (const trunk of o.trunks) {
+      let targets: Target[];
+      try {
+        targets = await this.d.targets(trunk);
+      } catch (err) {
+        log.warn(`Trunk ${trunk.name}: ${(err as Error).message}`);
+        continue;
+      }
+      for (const target of targets) {
+        if (bridge.cancelled || bridge.ended) return;
+        const outcome = await this.attempt(bridge, trunk, target, o);
+        if (outcome === 'answered' || bridge.cancelled || bridge.ended) return;
+        last = outcome;
+        log.info({ trunk: trunk.name, target: `${target.transport}:${target.address}:${target.port}`, status: outcome.status }, `Call to ${o.number} via trunk ${trunk.name}: ${outcome.status} ${outcome.reason}`);
+        if (!TEMPORARY(outcome.status)) return this.fail(bridge, outcome);
+      }
+    }
+    this.fail(bridge, last);
+  }
+
+  /** CANCEL from the phone before the answer: 487 to it, CANCEL toward the provider. */
+  cancel(req: SipRequest, server: ServerTransaction): boolean {
+    const invite = this.d.stack.inviteFor(req);
+    const bridge = invite ? this.pending.get(invite.key) : undefined;
+    if (!invite || !bridge) return false;
+    server.respond(makeResponse(req, 200));
+    bridge.cancelled = true;
+    this.counters.cancelled++;
+    if (bridge.b.invite && bridge.b.flow) this.d.stack.sendRequest(cancelFor(bridge.b.invite), bridge.b.flow, { response: () => {}, timeout: () => {}, transportError: () => {} });
+    invite.respond(makeResponse(invite.request, 487, undefined, bridge.a.tag));
+    this.finish(bridge, 'cancelled', 487, 'caller');
+    return true;
+  }
+
+  /** A request inside one of the bridged dialogs (either side), or the phone's ACK. False when it is not ours. */
+  inDialog(req: SipRequest, server: ServerTransaction | null, flow: Flow): boolean {
+    const bridge = this.byKey.get(keyOf(req.callId, req.to.params.get('tag') ?? ''));
+    if (!bridge) return false;
+    const fromA = req.callId === bridge.a.req.callId;
+    if (req.method === 'ACK') {
+      if (fromA) {
+        bridge.a.acked = true;
+        clearTimeout(bridge.a.retransmit);
+      }
+      return true;
+    }
+    if (!server) return true;
+    if (bridge.ended) {
+      server.respond(makeResponse(req, 481));
+      return true;
+    }
+    if (req.method === 'BYE') {
+      server.respond(makeResponse(req, 200));
+      this.hangup(bridge, fromA ? 'caller' : 'callee', fromA ? 'b' : 'a');
+      return true;
+    }
+    if (req.method === 'INVITE' || req.method === 'UPDATE') {
+      // Hold and new addresses are not passed across yet: keep the call as it is.
+      const dialog = fromA ? bridge.a.dialog : bridge.b.dialog;
+      dialog?.receiveRequest(req);
+      const sdp = this.sdpToward(bridge, fromA ? 'a' : 'b', fromA ? bridge.a.remote : null);
+      const ok = makeResponse(req, 200, 'OK', undefined, [{ name: 'contact', value: `<${addressUri(this.d.opts().advertise(flow.transport))}>` }, ...(sdp ? [{ name: 'content-type', value: 'application/sdp' }] : [])]);
+      if (sdp) ok.body = Buffer.from(sdp);
+      server.respond(ok);
+      return true;
+    }
+    server.respond(makeResponse(req, 200));
+    return true;
+  }
+
+  /** Hangs up every bridged call (shutdown). */
+  close(): void {
+    for (const b of new Set(this.byKey.values())) this.hangup(b, 'system');
+  }
+
+  /** One INVITE toward one target of a trunk, answered challenge included. */
+  private attempt(bridge: Bridge, trunk: Trunk, target: Target, o: OutboundCall): Promise<'answered' | { status: number; reason: string }> {
+    return new Promise((resolve) => {
+      const opts = this.d.opts();
+      const flow = target.transport === 'udp' ? this.d.stack.transports.udpFlow(target.address, target.port) : undefined;
+      if (!flow) return resolve({ status: 503, reason: `no ${target.transport.toUpperCase()} flow to ${target.address}` });
+      const sentBy = opts.advertise(flow.transport);
+      const domain = trunk.port && /^[\d.]+$/.test(trunk.host) ? `${trunk.host}:${trunk.port}` : trunk.host;
+      let sdp: string;
+      try {
+        sdp = relayedAudio(bridge.a.remote, { sessionId: bridge.sessionId, sessionVersion: 1, address: opts.mediaAddress, port: bridge.relay.ports.b }, (c) => trunk.codecs.includes(c), false);
+      } catch (err) {
+        return resolve({ status: (err as SdpError).status ?? 488, reason: (err as Error).message });
+      }
+      const identity = `sip:${o.callerId}@${domain}`;
+      const headers: Header[] = [
+        { name: 'max-forwards', value: '70' },
+        { name: 'allow', value: 'INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE' },
+        { name: 'user-agent', value: opts.userAgent },
+        { name: 'content-type', value: 'application/sdp' },
+      ];
+      if (trunk.callerIdHeader === 'pai') headers.push({ name: 'p-asserted-identity', value: `<${identity}>` });
+      if (trunk.callerIdHeader === 'rpid') headers.push({ name: 'remote-party-id', value: `<${identity}>;party=calling;screen=yes;privacy=off` });
+      let invite = outOfDialogRequest({
+        method: 'INVITE',
+        uri: `sip:${o.number}@${domain}`,
+        from: `sip:${trunk.fromUser ?? o.callerId}@${domain}`,
+        fromDisplay: o.callerName ?? undefined,
+        via: sentBy,
+        contact: addressUri(sentBy, trunk.fromUser ?? o.callerId),
+        headers,
+        body: sdp,
+      });
+      let challenged = false;
+      const send = (request: SipRequest) => {
+        bridge.b = { trunk, flow, invite: request, tx: null, dialog: null };
+        bridge.b.tx = this.d.stack.sendRequest(request, flow, {
+          response: (res) => onResponse(request, res),
+          timeout: () => resolve({ status: 408, reason: 'Request Timeout (no answer from the provider)' }),
+          transportError: () => resolve({ status: 503, reason: 'Service Unavailable (could not send to the provider)' }),
+        });
+      };
+      const onResponse = (request: SipRequest, res: SipResponse) => {
+        if (bridge.ended) return;
+        if (res.status < 200) return this.provisional(bridge, res);
+        if (res.status < 300) {
+          if (bridge.cancelled) {
+            // The answer crossed our CANCEL: take it and hang up at once (§15).
+            const dialog = Dialog.uac(request, res);
+            this.d.stack.sendStateless(ackFor2xx(dialog, request, { via: sentBy }), flow);
+            this.d.stack.sendRequest(inDialogRequest(dialog, 'BYE', { via: sentBy }), flow, { response: () => {}, timeout: () => {}, transportError: () => {} });
+            return resolve({ status: 487, reason: 'Request Terminated' });
+          }
+          this.answered(bridge, request, res, flow, sentBy);
+          return resolve('answered');
+        }
+        if (challengeHeaders(res.status) && !challenged && trunk.password) {
+          challenged = true;
+          const retry = authenticatedRequest(request, res, { username: trunk.authUsername ?? trunk.username ?? o.callerId, password: trunk.password });
+          if (retry) {
+            invite = retry;
+            return send(retry);
+          }
+        }
+        resolve({ status: res.status, reason: res.reason });
+      };
+      bridge.log.info({ trunk: trunk.name, target: `${target.transport}:${target.address}:${target.port}` }, `Call from ${o.caller} to ${o.number}: out through trunk ${trunk.name}`);
+      send(invite);
+    });
+  }
+
+  private provisional(bridge: Bridge, res: SipResponse): void {
+    if (res.status === 100) return;
+    let sdp: string | null = null;
+    if (res.body.length > 0) {
+      try {
+        const remote = parseRemoteAudio(res.body.toString('utf8'));
+        bridge.relay.update('b', remoteOf(remote), [...new Set([remote.address, bridge.b.flow!.remoteAddress])]);
+        sdp = this.sdpToward(bridge, 'a', remote);
+      } catch {
+        // Early media we cannot use: the ringing is passed on without it.
+      }
+    }
+    const status = sdp ? 183 : 180;
+    const p = makeResponse(bridge.a.req, status, undefined, bridge.a.tag, [{ name: 'contact', value: `<${addressUri(this.d.opts().advertise(bridge.a.flow.transport))}>` }, ...(sdp ? [{ name: 'content-type', value: 'application/sdp' }] : [])]);
+    if (sdp) p.body = Buffer.from(sdp);
+    bridge.a.server.respond(p);
+  }
+
+  private answered(bridge: Bridge, invite: SipRequest, res: SipResponse, flow: Flow, sentBy: SentBy): void {
+    const dialog = Dialog.uac(invite, res);
+    bridge.b.dialog = dialog;
+    this.d.stack.sendStateless(ackFor2xx(dialog, invite, { via: sentBy }), flow);
+    let sdp: string | null = null;
+    try {
+      const remote = parseRemoteAudio(res.body.toString('utf8'));
+      bridge.relay.update('b', remoteOf(remote), [...new Set([remote.address, flow.remoteAddress])]);
+      sdp = this.sdpToward(bridge, 'a', remote);
+    } catch (err) {
+      bridge.log.warn(`The provider's answer has no usable SDP (${(err as Error).message}): hanging up`);
+      this.pending.delete(bridge.a.server.key);
+      bridge.a.server.respond(makeResponse(bridge.a.req, 488, 'Not Acceptable Here'));
+      this.d.stack.sendRequest(inDialogRequest(dialog, 'BYE', { via: sentBy }), flow, { response: () => {}, timeout: () => {}, transportError: () => {} });
+      this.finish(bridge, 'failed', 488, 'system');
+      return;
+    }
+    const opts = this.d.opts();
+    const ok = makeResponse(bridge.a.req, 200, 'OK', bridge.a.tag, [
+      { name: 'contact', value: `<${addressUri(opts.advertise(bridge.a.flow.transport), 'trunk')}>` },
+      { name: 'allow', value: 'INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE' },
+      { name: 'content-type', value: 'application/sdp' },
+    ]);
+    ok.body = Buffer.from(sdp!);
+    bridge.a.dialog = Dialog.uas(bridge.a.req, bridge.a.tag);
+    bridge.a.ok = ok;
+    bridge.answered = true;
+    this.pending.delete(bridge.a.server.key);
+    this.byKey.set(keyOf(bridge.a.req.callId, bridge.a.tag), bridge);
+    this.byKey.set(keyOf(invite.callId, invite.from.params.get('tag') ?? ''), bridge);
+    bridge.a.server.respond(ok);
+    this.retransmit(bridge, opts.t1, 0);
+    this.counters.answered++;
+    this.d.calls.answered(bridge.call);
+    bridge.log.info({ trunk: bridge.b.trunk?.name }, `✓ Call from ${bridge.call.caller} to ${bridge.call.callee} answered via trunk ${bridge.b.trunk?.name}`);
+  }
+
+  /** Our SDP toward one side: our address and that side's relay port, the other side's formats. */
+  private sdpToward(bridge: Bridge, side: 'a' | 'b', formatsFrom: RemoteAudio | null): string | null {
+    if (!formatsFrom) return null;
+    const opts = this.d.opts();
+    const local = { sessionId: bridge.sessionId, sessionVersion: 2, address: opts.mediaAddress, port: side === 'a' ? bridge.relay.ports.a : bridge.relay.ports.b };
+    if (side === 'a') {
+      // The answer to the phone keeps its offer's m-lines in order.
+      const answer = { ...formatsFrom, index: bridge.a.remote.index, media: bridge.a.remote.media };
+      return relayedAudio(answer, local, () => true, true);
+    }
+    return relayedAudio(formatsFrom, local, () => true, false);
+  }
+
+  /** §13.3.1.4: the 2xx to the phone again until its ACK (T1 doubling to T2), for 64·T1. */
+  private retransmit(bridge: Bridge, interval: number, elapsed: number): void {
+    const { t1, t2 } = this.d.opts();
+    if (elapsed >= 64 * t1) {
+      bridge.log.warn('No ACK from the phone for the 2xx: hanging up');
+      return this.hangup(bridge, 'system');
+    }
+    bridge.a.retransmit = setTimeout(() => {
+      if (bridge.a.acked || bridge.ended || !bridge.a.ok) return;
+      this.d.stack.sendStateless(bridge.a.ok, bridge.a.flow);
+      this.retransmit(bridge, Math.min(interval * 2, t2), elapsed + interval);
+    }, interval);
+    bridge.a.retransmit.unref();
+  }
+
+  /** Ends an answered call: BYE to the side(s) that did not hang up. */
+  private hangup(bridge: Bridge, by: 'caller' | 'callee' | 'system', tell: 'a' | 'b' | 'both' = 'both'): void {
+    if (bridge.ended) return;
+    const opts = this.d.opts();
+    const bye = (dialog: Dialog | null, flow: Flow | null) => {
+      if (!dialog || !flow || dialog.terminated) return;
+      this.d.stack.sendRequest(inDialogRequest(dialog, 'BYE', { via: opts.advertise(flow.transport) }), flow, { response: () => {}, timeout: () => {}, transportError: () => {} });
+    };
+    if (tell !== 'b') bye(bridge.a.dialog, bridge.a.flow);
+    if (tell !== 'a') bye(bridge.b.dialog, bridge.b.flow);
+    this.finish(bridge, 'answered', 200, by);
+  }
+
+  private fail(bridge: Bridge, last: { status: number; reason: string }): void {
+    if (bridge.ended || bridge.cancelled) return;
+    this.pending.delete(bridge.a.server.key);
+    // The provider's credentials problem is ours, not the phone's: never a challenge to it.
+    const status = challengeHeaders(last.status) ? 503 : last.status;
+    bridge.a.server.respond(makeResponse(bridge.a.req, status, status === last.status ? last.reason : 'Service Unavailable (the provider refused the trunk credentials)', bridge.a.tag));
+    this.counters.failed++;
+    bridge.log.warn({ status: last.status }, `Call from ${bridge.call.caller} to ${bridge.call.callee} failed: ${last.status} ${last.reason}`);
+    this.finish(bridge, status === 486 || status === 600 ? 'busy' : 'failed', status, null);
+  }
+
+  private finish(bridge: Bridge, result: 'answered' | 'cancelled' | 'failed' | 'busy', status: number, by: 'caller' | 'callee' | 'system' | null): void {
+    if (bridge.ended) return;
+    bridge.ended = true;
+    clearTimeout(bridge.a.retransmit);
+    this.pending.delete(bridge.a.server.key);
+    bridge.a.dialog?.terminate();
+    bridge.b.dialog?.terminate();
+    for (const [k, v] of this.byKey) if (v === bridge) this.byKey.delete(k);
+    void bridge.relay.close().then((stats) => {
+      this.d.calls.end(bridge.call, result, status, by, {
+        packetsSent: stats.b.forwarded,
+        packetsReceived: stats.a.received,
+        packetsLost: 0,
+        jitterMs: 0,
+      });
+      if (result === 'answered') bridge.log.info({ by, relay: stats }, `Call from ${bridge.call.caller} to ${bridge.call.callee} ended by the ${by}: relayed ${stats.a.forwarded} packets out, ${stats.b.forwarded} in`);
+    });
+  }
+}
+
+function remoteOf(r: RemoteAudio): RemoteMedia {
+  return { address: r.address, port: r.port, rtcpPort: r.rtcpMux ? null : r.rtcpPort };
+}
+
+function keyOf(callId: string, tag: string): string {
+  return `${callId}\u0000${tag}`;
+}

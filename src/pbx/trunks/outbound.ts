@@ -1,0 +1,95 @@
+// Which outside calls go out, and where: the dialled number's class (from the site's
+// numbering plan) against the caller's class of service, then the first outbound route
+// whose pattern takes it (strip/prepend applied), through that route's enabled trunks in
+// turn. Emergency numbers are always allowed and go out first through any route that
+// takes them, else through every enabled trunk; they are logged loudly. A call the
+// caller's class does not allow gets 403 and a security-log line (fail2ban's filter
+// matches it).
+import type { Logger } from 'pino';
+import type { PbxConfig } from '../../config/schema.js';
+import type { SecurityLog } from '../../security/security-log.js';
+import { makeResponse, type SipRequest } from '../../sip/message.js';
+import type { ServerTransaction } from '../../sip/transactions/server.js';
+import type { Flow } from '../../sip/transport.js';
+import type { TrunkBridge } from './b2bua.js';
+import { applyDialPattern, parseDialPattern, type DialPattern } from './dial-pattern.js';
+import { classAllows, classifyNumber, type NumberingPlan } from './numbering.js';
+import type { Trunk, TrunkStore } from './store.js';
+
+type Dialplan = PbxConfig['dialplan'];
+
+export interface OutboundDeps {
+  dialplan: () => Dialplan;
+  trunks: TrunkStore;
+  bridge: TrunkBridge;
+  securityLog: SecurityLog;
+  log: Logger;
+}
+
+export class OutboundCalls {
+  private compiled: { routes: Dialplan['outbound_routes']; patterns: DialPattern[][] } | null = null;
+
+  constructor(private readonly d: OutboundDeps) {}
+
+  /** Whether some route could take calls at all (no routes: numbers that are no extension get 404 as before). */
+  get configured(): boolean {
+    return this.d.dialplan().outbound_routes.length > 0;
+  }
+
+  /** The phone's INVITE to a number that is no extension nor service: true when it was handled here. */
+  handle(req: SipRequest, tx: ServerTransaction, flow: Flow, caller: string, dialled: string): boolean {
+    const plan = this.d.dialplan();
+    if (plan.outbound_routes.length === 0) return false;
+    const numbering: NumberingPlan = {
+      countryCode: plan.country_code,
+      areaCode: plan.area_code || null,
+      nationalPrefix: plan.national_prefix,
+      internationalPrefix: plan.international_prefix,
+      nationalLength: plan.national_length || null,
+      emergencyNumbers: plan.emergency_numbers,
+    };
+    const { class: cls, e164 } = classifyNumber(dialled, numbering);
+    const emergency = cls === 'emergency';
+    const match = this.route(dialled);
+    if (!match && !emergency) return false;
+    if (!classAllows(plan.default_class, cls)) {
+      this.d.securityLog.write('call-refused', { ip: flow.remoteAddress, user: caller, number: dialled, class: cls, allowed: plan.default_class });
+      this.d.log.warn({ caller, number: dialled, class: cls, allowed: plan.default_class, ip: flow.remoteAddress }, `Call from ${caller} to ${dialled} refused: ${cls} calls are not allowed for ${plan.default_class} class of service`);
+      tx.respond(makeResponse(req, 403, `Forbidden: ${cls} calls are not allowed`));
+      return true;
+    }
+    const enabled = (names: string[]): Trunk[] => names.map((n) => this.d.trunks.get(n)).filter((t): t is Trunk => t !== undefined && t.enabled);
+    const trunks = match ? enabled(match.trunks) : [];
+    // An emergency number no route takes still goes out, on every trunk in turn.
+    if (emergency) for (const t of this.d.trunks.list()) if (t.enabled && !trunks.includes(t)) trunks.push(t);
+    if (trunks.length === 0) {
+      this.d.log.warn({ caller, number: dialled, route: match?.name }, `Call from ${caller} to ${dialled}: no enabled trunk on route ${match?.name ?? '(none)'}`);
+      tx.respond(makeResponse(req, 503, 'Service Unavailable: no trunk'));
+      return true;
+    }
+    if (emergency) this.d.log.error({ caller, number: dialled, ip: flow.remoteAddress }, `EMERGENCY CALL from ${caller} to ${dialled}: sent out at once through ${trunks.map((t) => t.name).join(', ')}`);
+    tx.respond(makeResponse(req, 100));
+    void this.d.bridge.start(req, tx, flow, {
+      caller,
+      callerName: req.from.display ?? null,
+      number: match?.number ?? dialled,
+      callerId: match?.callerId ?? caller,
+      trunks,
+    });
+    this.d.log.info({ caller, number: dialled, e164, class: cls, route: match?.name }, `Call from ${caller} to ${dialled} (${cls}) takes route ${match?.name ?? 'emergency'}`);
+    return true;
+  }
+
+  /** The first route whose pattern takes the number, with the number to send. */
+  private route(dialled: string): { name: string; number: string; trunks: string[]; callerId: string | null } | null {
+    const routes = this.d.dialplan().outbound_routes;
+    if (this.compiled?.routes !== routes) this.compiled = { routes, patterns: routes.map((r) => r.patterns.map(parseDialPattern)) };
+    for (const [i, r] of routes.entries()) {
+      for (const p of this.compiled.patterns[i]!) {
+        const number = applyDialPattern(p, dialled);
+        if (number !== null) return { name: r.name, number, trunks: r.trunks, callerId: r.caller_id };
+      }
+    }
+    return null;
+  }
+}

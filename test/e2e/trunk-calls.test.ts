@@ -1,0 +1,161 @@
+// Calls out through a trunk, against a carrier played by SIPp: it challenges the INVITE
+// and checks the trunk's credentials, answers, and echoes the RTP it gets (-rtp_echo).
+// The pbx bridges the call (B2BUA): what the carrier received names only the pbx's
+// public address (server.external_ip here is a TEST-NET address), nothing of the
+// phone; the phone's tone comes back to it through the relay (both directions); BYE
+// from either side ends both legs; an international number from a "national"
+// extension gets 403 and a security-log line.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createToken, freePort, freeSipPort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
+import { SCENARIOS, sipp } from '../helpers/sipp.ts';
+import { TestUa } from '../helpers/sip-client.ts';
+import { RtpPeer } from '../helpers/rtp-peer.ts';
+import { toneSeconds } from '../helpers/audio.ts';
+
+const PUBLIC_IP = '203.0.113.10';
+const dir = tempDir();
+let server: RunningServer;
+let token: string;
+let sipPort: number;
+let carrierPort: number;
+let phonePassword: string;
+const uas: TestUa[] = [];
+
+before(async () => {
+  sipPort = await freeSipPort();
+  carrierPort = await freeSipPort();
+  const port = await freePort();
+  const file = writeConfig(dir, {
+    port,
+    sipPort,
+    externalIp: PUBLIC_IP,
+    extra: `dialplan:\n  outbound_routes:\n    - name: out\n      patterns: ["NXXNXXXXXX", "1NXXNXXXXXX", "011."]\n      trunks: [carrier]\n`,
+  });
+  token = await createToken(file);
+  server = await RunningServer.start(file, port);
+  const ext = await server.api('POST', '/api/extensions', token, { number: '2001', name: 'Front Desk', digest_algorithms: ['MD5'] });
+  assert.equal(ext.status, 201);
+  phonePassword = ext.json.password;
+  const trunk = await server.api('POST', '/api/trunks', token, { name: 'carrier', host: '127.0.0.1', port: carrierPort, register: false, username: 'pbxtrunk', password: 's3cret-Trunk' });
+  assert.equal(trunk.status, 201, JSON.stringify(trunk.json));
+});
+after(async () => {
+  for (const u of uas) u.close();
+  await server?.stop();
+});
+
+const HANGUP = {
+  caller: `<recv request="BYE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>`,
+  carrier: `<pause milliseconds="1500"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [$remote_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$remote_to];tag=carrier[call_number]
+      To: [$remote_from]
+      [last_Call-ID:]
+      CSeq: 1 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>`,
+};
+
+function carrier(hangup: keyof typeof HANGUP, mediaPort: number) {
+  const scenario = join(dir, `carrier-uas-${hangup}.xml`);
+  writeFileSync(scenario, readFileSync(join(SCENARIOS, 'carrier-uas.template.xml'), 'utf8').replace('HANGUP_STEPS', HANGUP[hangup]));
+  return sipp({ scenario, rows: ['pbxtrunk;s3cret-Trunk'], localPort: carrierPort, dir, timeoutSeconds: 20, extra: ['-rtp_echo', '-mp', String(mediaPort), '-trace_msg'] });
+}
+
+async function phone(): Promise<TestUa> {
+  const ua = await new TestUa({ host: '127.0.0.1', port: sipPort }, '2001', phonePassword).open();
+  uas.push(ua);
+  return ua;
+}
+
+test('an extension calls an outside number: the carrier sees the trunk\'s credentials and only the pbx\'s public address; audio flows both ways through the relay; the caller hangs up', async () => {
+  const run = carrier('caller', 26000 + (process.pid % 500) * 2);
+  await new Promise((r) => setTimeout(r, 300));
+  const ua = await phone();
+  const ear = await new RtpPeer().open();
+  const call = await ua.invite('2125551234', ear.sdp());
+  assert.equal(call.status, 200, `${call.status} ${call.reply.reason}`);
+  assert.match(call.body, new RegExp(`c=IN IP4 ${PUBLIC_IP.replace(/\./g, '\\.')}`), 'our SDP names the pbx');
+  // The pbx's public address is not routable here: send to it on the loopback.
+  ear.start(call.body, '127.0.0.1');
+  ear.tone(1000);
+  await new Promise((r) => setTimeout(r, 2000));
+  assert.ok(toneSeconds(Int16Array.from(ear.received), 1000) > 1.0, `the phone's tone came back through the relay and the carrier's echo (${ear.received.length} samples)`);
+  assert.equal((await ua.bye(call)).status, 200);
+  ear.close();
+  const result = await run;
+  assert.equal(result.code, 0, result.output.slice(-2500));
+
+  // What the carrier received: the authenticated INVITE.
+  const log = readFileSync(join(dir, readdirSync(dir).find((f) => f.startsWith('carrier-uas-caller') && f.endsWith('_messages.log'))!), 'utf8');
+  const invites = log.split(/\n(?=INVITE )/).filter((m) => m.startsWith('INVITE '));
+  assert.equal(invites.length, 2, 'challenged once, then with credentials');
+  const invite = invites[1]!.split(/\n-{5,}/)[0]!;
+  assert.match(invite, /^Authorization: Digest .*username="pbxtrunk"/m);
+  assert.match(invite, /^INVITE sip:2125551234@127\.0\.0\.1:\d+ SIP\/2\.0/);
+  for (const header of ['Via', 'Contact']) {
+    const value = new RegExp(`^${header}: (.*)$`, 'm').exec(invite)?.[1] ?? '';
+    assert.ok(value.includes(PUBLIC_IP) && !value.includes('127.0.0.1'), `${header} names only the public address: ${value}`);
+  }
+  assert.match(invite, new RegExp(`^c=IN IP4 ${PUBLIC_IP.replace(/\./g, '\\.')}`, 'm'));
+  assert.match(invite, new RegExp(`^o=.* IN IP4 ${PUBLIC_IP.replace(/\./g, '\\.')}`, 'm'));
+  assert.ok(!invite.includes(call.callId), 'the phone\'s Call-ID stays inside');
+  assert.ok(!invite.includes(call.from.split('tag=')[1]!), 'the phone\'s tag stays inside');
+  assert.ok(!invite.includes(`:${ua.port}`), 'the phone\'s port stays inside');
+  assert.doesNotMatch(invite, /^Record-Route:/m);
+  assert.match(invite, /^From: <sip:2001@/m, "the caller's number as From user");
+
+  await server.waitForLog(/✓ Call from 2001 to 2125551234 answered via trunk carrier/, 1000);
+  await server.waitForLog(/Call from 2001 to 2125551234 ended by the caller: relayed [1-9]\d* packets out, [1-9]\d* in/, 3000);
+});
+
+test('the carrier hangs up: the phone gets BYE', async () => {
+  const run = carrier('carrier', 26400 + (process.pid % 500) * 2);
+  await new Promise((r) => setTimeout(r, 300));
+  const ua = await phone();
+  const ear = await new RtpPeer().open();
+  const call = await ua.invite('12125550000', ear.sdp());
+  assert.equal(call.status, 200);
+  ear.start(call.body, '127.0.0.1');
+  const bye = await ua.waitRequest((r) => r.method === 'BYE' && r.headers.get('call-id')?.[0] === call.callId, 8000);
+  assert.ok(bye, 'the pbx passed the carrier\'s BYE on');
+  ear.close();
+  const result = await run;
+  assert.equal(result.code, 0, result.output.slice(-2500));
+  await server.waitForLog(/Call from 2001 to 12125550000 ended by the callee/, 3000);
+});
+
+test('an international number from an extension allowed national calls gets 403 and a security-log line', async () => {
+  const ua = await phone();
+  const ear = await new RtpPeer().open();
+  const call = await ua.invite('011442079460000', ear.sdp());
+  ear.close();
+  assert.equal(call.status, 403);
+  const security = join(dir, 'data', 'security.log');
+  const line = /event=call-refused ip=127\.0\.0\.1 user=2001 number=011442079460000 class=international allowed=national/;
+  // The security log is written through a buffered stream.
+  for (const until = Date.now() + 2000; !(existsSync(security) && line.test(readFileSync(security, 'utf8'))) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+  assert.match(readFileSync(security, 'utf8'), line);
+});
