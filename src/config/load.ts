@@ -1,7 +1,7 @@
 // Reads config.yml, fills defaults and validates it. Every problem is reported with
 // the key path, the line in the file, and what was expected, so an admin can fix it
 // without reading code.
-import { parseDialPattern } from '../pbx/trunks/dial-pattern.js';
+import { parseDialPattern } from '../util/dial-pattern.js';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';

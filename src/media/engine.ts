@@ -6,7 +6,6 @@
 // Everything crossing this interface can cross a thread: numbers, strings, samples.
 import type { Direction } from './sdp.js';
 import type { StreamStats } from './stats.js';
-import type { RelaySideName, RelayStats } from './relay.js';
 
 /** The negotiated stream (from the SDP offer/answer) a leg starts sending and receiving. */
 export interface LegParams {
@@ -71,6 +70,22 @@ export interface MediaLeg {
   readonly stats: StreamStats;
   /** Closes the stream and frees the ports; resolves with the final figures. */
   close(): Promise<StreamStats>;
+}
+
+export type RelaySideName = 'a' | 'b';
+
+/** What one side of a relay saw of its party: packets in (and forwarded to the other side), dropped, and when the last came. */
+export interface RelaySideStats {
+  received: number;
+  forwarded: number;
+  ignored: number;
+  /** ms since the epoch of the last RTP packet from this side's party (0: none yet). */
+  lastReceivedAt: number;
+}
+
+export interface RelayStats {
+  a: RelaySideStats;
+  b: RelaySideStats;
 }
 
 /**

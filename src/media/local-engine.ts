@@ -2,8 +2,8 @@
 // an RtpStream with playback, recording to WAV (with silence detection) and key presses.
 // The worker thread runs exactly this; tests may run it directly.
 import { MediaClock } from './clock.js';
-import { RtpRelay, type RelaySideName, type RelayStats } from './relay.js';
-import { EMPTY_STATS, type EngineStatus, type MediaRelay, type LegParams, type MediaEngine, type MediaLeg, type RecordEnd, type RecordLimits, type RecordResult, type RemoteMedia } from './engine.js';
+import { RtpRelay } from './relay.js';
+import { EMPTY_STATS, type EngineStatus, type MediaRelay, type RelaySideName, type RelayStats, type LegParams, type MediaEngine, type MediaLeg, type RecordEnd, type RecordLimits, type RecordResult, type RemoteMedia } from './engine.js';
 import { codecByName } from './g711.js';
 import { PortPool, type MediaPorts, type PortRange } from './ports.js';
 import type { Direction } from './sdp.js';

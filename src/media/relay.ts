@@ -7,26 +7,11 @@
 // other source is counted and dropped. Until its party has sent, a side sends to the
 // address its SDP gave. Counters per direction tell one-way audio apart from silence.
 import type { RemoteInfo, Socket } from 'node:dgram';
-import type { RemoteMedia } from './engine.js';
+import type { RelaySideName, RelaySideStats, RelayStats, RemoteMedia } from './engine.js';
 import type { MediaPorts } from './ports.js';
 import { isRtcp } from './rtp.js';
 import { normaliseAddress as normalise } from './addresses.js';
 
-export type RelaySideName = 'a' | 'b';
-
-/** What one side saw of its party: packets in (and forwarded to the other side), dropped, and when the last came. */
-export interface RelaySideStats {
-  received: number;
-  forwarded: number;
-  ignored: number;
-  /** ms since the epoch of the last RTP packet from this side's party (0: none yet). */
-  lastReceivedAt: number;
-}
-
-export interface RelayStats {
-  a: RelaySideStats;
-  b: RelaySideStats;
-}
 
 class Side {
   remote: RemoteMedia | null = null;

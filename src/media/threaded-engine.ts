@@ -6,8 +6,7 @@
 // back once a second. If the thread dies, every leg reports a failure (its calls end)
 // and the next call starts a new thread.
 import { Worker } from 'node:worker_threads';
-import type { RelaySideName, RelayStats } from './relay.js';
-import { EMPTY_RELAY_STATS, EMPTY_STATS, type EngineStatus, type LegParams, type MediaEngine, type MediaLeg, type MediaRelay, type RecordLimits, type RecordResult, type RemoteMedia } from './engine.js';
+import { EMPTY_RELAY_STATS, EMPTY_STATS, type EngineStatus, type RelaySideName, type RelayStats, type LegParams, type MediaEngine, type MediaLeg, type MediaRelay, type RecordLimits, type RecordResult, type RemoteMedia } from './engine.js';
 import { MediaPortsExhausted, type PortRange } from './ports.js';
 import type { Direction } from './sdp.js';
 import type { StreamStats } from './stats.js';

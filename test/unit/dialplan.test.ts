@@ -2,7 +2,7 @@
 // prepend+), and a dialled number's E.164 form and class from the site's numbering plan.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyDialPattern, DialPatternError, parseDialPattern } from '../../src/pbx/trunks/dial-pattern.ts';
+import { applyDialPattern, DialPatternError, parseDialPattern } from '../../src/util/dial-pattern.ts';
 import { classAllows, classifyNumber, toE164, type NumberingPlan } from '../../src/pbx/trunks/numbering.ts';
 
 const apply = (pattern: string, dialled: string) => applyDialPattern(parseDialPattern(pattern), dialled);

@@ -12,7 +12,7 @@ import { makeResponse, type SipRequest } from '../../sip/message.js';
 import type { ServerTransaction } from '../../sip/transactions/server.js';
 import type { Flow } from '../../sip/transport.js';
 import type { TrunkBridge } from './b2bua.js';
-import { applyDialPattern, parseDialPattern, type DialPattern } from './dial-pattern.js';
+import { applyDialPattern, parseDialPattern, type DialPattern } from '../../util/dial-pattern.js';
 import { classAllows, classifyNumber, type NumberingPlan } from './numbering.js';
 import type { Trunk, TrunkStore } from './store.js';
 
