@@ -167,6 +167,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       t1: sip.stack.timers.T1,
       t2: sip.stack.timers.T2,
       userAgent: `pbx/${VERSION}`,
+      oneWaySeconds: config().media.one_way_seconds,
     }),
     log: log.child({ component: 'trunks' }),
   });

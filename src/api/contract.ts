@@ -93,6 +93,8 @@ export const CdrView = Type.Object(
     media_packets_received: Nullable(Type.Integer()),
     media_packets_lost: Nullable(Type.Integer()),
     media_jitter_ms: Nullable(Type.Number()),
+    // An anchored call (a trunk call) whose audio flowed one way only: the side that sent no RTP.
+    media_one_way: Nullable(Type.String()),
   },
   open,
 );

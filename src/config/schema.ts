@@ -265,6 +265,8 @@ export const ConfigSchema = Type.Object(
         // Media threads (each with its own clock and sockets; calls are shared among them).
         // 0: one per core, up to 4. Read at start.
         threads: Type.Integer({ minimum: 0, maximum: 16, default: 0 }),
+        // An anchored call (a trunk call) with RTP one way only for this long is flagged as one-way audio.
+        one_way_seconds: Type.Integer({ minimum: 2, maximum: 600, default: 5 }),
       },
       { ...strict, default: {} },
     ),

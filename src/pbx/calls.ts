@@ -16,6 +16,8 @@ export interface MediaFigures {
   packetsReceived: number;
   packetsLost: number;
   jitterMs: number;
+  /** An anchored call whose audio flowed one way: who sent nothing ('caller' or 'callee'). */
+  oneWay?: 'caller' | 'callee' | null;
 }
 
 export interface Call {
@@ -95,6 +97,7 @@ export class Calls {
       media_packets_received: media?.packetsReceived ?? null,
       media_packets_lost: media ? Math.max(0, media.packetsLost) : null,
       media_jitter_ms: media?.jitterMs ?? null,
+      media_one_way: media?.oneWay ?? null,
     };
     this.writeBehind.append((trx) => trx.insertInto('cdr').values(row).execute());
   }

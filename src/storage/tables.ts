@@ -161,6 +161,7 @@ export interface CdrTable {
   media_packets_received: number | null;
   media_packets_lost: number | null;
   media_jitter_ms: number | null;
+  media_one_way: string | null;
 }
 
 export interface TrunksTable {

@@ -21,18 +21,26 @@ let server: RunningServer;
 let token: string;
 let sipPort: number;
 let carrierPort: number;
+const refusing: Record<string, number> = {};
 let phonePassword: string;
 const uas: TestUa[] = [];
 
 before(async () => {
   sipPort = await freeSipPort();
   carrierPort = await freeSipPort();
+  refusing['503'] = await freeSipPort();
+  refusing['486'] = await freeSipPort();
   const port = await freePort();
   const file = writeConfig(dir, {
     port,
     sipPort,
     externalIp: PUBLIC_IP,
-    extra: `dialplan:\n  outbound_routes:\n    - name: out\n      patterns: ["NXXNXXXXXX", "1NXXNXXXXXX", "011."]\n      trunks: [carrier]\n`,
+    extra:
+      'dialplan:\n  outbound_routes:\n' +
+      '    - name: failover\n      patterns: ["7|NXXNXXXXXX"]\n      trunks: [down, carrier]\n' +
+      '    - name: busy\n      patterns: ["8|NXXNXXXXXX"]\n      trunks: [busy, carrier]\n' +
+      '    - name: out\n      patterns: ["NXXNXXXXXX", "1NXXNXXXXXX", "011."]\n      trunks: [carrier]\n' +
+      'media:\n  one_way_seconds: 2\n',
   });
   token = await createToken(file);
   server = await RunningServer.start(file, port);
@@ -41,6 +49,9 @@ before(async () => {
   phonePassword = ext.json.password;
   const trunk = await server.api('POST', '/api/trunks', token, { name: 'carrier', host: '127.0.0.1', port: carrierPort, register: false, username: 'pbxtrunk', password: 's3cret-Trunk' });
   assert.equal(trunk.status, 201, JSON.stringify(trunk.json));
+  for (const [name, status] of [['down', '503'], ['busy', '486']] as const) {
+    assert.equal((await server.api('POST', '/api/trunks', token, { name, host: '127.0.0.1', port: refusing[status], register: false })).status, 201);
+  }
 });
 after(async () => {
   for (const u of uas) u.close();
@@ -78,10 +89,10 @@ const HANGUP = {
   <recv response="200"/>`,
 };
 
-function carrier(hangup: keyof typeof HANGUP, mediaPort: number) {
+function carrier(hangup: keyof typeof HANGUP, mediaPort: number, echo = true) {
   const scenario = join(dir, `carrier-uas-${hangup}.xml`);
   writeFileSync(scenario, readFileSync(join(SCENARIOS, 'carrier-uas.template.xml'), 'utf8').replace('HANGUP_STEPS', HANGUP[hangup]));
-  return sipp({ scenario, rows: ['pbxtrunk;s3cret-Trunk'], localPort: carrierPort, dir, timeoutSeconds: 20, extra: ['-rtp_echo', '-mp', String(mediaPort), '-trace_msg'] });
+  return sipp({ scenario, rows: ['pbxtrunk;s3cret-Trunk'], localPort: carrierPort, dir, timeoutSeconds: 20, extra: [...(echo ? ['-rtp_echo'] : []), '-mp', String(mediaPort), '-trace_msg'] });
 }
 
 async function phone(): Promise<TestUa> {
@@ -158,4 +169,60 @@ test('an international number from an extension allowed national calls gets 403 
   // The security log is written through a buffered stream.
   for (const until = Date.now() + 2000; !(existsSync(security) && line.test(readFileSync(security, 'utf8'))) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
   assert.match(readFileSync(security, 'utf8'), line);
+});
+
+function refusingCarrier(status: '503' | '486') {
+  const scenario = join(dir, `carrier-refuse-${status}.xml`);
+  writeFileSync(scenario, readFileSync(join(SCENARIOS, 'carrier-refuse.template.xml'), 'utf8').replace('STATUS REASON', status === '503' ? '503 Service Unavailable' : '486 Busy Here'));
+  return sipp({ scenario, localPort: refusing[status]!, dir, timeoutSeconds: 15 });
+}
+
+test('failover: the first trunk answers 503 and the call goes out the second', async () => {
+  const down = refusingCarrier('503');
+  const up = carrier('caller', 26800 + (process.pid % 500) * 2);
+  await new Promise((r) => setTimeout(r, 300));
+  const ua = await phone();
+  const ear = await new RtpPeer().open();
+  const call = await ua.invite('72125557777', ear.sdp());
+  assert.equal(call.status, 200, `${call.status} ${call.reply.reason}`);
+  assert.equal((await ua.bye(call)).status, 200);
+  ear.close();
+  assert.equal((await down).code, 0);
+  assert.equal((await up).code, 0);
+  await server.waitForLog(/Call to 2125557777 via trunk down: 503 Service Unavailable/, 1000);
+  await server.waitForLog(/✓ Call from 2001 to 2125557777 answered via trunk carrier/, 1000);
+});
+
+test('no failover on 486: the caller hears busy and the next trunk is not tried', async () => {
+  const busy = refusingCarrier('486');
+  await new Promise((r) => setTimeout(r, 300));
+  const ua = await phone();
+  const ear = await new RtpPeer().open();
+  const started = Date.now();
+  const call = await ua.invite('82125558888', ear.sdp());
+  ear.close();
+  assert.equal(call.status, 486);
+  assert.ok(Date.now() - started < 3000, 'at once, not after a timeout on the next trunk');
+  assert.equal((await busy).code, 0);
+  assert.doesNotMatch(server.log, /Call from 2001 to 2125558888: out through trunk carrier/);
+});
+
+test('a far end that sends no RTP is flagged as one-way audio, with the likely cause, in the log and the CDR', async () => {
+  const run = carrier('caller', 27200 + (process.pid % 500) * 2, false);
+  await new Promise((r) => setTimeout(r, 300));
+  const ua = await phone();
+  const ear = await new RtpPeer().open();
+  const call = await ua.invite('2125556666', ear.sdp());
+  assert.equal(call.status, 200);
+  ear.start(call.body, '127.0.0.1');
+  ear.tone(800);
+  await server.waitForLog(/One-way audio on the call from 2001 to 2125556666: no RTP from the provider \(carrier\) reaches the pbx/, 6000);
+  assert.equal((await ua.bye(call)).status, 200);
+  ear.close();
+  assert.equal((await run).code, 0);
+  let row: { media_one_way: string | null; callee: string } | undefined;
+  for (const until = Date.now() + 2000; !row && Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
+    row = (await server.api('GET', '/api/cdr?extension=2001', token)).json.cdr.find((c: { callee: string; result: string }) => c.callee === '2125556666' && c.result === 'answered');
+  }
+  assert.equal(row?.media_one_way, 'callee', JSON.stringify(row));
 });

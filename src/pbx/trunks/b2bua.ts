@@ -29,6 +29,8 @@ export interface BridgeOptions {
   t1: number;
   t2: number;
   userAgent: string;
+  /** RTP one way only for this long: the call is flagged (one-way audio). */
+  oneWaySeconds: number;
 }
 
 export interface BridgeDeps {
@@ -62,6 +64,9 @@ interface Bridge {
   relay: MediaRelay;
   sessionId: number;
   answered: boolean;
+  answeredAt: number;
+  /** The side found sending no RTP while the other did (one-way audio), once. */
+  oneWay: 'caller' | 'callee' | null;
   cancelled: boolean;
   ended: boolean;
 }
@@ -69,7 +74,8 @@ interface Bridge {
 export class TrunkBridge {
   private readonly byKey = new Map<string, Bridge>();
   private readonly pending = new Map<string, Bridge>();
-  readonly counters = { started: 0, answered: 0, failed: 0, cancelled: 0 };
+  private watchdog: NodeJS.Timeout | undefined;
+  readonly counters = { started: 0, answered: 0, failed: 0, cancelled: 0, oneWay: 0 };
 
   constructor(private readonly d: BridgeDeps) {}
 
@@ -109,6 +115,8 @@ export class TrunkBridge {
       relay,
       sessionId: Math.floor(Math.random() * 1e9),
       answered: false,
+      answeredAt: 0,
+      oneWay: null,
       cancelled: false,
       ended: false,
     };
@@ -191,7 +199,48 @@ export class TrunkBridge {
 
   /** Hangs up every bridged call (shutdown). */
   close(): void {
+    clearInterval(this.watchdog);
     for (const b of new Set(this.byKey.values())) this.hangup(b, 'system');
+  }
+
+  /** The side of an answered call (caller, callee) whose RTP has not come for a while when the other's has, if any. */
+  oneWayAudio(callId: string): 'caller' | 'callee' | null {
+    for (const b of this.byKey.values()) if (b.a.req.callId === callId) return b.oneWay;
+    return null;
+  }
+
+  /**
+   * One timer for every bridged call: when one side's RTP flows and the other's has not
+   * come for `oneWaySeconds`, the call has one-way audio. Said once per call, with the
+   * likely cause, and kept for the CDR.
+   */
+  private watch(): void {
+    if (this.watchdog) return;
+    this.watchdog = setInterval(() => {
+      const now = Date.now();
+      const limit = this.d.opts().oneWaySeconds * 1000;
+      const bridges = new Set(this.byKey.values());
+      for (const b of bridges) {
+        if (b.oneWay || b.ended || now - b.answeredAt < limit) continue;
+        const s = b.relay.stats;
+        const flowing = (at: number) => at > 0 && now - at < 2000;
+        const silent = (at: number) => (at === 0 ? now - b.answeredAt : now - at) >= limit;
+        const side = flowing(s.a.lastReceivedAt) && silent(s.b.lastReceivedAt) ? 'callee' : flowing(s.b.lastReceivedAt) && silent(s.a.lastReceivedAt) ? 'caller' : null;
+        if (!side) continue;
+        b.oneWay = side;
+        this.counters.oneWay++;
+        const cause =
+          side === 'callee'
+            ? `no RTP from the provider (${b.b.trunk?.name ?? 'trunk'}) reaches the pbx: a firewall or NAT in front of the pbx drops it, or server.external_ip (${this.d.opts().mediaAddress}) is not the address the provider can reach`
+            : 'no RTP from the phone reaches the pbx: the phone sits behind a NAT or firewall that drops it, or it sends to another address';
+        b.log.warn({ one_way: side, relay: s }, `One-way audio on the call from ${b.call.caller} to ${b.call.callee}: ${cause}`);
+      }
+      if (bridges.size === 0) {
+        clearInterval(this.watchdog);
+        this.watchdog = undefined;
+      }
+    }, 1000);
+    this.watchdog.unref();
   }
 
   /** One INVITE toward one target of a trunk, answered challenge included. */
@@ -310,6 +359,8 @@ export class TrunkBridge {
     bridge.a.dialog = Dialog.uas(bridge.a.req, bridge.a.tag);
     bridge.a.ok = ok;
     bridge.answered = true;
+    bridge.answeredAt = Date.now();
+    this.watch();
     this.pending.delete(bridge.a.server.key);
     this.byKey.set(keyOf(bridge.a.req.callId, bridge.a.tag), bridge);
     this.byKey.set(keyOf(invite.callId, invite.from.params.get('tag') ?? ''), bridge);
@@ -386,6 +437,7 @@ export class TrunkBridge {
         packetsReceived: stats.a.received,
         packetsLost: 0,
         jitterMs: 0,
+        oneWay: bridge.oneWay,
       });
       if (result === 'answered') bridge.log.info({ by, relay: stats }, `Call from ${bridge.call.caller} to ${bridge.call.callee} ended by the ${by}: relayed ${stats.a.forwarded} packets out, ${stats.b.forwarded} in`);
     });

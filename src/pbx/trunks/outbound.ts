@@ -48,9 +48,10 @@ export class OutboundCalls {
       nationalLength: plan.national_length || null,
       emergencyNumbers: plan.emergency_numbers,
     };
-    const { class: cls, e164 } = classifyNumber(dialled, numbering);
-    const emergency = cls === 'emergency';
     const match = this.route(dialled);
+    // The class is the number's as it leaves (an access code such as 9 stripped, a prefix added).
+    const { class: cls, e164 } = classifyNumber(plan.emergency_numbers.includes(dialled) ? dialled : (match?.number ?? dialled), numbering);
+    const emergency = cls === 'emergency';
     if (!match && !emergency) return false;
     if (!classAllows(plan.default_class, cls)) {
       this.d.securityLog.write('call-refused', { ip: flow.remoteAddress, user: caller, number: dialled, class: cls, allowed: plan.default_class });

@@ -234,6 +234,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('cdr').addColumn('media_jitter_ms', 'real').execute();
       },
     },
+    '0015_cdr_one_way': {
+      // An anchored call whose RTP flowed one way only: which side sent nothing (null: none seen).
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('cdr').addColumn('media_one_way', 'text').execute();
+      },
+    },
     '0014_trunks': {
       // SIP trunks to providers (pbx/trunks/): where to send, how to register, what to allow.
       // The password is sealed like SIP secrets; lists are JSON text.
