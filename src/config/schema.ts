@@ -234,6 +234,9 @@ export const ConfigSchema = Type.Object(
         emergency_numbers: Type.Array(Type.String({ pattern: '^[0-9]{2,6}$' }), { default: ['911', '112'] }),
         // What extensions may call: internal, local, national or international (emergency numbers always).
         default_class: Type.Union([Type.Literal('internal'), Type.Literal('local'), Type.Literal('national'), Type.Literal('international')], { default: 'national' }),
+        // Toll-fraud limits (403 and a security-log line beyond them; never for emergency numbers).
+        max_calls_per_extension: Type.Integer({ minimum: 1, maximum: 1000, default: 4 }),
+        max_international_per_hour: Type.Integer({ minimum: 0, maximum: 100000, default: 10 }),
         // Tried in order: the first route with a pattern that takes the number sends it out
         // through its trunks in turn (the next one on 408, 5xx or no answer).
         outbound_routes: Type.Array(

@@ -36,7 +36,7 @@ before(async () => {
     sipPort,
     externalIp: PUBLIC_IP,
     extra:
-      'dialplan:\n  outbound_routes:\n' +
+      'dialplan:\n  max_calls_per_extension: 1\n  outbound_routes:\n' +
       '    - name: failover\n      patterns: ["7|NXXNXXXXXX"]\n      trunks: [down, carrier]\n' +
       '    - name: busy\n      patterns: ["8|NXXNXXXXXX"]\n      trunks: [busy, carrier]\n' +
       '    - name: out\n      patterns: ["NXXNXXXXXX", "1NXXNXXXXXX", "011."]\n      trunks: [carrier]\n' +
@@ -165,7 +165,7 @@ test('an international number from an extension allowed national calls gets 403 
   ear.close();
   assert.equal(call.status, 403);
   const security = join(dir, 'data', 'security.log');
-  const line = /event=call-refused ip=127\.0\.0\.1 user=2001 number=011442079460000 class=international allowed=national/;
+  const line = /event=call-refused ip=127\.0\.0\.1 user=2001 number=011442079460000 class=international reason=class allowed=national/;
   // The security log is written through a buffered stream.
   for (const until = Date.now() + 2000; !(existsSync(security) && line.test(readFileSync(security, 'utf8'))) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
   assert.match(readFileSync(security, 'utf8'), line);
@@ -225,4 +225,22 @@ test('a far end that sends no RTP is flagged as one-way audio, with the likely c
     row = (await server.api('GET', '/api/cdr?extension=2001', token)).json.cdr.find((c: { callee: string; result: string }) => c.callee === '2125556666' && c.result === 'answered');
   }
   assert.equal(row?.media_one_way, 'callee', JSON.stringify(row));
+});
+
+test('the concurrency limit holds: a second outside call while one is in progress gets 403 and a security-log line', async () => {
+  const run = carrier('caller', 27600 + (process.pid % 500) * 2);
+  await new Promise((r) => setTimeout(r, 300));
+  const ua = await phone();
+  const ear = await new RtpPeer().open();
+  const first = await ua.invite('2125554444', ear.sdp());
+  assert.equal(first.status, 200);
+  const second = await ua.invite('2125553333', ear.sdp());
+  assert.equal(second.status, 403, 'dialplan.max_calls_per_extension is 1 here');
+  assert.equal((await ua.bye(first)).status, 200);
+  ear.close();
+  assert.equal((await run).code, 0);
+  const security = join(dir, 'data', 'security.log');
+  const line = /event=call-refused ip=127\.0\.0\.1 user=2001 number=2125553333 class=local reason=extension-limit limit=1|event=call-refused ip=127\.0\.0\.1 user=2001 number=2125553333 class=national reason=extension-limit limit=1/;
+  for (const until = Date.now() + 2000; !(existsSync(security) && line.test(readFileSync(security, 'utf8'))) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+  assert.match(readFileSync(security, 'utf8'), line);
 });

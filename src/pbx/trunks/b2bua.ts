@@ -75,12 +75,28 @@ export class TrunkBridge {
   private readonly byKey = new Map<string, Bridge>();
   private readonly pending = new Map<string, Bridge>();
   private watchdog: NodeJS.Timeout | undefined;
+  /** Every call from its start to its end (ringing or answered). */
+  private readonly live = new Set<Bridge>();
   readonly counters = { started: 0, answered: 0, failed: 0, cancelled: 0, oneWay: 0 };
 
   constructor(private readonly d: BridgeDeps) {}
 
   get active(): number {
-    return new Set(this.byKey.values()).size;
+    return this.live.size;
+  }
+
+  /** Calls in progress (ringing or answered) from this extension. */
+  callsFrom(caller: string): number {
+    let n = 0;
+    for (const b of this.live) if (b.call.caller === caller) n++;
+    return n;
+  }
+
+  /** Calls in progress on this trunk. */
+  callsOn(trunk: string): number {
+    let n = 0;
+    for (const b of this.live) if (b.b.trunk?.name === trunk) n++;
+    return n;
   }
 
   /** Takes the phone's INVITE (already answered 100) and places the call out through `o.trunks`. */
@@ -125,6 +141,7 @@ export class TrunkBridge {
       this.hangup(bridge, 'system');
     };
     this.pending.set(server.key, bridge);
+    this.live.add(bridge);
     this.counters.started++;
     let last: { status: number; reason: string } = { status: 503, reason: 'Service Unavailable' };
     for (const trunk of o.trunks) {
@@ -426,6 +443,7 @@ export class TrunkBridge {
   private finish(bridge: Bridge, result: 'answered' | 'cancelled' | 'failed' | 'busy', status: number, by: 'caller' | 'callee' | 'system' | null): void {
     if (bridge.ended) return;
     bridge.ended = true;
+    this.live.delete(bridge);
     clearTimeout(bridge.a.retransmit);
     this.pending.delete(bridge.a.server.key);
     bridge.a.dialog?.terminate();

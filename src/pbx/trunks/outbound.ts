@@ -27,6 +27,8 @@ export interface OutboundDeps {
 }
 
 export class OutboundCalls {
+  /** When each extension's international calls started (the last hour's). */
+  private readonly international = new Map<string, number[]>();
   private compiled: { routes: Dialplan['outbound_routes']; patterns: DialPattern[][] } | null = null;
 
   constructor(private readonly d: OutboundDeps) {}
@@ -53,14 +55,30 @@ export class OutboundCalls {
     const { class: cls, e164 } = classifyNumber(plan.emergency_numbers.includes(dialled) ? dialled : (match?.number ?? dialled), numbering);
     const emergency = cls === 'emergency';
     if (!match && !emergency) return false;
-    if (!classAllows(plan.default_class, cls)) {
-      this.d.securityLog.write('call-refused', { ip: flow.remoteAddress, user: caller, number: dialled, class: cls, allowed: plan.default_class });
-      this.d.log.warn({ caller, number: dialled, class: cls, allowed: plan.default_class, ip: flow.remoteAddress }, `Call from ${caller} to ${dialled} refused: ${cls} calls are not allowed for ${plan.default_class} class of service`);
-      tx.respond(makeResponse(req, 403, `Forbidden: ${cls} calls are not allowed`));
+    const refuse = (reason: string, why: string, fields: Record<string, string | number> = {}) => {
+      this.d.securityLog.write('call-refused', { ip: flow.remoteAddress, user: caller, number: dialled, class: cls, reason, ...fields });
+      this.d.log.warn({ caller, number: dialled, class: cls, reason, ip: flow.remoteAddress, ...fields }, `Call from ${caller} to ${dialled} refused: ${why}`);
+      tx.respond(makeResponse(req, 403, `Forbidden: ${why}`));
       return true;
+    };
+    if (!classAllows(plan.default_class, cls)) return refuse('class', `${cls} calls are not allowed for ${plan.default_class} class of service`, { allowed: plan.default_class });
+    // Toll-fraud limits; an emergency call is never held back by any of them.
+    if (!emergency) {
+      const from = this.d.bridge.callsFrom(caller);
+      if (from >= plan.max_calls_per_extension) return refuse('extension-limit', `${caller} has ${from} outside calls in progress (dialplan.max_calls_per_extension)`, { limit: plan.max_calls_per_extension });
+      if (cls === 'international') {
+        const hourAgo = Date.now() - 3_600_000;
+        const recent = (this.international.get(caller) ?? []).filter((t) => t > hourAgo);
+        if (recent.length >= plan.max_international_per_hour) return refuse('international-limit', `${caller} made ${recent.length} international calls in the last hour (dialplan.max_international_per_hour)`, { limit: plan.max_international_per_hour });
+        recent.push(Date.now());
+        this.international.set(caller, recent);
+      }
     }
     const enabled = (names: string[]): Trunk[] => names.map((n) => this.d.trunks.get(n)).filter((t): t is Trunk => t !== undefined && t.enabled);
-    const trunks = match ? enabled(match.trunks) : [];
+    const routed = match ? enabled(match.trunks) : [];
+    const free = (t: Trunk) => emergency || t.maxCalls === null || this.d.bridge.callsOn(t.name) < t.maxCalls;
+    const trunks = routed.filter(free);
+    if (routed.length > 0 && trunks.length === 0 && !emergency) return refuse('trunk-limit', `every trunk of route ${match!.name} is at its max_calls`, { route: match!.name });
     // An emergency number no route takes still goes out, on every trunk in turn.
     if (emergency) for (const t of this.d.trunks.list()) if (t.enabled && !trunks.includes(t)) trunks.push(t);
     if (trunks.length === 0) {
