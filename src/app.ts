@@ -122,6 +122,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     stack: sip.stack,
     advertise: (t) => advertised(config(), t),
     targets: (t) => trunkTargets(t),
+    intervalSeconds: () => config().sip.trunk_options_seconds,
     log: log.child({ component: 'trunks' }),
   });
   const voicemail = new Voicemail({

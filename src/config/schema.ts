@@ -161,6 +161,8 @@ export const ConfigSchema = Type.Object(
         no_answer_seconds: Type.Integer({ minimum: 5, maximum: 600, default: 60 }),
         // Send OPTIONS to each UDP contact this often to keep NAT bindings open (0 = off).
         keepalive_seconds: Type.Integer({ minimum: 0, maximum: 3600, default: 0 }),
+        // OPTIONS to each enabled trunk's provider this often: up/down and round-trip time (0: off).
+        trunk_options_seconds: Type.Integer({ minimum: 0, maximum: 3600, default: 30 }),
         // Flood and scanner defence (Kamailio pike defaults): more than max_requests in
         // window_seconds, or max_auth_failures failed authentications, bans the source.
         guard: Type.Object(

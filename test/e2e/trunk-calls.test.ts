@@ -40,7 +40,9 @@ before(async () => {
       '    - name: failover\n      patterns: ["7|NXXNXXXXXX"]\n      trunks: [down, carrier]\n' +
       '    - name: busy\n      patterns: ["8|NXXNXXXXXX"]\n      trunks: [busy, carrier]\n' +
       '    - name: out\n      patterns: ["NXXNXXXXXX", "1NXXNXXXXXX", "011."]\n      trunks: [carrier]\n' +
-      'media:\n  one_way_seconds: 2\n',
+      'media:\n  one_way_seconds: 2\n' +
+      // No OPTIONS pings: the carrier scenarios expect INVITEs only.
+      'sip:\n  trunk_options_seconds: 0\n',
   });
   token = await createToken(file);
   server = await RunningServer.start(file, port);

@@ -6,7 +6,7 @@
 // in the database and never shown.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createToken, freePort, freeSipPort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 import { sipp } from '../helpers/sipp.ts';
@@ -14,10 +14,12 @@ import { sipp } from '../helpers/sipp.ts';
 const dir = tempDir();
 let server: RunningServer;
 let token: string;
+let configFile: string;
 
 before(async () => {
   const port = await freePort();
-  const file = writeConfig(dir, { port, sipPort: await freeSipPort() });
+  // No OPTIONS pings until the health test turns them on: the registrar scenarios expect REGISTER only.
+  const file = (configFile = writeConfig(dir, { port, sipPort: await freeSipPort(), extra: 'sip:\n  trunk_options_seconds: 0\n' }));
   token = await createToken(file);
   server = await RunningServer.start(file, port);
 });
@@ -120,4 +122,24 @@ test('malformed trunk settings are refused with the field named, and nothing is 
   assert.equal(ip.json.status.state, 'ip-authenticated');
   const dup = await server.api('POST', '/api/trunks', token, { name: 'ipauth', host: 'sip.example.com', register: false });
   assert.equal(dup.status, 409);
+});
+
+test('OPTIONS health: a provider that answers is up with its round-trip time; one that stops answering is down, logged once each way', async () => {
+  writeFileSync(configFile, readFileSync(configFile, 'utf8').replace('trunk_options_seconds: 0', 'trunk_options_seconds: 1'));
+  await server.waitForLog(/Configuration reloaded \(file changed\): .*sip.trunk_options_seconds/, 10_000);
+  const port = await freeSipPort();
+  const provider = sipp({ scenario: 'carrier-options.xml', localPort: port, dir, calls: 3, timeoutSeconds: 10 });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await server.api('POST', '/api/trunks', token, { name: 'pinged', host: '127.0.0.1', port, register: false })).status, 201);
+  const up = await trunkState('pinged', (s) => (s as unknown as { health: { up: boolean | null } }).health.up === true, 5000);
+  assert.equal(typeof up.status.health.rtt_ms, 'number');
+  assert.ok(up.status.health.rtt_ms >= 0 && up.status.health.rtt_ms < 1000, `rtt ${up.status.health.rtt_ms} ms`);
+  assert.equal(up.status.state, 'ip-authenticated');
+  await server.waitForLog(/Trunk pinged: the provider answers \(OPTIONS, [\d.]+ ms\)/, 1000);
+  assert.equal((await provider).code, 0, 'three pings answered');
+  // SIPp has gone: the next ping goes unanswered.
+  const down = await trunkState('pinged', (s) => (s as unknown as { health: { up: boolean | null } }).health.up === false, 8000);
+  assert.match(down.status.health.last_error, new RegExp(`udp:127\\.0\\.0\\.1:${port}: no answer`));
+  await server.waitForLog(/Trunk pinged: the provider does not answer OPTIONS/, 1000);
+  assert.equal((await server.api('DELETE', '/api/trunks/pinged', token)).status, 204);
 });

@@ -1,6 +1,7 @@
 // The trunks as the rest of the pbx sees them: the store (settings) and, for each enabled
 // trunk that registers, its registration, restarted whenever its settings change (from
 // the API, the CLI or another node) and stopped with the pbx.
+import { TrunkHealth, type HealthDeps, type HealthStatus } from './health.js';
 import { TrunkRegistration, type RegistrationDeps, type RegistrationStatus } from './registration.js';
 import type { Trunk, TrunkStore } from './store.js';
 
@@ -8,17 +9,21 @@ export type TrunkState = RegistrationStatus['state'] | 'disabled' | 'ip-authenti
 
 export interface TrunkStatus extends Omit<RegistrationStatus, 'state'> {
   state: TrunkState;
+  health: HealthStatus;
 }
+
+const NO_HEALTH: HealthStatus = { up: null, rttMs: null, checkedAt: null, lastError: null };
 
 export class Trunks {
   private readonly registrations = new Map<string, TrunkRegistration>();
+  private readonly health = new Map<string, TrunkHealth>();
   /** Restarts of one trunk run one after another (a stop waits for the provider's answer). */
   private readonly chains = new Map<string, Promise<void>>();
   private running = false;
 
   constructor(
     readonly store: TrunkStore,
-    private readonly deps: RegistrationDeps,
+    private readonly deps: RegistrationDeps & Pick<HealthDeps, 'intervalSeconds'>,
   ) {
     store.onChange((name) => {
       if (this.running) this.restart(name);
@@ -34,6 +39,8 @@ export class Trunks {
   async stop(): Promise<void> {
     this.running = false;
     await Promise.all([...this.chains.values()]);
+    for (const h of this.health.values()) h.stop();
+    this.health.clear();
     await Promise.all([...this.registrations.values()].map((r) => r.stop()));
     this.registrations.clear();
   }
@@ -45,9 +52,10 @@ export class Trunks {
 
   status(trunk: Trunk): TrunkStatus {
     const r = this.registrations.get(trunk.name);
-    if (r) return { ...r.status };
+    const health = { ...(this.health.get(trunk.name)?.status ?? NO_HEALTH) };
+    if (r) return { ...r.status, health };
     const state: TrunkState = !trunk.enabled ? 'disabled' : 'ip-authenticated';
-    return { state, lastError: null, target: null, registeredUntil: null, failures: 0, nextAttemptAt: null };
+    return { state, lastError: null, target: null, registeredUntil: null, failures: 0, nextAttemptAt: null, health };
   }
 
   private restart(name: string): void {
@@ -55,9 +63,15 @@ export class Trunks {
     const next = previous.then(async () => {
       const old = this.registrations.get(name);
       this.registrations.delete(name);
+      this.health.get(name)?.stop();
+      this.health.delete(name);
       await old?.stop();
       const t = this.store.get(name);
-      if (!this.running || !t || !t.enabled || !t.register) return;
+      if (!this.running || !t || !t.enabled) return;
+      const h = new TrunkHealth(t, { ...this.deps, log: this.deps.log });
+      this.health.set(name, h);
+      h.start();
+      if (!t.register) return;
       const r = new TrunkRegistration(t, this.deps);
       this.registrations.set(name, r);
       r.start();
