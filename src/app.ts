@@ -172,7 +172,14 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     }),
     log: log.child({ component: 'trunks' }),
   });
-  const outbound = new OutboundCalls({ dialplan: () => config().dialplan, trunks: trunkStore, bridge, securityLog, log: log.child({ component: 'trunks' }) });
+  const outbound = new OutboundCalls({
+    dialplan: () => config().dialplan,
+    trunks: trunkStore,
+    bridge,
+    securityLog,
+    classOf: (n) => extensions.get(n)?.outboundClass ?? null,
+    log: log.child({ component: 'trunks' }),
+  });
   sip.services.trunkCalls = {
     outbound: (req, tx, flow, caller, dialled) => outbound.handle(req, tx, flow, caller, dialled),
     cancel: (req, tx) => bridge.cancel(req, tx),

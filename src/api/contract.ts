@@ -15,6 +15,7 @@ export const ExtensionView = Type.Object(
     enabled: Type.Boolean(),
     voicemail_pin_set: Type.Boolean(),
     digest_algorithms: Nullable(Type.Array(Type.String())),
+    outbound_class: Nullable(Type.String({ description: 'internal, local, national or international; null: dialplan.default_class' })),
     devices: Type.Array(Type.String(), { description: 'MACs of the devices that use this extension' }),
     created_at: Type.String(),
     updated_at: Type.String(),

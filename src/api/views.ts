@@ -15,6 +15,7 @@ export function extensionView(pbx: ViewDeps, e: Extension) {
     enabled: e.enabled,
     voicemail_pin_set: pbx.voicemail.store.mailbox(e.number).hasPin || e.voicemailPin !== null,
     digest_algorithms: e.digestAlgorithms,
+    outbound_class: e.outboundClass,
     devices: pbx.devices.usingExtension(e.number).map((d) => d.mac),
     created_at: e.createdAt,
     updated_at: e.updatedAt,

@@ -129,7 +129,8 @@ ext
   .option('--voicemail-pin <pin>', 'voicemail PIN')
   .option('--allow-weak-password', 'accept a password that fails the strength check')
   .option('--digest-algorithms <list>', 'digest algorithms for this extension, e.g. MD5 or SHA-256,MD5 (default: sip.digest_algorithms)')
-  .action(async (number: string, o: { name?: string; password?: string; voicemailPin?: string; allowWeakPassword?: boolean; digestAlgorithms?: string }) =>
+  .option('--class <class>', 'outside calls it may make: internal, local, national or international (default: dialplan.default_class)')
+  .action(async (number: string, o: { name?: string; password?: string; voicemailPin?: string; allowWeakPassword?: boolean; digestAlgorithms?: string; class?: string }) =>
     withPbx(async (pbx) => {
       const { extension, password } = await pbx.extensions.create({
         number,
@@ -138,6 +139,7 @@ ext
         voicemail_pin: o.voicemailPin,
         allow_weak_password: o.allowWeakPassword,
         digest_algorithms: o.digestAlgorithms ? (o.digestAlgorithms.split(',').map((a) => a.trim().toUpperCase()) as never) : undefined,
+        outbound_class: o.class as never,
       });
       process.stderr.write(`Extension ${extension.number} (${extension.name}) created. Its SIP password:\n`);
       out(password);
@@ -193,7 +195,8 @@ ext
     '--digest-algorithms <list>',
     'digest algorithms, e.g. MD5 for a phone that reads only the first challenge and lacks SHA-256, or "default" for sip.digest_algorithms',
   )
-  .action(async (number: string, o: { name?: string; password?: string; allowWeakPassword?: boolean; voicemailPin?: string; enable?: boolean; disable?: boolean; digestAlgorithms?: string }) =>
+  .option('--class <class>', 'outside calls it may make: internal, local, national, international, or "default" for dialplan.default_class')
+  .action(async (number: string, o: { name?: string; password?: string; allowWeakPassword?: boolean; voicemailPin?: string; enable?: boolean; disable?: boolean; digestAlgorithms?: string; class?: string }) =>
     withPbx(async (pbx) => {
       if (o.enable && o.disable) throw new PbxError('invalid', 'give --enable or --disable, not both', 'enabled');
       const algorithms = o.digestAlgorithms === undefined ? undefined : o.digestAlgorithms.toLowerCase() === 'default' ? null : o.digestAlgorithms.split(',').map((a) => a.trim().toUpperCase());
@@ -203,6 +206,7 @@ ext
         ...(o.voicemailPin !== undefined ? { voicemail_pin: o.voicemailPin } : {}),
         ...(o.enable || o.disable ? { enabled: !!o.enable } : {}),
         ...(algorithms !== undefined ? { digest_algorithms: algorithms as never } : {}),
+        ...(o.class !== undefined ? { outbound_class: (o.class === 'default' ? null : o.class) as never } : {}),
       });
       out(`Extension ${e.extension.number} changed (digest algorithms: ${(e.extension.digestAlgorithms ?? ['default']).join(', ')})`);
     }),

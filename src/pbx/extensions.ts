@@ -23,6 +23,8 @@ export interface Extension {
   enabled: boolean;
   /** Digest algorithms this extension may use; null = the server default. */
   digestAlgorithms: DigestAlgorithm[] | null;
+  /** What outside numbers it may call (internal, local, national, international); null = dialplan.default_class. */
+  outboundClass: OutboundClass | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -34,11 +36,21 @@ export interface ExtensionInput {
   voicemail_pin?: string;
   enabled?: boolean;
   digest_algorithms?: DigestAlgorithm[] | null;
+  outbound_class?: OutboundClass | null;
   /** Accept a password that fails the strength check. */
   allow_weak_password?: boolean;
 }
 
 export type ExtensionPatch = Partial<Omit<ExtensionInput, 'number'>> & { regenerate_password?: boolean };
+
+export type OutboundClass = 'internal' | 'local' | 'national' | 'international';
+export const OUTBOUND_CLASSES: readonly OutboundClass[] = ['internal', 'local', 'national', 'international'];
+
+function checkClass(c: string | null | undefined): OutboundClass | null {
+  if (c === undefined || c === null) return null;
+  if (!(OUTBOUND_CLASSES as readonly string[]).includes(c)) throw new PbxError('invalid', `outbound_class must be one of ${OUTBOUND_CLASSES.join(', ')} (or null for dialplan.default_class)`, 'outbound_class');
+  return c as OutboundClass;
+}
 
 const NUMBER = /^[0-9]{2,10}$/;
 const PIN = /^[0-9]{4,12}$/;
@@ -67,6 +79,7 @@ export class ExtensionService {
         voicemailPin: r.voicemail_pin_enc ? this.box.open(r.voicemail_pin_enc) : null,
         enabled: r.enabled === 1,
         digestAlgorithms: r.digest_algorithms ? (JSON.parse(r.digest_algorithms) as DigestAlgorithm[]) : null,
+        outboundClass: (r.outbound_class as OutboundClass | null) ?? null,
         createdAt: r.created_at,
         updatedAt: r.updated_at,
       });
@@ -120,6 +133,7 @@ export class ExtensionService {
       voicemailPin: pin,
       enabled: input.enabled ?? true,
       digestAlgorithms: checkAlgorithms(input.digest_algorithms),
+      outboundClass: checkClass(input.outbound_class),
       createdAt: now,
       updatedAt: now,
     };
@@ -132,6 +146,7 @@ export class ExtensionService {
         voicemail_pin_enc: pin === null || this.pins ? null : this.box.seal(pin),
         enabled: ext.enabled ? 1 : 0,
         digest_algorithms: ext.digestAlgorithms ? JSON.stringify(ext.digestAlgorithms) : null,
+        outbound_class: ext.outboundClass,
         created_at: now,
         updated_at: now,
       })
@@ -156,6 +171,7 @@ export class ExtensionService {
     }
     if (patch.enabled !== undefined) next.enabled = patch.enabled;
     if (patch.digest_algorithms !== undefined) next.digestAlgorithms = checkAlgorithms(patch.digest_algorithms);
+    if (patch.outbound_class !== undefined) next.outboundClass = checkClass(patch.outbound_class);
     let newSecret: string | undefined;
     if (patch.password !== undefined) {
       checkSecret(patch.password, number, patch.allow_weak_password);
@@ -173,6 +189,7 @@ export class ExtensionService {
         name: next.name,
         enabled: next.enabled ? 1 : 0,
         digest_algorithms: next.digestAlgorithms ? JSON.stringify(next.digestAlgorithms) : null,
+        outbound_class: next.outboundClass,
         updated_at: next.updatedAt,
         ...(newSecret !== undefined ? { secret_enc: this.box.seal(newSecret) } : {}),
         ...(patch.voicemail_pin !== undefined && !this.pins ? { voicemail_pin_enc: this.box.seal(patch.voicemail_pin) } : {}),

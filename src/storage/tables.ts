@@ -9,6 +9,7 @@ export interface ExtensionsTable {
   voicemail_pin_enc: string | null;
   enabled: number;
   digest_algorithms: string | null;
+  outbound_class: string | null;
   created_at: string;
   updated_at: string;
 }

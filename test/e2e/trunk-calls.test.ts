@@ -37,6 +37,7 @@ before(async () => {
     externalIp: PUBLIC_IP,
     extra:
       'dialplan:\n  max_calls_per_extension: 1\n  outbound_routes:\n' +
+      '    - name: emergency\n      patterns: ["911", "112"]\n      trunks: [carrier]\n' +
       '    - name: failover\n      patterns: ["7|NXXNXXXXXX"]\n      trunks: [down, carrier]\n' +
       '    - name: busy\n      patterns: ["8|NXXNXXXXXX"]\n      trunks: [busy, carrier]\n' +
       '    - name: out\n      patterns: ["NXXNXXXXXX", "1NXXNXXXXXX", "011."]\n      trunks: [carrier]\n' +
@@ -245,4 +246,30 @@ test('the concurrency limit holds: a second outside call while one is in progres
   const line = /event=call-refused ip=127\.0\.0\.1 user=2001 number=2125553333 class=local reason=extension-limit limit=1|event=call-refused ip=127\.0\.0\.1 user=2001 number=2125553333 class=national reason=extension-limit limit=1/;
   for (const until = Date.now() + 2000; !(existsSync(security) && line.test(readFileSync(security, 'utf8'))) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
   assert.match(readFileSync(security, 'utf8'), line);
+});
+
+test('an emergency number from an extension with no outside rights still goes out; an ordinary number from it gets 403', async () => {
+  const ext = await server.api('POST', '/api/extensions', token, { number: '2002', outbound_class: 'internal', digest_algorithms: ['MD5'] });
+  assert.equal(ext.status, 201, JSON.stringify(ext.json));
+  assert.equal(ext.json.outbound_class, 'internal');
+  const lobby = await new TestUa({ host: '127.0.0.1', port: sipPort }, '2002', ext.json.password).open();
+  uas.push(lobby);
+  const ear = await new RtpPeer().open();
+  const refused = await lobby.invite('2125552222', ear.sdp());
+  assert.equal(refused.status, 403);
+  const run = carrier('caller', 28000 + (process.pid % 500) * 2);
+  await new Promise((r) => setTimeout(r, 300));
+  const call = await lobby.invite('911', ear.sdp());
+  assert.equal(call.status, 200, `${call.status} ${call.reply.reason}`);
+  await server.waitForLog(/EMERGENCY CALL from 2002 to 911/, 1000);
+  assert.equal((await lobby.bye(call)).status, 200);
+  ear.close();
+  assert.equal((await run).code, 0);
+  const security = join(dir, 'data', 'security.log');
+  const line = /event=call-refused ip=127\.0\.0\.1 user=2002 number=2125552222 class=\w+ reason=class allowed=internal/;
+  for (const until = Date.now() + 2000; !(existsSync(security) && line.test(readFileSync(security, 'utf8'))) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+  assert.match(readFileSync(security, 'utf8'), line);
+  const bad = await server.api('PUT', '/api/extensions/2002', token, { outbound_class: 'galactic' });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.field, 'outbound_class');
 });

@@ -15,6 +15,10 @@ const Algorithms = Type.Union([
   Type.Null(),
 ]);
 
+const OutboundClassField = Type.Union([Type.Literal('internal'), Type.Literal('local'), Type.Literal('national'), Type.Literal('international'), Type.Null()], {
+  description: 'What outside numbers it may call (emergency numbers always); null: dialplan.default_class',
+});
+
 const CreateBody = Type.Object(
   {
     number: Number_,
@@ -23,6 +27,7 @@ const CreateBody = Type.Object(
     voicemail_pin: Type.Optional(Type.String({ pattern: '^[0-9]{4,12}$' })),
     enabled: Type.Optional(Type.Boolean()),
     digest_algorithms: Type.Optional(Algorithms),
+    outbound_class: Type.Optional(OutboundClassField),
     allow_weak_password: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
@@ -36,6 +41,7 @@ const UpdateBody = Type.Object(
     voicemail_pin: Type.Optional(Type.String({ pattern: '^[0-9]{4,12}$' })),
     enabled: Type.Optional(Type.Boolean()),
     digest_algorithms: Type.Optional(Algorithms),
+    outbound_class: Type.Optional(OutboundClassField),
     allow_weak_password: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },

@@ -23,6 +23,8 @@ export interface OutboundDeps {
   trunks: TrunkStore;
   bridge: TrunkBridge;
   securityLog: SecurityLog;
+  /** An extension's own class of service (null: dialplan.default_class). */
+  classOf: (extension: string) => 'internal' | 'local' | 'national' | 'international' | null;
   log: Logger;
 }
 
@@ -61,7 +63,8 @@ export class OutboundCalls {
       tx.respond(makeResponse(req, 403, `Forbidden: ${why}`));
       return true;
     };
-    if (!classAllows(plan.default_class, cls)) return refuse('class', `${cls} calls are not allowed for ${plan.default_class} class of service`, { allowed: plan.default_class });
+    const allowed = this.d.classOf(caller) ?? plan.default_class;
+    if (!classAllows(allowed, cls)) return refuse('class', `${cls} calls are not allowed for ${allowed} class of service`, { allowed });
     // Toll-fraud limits; an emergency call is never held back by any of them.
     if (!emergency) {
       const from = this.d.bridge.callsFrom(caller);

@@ -234,6 +234,12 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('cdr').addColumn('media_jitter_ms', 'real').execute();
       },
     },
+    '0016_extension_outbound_class': {
+      // What outside numbers an extension may call; null: dialplan.default_class.
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('extensions').addColumn('outbound_class', 'text').execute();
+      },
+    },
     '0015_cdr_one_way': {
       // An anchored call whose RTP flowed one way only: which side sent nothing (null: none seen).
       async up(db: Kysely<any>) {
