@@ -178,6 +178,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     bridge,
     securityLog,
     classOf: (n) => extensions.get(n)?.outboundClass ?? null,
+    nameOf: (n) => extensions.get(n)?.name ?? null,
     log: log.child({ component: 'trunks' }),
   });
   sip.services.trunkCalls = {

@@ -139,7 +139,7 @@ test('an extension calls an outside number: the carrier sees the trunk\'s creden
   assert.ok(!invite.includes(call.from.split('tag=')[1]!), 'the phone\'s tag stays inside');
   assert.ok(!invite.includes(`:${ua.port}`), 'the phone\'s port stays inside');
   assert.doesNotMatch(invite, /^Record-Route:/m);
-  assert.match(invite, /^From: <sip:2001@/m, "the caller's number as From user");
+  assert.match(invite, /^From: "Front Desk" <sip:2001@/m, "the caller's number as From user, the extension's name as display name (the phone sent none)");
 
   await server.waitForLog(/✓ Call from 2001 to 2125551234 answered via trunk carrier/, 1000);
   await server.waitForLog(/Call from 2001 to 2125551234 ended by the caller: relayed [1-9]\d* packets out, [1-9]\d* in/, 3000);

@@ -25,6 +25,8 @@ export interface OutboundDeps {
   securityLog: SecurityLog;
   /** An extension's own class of service (null: dialplan.default_class). */
   classOf: (extension: string) => 'internal' | 'local' | 'national' | 'international' | null;
+  /** The extension's name, the caller name the provider sees when the phone sends none. */
+  nameOf: (extension: string) => string | null;
   log: Logger;
 }
 
@@ -93,7 +95,7 @@ export class OutboundCalls {
     tx.respond(makeResponse(req, 100));
     void this.d.bridge.start(req, tx, flow, {
       caller,
-      callerName: req.from.display ?? null,
+      callerName: req.from.display || this.d.nameOf(caller),
       number: match?.number ?? dialled,
       callerId: match?.callerId ?? caller,
       trunks,
