@@ -2,7 +2,7 @@
 // priority and weight (RFC 2782), no SRV → the host on the default port.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bySrvOrder, trunkTargets, type Resolver } from '../../src/pbx/trunks/targets.ts';
+import { bySrvOrder, providerFault, trunkDomain, trunkTargets, type Resolver } from '../../src/pbx/trunks/targets.ts';
 import type { Trunk } from '../../src/pbx/trunks/store.ts';
 
 const base = { host: 'sip.example.com', port: null, transport: 'udp', outboundProxy: null } as unknown as Trunk;
@@ -47,4 +47,17 @@ test('within one priority, SRV weight decides the odds (RFC 2782)', () => {
     if (order[0] === 'heavy') heavyFirst++;
   }
   assert.ok(heavyFirst > 830 && heavyFirst < 960, `heavy first ${heavyFirst} times in 1000 (expected about 900)`);
+});
+
+test('the domain requests name: a literal address keeps its fixed port (IPv6 in brackets); a host name or an outbound proxy does not', () => {
+  assert.equal(trunkDomain({ ...base, host: '192.0.2.1', port: 5070 }), '192.0.2.1:5070');
+  assert.equal(trunkDomain({ ...base, host: '2001:db8::1', port: 5070 }), '[2001:db8::1]:5070');
+  assert.equal(trunkDomain({ ...base, host: '2001:db8::1' }), '[2001:db8::1]');
+  assert.equal(trunkDomain({ ...base, port: 5070 }), 'sip.example.com');
+  assert.equal(trunkDomain({ ...base, host: '192.0.2.1', port: 5070, outboundProxy: 'proxy.example.com' }), '192.0.2.1');
+});
+
+test('a timeout or a 5xx blames the provider (try the next one); a 4xx or 6xx is about the call', () => {
+  for (const s of [408, 500, 503, 504]) assert.equal(providerFault(s), true, String(s));
+  for (const s of [403, 404, 486]) assert.equal(providerFault(s), false, String(s));
 });

@@ -20,7 +20,7 @@ import type { MediaEngine, MediaRelay, RemoteMedia } from '../../media/engine.js
 import { parseRemoteAudio, relayedAudio, SdpError, type RemoteAudio } from '../../media/sdp.js';
 import type { Call, Calls } from '../calls.js';
 import type { Trunk } from './store.js';
-import type { Target } from './targets.js';
+import { providerFault, targetName, trunkDomain, type Target } from './targets.js';
 
 export interface BridgeOptions {
   advertise: (transport: string) => SentBy;
@@ -53,8 +53,6 @@ export interface OutboundCall {
   /** Trunks to try in turn. */
   trunks: Trunk[];
 }
-
-const TEMPORARY = (status: number) => status === 408 || status >= 500;
 
 interface Bridge {
   call: Call;
@@ -157,8 +155,8 @@ export class TrunkBridge {
         const outcome = await this.attempt(bridge, trunk, target, o);
         if (outcome === 'answered' || bridge.cancelled || bridge.ended) return;
         last = outcome;
-        log.info({ trunk: trunk.name, target: `${target.transport}:${target.address}:${target.port}`, status: outcome.status }, `Call to ${o.number} via trunk ${trunk.name}: ${outcome.status} ${outcome.reason}`);
-        if (!TEMPORARY(outcome.status)) return this.fail(bridge, outcome);
+        log.info({ trunk: trunk.name, target: targetName(target), status: outcome.status }, `Call to ${o.number} via trunk ${trunk.name}: ${outcome.status} ${outcome.reason}`);
+        if (!providerFault(outcome.status)) return this.fail(bridge, outcome);
       }
     }
     this.fail(bridge, last);
@@ -267,7 +265,7 @@ export class TrunkBridge {
       const flow = target.transport === 'udp' ? this.d.stack.transports.udpFlow(target.address, target.port) : undefined;
       if (!flow) return resolve({ status: 503, reason: `no ${target.transport.toUpperCase()} flow to ${target.address}` });
       const sentBy = opts.advertise(flow.transport);
-      const domain = trunk.port && /^[\d.]+$/.test(trunk.host) ? `${trunk.host}:${trunk.port}` : trunk.host;
+      const domain = trunkDomain(trunk);
       let sdp: string;
       try {
         sdp = relayedAudio(bridge.a.remote, { sessionId: bridge.sessionId, sessionVersion: 1, address: opts.mediaAddress, port: bridge.relay.ports.b }, (c) => trunk.codecs.includes(c), false);
@@ -326,7 +324,7 @@ export class TrunkBridge {
         }
         resolve({ status: res.status, reason: res.reason });
       };
-      bridge.log.info({ trunk: trunk.name, target: `${target.transport}:${target.address}:${target.port}` }, `Call from ${o.caller} to ${o.number}: out through trunk ${trunk.name}`);
+      bridge.log.info({ trunk: trunk.name, target: targetName(target) }, `Call from ${o.caller} to ${o.number}: out through trunk ${trunk.name}`);
       send(invite);
     });
   }

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { outOfDialogRequest, type SentBy } from '../../sip/requests.js';
 import type { SipStack } from '../../sip/stack.js';
 import type { Trunk } from './store.js';
-import type { Target } from './targets.js';
+import { flowToTarget, targetName, trunkDomain, type Target } from './targets.js';
 
 export interface HealthStatus {
   /** null until the first answer or timeout. */
@@ -67,12 +67,12 @@ export class TrunkHealth {
   private async ping(): Promise<{ ok: true; rttMs: number } | { ok: false; error: string }> {
     const [target] = await this.d.targets(this.trunk);
     if (!target) return { ok: false, error: `${this.trunk.host} has no address` };
-    const flow = target.transport === 'udp' ? this.d.stack.transports.udpFlow(target.address, target.port) : await this.d.stack.transports.connect(target.transport, target.address, target.port, target.transport === 'tls' ? { rejectUnauthorized: true, servername: this.trunk.host } : undefined);
+    const flow = await flowToTarget(this.d.stack, this.trunk, target);
     if (!flow) return { ok: false, error: 'no UDP listener to send from' };
     const sentBy = this.d.advertise(flow.transport);
-    const domain = this.trunk.port && /^[\d.]+$/.test(this.trunk.host) ? `${this.trunk.host}:${this.trunk.port}` : this.trunk.host;
+    const domain = trunkDomain(this.trunk);
     const request = outOfDialogRequest({ method: 'OPTIONS', uri: `sip:${domain}`, from: `sip:${this.trunk.username ?? 'pbx'}@${domain}`, via: sentBy, headers: [{ name: 'max-forwards', value: '70' }] });
-    const name = `${target.transport}:${target.address}:${target.port}`;
+    const name = targetName(target);
     const started = performance.now();
     return new Promise((resolve) => {
       const timeout = setTimeout(() => resolve({ ok: false, error: `${name}: no answer within ${(this.d.timeoutMs ?? 3000) / 1000} s` }), this.d.timeoutMs ?? 3000);

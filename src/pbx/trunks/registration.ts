@@ -13,7 +13,7 @@ import type { SipStack } from '../../sip/stack.js';
 import type { Flow } from '../../sip/transport.js';
 import { requestFinal } from '../../sip/uac.js';
 import type { Trunk } from './store.js';
-import type { Target } from './targets.js';
+import { flowToTarget, providerFault, targetName, trunkDomain, type Target } from './targets.js';
 
 export type RegistrationState = 'registering' | 'registered' | 'failed' | 'stopped';
 
@@ -38,8 +38,6 @@ export interface RegistrationDeps {
   /** First retry after a failure, ms (doubles up to 20 times this). */
   retryBaseMs?: number;
 }
-
-const TEMPORARY = (status: number) => status === 408 || status === 503 || status >= 500;
 
 export class TrunkRegistration {
   private readonly callId: string;
@@ -90,10 +88,10 @@ export class TrunkRegistration {
     let last = '';
     for (const target of targets) {
       if (this.stopped) return;
-      const name = `${target.transport}:${target.address}:${target.port}`;
+      const name = targetName(target);
       let flow: Flow | undefined;
       try {
-        flow = await this.flowTo(target);
+        flow = await flowToTarget(this.deps.stack, this.trunk, target);
       } catch (err) {
         last = `${name}: ${(err as Error).message}`;
         continue;
@@ -114,7 +112,7 @@ export class TrunkRegistration {
       if (this.stopped) return;
       if (response.status >= 200 && response.status < 300) return this.registered(flow, target, response);
       last = `${name}: ${response.status} ${response.reason}`;
-      if (!TEMPORARY(response.status)) break; // the provider refused (wrong credentials, forbidden): other targets would too
+      if (!providerFault(response.status)) break; // the provider refused (wrong credentials, forbidden): other targets would too
     }
     this.failed(last);
   }
@@ -123,7 +121,7 @@ export class TrunkRegistration {
   private async register(flow: Flow, expires: number): Promise<SipResponse> {
     const t = this.trunk;
     const sentBy = this.deps.advertise(flow.transport);
-    const domain = t.port && !t.outboundProxy && isLiteralHost(t.host) ? `${t.host}:${t.port}` : t.host;
+    const domain = trunkDomain(t);
     const aor = `sip:${t.username}@${domain}`;
     const request = outOfDialogRequest({
       method: 'REGISTER',
@@ -157,7 +155,7 @@ export class TrunkRegistration {
     Object.assign(this.status, {
       state: 'registered',
       lastError: null,
-      target: `${target.transport}:${target.address}:${target.port}`,
+      target: targetName(target),
       registeredUntil: new Date(Date.now() + granted * 1000).toISOString(),
       failures: 0,
     });
@@ -188,17 +186,6 @@ export class TrunkRegistration {
     this.timer = setTimeout(() => void this.attempt(), ms);
     this.timer.unref();
   }
-
-  private async flowTo(target: Target): Promise<Flow | undefined> {
-    if (target.transport === 'udp') return this.deps.stack.transports.udpFlow(target.address, target.port);
-    // A provider's certificate is checked against its name (not the phones' lenient default).
-    const tls = target.transport === 'tls' ? { rejectUnauthorized: true, servername: this.trunk.host } : undefined;
-    return this.deps.stack.transports.connect(target.transport, target.address, target.port, tls);
-  }
-}
-
-function isLiteralHost(host: string): boolean {
-  return /^[\d.]+$/.test(host) || host.includes(':');
 }
 
 /** §10.2.4: the expiry the registrar granted our contact (its expires parameter), else Expires, else what we asked. */

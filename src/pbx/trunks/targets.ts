@@ -5,6 +5,8 @@
 // on the default port. The caller tries them in order (failover).
 import { lookup, resolveSrv } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import type { SipStack } from '../../sip/stack.js';
+import type { Flow } from '../../sip/transport.js';
 import type { Trunk, TrunkTransport } from './store.js';
 
 export interface Target {
@@ -22,6 +24,33 @@ export const systemResolver: Resolver = {
   lookup: async (host) => (await lookup(host, { all: true })).map((a) => a.address),
   srv: (name) => resolveSrv(name),
 };
+
+/** How a target is named in logs and the API. */
+export function targetName(t: Target): string {
+  return `${t.transport}:${t.address}:${t.port}`;
+}
+
+/**
+ * The provider's domain as our requests name it (Request-URI, From, To): its host, with
+ * the fixed port when the host is a literal address and no outbound proxy stands between.
+ */
+export function trunkDomain(t: Trunk): string {
+  const literal = isIP(t.host);
+  const host = literal === 6 ? `[${t.host}]` : t.host;
+  return literal && t.port && !t.outboundProxy ? `${host}:${t.port}` : host;
+}
+
+/** A final status that blames the provider, not the call (a timeout, a 5xx): the next target or trunk may do better. */
+export function providerFault(status: number): boolean {
+  return status === 408 || status >= 500;
+}
+
+/** A flow to the target: UDP from our listener, or a TCP/TLS connection that checks the provider's certificate against its name. */
+export async function flowToTarget(stack: SipStack, trunk: Trunk, target: Target): Promise<Flow | undefined> {
+  if (target.transport === 'udp') return stack.transports.udpFlow(target.address, target.port);
+  const tls = target.transport === 'tls' ? { rejectUnauthorized: true, servername: trunk.host } : undefined;
+  return stack.transports.connect(target.transport, target.address, target.port, tls);
+}
 
 const defaultPort = (t: TrunkTransport) => (t === 'tls' ? 5061 : 5060);
 
