@@ -59,5 +59,5 @@ test('the domain requests name: a literal address keeps its fixed port (IPv6 in 
 
 test('a timeout or a 5xx blames the provider (try the next one); a 4xx or 6xx is about the call', () => {
   for (const s of [408, 500, 503, 504]) assert.equal(providerFault(s), true, String(s));
-  for (const s of [403, 404, 486]) assert.equal(providerFault(s), false, String(s));
+  for (const s of [403, 404, 486, 600, 603]) assert.equal(providerFault(s), false, String(s));
 });

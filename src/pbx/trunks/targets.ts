@@ -40,9 +40,9 @@ export function trunkDomain(t: Trunk): string {
   return literal && t.port && !t.outboundProxy ? `${host}:${t.port}` : host;
 }
 
-/** A final status that blames the provider, not the call (a timeout, a 5xx): the next target or trunk may do better. */
+/** A final status that blames the provider, not the call (a timeout, a 5xx): the next target or trunk may do better. A 6xx is the callee's final word (RFC 3261 §21.6): never retried elsewhere. */
 export function providerFault(status: number): boolean {
-  return status === 408 || status >= 500;
+  return status === 408 || (status >= 500 && status < 600);
 }
 
 /** A flow to the target: UDP from our listener, or a TCP/TLS connection that checks the provider's certificate against its name. */
