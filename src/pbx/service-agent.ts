@@ -11,10 +11,11 @@ import { newTag } from '../sip/ids.js';
 import type { SipStack } from '../sip/stack.js';
 import type { Flow } from '../sip/transport.js';
 import type { ServerTransaction } from '../sip/transactions/server.js';
-import type { LegParams, MediaEngine, MediaLeg, RecordLimits, RecordResult, RemoteMedia } from '../media/engine.js';
+import type { LegParams, MediaEngine, MediaLeg, RecordLimits, RecordResult } from '../media/engine.js';
 import { MediaPortsExhausted } from '../media/ports.js';
 import { answer as sdpAnswer, answerDirection, negotiate, offer as sdpOffer, parseRemoteAudio, SdpError, type Negotiated } from '../media/sdp.js';
 import type { StreamStats } from '../media/stats.js';
+import { mediaSources, remoteMedia } from './media-peer.js';
 
 /** Who called what, as the service sees it. */
 export interface ServiceCall {
@@ -381,7 +382,7 @@ export class ServiceAgent {
       return;
     }
     const direction = answerDirection(n.remote.direction);
-    c.leg.update(remoteOf(n), sourcesOf(n, c.flow), direction);
+    c.leg.update(remoteMedia(n.remote), mediaSources(n.remote, c.flow), direction);
     c.negotiated = n;
     c.sessionVersion++;
     const ok = makeResponse(req, 200, 'OK', undefined, [
@@ -414,21 +415,11 @@ function paramsOf(n: Negotiated, flow: Flow): LegParams {
     codec: n.codec.name,
     payloadType: n.payloadType,
     telephoneEvent: n.telephoneEvent,
-    remote: remoteOf(n),
-    allowedSources: sourcesOf(n, flow),
+    remote: remoteMedia(n.remote),
+    allowedSources: mediaSources(n.remote, flow),
     direction: answerDirection(n.remote.direction),
     rtcpMux: n.remote.rtcpMux,
   };
-}
-
-/** Where the peer's SDP says to send RTP (and RTCP, unless muxed). */
-function remoteOf(n: Negotiated): RemoteMedia {
-  return { address: n.remote.address, port: n.remote.port, rtcpPort: n.remote.rtcpMux ? null : n.remote.rtcpPort };
-}
-
-/** Who may send us RTP: the SDP address, and the phone's own address when it sits behind NAT. */
-function sourcesOf(n: Negotiated, flow: Flow): string[] {
-  return [...new Set([n.remote.address, flow.remoteAddress])];
 }
 
 function keyOf(callId: string, localTag: string): string {

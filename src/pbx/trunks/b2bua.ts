@@ -16,9 +16,10 @@ import type { SipStack } from '../../sip/stack.js';
 import type { ClientTransaction } from '../../sip/transactions/client.js';
 import type { ServerTransaction } from '../../sip/transactions/server.js';
 import type { Flow } from '../../sip/transport.js';
-import type { MediaEngine, MediaRelay, RemoteMedia } from '../../media/engine.js';
+import type { MediaEngine, MediaRelay } from '../../media/engine.js';
 import { parseRemoteAudio, relayedAudio, SdpError, type RemoteAudio } from '../../media/sdp.js';
 import type { Call, Calls } from '../calls.js';
+import { mediaSources, remoteMedia } from '../media-peer.js';
 import type { Trunk } from './store.js';
 import { providerFault, targetName, trunkDomain, type Target } from './targets.js';
 
@@ -120,7 +121,7 @@ export class TrunkBridge {
       this.d.calls.end(call, 'failed', 503, null);
       return;
     }
-    relay.update('a', remoteOf(remote), [...new Set([remote.address, flow.remoteAddress])]);
+    relay.update('a', remoteMedia(remote), mediaSources(remote, flow));
     const bridge: Bridge = {
       call,
       log,
@@ -202,7 +203,7 @@ export class TrunkBridge {
       // Hold and new addresses are not passed across yet: keep the call as it is.
       const dialog = fromA ? bridge.a.dialog : bridge.b.dialog;
       dialog?.receiveRequest(req);
-      const sdp = this.sdpToward(bridge, fromA ? 'a' : 'b', fromA ? bridge.a.remote : null);
+      const sdp = fromA ? this.sdpTowardPhone(bridge, bridge.a.remote) : null;
       const ok = makeResponse(req, 200, 'OK', undefined, [{ name: 'contact', value: `<${addressUri(this.d.opts().advertise(flow.transport))}>` }, ...(sdp ? [{ name: 'content-type', value: 'application/sdp' }] : [])]);
       if (sdp) ok.body = Buffer.from(sdp);
       server.respond(ok);
@@ -216,12 +217,6 @@ export class TrunkBridge {
   close(): void {
     clearInterval(this.watchdog);
     for (const b of new Set(this.byKey.values())) this.hangup(b, 'system');
-  }
-
-  /** The side of an answered call (caller, callee) whose RTP has not come for a while when the other's has, if any. */
-  oneWayAudio(callId: string): 'caller' | 'callee' | null {
-    for (const b of this.byKey.values()) if (b.a.req.callId === callId) return b.oneWay;
-    return null;
   }
 
   /**
@@ -335,8 +330,8 @@ export class TrunkBridge {
     if (res.body.length > 0) {
       try {
         const remote = parseRemoteAudio(res.body.toString('utf8'));
-        bridge.relay.update('b', remoteOf(remote), [...new Set([remote.address, bridge.b.flow!.remoteAddress])]);
-        sdp = this.sdpToward(bridge, 'a', remote);
+        bridge.relay.update('b', remoteMedia(remote), mediaSources(remote, bridge.b.flow!));
+        sdp = this.sdpTowardPhone(bridge, remote);
       } catch {
         // Early media we cannot use: the ringing is passed on without it.
       }
@@ -354,8 +349,8 @@ export class TrunkBridge {
     let sdp: string | null = null;
     try {
       const remote = parseRemoteAudio(res.body.toString('utf8'));
-      bridge.relay.update('b', remoteOf(remote), [...new Set([remote.address, flow.remoteAddress])]);
-      sdp = this.sdpToward(bridge, 'a', remote);
+      bridge.relay.update('b', remoteMedia(remote), mediaSources(remote, flow));
+      sdp = this.sdpTowardPhone(bridge, remote);
     } catch (err) {
       bridge.log.warn(`The provider's answer has no usable SDP (${(err as Error).message}): hanging up`);
       this.pending.delete(bridge.a.server.key);
@@ -386,17 +381,14 @@ export class TrunkBridge {
     bridge.log.info({ trunk: bridge.b.trunk?.name }, `✓ Call from ${bridge.call.caller} to ${bridge.call.callee} answered via trunk ${bridge.b.trunk?.name}`);
   }
 
-  /** Our SDP toward one side: our address and that side's relay port, the other side's formats. */
-  private sdpToward(bridge: Bridge, side: 'a' | 'b', formatsFrom: RemoteAudio | null): string | null {
-    if (!formatsFrom) return null;
-    const opts = this.d.opts();
-    const local = { sessionId: bridge.sessionId, sessionVersion: 2, address: opts.mediaAddress, port: side === 'a' ? bridge.relay.ports.a : bridge.relay.ports.b };
-    if (side === 'a') {
-      // The answer to the phone keeps its offer's m-lines in order.
-      const answer = { ...formatsFrom, index: bridge.a.remote.index, media: bridge.a.remote.media };
-      return relayedAudio(answer, local, () => true, true);
-    }
-    return relayedAudio(formatsFrom, local, () => true, false);
+  /**
+   * Our SDP toward the phone: our address and the relay's phone-side port, with the
+   * formats of `formatsFrom`, in the m-line order of the phone's offer.
+   */
+  private sdpTowardPhone(bridge: Bridge, formatsFrom: RemoteAudio): string {
+    const local = { sessionId: bridge.sessionId, sessionVersion: 2, address: this.d.opts().mediaAddress, port: bridge.relay.ports.a };
+    const answer = { ...formatsFrom, index: bridge.a.remote.index, media: bridge.a.remote.media };
+    return relayedAudio(answer, local, () => true, true);
   }
 
   /** §13.3.1.4: the 2xx to the phone again until its ACK (T1 doubling to T2), for 64·T1. */
@@ -458,10 +450,6 @@ export class TrunkBridge {
       if (result === 'answered') bridge.log.info({ by, relay: stats }, `Call from ${bridge.call.caller} to ${bridge.call.callee} ended by the ${by}: relayed ${stats.a.forwarded} packets out, ${stats.b.forwarded} in`);
     });
   }
-}
-
-function remoteOf(r: RemoteAudio): RemoteMedia {
-  return { address: r.address, port: r.port, rtcpPort: r.rtcpMux ? null : r.rtcpPort };
 }
 
 function keyOf(callId: string, tag: string): string {

@@ -45,11 +45,6 @@ export class Trunks {
     this.registrations.clear();
   }
 
-  /** Registers every trunk again now (our public address changed). */
-  reregisterAll(): void {
-    for (const t of this.store.list()) this.restart(t.name);
-  }
-
   status(trunk: Trunk): TrunkStatus {
     const r = this.registrations.get(trunk.name);
     const health = { ...(this.health.get(trunk.name)?.status ?? NO_HEALTH) };
@@ -68,7 +63,7 @@ export class Trunks {
       await old?.stop();
       const t = this.store.get(name);
       if (!this.running || !t || !t.enabled) return;
-      const h = new TrunkHealth(t, { ...this.deps, log: this.deps.log });
+      const h = new TrunkHealth(t, this.deps);
       this.health.set(name, h);
       h.start();
       if (!t.register) return;

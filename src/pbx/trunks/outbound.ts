@@ -37,11 +37,6 @@ export class OutboundCalls {
 
   constructor(private readonly d: OutboundDeps) {}
 
-  /** Whether some route could take calls at all (no routes: numbers that are no extension get 404 as before). */
-  get configured(): boolean {
-    return this.d.dialplan().outbound_routes.length > 0;
-  }
-
   /** The phone's INVITE to a number that is no extension nor service: true when it was handled here. */
   handle(req: SipRequest, tx: ServerTransaction, flow: Flow, caller: string, dialled: string): boolean {
     const plan = this.d.dialplan();
