@@ -57,6 +57,10 @@ import { Trunks } from './pbx/trunks/index.js';
 import { trunkTargets } from './pbx/trunks/targets.js';
 import { TrunkBridge } from './pbx/trunks/b2bua.js';
 import { OutboundCalls } from './pbx/trunks/outbound.js';
+import { InboundCalls } from './pbx/trunks/inbound.js';
+import { TrunkSources } from './pbx/trunks/sources.js';
+import { announce } from './services/announcement.js';
+import { flowToBinding } from './pbx/reach.js';
 import { ServiceAgent } from './pbx/service-agent.js';
 import { Voicemail } from './services/voicemail/index.js';
 
@@ -181,8 +185,30 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     nameOf: (n) => extensions.get(n)?.name ?? null,
     log: log.child({ component: 'trunks' }),
   });
+  const trunkSources = new TrunkSources(trunkStore, (t) => trunkTargets(t), log.child({ component: 'trunks' }));
+  const inbound = new InboundCalls({
+    dialplan: () => config().dialplan,
+    sources: trunkSources,
+    trunks: trunkStore,
+    bridge,
+    calls: sip.calls,
+    isExtension: (n) => extensions.get(n)?.enabled === true,
+    contactsOf: (n) =>
+      sip.location.lookup(n).flatMap((b) => {
+        const flow = flowToBinding(sip.stack, b);
+        return flow ? [{ contact: b.contact, flow, path: b.path ?? [] }] : [];
+      }),
+    ringSecondsFor: (n) => (voicemail.hasMailbox(n) ? voicemail.store.mailbox(n).noAnswerSeconds : null) ?? config().sip.no_answer_seconds,
+    voicemail: (req, server, flow, call, reason) => voicemail.divert(req, server, flow, call, reason),
+    announce: (req, server, flow, call, name) => announce({ agent: sip.agent, calls: sip.calls, sound: (n) => voicemail.prompts.get(n), log: log.child({ component: 'trunks' }) }, req, server, flow, call, name),
+    securityLog,
+    onSpoof: (ip) => sip.guard.authFailure(ip),
+    log: log.child({ component: 'trunks' }),
+  });
   sip.services.trunkCalls = {
     outbound: (req, tx, flow, caller, dialled) => outbound.handle(req, tx, flow, caller, dialled),
+    inbound: (req, tx, flow) => inbound.handle(req, tx, flow),
+    isTrunkAddress: (ip) => inbound.trunkAt(ip) !== undefined,
     cancel: (req, tx) => bridge.cancel(req, tx),
     inDialog: (req, tx, flow) => bridge.inDialog(req, tx, flow),
   };
@@ -289,6 +315,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       await sip.stack.listen(sipListeners(config()));
       sip.location.startExpiry();
       sip.keepalive.start();
+      await trunkSources.start();
       trunks.start();
       sipStarted = true;
       for (const b of sip.stack.transports.bound) log.info(`SIP listening on ${b.transport.toUpperCase()} ${b.address}:${b.port}`);
@@ -302,6 +329,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       sip.proxy.stop();
       voicemail.stop();
       bridge.close();
+      trunkSources.stop();
       await trunks.stop();
       sip.agent.close();
       await sip.media.close();

@@ -96,6 +96,10 @@ export const CdrView = Type.Object(
     media_jitter_ms: Nullable(Type.Number()),
     // An anchored call (a trunk call) whose audio flowed one way only: the side that sent no RTP.
     media_one_way: Nullable(Type.String()),
+    // internal, outbound or inbound; the trunk and, inbound, the number dialled (DID). Null on rows from before trunks.
+    direction: Nullable(Type.String()),
+    trunk: Nullable(Type.String()),
+    did: Nullable(Type.String()),
   },
   open,
 );

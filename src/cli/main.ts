@@ -423,7 +423,8 @@ function trunkOptions(c: Command): Command {
     .option('--dtmf <mode>', 'rfc4733 or info')
     .option('--max-calls <n>', 'calls at once ("none": no limit)')
     .option('--priority <n>', 'lower goes first')
-    .option('--caller-id-header <h>', 'from, pai or rpid');
+    .option('--caller-id-header <h>', 'from, pai or rpid')
+    .option('--did-from <where>', 'where inbound calls carry the dialled number: auto, request_uri, to or diversion');
 }
 type TrunkFlags = Record<string, string | boolean | undefined>;
 function trunkFields(o: TrunkFlags): Record<string, unknown> {
@@ -454,6 +455,7 @@ function trunkFields(o: TrunkFlags): Record<string, unknown> {
     max_calls: str('maxCalls') === 'none' ? null : num('maxCalls', 'max_calls'),
     priority: num('priority', 'priority'),
     caller_id_header: str('callerIdHeader'),
+    did_from: str('didFrom'),
   };
   if (typeof o['register'] === 'boolean') fields['register'] = o['register'];
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));

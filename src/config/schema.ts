@@ -4,6 +4,8 @@ import Type, { type Static } from 'typebox';
 
 const Port = (fallback: number) => Type.Integer({ minimum: 1, maximum: 65535, default: fallback });
 const strict = { additionalProperties: false } as const;
+/** Where an inbound call goes: an extension, a mailbox, or an announcement (a prompt's name). */
+const DESTINATION = '^(extension|voicemail):[0-9A-Za-z*#+._-]{1,32}$|^announcement:[A-Za-z0-9_-]{1,64}$';
 
 export const DeviceEntrySchema = Type.Object(
   {
@@ -254,6 +256,24 @@ export const ConfigSchema = Type.Object(
           ),
           { default: [] },
         ),
+        // Calls from the trunks: the number the caller dialled (the DID) goes to a destination,
+        // extension:<n>, voicemail:<n> (that mailbox) or announcement:<name> (<name>.wav in
+        // voicemail.prompts_dir, or a built-in prompt such as not-in-service, played, then hang-up). A DID
+        // is matched as written or in E.164 form (+15551234567 matches 5551234567).
+        inbound_routes: Type.Array(
+          Type.Object(
+            {
+              did: Type.String({ pattern: '^\\+?[0-9]{1,20}$' }),
+              // Only calls from this trunk (null: any trunk).
+              trunk: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null }),
+              destination: Type.String({ pattern: DESTINATION }),
+            },
+            strict,
+          ),
+          { default: [] },
+        ),
+        // Where a DID no inbound route takes goes; reject: 404 to the provider.
+        inbound_default: Type.String({ pattern: `${DESTINATION}|^reject$`, default: 'reject' }),
       },
       { ...strict, default: {} },
     ),

@@ -28,7 +28,15 @@ export interface Call {
   startedAt: number;
   answeredAt: number | null;
   state: 'ringing' | 'answered';
+  /** internal (between extensions and services), outbound or inbound (through a trunk). */
+  direction: CallDirection;
+  /** The trunk of an outside call (outbound: the last one tried). */
+  trunk: string | null;
+  /** The number the outside caller dialled (inbound). */
+  did: string | null;
 }
+
+export type CallDirection = 'internal' | 'outbound' | 'inbound';
 
 export type CdrRow = Selectable<CdrTable>;
 
@@ -49,8 +57,19 @@ export class Calls {
     private readonly log: Logger,
   ) {}
 
-  start(callId: string, fromTag: string, caller: string, callee: string): Call {
-    const call: Call = { id: `${callId};${fromTag}`, callId, caller, callee, startedAt: Date.now(), answeredAt: null, state: 'ringing' };
+  start(callId: string, fromTag: string, caller: string, callee: string, outside: { direction: CallDirection; trunk?: string; did?: string } = { direction: 'internal' }): Call {
+    const call: Call = {
+      id: `${callId};${fromTag}`,
+      callId,
+      caller,
+      callee,
+      startedAt: Date.now(),
+      answeredAt: null,
+      state: 'ringing',
+      direction: outside.direction,
+      trunk: outside.trunk ?? null,
+      did: outside.did ?? null,
+    };
     this.active.set(call.id, call);
     this.counters.started++;
     this.log.info({ call_id: callId, caller, callee }, `Call ${caller} → ${callee} started`);
@@ -98,6 +117,9 @@ export class Calls {
       media_packets_lost: media ? Math.max(0, media.packetsLost) : null,
       media_jitter_ms: media?.jitterMs ?? null,
       media_one_way: media?.oneWay ?? null,
+      direction: call.direction,
+      trunk: call.trunk,
+      did: call.did,
     };
     this.writeBehind.append((trx) => trx.insertInto('cdr').values(row).execute());
   }

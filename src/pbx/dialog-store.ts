@@ -58,6 +58,10 @@ export class DialogStore {
               callee: r.callee,
               startedAt: Date.parse(r.started_at),
               answeredAt: r.answered_at ? Date.parse(r.answered_at) : null,
+              // Only calls between extensions are proxied dialogs (trunk calls are bridged).
+              direction: 'internal' as const,
+              trunk: null,
+              did: null,
               state: 'answered',
             }
           : null;

@@ -40,6 +40,10 @@ export interface SipServiceDeps extends Authenticator {
 export interface TrunkCallHandler {
   /** An INVITE to a number that is no extension nor service: true when it was taken (sent out or refused). */
   outbound(req: SipRequest, server: ServerTransaction, flow: Flow, caller: string, dialled: string): boolean;
+  /** An initial INVITE before authentication: true when it came from a trunk (or spoofs one) and was taken. */
+  inbound(req: SipRequest, server: ServerTransaction, flow: Flow): boolean;
+  /** A provider's address: its traffic is not flood-limited (a busy trunk is no flood). */
+  isTrunkAddress(ip: string): boolean;
   cancel(req: SipRequest, server: ServerTransaction): boolean;
   inDialog(req: SipRequest, server: ServerTransaction | null, flow: Flow): boolean;
 }
@@ -58,6 +62,7 @@ export class SipService implements StackDelegate {
   /** Before the stack makes a transaction: floods and scanners are dropped without one. */
   admit(req: SipRequest, flow: Flow): boolean {
     const ip = flow.remoteAddress;
+    if (this.d.trunkCalls?.isTrunkAddress(ip)) return true;
     if (!this.d.guard.request(ip, flow.reliable)) return false; // just banned for flooding: drop silently
     const ua = req.get('user-agent');
     if (ua && SCANNER_UA.test(ua)) {
@@ -146,6 +151,8 @@ export class SipService implements StackDelegate {
       return;
     }
 
+    // A provider's call comes without credentials (it answers no challenge of ours).
+    if (method === 'INVITE' && this.d.trunkCalls?.inbound(req, tx, flow)) return;
     // Every other request from a phone is authenticated, and the digest user is the caller.
     const auth = authenticate(this.d, req, flow, 'proxy-authorization', req.from.uri.user ?? undefined);
     if (!auth.ok) {

@@ -163,6 +163,10 @@ export interface CdrTable {
   media_packets_lost: number | null;
   media_jitter_ms: number | null;
   media_one_way: string | null;
+  /** internal, outbound or inbound (null: rows from before trunks). */
+  direction: string | null;
+  trunk: string | null;
+  did: string | null;
 }
 
 export interface TrunksTable {
@@ -186,6 +190,7 @@ export interface TrunksTable {
   max_calls: number | null;
   priority: number;
   caller_id_header: string;
+  did_from: string;
   created_at: string;
   updated_at: string;
 }

@@ -7,15 +7,18 @@
 // extension gets 403 and a security-log line.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createToken, freePort, freeSipPort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
+import { createToken, freePort, freeSipPort, RunningServer, securityLogWith, tempDir, writeConfig } from '../helpers/server.ts';
 import { SCENARIOS, sipp } from '../helpers/sipp.ts';
 import { TestUa } from '../helpers/sip-client.ts';
 import { RtpPeer } from '../helpers/rtp-peer.ts';
 import { toneSeconds } from '../helpers/audio.ts';
 
 const PUBLIC_IP = '203.0.113.10';
+// The carrier has an address of its own (any 127/8 address is the loopback): what comes
+// from a trunk's address is the provider's, never a phone's.
+const CARRIER_IP = '127.0.0.2';
 const dir = tempDir();
 let server: RunningServer;
 let token: string;
@@ -50,10 +53,10 @@ before(async () => {
   const ext = await server.api('POST', '/api/extensions', token, { number: '2001', name: 'Front Desk', digest_algorithms: ['MD5'] });
   assert.equal(ext.status, 201);
   phonePassword = ext.json.password;
-  const trunk = await server.api('POST', '/api/trunks', token, { name: 'carrier', host: '127.0.0.1', port: carrierPort, register: false, username: 'pbxtrunk', password: 's3cret-Trunk' });
+  const trunk = await server.api('POST', '/api/trunks', token, { name: 'carrier', host: CARRIER_IP, port: carrierPort, register: false, username: 'pbxtrunk', password: 's3cret-Trunk' });
   assert.equal(trunk.status, 201, JSON.stringify(trunk.json));
   for (const [name, status] of [['down', '503'], ['busy', '486']] as const) {
-    assert.equal((await server.api('POST', '/api/trunks', token, { name, host: '127.0.0.1', port: refusing[status], register: false })).status, 201);
+    assert.equal((await server.api('POST', '/api/trunks', token, { name, host: CARRIER_IP, port: refusing[status], register: false })).status, 201);
   }
 });
 after(async () => {
@@ -95,15 +98,7 @@ const HANGUP = {
 function carrier(hangup: keyof typeof HANGUP, mediaPort: number, echo = true) {
   const scenario = join(dir, `carrier-uas-${hangup}.xml`);
   writeFileSync(scenario, readFileSync(join(SCENARIOS, 'carrier-uas.template.xml'), 'utf8').replace('HANGUP_STEPS', HANGUP[hangup]));
-  return sipp({ scenario, rows: ['pbxtrunk;s3cret-Trunk'], localPort: carrierPort, dir, timeoutSeconds: 20, extra: [...(echo ? ['-rtp_echo'] : []), '-mp', String(mediaPort), '-trace_msg'] });
-}
-
-/** The security log once it holds `line` (it is written through a buffered stream), or as it is after 2 s. */
-async function securityLog(line: RegExp): Promise<string> {
-  const file = join(dir, 'data', 'security.log');
-  const read = () => (existsSync(file) ? readFileSync(file, 'utf8') : '');
-  for (const until = Date.now() + 2000; !line.test(read()) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
-  return read();
+  return sipp({ scenario, rows: ['pbxtrunk;s3cret-Trunk'], localPort: carrierPort, localIp: CARRIER_IP, dir, timeoutSeconds: 20, extra: [...(echo ? ['-rtp_echo'] : []), '-mp', String(mediaPort), '-trace_msg'] });
 }
 
 async function phone(): Promise<TestUa> {
@@ -136,7 +131,7 @@ test('an extension calls an outside number: the carrier sees the trunk\'s creden
   assert.equal(invites.length, 2, 'challenged once, then with credentials');
   const invite = invites[1]!.split(/\n-{5,}/)[0]!;
   assert.match(invite, /^Authorization: Digest .*username="pbxtrunk"/m);
-  assert.match(invite, /^INVITE sip:2125551234@127\.0\.0\.1:\d+ SIP\/2\.0/);
+  assert.match(invite, /^INVITE sip:2125551234@127\.0\.0\.2:\d+ SIP\/2\.0/);
   for (const header of ['Via', 'Contact']) {
     const value = new RegExp(`^${header}: (.*)$`, 'm').exec(invite)?.[1] ?? '';
     assert.ok(value.includes(PUBLIC_IP) && !value.includes('127.0.0.1'), `${header} names only the public address: ${value}`);
@@ -176,13 +171,13 @@ test('an international number from an extension allowed national calls gets 403 
   ear.close();
   assert.equal(call.status, 403);
   const line = /event=call-refused ip=127\.0\.0\.1 user=2001 number=011442079460000 class=international reason=class allowed=national/;
-  assert.match(await securityLog(line), line);
+  assert.match(await securityLogWith(dir, line), line);
 });
 
 function refusingCarrier(status: '503' | '486') {
   const scenario = join(dir, `carrier-refuse-${status}.xml`);
   writeFileSync(scenario, readFileSync(join(SCENARIOS, 'carrier-refuse.template.xml'), 'utf8').replace('STATUS REASON', status === '503' ? '503 Service Unavailable' : '486 Busy Here'));
-  return sipp({ scenario, localPort: refusing[status]!, dir, timeoutSeconds: 15 });
+  return sipp({ scenario, localPort: refusing[status]!, localIp: CARRIER_IP, dir, timeoutSeconds: 15 });
 }
 
 test('failover: the first trunk answers 503 and the call goes out the second', async () => {
@@ -248,7 +243,7 @@ test('the concurrency limit holds: a second outside call while one is in progres
   ear.close();
   assert.equal((await run).code, 0);
   const line = /event=call-refused ip=127\.0\.0\.1 user=2001 number=2125553333 class=local reason=extension-limit limit=1|event=call-refused ip=127\.0\.0\.1 user=2001 number=2125553333 class=national reason=extension-limit limit=1/;
-  assert.match(await securityLog(line), line);
+  assert.match(await securityLogWith(dir, line), line);
 });
 
 test('an emergency number from an extension with no outside rights still goes out; an ordinary number from it gets 403', async () => {
@@ -269,7 +264,7 @@ test('an emergency number from an extension with no outside rights still goes ou
   ear.close();
   assert.equal((await run).code, 0);
   const line = /event=call-refused ip=127\.0\.0\.1 user=2002 number=2125552222 class=\w+ reason=class allowed=internal/;
-  assert.match(await securityLog(line), line);
+  assert.match(await securityLogWith(dir, line), line);
   const bad = await server.api('PUT', '/api/extensions/2002', token, { outbound_class: 'galactic' });
   assert.equal(bad.status, 400);
   assert.equal(bad.json.field, 'outbound_class');

@@ -1,7 +1,7 @@
 // Starts the real `pbx` process (the built dist/, as `npm start` runs it) on free
 // ports in a temporary folder, and talks to it over real HTTP.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -184,4 +184,12 @@ export async function createToken(configFile: string): Promise<string> {
 
 export function readText(file: string): string {
   return readFileSync(file, 'utf8');
+}
+
+/** The security log of the server whose config is in `dir`, once it holds `line` (it is written through a buffered stream), or as it is after 2 s. */
+export async function securityLogWith(dir: string, line: RegExp): Promise<string> {
+  const file = join(dir, 'data', 'security.log');
+  const read = () => (existsSync(file) ? readFileSync(file, 'utf8') : '');
+  for (const until = Date.now() + 2000; !line.test(read()) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+  return read();
 }

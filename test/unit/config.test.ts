@@ -134,3 +134,15 @@ test('one indentation mistake is reported once, near its line, with how many err
   assert.ok(issues[0]!.line === 2 || issues[0]!.line === 3, `line ${issues[0]!.line}`);
   assert.match(issues[0]!.message, /^YAML syntax error: .* \(and 1 more YAML error after it, most likely caused by this one: check the indentation here first\)$/);
 });
+
+test('inbound routes: a destination that is not extension:, voicemail:, announcement: is refused with its path and line', () => {
+  const [issue, ...rest] = issuesOf('dialplan:\n  inbound_routes:\n    - did: "5551230001"\n      destination: ring-group:7\n');
+  assert.equal(rest.length, 0);
+  assert.equal(issue!.path, 'dialplan.inbound_routes.0.destination');
+  assert.equal(issue!.line, 4);
+  assert.equal(issuesOf('dialplan:\n  inbound_default: "extension:"\n')[0]!.path, 'dialplan.inbound_default');
+  assert.equal(issuesOf('dialplan:\n  inbound_routes:\n    - did: "555-1234"\n      destination: extension:100\n')[0]!.path, 'dialplan.inbound_routes.0.did');
+  const ok = parseConfigText('dialplan:\n  inbound_routes:\n    - did: "+15551230001"\n      trunk: carrier\n      destination: announcement:closed\n  inbound_default: voicemail:100\n', '/etc/pbx/config.yml');
+  assert.equal(ok.dialplan.inbound_routes[0]!.destination, 'announcement:closed');
+  assert.equal(ok.dialplan.inbound_default, 'voicemail:100');
+});

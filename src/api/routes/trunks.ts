@@ -4,7 +4,7 @@ import Type, { type Static } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pbx } from '../../application.js';
-import { CALLER_ID_HEADERS, DTMF_MODES, TRUNK_CODECS, TRUNK_TRANSPORTS, type Trunk } from '../../pbx/trunks/store.js';
+import { CALLER_ID_HEADERS, DID_FROM, DTMF_MODES, TRUNK_CODECS, TRUNK_TRANSPORTS, type Trunk } from '../../pbx/trunks/store.js';
 import type { Trunks } from '../../pbx/trunks/index.js';
 
 export type TrunkRouteDeps = Pick<Pbx, 'trunks' | 'log'>;
@@ -33,6 +33,7 @@ const Settings = {
   max_calls: Type.Optional(nullable(Type.Integer({ minimum: 1, maximum: 100000 }))),
   priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
   caller_id_header: Type.Optional(literals(CALLER_ID_HEADERS)),
+  did_from: Type.Optional(literals(DID_FROM)),
 };
 
 const CreateBody = Type.Object({ name: Name, host: Type.String({ minLength: 1, maxLength: 253 }), ...Settings }, { additionalProperties: false });
@@ -59,6 +60,7 @@ const TrunkView = Type.Object({
   max_calls: nullable(Type.Integer()),
   priority: Type.Integer(),
   caller_id_header: Type.String(),
+  did_from: Type.String(),
   status: Type.Object({
     state: Type.String({ description: 'registering, registered, failed, stopped, disabled or ip-authenticated' }),
     last_error: nullable(Type.String()),
@@ -100,6 +102,7 @@ export function trunkView(trunks: Trunks, t: Trunk): Static<typeof TrunkView> {
     max_calls: t.maxCalls,
     priority: t.priority,
     caller_id_header: t.callerIdHeader,
+    did_from: t.didFrom,
     status: {
       state: s.state,
       last_error: s.lastError,

@@ -6,10 +6,15 @@
 // 180/183 (with early media) reach the phone; a final failure goes to the next target
 // or trunk when it says the provider is at fault (408, 5xx), else to the phone; BYE
 // from either side ends both; CANCEL from the phone cancels the provider's leg.
+// Inbound, the roles turn: the provider's INVITE is leg A, and leg B rings every phone
+// registered for the extension at once (the first to answer takes the call, the others
+// are cancelled); nobody answers within the ring time, or every phone is busy, and the
+// call goes where the caller of `inbound` says (voicemail), else 480/486 to the provider.
 import type { Logger } from 'pino';
 import { authenticatedRequest, challengeHeaders } from '../../sip/digest-client.js';
 import { Dialog } from '../../sip/dialog.js';
-import { newTag } from '../../sip/ids.js';
+import { newCallId, newTag } from '../../sip/ids.js';
+import { formatHost } from '../../sip/uri.js';
 import { makeResponse, type Header, type SipRequest, type SipResponse } from '../../sip/message.js';
 import { ackFor2xx, addressUri, cancelFor, inDialogRequest, outOfDialogRequest, type SentBy } from '../../sip/requests.js';
 import type { SipStack } from '../../sip/stack.js';
@@ -55,11 +60,37 @@ export interface OutboundCall {
   trunks: Trunk[];
 }
 
+/** A call from a provider to an extension, as the inbound routes decided. */
+export interface InboundCall {
+  trunk: Trunk;
+  /** The call record (started by the inbound routing, which also handles other destinations). */
+  call: Call;
+  /** Who calls, as the phones will show it. */
+  caller: string;
+  callerName: string | null;
+  extension: string;
+  /** Where the extension's phones are reached: each registered contact and its flow. */
+  contacts: { contact: string; flow: Flow; path: string[] }[];
+  ringSeconds: number;
+  /**
+   * Nobody answered (unavailable, no_answer, busy): true when the provider's INVITE was
+   * answered another way (voicemail), which takes the call record from then on.
+   */
+  unreached: (reason: 'unavailable' | 'no_answer' | 'busy') => boolean;
+}
+
 interface Bridge {
+  direction: 'outbound' | 'inbound';
   call: Call;
   log: Logger;
+  /** The leg that called (the phone outbound, the provider inbound): we answer it. */
   a: { req: SipRequest; server: ServerTransaction; flow: Flow; tag: string; dialog: Dialog | null; ok: SipResponse | null; acked: boolean; retransmit?: NodeJS.Timeout; remote: RemoteAudio };
-  b: { trunk: Trunk | null; flow: Flow | null; invite: SipRequest | null; tx: ClientTransaction | null; dialog: Dialog | null };
+  /** The leg we place (to the provider outbound, to the extension's phones inbound). */
+  b: { trunk: Trunk | null; flow: Flow | null; invite: SipRequest | null; tx: ClientTransaction | null; dialog: Dialog | null; remote: RemoteAudio | null };
+  /** Cancels leg B's pending INVITE(s). */
+  cancelB: (() => void) | null;
+  /** The call was handed to another taker (voicemail): its record is not ours to end. */
+  handedOver: boolean;
   relay: MediaRelay;
   sessionId: number;
   answered: boolean;
@@ -100,48 +131,10 @@ export class TrunkBridge {
 
   /** Takes the phone's INVITE (already answered 100) and places the call out through `o.trunks`. */
   async start(req: SipRequest, server: ServerTransaction, flow: Flow, o: OutboundCall): Promise<void> {
-    const call = this.d.calls.start(req.callId, req.from.params.get('tag') ?? '', o.caller, o.number);
+    const call = this.d.calls.start(req.callId, req.from.params.get('tag') ?? '', o.caller, o.number, { direction: 'outbound' });
     const log = this.d.log.child({ call_id: req.callId, caller: o.caller, number: o.number });
-    let remote: RemoteAudio;
-    try {
-      if (req.body.length === 0) throw new SdpError(488, 'an INVITE without SDP (late offer) is not bridged to a trunk yet');
-      remote = parseRemoteAudio(req.body.toString('utf8'));
-    } catch (err) {
-      const status = err instanceof SdpError ? err.status : 400;
-      server.respond(makeResponse(req, status, status === 488 ? 'Not Acceptable Here' : 'Bad Request: malformed SDP'));
-      this.d.calls.end(call, 'failed', status, null);
-      return;
-    }
-    let relay: MediaRelay;
-    try {
-      relay = await this.d.media.openRelay();
-    } catch (err) {
-      log.error({ err }, `No media ports for the call to ${o.number}`);
-      server.respond(makeResponse(req, 503, 'Service Unavailable: no media port'));
-      this.d.calls.end(call, 'failed', 503, null);
-      return;
-    }
-    relay.update('a', remoteMedia(remote), mediaSources(remote, flow));
-    const bridge: Bridge = {
-      call,
-      log,
-      a: { req, server, flow, tag: newTag(), dialog: null, ok: null, acked: false, remote },
-      b: { trunk: null, flow: null, invite: null, tx: null, dialog: null },
-      relay,
-      sessionId: Math.floor(Math.random() * 1e9),
-      answered: false,
-      answeredAt: 0,
-      oneWay: null,
-      cancelled: false,
-      ended: false,
-    };
-    relay.onFailure = (reason) => {
-      log.error(`Media relay failed (${reason}): hanging up`);
-      this.hangup(bridge, 'system');
-    };
-    this.pending.set(server.key, bridge);
-    this.live.add(bridge);
-    this.counters.started++;
+    const bridge = await this.open('outbound', req, server, flow, call, log);
+    if (!bridge) return;
     let last: { status: number; reason: string } = { status: 503, reason: 'Service Unavailable' };
     for (const trunk of o.trunks) {
       let targets: Target[];
@@ -163,7 +156,160 @@ export class TrunkBridge {
     this.fail(bridge, last);
   }
 
-  /** CANCEL from the phone before the answer: 487 to it, CANCEL toward the provider. */
+  /**
+   * Takes a provider's INVITE (already answered 100) for an extension and rings its
+   * phones. The call record is the caller's (`o.call`) and is ended here unless the call
+   * is handed over through `o.unreached`.
+   */
+  async inbound(req: SipRequest, server: ServerTransaction, flow: Flow, o: InboundCall): Promise<void> {
+    const log = this.d.log.child({ call_id: req.callId, caller: o.caller, extension: o.extension, trunk: o.trunk.name });
+    const bridge = await this.open('inbound', req, server, flow, o.call, log);
+    if (!bridge) return;
+    bridge.b.trunk = o.trunk;
+    const unreached = (reason: 'unavailable' | 'no_answer' | 'busy', status: number, why: string) => {
+      if (bridge.ended || bridge.cancelled) return;
+      bridge.cancelB?.();
+      if (o.unreached(reason)) {
+        bridge.handedOver = true;
+        this.finish(bridge, 'failed', status, null);
+        return;
+      }
+      this.fail(bridge, { status, reason: why });
+    };
+    if (o.contacts.length === 0) return unreached('unavailable', 480, 'Temporarily Unavailable');
+    const opts = this.d.opts();
+    let sdp: string;
+    try {
+      sdp = relayedAudio(bridge.a.remote, { sessionId: bridge.sessionId, sessionVersion: 1, address: opts.mediaAddress, port: bridge.relay.ports.b }, () => true, false);
+    } catch (err) {
+      return this.fail(bridge, { status: (err as SdpError).status ?? 488, reason: 'Not Acceptable Here' });
+    }
+    // One request forked to every phone: one Call-ID and From tag, a branch each (§16.6).
+    const callId = newCallId(opts.advertise('udp').host);
+    const fromTag = newTag();
+    const branches = o.contacts.map((c) => {
+      const sentBy = opts.advertise(c.flow.transport);
+      const invite = outOfDialogRequest({
+        method: 'INVITE',
+        uri: c.contact,
+        from: `sip:${o.caller}@${formatHost(sentBy.host)}`,
+        fromTag,
+        fromDisplay: o.callerName ?? undefined,
+        to: `sip:${o.extension}@${formatHost(sentBy.host)}`,
+        via: sentBy,
+        callId,
+        contact: addressUri(sentBy, 'trunk'),
+        route: c.path,
+        headers: [
+          { name: 'max-forwards', value: '70' },
+          { name: 'allow', value: 'INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE' },
+          { name: 'user-agent', value: opts.userAgent },
+          { name: 'content-type', value: 'application/sdp' },
+        ],
+        body: sdp,
+      });
+      return { invite, flow: c.flow, sentBy, final: 0 };
+    });
+    const timer = setTimeout(() => unreached('no_answer', 480, 'No Answer'), o.ringSeconds * 1000);
+    timer.unref();
+    bridge.cancelB = () => {
+      clearTimeout(timer);
+      for (const br of branches) {
+        if (br.final === 0) this.d.stack.sendRequest(cancelFor(br.invite), br.flow, { response: () => {}, timeout: () => {}, transportError: () => {} });
+      }
+    };
+    const settle = () => {
+      if (branches.some((br) => br.final === 0)) return;
+      clearTimeout(timer);
+      if (branches.some((br) => br.final === 486 || br.final === 600)) unreached('busy', 486, 'Busy Here');
+      else unreached('unavailable', 480, 'Temporarily Unavailable');
+    };
+    log.info({ contacts: branches.length }, `Call from ${o.caller} via trunk ${o.trunk.name}: ringing ${o.extension} (${branches.length} phone${branches.length === 1 ? '' : 's'})`);
+    for (const br of branches) {
+      this.d.stack.sendRequest(br.invite, br.flow, {
+        response: (res) => {
+          if (res.status < 200) {
+            if (!bridge.answered && !bridge.ended) this.provisional(bridge, res, br.flow);
+            return;
+          }
+          br.final = res.status;
+          if (res.status >= 300) return settle();
+          if (bridge.answered || bridge.ended || bridge.cancelled) {
+            // Another phone was first (or the caller gave up): this one is hung up at once.
+            const dialog = Dialog.uac(br.invite, res);
+            this.d.stack.sendStateless(ackFor2xx(dialog, br.invite, { via: br.sentBy }), br.flow);
+            this.d.stack.sendRequest(inDialogRequest(dialog, 'BYE', { via: br.sentBy }), br.flow, { response: () => {}, timeout: () => {}, transportError: () => {} });
+            return;
+          }
+          clearTimeout(timer);
+          bridge.b.flow = br.flow;
+          bridge.b.invite = br.invite;
+          this.answered(bridge, br.invite, res, br.flow, br.sentBy);
+          for (const other of branches) {
+            if (other !== br && other.final === 0) this.d.stack.sendRequest(cancelFor(other.invite), other.flow, { response: () => {}, timeout: () => {}, transportError: () => {} });
+          }
+        },
+        timeout: () => {
+          br.final = 408;
+          settle();
+        },
+        transportError: () => {
+          br.final = 503;
+          settle();
+        },
+      });
+    }
+  }
+
+  /** Leg A's offer taken and a relay opened: the bridge, or null when leg A was answered with an error. */
+  private async open(direction: Bridge['direction'], req: SipRequest, server: ServerTransaction, flow: Flow, call: Call, log: Logger): Promise<Bridge | null> {
+    let remote: RemoteAudio;
+    try {
+      if (req.body.length === 0) throw new SdpError(488, 'an INVITE without SDP (late offer) is not bridged yet');
+      remote = parseRemoteAudio(req.body.toString('utf8'));
+    } catch (err) {
+      const status = err instanceof SdpError ? err.status : 400;
+      server.respond(makeResponse(req, status, status === 488 ? 'Not Acceptable Here' : 'Bad Request: malformed SDP'));
+      this.d.calls.end(call, 'failed', status, null);
+      return null;
+    }
+    let relay: MediaRelay;
+    try {
+      relay = await this.d.media.openRelay();
+    } catch (err) {
+      log.error({ err }, `No media ports for the call from ${call.caller} to ${call.callee}`);
+      server.respond(makeResponse(req, 503, 'Service Unavailable: no media port'));
+      this.d.calls.end(call, 'failed', 503, null);
+      return null;
+    }
+    relay.update('a', remoteMedia(remote), mediaSources(remote, flow));
+    const bridge: Bridge = {
+      direction,
+      call,
+      log,
+      a: { req, server, flow, tag: newTag(), dialog: null, ok: null, acked: false, remote },
+      b: { trunk: null, flow: null, invite: null, tx: null, dialog: null, remote: null },
+      cancelB: null,
+      handedOver: false,
+      relay,
+      sessionId: Math.floor(Math.random() * 1e9),
+      answered: false,
+      answeredAt: 0,
+      oneWay: null,
+      cancelled: false,
+      ended: false,
+    };
+    relay.onFailure = (reason) => {
+      log.error(`Media relay failed (${reason}): hanging up`);
+      this.hangup(bridge, 'system');
+    };
+    this.pending.set(server.key, bridge);
+    this.live.add(bridge);
+    this.counters.started++;
+    return bridge;
+  }
+
+  /** CANCEL from the caller (leg A) before the answer: 487 to it, CANCEL on leg B. */
   cancel(req: SipRequest, server: ServerTransaction): boolean {
     const invite = this.d.stack.inviteFor(req);
     const bridge = invite ? this.pending.get(invite.key) : undefined;
@@ -171,7 +317,7 @@ export class TrunkBridge {
     server.respond(makeResponse(req, 200));
     bridge.cancelled = true;
     this.counters.cancelled++;
-    if (bridge.b.invite && bridge.b.flow) this.d.stack.sendRequest(cancelFor(bridge.b.invite), bridge.b.flow, { response: () => {}, timeout: () => {}, transportError: () => {} });
+    bridge.cancelB?.();
     invite.respond(makeResponse(invite.request, 487, undefined, bridge.a.tag));
     this.finish(bridge, 'cancelled', 487, 'caller');
     return true;
@@ -200,10 +346,11 @@ export class TrunkBridge {
       return true;
     }
     if (req.method === 'INVITE' || req.method === 'UPDATE') {
-      // Hold and new addresses are not passed across yet: keep the call as it is.
+      // Hold and new addresses are not passed across yet: keep the call as it is, and
+      // answer an offer with what that side already has from us.
       const dialog = fromA ? bridge.a.dialog : bridge.b.dialog;
       dialog?.receiveRequest(req);
-      const sdp = fromA ? this.sdpTowardPhone(bridge, bridge.a.remote) : null;
+      const sdp = req.body.length === 0 ? null : fromA ? this.sdpTowardA(bridge, bridge.a.remote) : bridge.b.remote ? this.sdpTowardB(bridge, bridge.b.remote) : null;
       const ok = makeResponse(req, 200, 'OK', undefined, [{ name: 'contact', value: `<${addressUri(this.d.opts().advertise(flow.transport))}>` }, ...(sdp ? [{ name: 'content-type', value: 'application/sdp' }] : [])]);
       if (sdp) ok.body = Buffer.from(sdp);
       server.respond(ok);
@@ -288,7 +435,8 @@ export class TrunkBridge {
       });
       let challenged = false;
       const send = (request: SipRequest) => {
-        bridge.b = { trunk, flow, invite: request, tx: null, dialog: null };
+        bridge.b = { trunk, flow, invite: request, tx: null, dialog: null, remote: null };
+        bridge.cancelB = () => this.d.stack.sendRequest(cancelFor(request), flow, { response: () => {}, timeout: () => {}, transportError: () => {} });
         bridge.b.tx = this.d.stack.sendRequest(request, flow, {
           response: (res) => onResponse(request, res),
           timeout: () => resolve({ status: 408, reason: 'Request Timeout (no answer from the provider)' }),
@@ -297,7 +445,7 @@ export class TrunkBridge {
       };
       const onResponse = (request: SipRequest, res: SipResponse) => {
         if (bridge.ended) return;
-        if (res.status < 200) return this.provisional(bridge, res);
+        if (res.status < 200) return this.provisional(bridge, res, flow);
         if (res.status < 300) {
           if (bridge.cancelled) {
             // The answer crossed our CANCEL: take it and hang up at once (§15).
@@ -319,19 +467,20 @@ export class TrunkBridge {
         }
         resolve({ status: res.status, reason: res.reason });
       };
+      bridge.call.trunk = trunk.name;
       bridge.log.info({ trunk: trunk.name, target: targetName(target) }, `Call from ${o.caller} to ${o.number}: out through trunk ${trunk.name}`);
       send(invite);
     });
   }
 
-  private provisional(bridge: Bridge, res: SipResponse): void {
+  private provisional(bridge: Bridge, res: SipResponse, flow: Flow): void {
     if (res.status === 100) return;
     let sdp: string | null = null;
     if (res.body.length > 0) {
       try {
         const remote = parseRemoteAudio(res.body.toString('utf8'));
-        bridge.relay.update('b', remoteMedia(remote), mediaSources(remote, bridge.b.flow!));
-        sdp = this.sdpTowardPhone(bridge, remote);
+        bridge.relay.update('b', remoteMedia(remote), mediaSources(remote, flow));
+        sdp = this.sdpTowardA(bridge, remote);
       } catch {
         // Early media we cannot use: the ringing is passed on without it.
       }
@@ -350,9 +499,10 @@ export class TrunkBridge {
     try {
       const remote = parseRemoteAudio(res.body.toString('utf8'));
       bridge.relay.update('b', remoteMedia(remote), mediaSources(remote, flow));
-      sdp = this.sdpTowardPhone(bridge, remote);
+      bridge.b.remote = remote;
+      sdp = this.sdpTowardA(bridge, remote);
     } catch (err) {
-      bridge.log.warn(`The provider's answer has no usable SDP (${(err as Error).message}): hanging up`);
+      bridge.log.warn(`The ${bridge.direction === 'outbound' ? "provider's" : "phone's"} answer has no usable SDP (${(err as Error).message}): hanging up`);
       this.pending.delete(bridge.a.server.key);
       bridge.a.server.respond(makeResponse(bridge.a.req, 488, 'Not Acceptable Here'));
       this.d.stack.sendRequest(inDialogRequest(dialog, 'BYE', { via: sentBy }), flow, { response: () => {}, timeout: () => {}, transportError: () => {} });
@@ -378,17 +528,23 @@ export class TrunkBridge {
     this.retransmit(bridge, opts.t1, 0);
     this.counters.answered++;
     this.d.calls.answered(bridge.call);
-    bridge.log.info({ trunk: bridge.b.trunk?.name }, `✓ Call from ${bridge.call.caller} to ${bridge.call.callee} answered via trunk ${bridge.b.trunk?.name}`);
+    bridge.log.info({ trunk: bridge.b.trunk?.name }, `✓ Call from ${bridge.call.caller} to ${bridge.call.callee} answered ${bridge.direction === 'outbound' ? 'via' : 'from'} trunk ${bridge.b.trunk?.name}`);
   }
 
   /**
-   * Our SDP toward the phone: our address and the relay's phone-side port, with the
-   * formats of `formatsFrom`, in the m-line order of the phone's offer.
+   * Our SDP toward leg A (the caller): our address and the relay's A-side port, with the
+   * formats of `formatsFrom`, in the m-line order of A's offer.
    */
-  private sdpTowardPhone(bridge: Bridge, formatsFrom: RemoteAudio): string {
+  private sdpTowardA(bridge: Bridge, formatsFrom: RemoteAudio): string {
     const local = { sessionId: bridge.sessionId, sessionVersion: 2, address: this.d.opts().mediaAddress, port: bridge.relay.ports.a };
     const answer = { ...formatsFrom, index: bridge.a.remote.index, media: bridge.a.remote.media };
     return relayedAudio(answer, local, () => true, true);
+  }
+
+  /** Our SDP toward leg B again (its re-INVITE): the relay's B-side port with the formats it answered. */
+  private sdpTowardB(bridge: Bridge, remote: RemoteAudio): string {
+    const local = { sessionId: bridge.sessionId, sessionVersion: 2, address: this.d.opts().mediaAddress, port: bridge.relay.ports.b };
+    return relayedAudio(remote, local, () => true, true);
   }
 
   /** §13.3.1.4: the 2xx to the phone again until its ACK (T1 doubling to T2), for 64·T1. */
@@ -427,10 +583,10 @@ export class TrunkBridge {
     bridge.a.server.respond(makeResponse(bridge.a.req, status, status === last.status ? last.reason : 'Service Unavailable (the provider refused the trunk credentials)', bridge.a.tag));
     this.counters.failed++;
     bridge.log.warn({ status: last.status }, `Call from ${bridge.call.caller} to ${bridge.call.callee} failed: ${last.status} ${last.reason}`);
-    this.finish(bridge, status === 486 || status === 600 ? 'busy' : 'failed', status, null);
+    this.finish(bridge, status === 486 || status === 600 ? 'busy' : bridge.direction === 'inbound' && status === 480 ? 'no_answer' : 'failed', status, null);
   }
 
-  private finish(bridge: Bridge, result: 'answered' | 'cancelled' | 'failed' | 'busy', status: number, by: 'caller' | 'callee' | 'system' | null): void {
+  private finish(bridge: Bridge, result: 'answered' | 'cancelled' | 'failed' | 'busy' | 'no_answer', status: number, by: 'caller' | 'callee' | 'system' | null): void {
     if (bridge.ended) return;
     bridge.ended = true;
     this.live.delete(bridge);
@@ -440,6 +596,7 @@ export class TrunkBridge {
     bridge.b.dialog?.terminate();
     for (const [k, v] of this.byKey) if (v === bridge) this.byKey.delete(k);
     void bridge.relay.close().then((stats) => {
+      if (bridge.handedOver) return;
       this.d.calls.end(bridge.call, result, status, by, {
         packetsSent: stats.b.forwarded,
         packetsReceived: stats.a.received,

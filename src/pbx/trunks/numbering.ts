@@ -17,6 +17,18 @@ export interface NumberingPlan {
   emergencyNumbers: string[];
 }
 
+/** The plan as config.yml's dialplan section writes it. */
+export function numberingPlan(d: { country_code: string; area_code: string; national_prefix: string; international_prefix: string; national_length: number; emergency_numbers: string[] }): NumberingPlan {
+  return {
+    countryCode: d.country_code,
+    areaCode: d.area_code || null,
+    nationalPrefix: d.national_prefix,
+    internationalPrefix: d.international_prefix,
+    nationalLength: d.national_length || null,
+    emergencyNumbers: d.emergency_numbers,
+  };
+}
+
 export type CallClass = 'emergency' | 'local' | 'national' | 'international';
 
 /** The order classes of service reach: an extension allowed 'national' may call local and national numbers. */

@@ -13,7 +13,7 @@ import type { ServerTransaction } from '../../sip/transactions/server.js';
 import type { Flow } from '../../sip/transport.js';
 import type { TrunkBridge } from './b2bua.js';
 import { applyDialPattern, parseDialPattern, type DialPattern } from '../../util/dial-pattern.js';
-import { classAllows, classifyNumber, type NumberingPlan } from './numbering.js';
+import { classAllows, classifyNumber, numberingPlan } from './numbering.js';
 import type { Trunk, TrunkStore } from './store.js';
 
 type Dialplan = PbxConfig['dialplan'];
@@ -41,14 +41,7 @@ export class OutboundCalls {
   handle(req: SipRequest, tx: ServerTransaction, flow: Flow, caller: string, dialled: string): boolean {
     const plan = this.d.dialplan();
     if (plan.outbound_routes.length === 0) return false;
-    const numbering: NumberingPlan = {
-      countryCode: plan.country_code,
-      areaCode: plan.area_code || null,
-      nationalPrefix: plan.national_prefix,
-      internationalPrefix: plan.international_prefix,
-      nationalLength: plan.national_length || null,
-      emergencyNumbers: plan.emergency_numbers,
-    };
+    const numbering = numberingPlan(plan);
     const match = this.route(dialled);
     // The class is the number's as it leaves (an access code such as 9 stripped, a prefix added).
     const { class: cls, e164 } = classifyNumber(plan.emergency_numbers.includes(dialled) ? dialled : (match?.number ?? dialled), numbering);

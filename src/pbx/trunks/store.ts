@@ -16,6 +16,14 @@ export const DTMF_MODES: readonly DtmfMode[] = ['rfc4733', 'info'];
 /** Where the caller's number goes toward the provider: only From, or also P-Asserted-Identity / Remote-Party-ID. */
 export type CallerIdHeader = 'from' | 'pai' | 'rpid';
 export const CALLER_ID_HEADERS: readonly CallerIdHeader[] = ['from', 'pai', 'rpid'];
+/**
+ * Where the number a caller dialled (the DID) is in the provider's INVITE: the
+ * Request-URI, To, or the first diversion (Diversion, History-Info) for a call the
+ * provider forwarded. auto: the Request-URI, unless it names the user we register as
+ * (contact_user or username), then To.
+ */
+export type DidFrom = 'auto' | 'request_uri' | 'to' | 'diversion';
+export const DID_FROM: readonly DidFrom[] = ['auto', 'request_uri', 'to', 'diversion'];
 export const TRUNK_CODECS = ['PCMU', 'PCMA'] as const;
 
 export interface Trunk {
@@ -51,6 +59,7 @@ export interface Trunk {
   /** Lower goes first when a route lists several trunks of equal standing. */
   priority: number;
   callerIdHeader: CallerIdHeader;
+  didFrom: DidFrom;
   createdAt: string;
   updatedAt: string;
 }
@@ -77,6 +86,7 @@ export interface TrunkInput {
   max_calls?: number | null;
   priority?: number;
   caller_id_header?: CallerIdHeader;
+  did_from?: DidFrom;
 }
 
 export type TrunkPatch = Partial<Omit<TrunkInput, 'name'>>;
@@ -123,6 +133,7 @@ export class TrunkStore {
         maxCalls: r.max_calls,
         priority: r.priority,
         callerIdHeader: r.caller_id_header as CallerIdHeader,
+        didFrom: r.did_from as DidFrom,
         createdAt: r.created_at,
         updatedAt: r.updated_at,
       });
@@ -176,6 +187,7 @@ export class TrunkStore {
       maxCalls: input.max_calls ?? null,
       priority: input.priority ?? 10,
       callerIdHeader: input.caller_id_header ?? 'pai',
+      didFrom: input.did_from ?? 'auto',
       createdAt: now,
       updatedAt: now,
     });
@@ -208,6 +220,7 @@ export class TrunkStore {
       ...(patch.max_calls !== undefined ? { maxCalls: patch.max_calls } : {}),
       ...(patch.priority !== undefined ? { priority: patch.priority } : {}),
       ...(patch.caller_id_header !== undefined ? { callerIdHeader: patch.caller_id_header } : {}),
+      ...(patch.did_from !== undefined ? { didFrom: patch.did_from } : {}),
       updatedAt: new Date().toISOString(),
     });
     const { name: _, created_at: __, ...row } = this.row(next);
@@ -246,6 +259,7 @@ export class TrunkStore {
       max_calls: t.maxCalls,
       priority: t.priority,
       caller_id_header: t.callerIdHeader,
+      did_from: t.didFrom,
       created_at: t.createdAt,
       updated_at: t.updatedAt,
     };
@@ -286,5 +300,6 @@ function checked(t: Trunk): Trunk {
   if (t.maxCalls !== null && (!Number.isInteger(t.maxCalls) || t.maxCalls < 1)) bad('max_calls', 'a whole number of calls, at least 1 (or null: no limit)');
   if (!Number.isInteger(t.priority) || t.priority < 0 || t.priority > 1000) bad('priority', 'a whole number, 0 to 1000');
   if (!CALLER_ID_HEADERS.includes(t.callerIdHeader)) bad('caller_id_header', `one of ${CALLER_ID_HEADERS.join(', ')}`);
+  if (!DID_FROM.includes(t.didFrom)) bad('did_from', `one of ${DID_FROM.join(', ')}`);
   return t;
 }

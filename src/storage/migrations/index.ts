@@ -240,6 +240,14 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('extensions').addColumn('outbound_class', 'text').execute();
       },
     },
+    '0017_inbound_calls': {
+      // Calls with the outside world: which way a call went, through which trunk, to which
+      // number (DID); and where each trunk puts the DID of its inbound calls.
+      async up(db: Kysely<any>) {
+        for (const column of ['direction', 'trunk', 'did']) await db.schema.alterTable('cdr').addColumn(column, 'text').execute();
+        await db.schema.alterTable('trunks').addColumn('did_from', 'text', (c) => c.notNull().defaultTo('auto')).execute();
+      },
+    },
     '0015_cdr_one_way': {
       // An anchored call whose RTP flowed one way only: which side sent nothing (null: none seen).
       async up(db: Kysely<any>) {

@@ -1,0 +1,113 @@
+// Calls from the outside world, against a carrier played by SIPp from an address of its
+// own (127.0.0.2): a call to a DID routed to an extension rings its phone (baresip, which
+// answers) with the caller's name and number, and audio flows both ways through the
+// relay; a DID no route takes reaches the default destination (an announcement the pbx
+// plays before it hangs up); an INVITE that claims to be the carrier's from another
+// address (127.0.0.3) gets 403 and nothing else; a provider that never answers the pbx's
+// call leaves no call and no media port behind.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Baresip, startBaresip } from '../helpers/baresip.ts';
+import { writeToneWav } from '../helpers/audio.ts';
+import { createToken, freePort, freeSipPort, RunningServer, securityLogWith, tempDir, writeConfig } from '../helpers/server.ts';
+import { sipp } from '../helpers/sipp.ts';
+
+const CARRIER_IP = '127.0.0.2';
+const STRANGER_IP = '127.0.0.3';
+const dir = tempDir();
+let server: RunningServer;
+let token: string;
+let sipPort: number;
+let carrierPort: number;
+const phones: Baresip[] = [];
+
+before(async () => {
+  sipPort = await freeSipPort();
+  carrierPort = await freeSipPort();
+  const port = await freePort();
+  const file = writeConfig(dir, {
+    port,
+    sipPort,
+    extra:
+      'dialplan:\n  inbound_routes:\n' +
+      '    - did: "+15551230001"\n      destination: extension:3001\n' +
+      '    - did: "5551230002"\n      trunk: carrier\n      destination: voicemail:3001\n' +
+      '  inbound_default: announcement:not-in-service\n' +
+      'sip:\n  trunk_options_seconds: 0\n',
+  });
+  token = await createToken(file);
+  server = await RunningServer.start(file, port);
+  const ext = await server.api('POST', '/api/extensions', token, { number: '3001', name: 'Sales', digest_algorithms: ['MD5'] });
+  assert.equal(ext.status, 201);
+  const trunk = await server.api('POST', '/api/trunks', token, { name: 'carrier', host: CARRIER_IP, port: carrierPort, register: false });
+  assert.equal(trunk.status, 201, JSON.stringify(trunk.json));
+  const mic = join(dir, 'tone-600.wav');
+  writeToneWav(mic, 600, 30);
+  phones.push(await startBaresip(dir, { extension: '3001', password: ext.json.password, server: { host: '127.0.0.1', port: sipPort }, listenPort: 28000 + (sipPort % 500) * 2, microphone: mic, answerMode: 'manual' }));
+});
+
+after(async () => {
+  for (const p of phones) p.child.kill('SIGKILL');
+  await server?.stop();
+});
+
+function carrierCalls(scenario: string, did: string, o: { fromHost?: string; localIp?: string } = {}) {
+  const localIp = o.localIp ?? CARRIER_IP;
+  return sipp({ scenario, rows: [`${did};${o.fromHost ?? localIp}`], localPort: o.localIp ? carrierPort + 1 : carrierPort, localIp, server: { host: '127.0.0.1', port: sipPort }, dir, timeoutSeconds: 20, extra: ['-rtp_echo', '-mp', String(carrierPort + 2), '-trace_msg'] });
+}
+
+async function lastCdr(): Promise<any> {
+  const cdr = await server.api('GET', '/api/cdr', token);
+  return cdr.json.cdr[0];
+}
+
+test("a call to a DID routed to an extension rings its phone, which shows the caller's name and number and answers; audio flows both ways", async () => {
+  const phone = phones[0]!;
+  const call = carrierCalls('carrier-call.xml', '15551230001');
+  // It rings, showing the caller as the carrier gave it; then it is answered.
+  await phone.waitFor(/Incoming call from: Alice Customer sip:\+12125550199@/);
+  phone.send('/accept');
+  await phone.waitFor(/Call established: sip:\+12125550199@/);
+  const run = await call;
+  assert.equal(run.successful, 1, run.output.slice(-3000));
+  const cdr = await lastCdr();
+  assert.equal(cdr.direction, 'inbound');
+  assert.equal(cdr.trunk, 'carrier');
+  assert.equal(cdr.did, '15551230001');
+  assert.equal(cdr.caller, '+12125550199');
+  assert.equal(cdr.callee, '3001');
+  assert.equal(cdr.result, 'answered');
+  assert.equal(cdr.hangup_side, 'caller');
+  // Counted on both legs of the relay: from the phone out to the carrier, and back in.
+  assert.ok(cdr.media_packets_sent > 50, `packets from the phone relayed to the carrier: ${cdr.media_packets_sent}`);
+  assert.ok(cdr.media_packets_received > 50, `packets from the carrier (its echo) received: ${cdr.media_packets_received}`);
+});
+
+test('an unmatched DID reaches the default destination: the pbx answers, plays the announcement and hangs up', async () => {
+  const started = Date.now();
+  const run = await carrierCalls('carrier-call-announced.xml', '5559990000');
+  assert.equal(run.successful, 1, run.output.slice(-3000));
+  const seconds = (Date.now() - started) / 1000;
+  assert.ok(seconds > 2, `the announcement (2.4 s) played before the hang-up (${seconds.toFixed(1)} s)`);
+  await server.waitForLog(/Inbound call from \+12125550199 \(Alice Customer\) via trunk carrier to 5559990000: announcement not-in-service/);
+  const cdr = await lastCdr();
+  assert.equal(cdr.did, '5559990000');
+  assert.equal(cdr.direction, 'inbound');
+  assert.equal(cdr.result, 'answered');
+  assert.equal(cdr.hangup_side, 'system');
+  assert.ok(cdr.media_packets_sent > 100, `the announcement's packets went out: ${cdr.media_packets_sent}`);
+});
+
+test("an INVITE that claims to be the carrier's but comes from another address gets 403 and learns nothing", async () => {
+  const before = (await server.api('GET', '/api/cdr', token)).json.cdr.length;
+  const run = await carrierCalls('carrier-call-refused.xml', '15551230001', { localIp: STRANGER_IP, fromHost: CARRIER_IP });
+  assert.equal(run.successful, 1, run.output.slice(-3000));
+  // Nothing but the 403 came back: no challenge, no 100 Trying.
+  const trace = readFileSync(join(dir, readdirSync(dir).find((f) => f.startsWith('carrier-call-refused') && f.endsWith('_messages.log'))!), 'utf8');
+  assert.doesNotMatch(trace, /SIP\/2\.0 (100|180|407|401)/);
+  const line = /call-refused.*ip=127\.0\.0\.3.*reason=not-a-trunk-address/;
+  assert.match(await securityLogWith(dir, line), line);
+  assert.equal((await server.api('GET', '/api/cdr', token)).json.cdr.length, before, 'no call was started');
+});
