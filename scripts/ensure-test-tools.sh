@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The end-to-end tests talk to real SIP peers: SIPp (Debian package sip-tester) and
-# baresip, and drive the web admin in Debian's Chromium (through playwright-core; no
+# baresip, a STUN server (coturn), and drive the web admin in Debian's Chromium (through playwright-core; no
 # browser is ever downloaded). Installs them when missing, so `npm test` works on a
 # fresh Debian machine.
 set -euo pipefail
@@ -12,6 +12,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # curl fetches phone files over tftp:// in test/e2e/tftp.test.ts.
 command -v curl >/dev/null 2>&1 || need+=(curl)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# A STUN server for server.external_ip: auto (test/e2e/public-address.test.ts).
+command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 # PostgreSQL server binaries: test/helpers/postgres.ts starts a throwaway cluster with them.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0

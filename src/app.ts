@@ -59,6 +59,8 @@ import { TrunkBridge } from './pbx/trunks/b2bua.js';
 import { OutboundCalls } from './pbx/trunks/outbound.js';
 import { InboundCalls } from './pbx/trunks/inbound.js';
 import { TrunkSources } from './pbx/trunks/sources.js';
+import { PublicAddress } from './config/public-address.js';
+import { lanAddress } from './config/default-file.js';
 import { announce } from './services/announcement.js';
 import { flowToBinding } from './pbx/reach.js';
 import { ServiceAgent } from './pbx/service-agent.js';
@@ -77,6 +79,34 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     (message, reason) => log.info({ reason }, message),
   );
   const config = () => live.current;
+  // server.external_ip: auto → the address STUN reports, applied live when it changes.
+  const publicAddress = new PublicAddress({
+    servers: () => config().server.stun_servers,
+    intervalSeconds: () => config().server.stun_interval_seconds,
+    fallback: () => lanAddress() ?? '127.0.0.1',
+    onChange: async () => void (await live.rederive('public address changed (STUN)')),
+    log: log.child({ component: 'stun' }),
+  });
+  let stun: 'off' | 'running' = 'off';
+  const derive = (c: PbxConfig): PbxConfig => {
+    if (c.server.external_ip !== 'auto') {
+      if (stun === 'running') publicAddress.stop();
+      stun = 'off';
+      return c;
+    }
+    if (opts.serve && stun === 'off') {
+      // Turned on while running: applied once the first answer is in.
+      stun = 'running';
+      void publicAddress.start().then(() => live.rederive('public address found (STUN)'));
+    }
+    return { ...c, server: { ...c.server, external_ip: publicAddress.current } };
+  };
+  if (opts.serve && loaded.config.server.external_ip === 'auto') {
+    // Before anything is advertised: the first SDP, Via and phone file carry the public address.
+    stun = 'running';
+    await publicAddress.start();
+  }
+  live.setDerive(derive);
   const database = await openDatabase(config().database, { onError: (err) => log.warn({ err }, `Database connection problem: ${err.message}`) });
   const db = database.db;
   const box = SecretBox.fromKeyFile(config().security.key_file);
@@ -173,6 +203,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       t2: sip.stack.timers.T2,
       userAgent: `pbx/${VERSION}`,
       oneWaySeconds: config().media.one_way_seconds,
+      trunkTimeoutSeconds: config().sip.trunk_timeout_seconds,
     }),
     log: log.child({ component: 'trunks' }),
   });
@@ -230,6 +261,8 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     if (change.changed.some((p) => p.startsWith('provisioning.custom_templates_dir'))) templates.reset();
     files.invalidateAll();
     resync.scheduleAuto('configuration changed');
+    // The provider must learn our new address (Contact) and the port it reaches.
+    if (sipStarted && change.changed.some((p) => p === 'server.external_ip' || p === 'server.sip_port')) trunks.reregisterAll(`server address changed (${change.reason})`);
     if (sipStarted && change.changed.some((p) => /^server\.sip_|^api\.ssl/.test(p))) {
       // New SIP listeners open beside the old ones: phones registered on the old port
       // keep working (and keep their calls) until they learn the new one.
@@ -322,6 +355,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     },
     async close() {
       live.stop();
+      publicAddress.stop();
       resync.stop();
       external?.stop();
       sip.location.stop();

@@ -159,6 +159,6 @@ export function writeDefaultConfig(file: string, address: string | null = lanAdd
 }
 
 /** The first non-loopback, non-link-local IPv4 address of this host. */
-function lanAddress(): string | undefined {
+export function lanAddress(): string | undefined {
   return hostAddresses(true).find((a) => isIPv4(a) && !a.startsWith('169.254.'));
 }

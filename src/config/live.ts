@@ -44,6 +44,10 @@ export class LiveConfig {
   private lastText: string;
   /** The last text read was refused: the next valid one is news even when it changes nothing. */
   private refused = false;
+  /** The config as the file says it, before `derive` (server.external_ip: auto stays auto here). */
+  private fileConfig: PbxConfig;
+  /** Fills in what the file leaves to the running server (a discovered public address). */
+  private derive: (c: PbxConfig) => PbxConfig = (c) => c;
 
   constructor(
     readonly file: string,
@@ -54,6 +58,18 @@ export class LiveConfig {
   ) {
     this.lastText = safeRead(file);
     this.runningText = this.lastText;
+    this.fileConfig = config;
+  }
+
+  /** Sets how the running config is derived from the file's, and derives it now (at start: nobody is told). */
+  setDerive(derive: (c: PbxConfig) => PbxConfig): void {
+    this.derive = derive;
+    this.config = derive(this.fileConfig);
+  }
+
+  /** Derives the running config again (what `derive` depends on changed) and applies the difference like a reload. */
+  async rederive(reason: string): Promise<ReloadResult> {
+    return this.apply(this.fileConfig, this.runningText, reason, false);
   }
 
   get current(): PbxConfig {
@@ -130,13 +146,21 @@ export class LiveConfig {
       return { ok: false, error: err };
     }
     this.lastText = text;
-    const previous = this.config;
-    const changed = diff(previous, next);
     if (this.refused) {
       this.refused = false;
+      const changed = diff(this.config, this.derive(next));
       this.onNote(`Configuration valid again (${reason})${changed.length === 0 ? ': the same as the running one, nothing changes' : ''}`, reason);
     }
+    return this.apply(next, text, reason, ownEdit);
+  }
+
+  /** Adopts `parsed` (the file's config; derived here): appliers first (any may refuse), then the listeners. */
+  private async apply(parsed: PbxConfig, text: string, reason: string, ownEdit: boolean): Promise<ReloadResult> {
+    const previous = this.config;
+    const next = this.derive(parsed);
+    const changed = diff(previous, next);
     if (changed.length === 0) {
+      this.fileConfig = parsed;
       if (reason === 'SIGHUP') this.onNote(`Configuration unchanged (${reason}): nothing in ${this.file} differs from what is running`, reason);
       return { ok: true, change: null };
     }
@@ -160,6 +184,7 @@ export class LiveConfig {
       return { ok: false, error };
     }
     this.config = next;
+    this.fileConfig = parsed;
     this.runningText = text;
     for (const l of this.listeners) await l(change);
     return { ok: true, change };

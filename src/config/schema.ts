@@ -39,7 +39,14 @@ export const ConfigSchema = Type.Object(
     server: Type.Object(
       {
         name: Type.String({ default: 'pbx' }),
+        // The address phones and providers reach this server at (SDP, Via, Contact, phone
+        // files). auto: the public address, asked of server.stun_servers (behind a NAT
+        // with a dynamic address); a change is applied live.
         external_ip: Type.String({ minLength: 1, default: '127.0.0.1' }),
+        // STUN servers (host or host:port, 3478 by default) for external_ip: auto, asked in order.
+        stun_servers: Type.Array(Type.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+)(:[0-9]{1,5})?$' }), { default: ['stun.l.google.com:19302', 'stun.cloudflare.com:3478'] }),
+        // How often the public address is asked again (external_ip: auto).
+        stun_interval_seconds: Type.Integer({ minimum: 1, maximum: 86400, default: 300 }),
         sip_port: Port(5060),
         // Address the SIP listeners bind; '::' listens on IPv6 and IPv4.
         sip_host: Type.String({ default: '0.0.0.0' }),
@@ -165,6 +172,9 @@ export const ConfigSchema = Type.Object(
         keepalive_seconds: Type.Integer({ minimum: 0, maximum: 3600, default: 0 }),
         // OPTIONS to each enabled trunk's provider this often: up/down and round-trip time (0: off).
         trunk_options_seconds: Type.Integer({ minimum: 0, maximum: 3600, default: 30 }),
+        // A provider that sends nothing at all (not even 100 Trying) this long after a call's
+        // INVITE is taken as down: the call goes to the next target or trunk.
+        trunk_timeout_seconds: Type.Integer({ minimum: 1, maximum: 32, default: 5 }),
         // Flood and scanner defence (Kamailio pike defaults): more than max_requests in
         // window_seconds, or max_auth_failures failed authentications, bans the source.
         guard: Type.Object(

@@ -9,6 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createSocket, type Socket } from 'node:dgram';
 import { createToken, freePort, freeSipPort, RunningServer, securityLogWith, tempDir, writeConfig } from '../helpers/server.ts';
 import { SCENARIOS, sipp } from '../helpers/sipp.ts';
 import { TestUa } from '../helpers/sip-client.ts';
@@ -27,6 +28,9 @@ let carrierPort: number;
 const refusing: Record<string, number> = {};
 let phonePassword: string;
 const uas: TestUa[] = [];
+/** A provider that takes every packet and never answers. */
+let silent: Socket;
+const silentHeard: string[] = [];
 
 before(async () => {
   sipPort = await freeSipPort();
@@ -43,10 +47,11 @@ before(async () => {
       '    - name: emergency\n      patterns: ["911", "112"]\n      trunks: [carrier]\n' +
       '    - name: failover\n      patterns: ["7|NXXNXXXXXX"]\n      trunks: [down, carrier]\n' +
       '    - name: busy\n      patterns: ["8|NXXNXXXXXX"]\n      trunks: [busy, carrier]\n' +
+      '    - name: silent\n      patterns: ["6|NXXNXXXXXX"]\n      trunks: [silent]\n' +
       '    - name: out\n      patterns: ["NXXNXXXXXX", "1NXXNXXXXXX", "011."]\n      trunks: [carrier]\n' +
       'media:\n  one_way_seconds: 2\n' +
       // No OPTIONS pings: the carrier scenarios expect INVITEs only.
-      'sip:\n  trunk_options_seconds: 0\n',
+      'sip:\n  trunk_options_seconds: 0\n  trunk_timeout_seconds: 1\n',
   });
   token = await createToken(file);
   server = await RunningServer.start(file, port);
@@ -55,11 +60,16 @@ before(async () => {
   phonePassword = ext.json.password;
   const trunk = await server.api('POST', '/api/trunks', token, { name: 'carrier', host: CARRIER_IP, port: carrierPort, register: false, username: 'pbxtrunk', password: 's3cret-Trunk' });
   assert.equal(trunk.status, 201, JSON.stringify(trunk.json));
+  silent = createSocket('udp4');
+  await new Promise<void>((r) => silent.bind(0, CARRIER_IP, r));
+  silent.on('message', (m) => silentHeard.push(m.toString('utf8').split('\r\n')[0]!));
+  assert.equal((await server.api('POST', '/api/trunks', token, { name: 'silent', host: CARRIER_IP, port: silent.address().port, register: false })).status, 201);
   for (const [name, status] of [['down', '503'], ['busy', '486']] as const) {
     assert.equal((await server.api('POST', '/api/trunks', token, { name, host: CARRIER_IP, port: refusing[status], register: false })).status, 201);
   }
 });
 after(async () => {
+  silent?.close();
   for (const u of uas) u.close();
   await server?.stop();
 });
@@ -268,4 +278,30 @@ test('an emergency number from an extension with no outside rights still goes ou
   const bad = await server.api('PUT', '/api/extensions/2002', token, { outbound_class: 'galactic' });
   assert.equal(bad.status, 400);
   assert.equal(bad.json.field, 'outbound_class');
+});
+
+test('a provider that never answers leaves no call and no media port behind: the caller hears 408 after sip.trunk_timeout_seconds', async () => {
+  const ua = await phone();
+  const ear = await new RtpPeer().open();
+  const started = Date.now();
+  const call = await ua.invite('62125550100', ear.sdp());
+  ear.close();
+  const seconds = (Date.now() - started) / 1000;
+  assert.equal(call.status, 408);
+  assert.ok(seconds < 5, `given up after the trunk timeout (1 s), not Timer B (32 s): ${seconds.toFixed(1)} s`);
+  assert.ok(silentHeard.some((l) => l.startsWith('INVITE sip:2125550100@')), `the silent provider got the INVITE: ${silentHeard.join(' | ')}`);
+  const calls = await server.api('GET', '/api/calls', token);
+  assert.deepEqual(calls.json.calls, [], 'no call left');
+  for (const until = Date.now() + 3000; ; ) {
+    const metrics = await server.api('GET', '/metrics', token);
+    const inUse = Number(/^pbx_media_ports_in_use (\d+)/m.exec(metrics.text)?.[1]);
+    if (inUse === 0) break;
+    assert.ok(Date.now() < until, `media ports still in use: ${inUse}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const cdr = (await server.api('GET', '/api/cdr', token)).json.cdr[0];
+  assert.equal(cdr.callee, '2125550100');
+  assert.equal(cdr.status, 408);
+  assert.equal(cdr.trunk, 'silent');
+  assert.equal(cdr.direction, 'outbound');
 });

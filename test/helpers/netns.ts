@@ -34,6 +34,21 @@ export class Netns {
     sh('netns', 'exec', this.name, 'ip', 'link', 'set', 'lo', 'up');
   }
 
+  /**
+   * Gives this host one more address on the link and makes it the source of what this
+   * host sends to `peerIp`: to the namespace, this host's address has changed (as a
+   * NAT's public address does when the provider hands out a new one).
+   */
+  moveHostAddress(): string {
+    const next = this.hostIp.replace(/\.1$/, `.${this.moves + 4}`);
+    this.moves++;
+    execFileSync('ip', ['addr', 'add', `${next}/24`, 'dev', this.hostIf], { stdio: 'pipe' });
+    execFileSync('ip', ['route', 'replace', `${this.peerIp}/32`, 'dev', this.hostIf, 'src', next], { stdio: 'pipe' });
+    return next;
+  }
+
+  private moves = 0;
+
   /** Runs test/helpers/sip-actor.ts inside the namespace with `plan`; resolves with its JSON answer. */
   actor<T = unknown>(plan: unknown, timeoutMs = 60_000): Promise<T> {
     return new Promise((ok, fail) => {

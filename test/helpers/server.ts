@@ -55,6 +55,8 @@ export interface ConfigOptions {
   externalIp?: string;
   urlFormat?: string;
   extra?: string;
+  /** More keys of the server section (each line indented by two spaces). */
+  serverExtra?: string;
   logLevel?: string;
   /** A postgres:// URL: use PostgreSQL instead of SQLite in data/. */
   postgresUrl?: string;
@@ -69,7 +71,7 @@ export function writeConfig(dir: string, o: ConfigOptions & { sipPort: number })
   external_ip: ${o.externalIp ?? '127.0.0.1'}
   sip_port: ${o.sipPort}
   sip_host: 127.0.0.1
-api:
+${o.serverExtra ?? ''}api:
   host: 127.0.0.1
   port: ${o.port}
 provisioning:

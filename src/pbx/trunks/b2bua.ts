@@ -37,6 +37,8 @@ export interface BridgeOptions {
   userAgent: string;
   /** RTP one way only for this long: the call is flagged (one-way audio). */
   oneWaySeconds: number;
+  /** Nothing at all from a provider for this long after our INVITE: it is down (next target). */
+  trunkTimeoutSeconds: number;
 }
 
 export interface BridgeDeps {
@@ -434,28 +436,44 @@ export class TrunkBridge {
         body: sdp,
       });
       let challenged = false;
+      // A provider that sends nothing at all (not even 100 Trying) in trunkTimeoutSeconds is
+      // taken as down: the next target or trunk is tried, without waiting for Timer B (32 s).
+      let heard = false;
+      let settled = false;
+      const settle = (outcome: 'answered' | { status: number; reason: string }) => {
+        settled = true;
+        clearTimeout(silence);
+        resolve(outcome);
+      };
+      const silence = setTimeout(() => {
+        if (!heard && !settled) settle({ status: 408, reason: `Request Timeout (nothing from the provider in ${opts.trunkTimeoutSeconds} s)` });
+      }, opts.trunkTimeoutSeconds * 1000);
+      silence.unref();
       const send = (request: SipRequest) => {
         bridge.b = { trunk, flow, invite: request, tx: null, dialog: null, remote: null };
         bridge.cancelB = () => this.d.stack.sendRequest(cancelFor(request), flow, { response: () => {}, timeout: () => {}, transportError: () => {} });
         bridge.b.tx = this.d.stack.sendRequest(request, flow, {
           response: (res) => onResponse(request, res),
-          timeout: () => resolve({ status: 408, reason: 'Request Timeout (no answer from the provider)' }),
-          transportError: () => resolve({ status: 503, reason: 'Service Unavailable (could not send to the provider)' }),
+          timeout: () => !settled && settle({ status: 408, reason: 'Request Timeout (no answer from the provider)' }),
+          transportError: () => !settled && settle({ status: 503, reason: 'Service Unavailable (could not send to the provider)' }),
         });
       };
       const onResponse = (request: SipRequest, res: SipResponse) => {
-        if (bridge.ended) return;
-        if (res.status < 200) return this.provisional(bridge, res, flow);
-        if (res.status < 300) {
-          if (bridge.cancelled) {
-            // The answer crossed our CANCEL: take it and hang up at once (§15).
+        heard = true;
+        if (settled || bridge.ended || bridge.cancelled) {
+          // Too late (given up on, or the call is over): an answer is taken and hung up at once (§15).
+          if (res.status >= 200 && res.status < 300) {
             const dialog = Dialog.uac(request, res);
             this.d.stack.sendStateless(ackFor2xx(dialog, request, { via: sentBy }), flow);
             this.d.stack.sendRequest(inDialogRequest(dialog, 'BYE', { via: sentBy }), flow, { response: () => {}, timeout: () => {}, transportError: () => {} });
-            return resolve({ status: 487, reason: 'Request Terminated' });
+            if (!settled) settle({ status: 487, reason: 'Request Terminated' });
           }
+          return;
+        }
+        if (res.status < 200) return this.provisional(bridge, res, flow);
+        if (res.status < 300) {
           this.answered(bridge, request, res, flow, sentBy);
-          return resolve('answered');
+          return settle('answered');
         }
         if (challengeHeaders(res.status) && !challenged && trunk.password) {
           challenged = true;
@@ -465,7 +483,7 @@ export class TrunkBridge {
             return send(retry);
           }
         }
-        resolve({ status: res.status, reason: res.reason });
+        settle({ status: res.status, reason: res.reason });
       };
       bridge.call.trunk = trunk.name;
       bridge.log.info({ trunk: trunk.name, target: targetName(target) }, `Call from ${o.caller} to ${o.number}: out through trunk ${trunk.name}`);

@@ -45,6 +45,14 @@ export class Trunks {
     this.registrations.clear();
   }
 
+  /** Registers every trunk again (our address changed: the provider must learn the new Contact). */
+  reregisterAll(reason: string): void {
+    if (!this.running) return;
+    const names = this.store.list().filter((t) => t.enabled && t.register).map((t) => t.name);
+    if (names.length > 0) this.deps.log.info({ trunks: names, reason }, `Registering trunk(s) ${names.join(', ')} again: ${reason}`);
+    for (const n of names) this.restart(n);
+  }
+
   status(trunk: Trunk): TrunkStatus {
     const r = this.registrations.get(trunk.name);
     const health = { ...(this.health.get(trunk.name)?.status ?? NO_HEALTH) };
