@@ -59,6 +59,8 @@ import { TrunkBridge } from './pbx/trunks/b2bua.js';
 import { OutboundCalls } from './pbx/trunks/outbound.js';
 import { InboundCalls } from './pbx/trunks/inbound.js';
 import { TrunkSources } from './pbx/trunks/sources.js';
+import { NgClient, RtpengineRelay } from './media/rtpengine.js';
+import type { RelayFactory } from './media/engine.js';
 import { PublicAddress } from './config/public-address.js';
 import { lanAddress } from './config/default-file.js';
 import { announce } from './services/announcement.js';
@@ -191,9 +193,11 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   extensions.pins = { check: (n, pin) => voicemail.store.checkPin(n, pin), set: async (n, pin) => void (await voicemail.store.updateMailbox(n, { pin })) };
   sip.services.serviceFor = (dialled, caller) => voicemail.serviceFor(dialled, caller);
   sip.services.subscriptions = voicemail.mwi;
+  const ng = new NgClient(() => config().media.rtpengine_ng);
+  const rtpengine: RelayFactory = { openRelay: () => RtpengineRelay.open(ng) };
   const bridge = new TrunkBridge({
     stack: sip.stack,
-    media: sip.media,
+    relays: () => (config().media.engine === 'rtpengine' ? rtpengine : sip.media),
     calls: sip.calls,
     targets: (t) => trunkTargets(t),
     opts: () => ({
@@ -349,6 +353,12 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       sip.location.startExpiry();
       sip.keepalive.start();
       await trunkSources.start();
+      if (config().media.engine === 'rtpengine') {
+        await ng.request('ping').then(
+          () => log.info(`Media relay: rtpengine at ${config().media.rtpengine_ng} answers`),
+          (err: Error) => log.error(`Media relay: ${err.message}; trunk calls fail (503) until it answers (media.rtpengine_ng, is rtpengine-daemon running?)`),
+        );
+      }
       trunks.start();
       sipStarted = true;
       for (const b of sip.stack.transports.bound) log.info(`SIP listening on ${b.transport.toUpperCase()} ${b.address}:${b.port}`);
@@ -364,6 +374,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       voicemail.stop();
       bridge.close();
       trunkSources.stop();
+      ng.close();
       await trunks.stop();
       sip.agent.close();
       await sip.media.close();

@@ -302,6 +302,10 @@ export const ConfigSchema = Type.Object(
         threads: Type.Integer({ minimum: 0, maximum: 16, default: 0 }),
         // An anchored call (a trunk call) with RTP one way only for this long is flagged as one-way audio.
         one_way_seconds: Type.Integer({ minimum: 2, maximum: 600, default: 5 }),
+        // What relays anchored calls (trunk calls): the built-in relay, or rtpengine (Debian's
+        // rtpengine-daemon) driven over its ng protocol at rtpengine_ng (host:port).
+        engine: Type.Union([Type.Literal('builtin'), Type.Literal('rtpengine')], { default: 'builtin' }),
+        rtpengine_ng: Type.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):[0-9]{1,5}$', default: '127.0.0.1:2223' }),
       },
       { ...strict, default: {} },
     ),

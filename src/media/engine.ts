@@ -94,6 +94,8 @@ export interface RelayStats {
  */
 export interface MediaRelay {
   readonly ports: { a: number; b: number };
+  /** The relay's media address when it is not this host's (an external relay such as rtpengine); null: ours. */
+  readonly address: string | null;
   /** Where a side's party said to send (its SDP), and the addresses it may send from. */
   update(side: RelaySideName, remote: RemoteMedia, allowedSources: string[]): void;
   /** Figures per side (on a thread: as of its last report, at most a second old). */
@@ -113,13 +115,18 @@ export interface EngineStatus {
   busyP99Ms: number;
 }
 
-export interface MediaEngine {
+export interface MediaEngine extends RelayFactory {
   /** Binds a port pair; rejects with MediaPortsExhausted when none is free. */
   open(): Promise<MediaLeg>;
   /** Binds two port pairs for a relay; rejects with MediaPortsExhausted when they are not free. */
   openRelay(): Promise<MediaRelay>;
   status(): EngineStatus;
   close(): Promise<void>;
+}
+
+/** Whatever opens relays: the media engine itself, or an external relay (rtpengine). */
+export interface RelayFactory {
+  openRelay(): Promise<MediaRelay>;
 }
 
 export const EMPTY_RELAY_STATS: RelayStats = {

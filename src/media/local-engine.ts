@@ -46,6 +46,7 @@ export class LocalMediaEngine implements MediaEngine {
 }
 
 export class LocalRelay implements MediaRelay {
+  readonly address = null;
   private readonly relay: RtpRelay;
   private done: RelayStats | null = null;
   onFailure: (reason: string) => void = () => {};

@@ -209,6 +209,7 @@ class MediaThread implements MediaEngine {
 }
 
 class ThreadedRelay implements MediaRelay, Unit {
+  readonly address = null;
   private latest: RelayStats = EMPTY_RELAY_STATS;
   private closing: Promise<RelayStats> | null = null;
   private closed: ((s: RelayStats) => void) | null = null;

@@ -21,7 +21,7 @@ import type { SipStack } from '../../sip/stack.js';
 import type { ClientTransaction } from '../../sip/transactions/client.js';
 import type { ServerTransaction } from '../../sip/transactions/server.js';
 import type { Flow } from '../../sip/transport.js';
-import type { MediaEngine, MediaRelay } from '../../media/engine.js';
+import type { MediaRelay, RelayFactory } from '../../media/engine.js';
 import { parseRemoteAudio, relayedAudio, SdpError, type RemoteAudio } from '../../media/sdp.js';
 import type { Call, Calls } from '../calls.js';
 import { mediaSources, remoteMedia } from '../media-peer.js';
@@ -43,7 +43,8 @@ export interface BridgeOptions {
 
 export interface BridgeDeps {
   stack: SipStack;
-  media: MediaEngine;
+  /** Opens the relay a call's media is anchored in (the built-in engine, or rtpengine). */
+  relays: () => RelayFactory;
   calls: Calls;
   targets: (trunk: Trunk) => Promise<Target[]>;
   opts: () => BridgeOptions;
@@ -182,7 +183,7 @@ export class TrunkBridge {
     const opts = this.d.opts();
     let sdp: string;
     try {
-      sdp = relayedAudio(bridge.a.remote, { sessionId: bridge.sessionId, sessionVersion: 1, address: opts.mediaAddress, port: bridge.relay.ports.b }, () => true, false);
+      sdp = relayedAudio(bridge.a.remote, { sessionId: bridge.sessionId, sessionVersion: 1, address: bridge.relay.address ?? opts.mediaAddress, port: bridge.relay.ports.b }, () => true, false);
     } catch (err) {
       return this.fail(bridge, { status: (err as SdpError).status ?? 488, reason: 'Not Acceptable Here' });
     }
@@ -277,10 +278,10 @@ export class TrunkBridge {
     }
     let relay: MediaRelay;
     try {
-      relay = await this.d.media.openRelay();
+      relay = await this.d.relays().openRelay();
     } catch (err) {
-      log.error({ err }, `No media ports for the call from ${call.caller} to ${call.callee}`);
-      server.respond(makeResponse(req, 503, 'Service Unavailable: no media port'));
+      log.error({ err }, `No media relay for the call from ${call.caller} to ${call.callee}: ${(err as Error).message}`);
+      server.respond(makeResponse(req, 503, 'Service Unavailable: no media relay'));
       this.d.calls.end(call, 'failed', 503, null);
       return null;
     }
@@ -412,7 +413,7 @@ export class TrunkBridge {
       const domain = trunkDomain(trunk);
       let sdp: string;
       try {
-        sdp = relayedAudio(bridge.a.remote, { sessionId: bridge.sessionId, sessionVersion: 1, address: opts.mediaAddress, port: bridge.relay.ports.b }, (c) => trunk.codecs.includes(c), false);
+        sdp = relayedAudio(bridge.a.remote, { sessionId: bridge.sessionId, sessionVersion: 1, address: bridge.relay.address ?? opts.mediaAddress, port: bridge.relay.ports.b }, (c) => trunk.codecs.includes(c), false);
       } catch (err) {
         return resolve({ status: (err as SdpError).status ?? 488, reason: (err as Error).message });
       }
@@ -554,14 +555,14 @@ export class TrunkBridge {
    * formats of `formatsFrom`, in the m-line order of A's offer.
    */
   private sdpTowardA(bridge: Bridge, formatsFrom: RemoteAudio): string {
-    const local = { sessionId: bridge.sessionId, sessionVersion: 2, address: this.d.opts().mediaAddress, port: bridge.relay.ports.a };
+    const local = { sessionId: bridge.sessionId, sessionVersion: 2, address: bridge.relay.address ?? this.d.opts().mediaAddress, port: bridge.relay.ports.a };
     const answer = { ...formatsFrom, index: bridge.a.remote.index, media: bridge.a.remote.media };
     return relayedAudio(answer, local, () => true, true);
   }
 
   /** Our SDP toward leg B again (its re-INVITE): the relay's B-side port with the formats it answered. */
   private sdpTowardB(bridge: Bridge, remote: RemoteAudio): string {
-    const local = { sessionId: bridge.sessionId, sessionVersion: 2, address: this.d.opts().mediaAddress, port: bridge.relay.ports.b };
+    const local = { sessionId: bridge.sessionId, sessionVersion: 2, address: bridge.relay.address ?? this.d.opts().mediaAddress, port: bridge.relay.ports.b };
     return relayedAudio(remote, local, () => true, true);
   }
 
