@@ -168,6 +168,11 @@ export class RtpengineRelay implements MediaRelay {
       .catch((err: Error) => this.fail(err.message));
   }
 
+  /** Resolves once the offers and answers sent so far are answered. */
+  async settled(): Promise<void> {
+    await this.chain;
+  }
+
   async close(): Promise<RelayStats> {
     if (this.closed) return this.figures;
     this.closed = true;
