@@ -325,6 +325,20 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       extensions: () => extensions.list(),
       configFile: loaded.file,
       configUrl: (d) => files.configUrl(d),
+      trunks: () => trunkStore.list(),
+      trunkTarget: async (name) => {
+        const t = trunkStore.get(name);
+        return t ? ((await trunkTargets(t))[0] ?? null) : null;
+      },
+      oneWayCalls: async () => {
+        const rows = await sip.calls.cdr({ since: new Date(Date.now() - 86_400_000).toISOString(), limit: 1000 });
+        const anchored = rows.filter((r) => r.direction === 'inbound' || r.direction === 'outbound');
+        return { caller: rows.filter((r) => r.media_one_way === 'caller').length, callee: rows.filter((r) => r.media_one_way === 'callee').length, total: anchored.length };
+      },
+      temporaryToken: async () => {
+        const { token, info } = await tokens.create('pbx doctor', 'admin', new Date(Date.now() + 60_000).toISOString());
+        return { token, revoke: () => tokens.revoke(info.id) };
+      },
     },
     startedAt: new Date(),
     async startSip() {

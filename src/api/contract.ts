@@ -178,3 +178,44 @@ export const UploadList = Type.Object({
   uploads: Type.Array(Type.Object({ name: Type.String(), bytes: Type.Integer(), uploaded_at: Type.String() })),
 });
 export type UploadList = Static<typeof UploadList>;
+
+/** A trunk as the API shows it: its settings (never the password) and how it is doing. */
+export const TrunkView = Type.Object({
+  name: Type.String(),
+  enabled: Type.Boolean(),
+  host: Type.String(),
+  port: Nullable(Type.Integer()),
+  transport: Type.String(),
+  outbound_proxy: Nullable(Type.String()),
+  register: Type.Boolean(),
+  username: Nullable(Type.String()),
+  auth_username: Nullable(Type.String()),
+  password_set: Type.Boolean(),
+  realm: Nullable(Type.String()),
+  expiry_seconds: Type.Integer(),
+  contact_user: Nullable(Type.String()),
+  from_user: Nullable(Type.String()),
+  allowed_addresses: Type.Array(Type.String()),
+  codecs: Type.Array(Type.String()),
+  dtmf_mode: Type.String(),
+  max_calls: Nullable(Type.Integer()),
+  priority: Type.Integer(),
+  caller_id_header: Type.String(),
+  did_from: Type.String(),
+  status: Type.Object({
+    state: Type.String({ description: 'registering, registered, failed, stopped, disabled or ip-authenticated' }),
+    last_error: Nullable(Type.String()),
+    target: Nullable(Type.String()),
+    registered_until: Nullable(Type.String()),
+    failures: Type.Integer(),
+    next_attempt_at: Nullable(Type.String()),
+    health: Type.Object({
+      up: Nullable(Type.Boolean({ description: 'the provider answered the last OPTIONS (null: not checked yet)' })),
+      rtt_ms: Nullable(Type.Number()),
+      checked_at: Nullable(Type.String()),
+      last_error: Nullable(Type.String()),
+    }),
+  }),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+});

@@ -68,14 +68,77 @@ export async function runDoctor(pbx: DoctorSources): Promise<Finding[]> {
   // 6. Devices never provisioned, stale, or still on an old port. 7. Extensions with weak secrets.
   findings.push(...provisioningAccessFindings(pbx), ...deviceFindings(pbx), ...weakSecretFindings(pbx));
 
+  // 8. Trunks: registered (the running server's view), the provider answers OPTIONS from
+  // here, and it sees this host at server.external_ip (else: one-way audio, lost calls).
+  await trunkFindings(pbx, add);
+
+  // 9. One-way audio on the day's anchored calls, and what it points to.
+  const oneWay = await pbx.oneWayCalls();
+  if (oneWay.callee > 0) add('one-way-audio', false, `${oneWay.callee} of the last day's ${oneWay.total} outside calls had no audio from the far end`, `RTP from the provider does not reach this host: open the media ports (media.rtp_port_min–max, or rtpengine's) in the firewall and forward them on the NAT, and check server.external_ip (${c.server.external_ip}) is the public address (the trunk checks above say what the provider sees)`);
+  if (oneWay.caller > 0) add('one-way-audio-phones', false, `${oneWay.caller} of the last day's ${oneWay.total} outside calls had no audio from the phone`, 'RTP from those phones does not reach this host: a NAT or firewall between them drops it, or the phones send to another address (check server.external_ip is reachable from the phones)');
+  if (oneWay.total > 0 && oneWay.callee + oneWay.caller === 0) add('one-way-audio', true, `The last day's ${oneWay.total} outside calls had audio both ways`);
+
   return findings;
+}
+
+async function trunkFindings(pbx: DoctorSources, add: (check: string, ok: boolean, message: string, fix?: string) => void): Promise<void> {
+  const trunks = pbx.trunks().filter((t) => t.enabled);
+  if (trunks.length === 0) return;
+  const running = await runningServer(pbx);
+  // What the running server advertises (with external_ip: auto, what STUN told it).
+  const ip = running?.externalIp ?? pbx.config().server.external_ip;
+  for (const t of trunks) {
+    const state = running?.trunks[t.name];
+    if (t.register) {
+      if (!running) add(`trunk-${t.name}-registered`, false, `Trunk ${t.name}: the running server did not say whether it is registered`, 'Start the server; its API must answer on api.port');
+      else if (state?.state === 'registered') add(`trunk-${t.name}-registered`, true, `Trunk ${t.name} is registered`);
+      else add(`trunk-${t.name}-registered`, false, `Trunk ${t.name} is not registered (${state?.state ?? 'unknown'}${state?.last_error ? `: ${state.last_error}` : ''})`, 'Check the trunk\'s username, auth_username, password and host (pbx trunk list); the server log names each attempt');
+    }
+    const target = await pbx.trunkTarget(t.name).catch(() => null);
+    if (!target) {
+      add(`trunk-${t.name}-options`, false, `Trunk ${t.name}: its host does not resolve from this host`, 'Check the host name and DNS (SRV or A records)');
+      continue;
+    }
+    if (target.transport !== 'udp') continue; // the probe speaks UDP; the server's own OPTIONS cover TCP/TLS
+    const started = Date.now();
+    const reply = await sipOptions(target.address, target.port);
+    const where = `${target.address}:${target.port}`;
+    if (reply === null) {
+      add(`trunk-${t.name}-options`, false, `Trunk ${t.name}: ${where} does not answer OPTIONS from this host`, 'Check the host and port, and that outgoing UDP to the provider is allowed');
+      continue;
+    }
+    add(`trunk-${t.name}-options`, true, `Trunk ${t.name}: ${where} answers OPTIONS (${/^SIP\/2\.0 (\d{3})/.exec(reply)?.[1] ?? '?'}, ${Date.now() - started} ms)`);
+    // The provider writes where our request came from into Via (received=, RFC 3261 §18.2.1).
+    const seen = /^Via:.*?;received=([0-9a-fA-F:.]+)/im.exec(reply)?.[1];
+    if (seen && seen !== ip) {
+      add(`trunk-${t.name}-address`, false, `Trunk ${t.name}: the provider sees this host at ${seen}, but server.external_ip is ${ip}: SDP and Contact name an address the provider does not send to (one-way audio, missed inbound calls)`, `Set server.external_ip to ${seen}, or to auto (STUN)`);
+    } else if (seen) add(`trunk-${t.name}-address`, true, `Trunk ${t.name}: the provider sees this host at ${seen}, as server.external_ip says`);
+  }
+}
+
+/** The running server's address in use and each trunk's state, from its API (a short-lived token); null: no answer. */
+async function runningServer(pbx: DoctorSources): Promise<{ externalIp: string; trunks: Record<string, { state: string; last_error: string | null }> } | null> {
+  const c = pbx.config();
+  const host = ['0.0.0.0', '::'].includes(c.api.host) ? '127.0.0.1' : c.api.host;
+  const base = `${c.api.ssl.enabled ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${c.api.port}`;
+  const { token, revoke } = await pbx.temporaryToken();
+  try {
+    const [trunks, status] = await Promise.all([get(`${base}/api/trunks`, { authorization: `Bearer ${token}` }), get(`${base}/api/status`, { authorization: `Bearer ${token}` })]);
+    if (trunks.status !== 200 || status.status !== 200) return null;
+    const body = JSON.parse(trunks.body) as { trunks: { name: string; status: { state: string; last_error: string | null } }[] };
+    return { externalIp: (JSON.parse(status.body) as { external_ip: string }).external_ip, trunks: Object.fromEntries(body.trunks.map((t) => [t.name, t.status])) };
+  } catch {
+    return null;
+  } finally {
+    await revoke();
+  }
 }
 
 type Got = { status: number; body: string; challenge?: string; error?: undefined } | { status?: undefined; body?: undefined; challenge?: undefined; error: string };
 
-function get(url: string): Promise<Got> {
+function get(url: string, headers: Record<string, string> = {}): Promise<Got> {
   return new Promise((ok) => {
-    const req = (url.startsWith('https') ? httpsRequest : httpRequest)(url, { timeout: 3000, rejectUnauthorized: false, headers: { 'user-agent': 'pbx-doctor' } }, (res) => {
+    const req = (url.startsWith('https') ? httpsRequest : httpRequest)(url, { timeout: 3000, rejectUnauthorized: false, headers: { 'user-agent': 'pbx-doctor', ...headers } }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       const challenge = [res.headers['www-authenticate'] ?? []].flat()[0];

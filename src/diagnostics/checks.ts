@@ -25,6 +25,13 @@ export interface CheckSources {
 export interface DoctorSources extends CheckSources {
   configFile: string;
   configUrl: (device: Device) => string;
+  /** Enabled trunks and where their requests go (the first target is probed). */
+  trunks: () => readonly { name: string; enabled: boolean; register: boolean; transport: string }[];
+  trunkTarget: (name: string) => Promise<{ address: string; port: number; transport: string } | null>;
+  /** Calls of the last day whose audio flowed one way: how many had no RTP from the phone (caller) and from the far end (callee). */
+  oneWayCalls: () => Promise<{ caller: number; callee: number; total: number }>;
+  /** An admin API token that lives a minute, to ask the running server (trunk states). */
+  temporaryToken: () => Promise<{ token: string; revoke: () => Promise<void> }>;
 }
 
 export interface Finding {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { Netns } from '../helpers/netns.ts';
-import { createToken, freePort, freeSipPort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
+import { createToken, freePort, freeSipPort, runCli, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 import { TestUa } from '../helpers/sip-client.ts';
 import { RtpPeer } from '../helpers/rtp-peer.ts';
 import { stunBinding } from '../../src/util/stun.ts';
@@ -23,14 +23,22 @@ let registrar: Socket;
 /** The Contact of every REGISTER the provider got, in order. */
 const contacts: string[] = [];
 let phonePassword: string;
+let configFile: string;
 
 /** A provider's registrar that accepts every REGISTER (the pbx's credentials are tested elsewhere). */
 async function startRegistrar(): Promise<number> {
   registrar = createSocket('udp4');
   registrar.on('message', (msg, from) => {
     const text = msg.toString('utf8');
-    if (!text.startsWith('REGISTER ')) return;
     const header = (name: string) => new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(text)?.[1]?.trim() ?? '';
+    if (text.startsWith('OPTIONS ')) {
+      // As any SIP server does (RFC 3261 §18.2.1): where the request really came from, in Via.
+      const via = `${header('Via')};received=${from.address}`;
+      const ok = ['SIP/2.0 200 OK', `Via: ${via}`, `From: ${header('From')}`, `To: ${header('To')};tag=opt1`, `Call-ID: ${header('Call-ID')}`, `CSeq: ${header('CSeq')}`, 'Content-Length: 0', '', ''].join('\r\n');
+      registrar.send(ok, from.port, from.address);
+      return;
+    }
+    if (!text.startsWith('REGISTER ')) return;
     contacts.push(header('Contact'));
     const ok = ['SIP/2.0 200 OK', `Via: ${header('Via')}`, `From: ${header('From')}`, `To: ${header('To')};tag=reg1`, `Call-ID: ${header('Call-ID')}`, `CSeq: ${header('CSeq')}`, `Contact: ${header('Contact').replace(/;expires=\d+/, '')};expires=60`, 'Content-Length: 0', '', ''].join('\r\n');
     registrar.send(ok, from.port, from.address);
@@ -56,13 +64,13 @@ before(async () => {
   sipPort = await freeSipPort();
   const port = await freePort();
   const regPort = await startRegistrar();
-  const file = writeConfig(dir, {
+  const file = (configFile = writeConfig(dir, {
     port,
     sipPort,
     externalIp: 'auto',
     serverExtra: `  stun_servers: ["${stun}"]\n  stun_interval_seconds: 1\n`,
     extra: 'sip:\n  trunk_options_seconds: 0\n',
-  });
+  }));
   token = await createToken(file);
   server = await RunningServer.start(file, port);
   const ext = await server.api('POST', '/api/extensions', token, { number: '3101', name: 'Roaming', digest_algorithms: ['MD5'] });
@@ -108,4 +116,17 @@ test('external_ip: auto takes the address STUN reports, and follows it when it c
   assert.equal((await server.api('GET', '/api/status', token)).json.external_ip, next);
   const trunks = await server.api('GET', '/api/trunks', token);
   assert.equal(trunks.json.trunks[0].status.state, 'registered');
+});
+
+test('pbx doctor checks the trunk: registered (the running server says), the provider answers OPTIONS, and where the provider sees this host against server.external_ip', async () => {
+  const r = await runCli(['doctor', '--json', '--config', configFile]);
+  const findings = new Map((JSON.parse(r.stdout).findings as { check: string; ok: boolean; message: string; fix?: string }[]).map((f) => [f.check, f]));
+  assert.equal(findings.get('trunk-provider-registered')?.ok, true, JSON.stringify(findings.get('trunk-provider-registered')));
+  assert.equal(findings.get('trunk-provider-options')?.ok, true, JSON.stringify(findings.get('trunk-provider-options')));
+  // The doctor's probe reaches the provider from the loopback, not from the address STUN
+  // reported: the provider sees another address than server.external_ip, and says so.
+  const address = findings.get('trunk-provider-address');
+  assert.equal(address?.ok, false);
+  assert.match(address!.message, /the provider sees this host at 127\.0\.0\.1, but server\.external_ip is 10\./);
+  assert.match(address!.fix!, /server\.external_ip to 127\.0\.0\.1, or to auto/);
 });

@@ -12,8 +12,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSocket, type Socket } from 'node:dgram';
-import { createToken, freePort, freeSipPort, RunningServer, securityLogWith, tempDir, writeConfig } from '../helpers/server.ts';
+import { createToken, freePort, freeSipPort, runCli, RunningServer, securityLogWith, tempDir, writeConfig } from '../helpers/server.ts';
 import { SCENARIOS, sipp } from '../helpers/sipp.ts';
+import { carrierUas, type CarrierHangup } from '../helpers/carrier.ts';
 import { TestUa } from '../helpers/sip-client.ts';
 import { RtpPeer } from '../helpers/rtp-peer.ts';
 import { toneSeconds } from '../helpers/audio.ts';
@@ -33,6 +34,7 @@ let sipPort: number;
 let carrierPort: number;
 const refusing: Record<string, number> = {};
 let phonePassword: string;
+let configFile: string;
 const uas: TestUa[] = [];
 /** A provider that takes every packet and never answers. */
 let silent: Socket;
@@ -46,7 +48,7 @@ before(async () => {
   const port = await freePort();
   // rtpengine advertises the public address, as the pbx itself does.
   if (ENGINE === 'rtpengine') rtpengine = await Rtpengine.start({ advertise: PUBLIC_IP, portMin: 40000 + (sipPort % 100) * 200, portMax: 40199 + (sipPort % 100) * 200 });
-  const file = writeConfig(dir, {
+  const file = (configFile = writeConfig(dir, {
     port,
     sipPort,
     externalIp: PUBLIC_IP,
@@ -60,7 +62,7 @@ before(async () => {
       `media:\n  one_way_seconds: 2\n  engine: ${ENGINE}\n  rtpengine_ng: 127.0.0.1:${rtpengine?.ngPort ?? 2223}\n` +
       // No OPTIONS pings: the carrier scenarios expect INVITEs only.
       'sip:\n  trunk_options_seconds: 0\n  trunk_timeout_seconds: 1\n',
-  });
+  }));
   token = await createToken(file);
   server = await RunningServer.start(file, port);
   const ext = await server.api('POST', '/api/extensions', token, { number: '2001', name: 'Front Desk', digest_algorithms: ['MD5'] });
@@ -83,41 +85,8 @@ after(async () => {
   await server?.stop();
 });
 
-const HANGUP = {
-  caller: `<recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>`,
-  carrier: `<pause milliseconds="1500"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE [$remote_contact] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: [$remote_to];tag=carrier[call_number]
-      To: [$remote_from]
-      [last_Call-ID:]
-      CSeq: 1 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200"/>`,
-};
-
-function carrier(hangup: keyof typeof HANGUP, mediaPort: number, echo = true) {
-  const scenario = join(dir, `carrier-uas-${hangup}.xml`);
-  writeFileSync(scenario, readFileSync(join(SCENARIOS, 'carrier-uas.template.xml'), 'utf8').replace('HANGUP_STEPS', HANGUP[hangup]));
-  return sipp({ scenario, rows: ['pbxtrunk;s3cret-Trunk'], localPort: carrierPort, localIp: CARRIER_IP, dir, timeoutSeconds: 20, extra: [...(echo ? ['-rtp_echo'] : []), '-mp', String(mediaPort), '-trace_msg'] });
+function carrier(hangup: CarrierHangup, mediaPort: number, echo = true) {
+  return carrierUas({ dir, hangup, port: carrierPort, ip: CARRIER_IP, mediaPort, echo, user: 'pbxtrunk', password: 's3cret-Trunk' });
 }
 
 async function phone(): Promise<TestUa> {
@@ -252,6 +221,12 @@ test('a far end that sends no RTP is flagged as one-way audio, with the likely c
     row = (await server.api('GET', '/api/cdr?extension=2001', token)).json.cdr.find((c: { callee: string; result: string }) => c.callee === '2125556666' && c.result === 'answered');
   }
   assert.equal(row?.media_one_way, 'callee', JSON.stringify(row));
+  // pbx doctor says it too, with where to look.
+  const doctor = await runCli(['doctor', '--json', '--config', configFile]);
+  const oneWay = (JSON.parse(doctor.stdout).findings as { check: string; ok: boolean; message: string; fix: string }[]).find((f) => f.check === 'one-way-audio');
+  assert.equal(oneWay?.ok, false, JSON.stringify(oneWay));
+  assert.match(oneWay!.message, /^1 of the last day's \d+ outside calls had no audio from the far end$/);
+  assert.match(oneWay!.fix, /firewall.*server\.external_ip \(203\.0\.113\.10\)/);
 });
 
 test('the concurrency limit holds: a second outside call while one is in progress gets 403 and a security-log line', async () => {

@@ -1,5 +1,7 @@
-// Calls from the outside world, against a carrier played by SIPp from an address of its
-// own (127.0.0.2): a call to a DID routed to an extension rings its phone (baresip, which
+// Calls with the outside world and a real phone (baresip), against a carrier played by
+// SIPp from an address of its own (127.0.0.2): the phone calls an outside number (the
+// carrier checks the trunk's credentials, answers and echoes; RTP is counted on both legs
+// of the relay); a call to a DID routed to an extension rings its phone (baresip, which
 // answers) with the caller's name and number, and audio flows both ways through the
 // relay; a DID no route takes reaches the default destination (an announcement the pbx
 // plays before it hangs up); an INVITE that claims to be the carrier's from another
@@ -13,6 +15,7 @@ import { Baresip, startBaresip } from '../helpers/baresip.ts';
 import { writeToneWav } from '../helpers/audio.ts';
 import { createToken, freePort, freeSipPort, RunningServer, securityLogWith, tempDir, writeConfig } from '../helpers/server.ts';
 import { sipp } from '../helpers/sipp.ts';
+import { carrierUas } from '../helpers/carrier.ts';
 
 const CARRIER_IP = '127.0.0.2';
 const STRANGER_IP = '127.0.0.3';
@@ -31,7 +34,7 @@ before(async () => {
     port,
     sipPort,
     extra:
-      'dialplan:\n  inbound_routes:\n' +
+      'dialplan:\n  outbound_routes:\n    - name: out\n      patterns: ["NXXNXXXXXX"]\n      trunks: [carrier]\n  inbound_routes:\n' +
       '    - did: "+15551230001"\n      destination: extension:3001\n' +
       '    - did: "5551230002"\n      trunk: carrier\n      destination: voicemail:3001\n' +
       '  inbound_default: announcement:not-in-service\n' +
@@ -41,7 +44,7 @@ before(async () => {
   server = await RunningServer.start(file, port);
   const ext = await server.api('POST', '/api/extensions', token, { number: '3001', name: 'Sales', digest_algorithms: ['MD5'] });
   assert.equal(ext.status, 201);
-  const trunk = await server.api('POST', '/api/trunks', token, { name: 'carrier', host: CARRIER_IP, port: carrierPort, register: false });
+  const trunk = await server.api('POST', '/api/trunks', token, { name: 'carrier', host: CARRIER_IP, port: carrierPort, register: false, username: 'pbxtrunk', password: 's3cret-Trunk' });
   assert.equal(trunk.status, 201, JSON.stringify(trunk.json));
   const mic = join(dir, 'tone-600.wav');
   writeToneWav(mic, 600, 30);
@@ -62,6 +65,28 @@ async function lastCdr(): Promise<any> {
   const cdr = await server.api('GET', '/api/cdr', token);
   return cdr.json.cdr[0];
 }
+
+test('the phone calls an outside number: the carrier gets the trunk\'s credentials and none of the phone\'s identifiers, audio flows both ways, the phone hangs up', async () => {
+  const phone = phones[0]!;
+  const run = carrierUas({ dir, hangup: 'caller', port: carrierPort, ip: CARRIER_IP, mediaPort: await freePort(), user: 'pbxtrunk', password: 's3cret-Trunk' });
+  await new Promise((r) => setTimeout(r, 300));
+  phone.send('/dial 2125551234');
+  await phone.waitFor(/Call established: sip:2125551234@/);
+  await new Promise((r) => setTimeout(r, 2000));
+  phone.send('/hangup');
+  const result = await run;
+  assert.equal(result.code, 0, result.output.slice(-2500));
+  const trace = readFileSync(join(dir, readdirSync(dir).find((f) => f.startsWith('carrier-uas-caller') && f.endsWith('_messages.log'))!), 'utf8');
+  const invite = trace.split(/\n(?=INVITE )/).filter((m) => m.startsWith('INVITE ')).pop()!;
+  assert.match(invite, /^Authorization: Digest username="pbxtrunk"/m);
+  assert.doesNotMatch(invite, /baresip/i, "nothing of the phone's (its User-Agent) reaches the carrier");
+  let cdr: any;
+  for (const until = Date.now() + 3000; !(cdr?.callee === '2125551234') && Date.now() < until; await new Promise((r) => setTimeout(r, 100))) cdr = await lastCdr();
+  assert.equal(cdr.direction, 'outbound');
+  assert.equal(cdr.trunk, 'carrier');
+  assert.equal(cdr.hangup_side, 'caller');
+  assert.ok(cdr.media_packets_sent > 50 && cdr.media_packets_received > 50, `relayed both ways: ${cdr.media_packets_sent} out, ${cdr.media_packets_received} in`);
+});
 
 test("a call to a DID routed to an extension rings its phone, which shows the caller's name and number and answers; audio flows both ways", async () => {
   const phone = phones[0]!;

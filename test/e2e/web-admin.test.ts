@@ -359,6 +359,28 @@ test('settings: a refused value is shown at its field', async () => {
   problems.push(...(await capture(page, 'settings')));
 });
 
+test('trunks: a bad host is refused at its field; a trunk created on the page is listed with its state and can be disabled', async () => {
+  await go(page, 'Trunks');
+  await page.getByRole('button', { name: 'New trunk' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('itsp');
+  await page.getByLabel('Provider host').fill('not a host!');
+  await page.getByLabel('Register with the provider', { exact: false }).uncheck();
+  await page.getByRole('button', { name: 'Create trunk' }).click();
+  await page.getByText(/host: "not a host!" is neither a host name nor an IP address/).waitFor();
+  await page.getByLabel('Provider host').fill('127.0.0.2');
+  await page.getByLabel('Port', { exact: true }).fill('5099');
+  await page.getByRole('button', { name: 'Create trunk' }).click();
+  const row = page.locator('tr[data-trunk="itsp"]');
+  await row.waitFor();
+  assert.match(await row.innerText(), /UDP 127\.0\.0\.2:5099.*IP-authenticated/s);
+  assert.match(await row.innerText(), /ip-authenticated/);
+  problems.push(...(await capture(page, 'trunks')));
+  await row.getByRole('button', { name: 'Disable trunk itsp' }).click();
+  await row.getByText('disabled', { exact: true }).waitFor();
+  const api = await fetch(url('/api/trunks/itsp'), { headers: { authorization: `Bearer ${await token(page)}` } });
+  assert.equal((await api.json()).enabled, false);
+});
+
 test('a read-only account sees everything and can change nothing', async () => {
   const ctx = await newContext(browser);
   try {

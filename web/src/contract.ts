@@ -8,5 +8,6 @@ export type Device = Static<typeof C.DeviceView>;
 export type Registration = Static<typeof C.RegistrationView>;
 export type ActiveCall = Static<typeof C.ActiveCallView>;
 export type Cdr = Static<typeof C.CdrView>;
+export type Trunk = Static<typeof C.TrunkView>;
 export type Dashboard = Static<typeof C.Dashboard>;
 export type Status = Static<typeof C.Status>;

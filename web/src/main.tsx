@@ -14,6 +14,7 @@ import { Phones } from './pages/Phones';
 import { Phone } from './pages/Phone';
 import { Adoption } from './pages/Adoption';
 import { Calls } from './pages/Calls';
+import { Trunks } from './pages/Trunks';
 import { Settings } from './pages/Settings';
 
 const NAV: [string, string][] = [
@@ -22,6 +23,7 @@ const NAV: [string, string][] = [
   ['/phones', 'Phones'],
   ['/adoption', 'Adoption'],
   ['/calls', 'Calls'],
+  ['/trunks', 'Trunks'],
   ['/settings', 'Settings'],
 ];
 
@@ -41,6 +43,8 @@ function page(path: string) {
       return <Adoption />;
     case '/calls':
       return <Calls />;
+    case '/trunks':
+      return <Trunks />;
     case '/settings':
       return <Settings />;
     default:

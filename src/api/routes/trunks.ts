@@ -6,6 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pbx } from '../../application.js';
 import { CALLER_ID_HEADERS, DID_FROM, DTMF_MODES, TRUNK_CODECS, TRUNK_TRANSPORTS, type Trunk } from '../../pbx/trunks/store.js';
 import type { Trunks } from '../../pbx/trunks/index.js';
+import { TrunkView } from '../contract.js';
 
 export type TrunkRouteDeps = Pick<Pbx, 'trunks' | 'log'>;
 
@@ -39,45 +40,6 @@ const Settings = {
 const CreateBody = Type.Object({ name: Name, host: Type.String({ minLength: 1, maxLength: 253 }), ...Settings }, { additionalProperties: false });
 const UpdateBody = Type.Object({ host: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })), ...Settings }, { additionalProperties: false });
 
-const TrunkView = Type.Object({
-  name: Type.String(),
-  enabled: Type.Boolean(),
-  host: Type.String(),
-  port: nullable(Type.Integer()),
-  transport: Type.String(),
-  outbound_proxy: nullable(Type.String()),
-  register: Type.Boolean(),
-  username: nullable(Type.String()),
-  auth_username: nullable(Type.String()),
-  password_set: Type.Boolean(),
-  realm: nullable(Type.String()),
-  expiry_seconds: Type.Integer(),
-  contact_user: nullable(Type.String()),
-  from_user: nullable(Type.String()),
-  allowed_addresses: Type.Array(Type.String()),
-  codecs: Type.Array(Type.String()),
-  dtmf_mode: Type.String(),
-  max_calls: nullable(Type.Integer()),
-  priority: Type.Integer(),
-  caller_id_header: Type.String(),
-  did_from: Type.String(),
-  status: Type.Object({
-    state: Type.String({ description: 'registering, registered, failed, stopped, disabled or ip-authenticated' }),
-    last_error: nullable(Type.String()),
-    target: nullable(Type.String()),
-    registered_until: nullable(Type.String()),
-    failures: Type.Integer(),
-    next_attempt_at: nullable(Type.String()),
-    health: Type.Object({
-      up: nullable(Type.Boolean({ description: 'the provider answered the last OPTIONS (null: not checked yet)' })),
-      rtt_ms: nullable(Type.Number()),
-      checked_at: nullable(Type.String()),
-      last_error: nullable(Type.String()),
-    }),
-  }),
-  created_at: Type.String(),
-  updated_at: Type.String(),
-});
 
 export function trunkView(trunks: Trunks, t: Trunk): Static<typeof TrunkView> {
   const s = trunks.status(t);

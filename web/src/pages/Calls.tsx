@@ -59,7 +59,7 @@ export function Calls() {
         <Loading state={cdr} />
         {cdr.data && cdr.data.cdr.length === 0 ? <p class="muted">No calls match.</p> : null}
         {cdr.data && cdr.data.cdr.length > 0 ? (
-          <TableWrap stack label="List of past calls" columns={['Started', 'From', 'To', 'Result', 'Duration', 'Hung up by']}>
+          <TableWrap stack label="List of past calls" columns={['Started', 'From', 'To', 'Trunk', 'Result', 'Duration', 'Hung up by']}>
               {cdr.data.cdr.map((c) => (
                 <tr key={c.id}>
                   <td>
@@ -67,6 +67,15 @@ export function Calls() {
                   </td>
                   <td>{c.caller}</td>
                   <td>{c.callee}</td>
+                  <td>
+                    {c.trunk ? `${c.direction === 'inbound' ? 'in' : 'out'} via ${c.trunk}${c.did ? `, dialled ${c.did}` : ''}` : <span class="muted">internal</span>}
+                    {c.media_one_way ? (
+                      <>
+                        {' '}
+                        <Badge tone="bad">one-way audio</Badge>
+                      </>
+                    ) : null}
+                  </td>
                   <td>
                     <Badge tone={c.result === 'answered' ? 'ok' : 'warn'}>{c.result.replace(/_/g, ' ')}</Badge> {c.status}
                   </td>
