@@ -214,7 +214,9 @@ function pct(values: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
 
 async function main(): Promise<void> {
   const levels = (process.env['LEVELS'] ?? '50,100,200,400').split(',').map(Number);
