@@ -295,3 +295,23 @@ test('a provider that never answers leaves no call and no media port behind: the
   assert.equal(cdr.trunk, 'silent');
   assert.equal(cdr.direction, 'outbound');
 });
+
+test('hold passes across: the phone\'s re-INVITE (sendonly) reaches the carrier as the pbx\'s own, whose answer (recvonly) comes back; the call goes on and ends', async () => {
+  const run = carrier('hold', await freePort());
+  await new Promise((r) => setTimeout(r, 300));
+  const ua = await phone();
+  const ear = await new RtpPeer().open();
+  const call = await ua.invite('2125557777', ear.sdp());
+  assert.equal(call.status, 200);
+  const held = await ua.request('INVITE', { uri: call.contact, from: call.from, to: call.to, callId: call.callId, headers: ['Content-Type: application/sdp'], body: ear.sdp().replace('a=sendrecv', 'a=sendonly') });
+  assert.equal(held.status, 200, held.raw);
+  const answer = held.raw.split('\r\n\r\n').slice(1).join('\r\n\r\n');
+  assert.match(answer, /^a=recvonly/m, "the carrier's answer, passed back");
+  assert.match(answer, new RegExp(`^c=IN IP4 ${PUBLIC_IP.replace(/\./g, '\\.')}`, 'm'), 'through the relay still');
+  ua.sendRaw(`ACK ${call.contact} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${ua.port};branch=z9hG4bKholdack${Date.now()};rport\r\nMax-Forwards: 70\r\nFrom: ${call.from}\r\nTo: ${call.to}\r\nCall-ID: ${call.callId}\r\nCSeq: ${held.headers.get('cseq')![0]!.split(' ')[0]} ACK\r\nContent-Length: 0\r\n\r\n`);
+  await server.waitForLog(/new media offer \(sendonly\) passed across, answered recvonly/, 3000);
+  assert.equal((await ua.bye(call)).status, 200);
+  ear.close();
+  const result = await run;
+  assert.equal(result.code, 0, result.output.slice(-2500));
+});

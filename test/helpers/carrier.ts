@@ -1,13 +1,13 @@
 // A SIP provider's far end played by SIPp (test/sipp/carrier-uas.template.xml): it
 // challenges the INVITE and checks the trunk's credentials, answers, echoes the RTP it
 // gets (-rtp_echo) unless told not to, and ends the call as `hangup` says: it waits for
-// the caller's BYE, or hangs up itself after 1.5 s.
+// the caller's BYE (after a hold, with `hold`), or hangs up itself after 1.5 s.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SCENARIOS, sipp, type SippRun } from './sipp.ts';
 
-const HANGUP = {
-  caller: `<recv request="BYE"/>
+/** The caller's BYE, answered. */
+const BYE_FROM_CALLER = `<recv request="BYE"/>
   <send>
     <![CDATA[
       SIP/2.0 200 OK
@@ -19,7 +19,43 @@ const HANGUP = {
       Content-Length: 0
 
     ]]>
-  </send>`,
+  </send>`;
+
+const HANGUP = {
+  caller: BYE_FROM_CALLER,
+  // The caller puts the call on hold: a re-INVITE whose SDP says sendonly is answered recvonly; then its BYE.
+  hold: `<recv request="INVITE">
+    <action>
+      <ereg regexp="a=sendonly" search_in="body" check_it="true" assign_to="held"/>
+    </action>
+  </recv>
+  <Reference variables="held"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:carrier@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=carrier 1 2 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=recvonly
+
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  ${BYE_FROM_CALLER}`,
   carrier: `<pause milliseconds="1500"/>
   <send retrans="500">
     <![CDATA[

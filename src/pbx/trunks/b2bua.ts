@@ -94,6 +94,10 @@ interface Bridge {
   cancelB: (() => void) | null;
   /** The call was handed to another taker (voicemail): its record is not ours to end. */
   handedOver: boolean;
+  /** A new offer from one side is waiting for the other side's answer. */
+  offering: boolean;
+  /** The session version of our SDP toward each side (RFC 4566 o=: it grows with each change). */
+  versions: { a: number; b: number };
   relay: MediaRelay;
   sessionId: number;
   answered: boolean;
@@ -294,6 +298,8 @@ export class TrunkBridge {
       b: { trunk: null, flow: null, invite: null, tx: null, dialog: null, remote: null },
       cancelB: null,
       handedOver: false,
+      offering: false,
+      versions: { a: 2, b: 1 },
       relay,
       sessionId: Math.floor(Math.random() * 1e9),
       answered: false,
@@ -349,18 +355,88 @@ export class TrunkBridge {
       return true;
     }
     if (req.method === 'INVITE' || req.method === 'UPDATE') {
-      // Hold and new addresses are not passed across yet: keep the call as it is, and
-      // answer an offer with what that side already has from us.
       const dialog = fromA ? bridge.a.dialog : bridge.b.dialog;
       dialog?.receiveRequest(req);
-      const sdp = req.body.length === 0 ? null : fromA ? this.sdpTowardA(bridge, bridge.a.remote) : bridge.b.remote ? this.sdpTowardB(bridge, bridge.b.remote) : null;
-      const ok = makeResponse(req, 200, 'OK', undefined, [{ name: 'contact', value: `<${addressUri(this.d.opts().advertise(flow.transport))}>` }, ...(sdp ? [{ name: 'content-type', value: 'application/sdp' }] : [])]);
-      if (sdp) ok.body = Buffer.from(sdp);
+      if (req.body.length > 0) {
+        this.passAcross(bridge, fromA ? 'a' : 'b', req, server, flow);
+        return true;
+      }
+      // No offer (a session refresh): answered with what that side already has from us.
+      const sdp = fromA ? this.sdpTowardA(bridge, bridge.b.remote ?? bridge.a.remote) : bridge.b.remote ? this.sdpTowardB(bridge, bridge.b.remote) : null;
+      const ok = makeResponse(req, 200, 'OK', undefined, [{ name: 'contact', value: `<${addressUri(this.d.opts().advertise(flow.transport))}>` }, ...(sdp && req.method === 'INVITE' ? [{ name: 'content-type', value: 'application/sdp' }] : [])]);
+      if (sdp && req.method === 'INVITE') ok.body = Buffer.from(sdp);
       server.respond(ok);
       return true;
     }
     server.respond(makeResponse(req, 200));
     return true;
+  }
+
+  /**
+   * A new offer from one side (hold, resume, a new address) goes to the other side as
+   * our own re-INVITE or UPDATE, with the relay's address; its answer comes back the
+   * same way. The relay follows both sides' new addresses. One at a time (491 else).
+   */
+  private passAcross(bridge: Bridge, x: 'a' | 'b', req: SipRequest, server: ServerTransaction, flowX: Flow): void {
+    const y = x === 'a' ? 'b' : 'a';
+    const dialogY = y === 'a' ? bridge.a.dialog : bridge.b.dialog;
+    const flowY = y === 'a' ? bridge.a.flow : bridge.b.flow;
+    if (!dialogY || !flowY || dialogY.terminated) return server.respond(makeResponse(req, 481));
+    if (bridge.offering) return server.respond(makeResponse(req, 491, 'Request Pending'));
+    let offer: RemoteAudio;
+    let sdp: string;
+    const opts = this.d.opts();
+    try {
+      offer = parseRemoteAudio(req.body.toString('utf8'));
+      sdp = relayedAudio(offer, { sessionId: bridge.sessionId, sessionVersion: ++bridge.versions[y], address: bridge.relay.address ?? opts.mediaAddress, port: bridge.relay.ports[y] }, () => true, false);
+    } catch (err) {
+      const status = err instanceof SdpError ? err.status : 400;
+      return server.respond(makeResponse(req, status, status === 488 ? 'Not Acceptable Here' : 'Bad Request: malformed SDP'));
+    }
+    bridge.relay.update(x, remoteMedia(offer), mediaSources(offer, flowX));
+    if (x === 'a') bridge.a.remote = offer;
+    else bridge.b.remote = offer;
+    const sentBy = opts.advertise(flowY.transport);
+    const out = inDialogRequest(dialogY, req.method, {
+      via: sentBy,
+      contact: addressUri(sentBy, 'trunk'),
+      headers: [
+        { name: 'max-forwards', value: '70' },
+        { name: 'content-type', value: 'application/sdp' },
+      ],
+      body: sdp,
+    });
+    bridge.offering = true;
+    const done = (res: SipResponse | null, status: number, reason?: string) => {
+      bridge.offering = false;
+      if (!res || res.status >= 300) return server.respond(makeResponse(req, status, reason));
+      let answer: RemoteAudio;
+      try {
+        answer = parseRemoteAudio(res.body.toString('utf8'));
+      } catch {
+        return server.respond(makeResponse(req, 488, 'Not Acceptable Here'));
+      }
+      bridge.relay.update(y, remoteMedia(answer), mediaSources(answer, flowY));
+      if (y === 'a') bridge.a.remote = answer;
+      else bridge.b.remote = answer;
+      const back = relayedAudio({ ...answer, index: offer.index, media: offer.media }, { sessionId: bridge.sessionId, sessionVersion: ++bridge.versions[x], address: bridge.relay.address ?? opts.mediaAddress, port: bridge.relay.ports[x] }, () => true, true);
+      const ok = makeResponse(req, 200, 'OK', undefined, [
+        { name: 'contact', value: `<${addressUri(opts.advertise(flowX.transport), 'trunk')}>` },
+        { name: 'content-type', value: 'application/sdp' },
+      ]);
+      ok.body = Buffer.from(back);
+      server.respond(ok);
+      bridge.log.info({ from: x === 'a' ? 'caller' : 'callee', direction: offer.direction, answer: answer.direction }, `Call from ${bridge.call.caller} to ${bridge.call.callee}: new media offer (${offer.direction}) passed across, answered ${answer.direction}`);
+    };
+    this.d.stack.sendRequest(out, flowY, {
+      response: (res) => {
+        if (res.status < 200) return;
+        if (out.method === 'INVITE' && res.status < 300) this.d.stack.sendStateless(ackFor2xx(dialogY, out, { via: sentBy }), flowY);
+        done(res, res.status, res.reason);
+      },
+      timeout: () => done(null, 408, 'Request Timeout'),
+      transportError: () => done(null, 503, 'Service Unavailable'),
+    });
   }
 
   /** Hangs up every bridged call (shutdown). */
@@ -555,14 +631,14 @@ export class TrunkBridge {
    * formats of `formatsFrom`, in the m-line order of A's offer.
    */
   private sdpTowardA(bridge: Bridge, formatsFrom: RemoteAudio): string {
-    const local = { sessionId: bridge.sessionId, sessionVersion: 2, address: bridge.relay.address ?? this.d.opts().mediaAddress, port: bridge.relay.ports.a };
+    const local = { sessionId: bridge.sessionId, sessionVersion: bridge.versions.a, address: bridge.relay.address ?? this.d.opts().mediaAddress, port: bridge.relay.ports.a };
     const answer = { ...formatsFrom, index: bridge.a.remote.index, media: bridge.a.remote.media };
     return relayedAudio(answer, local, () => true, true);
   }
 
   /** Our SDP toward leg B again (its re-INVITE): the relay's B-side port with the formats it answered. */
   private sdpTowardB(bridge: Bridge, remote: RemoteAudio): string {
-    const local = { sessionId: bridge.sessionId, sessionVersion: 2, address: bridge.relay.address ?? this.d.opts().mediaAddress, port: bridge.relay.ports.b };
+    const local = { sessionId: bridge.sessionId, sessionVersion: bridge.versions.b, address: bridge.relay.address ?? this.d.opts().mediaAddress, port: bridge.relay.ports.b };
     return relayedAudio(remote, local, () => true, true);
   }
 
