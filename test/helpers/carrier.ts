@@ -56,6 +56,23 @@ const HANGUP = {
   </send>
   <recv request="ACK"/>
   ${BYE_FROM_CALLER}`,
+  // The carrier asked the pbx to refresh the session (RFC 4028, refresher=uac): an UPDATE comes before the caller's BYE.
+  refreshed: `<recv request="UPDATE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      [last_Session-Expires:]
+      Require: timer
+      Content-Length: 0
+
+    ]]>
+  </send>
+  ${BYE_FROM_CALLER}`,
   carrier: `<pause milliseconds="1500"/>
   <send retrans="500">
     <![CDATA[
@@ -75,8 +92,10 @@ const HANGUP = {
 
 export type CarrierHangup = keyof typeof HANGUP;
 
-export function carrierUas(o: { dir: string; hangup: CarrierHangup; port: number; ip: string; mediaPort: number; echo?: boolean; user: string; password: string }): Promise<SippRun> {
+export function carrierUas(o: { dir: string; hangup: CarrierHangup; port: number; ip: string; mediaPort: number; echo?: boolean; user: string; password: string; answerHeaders?: string[] }): Promise<SippRun> {
   const scenario = join(o.dir, `carrier-uas-${o.hangup}.xml`);
-  writeFileSync(scenario, readFileSync(join(SCENARIOS, 'carrier-uas.template.xml'), 'utf8').replace('HANGUP_STEPS', HANGUP[o.hangup]));
+  const template = readFileSync(join(SCENARIOS, 'carrier-uas.template.xml'), 'utf8');
+  const headers = (o.answerHeaders ?? []).map((h) => `      ${h}\n`).join('');
+  writeFileSync(scenario, template.replace('HANGUP_STEPS', HANGUP[o.hangup]).replace('      ANSWER_HEADERS\n', headers));
   return sipp({ scenario, rows: [`${o.user};${o.password}`], localPort: o.port, localIp: o.ip, dir: o.dir, timeoutSeconds: 20, extra: [...(o.echo === false ? [] : ['-rtp_echo']), '-mp', String(o.mediaPort), '-trace_msg'] });
 }

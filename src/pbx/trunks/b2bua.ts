@@ -96,6 +96,10 @@ interface Bridge {
   handedOver: boolean;
   /** A new offer from one side is waiting for the other side's answer. */
   offering: boolean;
+  /** Our next session refresh (RFC 4028), when the provider made us the refresher. */
+  refresh?: NodeJS.Timeout;
+  /** The last SDP each side sent (the same again is a session refresh, not a new offer). */
+  bodies: { a: string; b: string };
   /** The session version of our SDP toward each side (RFC 4566 o=: it grows with each change). */
   versions: { a: number; b: number };
   relay: MediaRelay;
@@ -300,6 +304,7 @@ export class TrunkBridge {
       handedOver: false,
       offering: false,
       versions: { a: 2, b: 1 },
+      bodies: { a: req.body.toString('utf8'), b: '' },
       relay,
       sessionId: Math.floor(Math.random() * 1e9),
       answered: false,
@@ -357,14 +362,18 @@ export class TrunkBridge {
     if (req.method === 'INVITE' || req.method === 'UPDATE') {
       const dialog = fromA ? bridge.a.dialog : bridge.b.dialog;
       dialog?.receiveRequest(req);
-      if (req.body.length > 0) {
+      const body = req.body.toString('utf8');
+      if (body.length > 0 && body !== bridge.bodies[fromA ? 'a' : 'b']) {
         this.passAcross(bridge, fromA ? 'a' : 'b', req, server, flow);
         return true;
       }
-      // No offer (a session refresh): answered with what that side already has from us.
+      // No offer, or the same one again (a session refresh, RFC 4028): answered here with
+      // what that side already has from us; the other side need not hear of it.
       const sdp = fromA ? this.sdpTowardA(bridge, bridge.b.remote ?? bridge.a.remote) : bridge.b.remote ? this.sdpTowardB(bridge, bridge.b.remote) : null;
       const ok = makeResponse(req, 200, 'OK', undefined, [{ name: 'contact', value: `<${addressUri(this.d.opts().advertise(flow.transport))}>` }, ...(sdp && req.method === 'INVITE' ? [{ name: 'content-type', value: 'application/sdp' }] : [])]);
       if (sdp && req.method === 'INVITE') ok.body = Buffer.from(sdp);
+      const expires = req.get('session-expires');
+      if (expires) ok.headers.push({ name: 'session-expires', value: expires }, { name: 'require', value: 'timer' });
       server.respond(ok);
       return true;
     }
@@ -394,6 +403,7 @@ export class TrunkBridge {
       return server.respond(makeResponse(req, status, status === 488 ? 'Not Acceptable Here' : 'Bad Request: malformed SDP'));
     }
     bridge.relay.update(x, remoteMedia(offer), mediaSources(offer, flowX));
+    bridge.bodies[x] = req.body.toString('utf8');
     if (x === 'a') bridge.a.remote = offer;
     else bridge.b.remote = offer;
     const sentBy = opts.advertise(flowY.transport);
@@ -417,6 +427,7 @@ export class TrunkBridge {
         return server.respond(makeResponse(req, 488, 'Not Acceptable Here'));
       }
       bridge.relay.update(y, remoteMedia(answer), mediaSources(answer, flowY));
+      bridge.bodies[y] = res.body.toString('utf8');
       if (y === 'a') bridge.a.remote = answer;
       else bridge.b.remote = answer;
       const back = relayedAudio({ ...answer, index: offer.index, media: offer.media }, { sessionId: bridge.sessionId, sessionVersion: ++bridge.versions[x], address: bridge.relay.address ?? opts.mediaAddress, port: bridge.relay.ports[x] }, () => true, true);
@@ -437,6 +448,50 @@ export class TrunkBridge {
       timeout: () => done(null, 408, 'Request Timeout'),
       transportError: () => done(null, 503, 'Service Unavailable'),
     });
+  }
+
+  /**
+   * RFC 4028: when the provider's answer makes us the refresher (Session-Expires with
+   * refresher=uac on our leg B), an UPDATE goes to it every half interval; one that fails
+   * (481, 408, no answer) ends the call, as the session is gone.
+   */
+  private sessionTimer(bridge: Bridge, res: SipResponse): void {
+    const m = /^\s*(\d+)\s*(?:;.*refresher\s*=\s*(uac|uas))?/i.exec(res.get('session-expires') ?? '');
+    if (!m || m[2]?.toLowerCase() !== 'uac') return;
+    const seconds = Math.max(2, Number(m[1]));
+    const refresh = () => {
+      const dialog = bridge.b.dialog;
+      const flow = bridge.b.flow;
+      if (bridge.ended || !dialog || !flow || dialog.terminated) return;
+      const sentBy = this.d.opts().advertise(flow.transport);
+      const update = inDialogRequest(dialog, 'UPDATE', {
+        via: sentBy,
+        contact: addressUri(sentBy, 'trunk'),
+        headers: [
+          { name: 'session-expires', value: `${seconds};refresher=uac` },
+          { name: 'supported', value: 'timer' },
+        ],
+      });
+      this.d.stack.sendRequest(update, flow, {
+        response: (r) => {
+          if (r.status >= 300 && !bridge.ended) {
+            bridge.log.warn({ status: r.status }, `The provider refused the session refresh (${r.status} ${r.reason}): hanging up`);
+            this.hangup(bridge, 'system');
+          }
+        },
+        timeout: () => {
+          if (bridge.ended) return;
+          bridge.log.warn('No answer to the session refresh: hanging up');
+          this.hangup(bridge, 'system');
+        },
+        transportError: () => this.hangup(bridge, 'system'),
+      });
+      bridge.refresh = setTimeout(refresh, (seconds * 1000) / 2);
+      bridge.refresh.unref();
+    };
+    bridge.log.info({ session_expires: seconds }, `The provider asks for session refreshes every ${seconds} s: the pbx refreshes (UPDATE) every ${seconds / 2} s`);
+    bridge.refresh = setTimeout(refresh, (seconds * 1000) / 2);
+    bridge.refresh.unref();
   }
 
   /** Hangs up every bridged call (shutdown). */
@@ -497,6 +552,8 @@ export class TrunkBridge {
       const headers: Header[] = [
         { name: 'max-forwards', value: '70' },
         { name: 'allow', value: 'INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE' },
+        // We refresh sessions when the provider asks (RFC 4028).
+        { name: 'supported', value: 'timer' },
         { name: 'user-agent', value: opts.userAgent },
         { name: 'content-type', value: 'application/sdp' },
       ];
@@ -595,6 +652,7 @@ export class TrunkBridge {
       const remote = parseRemoteAudio(res.body.toString('utf8'));
       bridge.relay.update('b', remoteMedia(remote), mediaSources(remote, flow));
       bridge.b.remote = remote;
+      bridge.bodies.b = res.body.toString('utf8');
       sdp = this.sdpTowardA(bridge, remote);
     } catch (err) {
       bridge.log.warn(`The ${bridge.direction === 'outbound' ? "provider's" : "phone's"} answer has no usable SDP (${(err as Error).message}): hanging up`);
@@ -623,6 +681,7 @@ export class TrunkBridge {
     this.retransmit(bridge, opts.t1, 0);
     this.counters.answered++;
     this.d.calls.answered(bridge.call);
+    this.sessionTimer(bridge, res);
     bridge.log.info({ trunk: bridge.b.trunk?.name }, `✓ Call from ${bridge.call.caller} to ${bridge.call.callee} answered ${bridge.direction === 'outbound' ? 'via' : 'from'} trunk ${bridge.b.trunk?.name}`);
   }
 
@@ -686,6 +745,7 @@ export class TrunkBridge {
     bridge.ended = true;
     this.live.delete(bridge);
     clearTimeout(bridge.a.retransmit);
+    clearTimeout(bridge.refresh);
     this.pending.delete(bridge.a.server.key);
     bridge.a.dialog?.terminate();
     bridge.b.dialog?.terminate();
