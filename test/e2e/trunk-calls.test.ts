@@ -229,7 +229,7 @@ test('a far end that sends no RTP is flagged as one-way audio, with the likely c
   assert.match(oneWay!.fix, /firewall.*server\.external_ip \(203\.0\.113\.10\)/);
 });
 
-test('the concurrency limit holds: a second outside call while one is in progress gets 403 and a security-log line', async () => {
+test('the concurrency limit holds: a second outside call while one is in progress gets 403 and a security-log line; an emergency number still goes out', async () => {
   const run = carrier('caller', await freePort());
   await new Promise((r) => setTimeout(r, 300));
   const ua = await phone();
@@ -238,6 +238,13 @@ test('the concurrency limit holds: a second outside call while one is in progres
   assert.equal(first.status, 200);
   const second = await ua.invite('2125553333', ear.sdp());
   assert.equal(second.status, 403, 'dialplan.max_calls_per_extension is 1 here');
+  // An emergency number is never held back by a limit: at the limit it still goes out
+  // (the carrier's SIPp is taken by the first call, so it goes on to every other trunk).
+  const heard = silentHeard.length;
+  const emergency = await ua.invite('911', ear.sdp());
+  assert.notEqual(emergency.status, 403, 'not refused at the limit');
+  assert.ok(silentHeard.slice(heard).some((l) => l.startsWith('INVITE sip:911@')), 'the emergency call went out through the trunks');
+  await server.waitForLog(/EMERGENCY CALL from 2001 to 911: sent out at once/, 2000);
   assert.equal((await ua.bye(first)).status, 200);
   ear.close();
   assert.equal((await run).code, 0);
