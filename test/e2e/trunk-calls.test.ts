@@ -9,7 +9,7 @@
 // set by trunk-calls-rtpengine.test.ts): a real rtpengine, userspace forwarding.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSocket, type Socket } from 'node:dgram';
 import { createToken, freePort, freeSipPort, runCli, RunningServer, securityLogWith, tempDir, writeConfig } from '../helpers/server.ts';
@@ -57,6 +57,7 @@ before(async () => {
       '    - name: emergency\n      patterns: ["911", "112"]\n      trunks: [carrier]\n' +
       '    - name: failover\n      patterns: ["7|NXXNXXXXXX"]\n      trunks: [down, carrier]\n' +
       '    - name: busy\n      patterns: ["8|NXXNXXXXXX"]\n      trunks: [busy, carrier]\n' +
+      '    - name: tcp\n      patterns: ["5|NXXNXXXXXX"]\n      trunks: [tcpcarrier]\n' +
       '    - name: silent\n      patterns: ["6|NXXNXXXXXX"]\n      trunks: [silent]\n' +
       '    - name: out\n      patterns: ["NXXNXXXXXX", "1NXXNXXXXXX", "011."]\n      trunks: [carrier]\n' +
       `media:\n  one_way_seconds: 2\n  engine: ${ENGINE}\n  rtpengine_ng: 127.0.0.1:${rtpengine?.ngPort ?? 2223}\n` +
@@ -74,6 +75,7 @@ before(async () => {
   await new Promise<void>((r) => silent.bind(0, CARRIER_IP, r));
   silent.on('message', (m) => silentHeard.push(m.toString('utf8').split('\r\n')[0]!));
   assert.equal((await server.api('POST', '/api/trunks', token, { name: 'silent', host: CARRIER_IP, port: silent.address().port, register: false })).status, 201);
+  assert.equal((await server.api('POST', '/api/trunks', token, { name: 'tcpcarrier', host: CARRIER_IP, port: carrierPort, transport: 'tcp', register: false, username: 'pbxtrunk', password: 's3cret-Trunk' })).status, 201);
   for (const [name, status] of [['down', '503'], ['busy', '486']] as const) {
     assert.equal((await server.api('POST', '/api/trunks', token, { name, host: CARRIER_IP, port: refusing[status], register: false })).status, 201);
   }
@@ -338,4 +340,23 @@ test('session timers: a carrier that makes the pbx the refresher (RFC 4028) gets
   // The carrier's scenario takes the UPDATE before the BYE, or fails.
   const result = await run;
   assert.equal(result.code, 0, result.output.slice(-2500));
+});
+
+test('a trunk over TCP: the call goes out on a connection to the carrier, audio flows through the relay, BYE ends it', async () => {
+  const run = carrierUas({ dir, hangup: 'caller', port: carrierPort, ip: CARRIER_IP, mediaPort: await freePort(), user: 'pbxtrunk', password: 's3cret-Trunk', transport: 'tcp' });
+  await new Promise((r) => setTimeout(r, 300));
+  const ua = await phone();
+  const ear = await new RtpPeer().open();
+  const call = await ua.invite('52125559999', ear.sdp());
+  assert.equal(call.status, 200, `${call.status} ${call.reply.reason}`);
+  ear.start(call.body, '127.0.0.1');
+  ear.tone(1000);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.ok(toneSeconds(Int16Array.from(ear.received), 1000) > 0.5, 'the tone came back through the relay');
+  assert.equal((await ua.bye(call)).status, 200);
+  ear.close();
+  const result = await run;
+  assert.equal(result.code, 0, result.output.slice(-2500));
+  const trace = readFileSync(readdirSync(dir).filter((f) => f.startsWith('carrier-uas-caller') && f.endsWith('_messages.log')).map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!, 'utf8');
+  assert.match(trace, /^INVITE sip:2125559999@127\.0\.0\.2:\d+ SIP\/2\.0\r?\nVia: SIP\/2\.0\/TCP /m, 'the INVITE came over TCP');
 });

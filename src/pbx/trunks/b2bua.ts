@@ -26,7 +26,7 @@ import { parseRemoteAudio, relayedAudio, SdpError, type RemoteAudio } from '../.
 import type { Call, Calls } from '../calls.js';
 import { mediaSources, remoteMedia } from '../media-peer.js';
 import type { Trunk } from './store.js';
-import { providerFault, targetName, trunkDomain, type Target } from './targets.js';
+import { flowToTarget, providerFault, targetName, trunkDomain, type Target } from './targets.js';
 
 export interface BridgeOptions {
   advertise: (transport: string) => SentBy;
@@ -535,11 +535,21 @@ export class TrunkBridge {
   }
 
   /** One INVITE toward one target of a trunk, answered challenge included. */
-  private attempt(bridge: Bridge, trunk: Trunk, target: Target, o: OutboundCall): Promise<'answered' | { status: number; reason: string }> {
+  private async attempt(bridge: Bridge, trunk: Trunk, target: Target, o: OutboundCall): Promise<'answered' | { status: number; reason: string }> {
+    // UDP, or a TCP/TLS connection (TLS checks the provider's certificate for its host name).
+    let flow: Flow | undefined;
+    try {
+      flow = await flowToTarget(this.d.stack, trunk, target);
+    } catch (err) {
+      return { status: 503, reason: `Service Unavailable (could not connect to ${targetName(target)}: ${(err as Error).message})` };
+    }
+    if (!flow) return { status: 503, reason: `Service Unavailable (no ${target.transport.toUpperCase()} flow to ${targetName(target)})` };
+    return this.invite(bridge, trunk, target, o, flow);
+  }
+
+  private invite(bridge: Bridge, trunk: Trunk, target: Target, o: OutboundCall, flow: Flow): Promise<'answered' | { status: number; reason: string }> {
     return new Promise((resolve) => {
       const opts = this.d.opts();
-      const flow = target.transport === 'udp' ? this.d.stack.transports.udpFlow(target.address, target.port) : undefined;
-      if (!flow) return resolve({ status: 503, reason: `no ${target.transport.toUpperCase()} flow to ${target.address}` });
       const sentBy = opts.advertise(flow.transport);
       const domain = trunkDomain(trunk);
       let sdp: string;
