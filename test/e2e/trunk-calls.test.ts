@@ -333,7 +333,7 @@ test('session timers: a carrier that makes the pbx the refresher (RFC 4028) gets
   const ear = await new RtpPeer().open();
   const call = await ua.invite('2125558888', ear.sdp());
   assert.equal(call.status, 200);
-  await server.waitForLog(/The provider asks for session refreshes every 4 s: the pbx refreshes \(UPDATE\) every 2 s/, 2000);
+  await server.waitForLog(/The callee asks for session refreshes every 4 s: the pbx refreshes \(UPDATE\) every 2 s/, 2000);
   await new Promise((r) => setTimeout(r, 2600));
   assert.equal((await ua.bye(call)).status, 200);
   ear.close();

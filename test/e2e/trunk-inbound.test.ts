@@ -136,3 +136,13 @@ test("an INVITE that claims to be the carrier's but comes from another address g
   assert.match(await securityLogWith(dir, line), line);
   assert.equal((await server.api('GET', '/api/cdr', token)).json.cdr.length, before, 'no call was started');
 });
+
+test('a provider that asks the pbx to refresh the session (RFC 4028, refresher=uas) is told so in the 200 and gets an UPDATE within the interval', async () => {
+  const phone = phones[0]!;
+  const call = carrierCalls('carrier-call-timer.xml', '15551230001');
+  await phone.waitFor(/Incoming call from: Alice Customer sip:\+12125550199@[\s\S]*Incoming call from: Alice Customer sip:\+12125550199@/);
+  phone.send('/accept');
+  const run = await call;
+  assert.equal(run.successful, 1, run.output.slice(-3000));
+  await server.waitForLog(/The caller asks for session refreshes every 4 s: the pbx refreshes \(UPDATE\) every 2 s/);
+});

@@ -96,8 +96,8 @@ interface Bridge {
   handedOver: boolean;
   /** A new offer from one side is waiting for the other side's answer. */
   offering: boolean;
-  /** Our next session refresh (RFC 4028), when the provider made us the refresher. */
-  refresh?: NodeJS.Timeout;
+  /** Our next session refresh (RFC 4028) on each leg where we are the refresher. */
+  refresh: { a?: NodeJS.Timeout; b?: NodeJS.Timeout };
   /** The last SDP each side sent (the same again is a session refresh, not a new offer). */
   bodies: { a: string; b: string };
   /** The session version of our SDP toward each side (RFC 4566 o=: it grows with each change). */
@@ -305,6 +305,7 @@ export class TrunkBridge {
       offering: false,
       versions: { a: 2, b: 1 },
       bodies: { a: req.body.toString('utf8'), b: '' },
+      refresh: {},
       relay,
       sessionId: Math.floor(Math.random() * 1e9),
       answered: false,
@@ -451,31 +452,45 @@ export class TrunkBridge {
   }
 
   /**
-   * RFC 4028: when the provider's answer makes us the refresher (Session-Expires with
-   * refresher=uac on our leg B), an UPDATE goes to it every half interval; one that fails
-   * (481, 408, no answer) ends the call, as the session is gone.
+   * RFC 4028 session timers, on either leg. Leg B's answer may make us the refresher
+   * (Session-Expires with refresher=uac: we sent the INVITE); leg A's INVITE may ask for
+   * a session timer (our 200 then says who refreshes: refresher=uas makes it us, else
+   * the caller). As refresher we send UPDATE every half interval; a failed refresh ends
+   * the call, as the session is gone.
    */
-  private sessionTimer(bridge: Bridge, res: SipResponse): void {
-    const m = /^\s*(\d+)\s*(?:;.*refresher\s*=\s*(uac|uas))?/i.exec(res.get('session-expires') ?? '');
-    if (!m || m[2]?.toLowerCase() !== 'uac') return;
-    const seconds = Math.max(2, Number(m[1]));
+  private sessionTimers(bridge: Bridge, answerB: SipResponse, okA: SipResponse): void {
+    const parse = (v: string | undefined) => {
+      const m = /^\s*(\d+)\s*(?:;.*refresher\s*=\s*(uac|uas))?/i.exec(v ?? '');
+      return m ? { seconds: Math.max(2, Number(m[1])), refresher: (m[2]?.toLowerCase() ?? null) as 'uac' | 'uas' | null } : null;
+    };
+    const b = parse(answerB.get('session-expires'));
+    if (b?.refresher === 'uac') this.refreshEvery(bridge, 'b', b.seconds);
+    const a = parse(bridge.a.req.get('session-expires'));
+    if (a) {
+      const refresher = a.refresher ?? 'uac';
+      okA.headers.push({ name: 'session-expires', value: `${a.seconds};refresher=${refresher}` }, { name: 'require', value: 'timer' });
+      if (refresher === 'uas') this.refreshEvery(bridge, 'a', a.seconds);
+    }
+  }
+
+  private refreshEvery(bridge: Bridge, side: 'a' | 'b', seconds: number): void {
     const refresh = () => {
-      const dialog = bridge.b.dialog;
-      const flow = bridge.b.flow;
+      const dialog = side === 'a' ? bridge.a.dialog : bridge.b.dialog;
+      const flow = side === 'a' ? bridge.a.flow : bridge.b.flow;
       if (bridge.ended || !dialog || !flow || dialog.terminated) return;
       const sentBy = this.d.opts().advertise(flow.transport);
       const update = inDialogRequest(dialog, 'UPDATE', {
         via: sentBy,
         contact: addressUri(sentBy, 'trunk'),
         headers: [
-          { name: 'session-expires', value: `${seconds};refresher=uac` },
+          { name: 'session-expires', value: `${seconds};refresher=${side === 'b' ? 'uac' : 'uas'}` },
           { name: 'supported', value: 'timer' },
         ],
       });
       this.d.stack.sendRequest(update, flow, {
         response: (r) => {
           if (r.status >= 300 && !bridge.ended) {
-            bridge.log.warn({ status: r.status }, `The provider refused the session refresh (${r.status} ${r.reason}): hanging up`);
+            bridge.log.warn({ status: r.status }, `The session refresh was refused (${r.status} ${r.reason}): hanging up`);
             this.hangup(bridge, 'system');
           }
         },
@@ -486,12 +501,12 @@ export class TrunkBridge {
         },
         transportError: () => this.hangup(bridge, 'system'),
       });
-      bridge.refresh = setTimeout(refresh, (seconds * 1000) / 2);
-      bridge.refresh.unref();
+      bridge.refresh[side] = setTimeout(refresh, (seconds * 1000) / 2);
+      bridge.refresh[side].unref();
     };
-    bridge.log.info({ session_expires: seconds }, `The provider asks for session refreshes every ${seconds} s: the pbx refreshes (UPDATE) every ${seconds / 2} s`);
-    bridge.refresh = setTimeout(refresh, (seconds * 1000) / 2);
-    bridge.refresh.unref();
+    bridge.log.info({ session_expires: seconds, leg: side }, `The ${side === 'b' ? 'callee' : 'caller'} asks for session refreshes every ${seconds} s: the pbx refreshes (UPDATE) every ${seconds / 2} s`);
+    bridge.refresh[side] = setTimeout(refresh, (seconds * 1000) / 2);
+    bridge.refresh[side].unref();
   }
 
   /** Hangs up every bridged call (shutdown). */
@@ -679,6 +694,7 @@ export class TrunkBridge {
       { name: 'content-type', value: 'application/sdp' },
     ]);
     ok.body = Buffer.from(sdp!);
+    this.sessionTimers(bridge, res, ok);
     bridge.a.dialog = Dialog.uas(bridge.a.req, bridge.a.tag);
     bridge.a.ok = ok;
     bridge.answered = true;
@@ -691,7 +707,6 @@ export class TrunkBridge {
     this.retransmit(bridge, opts.t1, 0);
     this.counters.answered++;
     this.d.calls.answered(bridge.call);
-    this.sessionTimer(bridge, res);
     bridge.log.info({ trunk: bridge.b.trunk?.name }, `✓ Call from ${bridge.call.caller} to ${bridge.call.callee} answered ${bridge.direction === 'outbound' ? 'via' : 'from'} trunk ${bridge.b.trunk?.name}`);
   }
 
@@ -755,7 +770,8 @@ export class TrunkBridge {
     bridge.ended = true;
     this.live.delete(bridge);
     clearTimeout(bridge.a.retransmit);
-    clearTimeout(bridge.refresh);
+    clearTimeout(bridge.refresh.a);
+    clearTimeout(bridge.refresh.b);
     this.pending.delete(bridge.a.server.key);
     bridge.a.dialog?.terminate();
     bridge.b.dialog?.terminate();
