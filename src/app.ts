@@ -218,6 +218,10 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     securityLog,
     classOf: (n) => extensions.get(n)?.outboundClass ?? null,
     nameOf: (n) => extensions.get(n)?.name ?? null,
+    isDown: (n) => {
+      const t = trunkStore.get(n);
+      return t !== undefined && trunks.status(t).health.up === false;
+    },
     log: log.child({ component: 'trunks' }),
   });
   const trunkSources = new TrunkSources(trunkStore, (t) => trunkTargets(t), log.child({ component: 'trunks' }));

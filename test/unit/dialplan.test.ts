@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyDialPattern, DialPatternError, parseDialPattern } from '../../src/util/dial-pattern.ts';
 import { classAllows, classifyNumber, toE164, type NumberingPlan } from '../../src/pbx/trunks/numbering.ts';
+import { upFirst } from '../../src/pbx/trunks/outbound.ts';
 
 const apply = (pattern: string, dialled: string) => applyDialPattern(parseDialPattern(pattern), dialled);
 
@@ -81,4 +82,11 @@ test('classes: emergency, local, national, international; what an extension\'s c
   assert.equal(classAllows('national', 'international'), false);
   assert.equal(classAllows('internal', 'local'), false);
   assert.equal(classAllows('internal', 'emergency'), true, 'emergency numbers always go out');
+});
+
+test('a trunk whose provider stopped answering OPTIONS is tried last, not dropped; the order of the others stays', () => {
+  const trunks = [{ name: 'a' }, { name: 'b' }, { name: 'c' }, { name: 'd' }];
+  const down = new Set(['a', 'c']);
+  assert.deepEqual(upFirst(trunks, (n) => down.has(n)).map((t) => t.name), ['b', 'd', 'a', 'c']);
+  assert.deepEqual(upFirst(trunks, () => true).map((t) => t.name), ['a', 'b', 'c', 'd'], 'all down: all still tried, in order');
 });

@@ -27,6 +27,8 @@ export interface OutboundDeps {
   classOf: (extension: string) => 'internal' | 'local' | 'national' | 'international' | null;
   /** The extension's name, the caller name the provider sees when the phone sends none. */
   nameOf: (extension: string) => string | null;
+  /** The trunk stopped answering OPTIONS (its health check says down). */
+  isDown: (trunk: string) => boolean;
   log: Logger;
 }
 
@@ -79,6 +81,9 @@ export class OutboundCalls {
       tx.respond(makeResponse(req, 503, 'Service Unavailable: no trunk'));
       return true;
     }
+    // A trunk whose provider stopped answering OPTIONS is tried last, not skipped: OPTIONS
+    // may be filtered where calls are not.
+    trunks.splice(0, trunks.length, ...upFirst(trunks, this.d.isDown));
     if (emergency) this.d.log.error({ caller, number: dialled, ip: flow.remoteAddress }, `EMERGENCY CALL from ${caller} to ${dialled}: sent out at once through ${trunks.map((t) => t.name).join(', ')}`);
     tx.respond(makeResponse(req, 100));
     void this.d.bridge.start(req, tx, flow, {
@@ -104,4 +109,9 @@ export class OutboundCalls {
     }
     return null;
   }
+}
+
+/** The trunks in their order, those found down moved to the end (in their order). */
+export function upFirst<T extends { name: string }>(trunks: T[], isDown: (name: string) => boolean): T[] {
+  return [...trunks.filter((t) => !isDown(t.name)), ...trunks.filter((t) => isDown(t.name))];
 }
