@@ -146,3 +146,11 @@ test('a provider that asks the pbx to refresh the session (RFC 4028, refresher=u
   assert.equal(run.successful, 1, run.output.slice(-3000));
   await server.waitForLog(/The caller asks for session refreshes every 4 s: the pbx refreshes \(UPDATE\) every 2 s/);
 });
+
+test('GET /api/routes shows the routes of config.yml with the trunks they name', async () => {
+  const r = await server.api('GET', '/api/routes', token);
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.json.outbound, [{ name: 'out', patterns: ['NXXNXXXXXX'], trunks: [{ name: 'carrier', known: true }], caller_id: null }]);
+  assert.deepEqual(r.json.inbound.map((x: { did: string; destination: string }) => `${x.did} → ${x.destination}`), ['+15551230001 → extension:3001', '5551230002 → voicemail:3001']);
+  assert.equal(r.json.inbound_default, 'announcement:not-in-service');
+});

@@ -8,7 +8,7 @@ import { CALLER_ID_HEADERS, DID_FROM, DTMF_MODES, TRUNK_CODECS, TRUNK_TRANSPORTS
 import type { Trunks } from '../../pbx/trunks/index.js';
 import { TrunkView } from '../contract.js';
 
-export type TrunkRouteDeps = Pick<Pbx, 'trunks' | 'log'>;
+export type TrunkRouteDeps = Pick<Pbx, 'trunks' | 'log' | 'config'>;
 
 const Name = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,31}$', description: 'Trunk name: 1 to 32 lower-case letters, digits, - or _' });
 const Params = Type.Object({ name: Type.String() });
@@ -103,6 +103,20 @@ export function trunkRoutes(pbx: TrunkRouteDeps) {
       const t = await trunks.store.update(req.params.name, req.body);
       pbx.log.info({ trunk: t.name }, `Trunk ${t.name} updated`);
       return trunkView(trunks, t);
+    });
+
+    // The routes live in config.yml (dialplan): shown here with the trunks they name, for
+    // the admin's overview; they change with the file (or PUT /api/config).
+    app.get('/routes', { schema: { tags, summary: 'The outbound and inbound routes (dialplan in config.yml), each trunk marked known or not' } }, async () => {
+      const d = pbx.config().dialplan;
+      const known = (name: string) => trunks.store.get(name) !== undefined;
+      return {
+        outbound: d.outbound_routes.map((r) => ({ ...r, trunks: r.trunks.map((name) => ({ name, known: known(name) })) })),
+        inbound: d.inbound_routes,
+        inbound_default: d.inbound_default,
+        emergency_numbers: d.emergency_numbers,
+        default_class: d.default_class,
+      };
     });
 
     app.delete('/trunks/:name', { schema: { tags, summary: 'Delete a trunk (it unregisters)', params: Params } }, async (req, reply) => {
