@@ -50,7 +50,7 @@ import { formatHost } from './sip/uri.js';
 import { ConfigApplyError } from './config/live.js';
 import type { DoctorSources } from './diagnostics/checks.js';
 import { readFileSync } from 'node:fs';
-import { hostAddresses } from './util/net.js';
+import { addressToward, hostAddresses } from './util/net.js';
 import { ThreadedMediaEngine } from './media/threaded-engine.js';
 import { TrunkStore } from './pbx/trunks/store.js';
 import { Trunks } from './pbx/trunks/index.js';
@@ -198,6 +198,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   const bridge = new TrunkBridge({
     stack: sip.stack,
     relays: () => (config().media.engine === 'rtpengine' ? rtpengine : sip.media),
+    addressToward: (phone) => addressToward(phone, config().server.external_ip),
     calls: sip.calls,
     targets: (t) => trunkTargets(t),
     opts: () => ({
@@ -601,7 +602,7 @@ function createSip(
     media,
     () => ({
       advertise: (t) => advertised(config(), t),
-      mediaAddress: config().server.external_ip,
+      mediaAddress: (peer) => addressToward(peer, config().server.external_ip),
       t1: stack.timers.T1,
       t2: stack.timers.T2,
       mediaTimeoutSeconds: config().media.timeout_seconds,

@@ -54,8 +54,8 @@ export type ServiceApp = (session: ServiceSession) => Promise<void>;
 export interface AgentOptions {
   /** Our address on a transport (Contact of our answers). */
   advertise: (transport: string) => SentBy;
-  /** The address written in our SDP (server.external_ip). */
-  mediaAddress: string;
+  /** The address written in our SDP toward a caller at `peer` (the LAN's toward a phone on one, else server.external_ip). */
+  mediaAddress: (peer: string) => Promise<string>;
   /** RFC 3261 timers T1/T2 for 2xx retransmission (ms). */
   t1: number;
   t2: number;
@@ -64,6 +64,8 @@ export interface AgentOptions {
 }
 
 interface AgentCall {
+  /** Our address in this call's SDP. */
+  address: string;
   dialog: Dialog;
   invite: SipRequest;
   flow: Flow;
@@ -133,15 +135,15 @@ export class ServiceAgent {
     }
     const pending: Pending = { server, cancelled: false };
     this.pending.set(server.key, pending);
-    void this.media.open().then(
-      (leg) => {
+    void Promise.all([this.media.open(), this.opts().mediaAddress(flow.remoteAddress)]).then(
+      ([leg, address]) => {
         this.pending.delete(server.key);
         if (pending.cancelled) {
           void leg.close();
           refused(487);
           return;
         }
-        this.start(req, server, flow, call, app, negotiated, leg);
+        this.start(req, server, flow, call, app, negotiated, leg, address);
       },
       (err: unknown) => {
         this.pending.delete(server.key);
@@ -238,13 +240,13 @@ export class ServiceAgent {
     for (const c of [...this.calls.values()]) c.end('service');
   }
 
-  private start(req: SipRequest, server: ServerTransaction, flow: Flow, call: ServiceCall, app: ServiceApp, n: Negotiated | null, leg: MediaLeg): void {
+  private start(req: SipRequest, server: ServerTransaction, flow: Flow, call: ServiceCall, app: ServiceApp, n: Negotiated | null, leg: MediaLeg, address: string): void {
     const o = this.opts();
     const tag = newTag();
     const dialog = Dialog.uas(req, tag);
     const log = this.log.child({ call_id: req.callId, caller: call.caller, dialled: call.dialled });
     const sessionId = Math.floor(Math.random() * 1e9);
-    const local = { sessionId, sessionVersion: 1, address: o.mediaAddress, port: leg.port };
+    const local = { sessionId, sessionVersion: 1, address, port: leg.port };
     const sentBy = o.advertise(flow.transport);
     const ok = makeResponse(req, 200, 'OK', tag, [
       { name: 'contact', value: `<${addressUri(sentBy, call.dialled.replace(/[^0-9A-Za-z*#+._-]/g, '') || 'service')}>` },
@@ -255,6 +257,7 @@ export class ServiceAgent {
     let resolveEnded!: (by: 'caller' | 'service') => void;
     const ended = new Promise<'caller' | 'service'>((r) => (resolveEnded = r));
     const c: AgentCall = {
+      address,
       dialog,
       invite: req,
       flow,
@@ -389,7 +392,7 @@ export class ServiceAgent {
       c.ok.getAll('contact').length ? { name: 'contact', value: c.ok.get('contact')! } : { name: 'contact', value: `<${addressUri(this.opts().advertise(c.flow.transport))}>` },
       { name: 'content-type', value: 'application/sdp' },
     ]);
-    ok.body = Buffer.from(sdpAnswer({ sessionId: c.sessionId, sessionVersion: c.sessionVersion, address: this.opts().mediaAddress, port: c.leg.port }, n));
+    ok.body = Buffer.from(sdpAnswer({ sessionId: c.sessionId, sessionVersion: c.sessionVersion, address: c.address, port: c.leg.port }, n));
     server.respond(ok);
     c.ok = ok;
     c.invite = req;

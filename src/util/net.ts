@@ -1,4 +1,5 @@
 // Address helpers shared by the guards, the doctor and the composition root.
+import { createSocket } from 'node:dgram';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 
@@ -51,4 +52,52 @@ export class AddressList {
       else this.list.addSubnet(addr!, Number(bits), family);
     }
   }
+}
+
+const PRIVATE = new BlockList();
+for (const [net, bits] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['127.0.0.0', 8], ['100.64.0.0', 10], ['169.254.0.0', 16]] as const) PRIVATE.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [['fc00::', 7], ['fe80::', 10], ['::1', 128]] as const) PRIVATE.addSubnet(net, bits, 'ipv6');
+
+/** A LAN, loopback, link-local or carrier-grade NAT address: one the public internet does not route. */
+export function isPrivateAddress(ip: string): boolean {
+  const a = unmapIPv4(ip);
+  return isIPv4(a) ? PRIVATE.check(a, 'ipv4') : isIPv6(a) ? PRIVATE.check(a, 'ipv6') : false;
+}
+
+const towardCache = new Map<string, { address: string | null; at: number }>();
+
+/**
+ * The address of ours the kernel sends from toward `ip` (its route's source), found by
+ * connecting a UDP socket (nothing is sent). Remembered for a minute per peer.
+ */
+export async function localAddressToward(ip: string): Promise<string | null> {
+  const peer = unmapIPv4(ip);
+  const hit = towardCache.get(peer);
+  if (hit && Date.now() - hit.at < 60_000) return hit.address;
+  const address = await new Promise<string | null>((resolve) => {
+    const socket = createSocket(isIPv6(peer) ? 'udp6' : 'udp4');
+    socket.on('error', () => {
+      socket.close();
+      resolve(null);
+    });
+    socket.connect(9, peer, () => {
+      const local = socket.address().address;
+      socket.close();
+      resolve(local);
+    });
+  });
+  if (towardCache.size > 10_000) towardCache.clear();
+  towardCache.set(peer, { address, at: Date.now() });
+  return address;
+}
+
+/**
+ * Our address as a party at `peer` must see it in SDP: toward a phone on the LAN (a
+ * private address) the LAN address this host reaches it from; toward anyone else the
+ * public one (`external`, server.external_ip).
+ */
+export async function addressToward(peer: string, external: string): Promise<string> {
+  if (!isPrivateAddress(peer)) return external;
+  const local = await localAddressToward(peer);
+  return local && isPrivateAddress(local) ? local : external;
 }

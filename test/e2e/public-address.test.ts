@@ -2,7 +2,8 @@
 // the pbx takes the address coturn reports for it. Then this host's source address
 // toward coturn is changed (as a NAT's public address changes when the provider hands
 // out a new one): the pbx notices at its next check, the next call's SDP carries the new
-// address, and its trunk registers again with a Contact at the new address.
+// address (what the provider is offered), and its trunk registers again with a Contact at
+// the new address.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -22,6 +23,8 @@ let sipPort: number;
 let registrar: Socket;
 /** The Contact of every REGISTER the provider got, in order. */
 const contacts: string[] = [];
+/** The SDP address of every INVITE the provider got, in order. */
+const offered: string[] = [];
 let phonePassword: string;
 let configFile: string;
 
@@ -36,6 +39,13 @@ async function startRegistrar(): Promise<number> {
       const via = `${header('Via')};received=${from.address}`;
       const ok = ['SIP/2.0 200 OK', `Via: ${via}`, `From: ${header('From')}`, `To: ${header('To')};tag=opt1`, `Call-ID: ${header('Call-ID')}`, `CSeq: ${header('CSeq')}`, 'Content-Length: 0', '', ''].join('\r\n');
       registrar.send(ok, from.port, from.address);
+      return;
+    }
+    if (text.startsWith('INVITE ')) {
+      // A call out: note where the pbx wants the audio, and say busy.
+      offered.push(/^c=IN IP4 (\S+)/m.exec(text)?.[1] ?? '');
+      const busy = ['SIP/2.0 486 Busy Here', `Via: ${header('Via')}`, `From: ${header('From')}`, `To: ${header('To')};tag=busy1`, `Call-ID: ${header('Call-ID')}`, `CSeq: ${header('CSeq')}`, 'Content-Length: 0', '', ''].join('\r\n');
+      registrar.send(busy, from.port, from.address);
       return;
     }
     if (!text.startsWith('REGISTER ')) return;
@@ -69,7 +79,7 @@ before(async () => {
     sipPort,
     externalIp: 'auto',
     serverExtra: `  stun_servers: ["${stun}"]\n  stun_interval_seconds: 1\n`,
-    extra: 'sip:\n  trunk_options_seconds: 0\n',
+    extra: 'sip:\n  trunk_options_seconds: 0\ndialplan:\n  outbound_routes:\n    - name: out\n      patterns: ["NXXNXXXXXX"]\n      trunks: [provider]\n',
   }));
   token = await createToken(file);
   server = await RunningServer.start(file, port);
@@ -87,15 +97,16 @@ after(async () => {
   ns?.close();
 });
 
-/** The address in the SDP of the pbx's answer to a call to voicemail (*97). */
+/** The address in the SDP of the pbx's INVITE to the provider, for a call out from extension 3101. */
 async function sdpAddress(): Promise<string> {
   const ua = await new TestUa({ host: '127.0.0.1', port: sipPort }, '3101', phonePassword).open();
   const ear = await new RtpPeer().open();
   try {
-    const call = await ua.invite('*97', ear.sdp());
-    assert.equal(call.status, 200);
-    await ua.bye(call);
-    return /^c=IN IP4 (\S+)/m.exec(call.body)![1]!;
+    const before = offered.length;
+    const call = await ua.invite('2125550100', ear.sdp());
+    assert.equal(call.status, 486, 'the provider said busy');
+    assert.equal(offered.length, before + 1, 'the provider got the INVITE');
+    return offered[offered.length - 1]!;
   } finally {
     ear.close();
     ua.close();

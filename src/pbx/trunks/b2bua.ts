@@ -30,7 +30,7 @@ import { flowToTarget, providerFault, targetName, trunkDomain, type Target } fro
 
 export interface BridgeOptions {
   advertise: (transport: string) => SentBy;
-  /** Our address in SDP (server.external_ip). */
+  /** Our address in SDP toward providers (server.external_ip). */
   mediaAddress: string;
   t1: number;
   t2: number;
@@ -42,6 +42,8 @@ export interface BridgeOptions {
 }
 
 export interface BridgeDeps {
+  /** Our address in SDP toward a phone at this address (its LAN's when it is on one, else server.external_ip). */
+  addressToward: (phone: string) => Promise<string>;
   stack: SipStack;
   /** Opens the relay a call's media is anchored in (the built-in engine, or rtpengine). */
   relays: () => RelayFactory;
@@ -100,6 +102,8 @@ interface Bridge {
   refresh: { a?: NodeJS.Timeout; b?: NodeJS.Timeout };
   /** The last SDP each side sent (the same again is a session refresh, not a new offer). */
   bodies: { a: string; b: string };
+  /** Our address in the SDP toward each side: server.external_ip toward the provider, the LAN's toward a phone on one. */
+  addr: { a: string; b: string };
   /** The session version of our SDP toward each side (RFC 4566 o=: it grows with each change). */
   versions: { a: number; b: number };
   relay: MediaRelay;
@@ -191,7 +195,8 @@ export class TrunkBridge {
     const opts = this.d.opts();
     let sdp: string;
     try {
-      sdp = relayedAudio(bridge.a.remote, { sessionId: bridge.sessionId, sessionVersion: 1, address: bridge.relay.address ?? opts.mediaAddress, port: bridge.relay.ports.b }, () => true, false);
+      bridge.addr.b = await this.d.addressToward(o.contacts[0]!.flow.remoteAddress);
+      sdp = relayedAudio(bridge.a.remote, { sessionId: bridge.sessionId, sessionVersion: 1, address: bridge.relay.address ?? bridge.addr.b, port: bridge.relay.ports.b }, () => true, false);
     } catch (err) {
       return this.fail(bridge, { status: (err as SdpError).status ?? 488, reason: 'Not Acceptable Here' });
     }
@@ -306,6 +311,8 @@ export class TrunkBridge {
       versions: { a: 2, b: 1 },
       bodies: { a: req.body.toString('utf8'), b: '' },
       refresh: {},
+      // Outbound, leg A is the phone; inbound, the provider (leg B is the other one).
+      addr: direction === 'outbound' ? { a: await this.d.addressToward(flow.remoteAddress), b: this.d.opts().mediaAddress } : { a: this.d.opts().mediaAddress, b: this.d.opts().mediaAddress },
       relay,
       sessionId: Math.floor(Math.random() * 1e9),
       answered: false,
@@ -398,7 +405,7 @@ export class TrunkBridge {
     const opts = this.d.opts();
     try {
       offer = parseRemoteAudio(req.body.toString('utf8'));
-      sdp = relayedAudio(offer, { sessionId: bridge.sessionId, sessionVersion: ++bridge.versions[y], address: bridge.relay.address ?? opts.mediaAddress, port: bridge.relay.ports[y] }, () => true, false);
+      sdp = relayedAudio(offer, { sessionId: bridge.sessionId, sessionVersion: ++bridge.versions[y], address: bridge.relay.address ?? bridge.addr[y], port: bridge.relay.ports[y] }, () => true, false);
     } catch (err) {
       const status = err instanceof SdpError ? err.status : 400;
       return server.respond(makeResponse(req, status, status === 488 ? 'Not Acceptable Here' : 'Bad Request: malformed SDP'));
@@ -431,7 +438,7 @@ export class TrunkBridge {
       bridge.bodies[y] = res.body.toString('utf8');
       if (y === 'a') bridge.a.remote = answer;
       else bridge.b.remote = answer;
-      const back = relayedAudio({ ...answer, index: offer.index, media: offer.media }, { sessionId: bridge.sessionId, sessionVersion: ++bridge.versions[x], address: bridge.relay.address ?? opts.mediaAddress, port: bridge.relay.ports[x] }, () => true, true);
+      const back = relayedAudio({ ...answer, index: offer.index, media: offer.media }, { sessionId: bridge.sessionId, sessionVersion: ++bridge.versions[x], address: bridge.relay.address ?? bridge.addr[x], port: bridge.relay.ports[x] }, () => true, true);
       const ok = makeResponse(req, 200, 'OK', undefined, [
         { name: 'contact', value: `<${addressUri(opts.advertise(flowX.transport), 'trunk')}>` },
         { name: 'content-type', value: 'application/sdp' },
@@ -569,7 +576,7 @@ export class TrunkBridge {
       const domain = trunkDomain(trunk);
       let sdp: string;
       try {
-        sdp = relayedAudio(bridge.a.remote, { sessionId: bridge.sessionId, sessionVersion: 1, address: bridge.relay.address ?? opts.mediaAddress, port: bridge.relay.ports.b }, (c) => trunk.codecs.includes(c), false);
+        sdp = relayedAudio(bridge.a.remote, { sessionId: bridge.sessionId, sessionVersion: 1, address: bridge.relay.address ?? bridge.addr.b, port: bridge.relay.ports.b }, (c) => trunk.codecs.includes(c), false);
       } catch (err) {
         return resolve({ status: (err as SdpError).status ?? 488, reason: (err as Error).message });
       }
@@ -715,14 +722,14 @@ export class TrunkBridge {
    * formats of `formatsFrom`, in the m-line order of A's offer.
    */
   private sdpTowardA(bridge: Bridge, formatsFrom: RemoteAudio): string {
-    const local = { sessionId: bridge.sessionId, sessionVersion: bridge.versions.a, address: bridge.relay.address ?? this.d.opts().mediaAddress, port: bridge.relay.ports.a };
+    const local = { sessionId: bridge.sessionId, sessionVersion: bridge.versions.a, address: bridge.relay.address ?? bridge.addr.a, port: bridge.relay.ports.a };
     const answer = { ...formatsFrom, index: bridge.a.remote.index, media: bridge.a.remote.media };
     return relayedAudio(answer, local, () => true, true);
   }
 
   /** Our SDP toward leg B again (its re-INVITE): the relay's B-side port with the formats it answered. */
   private sdpTowardB(bridge: Bridge, remote: RemoteAudio): string {
-    const local = { sessionId: bridge.sessionId, sessionVersion: bridge.versions.b, address: bridge.relay.address ?? this.d.opts().mediaAddress, port: bridge.relay.ports.b };
+    const local = { sessionId: bridge.sessionId, sessionVersion: bridge.versions.b, address: bridge.relay.address ?? bridge.addr.b, port: bridge.relay.ports.b };
     return relayedAudio(remote, local, () => true, true);
   }
 
