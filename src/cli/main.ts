@@ -501,6 +501,25 @@ trunk
   );
 
 program
+  .command('routes')
+  .description("the outbound and inbound routes (config.yml's dialplan), with the trunks they name")
+  .option('--json', 'print JSON')
+  .action(async (o: { json?: boolean }) =>
+    withPbx(async (pbx) => {
+      const d = pbx.config().dialplan;
+      const known = (name: string) => (pbx.trunks.store.get(name) ? name : `${name} (no such trunk)`);
+      if (o.json) return out(JSON.stringify({ outbound: d.outbound_routes, inbound: d.inbound_routes, inbound_default: d.inbound_default }, null, 2));
+      out('Outbound (the first route whose pattern takes the number):');
+      if (d.outbound_routes.length === 0) out('  none: only extensions and services can be called');
+      else printTable(d.outbound_routes.map((r) => ({ route: r.name, patterns: r.patterns.join(' '), trunks: r.trunks.map(known).join(', '), caller_id: r.caller_id ?? '' })));
+      out(`Emergency numbers (always out): ${d.emergency_numbers.join(', ')}`);
+      out('Inbound (DID → destination):');
+      if (d.inbound_routes.length > 0) printTable(d.inbound_routes.map((r) => ({ did: r.did, trunk: r.trunk ?? 'any', destination: r.destination })));
+      out(`  any other DID → ${d.inbound_default}`);
+    }),
+  );
+
+program
   .command('secret')
   .description('secrets in config.yml')
   .command('seal <text>')

@@ -363,3 +363,21 @@ test('a trunk over TCP: the call goes out on a connection to the carrier, audio 
   const trace = readFileSync(readdirSync(dir).filter((f) => f.startsWith('carrier-uas-caller') && f.endsWith('_messages.log')).map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!, 'utf8');
   assert.match(trace, /^INVITE sip:2125559999@127\.0\.0\.2:\d+ SIP\/2\.0\r?\nVia: SIP\/2\.0\/TCP /m, 'the INVITE came over TCP');
 });
+
+test('a phone that withholds its number (Privacy: id): From says anonymous, the identity is still asserted to the carrier, marked private', async () => {
+  const run = carrier('caller', await freePort());
+  await new Promise((r) => setTimeout(r, 300));
+  const ua = await phone();
+  const ear = await new RtpPeer().open();
+  const call = await ua.invite('2125556060', ear.sdp(), ['Privacy: id']);
+  assert.equal(call.status, 200);
+  assert.equal((await ua.bye(call)).status, 200);
+  ear.close();
+  assert.equal((await run).code, 0);
+  const trace = readFileSync(readdirSync(dir).filter((f) => f.startsWith('carrier-uas-caller') && f.endsWith('_messages.log')).map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!, 'utf8');
+  const invite = trace.split(/\n(?=INVITE )/).filter((m) => m.startsWith('INVITE sip:2125556060@')).pop()!;
+  assert.match(invite, /^From: "Anonymous" <sip:anonymous@anonymous\.invalid>;tag=/m);
+  assert.match(invite, /^Privacy: id/m);
+  assert.match(invite, /^P-Asserted-Identity: <sip:2001@/m);
+  assert.doesNotMatch(invite.split(/\r?\n/).filter((l) => l.startsWith('From:')).join(), /2001|Front Desk/);
+});

@@ -13,7 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Baresip, startBaresip } from '../helpers/baresip.ts';
 import { writeToneWav } from '../helpers/audio.ts';
-import { createToken, freePort, freeSipPort, RunningServer, securityLogWith, tempDir, writeConfig } from '../helpers/server.ts';
+import { createToken, freePort, freeSipPort, runCli, RunningServer, securityLogWith, tempDir, writeConfig } from '../helpers/server.ts';
 import { sipp } from '../helpers/sipp.ts';
 import { carrierUas } from '../helpers/carrier.ts';
 
@@ -25,12 +25,13 @@ let token: string;
 let sipPort: number;
 let carrierPort: number;
 const phones: Baresip[] = [];
+let configFile: string;
 
 before(async () => {
   sipPort = await freeSipPort();
   carrierPort = await freeSipPort();
   const port = await freePort();
-  const file = writeConfig(dir, {
+  const file = (configFile = writeConfig(dir, {
     port,
     sipPort,
     extra:
@@ -39,7 +40,7 @@ before(async () => {
       '    - did: "5551230002"\n      trunk: carrier\n      destination: voicemail:3001\n' +
       '  inbound_default: announcement:not-in-service\n' +
       'sip:\n  trunk_options_seconds: 0\n',
-  });
+  }));
   token = await createToken(file);
   server = await RunningServer.start(file, port);
   const ext = await server.api('POST', '/api/extensions', token, { number: '3001', name: 'Sales', digest_algorithms: ['MD5'] });
@@ -147,10 +148,15 @@ test('a provider that asks the pbx to refresh the session (RFC 4028, refresher=u
   await server.waitForLog(/The caller asks for session refreshes every 4 s: the pbx refreshes \(UPDATE\) every 2 s/);
 });
 
-test('GET /api/routes shows the routes of config.yml with the trunks they name', async () => {
+test('GET /api/routes and pbx routes show the routes of config.yml with the trunks they name', async () => {
   const r = await server.api('GET', '/api/routes', token);
   assert.equal(r.status, 200);
   assert.deepEqual(r.json.outbound, [{ name: 'out', patterns: ['NXXNXXXXXX'], trunks: [{ name: 'carrier', known: true }], caller_id: null }]);
   assert.deepEqual(r.json.inbound.map((x: { did: string; destination: string }) => `${x.did} → ${x.destination}`), ['+15551230001 → extension:3001', '5551230002 → voicemail:3001']);
   assert.equal(r.json.inbound_default, 'announcement:not-in-service');
+  const cli = await runCli(['routes', '--config', configFile]);
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.match(cli.stdout, /out\s+NXXNXXXXXX\s+carrier/);
+  assert.match(cli.stdout, /\+15551230001\s+any\s+extension:3001/);
+  assert.match(cli.stdout, /any other DID → announcement:not-in-service/);
 });

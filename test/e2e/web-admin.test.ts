@@ -374,6 +374,8 @@ test('trunks: a bad host is refused at its field; a trunk created on the page is
   await row.waitFor();
   assert.match(await row.innerText(), /UDP 127\.0\.0\.2:5099.*IP-authenticated/s);
   assert.match(await row.innerText(), /ip-authenticated/);
+  await page.getByRole('heading', { name: 'Routes' }).waitFor();
+  await page.getByText('Any other number dialled: refused (404).').waitFor();
   problems.push(...(await capture(page, 'trunks')));
   await row.getByRole('button', { name: 'Disable trunk itsp' }).click();
   await row.getByText('disabled', { exact: true }).waitFor();

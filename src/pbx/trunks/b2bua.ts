@@ -589,13 +589,18 @@ export class TrunkBridge {
         { name: 'user-agent', value: opts.userAgent },
         { name: 'content-type', value: 'application/sdp' },
       ];
+      // The phone asked to withhold its number (Privacy: id, RFC 3323/3325): From says
+      // anonymous, the asserted identity still goes to the provider (billing, emergency
+      // services) marked private, and the provider strips it toward the called party.
+      const hidden = /(^|[;,\s])(id|user|header)([;,\s]|$)/i.test(bridge.a.req.get('privacy') ?? '');
       if (trunk.callerIdHeader === 'pai') headers.push({ name: 'p-asserted-identity', value: `<${identity}>` });
-      if (trunk.callerIdHeader === 'rpid') headers.push({ name: 'remote-party-id', value: `<${identity}>;party=calling;screen=yes;privacy=off` });
+      if (trunk.callerIdHeader === 'rpid') headers.push({ name: 'remote-party-id', value: `<${identity}>;party=calling;screen=yes;privacy=${hidden ? 'full' : 'off'}` });
+      if (hidden) headers.push({ name: 'privacy', value: 'id' });
       let invite = outOfDialogRequest({
         method: 'INVITE',
         uri: `sip:${o.number}@${domain}`,
-        from: `sip:${trunk.fromUser ?? o.callerId}@${domain}`,
-        fromDisplay: o.callerName ?? undefined,
+        from: hidden ? 'sip:anonymous@anonymous.invalid' : `sip:${trunk.fromUser ?? o.callerId}@${domain}`,
+        fromDisplay: hidden ? 'Anonymous' : (o.callerName ?? undefined),
         via: sentBy,
         contact: addressUri(sentBy, trunk.fromUser ?? o.callerId),
         headers,

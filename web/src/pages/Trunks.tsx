@@ -25,7 +25,7 @@ export function Trunks() {
           </button>
         ) : null}
       </PageTitle>
-      <p class="muted">Providers (ITSPs) for calls to and from the outside world. Routes are in config.yml (dialplan.outbound_routes, dialplan.inbound_routes); see docs/TRUNKS.md.</p>
+      <p class="muted">Providers (ITSPs) for calls to and from the outside world. The routes below are set in config.yml (dialplan); see docs/TRUNKS.md.</p>
       {creating ? (
         <CreateTrunk
           onCancel={() => setCreating(false)}
@@ -70,7 +70,63 @@ export function Trunks() {
           ))}
         </TableWrap>
       ) : null}
+      <Routes />
     </>
+  );
+}
+
+interface RouteList {
+  outbound: { name: string; patterns: string[]; trunks: { name: string; known: boolean }[]; caller_id: string | null }[];
+  inbound: { did: string; trunk: string | null; destination: string }[];
+  inbound_default: string;
+  emergency_numbers: string[];
+}
+
+function Routes() {
+  const routes = useAsync(() => api<RouteList>('GET', '/api/routes'), []);
+  const r = routes.data;
+  return (
+    <section class="card" aria-labelledby="routes-heading">
+      <h2 id="routes-heading">Routes</h2>
+      <Loading state={routes} />
+      {r ? (
+        <>
+          <h3>Outbound</h3>
+          {r.outbound.length === 0 ? <p class="muted">None: only extensions and services can be called. Emergency numbers ({r.emergency_numbers.join(', ')}) still go out through every trunk.</p> : null}
+          {r.outbound.length > 0 ? (
+            <TableWrap label="Outbound routes" columns={['Route', 'Patterns', 'Trunks, in turn', 'Caller ID']}>
+              {r.outbound.map((o) => (
+                <tr key={o.name}>
+                  <th scope="row">{o.name}</th>
+                  <td>{o.patterns.join(' ')}</td>
+                  <td>
+                    {o.trunks.map((t) => (
+                      <>
+                        {t.known ? t.name : <Badge tone="bad">{t.name}: no such trunk</Badge>}{' '}
+                      </>
+                    ))}
+                  </td>
+                  <td>{o.caller_id ?? <span class="muted">the extension's</span>}</td>
+                </tr>
+              ))}
+            </TableWrap>
+          ) : null}
+          <h3>Inbound</h3>
+          {r.inbound.length > 0 ? (
+            <TableWrap label="Inbound routes" columns={['Number dialled (DID)', 'From trunk', 'Goes to']}>
+              {r.inbound.map((i) => (
+                <tr key={`${i.did}-${i.trunk ?? ''}`}>
+                  <th scope="row">{i.did}</th>
+                  <td>{i.trunk ?? 'any'}</td>
+                  <td>{i.destination}</td>
+                </tr>
+              ))}
+            </TableWrap>
+          ) : null}
+          <p>Any other number dialled: {r.inbound_default === 'reject' ? 'refused (404)' : r.inbound_default}.</p>
+        </>
+      ) : null}
+    </section>
   );
 }
 
