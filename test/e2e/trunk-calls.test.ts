@@ -9,11 +9,11 @@
 // set by trunk-calls-rtpengine.test.ts): a real rtpengine, userspace forwarding.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSocket, type Socket } from 'node:dgram';
 import { createToken, freePort, freeSipPort, runCli, RunningServer, securityLogWith, tempDir, writeConfig } from '../helpers/server.ts';
-import { SCENARIOS, sipp } from '../helpers/sipp.ts';
+import { SCENARIOS, sipp, sippTrace } from '../helpers/sipp.ts';
 import { carrierUas, type CarrierHangup } from '../helpers/carrier.ts';
 import { TestUa } from '../helpers/sip-client.ts';
 import { RtpPeer } from '../helpers/rtp-peer.ts';
@@ -124,7 +124,7 @@ test('an extension calls an outside number: the carrier sees the trunk\'s creden
   assert.equal(result.code, 0, result.output.slice(-2500));
 
   // What the carrier received: the authenticated INVITE.
-  const log = readFileSync(join(dir, readdirSync(dir).find((f) => f.startsWith('carrier-uas-caller') && f.endsWith('_messages.log'))!), 'utf8');
+  const log = sippTrace(dir, 'carrier-uas-caller');
   const invites = log.split(/\n(?=INVITE )/).filter((m) => m.startsWith('INVITE '));
   assert.equal(invites.length, 2, 'challenged once, then with credentials');
   const invite = invites[1]!.split(/\n-{5,}/)[0]!;
@@ -360,7 +360,7 @@ test('a trunk over TCP: the call goes out on a connection to the carrier, audio 
   ear.close();
   const result = await run;
   assert.equal(result.code, 0, result.output.slice(-2500));
-  const trace = readFileSync(readdirSync(dir).filter((f) => f.startsWith('carrier-uas-caller') && f.endsWith('_messages.log')).map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!, 'utf8');
+  const trace = sippTrace(dir, 'carrier-uas-caller');
   assert.match(trace, /^INVITE sip:2125559999@127\.0\.0\.2:\d+ SIP\/2\.0\r?\nVia: SIP\/2\.0\/TCP /m, 'the INVITE came over TCP');
 });
 
@@ -374,7 +374,7 @@ test('a phone that withholds its number (Privacy: id): From says anonymous, the 
   assert.equal((await ua.bye(call)).status, 200);
   ear.close();
   assert.equal((await run).code, 0);
-  const trace = readFileSync(readdirSync(dir).filter((f) => f.startsWith('carrier-uas-caller') && f.endsWith('_messages.log')).map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!, 'utf8');
+  const trace = sippTrace(dir, 'carrier-uas-caller');
   const invite = trace.split(/\n(?=INVITE )/).filter((m) => m.startsWith('INVITE sip:2125556060@')).pop()!;
   assert.match(invite, /^From: "Anonymous" <sip:anonymous@anonymous\.invalid>;tag=/m);
   assert.match(invite, /^Privacy: id/m);

@@ -9,12 +9,11 @@
 // call leaves no call and no media port behind.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Baresip, startBaresip } from '../helpers/baresip.ts';
 import { writeToneWav } from '../helpers/audio.ts';
 import { createToken, freePort, freeSipPort, runCli, RunningServer, securityLogWith, tempDir, writeConfig } from '../helpers/server.ts';
-import { sipp } from '../helpers/sipp.ts';
+import { sipp, sippTrace } from '../helpers/sipp.ts';
 import { carrierUas } from '../helpers/carrier.ts';
 
 const CARRIER_IP = '127.0.0.2';
@@ -77,7 +76,7 @@ test('the phone calls an outside number: the carrier gets the trunk\'s credentia
   phone.send('/hangup');
   const result = await run;
   assert.equal(result.code, 0, result.output.slice(-2500));
-  const trace = readFileSync(join(dir, readdirSync(dir).find((f) => f.startsWith('carrier-uas-caller') && f.endsWith('_messages.log'))!), 'utf8');
+  const trace = sippTrace(dir, 'carrier-uas-caller');
   const invite = trace.split(/\n(?=INVITE )/).filter((m) => m.startsWith('INVITE ')).pop()!;
   assert.match(invite, /^Authorization: Digest username="pbxtrunk"/m);
   assert.doesNotMatch(invite, /baresip/i, "nothing of the phone's (its User-Agent) reaches the carrier");
@@ -131,7 +130,7 @@ test("an INVITE that claims to be the carrier's but comes from another address g
   const run = await carrierCalls('carrier-call-refused.xml', '15551230001', { localIp: STRANGER_IP, fromHost: CARRIER_IP });
   assert.equal(run.successful, 1, run.output.slice(-3000));
   // Nothing but the 403 came back: no challenge, no 100 Trying.
-  const trace = readFileSync(join(dir, readdirSync(dir).find((f) => f.startsWith('carrier-call-refused') && f.endsWith('_messages.log'))!), 'utf8');
+  const trace = sippTrace(dir, 'carrier-call-refused');
   assert.doesNotMatch(trace, /SIP\/2\.0 (100|180|407|401)/);
   const line = /call-refused.*ip=127\.0\.0\.3.*reason=not-a-trunk-address/;
   assert.match(await securityLogWith(dir, line), line);

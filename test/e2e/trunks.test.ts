@@ -6,10 +6,10 @@
 // in the database and never shown.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createToken, freePort, freeSipPort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
-import { sipp } from '../helpers/sipp.ts';
+import { sipp, sippTrace } from '../helpers/sipp.ts';
 
 const dir = tempDir();
 let server: RunningServer;
@@ -62,7 +62,7 @@ test('the trunk registers with the carrier using its credentials, refreshes befo
   // scenario (two registrations, each answer checked against the credentials) ends well.
   const run = await carrier;
   assert.equal(run.code, 0, run.output.slice(-2000));
-  const log = readFileSync(join(dir, readdirSync(dir).find((f) => f.startsWith('carrier-registrar') && f.endsWith('_messages.log'))!), 'utf8');
+  const log = sippTrace(dir, 'carrier-registrar');
   const registers = log.split(/\n(?=REGISTER )/).filter((m) => m.startsWith('REGISTER '));
   assert.equal(registers.length, 4, 'two registrations, each challenged once');
   const header = (m: string, name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'im').exec(m)?.[1]?.trim();

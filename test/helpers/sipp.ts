@@ -1,6 +1,6 @@
 // Runs Debian's SIPp (`sipp`, package sip-tester) against the server on 127.0.0.1.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './server.ts';
 
@@ -61,4 +61,14 @@ export function fromTemplate(dir: string, template: string, values: Record<strin
   const file = join(dir, template.replace('.template', `-${Object.values(values).join('-')}`));
   writeFileSync(file, text);
   return file;
+}
+
+/** The newest message trace (-trace_msg) SIPp wrote in `dir` for a scenario whose file name starts with `scenario`. */
+export function sippTrace(dir: string, scenario: string): string {
+  const files = readdirSync(dir)
+    .filter((f) => f.startsWith(scenario) && f.endsWith('_messages.log'))
+    .map((f) => join(dir, f))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  if (files.length === 0) throw new Error(`no SIPp message trace for ${scenario} in ${dir}`);
+  return readFileSync(files[0]!, 'utf8');
 }
