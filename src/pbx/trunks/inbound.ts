@@ -132,7 +132,9 @@ export class InboundCalls {
   private claimedTrunk(req: SipRequest): Trunk | undefined {
     const fromHost = req.from.uri.host.toLowerCase();
     const ruriUser = req.requestUri.user ?? '';
-    return this.d.trunks.list().find((t) => t.enabled && (t.host.toLowerCase() === fromHost || t.allowedAddresses.includes(fromHost) || (t.register && ruriUser !== '' && (ruriUser === t.contactUser || ruriUser === t.username))));
+    // A phone calling an extension whose number happens to be a trunk's user name is no claim.
+    const registeredUser = ruriUser !== '' && !this.d.isExtension(ruriUser);
+    return this.d.trunks.list().find((t) => t.enabled && (t.host.toLowerCase() === fromHost || t.allowedAddresses.includes(fromHost) || (t.register && registeredUser && (ruriUser === t.contactUser || ruriUser === t.username))));
   }
 }
 
