@@ -62,3 +62,26 @@ test('destinations: extension, voicemail, announcement; anything else rejects', 
   assert.deepEqual(parseDestination('announcement:closed'), { kind: 'announcement', target: 'closed' });
   assert.deepEqual(parseDestination('reject'), { kind: 'reject', target: null });
 });
+
+test('an INVITE without credentials that names a registering trunk\'s user from a stranger\'s address is refused as a spoof; one to an extension of that number is not', async () => {
+  const { InboundCalls } = await import('../../src/pbx/trunks/inbound.ts');
+  const refused: string[] = [];
+  const security: string[] = [];
+  const trunkList = [trunk({ name: 'itsp', enabled: true, host: 'sip.itsp.example', allowedAddresses: [], username: '5551000', contactUser: null })];
+  const calls = new InboundCalls({
+    sources: { trunkAt: () => undefined },
+    trunks: { list: () => trunkList },
+    isExtension: (n: string) => n === '100',
+    securityLog: { write: (event: string, fields: Record<string, unknown>) => security.push(`${event} ${fields['reason']}`) },
+    onSpoof: () => {},
+    log: { warn: () => {}, child: () => ({}) },
+  } as unknown as ConstructorParameters<typeof InboundCalls>[0]);
+  const tx = { respond: (r: { status: number }) => refused.push(String(r.status)) } as never;
+  const flow = { remoteAddress: '198.51.100.9' } as never;
+  assert.equal(calls.handle(invite('5551000'), tx, flow), true, 'the trunk\'s registered user, from elsewhere: taken (refused)');
+  assert.deepEqual(refused, ['403']);
+  assert.deepEqual(security, ['call-refused not-a-trunk-address']);
+  trunkList[0]!.username = '100';
+  assert.equal(calls.handle(invite('100'), tx, flow), false, 'extension 100 is called: the phone is challenged as usual');
+  assert.deepEqual(refused, ['403'], 'nothing more was answered');
+});
