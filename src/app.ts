@@ -60,6 +60,7 @@ import { OutboundCalls } from './pbx/trunks/outbound.js';
 import { InboundCalls } from './pbx/trunks/inbound.js';
 import { TrunkSources } from './pbx/trunks/sources.js';
 import { NgClient, RtpengineRelay } from './media/rtpengine.js';
+import { AnchoredMedia } from './pbx/media-anchor.js';
 import type { RelayFactory } from './media/engine.js';
 import { PublicAddress } from './config/public-address.js';
 import { lanAddress } from './config/default-file.js';
@@ -195,9 +196,18 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   sip.services.subscriptions = voicemail.mwi;
   const ng = new NgClient(() => config().media.rtpengine_ng);
   const rtpengine: RelayFactory = { openRelay: () => RtpengineRelay.open(ng) };
+  const relays = (): RelayFactory => (config().media.engine === 'rtpengine' ? rtpengine : sip.media);
+  // Calls between phones: anchored with media.anchor: always.
+  sip.proxy.anchor = (_caller, callerFlow, callees) => {
+    if (config().media.anchor !== 'always' || callees.length === 0) return null;
+    const external = config().server.external_ip;
+    return Promise.all([relays().openRelay(), addressToward(callerFlow.remoteAddress, external), addressToward(callees[0]!.sourceAddress, external)]).then(
+      ([relay, towardCaller, towardCallee]) => new AnchoredMedia(relay, { caller: towardCaller, callee: towardCallee }),
+    );
+  };
   const bridge = new TrunkBridge({
     stack: sip.stack,
-    relays: () => (config().media.engine === 'rtpengine' ? rtpengine : sip.media),
+    relays,
     addressToward: (phone) => addressToward(phone, config().server.external_ip),
     calls: sip.calls,
     targets: (t) => trunkTargets(t),

@@ -2,6 +2,7 @@
 // every in-dialog request). A proxy is no party of the dialog, so it keeps no route set
 // or CSeq: only who the two parties are, the flow each was last seen on (NAT), and the
 // call it belongs to. Like Kamailio's dialog module: keyed by Call-ID and both tags.
+import type { AnchoredMedia } from './media-anchor.js';
 import { dialogKey } from '../sip/dialog.js';
 import type { Call } from './calls.js';
 import type { Peer } from './reach.js';
@@ -14,6 +15,8 @@ export interface ProxyDialog {
   callee: Peer;
   call: Call | null;
   lastActivity: number;
+  /** The relay the call's media goes through (media.anchor); not kept across restarts. */
+  media?: AnchoredMedia | null;
 }
 
 /** A dialog found for a request, and which side sent it. */

@@ -14,6 +14,13 @@ import type { ServerTransaction } from '../sip/transactions/server.js';
 import type { Binding, Location } from './location.js';
 import { resultOf, type Call, type CallResult, type Calls } from './calls.js';
 import { DialogTable, type ProxyDialog } from './dialog-table.js';
+import type { AnchoredMedia, AnchorSide } from './media-anchor.js';
+
+/**
+ * Whether a call's media goes through the pbx, and its relay when it does: null when
+ * not (the phones send RTP to each other); a rejected promise: no relay could be opened.
+ */
+export type Anchor = (caller: string, callerFlow: Flow, callees: Binding[]) => Promise<AnchoredMedia> | null;
 
 /** Where an initial request's fork stands towards the caller (RFC 3261 §16.7). */
 export enum ForkState {
@@ -61,6 +68,8 @@ interface ForkContext {
   timer: NodeJS.Timeout | undefined;
   /** The caller's flow (a diverted call is answered there). */
   flow: Flow;
+  /** The call's media goes through the pbx (media.anchor). */
+  media: AnchoredMedia | null;
 }
 
 /** A final response has gone to the caller: nothing more but 2xx retransmissions goes upstream. */
@@ -89,6 +98,8 @@ export class SipProxy {
   divert: Divert | null = null;
   /** The callee's own ring time (its mailbox's no_answer_seconds), else sip.no_answer_seconds. */
   ringSecondsFor: ((callee: string) => number | null) | null = null;
+  /** Media anchoring for calls between phones (set by the composition root). */
+  anchor: Anchor | null = null;
   private readonly dialogs = new DialogTable();
   private readonly forks = new Map<string, ForkContext>();
   private readonly sweeper: NodeJS.Timeout;
@@ -105,6 +116,7 @@ export class SipProxy {
     // Dialogs whose BYE we never saw (a phone lost power) are forgotten after a day.
     this.sweeper = setInterval(() => {
       for (const d of this.dialogs.expire(Date.now() - 24 * 3600_000)) {
+        d.media?.close();
         this.store.remove(d);
         if (d.call) this.calls.end(d.call, 'answered', 200, 'system');
       }
@@ -139,7 +151,7 @@ export class SipProxy {
       if (call) this.calls.end(call, 'unavailable', 480, null);
       return;
     }
-    const ctx: ForkContext = { state: ForkState.Calling, server, request: req, caller: flowPeer(flow), branches: [], best: null, call, timer: undefined, flow };
+    const ctx: ForkContext = { state: ForkState.Calling, server, request: req, caller: flowPeer(flow), branches: [], best: null, call, timer: undefined, flow, media: null };
     this.forks.set(server.key, ctx);
     if (isInvite) {
       ctx.timer = setTimeout(() => {
@@ -149,21 +161,44 @@ export class SipProxy {
         ctx.state = ForkState.NoAnswer;
         this.forks.delete(ctx.server.key);
         this.cancelBranches(ctx);
+        ctx.media?.close();
         if (ctx.call && this.divert?.(req, ctx.server, flow, ctx.call, 'no_answer')) return;
         ctx.server.respond(makeResponse(req, 480, 'No Answer'));
         if (ctx.call) this.calls.end(ctx.call, 'no_answer', 480, null);
       }, (this.ringSecondsFor?.(callee) ?? this.opts().noAnswerSeconds) * 1000);
     }
-    for (const t of targets) {
-      const out = this.forwardCopy(req, flow, t.flow, t.b.contact, t.b.path ?? [], true);
-      const branch: Branch = { state: BranchState.Trying, request: out, flow: t.flow, peer: peerOf(t.b) };
-      ctx.branches.push(branch);
-      this.stack.sendRequest(out, t.flow, {
-        response: (res) => this.branchResponse(ctx, branch, res),
-        timeout: () => this.branchFinal(ctx, branch, makeResponse(out, 408, 'Request Timeout')),
-        transportError: () => this.branchFinal(ctx, branch, makeResponse(out, 503, 'Service Unavailable')),
-      });
-    }
+    const send = (body: Buffer | null) => {
+      for (const t of targets) {
+        const out = this.forwardCopy(req, flow, t.flow, t.b.contact, t.b.path ?? [], true);
+        if (body) out.body = body;
+        const branch: Branch = { state: BranchState.Trying, request: out, flow: t.flow, peer: peerOf(t.b) };
+        ctx.branches.push(branch);
+        this.stack.sendRequest(out, t.flow, {
+          response: (res) => this.branchResponse(ctx, branch, res),
+          timeout: () => this.branchFinal(ctx, branch, makeResponse(out, 408, 'Request Timeout')),
+          transportError: () => this.branchFinal(ctx, branch, makeResponse(out, 503, 'Service Unavailable')),
+        });
+      }
+    };
+    const anchoring = isInvite && req.body.length > 0 ? this.anchor?.(caller, flow, targets.map((t) => t.b)) : null;
+    if (!anchoring) return send(null);
+    anchoring.then(
+      (media) => {
+        ctx.media = media;
+        // Given up while the relay opened (CANCEL, ring time): nothing goes out.
+        if (ctx.state !== ForkState.Calling) {
+          media.close();
+          if (ctx.state === ForkState.Cancelled) this.finishUnanswered(ctx, makeResponse(req, 487, 'Request Terminated'));
+          return;
+        }
+        send(media.rewrite('caller', req.body, flow.remoteAddress));
+      },
+      (err: Error) => {
+        this.log.error({ call_id: req.callId, err: err.message }, `No media relay for the call from ${caller} to ${callee}: ${err.message}`);
+        if (ctx.state !== ForkState.Calling) return;
+        this.finishUnanswered(ctx, makeResponse(req, 503, 'Service Unavailable: no media relay'));
+      },
+    );
   }
 
   /** CANCEL for a pending INVITE (§16.10): answer it, cancel every branch. */
@@ -203,23 +238,29 @@ export class SipProxy {
       if (server) server.respond(makeResponse(req, 480, 'Temporarily Unavailable: party unreachable'));
       return true;
     }
+    if (req.method === 'BYE') d.media?.close();
     if (req.method === 'BYE' && d.call) {
       this.calls.end(d.call, 'answered', 200, fromCaller ? 'caller' : 'callee');
       d.call = null;
     }
-    this.relay(req, server, flow, targetFlow, d);
+    this.relay(req, server, flow, targetFlow, d, fromCaller ? 'caller' : 'callee');
     return true;
   }
 
   /** Forwards an in-dialog request to the other party: ACK statelessly, the rest in a client transaction whose answers go back. */
-  private relay(req: SipRequest, server: ServerTransaction | null, flow: Flow, targetFlow: Flow, d: ProxyDialog | null): void {
+  private relay(req: SipRequest, server: ServerTransaction | null, flow: Flow, targetFlow: Flow, d: ProxyDialog | null, from: AnchorSide | null): void {
     const out = this.forwardCopy(req, flow, targetFlow, req.uri, [], false);
+    // An anchored call: a new offer (or a late answer in the ACK) names the relay too.
+    if (d?.media && from && req.body.length > 0) out.body = d.media.rewrite(from, req.body, flow.remoteAddress);
     if (req.method === 'ACK' || !server) {
       this.stack.sendStateless(out, targetFlow);
       return;
     }
     this.stack.sendRequest(out, targetFlow, {
-      response: (res) => this.relayResponse(server, res, d, req),
+      response: (res) => {
+        if (d?.media && from && res.status >= 200 && res.status < 300 && res.body.length > 0) res.body = d.media.rewrite(from === 'caller' ? 'callee' : 'caller', res.body, targetFlow.remoteAddress);
+        this.relayResponse(server, res, d, req);
+      },
       timeout: () => server.respond(makeResponse(req, 408)),
       transportError: () => server.respond(makeResponse(req, 503)),
     });
@@ -263,7 +304,7 @@ export class SipProxy {
       return true;
     }
     this.log.info({ call_id: req.callId, method: req.method, from: sender, to: binding.aor }, `${req.method} for a dialog this server does not know routed by its Route header to ${binding.aor}`);
-    this.relay(req, server, flow, targetFlow, null);
+    this.relay(req, server, flow, targetFlow, null, null);
     return true;
   }
 
@@ -272,6 +313,7 @@ export class SipProxy {
     res.removeFirstValue('via');
     server.respond(res);
     if (d && req.method === 'BYE' && res.status >= 200) {
+      d.media?.close();
       this.dialogs.forget(d);
       this.store.remove(d);
     }
@@ -279,6 +321,7 @@ export class SipProxy {
 
   private branchResponse(ctx: ForkContext, branch: Branch, res: SipResponse): void {
     const status = res.status;
+    if (ctx.media && status > 100 && status < 300 && res.body.length > 0) res.body = ctx.media.rewrite('callee', res.body, branch.flow.remoteAddress);
     if (status < 200) {
       if (branch.state === BranchState.Trying) branch.state = BranchState.Proceeding;
       else if (branch.state === BranchState.CancelPending) this.sendCancel(ctx, branch);
@@ -314,12 +357,23 @@ export class SipProxy {
     this.maybeFinish(ctx);
   }
 
+  /** No branch was sent (the relay could not open, or the caller cancelled meanwhile): answer the caller now. */
+  private finishUnanswered(ctx: ForkContext, res: SipResponse): void {
+    clearTimeout(ctx.timer);
+    this.forks.delete(ctx.server.key);
+    const cancelled = ctx.state === ForkState.Cancelled;
+    ctx.state = ForkState.Completed;
+    ctx.server.respond(res);
+    if (ctx.call) this.calls.end(ctx.call, cancelled ? 'cancelled' : resultOf(res.status), res.status, cancelled ? 'caller' : null);
+  }
+
   /** When every branch has a final response, answer the caller with the best one (§16.7.6). */
   private maybeFinish(ctx: ForkContext): void {
     if (!ctx.branches.every((b) => b.state === BranchState.Completed)) return;
     clearTimeout(ctx.timer);
     this.forks.delete(ctx.server.key);
     if (answeredUpstream(ctx)) return;
+    ctx.media?.close();
     const cancelled = ctx.state === ForkState.Cancelled;
     ctx.state = ForkState.Completed;
     let res = ctx.best!;
@@ -362,7 +416,7 @@ export class SipProxy {
     const calleeTag = res.to.params.get('tag');
     if (!calleeTag) return;
     const callerTag = ctx.request.from.params.get('tag') ?? '';
-    this.dialogs.remember({ callId: ctx.request.callId, callerTag, calleeTag, caller: ctx.caller, callee: branch.peer, call: ctx.call }, confirmed);
+    this.dialogs.remember({ callId: ctx.request.callId, callerTag, calleeTag, caller: ctx.caller, callee: branch.peer, call: ctx.call, media: ctx.media }, confirmed);
     // A confirmed call outlives a restart: its BYE must still find the other party, and its CDR be written.
     if (confirmed && method === 'INVITE') {
       const kept = this.dialogs.match(ctx.request.callId, callerTag, calleeTag);

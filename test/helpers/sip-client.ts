@@ -9,6 +9,8 @@ export interface Answer {
   status: number;
   reason: string;
   extra?: string[];
+  /** An SDP body (Content-Type: application/sdp). */
+  body?: string;
 }
 
 export interface SipReply {
@@ -242,7 +244,7 @@ export class TestUa {
       copy('cseq') +
       (answer.status >= 101 && answer.status < 300 && req.method !== 'CANCEL' ? copy('record-route') : '') +
       (answer.extra ?? []).map((x) => `${x}\r\n`).join('') +
-      'Content-Length: 0\r\n\r\n';
+      (answer.body ? `Content-Type: application/sdp\r\nContent-Length: ${Buffer.byteLength(answer.body)}\r\n\r\n${answer.body}` : 'Content-Length: 0\r\n\r\n');
     this.sendRaw(res);
   }
 }

@@ -1,0 +1,97 @@
+// Calls between phones with media.anchor: always: the proxy still routes the signalling,
+// but each phone's SDP is rewritten to name a relay port of the pbx, and the audio goes
+// through the relay both ways (each phone's tone reaches the other); BYE frees the relay.
+// A second server with the default (never) leaves the phones' SDP alone.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createToken, freePort, freeSipPort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
+import { TestUa } from '../helpers/sip-client.ts';
+import { RtpPeer } from '../helpers/rtp-peer.ts';
+import { toneSeconds } from '../helpers/audio.ts';
+
+let server: RunningServer;
+let token: string;
+let sipPort: number;
+const uas: TestUa[] = [];
+const peers: RtpPeer[] = [];
+
+async function start(anchor: string): Promise<void> {
+  const dir = tempDir();
+  sipPort = await freeSipPort();
+  const port = await freePort();
+  const file = writeConfig(dir, { port, sipPort, extra: `media:\n  anchor: ${anchor}\n` });
+  token = await createToken(file);
+  server = await RunningServer.start(file, port);
+}
+
+async function phones(): Promise<{ caller: TestUa; callee: TestUa; callerEar: RtpPeer; calleeEar: RtpPeer }> {
+  const secrets: string[] = [];
+  for (const n of ['4101', '4102']) {
+    const r = await server.api('POST', '/api/extensions', token, { number: n, digest_algorithms: ['MD5'] });
+    assert.equal(r.status, 201);
+    secrets.push(r.json.password);
+  }
+  const caller = await new TestUa({ host: '127.0.0.1', port: sipPort }, '4101', secrets[0]!).open();
+  const callee = await new TestUa({ host: '127.0.0.1', port: sipPort }, '4102', secrets[1]!).open();
+  uas.push(caller, callee);
+  assert.equal((await callee.register()).reply.status, 200);
+  const callerEar = await new RtpPeer().open();
+  const calleeEar = await new RtpPeer().open();
+  peers.push(callerEar, calleeEar);
+  return { caller, callee, callerEar, calleeEar };
+}
+
+after(async () => {
+  for (const u of uas) u.close();
+  for (const p of peers) p.close();
+  await server?.stop();
+});
+
+test('media.anchor: always: both phones get the relay in SDP, and each one\'s tone reaches the other through it', async () => {
+  await start('always');
+  const { caller, callee, callerEar, calleeEar } = await phones();
+  let offered = '';
+  callee.onRequest = (req) => {
+    if (req.method !== 'INVITE') return { status: 200, reason: 'OK' };
+    offered = req.raw.split('\r\n\r\n').slice(1).join('\r\n\r\n');
+    return { status: 200, reason: 'OK', extra: [`Contact: <sip:4102@127.0.0.1:${callee.port}>`], body: calleeEar.sdp() };
+  };
+  const call = await caller.invite('4102', callerEar.sdp());
+  assert.equal(call.status, 200);
+  const port = (sdp: string) => Number(/^m=audio (\d+)/m.exec(sdp)?.[1]);
+  assert.notEqual(port(offered), callerEar.port, 'the callee is offered a relay port, not the caller\'s');
+  assert.notEqual(port(call.body), calleeEar.port, 'the caller gets a relay port, not the callee\'s');
+  assert.ok(port(offered) >= 10000 && port(offered) <= 20000 && port(call.body) >= 10000 && port(call.body) <= 20000, 'both in media.rtp_port_min–max');
+  callerEar.start(call.body);
+  calleeEar.start(offered);
+  callerEar.tone(700);
+  calleeEar.tone(1100);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.ok(toneSeconds(Int16Array.from(calleeEar.received), 700) > 0.8, "the caller's tone reached the callee through the relay");
+  assert.ok(toneSeconds(Int16Array.from(callerEar.received), 1100) > 0.8, "the callee's tone reached the caller through the relay");
+  assert.equal((await caller.bye(call)).status, 200);
+  for (const until = Date.now() + 3000; ; ) {
+    const metrics = await server.api('GET', '/metrics', token);
+    if (Number(/^pbx_media_ports_in_use (\d+)/m.exec(metrics.text)?.[1]) === 0) break;
+    assert.ok(Date.now() < until, 'the relay was freed after BYE');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+});
+
+test('media.anchor: never (the default): the phones send RTP to each other', async () => {
+  await server.stop();
+  await start('never');
+  const { caller, callee, callerEar, calleeEar } = await phones();
+  let offered = '';
+  callee.onRequest = (req) => {
+    if (req.method !== 'INVITE') return { status: 200, reason: 'OK' };
+    offered = req.raw.split('\r\n\r\n').slice(1).join('\r\n\r\n');
+    return { status: 200, reason: 'OK', extra: [`Contact: <sip:4102@127.0.0.1:${callee.port}>`], body: calleeEar.sdp() };
+  };
+  const call = await caller.invite('4102', callerEar.sdp());
+  assert.equal(call.status, 200);
+  assert.equal(Number(/^m=audio (\d+)/m.exec(offered)?.[1]), callerEar.port, "the callee gets the caller's own SDP");
+  assert.equal(Number(/^m=audio (\d+)/m.exec(call.body)?.[1]), calleeEar.port);
+  assert.equal((await caller.bye(call)).status, 200);
+});
+
