@@ -41,6 +41,17 @@ async function phones(): Promise<{ caller: TestUa; callee: TestUa; callerEar: Rt
   return { caller, callee, callerEar, calleeEar };
 }
 
+/** The callee answers INVITEs with its ear's SDP; the returned function gives the SDP it was offered. */
+function answers(callee: TestUa, ear: RtpPeer): () => string {
+  let offered = '';
+  callee.onRequest = (req) => {
+    if (req.method !== 'INVITE') return { status: 200, reason: 'OK' };
+    offered = req.raw.split('\r\n\r\n').slice(1).join('\r\n\r\n');
+    return { status: 200, reason: 'OK', extra: [`Contact: <sip:4102@127.0.0.1:${callee.port}>`], body: ear.sdp() };
+  };
+  return () => offered;
+}
+
 after(async () => {
   for (const u of uas) u.close();
   for (const p of peers) p.close();
@@ -50,20 +61,15 @@ after(async () => {
 test('media.anchor: always: both phones get the relay in SDP, and each one\'s tone reaches the other through it', async () => {
   await start('always');
   const { caller, callee, callerEar, calleeEar } = await phones();
-  let offered = '';
-  callee.onRequest = (req) => {
-    if (req.method !== 'INVITE') return { status: 200, reason: 'OK' };
-    offered = req.raw.split('\r\n\r\n').slice(1).join('\r\n\r\n');
-    return { status: 200, reason: 'OK', extra: [`Contact: <sip:4102@127.0.0.1:${callee.port}>`], body: calleeEar.sdp() };
-  };
+  const offer = answers(callee, calleeEar);
   const call = await caller.invite('4102', callerEar.sdp());
   assert.equal(call.status, 200);
   const port = (sdp: string) => Number(/^m=audio (\d+)/m.exec(sdp)?.[1]);
-  assert.notEqual(port(offered), callerEar.port, 'the callee is offered a relay port, not the caller\'s');
+  assert.notEqual(port(offer()), callerEar.port, 'the callee is offered a relay port, not the caller\'s');
   assert.notEqual(port(call.body), calleeEar.port, 'the caller gets a relay port, not the callee\'s');
-  assert.ok(port(offered) >= 10000 && port(offered) <= 20000 && port(call.body) >= 10000 && port(call.body) <= 20000, 'both in media.rtp_port_min–max');
+  assert.ok(port(offer()) >= 10000 && port(offer()) <= 20000 && port(call.body) >= 10000 && port(call.body) <= 20000, 'both in media.rtp_port_min–max');
   callerEar.start(call.body);
-  calleeEar.start(offered);
+  calleeEar.start(offer());
   callerEar.tone(700);
   calleeEar.tone(1100);
   await new Promise((r) => setTimeout(r, 1500));
@@ -82,15 +88,10 @@ test('media.anchor: never (the default): the phones send RTP to each other', asy
   await server.stop();
   await start('never');
   const { caller, callee, callerEar, calleeEar } = await phones();
-  let offered = '';
-  callee.onRequest = (req) => {
-    if (req.method !== 'INVITE') return { status: 200, reason: 'OK' };
-    offered = req.raw.split('\r\n\r\n').slice(1).join('\r\n\r\n');
-    return { status: 200, reason: 'OK', extra: [`Contact: <sip:4102@127.0.0.1:${callee.port}>`], body: calleeEar.sdp() };
-  };
+  const offer = answers(callee, calleeEar);
   const call = await caller.invite('4102', callerEar.sdp());
   assert.equal(call.status, 200);
-  assert.equal(Number(/^m=audio (\d+)/m.exec(offered)?.[1]), callerEar.port, "the callee gets the caller's own SDP");
+  assert.equal(Number(/^m=audio (\d+)/m.exec(offer())?.[1]), callerEar.port, "the callee gets the caller's own SDP");
   assert.equal(Number(/^m=audio (\d+)/m.exec(call.body)?.[1]), calleeEar.port);
   assert.equal((await caller.bye(call)).status, 200);
 });
