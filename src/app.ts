@@ -350,10 +350,6 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
         const anchored = rows.filter((r) => r.direction === 'inbound' || r.direction === 'outbound');
         return { caller: rows.filter((r) => r.media_one_way === 'caller').length, callee: rows.filter((r) => r.media_one_way === 'callee').length, total: anchored.length };
       },
-      temporaryToken: async () => {
-        const { token, info } = await tokens.create('pbx doctor', 'admin', new Date(Date.now() + 60_000).toISOString());
-        return { token, revoke: () => tokens.revoke(info.id) };
-      },
     },
     startedAt: new Date(),
     async startSip() {

@@ -9,7 +9,10 @@ import { certificateFindings, deviceFindings, provisioningAccessFindings, extern
 
 export type { Finding };
 
-export async function runDoctor(pbx: DoctorSources): Promise<Finding[]> {
+/** Asks the running server's API (GET), as `pbx` CLI commands do (cli/live.ts). */
+export type AskServer = <T>(path: string) => Promise<T>;
+
+export async function runDoctor(pbx: DoctorSources, ask: AskServer): Promise<Finding[]> {
   const c = pbx.config();
   const findings: Finding[] = [];
   const add = (check: string, ok: boolean, message: string, fix?: string) => findings.push(finding(check, ok, message, fix));
@@ -70,7 +73,7 @@ export async function runDoctor(pbx: DoctorSources): Promise<Finding[]> {
 
   // 8. Trunks: registered (the running server's view), the provider answers OPTIONS from
   // here, and it sees this host at server.external_ip (else: one-way audio, lost calls).
-  await trunkFindings(pbx, add);
+  await trunkFindings(pbx, ask, add);
 
   // 9. One-way audio on the day's anchored calls, and what it points to.
   const oneWay = await pbx.oneWayCalls();
@@ -81,10 +84,10 @@ export async function runDoctor(pbx: DoctorSources): Promise<Finding[]> {
   return findings;
 }
 
-async function trunkFindings(pbx: DoctorSources, add: (check: string, ok: boolean, message: string, fix?: string) => void): Promise<void> {
+async function trunkFindings(pbx: DoctorSources, ask: AskServer, add: (check: string, ok: boolean, message: string, fix?: string) => void): Promise<void> {
   const trunks = pbx.trunks().filter((t) => t.enabled);
   if (trunks.length === 0) return;
-  const running = await runningServer(pbx);
+  const running = await runningServer(ask);
   // What the running server advertises (with external_ip: auto, what STUN told it).
   const ip = running?.externalIp ?? pbx.config().server.external_ip;
   for (const t of trunks) {
@@ -116,29 +119,21 @@ async function trunkFindings(pbx: DoctorSources, add: (check: string, ok: boolea
   }
 }
 
-/** The running server's address in use and each trunk's state, from its API (a short-lived token); null: no answer. */
-async function runningServer(pbx: DoctorSources): Promise<{ externalIp: string; trunks: Record<string, { state: string; last_error: string | null }> } | null> {
-  const c = pbx.config();
-  const host = ['0.0.0.0', '::'].includes(c.api.host) ? '127.0.0.1' : c.api.host;
-  const base = `${c.api.ssl.enabled ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${c.api.port}`;
-  const { token, revoke } = await pbx.temporaryToken();
+/** The running server's address in use and each trunk's state; null: no answer. */
+async function runningServer(ask: AskServer): Promise<{ externalIp: string; trunks: Record<string, { state: string; last_error: string | null }> } | null> {
   try {
-    const [trunks, status] = await Promise.all([get(`${base}/api/trunks`, { authorization: `Bearer ${token}` }), get(`${base}/api/status`, { authorization: `Bearer ${token}` })]);
-    if (trunks.status !== 200 || status.status !== 200) return null;
-    const body = JSON.parse(trunks.body) as { trunks: { name: string; status: { state: string; last_error: string | null } }[] };
-    return { externalIp: (JSON.parse(status.body) as { external_ip: string }).external_ip, trunks: Object.fromEntries(body.trunks.map((t) => [t.name, t.status])) };
+    const [trunks, status] = await Promise.all([ask<{ trunks: { name: string; status: { state: string; last_error: string | null } }[] }>('/api/trunks'), ask<{ external_ip: string }>('/api/status')]);
+    return { externalIp: status.external_ip, trunks: Object.fromEntries(trunks.trunks.map((t) => [t.name, t.status])) };
   } catch {
     return null;
-  } finally {
-    await revoke();
   }
 }
 
 type Got = { status: number; body: string; challenge?: string; error?: undefined } | { status?: undefined; body?: undefined; challenge?: undefined; error: string };
 
-function get(url: string, headers: Record<string, string> = {}): Promise<Got> {
+function get(url: string): Promise<Got> {
   return new Promise((ok) => {
-    const req = (url.startsWith('https') ? httpsRequest : httpRequest)(url, { timeout: 3000, rejectUnauthorized: false, headers: { 'user-agent': 'pbx-doctor', ...headers } }, (res) => {
+    const req = (url.startsWith('https') ? httpsRequest : httpRequest)(url, { timeout: 3000, rejectUnauthorized: false, headers: { 'user-agent': 'pbx-doctor' } }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       const challenge = [res.headers['www-authenticate'] ?? []].flat()[0];

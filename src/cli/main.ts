@@ -606,7 +606,7 @@ program
   .option('--json', 'print JSON')
   .action(async (o: { json?: boolean }) =>
     withPbx(async (pbx) => {
-      const findings = await runDoctor(pbx.checks);
+      const findings = await runDoctor(pbx.checks, (path) => fromRunningServer(pbx, path));
       const problems = findings.filter((f) => !f.ok);
       if (o.json) out(JSON.stringify({ ok: problems.length === 0, findings }, null, 2));
       else {

@@ -30,8 +30,6 @@ export interface DoctorSources extends CheckSources {
   trunkTarget: (name: string) => Promise<{ address: string; port: number; transport: string } | null>;
   /** Calls of the last day whose audio flowed one way: how many had no RTP from the phone (caller) and from the far end (callee). */
   oneWayCalls: () => Promise<{ caller: number; callee: number; total: number }>;
-  /** An admin API token that lives a minute, to ask the running server (trunk states). */
-  temporaryToken: () => Promise<{ token: string; revoke: () => Promise<void> }>;
 }
 
 export interface Finding {
