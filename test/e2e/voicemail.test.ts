@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Baresip } from '../helpers/baresip.ts';
+import { Baresip, startBaresip } from '../helpers/baresip.ts';
 import { createToken, freePort, freeSipPort, runCli, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 import { TestUa } from '../helpers/sip-client.ts';
 import { readWavSamples, toneSeconds, writeToneWav } from '../helpers/audio.ts';
@@ -48,33 +48,8 @@ after(async () => {
 
 /** baresip registered as `ext`, its microphone a WAV file. */
 async function baresipWithMicrophone(ext: string, wav: string): Promise<Baresip> {
-  const cfg = join(dir, `baresip-${ext}`);
-  mkdirSync(cfg, { recursive: true });
-  const listen = 27000 + (sipPort % 500) + Number(ext.slice(-1)) * 4;
-  writeFileSync(
-    join(cfg, 'config'),
-    [
-      'poll_method poll',
-      `sip_listen 127.0.0.1:${listen}`,
-      'sip_trans_def udp',
-      `audio_source aufile,${wav}`,
-      'audio_player aubridge,nowhere',
-      'audio_alert aubridge,nowhere',
-      'module_path /usr/lib/baresip/modules',
-      'module stdio.so',
-      'module g711.so',
-      'module aufile.so',
-      'module aubridge.so',
-      'module_app account.so',
-      'module_app menu.so',
-      '',
-    ].join('\n'),
-  );
-  writeFileSync(join(cfg, 'accounts'), `<sip:${ext}@127.0.0.1:${sipPort}>;auth_pass=${secrets.get(ext)};regint=300;audio_codecs=PCMU\n`);
-  const child = spawn('stdbuf', ['-oL', '-eL', 'baresip', '-f', cfg], { cwd: cfg });
-  children.push(child);
-  const b = new Baresip(child);
-  await b.waitFor(/registered successfully/);
+  const b = await startBaresip(dir, { extension: ext, password: secrets.get(ext)!, server: { host: '127.0.0.1', port: sipPort }, listenPort: 27000 + (sipPort % 500) + Number(ext.slice(-1)) * 4, microphone: wav });
+  children.push(b.child);
   return b;
 }
 
