@@ -235,6 +235,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     },
     log: log.child({ component: 'trunks' }),
   });
+  const announcements = { agent: sip.agent, calls: sip.calls, sound: (n: string) => voicemail.prompts.get(n), log: log.child({ component: 'trunks' }) };
   const trunkSources = new TrunkSources(trunkStore, (t) => trunkTargets(t), log.child({ component: 'trunks' }));
   const inbound = new InboundCalls({
     dialplan: () => config().dialplan,
@@ -250,7 +251,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       }),
     ringSecondsFor: (n) => (voicemail.hasMailbox(n) ? voicemail.store.mailbox(n).noAnswerSeconds : null) ?? config().sip.no_answer_seconds,
     voicemail: (req, server, flow, call, reason) => voicemail.divert(req, server, flow, call, reason),
-    announce: (req, server, flow, call, name) => announce({ agent: sip.agent, calls: sip.calls, sound: (n) => voicemail.prompts.get(n), log: log.child({ component: 'trunks' }) }, req, server, flow, call, name),
+    announce: (req, server, flow, call, name) => announce(announcements, req, server, flow, call, name),
     securityLog,
     onSpoof: (ip) => sip.guard.authFailure(ip),
     log: log.child({ component: 'trunks' }),
