@@ -136,9 +136,12 @@ class MediaThread implements MediaEngine {
 
   async close(): Promise<void> {
     const w = this.worker;
-    this.worker = null;
     if (!w) return;
-    await Promise.all([...this.legs.values()].map((leg) => leg.close()));
+    // The calls still up are closed by the thread itself (their ports freed, their last
+    // figures reported) before it ends; a thread that no longer answers is not waited for.
+    const closed = Promise.all([...this.legs.values()].map((leg) => leg.close()));
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
+    this.worker = null;
     await w.terminate();
   }
 

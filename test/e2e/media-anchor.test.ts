@@ -2,7 +2,7 @@
 // but each phone's SDP is rewritten to name a relay port of the pbx, and the audio goes
 // through the relay both ways (each phone's tone reaches the other); BYE frees the relay.
 // A second server with the default (never) leaves the phones' SDP alone.
-import { test, before, after } from 'node:test';
+import { test, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createToken, freePort, freeSipPort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 import { TestUa } from '../helpers/sip-client.ts';
@@ -52,9 +52,13 @@ function answers(callee: TestUa, ear: RtpPeer): () => string {
   return () => offered;
 }
 
+// A test's phones stop with it: a tone still running would reach the next server's relay ports.
+afterEach(() => {
+  for (const u of uas.splice(0)) u.close();
+  for (const p of peers.splice(0)) p.close();
+});
+
 after(async () => {
-  for (const u of uas) u.close();
-  for (const p of peers) p.close();
   await server?.stop();
 });
 
@@ -85,7 +89,7 @@ test('media.anchor: always: both phones get the relay in SDP, and each one\'s to
 });
 
 test('media.anchor: never (the default): the phones send RTP to each other', async () => {
-  await server.stop();
+  await server?.stop();
   await start('never');
   const { caller, callee, callerEar, calleeEar } = await phones();
   const offer = answers(callee, calleeEar);
@@ -96,3 +100,44 @@ test('media.anchor: never (the default): the phones send RTP to each other', asy
   assert.equal((await caller.bye(call)).status, 200);
 });
 
+
+/** A phone behind NAT: its Via, Contact and SDP name its LAN address; its packets come from 127.0.0.1. */
+const LAN = '192.168.1.50';
+const natted = (sdp: string) => sdp.replaceAll('127.0.0.1', LAN);
+
+test('a phone behind NAT: the call is anchored and audio reaches it and comes back, both ways', async () => {
+  await server?.stop();
+  await start('always');
+  const { caller, callee, callerEar, calleeEar } = await phones();
+  callee.sentBy = `${LAN}:5060`;
+  assert.equal((await callee.register()).reply.status, 200);
+  let offered = '';
+  callee.onRequest = (req) => {
+    if (req.method !== 'INVITE') return { status: 200, reason: 'OK' };
+    offered = req.raw.split('\r\n\r\n').slice(1).join('\r\n\r\n');
+    return { status: 200, reason: 'OK', extra: [`Contact: <sip:4102@${LAN}:5060>`], body: natted(calleeEar.sdp()) };
+  };
+  const call = await caller.invite('4102', callerEar.sdp());
+  assert.equal(call.status, 200);
+  assert.doesNotMatch(call.body, new RegExp(LAN.replaceAll('.', '\\.')), "the caller never sees the callee's LAN address");
+  callerEar.start(call.body);
+  calleeEar.start(offered);
+  callerEar.tone(700);
+  calleeEar.tone(1100);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.ok(toneSeconds(Int16Array.from(calleeEar.received), 700) > 0.8, "the caller's tone reached the phone behind NAT");
+  assert.ok(toneSeconds(Int16Array.from(callerEar.received), 1100) > 0.8, "the tone of the phone behind NAT reached the caller");
+  assert.equal((await caller.bye(call)).status, 200);
+});
+
+test('SIGTERM with an anchored call up: the server ends the call\'s relay and stops', async () => {
+  await server?.stop();
+  await start('always');
+  const { caller, callee, callerEar, calleeEar } = await phones();
+  answers(callee, calleeEar);
+  assert.equal((await caller.invite('4102', callerEar.sdp())).status, 200);
+  const started = Date.now();
+  const code = await server.stop();
+  assert.equal(code, 0, 'a clean exit');
+  assert.ok(Date.now() - started < 5000, `stopped in ${Date.now() - started} ms`);
+});
