@@ -61,6 +61,7 @@ import { InboundCalls } from './pbx/trunks/inbound.js';
 import { TrunkSources } from './pbx/trunks/sources.js';
 import { NgClient, RtpengineRelay } from './media/rtpengine.js';
 import { AnchoredMedia } from './pbx/media-anchor.js';
+import { natReason } from './pbx/nat.js';
 import type { RelayFactory } from './media/engine.js';
 import { PublicAddress } from './config/public-address.js';
 import { lanAddress } from './config/default-file.js';
@@ -197,9 +198,16 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   const ng = new NgClient(() => config().media.rtpengine_ng);
   const rtpengine: RelayFactory = { openRelay: () => RtpengineRelay.open(ng) };
   const relays = (): RelayFactory => (config().media.engine === 'rtpengine' ? rtpengine : sip.media);
-  // Calls between phones: anchored with media.anchor: always.
-  sip.proxy.anchor = (_caller, callerFlow, callees) => {
-    if (config().media.anchor !== 'always' || callees.length === 0) return null;
+  // Calls between phones: anchored with media.anchor: always, or nat when a party is behind NAT.
+  const anchorLog = log.child({ component: 'media' });
+  sip.proxy.anchor = (invite, caller, callerFlow, callees) => {
+    const mode = config().media.anchor;
+    if (mode === 'never' || callees.length === 0) return null;
+    if (mode === 'nat') {
+      const why = natReason(invite, callerFlow, callees);
+      if (!why) return null;
+      anchorLog.debug({ call_id: invite.callId }, `Call from ${caller} anchored: ${why}`);
+    }
     const external = config().server.external_ip;
     return Promise.all([relays().openRelay(), addressToward(callerFlow.remoteAddress, external), addressToward(callees[0]!.sourceAddress, external)]).then(
       ([relay, towardCaller, towardCallee]) => new AnchoredMedia(relay, { caller: towardCaller, callee: towardCallee }),

@@ -305,9 +305,9 @@ export const ConfigSchema = Type.Object(
         // What relays anchored calls (trunk calls): the built-in relay, or rtpengine (Debian's
         // rtpengine-daemon) driven over its ng protocol at rtpengine_ng (host:port).
         engine: Type.Union([Type.Literal('builtin'), Type.Literal('rtpengine')], { default: 'builtin' }),
-        // Calls between phones: their media goes through the pbx's relay (always), or the
-        // phones send RTP to each other (never).
-        anchor: Type.Union([Type.Literal('never'), Type.Literal('always')], { default: 'never' }),
+        // Calls between phones: their media goes through the pbx's relay when a party is
+        // behind NAT (nat), for every call (always), or the phones send RTP to each other (never).
+        anchor: Type.Union([Type.Literal('never'), Type.Literal('nat'), Type.Literal('always')], { default: 'nat' }),
         rtpengine_ng: Type.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):[0-9]{1,5}$', default: '127.0.0.1:2223' }),
       },
       { ...strict, default: {} },

@@ -20,7 +20,7 @@ import type { AnchoredMedia, AnchorSide } from './media-anchor.js';
  * Whether a call's media goes through the pbx, and its relay when it does: null when
  * not (the phones send RTP to each other); a rejected promise: no relay could be opened.
  */
-export type Anchor = (caller: string, callerFlow: Flow, callees: Binding[]) => Promise<AnchoredMedia> | null;
+export type Anchor = (invite: SipRequest, caller: string, callerFlow: Flow, callees: Binding[]) => Promise<AnchoredMedia> | null;
 
 /** Where an initial request's fork stands towards the caller (RFC 3261 §16.7). */
 export enum ForkState {
@@ -180,7 +180,7 @@ export class SipProxy {
         });
       }
     };
-    const anchoring = isInvite && req.body.length > 0 ? this.anchor?.(caller, flow, targets.map((t) => t.b)) : null;
+    const anchoring = isInvite && req.body.length > 0 ? this.anchor?.(req, caller, flow, targets.map((t) => t.b)) : null;
     if (!anchoring) return send(null);
     anchoring.then(
       (media) => {

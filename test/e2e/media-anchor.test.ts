@@ -1,7 +1,9 @@
-// Calls between phones with media.anchor: always: the proxy still routes the signalling,
-// but each phone's SDP is rewritten to name a relay port of the pbx, and the audio goes
-// through the relay both ways (each phone's tone reaches the other); BYE frees the relay.
-// A second server with the default (never) leaves the phones' SDP alone.
+// Calls between phones with media.anchor: the proxy still routes the signalling, but each
+// phone's SDP is rewritten to name a relay port of the pbx, and the audio goes through the
+// relay both ways (each phone's tone reaches the other); BYE frees the relay. `always`
+// anchors every call; `nat` (the default) a call with a party behind NAT (its Via,
+// Contact and SDP name a LAN address, its packets come from another) and leaves other
+// calls alone; `never` leaves every call alone.
 import { test, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createToken, freePort, freeSipPort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
@@ -15,16 +17,21 @@ let sipPort: number;
 const uas: TestUa[] = [];
 const peers: RtpPeer[] = [];
 
-async function start(anchor: string): Promise<void> {
+/** A server with this media.anchor, or the default. */
+async function start(anchor: string | null): Promise<void> {
   const dir = tempDir();
   sipPort = await freeSipPort();
   const port = await freePort();
-  const file = writeConfig(dir, { port, sipPort, extra: `media:\n  anchor: ${anchor}\n` });
+  const file = writeConfig(dir, { port, sipPort, extra: anchor ? `media:\n  anchor: ${anchor}\n` : '' });
   token = await createToken(file);
   server = await RunningServer.start(file, port);
 }
 
-async function phones(): Promise<{ caller: TestUa; callee: TestUa; callerEar: RtpPeer; calleeEar: RtpPeer }> {
+/** A phone behind NAT: its Via, Contact and SDP name its LAN address; its packets come from 127.0.0.1. */
+const LAN = '192.168.1.50';
+const natted = (sdp: string) => sdp.replaceAll('127.0.0.1', LAN);
+
+async function phones(behindNat: 'caller' | 'callee' | null = null): Promise<{ caller: TestUa; callee: TestUa; callerEar: RtpPeer; calleeEar: RtpPeer }> {
   const secrets: string[] = [];
   for (const n of ['4101', '4102']) {
     const r = await server.api('POST', '/api/extensions', token, { number: n, digest_algorithms: ['MD5'] });
@@ -34,6 +41,7 @@ async function phones(): Promise<{ caller: TestUa; callee: TestUa; callerEar: Rt
   const caller = await new TestUa({ host: '127.0.0.1', port: sipPort }, '4101', secrets[0]!).open();
   const callee = await new TestUa({ host: '127.0.0.1', port: sipPort }, '4102', secrets[1]!).open();
   uas.push(caller, callee);
+  if (behindNat) (behindNat === 'caller' ? caller : callee).sentBy = `${LAN}:5060`;
   assert.equal((await callee.register()).reply.status, 200);
   const callerEar = await new RtpPeer().open();
   const calleeEar = await new RtpPeer().open();
@@ -42,12 +50,13 @@ async function phones(): Promise<{ caller: TestUa; callee: TestUa; callerEar: Rt
 }
 
 /** The callee answers INVITEs with its ear's SDP; the returned function gives the SDP it was offered. */
-function answers(callee: TestUa, ear: RtpPeer): () => string {
+function answers(callee: TestUa, ear: RtpPeer, behindNat = false): () => string {
   let offered = '';
   callee.onRequest = (req) => {
     if (req.method !== 'INVITE') return { status: 200, reason: 'OK' };
     offered = req.raw.split('\r\n\r\n').slice(1).join('\r\n\r\n');
-    return { status: 200, reason: 'OK', extra: [`Contact: <sip:4102@127.0.0.1:${callee.port}>`], body: ear.sdp() };
+    const contact = behindNat ? `${LAN}:5060` : `127.0.0.1:${callee.port}`;
+    return { status: 200, reason: 'OK', extra: [`Contact: <sip:4102@${contact}>`], body: behindNat ? natted(ear.sdp()) : ear.sdp() };
   };
   return () => offered;
 }
@@ -101,32 +110,37 @@ test('media.anchor: never (the default): the phones send RTP to each other', asy
 });
 
 
-/** A phone behind NAT: its Via, Contact and SDP name its LAN address; its packets come from 127.0.0.1. */
-const LAN = '192.168.1.50';
-const natted = (sdp: string) => sdp.replaceAll('127.0.0.1', LAN);
+for (const behindNat of ['callee', 'caller'] as const) {
+  test(`media.anchor: nat (the default): the ${behindNat} behind NAT: the call is anchored, and audio reaches it and comes back`, async () => {
+    await server?.stop();
+    await start(null);
+    const { caller, callee, callerEar, calleeEar } = await phones(behindNat);
+    const offer = answers(callee, calleeEar, behindNat === 'callee');
+    const call = await caller.invite('4102', behindNat === 'caller' ? natted(callerEar.sdp()) : callerEar.sdp());
+    assert.equal(call.status, 200);
+    assert.notEqual(Number(/^m=audio (\d+)/m.exec(offer())?.[1]), callerEar.port, 'the callee is offered a relay port');
+    assert.notEqual(Number(/^m=audio (\d+)/m.exec(call.body)?.[1]), calleeEar.port, 'the caller gets a relay port');
+    assert.doesNotMatch(offer() + call.body, /192\.168\.1\.50/, 'neither phone sees the LAN address behind NAT');
+    callerEar.start(call.body);
+    calleeEar.start(offer());
+    callerEar.tone(700);
+    calleeEar.tone(1100);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok(toneSeconds(Int16Array.from(calleeEar.received), 700) > 0.8, "the caller's tone reached the callee");
+    assert.ok(toneSeconds(Int16Array.from(callerEar.received), 1100) > 0.8, "the callee's tone reached the caller");
+    assert.equal((await caller.bye(call)).status, 200);
+  });
+}
 
-test('a phone behind NAT: the call is anchored and audio reaches it and comes back, both ways', async () => {
+test('media.anchor: never: even a phone behind NAT gets the other phone\'s own SDP', async () => {
   await server?.stop();
-  await start('always');
-  const { caller, callee, callerEar, calleeEar } = await phones();
-  callee.sentBy = `${LAN}:5060`;
-  assert.equal((await callee.register()).reply.status, 200);
-  let offered = '';
-  callee.onRequest = (req) => {
-    if (req.method !== 'INVITE') return { status: 200, reason: 'OK' };
-    offered = req.raw.split('\r\n\r\n').slice(1).join('\r\n\r\n');
-    return { status: 200, reason: 'OK', extra: [`Contact: <sip:4102@${LAN}:5060>`], body: natted(calleeEar.sdp()) };
-  };
+  await start('never');
+  const { caller, callee, callerEar, calleeEar } = await phones('callee');
+  const offer = answers(callee, calleeEar, true);
   const call = await caller.invite('4102', callerEar.sdp());
   assert.equal(call.status, 200);
-  assert.doesNotMatch(call.body, new RegExp(LAN.replaceAll('.', '\\.')), "the caller never sees the callee's LAN address");
-  callerEar.start(call.body);
-  calleeEar.start(offered);
-  callerEar.tone(700);
-  calleeEar.tone(1100);
-  await new Promise((r) => setTimeout(r, 1500));
-  assert.ok(toneSeconds(Int16Array.from(calleeEar.received), 700) > 0.8, "the caller's tone reached the phone behind NAT");
-  assert.ok(toneSeconds(Int16Array.from(callerEar.received), 1100) > 0.8, "the tone of the phone behind NAT reached the caller");
+  assert.equal(Number(/^m=audio (\d+)/m.exec(offer())?.[1]), callerEar.port);
+  assert.match(call.body, /c=IN IP4 192\.168\.1\.50/);
   assert.equal((await caller.bye(call)).status, 200);
 });
 
