@@ -25,6 +25,7 @@ port.on('message', (c: Command) => {
     engine.openRelay().then(
       (relay) => {
         relays.set(c.id, relay);
+        relay.onDigit = (side, digit, ms) => post({ ev: 'relay-digit', id: c.id, side, digit, ms });
         post({ ev: 'relay-opened', id: c.id, ...relay.ports });
       },
       (err: Error) => post({ ev: 'open-failed', id: c.id, message: err.message, exhausted: err instanceof MediaPortsExhausted }),
@@ -34,6 +35,7 @@ port.on('message', (c: Command) => {
   const relay = relays.get(c.id);
   if (relay) {
     if (c.op === 'relay-update') relay.update(c.side, c.remote, c.allowedSources);
+    else if (c.op === 'relay-digits') relay.takeDigits(c.side, c.payloadType);
     else if (c.op === 'close') {
       relays.delete(c.id);
       void relay.close().then((stats) => post({ ev: 'relay-closed', id: c.id, stats }));

@@ -101,6 +101,14 @@ export interface MediaRelay {
   /** Figures per side (on a thread: as of its last report, at most a second old). */
   readonly stats: RelayStats;
   onFailure: (reason: string) => void;
+  /**
+   * Key presses (RFC 4733 events of this payload type) that a side's party sends are
+   * taken out of its stream and reported through onDigit instead of forwarded (a
+   * provider that wants them as SIP INFO). False: this relay cannot (they stay in RTP).
+   */
+  takeDigits(side: RelaySideName, payloadType: number): boolean;
+  /** A key press taken out of a side's stream, once, with its duration. */
+  onDigit: (side: RelaySideName, digit: string, ms: number) => void;
   close(): Promise<RelayStats>;
 }
 

@@ -71,6 +71,19 @@ export class LocalRelay implements MediaRelay {
     this.relay.update(side, remote, allowedSources);
   }
 
+  takeDigits(side: RelaySideName, payloadType: number): boolean {
+    this.relay.takeDigits(side, payloadType);
+    return true;
+  }
+
+  get onDigit(): (side: RelaySideName, digit: string, ms: number) => void {
+    return this.relay.onDigit;
+  }
+
+  set onDigit(f: (side: RelaySideName, digit: string, ms: number) => void) {
+    this.relay.onDigit = f;
+  }
+
   async close(): Promise<RelayStats> {
     if (!this.done) {
       this.done = this.relay.close();

@@ -11,6 +11,7 @@ import type { RelaySideName, RelaySideStats, RelayStats, RemoteMedia } from './e
 import type { MediaPorts } from './ports.js';
 import { isRtcp } from './rtp.js';
 import { normaliseAddress as normalise } from './addresses.js';
+import { digitOf, parseTelephoneEvent } from './dtmf.js';
 
 
 class Side {
@@ -19,6 +20,8 @@ class Side {
   latchedRtp: { address: string; port: number } | null = null;
   latchedRtcp: { address: string; port: number } | null = null;
   readonly stats: RelaySideStats = { received: 0, forwarded: 0, ignored: 0, lastReceivedAt: 0 };
+  /** Key presses of this payload type are taken out and reported (lastEnd: the RTP timestamp of the last one reported). */
+  digits: { payloadType: number; lastEnd: number } | null = null;
 
   constructor(readonly ports: MediaPorts) {}
 
@@ -35,6 +38,7 @@ class Side {
 export class RtpRelay {
   private readonly sides: Record<RelaySideName, Side>;
   private closed = false;
+  onDigit: (side: RelaySideName, digit: string, ms: number) => void = () => {};
 
   constructor(a: MediaPorts, b: MediaPorts) {
     this.sides = { a: new Side(a), b: new Side(b) };
@@ -56,6 +60,11 @@ export class RtpRelay {
       s.latchedRtp = null;
       s.latchedRtcp = null;
     }
+  }
+
+  takeDigits(side: RelaySideName, payloadType: number): void {
+    const s = this.sides[side];
+    if (s.digits?.payloadType !== payloadType) s.digits = { payloadType, lastEnd: -1 };
   }
 
   get stats(): RelayStats {
@@ -86,6 +95,7 @@ export class RtpRelay {
       if (!rtcp) {
         src.stats.received++;
         src.stats.lastReceivedAt = Date.now();
+        if (src.digits && (msg[1]! & 0x7f) === src.digits.payloadType) return this.digit(from, src, msg);
       }
       // RTCP that came muxed on the RTP port leaves the same way; RTCP on its own port leaves on the other side's RTCP port.
       const out: Socket = socket === 'rtcp' ? dst.ports.rtcp : dst.ports.rtp;
@@ -96,6 +106,22 @@ export class RtpRelay {
     };
     src.ports.rtp.on('message', handle('rtp'));
     src.ports.rtcp.on('message', handle('rtcp'));
+  }
+
+  /**
+   * A telephone-event packet taken out of the stream: the key press is reported at its
+   * end (the end packet is sent three times, §2.5.1.4: once per RTP timestamp).
+   */
+  private digit(from: RelaySideName, s: Side, msg: Buffer): void {
+    let offset = 12 + 4 * (msg[0]! & 0x0f);
+    if (msg[0]! & 0x10 && msg.length >= offset + 4) offset += 4 + 4 * msg.readUInt16BE(offset + 2);
+    const e = msg.length >= offset + 4 ? parseTelephoneEvent(msg.subarray(offset)) : null;
+    if (!e?.end) return;
+    const timestamp = msg.readUInt32BE(4);
+    const digit = digitOf(e.event);
+    if (digit === undefined || timestamp === s.digits!.lastEnd) return;
+    s.digits!.lastEnd = timestamp;
+    this.onDigit(from, digit, Math.round(e.duration / 8));
   }
 
   /** The side's party, from an allowed address; the first packet latches the address and port. */

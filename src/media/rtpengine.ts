@@ -125,6 +125,7 @@ export class RtpengineRelay implements MediaRelay {
   /** rtpengine's media address (its interface, or the address it advertises). */
   address = '';
   onFailure: (reason: string) => void = () => {};
+  onDigit: (side: RelaySideName, digit: string, ms: number) => void = () => {};
   private readonly callId = `pbx-${randomBytes(8).toString('hex')}`;
   private readonly tagA = `a${randomBytes(4).toString('hex')}`;
   private readonly tagB = `b${randomBytes(4).toString('hex')}`;
@@ -154,6 +155,15 @@ export class RtpengineRelay implements MediaRelay {
 
   get stats(): RelayStats {
     return this.figures;
+  }
+
+  /**
+   * rtpengine reports key presses only to the UDP address its own --dtmf-log-dest names,
+   * not over ng: they stay in RTP (the caller logs that a provider wanting SIP INFO
+   * will not get them).
+   */
+  takeDigits(): boolean {
+    return false;
   }
 
   update(side: RelaySideName, remote: RemoteMedia): void {

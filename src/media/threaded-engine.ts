@@ -14,6 +14,7 @@ import type { StreamStats } from './stats.js';
 export type Command =
   | { op: 'open'; id: number; range: PortRange; kind: 'leg' | 'relay' }
   | { op: 'relay-update'; id: number; side: RelaySideName; remote: RemoteMedia; allowedSources: string[] }
+  | { op: 'relay-digits'; id: number; side: RelaySideName; payloadType: number }
   | { op: 'start'; id: number; params: LegParams }
   | { op: 'update'; id: number; remote: RemoteMedia; allowedSources: string[]; direction: Direction }
   | { op: 'play'; id: number; seq: number; samples: Int16Array }
@@ -30,6 +31,7 @@ export type Report =
   | { ev: 'open-failed'; id: number; message: string; exhausted: boolean }
   | { ev: 'played'; id: number; seq: number }
   | { ev: 'digit'; id: number; digit: string }
+  | { ev: 'relay-digit'; id: number; side: RelaySideName; digit: string; ms: number }
   | { ev: 'recorded'; id: number; seq: number; result: RecordResult }
   | { ev: 'record-failed'; id: number; seq: number; message: string }
   | { ev: 'closed'; id: number; stats: StreamStats }
@@ -232,6 +234,13 @@ class ThreadedRelay implements MediaRelay, Unit {
     if (!this.closing) this.engine.send({ op: 'relay-update', id: this.id, side, remote, allowedSources });
   }
 
+  onDigit: (side: RelaySideName, digit: string, ms: number) => void = () => {};
+
+  takeDigits(side: RelaySideName, payloadType: number): boolean {
+    if (!this.closing) this.engine.send({ op: 'relay-digits', id: this.id, side, payloadType });
+    return true;
+  }
+
   close(): Promise<RelayStats> {
     if (this.closing) return this.closing;
     this.closing = new Promise<RelayStats>((resolve) => (this.closed = resolve));
@@ -245,6 +254,7 @@ class ThreadedRelay implements MediaRelay, Unit {
 
   event(r: Report): void {
     if (r.ev === 'failed') this.onFailure(r.message);
+    else if (r.ev === 'relay-digit') this.onDigit(r.side, r.digit, r.ms);
     else if (r.ev === 'relay-closed') {
       this.latest = r.stats;
       this.engine.forget(this.id);

@@ -58,6 +58,7 @@ before(async () => {
       '    - name: failover\n      patterns: ["7|NXXNXXXXXX"]\n      trunks: [down, carrier]\n' +
       '    - name: busy\n      patterns: ["8|NXXNXXXXXX"]\n      trunks: [busy, carrier]\n' +
       '    - name: tcp\n      patterns: ["5|NXXNXXXXXX"]\n      trunks: [tcpcarrier]\n' +
+      '    - name: keys\n      patterns: ["4|NXXNXXXXXX"]\n      trunks: [infocarrier]\n' +
       '    - name: silent\n      patterns: ["6|NXXNXXXXXX"]\n      trunks: [silent]\n' +
       '    - name: out\n      patterns: ["NXXNXXXXXX", "1NXXNXXXXXX", "011."]\n      trunks: [carrier]\n' +
       `media:\n  one_way_seconds: 2\n  engine: ${ENGINE}\n  rtpengine_ng: 127.0.0.1:${rtpengine?.ngPort ?? 2223}\n` +
@@ -75,6 +76,7 @@ before(async () => {
   await new Promise<void>((r) => silent.bind(0, CARRIER_IP, r));
   silent.on('message', (m) => silentHeard.push(m.toString('utf8').split('\r\n')[0]!));
   assert.equal((await server.api('POST', '/api/trunks', token, { name: 'silent', host: CARRIER_IP, port: silent.address().port, register: false })).status, 201);
+  assert.equal((await server.api('POST', '/api/trunks', token, { name: 'infocarrier', host: CARRIER_IP, port: carrierPort, dtmf_mode: 'info', register: false, username: 'pbxtrunk', password: 's3cret-Trunk' })).status, 201);
   assert.equal((await server.api('POST', '/api/trunks', token, { name: 'tcpcarrier', host: CARRIER_IP, port: carrierPort, transport: 'tcp', register: false, username: 'pbxtrunk', password: 's3cret-Trunk' })).status, 201);
   for (const [name, status] of [['down', '503'], ['busy', '486']] as const) {
     assert.equal((await server.api('POST', '/api/trunks', token, { name, host: CARRIER_IP, port: refusing[status], register: false })).status, 201);
@@ -327,6 +329,42 @@ test('hold passes across: the phone\'s re-INVITE (sendonly) reaches the carrier 
   const result = await run;
   assert.equal(result.code, 0, result.output.slice(-2500));
 });
+
+test(
+  "dtmf_mode: info: the phone's key press (RFC 4733 in its RTP) reaches the carrier as SIP INFO, and the carrier's INFO reaches the phone",
+  { skip: ENGINE === 'rtpengine' ? 'rtpengine reports key presses only to its --dtmf-log-dest, not over ng: they stay in RTP' : false },
+  async () => {
+    const run = carrier('keys', await freePort());
+    await new Promise((r) => setTimeout(r, 300));
+    const ua = await phone();
+    const infos: string[] = [];
+    ua.onRequest = (req) => {
+      if (req.method === 'INFO') infos.push(req.raw);
+      return { status: 200, reason: 'OK' };
+    };
+    const ear = await new RtpPeer().open();
+    const call = await ua.invite('42125558888', ear.sdp());
+    assert.equal(call.status, 200, `${call.status} ${call.reply.reason}`);
+    ear.start(call.body);
+    ear.press('5');
+    await ear.pressed();
+    for (const until = Date.now() + 3000; infos.length === 0; ) {
+      assert.ok(Date.now() < until, "the carrier's INFO reached the phone");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.match(infos[0]!, /^Content-Type: application\/dtmf-relay/im);
+    assert.match(infos[0]!, /Signal=9/);
+    assert.equal((await ua.bye(call)).status, 200);
+    ear.close();
+    const result = await run;
+    assert.equal(result.code, 0, result.output.slice(-2500));
+    const log = sippTrace(dir, 'carrier-uas-keys');
+    const info = log.split(/\n(?=INFO )/).find((m) => m.startsWith('INFO '));
+    assert.ok(info, 'the carrier got an INFO');
+    assert.match(info, /^Content-Type: application\/dtmf-relay/m);
+    assert.match(info, /^Signal=5\r?\nDuration=100/m, 'the key and its length (100 ms) as the phone sent it');
+  },
+);
 
 test('session timers: a carrier that makes the pbx the refresher (RFC 4028) gets an UPDATE before the interval runs out', async () => {
   // Far below the RFC's 90 s minimum, so that the test need not wait: the pbx takes what it is given.

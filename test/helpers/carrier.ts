@@ -73,6 +73,44 @@ const HANGUP = {
     ]]>
   </send>
   ${BYE_FROM_CALLER}`,
+  // dtmf_mode: info: the phone's key press 5 comes as SIP INFO (application/dtmf-relay);
+  // the carrier sends key 9 back the same way, then waits for the caller's BYE.
+  keys: `<recv request="INFO">
+    <action>
+      <ereg regexp="^Signal=5[^0-9]+Duration=[0-9]+" search_in="body" check_it="true" assign_to="key"/>
+    </action>
+  </recv>
+  <Reference variables="key"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send retrans="500">
+    <![CDATA[
+      INFO [$remote_contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$remote_to];tag=carrier[call_number]
+      To: [$remote_from]
+      [last_Call-ID:]
+      CSeq: 1 INFO
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal=9
+      Duration=160
+    ]]>
+  </send>
+  <recv response="200"/>
+  ${BYE_FROM_CALLER}`,
   carrier: `<pause milliseconds="1500"/>
   <send retrans="500">
     <![CDATA[

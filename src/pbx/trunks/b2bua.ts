@@ -28,6 +28,8 @@ import { mediaSources, remoteMedia } from '../media-peer.js';
 import type { Trunk } from './store.js';
 import { flowToTarget, providerFault, targetName, trunkDomain, type Target } from './targets.js';
 
+const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO';
+
 export interface BridgeOptions {
   advertise: (transport: string) => SentBy;
   /** Our address in SDP toward providers (server.external_ip). */
@@ -114,6 +116,8 @@ interface Bridge {
   oneWay: 'caller' | 'callee' | null;
   cancelled: boolean;
   ended: boolean;
+  /** Key presses waiting to go to the provider as SIP INFO (dtmf_mode: info), one transaction at a time. */
+  infos: { queue: { digit: string; ms: number }[]; sending: boolean };
 }
 
 export class TrunkBridge {
@@ -218,7 +222,7 @@ export class TrunkBridge {
         route: c.path,
         headers: [
           { name: 'max-forwards', value: '70' },
-          { name: 'allow', value: 'INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE' },
+          { name: 'allow', value: ALLOW },
           { name: 'user-agent', value: opts.userAgent },
           { name: 'content-type', value: 'application/sdp' },
         ],
@@ -320,6 +324,7 @@ export class TrunkBridge {
       oneWay: null,
       cancelled: false,
       ended: false,
+      infos: { queue: [], sending: false },
     };
     relay.onFailure = (reason) => {
       log.error(`Media relay failed (${reason}): hanging up`);
@@ -385,8 +390,91 @@ export class TrunkBridge {
       server.respond(ok);
       return true;
     }
+    if (req.method === 'INFO') {
+      this.forwardAcross(bridge, fromA ? 'a' : 'b', req, server);
+      return true;
+    }
     server.respond(makeResponse(req, 200));
     return true;
+  }
+
+  /** The other leg's dialog and flow, seen from side `x`, or null when it is gone. */
+  private across(bridge: Bridge, x: 'a' | 'b'): { dialog: Dialog; flow: Flow } | null {
+    const leg = x === 'a' ? bridge.b : bridge.a;
+    return leg.dialog && leg.flow && !leg.dialog.terminated ? { dialog: leg.dialog, flow: leg.flow } : null;
+  }
+
+  /**
+   * An INFO (key presses as application/dtmf-relay, say) goes to the other side as our
+   * own, with its body; the other side's final answer comes back.
+   */
+  private forwardAcross(bridge: Bridge, x: 'a' | 'b', req: SipRequest, server: ServerTransaction): void {
+    const y = this.across(bridge, x);
+    if (!y) return server.respond(makeResponse(req, 481));
+    const type = req.get('content-type');
+    const out = inDialogRequest(y.dialog, req.method, {
+      via: this.d.opts().advertise(y.flow.transport),
+      headers: [{ name: 'max-forwards', value: '70' }, ...(type ? [{ name: 'content-type', value: type }] : [])],
+      body: req.body.toString('utf8'),
+    });
+    this.d.stack.sendRequest(out, y.flow, {
+      response: (res) => {
+        if (res.status >= 200) server.respond(makeResponse(req, res.status, res.reason));
+      },
+      timeout: () => server.respond(makeResponse(req, 408)),
+      transportError: () => server.respond(makeResponse(req, 503)),
+    });
+  }
+
+  /**
+   * dtmf_mode: info: the phone's key presses (RFC 4733 in its RTP) are taken out of the
+   * stream by the relay and go to the provider as SIP INFO (application/dtmf-relay, the
+   * form providers that ask for INFO read). Again after each new offer (its payload type).
+   */
+  private keysAsInfo(bridge: Bridge): void {
+    const trunk = bridge.b.trunk;
+    if (!trunk || trunk.dtmfMode !== 'info') return;
+    const phone = bridge.direction === 'outbound' ? 'a' : 'b';
+    const remote = phone === 'a' ? bridge.a.remote : bridge.b.remote;
+    const event = remote?.formats.find((f) => f.encoding.toLowerCase() === 'telephone-event' && f.clockRate === 8000);
+    if (!event) return;
+    if (!bridge.relay.takeDigits(phone, event.payloadType)) {
+      bridge.log.warn(`Trunk ${trunk.name} takes key presses as SIP INFO, but this media engine cannot take them out of the RTP: they reach the provider as RFC 4733 events`);
+      return;
+    }
+    bridge.relay.onDigit = (_side, digit, ms) => {
+      bridge.infos.queue.push({ digit, ms });
+      this.nextInfo(bridge, phone);
+    };
+  }
+
+  /** The next queued key press to the provider, once the one before was answered (in order). Digits are not logged: they may be PINs. */
+  private nextInfo(bridge: Bridge, phone: 'a' | 'b'): void {
+    if (bridge.infos.sending || bridge.ended) return;
+    const key = bridge.infos.queue.shift();
+    const y = this.across(bridge, phone);
+    if (!key || !y) return;
+    bridge.infos.sending = true;
+    const out = inDialogRequest(y.dialog, 'INFO', {
+      via: this.d.opts().advertise(y.flow.transport),
+      headers: [
+        { name: 'max-forwards', value: '70' },
+        { name: 'content-type', value: 'application/dtmf-relay' },
+      ],
+      body: `Signal=${key.digit}\r\nDuration=${key.ms}\r\n`,
+    });
+    const done = (status: number) => {
+      bridge.infos.sending = false;
+      if (status >= 300) bridge.log.warn({ status }, `Trunk ${bridge.b.trunk?.name} answered a key press sent as SIP INFO with ${status}`);
+      this.nextInfo(bridge, phone);
+    };
+    this.d.stack.sendRequest(out, y.flow, {
+      response: (res) => {
+        if (res.status >= 200) done(res.status);
+      },
+      timeout: () => done(408),
+      transportError: () => done(503),
+    });
   }
 
   /**
@@ -445,6 +533,7 @@ export class TrunkBridge {
       ]);
       ok.body = Buffer.from(back);
       server.respond(ok);
+      this.keysAsInfo(bridge);
       bridge.log.info({ from: x === 'a' ? 'caller' : 'callee', direction: offer.direction, answer: answer.direction }, `Call from ${bridge.call.caller} to ${bridge.call.callee}: new media offer (${offer.direction}) passed across, answered ${answer.direction}`);
     };
     this.d.stack.sendRequest(out, flowY, {
@@ -583,7 +672,7 @@ export class TrunkBridge {
       const identity = `sip:${o.callerId}@${domain}`;
       const headers: Header[] = [
         { name: 'max-forwards', value: '70' },
-        { name: 'allow', value: 'INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE' },
+        { name: 'allow', value: ALLOW },
         // We refresh sessions when the provider asks (RFC 4028).
         { name: 'supported', value: 'timer' },
         { name: 'user-agent', value: opts.userAgent },
@@ -702,7 +791,7 @@ export class TrunkBridge {
     const opts = this.d.opts();
     const ok = makeResponse(bridge.a.req, 200, 'OK', bridge.a.tag, [
       { name: 'contact', value: `<${addressUri(opts.advertise(bridge.a.flow.transport), 'trunk')}>` },
-      { name: 'allow', value: 'INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE' },
+      { name: 'allow', value: ALLOW },
       { name: 'content-type', value: 'application/sdp' },
     ]);
     ok.body = Buffer.from(sdp!);
@@ -718,6 +807,7 @@ export class TrunkBridge {
     bridge.a.server.respond(ok);
     this.retransmit(bridge, opts.t1, 0);
     this.counters.answered++;
+    this.keysAsInfo(bridge);
     this.d.calls.answered(bridge.call);
     bridge.log.info({ trunk: bridge.b.trunk?.name }, `✓ Call from ${bridge.call.caller} to ${bridge.call.callee} answered ${bridge.direction === 'outbound' ? 'via' : 'from'} trunk ${bridge.b.trunk?.name}`);
   }
