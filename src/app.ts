@@ -301,7 +301,11 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   let external: ExternalChanges | undefined;
   if (opts.serve) {
     await seedConfiguredDevices(config(), devices, log);
-    external = new ExternalChanges(database, async () => {
+    external = new ExternalChanges(database, async (tables) => {
+      const changed = (t: string) => tables === null || tables.has(t);
+      // Another node's registrations (it registered or lost a phone): its reachable bindings again.
+      if (changed('registrations')) await sip.location.loadOtherNodes();
+      if (tables !== null && !['extensions', 'devices', 'device_lines', 'trunks'].some(changed)) return;
       // Land our own pending writes first, so the reload does not bring back older values.
       await writeBehind.flush();
       await extensions.load();
@@ -561,7 +565,7 @@ function createSip(
     },
     { key: decoyKey, sets: algorithmSets },
   );
-  const location = new Location(db, writeBehind);
+  const location = new Location(db, writeBehind, config().cluster.node_id);
   location.onChange((event, b) => {
     if (event === 'expired') log.info({ extension: b.aor, contact: b.contact }, `Registration of extension ${b.aor} at ${b.contact} expired`);
   });

@@ -60,6 +60,8 @@ export const RegistrationView = Type.Object(
     expires: Type.Integer({ description: 'seconds left' }),
     expires_at: Type.String(),
     registered_at: Type.String(),
+    node: Type.String({ description: 'the pbx node the REGISTER reached (cluster.node_id)' }),
+    path: Nullable(Type.Array(Type.String(), { description: 'the Path (RFC 3327) the phone is reached through: an edge proxy' })),
   },
   open,
 );

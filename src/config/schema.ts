@@ -145,6 +145,14 @@ export const ConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    cluster: Type.Object(
+      {
+        // This node's name: several pbx nodes on one PostgreSQL database need one each
+        // (each registration records the node it arrived on). One node: leave it.
+        node_id: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$', default: 'pbx1' }),
+      },
+      { ...strict, default: {} },
+    ),
     database: Type.Object(
       {
         type: Type.Union([Type.Literal('sqlite'), Type.Literal('postgresql')], { default: 'sqlite' }),

@@ -2,7 +2,15 @@
 // flow each registration arrived on. Lookups are in memory; changes are written behind
 // to the database in batches so a registration never waits on the disk, and bindings
 // are reloaded (and expired ones dropped) at start.
+// Several nodes on one database (cluster.node_id): each node owns the bindings whose
+// REGISTER reached it (only those it writes, refreshes, expires and keeps alive). Another
+// node's binding is usable here only when it carries a Path (RFC 3327: the edge proxy
+// it came through can reach the phone from any node); those are kept too, as a read-only
+// view refreshed when that node's rows change, so a call to a phone registered through
+// another node is routed through the edge.
+import type { Selectable } from 'kysely';
 import type { Db } from '../storage/database.js';
+import type { RegistrationsTable } from '../storage/tables.js';
 import type { WriteBehind } from '../storage/write-behind.js';
 
 export interface Binding {
@@ -31,6 +39,9 @@ export interface Binding {
   behindNat: boolean;
 }
 
+/** A binding registered through another node (with a Path). */
+export type NodeBinding = Binding & { node: string };
+
 export type LocationEvent = 'registered' | 'refreshed' | 'unregistered' | 'expired';
 type Listener = (event: LocationEvent, binding: Binding) => void;
 
@@ -40,45 +51,58 @@ export class Location {
   private readonly bySource = new Map<string, number>();
   private readonly listeners: Listener[] = [];
   private readonly dirty = new Set<string>();
+  /** Other nodes' bindings that carry a Path, by AOR. */
+  private others = new Map<string, NodeBinding[]>();
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly db: Db,
     private readonly writeBehind: WriteBehind,
+    /** This node (cluster.node_id). Rows written before nodes were recorded ('') are its own. */
+    readonly node = 'pbx1',
   ) {}
 
+  /** This node's bindings and the other nodes' reachable ones, from the database. */
   async load(): Promise<void> {
     const now = Date.now();
-    const rows = await this.db.selectFrom('registrations').selectAll().execute();
+    await this.db.deleteFrom('registrations').where('expires_at', '<=', new Date(now).toISOString()).execute();
+    const rows = await this.db.selectFrom('registrations').selectAll().where('node_id', 'in', [this.node, '']).execute();
     this.byAor.clear();
     this.bySource.clear();
     for (const r of rows) {
       const expiresAt = Date.parse(r.expires_at);
       if (expiresAt <= now) continue;
       const list = this.byAor.get(r.aor) ?? [];
-      list.push({
-        aor: r.aor,
-        contact: r.contact,
-        contactParams: r.contact_params,
-        expiresAt,
-        transport: r.transport,
-        sourceAddress: r.source_address,
-        sourcePort: r.source_port,
-        flowId: r.flow_id,
-        userAgent: r.user_agent,
-        callId: r.call_id,
-        cseq: r.cseq,
-        q: r.q,
-        instance: r.instance,
-        regId: r.reg_id,
-        path: r.path ? (JSON.parse(r.path) as string[]) : null,
-        registeredAt: Date.parse(r.registered_at),
-        behindNat: r.behind_nat === 1,
-      });
+      list.push(fromRow(r));
       this.byAor.set(r.aor, list);
       this.countSource(r.source_address, 1);
     }
-    await this.db.deleteFrom('registrations').where('expires_at', '<=', new Date(now).toISOString()).execute();
+    await this.loadOtherNodes();
+  }
+
+  /** The other nodes' bindings that carry a Path, again (they changed). */
+  async loadOtherNodes(): Promise<void> {
+    const now = new Date().toISOString();
+    const rows = await this.db
+      .selectFrom('registrations')
+      .selectAll()
+      .where('node_id', 'not in', [this.node, ''])
+      .where('path', 'is not', null)
+      .where('expires_at', '>', now)
+      .execute();
+    const others = new Map<string, NodeBinding[]>();
+    for (const r of rows) {
+      const list = others.get(r.aor) ?? [];
+      list.push({ ...fromRow(r), node: r.node_id });
+      others.set(r.aor, list);
+    }
+    this.others = others;
+  }
+
+  /** Bindings registered through other nodes that this node can reach (through their Path). */
+  fromOtherNodes(): NodeBinding[] {
+    const now = Date.now();
+    return [...this.others.values()].flat().filter((b) => b.expiresAt > now);
   }
 
   /** Starts removing expired bindings every `intervalMs`. */
@@ -95,8 +119,18 @@ export class Location {
     this.listeners.push(l);
   }
 
-  /** Live bindings of an AOR. */
+  /** Live bindings of an AOR: this node's, then other nodes' reachable ones (a contact this node has is not repeated). */
   lookup(aor: string): Binding[] {
+    const own = this.own(aor);
+    const others = this.others.get(aor);
+    if (!others) return own;
+    const now = Date.now();
+    for (const b of others) if (b.expiresAt > now && !own.some((o) => o.contact === b.contact)) own.push(b);
+    return own;
+  }
+
+  /** Live bindings of an AOR registered through this node (the registrar updates these). */
+  own(aor: string): Binding[] {
     const list = this.byAor.get(aor);
     if (!list) return [];
     const now = Date.now();
@@ -110,7 +144,7 @@ export class Location {
 
   /** The AOR has a live registration made from this address. */
   isRegisteredFrom(aor: string, address: string): boolean {
-    return this.lookup(aor).some((b) => b.sourceAddress === address);
+    return this.own(aor).some((b) => b.sourceAddress === address);
   }
 
   private countSource(address: string, delta: number): void {
@@ -119,6 +153,7 @@ export class Location {
     else this.bySource.delete(address);
   }
 
+  /** This node's live bindings. */
   all(): Binding[] {
     const now = Date.now();
     return [...this.byAor.values()].flat().filter((b) => b.expiresAt > now);
@@ -154,8 +189,8 @@ export class Location {
       this.dirty.clear();
       for (let i = 0; i < aors.length; i += 500) {
         const chunk = aors.slice(i, i + 500);
-        await trx.deleteFrom('registrations').where('aor', 'in', chunk).execute();
-        const rows = chunk.flatMap((a) => (this.byAor.get(a) ?? []).map(toRow));
+        await trx.deleteFrom('registrations').where('aor', 'in', chunk).where('node_id', 'in', [this.node, '']).execute();
+        const rows = chunk.flatMap((a) => (this.byAor.get(a) ?? []).map((b) => toRow(b, this.node)));
         // SQLite allows 32766 bound values per statement; 17 columns × 1000 rows stays well under.
         // An upsert: on a shared PostgreSQL another node may have inserted the same
         // binding since our delete, and a conflict would fail the whole batch.
@@ -180,6 +215,8 @@ export class Location {
                 path: eb.ref('excluded.path'),
                 registered_at: eb.ref('excluded.registered_at'),
                 behind_nat: eb.ref('excluded.behind_nat'),
+                // The phone registered here now (the node it came through before died): ours.
+                node_id: eb.ref('excluded.node_id'),
               })),
             )
             .execute();
@@ -193,8 +230,9 @@ export class Location {
   }
 }
 
-function toRow(b: Binding) {
+function toRow(b: Binding, node: string) {
   return {
+    node_id: node,
     aor: b.aor,
     contact: b.contact,
     contact_params: b.contactParams,
@@ -212,5 +250,30 @@ function toRow(b: Binding) {
     path: b.path ? JSON.stringify(b.path) : null,
     registered_at: new Date(b.registeredAt).toISOString(),
     behind_nat: b.behindNat ? 1 : 0,
+  };
+}
+
+type RegistrationsRow = Selectable<RegistrationsTable>;
+
+function fromRow(r: RegistrationsRow): Binding {
+  const expiresAt = Date.parse(r.expires_at);
+  return {
+    aor: r.aor,
+    contact: r.contact,
+    contactParams: r.contact_params,
+    expiresAt,
+    transport: r.transport,
+    sourceAddress: r.source_address,
+    sourcePort: r.source_port,
+    flowId: r.flow_id,
+    userAgent: r.user_agent,
+    callId: r.call_id,
+    cseq: r.cseq,
+    q: r.q,
+    instance: r.instance,
+    regId: r.reg_id,
+    path: r.path ? (JSON.parse(r.path) as string[]) : null,
+    registeredAt: Date.parse(r.registered_at),
+    behindNat: r.behind_nat === 1,
   };
 }

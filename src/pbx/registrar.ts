@@ -80,7 +80,7 @@ export class Registrar {
 
     const contacts = req.contacts;
     const expiresHeader = req.expires;
-    const current = this.location.lookup(aor);
+    const current = this.location.own(aor);
     const events: [LocationEvent, Binding][] = [];
 
     if (contacts === '*') {

@@ -22,10 +22,11 @@ export interface OpenedDatabase {
   describe: string;
   /**
    * Calls `signal` whenever another process (the CLI, another pbx node) may have
-   * committed changes to extensions or devices; returns a function that stops.
-   * SQLite: its data_version, polled every second. PostgreSQL: LISTEN/NOTIFY.
+   * committed changes to a table the server keeps in memory, with that table's name, or
+   * with null when it cannot say which; returns a function that stops.
+   * SQLite: its data_version, polled every second (null). PostgreSQL: LISTEN/NOTIFY.
    */
-  watch?: (signal: () => void) => () => void;
+  watch?: (signal: (table: string | null) => void) => () => void;
   close(): Promise<void>;
 }
 
@@ -72,7 +73,7 @@ export async function openDatabase(cfg: PbxConfig['database'], opts: OpenOptions
           const now = version.get() as number;
           if (now === last) return;
           last = now;
-          signal();
+          signal(null);
         }, 1000);
         timer.unref();
         return () => clearInterval(timer);

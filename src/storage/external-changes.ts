@@ -14,6 +14,8 @@ export interface ExternalChangesOptions {
 export class ExternalChanges {
   private readonly unwatch: (() => void) | undefined;
   private pending = false;
+  /** Tables changed since the last reload; null: any may have. */
+  private tables: Set<string> | null = new Set();
   private busy = false;
   private stopped = false;
   private lastRun = 0;
@@ -21,10 +23,13 @@ export class ExternalChanges {
 
   constructor(
     database: OpenedDatabase,
-    private readonly onChange: () => Promise<void>,
+    /** Reloads what changed: these tables, or everything (null). */
+    private readonly onChange: (tables: ReadonlySet<string> | null) => Promise<void>,
     private readonly opts: ExternalChangesOptions = {},
   ) {
-    this.unwatch = database.watch?.(() => {
+    this.unwatch = database.watch?.((table) => {
+      if (table === null) this.tables = null;
+      else this.tables?.add(table);
       this.pending = true;
       this.kick();
     });
@@ -38,9 +43,13 @@ export class ExternalChanges {
       this.pending = false;
       this.busy = true;
       this.lastRun = Date.now();
-      this.onChange()
+      const tables = this.tables;
+      this.tables = new Set();
+      this.onChange(tables)
         .catch((err: Error) => {
           // Try again later (the database may be away for a moment), not in a tight loop.
+          if (tables === null) this.tables = null;
+          else for (const t of tables) this.tables?.add(t);
           this.pending = true;
           this.lastRun = Date.now() + 4000;
           this.opts.onError?.(err);

@@ -14,7 +14,8 @@ export interface ListenOptions {
   client: () => pg.Client;
   /** Backend process ids of this process's own pool connections (their changes are known). */
   ownBackends: ReadonlySet<number>;
-  signal: () => void;
+  /** A table changed (the notification's payload), or null: anything may have (LISTEN just took effect). */
+  signal: (table: string | null) => void;
   onError: (err: Error) => void;
   /** First delay before reconnecting; doubles while the database stays away, up to 30 s. */
   retryMs?: number;
@@ -52,14 +53,14 @@ export function listenForChanges(o: ListenOptions): () => Promise<void> {
     c.on('error', fail);
     c.on('end', () => fail(new Error('change notification connection closed')));
     c.on('notification', (msg) => {
-      if (msg.channel === CHANGES_CHANNEL && !o.ownBackends.has(msg.processId)) o.signal();
+      if (msg.channel === CHANGES_CHANNEL && !o.ownBackends.has(msg.processId)) o.signal(msg.payload || null);
     });
     try {
       await c.connect();
       await c.query(`LISTEN ${CHANGES_CHANNEL}`);
       if (stopped) return void (await c.end().catch(() => {}));
       delay = firstDelay;
-      o.signal();
+      o.signal(null);
     } catch (err) {
       fail(err as Error);
     }

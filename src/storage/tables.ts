@@ -103,6 +103,8 @@ export interface RegistrationsTable {
   path: string | null;
   registered_at: string;
   behind_nat: number;
+  /** The pbx node the REGISTER arrived on (cluster.node_id; '' before nodes were recorded). */
+  node_id: string;
 }
 
 /** A confirmed dialog the proxy routes (and its answered call), kept across restarts. */

@@ -15,7 +15,7 @@ const CdrQuery = Type.Object({
   since: Type.Optional(Type.String({ description: 'ISO time; calls started at or after it' })),
 });
 
-export function registrationView(b: Binding) {
+export function registrationView(b: Binding, node: string) {
   return {
     extension: b.aor,
     contact: b.contact,
@@ -25,6 +25,8 @@ export function registrationView(b: Binding) {
     expires: Math.max(0, Math.round((b.expiresAt - Date.now()) / 1000)),
     expires_at: new Date(b.expiresAt).toISOString(),
     registered_at: new Date(b.registeredAt).toISOString(),
+    node,
+    path: b.path,
   };
 }
 
@@ -33,7 +35,10 @@ export function sipRoutes(pbx: SipRouteDeps) {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
     app.get('/registrations', { schema: { tags: ['sip'], summary: 'Registered phones (extension, contact, source, transport, User-Agent, expires)', response: { 200: Type.Object({ registrations: Type.Array(RegistrationView) }) } } }, async () => ({
-      registrations: pbx.sip.location.all().sort((a, b) => a.aor.localeCompare(b.aor, 'en', { numeric: true })).map(registrationView),
+      // This node's, then those registered through other nodes that it reaches through their Path.
+      registrations: [...pbx.sip.location.all().map((b) => registrationView(b, pbx.sip.location.node)), ...pbx.sip.location.fromOtherNodes().map((b) => registrationView(b, b.node))].sort((a, b) =>
+        a.extension.localeCompare(b.extension, 'en', { numeric: true }),
+      ),
     }));
 
     app.get('/calls', { schema: { tags: ['sip'], summary: 'Active calls', response: { 200: Type.Object({ calls: Type.Array(ActiveCallView) }) } } }, async () => ({

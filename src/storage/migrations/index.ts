@@ -248,6 +248,18 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('trunks').addColumn('did_from', 'text', (c) => c.notNull().defaultTo('auto')).execute();
       },
     },
+    '0018_registration_node': {
+      // Several nodes on one database: each binding says which node it arrived on (that
+      // node owns the row; the others reach the phone through the binding's Path), and
+      // PostgreSQL tells the other nodes when a node's bindings change.
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('registrations').addColumn('node_id', 'text', (c) => c.notNull().defaultTo('')).execute();
+        if (dialect !== 'postgresql') return;
+        await sql`CREATE TRIGGER registrations_notify_change
+          AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON registrations
+          FOR EACH STATEMENT EXECUTE FUNCTION pbx_notify_change()`.execute(db);
+      },
+    },
     '0015_cdr_one_way': {
       // An anchored call whose RTP flowed one way only: which side sent nothing (null: none seen).
       async up(db: Kysely<any>) {
