@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The end-to-end tests talk to real SIP peers: SIPp (Debian package sip-tester) and
-# baresip, a STUN server (coturn), a media relay (rtpengine), and drive the web admin in Debian's Chromium (through playwright-core; no
+# baresip, a STUN server (coturn), a media relay (rtpengine), the Kamailio edge, and drive the web admin in Debian's Chromium (through playwright-core; no
 # browser is ever downloaded). Installs them when missing, so `npm test` works on a
 # fresh Debian machine.
 set -euo pipefail
@@ -16,6 +16,8 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 # A media relay for media.engine: rtpengine (test/e2e/trunk-calls-rtpengine.test.ts).
 command -v rtpengine >/dev/null 2>&1 || need+=(rtpengine-daemon)
+# The edge proxy in front of several pbx nodes (test/e2e/cluster.test.ts runs contrib/kamailio/kamailio.cfg).
+command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
 # PostgreSQL server binaries: test/helpers/postgres.ts starts a throwaway cluster with them.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -31,6 +31,8 @@ export interface OutgoingCall {
   to: string;
   cseq: number;
   contact: string;
+  /** The route set (the 2xx's Record-Route, reversed: §12.1.2): Route headers of ACK and BYE. */
+  route: string[];
 }
 
 export interface SipRequestIn {
@@ -60,6 +62,13 @@ export class TestUa {
     readonly user: string,
     readonly password: string,
   ) {}
+
+  private readonly sent = new Map<string, number>();
+
+  /** How many requests of this method this phone sent (new transactions, not retransmissions). */
+  sentRequests(method: string): number {
+    return this.sent.get(method) ?? 0;
+  }
 
   async open(port = 0, host = '127.0.0.1'): Promise<this> {
     this.socket = createSocket('udp4');
@@ -100,6 +109,7 @@ export class TestUa {
       (r) => r.headers.get('call-id')?.[0] === callId && r.headers.get('cseq')?.[0] === `${cseq} ${method}` && (opts.wantProvisional || r.status >= 200),
       opts.timeoutMs,
     );
+    this.sent.set(method, (this.sent.get(method) ?? 0) + 1);
     this.sendRaw(text);
     return { ...(await reply), sent: text };
   }
@@ -146,19 +156,21 @@ export class TestUa {
     const contact = /<([^>]+)>/.exec(reply.headers.get('contact')?.[0] ?? '')?.[1] ?? uri;
     const ok = reply.status >= 200 && reply.status < 300;
     const body = reply.raw.split('\r\n\r\n').slice(1).join('\r\n\r\n');
-    this.ack(ok ? contact : uri, from, reply, callId, cseq, ok ? `z9hG4bK${randomBytes(6).toString('hex')}` : branch, ok && answerInAck ? answerInAck(body) : '');
-    return { status: reply.status, reply, body, callId, from, to: toWithTag, cseq, contact };
+    const route = ok ? (reply.headers.get('record-route') ?? []).flatMap((v) => v.split(/,(?=\s*<)/).map((r) => r.trim())).reverse() : [];
+    this.ack(ok ? contact : uri, from, reply, callId, cseq, ok ? `z9hG4bK${randomBytes(6).toString('hex')}` : branch, ok && answerInAck ? answerInAck(body) : '', route);
+    return { status: reply.status, reply, body, callId, from, to: toWithTag, cseq, contact, route };
   }
 
   /** Hangs up a call this UA made. */
   async bye(call: OutgoingCall) {
-    return this.request('BYE', { uri: call.contact, from: call.from, to: call.to, callId: call.callId, cseq: this.cseq++ });
+    return this.request('BYE', { uri: call.contact, from: call.from, to: call.to, callId: call.callId, cseq: this.cseq++, headers: call.route.map((r) => `Route: ${r}`) });
   }
 
-  private ack(uri: string, from: string, reply: SipReply, callId: string, cseq: number, branch: string, body = ''): void {
+  private ack(uri: string, from: string, reply: SipReply, callId: string, cseq: number, branch: string, body = '', route: string[] = []): void {
     const to = reply.headers.get('to')?.[0] ?? '';
     this.sendRaw(
       `ACK ${uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport\r\nMax-Forwards: 70\r\n` +
+        route.map((r) => `Route: ${r}\r\n`).join('') +
         `From: ${from}\r\nTo: ${to}\r\nCall-ID: ${callId}\r\nCSeq: ${cseq} ACK\r\n` +
         (body ? 'Content-Type: application/sdp\r\n' : '') +
         `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,

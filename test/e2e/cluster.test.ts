@@ -1,0 +1,171 @@
+// Two pbx nodes on one PostgreSQL behind the Kamailio edge (contrib/kamailio/kamailio.cfg,
+// used as it is), all started here. Phones talk to the edge only. A phone registered
+// through node A is called by a phone whose calls node B handles; a device created
+// through node A's API is served by node B; node A is killed (-9) and its phones are
+// still called, through node B and the Path their REGISTER recorded, without
+// registering again; node A comes back and takes phones again.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { createToken, freePort, freeSipPort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
+import { getWithDigest } from '../helpers/http-digest.ts';
+import { TestUa } from '../helpers/sip-client.ts';
+import { Kamailio } from '../helpers/kamailio.ts';
+
+let pgs: TestPostgres;
+let edge: Kamailio;
+let token: string;
+const nodes: Record<'a' | 'b', { dir: string; file: string; port: number; sipPort: number; server: RunningServer | null }> = {} as never;
+const phones = new Map<string, TestUa>();
+
+const SDP = (port: number) => `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n`;
+
+async function nodeConfig(name: 'a' | 'b', url: string, dir: string) {
+  const port = await freePort();
+  const sipPort = await freeSipPort();
+  const file = writeConfig(dir, { port, sipPort, postgresUrl: url, logLevel: 'info', extra: `cluster:\n  node_id: ${name}\nvoicemail:\n  enabled: false\n` });
+  return { dir, file, port, sipPort, server: null };
+}
+
+/** Polls until `check` holds. */
+async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Which node holds each phone's registration (as its own), per the nodes' API. */
+async function registeredOn(): Promise<Map<string, string>> {
+  const where = new Map<string, string>();
+  for (const name of ['a', 'b'] as const) {
+    const s = nodes[name].server;
+    if (!s || s.child.exitCode !== null) continue;
+    const regs = await s.api('GET', '/api/registrations', token);
+    for (const r of regs.json.registrations as { extension: string; node: string }[]) if (r.node === name) where.set(r.extension, name);
+  }
+  return where;
+}
+
+/** The phone answers every INVITE with 200 and SDP, and counts them. */
+function answering(ua: TestUa): { invites: number } {
+  const seen = { invites: 0 };
+  ua.onRequest = (req) => {
+    if (req.method === 'INVITE') {
+      seen.invites++;
+      return { status: 200, reason: 'OK', extra: [`Contact: <sip:${ua.user}@127.0.0.1:${ua.port}>`, 'Content-Type: application/sdp'], body: SDP(ua.port + 1) };
+    }
+    return { status: 200, reason: 'OK' };
+  };
+  return seen;
+}
+
+before(async () => {
+  pgs = await startPostgres();
+  const url = await pgs.createDatabase('pbx_cluster');
+  nodes.a = await nodeConfig('a', url, tempDir());
+  token = await createToken(nodes.a.file);
+  nodes.a.server = await RunningServer.start(nodes.a.file, nodes.a.port);
+  // Every node needs the same secret key: it seals the SIP secrets in the shared database.
+  const dirB = tempDir();
+  mkdirSync(join(dirB, 'data'));
+  copyFileSync(join(nodes.a.dir, 'data', 'secret.key'), join(dirB, 'data', 'secret.key'));
+  nodes.b = await nodeConfig('b', url, dirB);
+  nodes.b.server = await RunningServer.start(nodes.b.file, nodes.b.port);
+  edge = await Kamailio.start([`sip:127.0.0.1:${nodes.a.sipPort}`, `sip:127.0.0.1:${nodes.b.sipPort}`]);
+});
+
+after(async () => {
+  for (const p of phones.values()) p.close();
+  for (const n of Object.values(nodes)) await n.server?.stop();
+  await edge?.stop();
+  await pgs?.stop();
+});
+
+test('phones register through the edge; a phone registered through node A is called by a phone whose calls node B handles', async () => {
+  const numbers = ['8101', '8102', '8103', '8104', '8105', '8106', '8107', '8108', '8109', '8110'];
+  for (const n of numbers) {
+    const r = await nodes.a.server!.api('POST', '/api/extensions', token, { number: n, digest_algorithms: ['MD5'] });
+    assert.equal(r.status, 201, r.text);
+    phones.set(n, await new TestUa({ host: '127.0.0.1', port: edge.port }, n, r.json.password).open());
+  }
+  await eventually('node B knows the extensions', async () => (await nodes.b.server!.api('GET', '/api/extensions/8110', token)).status === 200);
+  for (const [n, ua] of phones) {
+    const reg = await ua.register({ expires: 600 });
+    assert.equal(reg.reply.status, 200, `${n}: ${reg.reply.status}\n${edge.log.slice(-2000)}`);
+  }
+  const where = await registeredOn();
+  assert.equal(where.size, numbers.length, 'every registration is held by one node');
+  const onA = [...where].filter(([, node]) => node === 'a').map(([n]) => n);
+  const onB = [...where].filter(([, node]) => node === 'b').map(([n]) => n);
+  assert.ok(onA.length > 0 && onB.length > 0, `the edge spreads the phones over both nodes: A ${onA}, B ${onB}`);
+  // Node B reaches node A's phones through the edge (their Path), and the other way round.
+  await eventually("node B sees node A's registrations with their Path", async () => {
+    const regs = (await nodes.b.server!.api('GET', '/api/registrations', token)).json.registrations as { extension: string; node: string; path: string[] | null }[];
+    return onA.every((n) => regs.some((r) => r.extension === n && r.node === 'a' && r.path?.[0]?.includes(`:${edge.port}`)));
+  });
+
+  const callee = phones.get(onA[0]!)!;
+  const caller = phones.get(onB[0]!)!;
+  const heard = answering(callee);
+  const call = await caller.invite(callee.user, SDP(caller.port + 1));
+  assert.equal(call.status, 200, `${call.status} ${call.reply.reason}\n${call.reply.raw}\n${nodes.b.server!.log.slice(-3000)}`);
+  assert.equal(heard.invites, 1);
+  assert.equal((await caller.bye(call)).status, 200);
+  const cdr = await nodes.b.server!.api('GET', `/api/cdr?extension=${callee.user}`, token);
+  assert.ok(
+    (cdr.json.cdr as { caller: string; callee: string; result: string }[]).some((c) => c.caller === caller.user && c.callee === callee.user && c.result === 'answered'),
+    `node B's call record: ${cdr.text}`,
+  );
+});
+
+test('a device created through node A is served by node B at once', async () => {
+  const mac = '001565c1a5e1';
+  const dev = await nodes.a.server!.api('POST', '/api/provisioning/devices', token, { mac_address: mac, extension_number: '8101', vendor: 'yealink', model: 'T46S' });
+  assert.equal(dev.status, 201, dev.text);
+  const cred = { user: dev.json.provisioning_username, password: dev.json.provisioning_password };
+  const started = Date.now();
+  await eventually('node B serves the file', async () => (await getWithDigest({ port: nodes.b.port, path: `/provision/${mac}.cfg`, headers: { 'user-agent': 'Yealink SIP-T46S 66.86.0.15 00:15:65:c1:a5:e1' } }, cred)).status === 200, 3000);
+  assert.ok(Date.now() - started < 3000);
+});
+
+test('node A is killed (-9): within 10 s its phones are called through node B without registering again; node A comes back and takes phones again', async () => {
+  const where = await registeredOn();
+  const onA = [...where].filter(([, node]) => node === 'a').map(([n]) => n);
+  const callers = [...where].filter(([, node]) => node === 'b').map(([n]) => n);
+  const registersBefore = [...phones.values()].map((p) => p.sentRequests('REGISTER'));
+  await nodes.a.server!.kill9();
+  const killedAt = Date.now();
+  const callee = phones.get(onA[0]!)!;
+  const heard = answering(callee);
+  let call;
+  for (;;) {
+    call = await phones.get(callers[0]!)!.invite(callee.user, SDP(9000));
+    if (call.status === 200 || Date.now() - killedAt > 10_000) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.equal(call.status, 200, `a call to ${callee.user} (registered through A) after A died: ${call.status}`);
+  assert.ok(Date.now() - killedAt <= 10_000, `within 10 s: ${Date.now() - killedAt} ms`);
+  assert.equal(heard.invites, 1);
+  assert.equal((await phones.get(callers[0]!)!.bye(call)).status, 200);
+  // A caller whose calls node A handled: the edge sends them to node B now.
+  if (onA[1]) {
+    const other = phones.get(onA[1])!;
+    const c2 = await other.invite(callee.user, SDP(9002));
+    assert.equal(c2.status, 200, 'a phone that registered through A calls through B');
+    assert.equal((await other.bye(c2)).status, 200);
+    assert.equal(heard.invites, 2);
+  }
+  assert.deepEqual([...phones.values()].map((p) => p.sentRequests('REGISTER')), registersBefore, 'no phone registered again');
+
+  // Node A comes back: the edge probes it and sends it its phones' requests again.
+  nodes.a.server = await RunningServer.start(nodes.a.file, nodes.a.port);
+  const back = phones.get(onA[0]!)!;
+  await eventually('a REGISTER reaches node A again', async () => {
+    await back.register({ expires: 600 });
+    return (await registeredOn()).get(back.user) === 'a';
+  });
+});
