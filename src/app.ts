@@ -37,6 +37,7 @@ import { SipService } from './pbx/sip-service.js';
 import { NatKeepalive } from './pbx/keepalive.js';
 import { FloodGuard } from './pbx/flood-guard.js';
 import type { Flow } from './sip/transport.js';
+import type { SipRequest } from './sip/message.js';
 import { Resync } from './provisioning/resync.js';
 import { ProvisioningGuard } from './provisioning/guard.js';
 import { ProvisioningAuth } from './provisioning/http-auth.js';
@@ -62,6 +63,7 @@ import { TrunkSources } from './pbx/trunks/sources.js';
 import { NgClient, RtpengineRelay } from './media/rtpengine.js';
 import { AnchoredMedia } from './pbx/media-anchor.js';
 import { natReason } from './pbx/nat.js';
+import { EdgeProxies } from './pbx/edge.js';
 import type { RelayFactory } from './media/engine.js';
 import { PublicAddress } from './config/public-address.js';
 import { lanAddress } from './config/default-file.js';
@@ -571,14 +573,16 @@ function createSip(
   });
   const isExtension = (n: string) => extensions.get(n)?.enabled === true;
   const guard = new FloodGuard(() => config().sip.guard, securityLog);
-  stack.transports.admit = (ip) => guard.admit(ip);
-  const onAuthFailure = (flow: Flow, username: string | undefined, reason: string) => {
-    securityLog.write('auth-failure', { ip: flow.remoteAddress, service: 'sip', user: username ?? '-', reason });
-    guard.authFailure(flow.remoteAddress, username, flow.reliable);
+  const edges = new EdgeProxies(() => config().cluster.edge_addresses);
+  stack.transports.admit = (ip) => edges.has(ip) || guard.admit(ip);
+  const onAuthFailure = (ip: string, flow: Flow, username: string | undefined, reason: string) => {
+    securityLog.write('auth-failure', { ip, service: 'sip', user: username ?? '-', reason });
+    guard.authFailure(ip, username, flow.reliable);
   };
   guard.registrations = { hasBindingFrom: (ip) => location.hasBindingFrom(ip), isRegisteredFrom: (ext, ip) => location.isRegisteredFrom(ext, ip) };
   const guessing = (ext: string, ip: string) => guard.guessing(ext, ip);
-  const authenticator = { auth, log, onAuthFailure, guessing };
+  const clientOf = (req: SipRequest, flow: Flow) => edges.clientOf(req, flow);
+  const authenticator = { auth, log, onAuthFailure, guessing, clientOf };
   const registrar = new Registrar(
     location,
     authenticator,
@@ -643,6 +647,7 @@ function createSip(
       onAuthFailure,
       guessing,
       guard,
+      edges,
       agent,
       serviceFor: (dialled, caller) => services.serviceFor(dialled, caller),
       get subscriptions() {

@@ -150,6 +150,9 @@ export const ConfigSchema = Type.Object(
         // This node's name: several pbx nodes on one PostgreSQL database need one each
         // (each registration records the node it arrived on). One node: leave it.
         node_id: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$', default: 'pbx1' }),
+        // The edge proxies in front of the nodes (addresses or CIDRs): their requests are
+        // judged by the phone's address their Via records, and they are never banned.
+        edge_addresses: Type.Array(Type.String({ pattern: '^[0-9a-fA-F:.]+(/\\d{1,3})?$' }), { default: [] }),
       },
       { ...strict, default: {} },
     ),

@@ -21,8 +21,10 @@ export function unsupportedOptions(req: SipRequest, header: 'require' | 'proxy-r
 export interface Authenticator {
   auth: DigestAuth;
   log: Logger;
-  /** A failed attempt (not a missing or stale credential): the flood guard counts it. */
-  onAuthFailure: (flow: Flow, username: string | undefined, reason: string) => void;
+  /** A failed attempt (not a missing or stale credential) from `ip`: the flood guard counts it. */
+  onAuthFailure: (ip: string, flow: Flow, username: string | undefined, reason: string) => void;
+  /** Where the request really comes from (the phone's address behind an edge proxy); default the packet's source. */
+  clientOf?: (req: SipRequest, flow: Flow) => string;
   /** The extension is being guessed at and this address is none of its phones': refuse whatever the password. */
   guessing?: (extension: string, ip: string) => boolean;
 }
@@ -37,19 +39,20 @@ export type Authentication = { ok: true; username: string } | { ok: false; chall
  * (To of a REGISTER, From of a call), whose algorithms are offered.
  */
 export function authenticate(a: Authenticator, req: SipRequest, flow: Flow, header: 'authorization' | 'proxy-authorization', claimed: string | undefined): Authentication {
-  let result = a.auth.verify(req, header, flow.remoteAddress);
+  const ip = a.clientOf?.(req, flow) ?? flow.remoteAddress;
+  let result = a.auth.verify(req, header, ip);
   const username = result.username;
-  if (username && a.guessing?.(username, flow.remoteAddress)) {
+  if (username && a.guessing?.(username, ip)) {
     // Even a right password: an attacker who guessed it must not learn so.
     result = { ok: false, reason: 'guessing', username };
   }
   if (result.ok) return result;
   if (result.reason !== 'missing' && result.reason !== 'stale') {
-    a.onAuthFailure(flow, result.username, result.reason);
+    a.onAuthFailure(ip, flow, result.username, result.reason);
     a.log.warn(
-      { ip: flow.remoteAddress, port: flow.remotePort, method: req.method, username: result.username ?? null, reason: result.reason },
-      `${req.method} authentication failed for ${result.username ?? '(no username)'} from ${flow.remoteAddress}: ${result.reason}`,
+      { ip, port: flow.remotePort, method: req.method, username: result.username ?? null, reason: result.reason },
+      `${req.method} authentication failed for ${result.username ?? '(no username)'} from ${ip}${ip === flow.remoteAddress ? '' : ` (through ${flow.remoteAddress})`}: ${result.reason}`,
     );
   }
-  return { ok: false, challenges: a.auth.challenges(flow.remoteAddress, result.reason === 'stale', claimed, req.get('user-agent')) };
+  return { ok: false, challenges: a.auth.challenges(ip, result.reason === 'stale', claimed, req.get('user-agent')) };
 }

@@ -26,6 +26,8 @@ export interface SipServiceDeps extends Authenticator {
   isExtension: (number: string) => boolean;
   userAgent: string;
   guard: FloodGuard;
+  /** The edge proxies in front of this node: where a request really comes from (the phone behind one). */
+  edges?: { has(ip: string): boolean; clientOf(req: SipRequest, flow: Flow): string };
   /** The pbx's own user agent: the calls services answer. */
   agent: ServiceAgent;
   /** Numbers that are services (feature codes such as *97): the app that answers them. */
@@ -61,16 +63,29 @@ export class SipService implements StackDelegate {
 
   /** Before the stack makes a transaction: floods and scanners are dropped without one. */
   admit(req: SipRequest, flow: Flow): boolean {
-    const ip = flow.remoteAddress;
-    if (this.d.trunkCalls?.isTrunkAddress(ip)) return true;
-    if (!this.d.guard.request(ip, flow.reliable)) return false; // just banned for flooding: drop silently
+    if (this.d.trunkCalls?.isTrunkAddress(flow.remoteAddress)) return true;
+    const edge = this.d.edges?.has(flow.remoteAddress) === true;
+    const ip = edge ? this.d.edges!.clientOf(req, flow) : flow.remoteAddress;
+    // The edge's own requests (its OPTIONS probes) are never limited.
+    if (edge && ip === flow.remoteAddress) return true;
+    // Behind an edge the transport let the packet in: the phone's own ban is checked here.
+    if ((edge && !this.d.guard.admit(ip)) || !this.d.guard.request(ip, flow.reliable)) return this.refuse(req, flow, edge, 'Forbidden: banned');
     const ua = req.get('user-agent');
     if (ua && SCANNER_UA.test(ua)) {
       // Scanners get no answer at all: nothing to learn (the guard decides on a ban).
       this.d.guard.scanner(ip, ua, flow.reliable);
-      return false;
+      return this.refuse(req, flow, edge, 'Forbidden');
     }
     return true;
+  }
+
+  /**
+   * A refused request is dropped without a word, unless an edge proxy brought it: an edge
+   * that hears nothing takes this node for dead and stops sending it anyone's calls.
+   */
+  private refuse(req: SipRequest, flow: Flow, edge: boolean, reason: string): false {
+    if (edge && req.method !== 'ACK') this.d.stack.sendStateless(makeResponse(req, 403, reason), flow);
+    return false;
   }
 
   request(req: SipRequest, tx: ServerTransaction | null, flow: Flow): void {

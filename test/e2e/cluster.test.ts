@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
-import { createToken, freePort, freeSipPort, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
+import { createToken, freePort, freeSipPort, RunningServer, securityLogWith, tempDir, writeConfig } from '../helpers/server.ts';
 import { getWithDigest } from '../helpers/http-digest.ts';
 import { TestUa } from '../helpers/sip-client.ts';
 import { Kamailio } from '../helpers/kamailio.ts';
@@ -25,7 +25,14 @@ const SDP = (port: number) => `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP
 async function nodeConfig(name: 'a' | 'b', url: string, dir: string) {
   const port = await freePort();
   const sipPort = await freeSipPort();
-  const file = writeConfig(dir, { port, sipPort, postgresUrl: url, logLevel: 'info', extra: `cluster:\n  node_id: ${name}\nvoicemail:\n  enabled: false\n` });
+  // The edge is 127.0.0.1; phones that must be told apart from it use other loopback addresses.
+  const file = writeConfig(dir, {
+    port,
+    sipPort,
+    postgresUrl: url,
+    logLevel: 'info',
+    extra: `cluster:\n  node_id: ${name}\n  edge_addresses: [127.0.0.1]\nsip:\n  guard:\n    max_auth_failures: 3\nvoicemail:\n  enabled: false\n`,
+  });
   return { dir, file, port, sipPort, server: null };
 }
 
@@ -130,6 +137,25 @@ test('a device created through node A is served by node B at once', async () => 
   const started = Date.now();
   await eventually('node B serves the file', async () => (await getWithDigest({ port: nodes.b.port, path: `/provision/${mac}.cfg`, headers: { 'user-agent': 'Yealink SIP-T46S 66.86.0.15 00:15:65:c1:a5:e1' } }, cred)).status === 200, 3000);
   assert.ok(Date.now() - started < 3000);
+});
+
+test("a phone behind the edge that guesses passwords is banned by its own address, not the edge's: the other phones still register", async () => {
+  const where = await registeredOn();
+  const target = [...where][0]!;
+  const node = nodes[target[1] as 'a' | 'b'];
+  const guesser = await new TestUa({ host: '127.0.0.1', port: edge.port }, target[0], 'wrong-password').open(0, '127.0.0.66');
+  try {
+    for (let i = 0; i < 3; i++) assert.equal((await guesser.register({ expires: 600 })).reply.status, 401);
+    const log = await securityLogWith(node.dir, /event=ban .*ip=127\.0\.0\.66/);
+    assert.match(log, /event=auth-failure .*ip=127\.0\.0\.66/, 'the failures are the phone\'s, as the edge saw it');
+    assert.doesNotMatch(log, /event=ban .*ip=127\.0\.0\.1\b/, 'the edge is never banned');
+    // Through the edge a refusal is said out loud (silence would make the edge take the node for dead).
+    assert.equal((await guesser.register({ expires: 600 })).reply.status, 403, 'the banned phone is refused');
+    assert.ok(node.server!.child.exitCode === null);
+  } finally {
+    guesser.close();
+  }
+  for (const ua of phones.values()) assert.equal((await ua.register({ expires: 600 })).reply.status, 200, `${ua.user} still registers through the edge`);
 });
 
 test('node A is killed (-9): within 10 s its phones are called through node B without registering again; node A comes back and takes phones again', async () => {
