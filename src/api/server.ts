@@ -46,7 +46,8 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
   const app = Fastify({
     logger: false,
     bodyLimit: 1_048_576,
-    trustProxy: false,
+    // Only the configured proxies' X-Forwarded-For is believed (req.ip is the client then).
+    trustProxy: pbx.config().api.trusted_proxies.length > 0 ? pbx.config().api.trusted_proxies : false,
     // Fastify answers with a clear JSON error instead of ajv's defaults.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();

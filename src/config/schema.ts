@@ -64,6 +64,9 @@ export const ConfigSchema = Type.Object(
       {
         host: Type.String({ default: '0.0.0.0' }),
         port: Port(8080),
+        // Reverse proxies (nginx in front of several nodes) whose X-Forwarded-For is
+        // believed: logs, bans and allow_networks then see the client's address. Read at start.
+        trusted_proxies: Type.Array(Type.String({ pattern: '^[0-9a-fA-F:.]+(/\\d{1,3})?$' }), { default: [] }),
         ssl: Type.Object(
           {
             enabled: Type.Boolean({ default: false }),
