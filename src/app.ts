@@ -64,6 +64,7 @@ import { NgClient, RtpengineRelay } from './media/rtpengine.js';
 import { AnchoredMedia } from './pbx/media-anchor.js';
 import { natReason } from './pbx/nat.js';
 import { EdgeProxies } from './pbx/edge.js';
+import { watchListenOverflows } from './api/load-shedding.js';
 import type { RelayFactory } from './media/engine.js';
 import { PublicAddress } from './config/public-address.js';
 import { lanAddress } from './config/default-file.js';
@@ -469,6 +470,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, life: Logge
     await pbx.close();
     return null;
   }
+  const stopOverflowWatch = watchListenOverflows({ backlog: config.api.backlog, log: log.child({ component: 'http' }), counters: http.load });
   life.info(`API port: ${config.api.port} (${config.api.ssl.enabled ? 'https' : 'http'}://${config.api.host}:${config.api.port})`);
   life.info(`Provisioning URL format: ${config.provisioning.url_format} → ${deriveConfigUrl(config, 'aabbccddeeff', 'lower')}`);
   const setupFile = await pbx.firstAdminSetup.prepare();
@@ -508,6 +510,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, life: Logge
   return {
     pbx,
     async stop() {
+      stopOverflowWatch();
       await listeners.close();
       await tftp.close();
       await http.close();

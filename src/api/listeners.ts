@@ -198,7 +198,7 @@ export class HttpListeners {
     server.keepAliveTimeout = 65_000;
     return new Promise((ok, fail) => {
       server.once('error', fail);
-      server.listen({ host, port }, () => {
+      server.listen({ host, port, backlog: config.api.backlog }, () => {
         server.off('error', fail);
         listener.server = server;
         ok(listener);

@@ -2,13 +2,14 @@
 // components' own counters when scraped, so nothing on a hot path touches prom-client.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Pbx, SipParts } from '../application.js';
+import type { LoadCounters } from './load-shedding.js';
 
 /** What the metrics read. */
 export type MetricsDeps = Pick<Pbx, 'devices' | 'guard' | 'provisioning' | 'resync' | 'voicemail'> & {
   sip: Pick<SipParts, 'location' | 'calls' | 'stats' | 'agent' | 'media'>;
 };
 
-export function createMetrics(pbx: MetricsDeps): Registry {
+export function createMetrics(pbx: MetricsDeps, load: LoadCounters = { shed: 0, listenOverflows: 0 }): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pbx_process_' });
   const counter = (name: string, help: string, labels: string[], read: () => [Record<string, string>, number][]) =>
@@ -55,6 +56,8 @@ export function createMetrics(pbx: MetricsDeps): Registry {
     [{ stage: 'answered' }, stats().calls.answered],
     [{ stage: 'ended' }, stats().calls.ended],
   ]);
+  counter('pbx_http_shed_total', 'Phone-file requests answered 503 (Retry-After) because the server was too busy (api.shed_delay_ms)', [], () => [[{}, load.shed]]);
+  counter('pbx_tcp_listen_overflows_total', "TCP connections the kernel refused on this host since start because a listen queue was full (api.backlog)", [], () => [[{}, load.listenOverflows]]);
   gauge('pbx_sip_registrations', 'Live registrations (bindings)', () => sip.location.all().length);
   gauge('pbx_calls_active', 'Calls in progress', () => sip.calls.list().length);
   gauge('pbx_sip_transactions_active', 'Transactions in progress', () => {

@@ -18,6 +18,7 @@ import { configRoutes } from './routes/config.js';
 import { authRoutes, sessionRoutes } from './routes/auth.js';
 import { provisionRoutes } from './provision-routes.js';
 import { createMetrics } from './metrics.js';
+import { registerLoadShedding, type LoadCounters } from './load-shedding.js';
 import { eventRoutes } from './routes/events.js';
 import { doctorRoutes } from './routes/doctor.js';
 import { serverFindings } from '../diagnostics/checks.js';
@@ -35,6 +36,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Every route registered, for tests that walk the whole table. */
     routeList: RouteSummary[];
+    /** Load figures (shed requests, the kernel's refused connections) for /metrics and the log. */
+    load: LoadCounters;
   }
 }
 
@@ -100,9 +103,13 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
 
   app.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok', service: 'pbx' }));
 
+  const load: LoadCounters = { shed: 0, listenOverflows: 0 };
+  app.decorate('load', load);
+  await registerLoadShedding(app, { maxDelayMs: pbx.config().api.shed_delay_ms, log: pbx.log.child({ component: 'http' }), counters: load });
+
   await app.register(provisionRoutes(pbx));
 
-  const metrics = createMetrics(pbx);
+  const metrics = createMetrics(pbx, load);
   await app.register(async (m) => {
     m.addHook('onRequest', bearerAuth(pbx.tokens));
     m.get('/metrics', { schema: { hide: true } }, async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));

@@ -67,6 +67,11 @@ export const ConfigSchema = Type.Object(
         // Reverse proxies (nginx in front of several nodes) whose X-Forwarded-For is
         // believed: logs, bans and allow_networks then see the client's address. Read at start.
         trusted_proxies: Type.Array(Type.String({ pattern: '^[0-9a-fA-F:.]+(/\\d{1,3})?$' }), { default: [] }),
+        // The listening sockets' accept queue (net.core.somaxconn caps it). Read at start.
+        backlog: Type.Integer({ minimum: 16, maximum: 65_535, default: 4096 }),
+        // Requests waiting longer than this (the event loop's delay): phone files are
+        // answered 503 with Retry-After instead of queueing; 0 never. Read at start.
+        shed_delay_ms: Type.Integer({ minimum: 0, maximum: 60_000, default: 200 }),
         ssl: Type.Object(
           {
             enabled: Type.Boolean({ default: false }),
