@@ -1,7 +1,7 @@
 // The `pbx` command line. Every command takes --config FILE (default $PBX_CONFIG or
 // ./config.yml). Output a script needs (a new token, a new secret, a URL) is printed
 // alone on the last line of stdout; messages for people go to stderr.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfigFile } from '../config/load.js';
@@ -10,6 +10,8 @@ import { createPbx } from '../app.js';
 import type { Pbx } from '../application.js';
 import { createLogger } from '../log.js';
 import { PbxError } from '../pbx/errors.js';
+import { extensionRows, extensionsCsv } from '../pbx/extension-csv.js';
+import { deviceRows, devicesCsv } from '../provisioning/device-csv.js';
 import { DEVICE_LISTENERS, DeviceService, type DeviceListener } from '../provisioning/devices.js';
 import { listenerProblem } from '../provisioning/config-url.js';
 import { TemplateError } from '../provisioning/templates.js';
@@ -221,6 +223,38 @@ ext
     }),
   );
 
+ext
+  .command('import <file>')
+  .description('create or update extensions from a CSV (FreePBX, FusionPBX or `pbx ext export` columns); one bad row changes nothing')
+  .option('--allow-weak-passwords', 'accept passwords that fail the strength check (an old system\'s)')
+  .option('--dry-run', 'check every row, import nothing')
+  .action(async (file: string, o: { allowWeakPasswords?: boolean; dryRun?: boolean }) =>
+    withPbx(async (pbx) => {
+      const { rows, errors, ignored } = extensionRows(readFileSync(file, 'utf8'), { allowWeakPasswords: o.allowWeakPasswords === true });
+      if (ignored.length > 0) process.stderr.write(`Columns not imported: ${ignored.join(', ')}\n`);
+      const refused = errors.length > 0 || o.dryRun ? [...errors, ...pbx.extensions.checkMany(rows)].sort((a, b) => a.line - b.line) : [];
+      const result = refused.length > 0 ? { errors: refused } : o.dryRun ? null : await pbx.extensions.importMany(rows);
+      if (result && 'errors' in result) {
+        for (const e of result.errors) process.stderr.write(`${file}:${e.line}: ${e.field}: ${e.message}\n`);
+        process.stderr.write(`${result.errors.length} row(s) are wrong; nothing was imported\n`);
+        process.exitCode = 1;
+        return;
+      }
+      if (!result) return out(`${rows.length} row(s) checked; nothing imported (--dry-run)`);
+      for (const g of result.generated) process.stderr.write(`Extension ${g.number}: generated SIP password ${g.password}\n`);
+      out(`${result.created} extension(s) created, ${result.updated} updated`);
+    }),
+  );
+ext
+  .command('export')
+  .description('print every extension as CSV')
+  .option('--passwords', 'include each SIP password (keep the file safe)')
+  .action(async (o: { passwords?: boolean }) =>
+    withPbx(async (pbx) => {
+      process.stdout.write(extensionsCsv(pbx.extensions.list(), o.passwords === true));
+    }),
+  );
+
 const device = program.command('device').description('provisioned phones');
 device
   .command('add <mac>')
@@ -320,6 +354,30 @@ device
       out(`Device ${DeviceService.parseMac(mac)} removed`);
     }),
   );
+
+device
+  .command('import <file>')
+  .description('create or update devices from a CSV (mac, vendor, model, lines, label; FusionPBX columns too); one bad row changes nothing')
+  .option('--dry-run', 'check every row, import nothing')
+  .action(async (file: string, o: { dryRun?: boolean }) =>
+    withPbx(async (pbx) => {
+      const { rows, ignored } = deviceRows(readFileSync(file, 'utf8'));
+      if (ignored.length > 0) process.stderr.write(`Columns not imported: ${ignored.join(', ')}\n`);
+      const result = await pbx.devices.importMany(rows, o.dryRun === true);
+      if ('errors' in result) {
+        for (const e of result.errors) process.stderr.write(`${file}:${e.line}: ${e.field}: ${e.message}\n`);
+        process.stderr.write(`${result.errors.length} row(s) are wrong; nothing was imported\n`);
+        process.exitCode = 1;
+        return;
+      }
+      if (o.dryRun) return out(`${rows.length} row(s) checked; nothing imported (--dry-run)`);
+      out(`${result.created} device(s) created, ${result.updated} updated`);
+    }),
+  );
+device
+  .command('export')
+  .description('print every device as CSV')
+  .action(async () => withPbx(async (pbx) => void process.stdout.write(devicesCsv(pbx.devices.list()))));
 
 const provision = program.command('provision').description('phone files');
 provision

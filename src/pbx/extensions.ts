@@ -57,6 +57,35 @@ const PIN = /^[0-9]{4,12}$/;
 
 type Listener = (number: string) => void;
 
+/** An import row checked: the extension it makes, its sealed secret when that changes. */
+interface Planned {
+  ext: Extension;
+  sealed: string | null;
+  isNew: boolean;
+  pin: string | null;
+  generated: boolean;
+}
+
+/** One row of a bulk import, with the file line it came from (for errors). */
+export interface ImportRow {
+  line: number;
+  input: ExtensionInput;
+}
+
+/** Why a row of a bulk import was refused. */
+export interface RowError {
+  line: number;
+  field: string;
+  message: string;
+}
+
+export interface ImportResult {
+  created: number;
+  updated: number;
+  /** Passwords generated for new extensions whose row gave none (shown this once). */
+  generated: { number: string; password: string }[];
+}
+
 export class ExtensionService {
   private readonly byNumber = new Map<string, Extension>();
   private readonly listeners: Listener[] = [];
@@ -161,6 +190,121 @@ export class ExtensionService {
     return { extension: ext, password: secret };
   }
 
+  /**
+   * Creates or updates many extensions at once (a CSV from FreePBX or FusionPBX): every
+   * row is checked first, and one bad row changes nothing (the errors name each line).
+   * Then one transaction writes them in chunks and the memory copy follows.
+   * An existing number is updated with the columns the row gives.
+   */
+  async importMany(rows: ImportRow[]): Promise<ImportResult | { errors: RowError[] }> {
+    const { next, errors } = this.plan(rows);
+    if (errors.length > 0) return { errors };
+    return this.write(next);
+  }
+
+  /** What an import of these rows would refuse (a dry run): nothing is written. */
+  checkMany(rows: ImportRow[]): RowError[] {
+    return this.plan(rows).errors;
+  }
+
+  private plan(rows: ImportRow[]): { next: Planned[]; errors: RowError[] } {
+    const errors: RowError[] = [];
+    const seen = new Map<string, number>();
+    const next: Planned[] = [];
+    const now = nowIso();
+    for (const { line, input } of rows) {
+      try {
+        if (!NUMBER.test(input.number)) throw new PbxError('invalid', 'number must be 2 to 10 digits', 'number');
+        const first = seen.get(input.number);
+        if (first !== undefined) throw new PbxError('invalid', `number ${input.number} is also on line ${first}`, 'number');
+        seen.set(input.number, line);
+        const current = this.byNumber.get(input.number);
+        // The password it already has (an export imported again) is no new choice to judge.
+        const newPassword = input.password !== undefined && input.password !== current?.secret;
+        if (newPassword) checkSecret(input.password!, input.number, input.allow_weak_password, IMPORT_WEAK_HINT);
+        const pin = input.voicemail_pin ?? null;
+        if (pin !== null && !PIN.test(pin)) throw new PbxError('invalid', 'voicemail_pin must be 4 to 12 digits', 'voicemail_pin');
+        if (pin !== null) this.pins?.check(input.number, pin);
+        if (input.name !== undefined && input.name.length > 200) throw new PbxError('invalid', 'name must be at most 200 characters', 'name');
+        const secret = input.password ?? current?.secret ?? newSipSecret();
+        const ext: Extension = {
+          number: input.number,
+          name: input.name?.trim() || current?.name || `Extension ${input.number}`,
+          secret,
+          voicemailPin: current?.voicemailPin ?? null,
+          enabled: input.enabled ?? current?.enabled ?? true,
+          digestAlgorithms: input.digest_algorithms !== undefined ? checkAlgorithms(input.digest_algorithms) : (current?.digestAlgorithms ?? null),
+          outboundClass: input.outbound_class !== undefined ? checkClass(input.outbound_class) : (current?.outboundClass ?? null),
+          createdAt: current?.createdAt ?? now,
+          updatedAt: now,
+        };
+        const changedSecret = !current || newPassword;
+        next.push({ ext, sealed: changedSecret ? this.box.seal(secret) : null, isNew: !current, pin, generated: !current && input.password === undefined });
+      } catch (err) {
+        if (!(err instanceof PbxError)) throw err;
+        errors.push({ line, field: err.field ?? 'row', message: err.message });
+      }
+    }
+    return { next, errors };
+  }
+
+  private async write(next: Planned[]): Promise<ImportResult> {
+    await this.db.transaction().execute(async (trx) => {
+      for (let i = 0; i < next.length; i += 500) {
+        const chunk = next.slice(i, i + 500);
+        const created = chunk.filter((r) => r.isNew);
+        if (created.length > 0) {
+          await trx
+            .insertInto('extensions')
+            .values(
+              created.map(({ ext, sealed }) => ({
+                number: ext.number,
+                name: ext.name,
+                secret_enc: sealed!,
+                voicemail_pin_enc: null,
+                enabled: ext.enabled ? 1 : 0,
+                digest_algorithms: ext.digestAlgorithms ? JSON.stringify(ext.digestAlgorithms) : null,
+                outbound_class: ext.outboundClass,
+                created_at: ext.createdAt,
+                updated_at: ext.updatedAt,
+              })),
+            )
+            .execute();
+        }
+        for (const { ext, sealed } of chunk.filter((r) => !r.isNew)) {
+          await trx
+            .updateTable('extensions')
+            .set({
+              name: ext.name,
+              enabled: ext.enabled ? 1 : 0,
+              digest_algorithms: ext.digestAlgorithms ? JSON.stringify(ext.digestAlgorithms) : null,
+              outbound_class: ext.outboundClass,
+              updated_at: ext.updatedAt,
+              ...(sealed ? { secret_enc: sealed } : {}),
+            })
+            .where('number', '=', ext.number)
+            .execute();
+        }
+      }
+    });
+    for (const { ext } of next) this.byNumber.set(ext.number, ext);
+    // PINs are hashed by their keeper (voicemail), one at a time.
+    for (const { ext, pin } of next) {
+      if (pin === null) continue;
+      if (this.pins) await this.pins.set(ext.number, pin);
+      else {
+        await this.db.updateTable('extensions').set({ voicemail_pin_enc: this.box.seal(pin) }).where('number', '=', ext.number).execute();
+        ext.voicemailPin = pin;
+      }
+    }
+    for (const { ext } of next) this.emit(ext.number);
+    return {
+      created: next.filter((r) => r.isNew).length,
+      updated: next.filter((r) => !r.isNew).length,
+      generated: next.filter((r) => r.generated).map((r) => ({ number: r.ext.number, password: r.ext.secret })),
+    };
+  }
+
   /** Updates an extension; returns the new secret when one was set or generated. */
   async update(number: string, patch: ExtensionPatch): Promise<{ extension: Extension; password?: string }> {
     const current = this.require(number);
@@ -244,14 +388,16 @@ function checkAlgorithms(list: DigestAlgorithm[] | null | undefined): DigestAlgo
   return [...new Set(list)];
 }
 
-function checkSecret(secret: string, number: string, allowWeak?: boolean): void {
+const IMPORT_WEAK_HINT = 'import with allow_weak_passwords=true (CLI: --allow-weak-passwords) to keep an old system\'s passwords, or leave the cell empty to have a strong one generated';
+
+function checkSecret(secret: string, number: string, allowWeak?: boolean, hint?: string): void {
   if (secret.length > 128 || /[\u0000-\u001f\u007f]/.test(secret)) {
     throw new PbxError('invalid', 'password must be at most 128 printable characters', 'password');
   }
   if (!allowWeak && isWeakSecret(secret, number)) {
     throw new PbxError(
       'invalid',
-      'password is weak (at least 12 characters, not containing the extension number, not repetitive); omit it to have a strong one generated, or accept it anyway (CLI: --allow-weak-password; API: "allow_weak_password": true; web admin: "Accept it even if weak")',
+      `password is weak (at least 12 characters, not containing the extension number, not repetitive); ${hint ?? 'omit it to have a strong one generated, or accept it anyway (CLI: --allow-weak-password; API: "allow_weak_password": true; web admin: "Accept it even if weak")'}`,
       'password',
     );
   }

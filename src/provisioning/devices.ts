@@ -102,6 +102,7 @@ export class DeviceService {
     const lines = await this.db.selectFrom('device_lines').selectAll().orderBy('line_index').execute();
     const before = new Map(this.byMac);
     this.byMac.clear();
+    this.byLine = null;
     for (const r of rows) {
       this.byMac.set(r.mac, {
         mac: r.mac,
@@ -166,8 +167,21 @@ export class DeviceService {
 
   /** Devices with a line on the extension. */
   usingExtension(number: string): Device[] {
-    return this.list().filter((d) => d.lines.includes(number));
+    // An index by line, rebuilt after a change: a bulk import asks once per extension.
+    if (!this.byLine) {
+      this.byLine = new Map();
+      for (const d of this.byMac.values()) {
+        for (const line of new Set(d.lines)) {
+          const list = this.byLine.get(line);
+          if (list) list.push(d);
+          else this.byLine.set(line, [d]);
+        }
+      }
+    }
+    return this.byLine.get(number) ?? [];
   }
+
+  private byLine: Map<string, Device[]> | null = null;
 
   /** Parses a MAC given in any common form, or fails with a message naming the field. */
   static parseMac(input: string, field = 'mac_address'): string {
@@ -252,6 +266,47 @@ export class DeviceService {
     this.byMac.set(mac, device);
     this.emit(mac);
     return device;
+  }
+
+  /**
+   * Creates or updates many devices (a CSV): every row is checked first, and one bad row
+   * changes nothing (the errors name each line). A MAC that exists is updated with the
+   * row's vendor, model, lines and label. The provisioning credentials made for new
+   * devices are returned once.
+   */
+  async importMany(rows: { line: number; input: DeviceInput }[], dryRun = false): Promise<{ created: number; updated: number; credentials: { mac: string; user: string; password: string }[] } | { errors: { line: number; field: string; message: string }[] }> {
+    const errors: { line: number; field: string; message: string }[] = [];
+    const seen = new Map<string, number>();
+    for (const { line, input } of rows) {
+      try {
+        const mac = DeviceService.parseMac(input.mac_address);
+        const first = seen.get(mac);
+        if (first !== undefined) throw new PbxError('invalid', `MAC ${mac} is also on line ${first}`, 'mac_address');
+        seen.set(mac, line);
+        const current = this.byMac.get(mac);
+        const { vendor, model } = this.checkVendorModel(input.vendor || current?.vendor || '', input.model || current?.model || '');
+        this.checkLines(input.lines ?? current?.lines ?? [], vendor, model);
+      } catch (err) {
+        if (!(err instanceof PbxError)) throw err;
+        errors.push({ line, field: err.field ?? 'row', message: err.message });
+      }
+    }
+    if (errors.length > 0 || dryRun) return errors.length > 0 ? { errors } : { created: 0, updated: 0, credentials: [] };
+    let created = 0;
+    let updated = 0;
+    const credentials: { mac: string; user: string; password: string }[] = [];
+    for (const { input } of rows) {
+      const mac = DeviceService.parseMac(input.mac_address);
+      if (this.byMac.has(mac)) {
+        await this.update(mac, { ...(input.vendor ? { vendor: input.vendor } : {}), ...(input.model ? { model: input.model } : {}), ...(input.lines ? { lines: input.lines } : {}), ...(input.label !== undefined ? { label: input.label } : {}) });
+        updated++;
+      } else {
+        const d = await this.create(input);
+        credentials.push({ mac: d.mac, user: d.credential.user, password: d.credential.password });
+        created++;
+      }
+    }
+    return { created, updated, credentials };
   }
 
   async update(macInput: string, patch: DevicePatch): Promise<Device> {
@@ -409,6 +464,7 @@ export class DeviceService {
   }
 
   private emit(mac: string): void {
+    this.byLine = null;
     for (const l of this.listeners) l(mac);
   }
 }

@@ -7,6 +7,7 @@ import { deviceView, type ViewDeps } from '../views.js';
 import { listenerProblem, type ListenerChoice } from '../../provisioning/config-url.js';
 import { PbxError } from '../../pbx/errors.js';
 import { DeviceView, UploadList } from '../contract.js';
+import { deviceRows, devicesCsv } from '../../provisioning/device-csv.js';
 
 /** The services these routes use (and nothing else of the application). */
 export type DeviceRouteDeps = Pick<Pbx, 'config' | 'devices' | 'files' | 'log' | 'resync'> & ViewDeps;
@@ -78,6 +79,31 @@ export function deviceRoutes(pbx: DeviceRouteDeps) {
     app.get('/provisioning/devices', { schema: { tags, summary: 'List provisioned devices with their live config URLs', response: { 200: Type.Object({ devices: Type.Array(DeviceView) }) } } }, async () => ({
       devices: pbx.devices.list().map((d) => deviceView(pbx, d)),
     }));
+
+    fastify.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string', bodyLimit: 64 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+    app.post(
+      '/provisioning/devices/import',
+      {
+        bodyLimit: 64 * 1024 * 1024,
+        schema: {
+          tags,
+          summary: 'Create or update devices from a CSV (Content-Type: text/csv: mac, vendor, model, lines, label); one bad row changes nothing, every bad row is named by its line',
+          querystring: Type.Object({ dry_run: Type.Optional(Type.Boolean()) }),
+        },
+      },
+      async (req, reply) => {
+        if (typeof req.body !== 'string') return reply.code(415).send({ error: 'bad_request', message: 'Send the CSV as the body with Content-Type: text/csv' });
+        const { rows, ignored } = deviceRows(req.body);
+        const result = await pbx.devices.importMany(rows, req.query.dry_run === true);
+        if ('errors' in result) return reply.code(400).send({ error: 'invalid', message: `${result.errors.length} row(s) are wrong; nothing was imported`, errors: result.errors, ignored_columns: ignored });
+        if (!req.query.dry_run) pbx.log.info({ created: result.created, updated: result.updated }, `Devices imported: ${result.created} created, ${result.updated} updated`);
+        return { ...(req.query.dry_run ? { dry_run: true, rows: rows.length } : {}), created: result.created, updated: result.updated, credentials: result.credentials, ignored_columns: ignored };
+      },
+    );
+
+    app.get('/provisioning/devices/export', { schema: { tags, summary: 'Every device as CSV (mac, vendor, model, lines, label)' } }, async (_req, reply) =>
+      reply.type('text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="devices.csv"').send(devicesCsv(pbx.devices.list())),
+    );
 
     app.post('/provisioning/devices', { schema: { tags, summary: 'Add a device', body: CreateBody } }, async (req, reply) => {
       if (!req.body.extension_number && !req.body.lines) {

@@ -4,6 +4,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pbx } from '../../application.js';
 import { extensionView, type ViewDeps } from '../views.js';
 import { ExtensionView } from '../contract.js';
+import { extensionRows, extensionsCsv } from '../../pbx/extension-csv.js';
+import type { RowError } from '../../pbx/extensions.js';
 
 /** The services these routes use (and nothing else of the application). */
 export type ExtensionRouteDeps = Pick<Pbx, 'extensions' | 'log'> & ViewDeps;
@@ -55,6 +57,49 @@ export function extensionRoutes(pbx: ExtensionRouteDeps) {
     app.get('/extensions', { schema: { tags, summary: 'List extensions', response: { 200: Type.Object({ extensions: Type.Array(ExtensionView) }) } } }, async () => ({
       extensions: pbx.extensions.list().map((e) => extensionView(pbx, e)),
     }));
+
+    // Bulk: a CSV in (FreePBX or FusionPBX columns, or ours), a CSV out.
+    fastify.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string', bodyLimit: 64 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+    app.post(
+      '/extensions/import',
+      {
+        bodyLimit: 64 * 1024 * 1024,
+        schema: {
+          tags,
+          summary: 'Create or update extensions from a CSV (Content-Type: text/csv); one bad row changes nothing, and every bad row is named by its line',
+          querystring: Type.Object({ allow_weak_passwords: Type.Optional(Type.Boolean()), dry_run: Type.Optional(Type.Boolean()) }),
+        },
+      },
+      async (req, reply) => {
+        if (typeof req.body !== 'string') return reply.code(415).send({ error: 'bad_request', message: 'Send the CSV as the body with Content-Type: text/csv' });
+        const { rows, errors, ignored } = extensionRows(req.body, { allowWeakPasswords: req.query.allow_weak_passwords === true });
+        const refuse = (list: RowError[]) => reply.code(400).send({ error: 'invalid', message: `${list.length} row(s) are wrong; nothing was imported`, errors: list, ignored_columns: ignored });
+        // Every wrong row at once: cells that cannot be read, and rows the extensions refuse.
+        if (errors.length > 0 || req.query.dry_run) {
+          const all = [...errors, ...pbx.extensions.checkMany(rows)].sort((a, b) => a.line - b.line);
+          if (all.length > 0) return refuse(all);
+          return { dry_run: true, rows: rows.length, ignored_columns: ignored };
+        }
+        const result = await pbx.extensions.importMany(rows);
+        if ('errors' in result) return reply.code(400).send({ error: 'invalid', message: `${result.errors.length} row(s) are wrong; nothing was imported`, errors: result.errors, ignored_columns: ignored });
+        pbx.log.info({ created: result.created, updated: result.updated }, `Extensions imported: ${result.created} created, ${result.updated} updated`);
+        return { created: result.created, updated: result.updated, passwords: result.generated, ignored_columns: ignored };
+      },
+    );
+
+    app.get(
+      '/extensions/export',
+      { schema: { tags, summary: 'Every extension as CSV (number, name, enabled, outbound_class, digest_algorithms; with passwords=true also each SIP password: admin tokens only)', querystring: Type.Object({ passwords: Type.Optional(Type.Boolean()) }) } },
+      async (req, reply) => {
+        const withPasswords = req.query.passwords === true;
+        if (withPasswords && req.role !== 'admin') return reply.code(403).send({ error: 'forbidden', message: 'Only an admin token may export SIP passwords' });
+        if (withPasswords) pbx.log.warn(`Extensions exported with their SIP passwords (token ${req.tokenId ?? '?'})`);
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', 'attachment; filename="extensions.csv"')
+          .send(extensionsCsv(pbx.extensions.list(), withPasswords));
+      },
+    );
 
     app.post('/extensions', { schema: { tags, summary: 'Create an extension; the answer shows its password once', body: CreateBody } }, async (req, reply) => {
       const { extension, password } = await pbx.extensions.create(req.body);
