@@ -1,9 +1,11 @@
 // Under a boot storm the pbx answers phones "busy, come back in a few seconds" (503 with
 // Retry-After, which provisioning clients honour) rather than letting connections queue
-// until the kernel resets them (a reset is not retried). The measure is the event loop's
-// delay (@fastify/under-pressure samples it): when requests wait longer than
-// api.shed_delay_ms, phone files are refused at once; the admin and the API are still
-// served, so the admin can see what is happening. And the kernel's own refusals (a full
+// until the kernel resets them (a reset is not retried). The measure is how busy the
+// event loop was over the last second (its utilization, sampled by
+// @fastify/under-pressure): a storm of short requests keeps the loop turning (its delay
+// stays low) while connections pile up in the kernel's queue, but it leaves the loop no
+// idle time. Above api.shed_busy_percent phone files are refused at once; the admin
+// and the API are still served, so the admin can see what is happening. And the kernel's own refusals (a full
 // accept queue: ListenOverflows in /proc/net/netstat) are counted and logged.
 import { readFile } from 'node:fs/promises';
 import underPressure from '@fastify/under-pressure';
@@ -19,22 +21,31 @@ export interface LoadCounters {
   listenOverflows: number;
 }
 
-export async function registerLoadShedding(app: FastifyInstance, o: { maxDelayMs: number; log: Logger; counters: LoadCounters }): Promise<void> {
-  if (o.maxDelayMs <= 0) return;
+export async function registerLoadShedding(app: FastifyInstance, o: { busyPercent: number; log: Logger; counters: LoadCounters }): Promise<void> {
+  if (o.busyPercent <= 0) return;
   let lastLog = 0;
   let unlogged = 0;
+  // The start itself (migrations, templates, listeners) keeps the loop busy for a moment:
+  // nothing is shed until requests have been coming for a few seconds.
+  let firstRequest = 0;
+  app.addHook('onRequest', async () => {
+    firstRequest ||= Date.now();
+  });
   await app.register(underPressure, {
-    maxEventLoopDelay: o.maxDelayMs,
-    sampleInterval: 100,
+    maxEventLoopUtilization: o.busyPercent / 100,
+    eventLoopUtilizationMode: 'interval',
+    sampleInterval: 1000,
     retryAfter: RETRY_AFTER_SECONDS,
     pressureHandler: (req, reply, _type, value) => {
       if (!req.url.startsWith('/provision/')) return; // the admin and the API go on
+      if (firstRequest === 0 || Date.now() - firstRequest < 3000) return;
       o.counters.shed++;
       unlogged++;
       if (Date.now() - lastLog >= 10_000) {
+        const busy = Math.round(Number(value) * 100);
         o.log.warn(
-          { shed: unlogged, event_loop_delay_ms: Math.round(Number(value)) },
-          `Too busy: ${unlogged} phone-file request${unlogged === 1 ? '' : 's'} answered 503 (Retry-After: ${RETRY_AFTER_SECONDS}) in the last 10 s; requests waited ${Math.round(Number(value))} ms (api.shed_delay_ms: ${o.maxDelayMs})`,
+          { shed: unlogged, busy_percent: busy },
+          `Too busy: ${unlogged} phone-file request${unlogged === 1 ? '' : 's'} answered 503 (Retry-After: ${RETRY_AFTER_SECONDS}) in the last 10 s; the server was ${busy} % busy (api.shed_busy_percent: ${o.busyPercent})`,
         );
         lastLog = Date.now();
         unlogged = 0;

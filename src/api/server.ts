@@ -105,7 +105,7 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
 
   const load: LoadCounters = { shed: 0, listenOverflows: 0 };
   app.decorate('load', load);
-  await registerLoadShedding(app, { maxDelayMs: pbx.config().api.shed_delay_ms, log: pbx.log.child({ component: 'http' }), counters: load });
+  await registerLoadShedding(app, { busyPercent: pbx.config().api.shed_busy_percent, log: pbx.log.child({ component: 'http' }), counters: load });
 
   await app.register(provisionRoutes(pbx));
 

@@ -69,9 +69,10 @@ export const ConfigSchema = Type.Object(
         trusted_proxies: Type.Array(Type.String({ pattern: '^[0-9a-fA-F:.]+(/\\d{1,3})?$' }), { default: [] }),
         // The listening sockets' accept queue (net.core.somaxconn caps it). Read at start.
         backlog: Type.Integer({ minimum: 16, maximum: 65_535, default: 4096 }),
-        // Requests waiting longer than this (the event loop's delay): phone files are
-        // answered 503 with Retry-After instead of queueing; 0 never. Read at start.
-        shed_delay_ms: Type.Integer({ minimum: 0, maximum: 60_000, default: 200 }),
+        // The server this busy over the last second (its event loop's utilization, %):
+        // phone files are answered 503 with Retry-After instead of queueing; 0 never.
+        // Read at start.
+        shed_busy_percent: Type.Integer({ minimum: 0, maximum: 100, default: 98 }),
         ssl: Type.Object(
           {
             enabled: Type.Boolean({ default: false }),

@@ -1,0 +1,165 @@
+// A simulated fleet against one pbx: N extensions created by one CSV import, N phones
+// registered (digest, MD5) from a pool of UDP sockets, and what that costs: the
+// import's time, registrations per second, the server's resident memory before, with
+// every binding live, after the transactions are gone, and after a restart that
+// reloads the same bindings (and how long that reload takes).
+//
+//   npm run build && node --import tsx bench/fleet.ts            # N=100000
+//   N=20000 node --import tsx bench/fleet.ts
+//
+// Everything runs on 127.0.0.1 (pbx SIP on UDP 15160, API on 18180) and is stopped at the end.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const N = Number(process.env['N'] ?? 100_000);
+const SIP_PORT = 15160;
+const API_PORT = 18180;
+const SOCKETS = 200;
+const IN_FLIGHT = 2000;
+const ROOT = resolve(import.meta.dirname, '..');
+const dir = mkdtempSync(join(tmpdir(), 'pbx-fleet-'));
+const config = join(dir, 'config.yml');
+writeFileSync(
+  config,
+  `server:\n  external_ip: 127.0.0.1\n  sip_host: 127.0.0.1\n  sip_port: ${SIP_PORT}\napi:\n  host: 127.0.0.1\n  port: ${API_PORT}\ndatabase:\n  path: ${join(dir, 'pbx.db')}\nlogging:\n  level: warn\n` +
+    // One source address registers every phone: the flood guard would (rightly) ban it.
+    `sip:\n  guard:\n    max_requests: 1000000\n    allow: [127.0.0.1]\n  max_expires: 7200\nvoicemail:\n  enabled: false\n`,
+);
+
+let server: ChildProcess | null = null;
+
+async function start(): Promise<{ ms: number }> {
+  const t0 = Date.now();
+  server = spawn(process.execPath, ['--max-semi-space-size=64', join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  server.stdout!.on('data', (d) => (log += d));
+  server.stderr!.on('data', (d) => (log += d));
+  while (!/API port/.test(log)) {
+    if (server.exitCode !== null) throw new Error(`pbx did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { ms: Date.now() - t0 };
+}
+
+async function stop(): Promise<void> {
+  if (!server || server.exitCode !== null) return;
+  const exited = new Promise((r) => server!.once('exit', r));
+  server.kill('SIGTERM');
+  await exited;
+}
+
+const rssMb = () => Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server!.pid}/status`, 'utf8'))![1]) / 1024);
+
+async function cli(args: string[]): Promise<string> {
+  return new Promise((ok, fail) => {
+    const c = spawn(process.execPath, [join(ROOT, 'bin/pbx.js'), ...args, '--config', config]);
+    let out = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.stderr.on('data', () => {});
+    c.on('close', (code) => (code === 0 ? ok(out.trim().split('\n').pop()!) : fail(new Error(`pbx ${args.join(' ')} failed`))));
+  });
+}
+
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+const number = (i: number) => String(100000 + i);
+const password = (i: number) => `fleet-Pw-${md5(String(i)).slice(0, 12)}`;
+
+/** Registers phones i in [0, N) from a pool of sockets, IN_FLIGHT at a time; resolves with the time it took. */
+async function registerAll(): Promise<number> {
+  const sockets: Socket[] = [];
+  const pending = new Map<string, (msg: string) => void>();
+  for (let s = 0; s < SOCKETS; s++) {
+    const sock = createSocket('udp4');
+    sock.on('message', (m) => {
+      const text = m.toString('latin1');
+      const callId = /^Call-ID:\s*(\S+)/im.exec(text)?.[1];
+      if (callId && / [1-9]\d\d /.test(text.slice(0, 16))) pending.get(callId)?.(text);
+    });
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    sockets.push(sock);
+  }
+  const send = (sock: Socket, text: string, callId: string) =>
+    new Promise<string>((ok, fail) => {
+      const timer = setTimeout(() => {
+        pending.delete(callId);
+        fail(new Error(`no answer for ${callId}`));
+      }, 30_000);
+      pending.set(callId, (msg) => {
+        clearTimeout(timer);
+        pending.delete(callId);
+        ok(msg);
+      });
+      sock.send(text, SIP_PORT, '127.0.0.1');
+    });
+  const register = async (i: number) => {
+    const sock = sockets[i % SOCKETS]!;
+    const port = sock.address().port;
+    const user = number(i);
+    const callId = `fleet-${i}-${Date.now()}`;
+    const base = (cseq: number, auth = '') =>
+      `REGISTER sip:127.0.0.1:${SIP_PORT} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bK${i}x${cseq};rport\r\nMax-Forwards: 70\r\n` +
+      `From: <sip:${user}@127.0.0.1>;tag=f${i}\r\nTo: <sip:${user}@127.0.0.1>\r\nCall-ID: ${callId}\r\nCSeq: ${cseq} REGISTER\r\n` +
+      `Contact: <sip:${user}@127.0.0.1:${port}>\r\nExpires: 3600\r\nUser-Agent: Yealink SIP-T46S 66.86.0.15\r\n${auth}Content-Length: 0\r\n\r\n`;
+    const challenge = await send(sock, base(1), callId);
+    const nonce = /nonce="([^"]+)"/.exec(challenge)?.[1];
+    const realm = /realm="([^"]+)"/.exec(challenge)?.[1];
+    if (!nonce || !realm) throw new Error(`no challenge: ${challenge.split('\r\n')[0]}`);
+    const uri = `sip:127.0.0.1:${SIP_PORT}`;
+    const cnonce = md5(`${i}`).slice(0, 8);
+    const response = md5(`${md5(`${user}:${realm}:${password(i)}`)}:${nonce}:00000001:${cnonce}:auth:${md5(`REGISTER:${uri}`)}`);
+    const auth = `Authorization: Digest username="${user}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5, qop=auth, nc=00000001, cnonce="${cnonce}"\r\n`;
+    const ok = await send(sock, base(2, auth), callId);
+    if (!ok.startsWith('SIP/2.0 200')) throw new Error(`REGISTER ${user}: ${ok.split('\r\n')[0]}`);
+  };
+  const t0 = Date.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < N) await register(next++);
+    }),
+  );
+  const ms = Date.now() - t0;
+  for (const s of sockets) s.close();
+  return ms;
+}
+
+async function registrations(): Promise<number> {
+  const token = await cli(['token', 'create', '--name', `fleet-${Date.now()}`]);
+  const res = await fetch(`http://127.0.0.1:${API_PORT}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+  return Number(/^pbx_sip_registrations (\d+)/m.exec(await res.text())?.[1]);
+}
+
+try {
+  const csv = ['extension,name,secret,digest_algorithms', ...Array.from({ length: N }, (_, i) => `${number(i)},Phone ${i},${password(i)},MD5`)].join('\n');
+  writeFileSync(join(dir, 'extensions.csv'), csv);
+  await start();
+  const idle = rssMb();
+  const token = await cli(['token', 'create', '--name', 'fleet']);
+  const t0 = Date.now();
+  const res = await fetch(`http://127.0.0.1:${API_PORT}/api/extensions/import?allow_weak_passwords=true`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' }, body: csv });
+  if (res.status !== 200) throw new Error(`import: ${res.status} ${(await res.text()).slice(0, 300)}`);
+  const importMs = Date.now() - t0;
+  const withExtensions = rssMb();
+  const regMs = await registerAll();
+  const live = rssMb();
+  await new Promise((r) => setTimeout(r, 40_000)); // every transaction (Timer J, 32 s) gone
+  const settled = rssMb();
+  const count = await registrations();
+  await stop();
+  const restart = await start();
+  const reloaded = rssMb();
+  const countAfter = await registrations();
+  console.log(`fleet of ${N} phones on one pbx (SQLite)`);
+  console.log(`  import of ${N} extensions (one CSV POST):     ${(importMs / 1000).toFixed(1)} s`);
+  console.log(`  registrations (digest, ${IN_FLIGHT} in flight):      ${Math.round(N / (regMs / 1000))}/s (${(regMs / 1000).toFixed(1)} s)`);
+  console.log(`  RSS idle / with extensions:                ${idle} MB / ${withExtensions} MB`);
+  console.log(`  RSS with ${count} live bindings:           ${live} MB, ${settled} MB 40 s later`);
+  console.log(`  restart until listening (reload included):  ${(restart.ms / 1000).toFixed(1)} s; ${countAfter} bindings; RSS ${reloaded} MB`);
+} finally {
+  await stop();
+  if (!process.env['KEEP_TMP']) rmSync(dir, { recursive: true, force: true });
+}
