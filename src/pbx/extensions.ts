@@ -274,14 +274,7 @@ export class ExtensionService {
         for (const { ext, sealed } of chunk.filter((r) => !r.isNew)) {
           await trx
             .updateTable('extensions')
-            .set({
-              name: ext.name,
-              enabled: ext.enabled ? 1 : 0,
-              digest_algorithms: ext.digestAlgorithms ? JSON.stringify(ext.digestAlgorithms) : null,
-              outbound_class: ext.outboundClass,
-              updated_at: ext.updatedAt,
-              ...(sealed ? { secret_enc: sealed } : {}),
-            })
+            .set({ ...settingsRow(ext), ...(sealed ? { secret_enc: sealed } : {}) })
             .where('number', '=', ext.number)
             .execute();
         }
@@ -330,11 +323,7 @@ export class ExtensionService {
     await this.db
       .updateTable('extensions')
       .set({
-        name: next.name,
-        enabled: next.enabled ? 1 : 0,
-        digest_algorithms: next.digestAlgorithms ? JSON.stringify(next.digestAlgorithms) : null,
-        outbound_class: next.outboundClass,
-        updated_at: next.updatedAt,
+        ...settingsRow(next),
         ...(newSecret !== undefined ? { secret_enc: this.box.seal(newSecret) } : {}),
         ...(patch.voicemail_pin !== undefined && !this.pins ? { voicemail_pin_enc: this.box.seal(patch.voicemail_pin) } : {}),
       })
@@ -376,6 +365,17 @@ export class ExtensionService {
   private emit(number: string): void {
     for (const l of this.listeners) l(number);
   }
+}
+
+/** The columns an update writes from an extension's settings (not its secret or PIN). */
+function settingsRow(e: Extension) {
+  return {
+    name: e.name,
+    enabled: e.enabled ? 1 : 0,
+    digest_algorithms: e.digestAlgorithms ? JSON.stringify(e.digestAlgorithms) : null,
+    outbound_class: e.outboundClass,
+    updated_at: e.updatedAt,
+  };
 }
 
 function checkAlgorithms(list: DigestAlgorithm[] | null | undefined): DigestAlgorithm[] | null {

@@ -6,29 +6,24 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createPbx } from '../../src/app.ts';
 import type { Pbx } from '../../src/application.ts';
-import { buildHttp, type Http } from '../../src/api/server.ts';
-import { parseConfigText } from '../../src/config/load.ts';
-import { createLogger } from '../../src/log.ts';
+import type { Http } from '../../src/api/server.ts';
 import { runCli, tempDir, writeConfig, freePort, freeSipPort } from '../helpers/server.ts';
+import { inProcess, type InProcess } from '../helpers/in-process.ts';
 
+let it: InProcess;
 let pbx: Pbx;
 let app: Http;
 let admin: string;
 let reader: string;
 
 before(async () => {
-  const file = join(tempDir(), 'config.yml');
-  pbx = await createPbx({ file, config: parseConfigText('', file) }, createLogger('silent'));
-  app = await buildHttp(pbx);
+  it = await inProcess();
+  ({ pbx, app } = it);
   admin = (await pbx.tokens.create('admin')).token;
   reader = (await pbx.tokens.create('viewer', 'read-only')).token;
 });
-after(async () => {
-  await app.close();
-  await pbx.close();
-});
+after(() => it.close());
 
 const importCsv = (csv: string, token = admin, query = '') =>
   app.inject({ method: 'POST', url: `/api/extensions/import${query}`, payload: csv, headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' } });

@@ -4,28 +4,19 @@
 // inject) so the test can really stall the server's event loop.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { createPbx } from '../../src/app.ts';
-import type { Pbx } from '../../src/application.ts';
-import { buildHttp, type Http } from '../../src/api/server.ts';
-import { parseConfigText } from '../../src/config/load.ts';
-import { createLogger } from '../../src/log.ts';
-import { tempDir } from '../helpers/server.ts';
+import type { Http } from '../../src/api/server.ts';
+import { inProcess, type InProcess } from '../helpers/in-process.ts';
 
-let pbx: Pbx;
+let it: InProcess;
 let app: Http;
 let token: string;
 
 before(async () => {
-  const file = join(tempDir(), 'config.yml');
-  pbx = await createPbx({ file, config: parseConfigText('api:\n  shed_busy_percent: 90\n', file) }, createLogger('silent'));
-  app = await buildHttp(pbx);
-  token = (await pbx.tokens.create('admin')).token;
+  it = await inProcess('api:\n  shed_busy_percent: 90\n');
+  app = it.app;
+  token = (await it.pbx.tokens.create('admin')).token;
 });
-after(async () => {
-  await app.close();
-  await pbx.close();
-});
+after(() => it.close());
 
 /** Keeps the event loop busy (as a storm of requests would) for `ms`, in slices so its timers still run. */
 async function stall(ms: number): Promise<void> {

@@ -47,7 +47,7 @@ before(async () => {
   refusing['486'] = await freeSipPort();
   const port = await freePort();
   // rtpengine advertises the public address, as the pbx itself does.
-  if (ENGINE === 'rtpengine') rtpengine = await Rtpengine.start({ advertise: PUBLIC_IP, portMin: 40000 + (sipPort % 100) * 200, portMax: 40199 + (sipPort % 100) * 200 });
+  if (ENGINE === 'rtpengine') rtpengine = await Rtpengine.start({ advertise: PUBLIC_IP, portMin: 22000 + (sipPort % 50) * 200, portMax: 22199 + (sipPort % 50) * 200 });
   const file = (configFile = writeConfig(dir, {
     port,
     sipPort,
@@ -86,11 +86,40 @@ after(async () => {
   rtpengine?.stop();
   silent?.close();
   for (const u of uas) u.close();
+  for (const e of ears) {
+    try {
+      e.close();
+    } catch {
+      /* closed by its test */
+    }
+  }
   await server?.stop();
 });
 
-function carrier(hangup: CarrierHangup, mediaPort: number, echo = true, answerHeaders: string[] = []) {
-  return carrierUas({ dir, hangup, port: carrierPort, ip: CARRIER_IP, mediaPort, echo, user: 'pbxtrunk', password: 's3cret-Trunk', answerHeaders });
+/**
+ * Each carrier run gets a port of its own (the trunks follow it): a run that outlives its
+ * test under load (waiting for a BYE that never came) cannot keep the next one from binding.
+ */
+async function freshCarrierPort(): Promise<number> {
+  carrierPort = await freeSipPort();
+  for (const name of ['carrier', 'infocarrier', 'tcpcarrier']) {
+    const r = await server.api('PUT', `/api/trunks/${name}`, token, { port: carrierPort });
+    assert.equal(r.status, 200, r.text);
+  }
+  return carrierPort;
+}
+
+async function carrier(hangup: CarrierHangup, mediaPort: number, echo = true, answerHeaders: string[] = []) {
+  const port = await freshCarrierPort();
+  return { run: carrierUas({ dir, hangup, port, ip: CARRIER_IP, mediaPort, echo, user: 'pbxtrunk', password: 's3cret-Trunk', answerHeaders }) };
+}
+
+/** A phone's media; every one is closed after the file's tests (one a failed test left open would keep the process alive). */
+const ears: RtpPeer[] = [];
+async function openEar(): Promise<RtpPeer> {
+  const ear = await new RtpPeer().open();
+  ears.push(ear);
+  return ear;
 }
 
 async function phone(): Promise<TestUa> {
@@ -100,10 +129,10 @@ async function phone(): Promise<TestUa> {
 }
 
 test('an extension calls an outside number: the carrier sees the trunk\'s credentials and only the pbx\'s public address; audio flows both ways through the relay; the caller hangs up', async () => {
-  const run = carrier('caller', await freePort());
+  const { run } = await carrier('caller', await freePort());
   await new Promise((r) => setTimeout(r, 300));
   const ua = await phone();
-  const ear = await new RtpPeer().open();
+  const ear = await openEar();
   const call = await ua.invite('2125551234', ear.sdp());
   assert.equal(call.status, 200, `${call.status} ${call.reply.reason}`);
   // Toward the phone (on the LAN, here the loopback) our SDP names the LAN address; toward
@@ -149,10 +178,10 @@ test('an extension calls an outside number: the carrier sees the trunk\'s creden
 });
 
 test('the carrier hangs up: the phone gets BYE', async () => {
-  const run = carrier('carrier', await freePort());
+  const { run } = await carrier('carrier', await freePort());
   await new Promise((r) => setTimeout(r, 300));
   const ua = await phone();
-  const ear = await new RtpPeer().open();
+  const ear = await openEar();
   const call = await ua.invite('12125550000', ear.sdp());
   assert.equal(call.status, 200);
   ear.start(call.body, '127.0.0.1');
@@ -166,7 +195,7 @@ test('the carrier hangs up: the phone gets BYE', async () => {
 
 test('an international number from an extension allowed national calls gets 403 and a security-log line', async () => {
   const ua = await phone();
-  const ear = await new RtpPeer().open();
+  const ear = await openEar();
   const call = await ua.invite('011442079460000', ear.sdp());
   ear.close();
   assert.equal(call.status, 403);
@@ -182,10 +211,10 @@ function refusingCarrier(status: '503' | '486') {
 
 test('failover: the first trunk answers 503 and the call goes out the second', async () => {
   const down = refusingCarrier('503');
-  const up = carrier('caller', await freePort());
+  const { run: up } = await carrier('caller', await freePort());
   await new Promise((r) => setTimeout(r, 300));
   const ua = await phone();
-  const ear = await new RtpPeer().open();
+  const ear = await openEar();
   const call = await ua.invite('72125557777', ear.sdp());
   assert.equal(call.status, 200, `${call.status} ${call.reply.reason}`);
   assert.equal((await ua.bye(call)).status, 200);
@@ -200,7 +229,7 @@ test('no failover on 486: the caller hears busy and the next trunk is not tried'
   const busy = refusingCarrier('486');
   await new Promise((r) => setTimeout(r, 300));
   const ua = await phone();
-  const ear = await new RtpPeer().open();
+  const ear = await openEar();
   const started = Date.now();
   const call = await ua.invite('82125558888', ear.sdp());
   ear.close();
@@ -211,10 +240,10 @@ test('no failover on 486: the caller hears busy and the next trunk is not tried'
 });
 
 test('a far end that sends no RTP is flagged as one-way audio, with the likely cause, in the log and the CDR', async () => {
-  const run = carrier('caller', await freePort(), false);
+  const { run } = await carrier('caller', await freePort(), false);
   await new Promise((r) => setTimeout(r, 300));
   const ua = await phone();
-  const ear = await new RtpPeer().open();
+  const ear = await openEar();
   const call = await ua.invite('2125556666', ear.sdp());
   assert.equal(call.status, 200);
   ear.start(call.body, '127.0.0.1');
@@ -237,10 +266,10 @@ test('a far end that sends no RTP is flagged as one-way audio, with the likely c
 });
 
 test('the concurrency limit holds: a second outside call while one is in progress gets 403 and a security-log line; an emergency number still goes out', async () => {
-  const run = carrier('caller', await freePort());
+  const { run } = await carrier('caller', await freePort());
   await new Promise((r) => setTimeout(r, 300));
   const ua = await phone();
-  const ear = await new RtpPeer().open();
+  const ear = await openEar();
   const first = await ua.invite('2125554444', ear.sdp());
   assert.equal(first.status, 200);
   const second = await ua.invite('2125553333', ear.sdp());
@@ -265,10 +294,10 @@ test('an emergency number from an extension with no outside rights still goes ou
   assert.equal(ext.json.outbound_class, 'internal');
   const lobby = await new TestUa({ host: '127.0.0.1', port: sipPort }, '2002', ext.json.password).open();
   uas.push(lobby);
-  const ear = await new RtpPeer().open();
+  const ear = await openEar();
   const refused = await lobby.invite('2125552222', ear.sdp());
   assert.equal(refused.status, 403);
-  const run = carrier('caller', await freePort());
+  const { run } = await carrier('caller', await freePort());
   await new Promise((r) => setTimeout(r, 300));
   const call = await lobby.invite('911', ear.sdp());
   assert.equal(call.status, 200, `${call.status} ${call.reply.reason}`);
@@ -285,7 +314,7 @@ test('an emergency number from an extension with no outside rights still goes ou
 
 test('a provider that never answers leaves no call and no media port behind: the caller hears 408 after sip.trunk_timeout_seconds', async () => {
   const ua = await phone();
-  const ear = await new RtpPeer().open();
+  const ear = await openEar();
   const started = Date.now();
   const call = await ua.invite('62125550100', ear.sdp());
   ear.close();
@@ -311,10 +340,10 @@ test('a provider that never answers leaves no call and no media port behind: the
 });
 
 test('hold passes across: the phone\'s re-INVITE (sendonly) reaches the carrier as the pbx\'s own, whose answer (recvonly) comes back; the call goes on and ends', async () => {
-  const run = carrier('hold', await freePort());
+  const { run } = await carrier('hold', await freePort());
   await new Promise((r) => setTimeout(r, 300));
   const ua = await phone();
-  const ear = await new RtpPeer().open();
+  const ear = await openEar();
   const call = await ua.invite('2125557777', ear.sdp());
   assert.equal(call.status, 200);
   const held = await ua.request('INVITE', { uri: call.contact, from: call.from, to: call.to, callId: call.callId, headers: ['Content-Type: application/sdp'], body: ear.sdp().replace('a=sendrecv', 'a=sendonly') });
@@ -334,7 +363,7 @@ test(
   "dtmf_mode: info: the phone's key press (RFC 4733 in its RTP) reaches the carrier as SIP INFO, and the carrier's INFO reaches the phone",
   { skip: ENGINE === 'rtpengine' ? 'rtpengine reports key presses only to its --dtmf-log-dest, not over ng: they stay in RTP' : false },
   async () => {
-    const run = carrier('keys', await freePort());
+    const { run } = await carrier('keys', await freePort());
     await new Promise((r) => setTimeout(r, 300));
     const ua = await phone();
     const infos: string[] = [];
@@ -342,7 +371,7 @@ test(
       if (req.method === 'INFO') infos.push(req.raw);
       return { status: 200, reason: 'OK' };
     };
-    const ear = await new RtpPeer().open();
+    const ear = await openEar();
     const call = await ua.invite('42125558888', ear.sdp());
     assert.equal(call.status, 200, `${call.status} ${call.reply.reason}`);
     ear.start(call.body);
@@ -368,10 +397,10 @@ test(
 
 test('session timers: a carrier that makes the pbx the refresher (RFC 4028) gets an UPDATE before the interval runs out', async () => {
   // Far below the RFC's 90 s minimum, so that the test need not wait: the pbx takes what it is given.
-  const run = carrier('refreshed', await freePort(), true, ['Session-Expires: 4;refresher=uac', 'Require: timer']);
+  const { run } = await carrier('refreshed', await freePort(), true, ['Session-Expires: 4;refresher=uac', 'Require: timer']);
   await new Promise((r) => setTimeout(r, 300));
   const ua = await phone();
-  const ear = await new RtpPeer().open();
+  const ear = await openEar();
   const call = await ua.invite('2125558888', ear.sdp());
   assert.equal(call.status, 200);
   await server.waitForLog(/The callee asks for session refreshes every 4 s: the pbx refreshes \(UPDATE\) every 2 s/, 2000);
@@ -384,10 +413,10 @@ test('session timers: a carrier that makes the pbx the refresher (RFC 4028) gets
 });
 
 test('a trunk over TCP: the call goes out on a connection to the carrier, audio flows through the relay, BYE ends it', async () => {
-  const run = carrierUas({ dir, hangup: 'caller', port: carrierPort, ip: CARRIER_IP, mediaPort: await freePort(), user: 'pbxtrunk', password: 's3cret-Trunk', transport: 'tcp' });
+  const run = carrierUas({ dir, hangup: 'caller', port: await freshCarrierPort(), ip: CARRIER_IP, mediaPort: await freePort(), user: 'pbxtrunk', password: 's3cret-Trunk', transport: 'tcp' });
   await new Promise((r) => setTimeout(r, 300));
   const ua = await phone();
-  const ear = await new RtpPeer().open();
+  const ear = await openEar();
   const call = await ua.invite('52125559999', ear.sdp());
   assert.equal(call.status, 200, `${call.status} ${call.reply.reason}`);
   ear.start(call.body, '127.0.0.1');
@@ -403,10 +432,10 @@ test('a trunk over TCP: the call goes out on a connection to the carrier, audio 
 });
 
 test('a phone that withholds its number (Privacy: id): From says anonymous, the identity is still asserted to the carrier, marked private', async () => {
-  const run = carrier('caller', await freePort());
+  const { run } = await carrier('caller', await freePort());
   await new Promise((r) => setTimeout(r, 300));
   const ua = await phone();
-  const ear = await new RtpPeer().open();
+  const ear = await openEar();
   const call = await ua.invite('2125556060', ear.sdp(), ['Privacy: id']);
   assert.equal(call.status, 200);
   assert.equal((await ua.bye(call)).status, 200);

@@ -1,5 +1,6 @@
 import Type from 'typebox';
 import type { FastifyInstance } from 'fastify';
+import { acceptCsv, csvText, CSV_BODY_LIMIT } from '../csv-body.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pbx } from '../../application.js';
 import { DeviceService } from '../../provisioning/devices.js';
@@ -80,11 +81,11 @@ export function deviceRoutes(pbx: DeviceRouteDeps) {
       devices: pbx.devices.list().map((d) => deviceView(pbx, d)),
     }));
 
-    fastify.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string', bodyLimit: 64 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+    acceptCsv(fastify);
     app.post(
       '/provisioning/devices/import',
       {
-        bodyLimit: 64 * 1024 * 1024,
+        bodyLimit: CSV_BODY_LIMIT,
         schema: {
           tags,
           summary: 'Create or update devices from a CSV (Content-Type: text/csv: mac, vendor, model, lines, label); one bad row changes nothing, every bad row is named by its line',
@@ -92,8 +93,9 @@ export function deviceRoutes(pbx: DeviceRouteDeps) {
         },
       },
       async (req, reply) => {
-        if (typeof req.body !== 'string') return reply.code(415).send({ error: 'bad_request', message: 'Send the CSV as the body with Content-Type: text/csv' });
-        const { rows, ignored } = deviceRows(req.body);
+        const csv = csvText(req.body, reply);
+        if (csv === null) return reply;
+        const { rows, ignored } = deviceRows(csv);
         const result = await pbx.devices.importMany(rows, req.query.dry_run === true);
         if ('errors' in result) return reply.code(400).send({ error: 'invalid', message: `${result.errors.length} row(s) are wrong; nothing was imported`, errors: result.errors, ignored_columns: ignored });
         if (!req.query.dry_run) pbx.log.info({ created: result.created, updated: result.updated }, `Devices imported: ${result.created} created, ${result.updated} updated`);

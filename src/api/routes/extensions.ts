@@ -1,5 +1,6 @@
 import Type from 'typebox';
 import type { FastifyInstance } from 'fastify';
+import { acceptCsv, csvText, CSV_BODY_LIMIT } from '../csv-body.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pbx } from '../../application.js';
 import { extensionView, type ViewDeps } from '../views.js';
@@ -59,11 +60,11 @@ export function extensionRoutes(pbx: ExtensionRouteDeps) {
     }));
 
     // Bulk: a CSV in (FreePBX or FusionPBX columns, or ours), a CSV out.
-    fastify.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string', bodyLimit: 64 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+    acceptCsv(fastify);
     app.post(
       '/extensions/import',
       {
-        bodyLimit: 64 * 1024 * 1024,
+        bodyLimit: CSV_BODY_LIMIT,
         schema: {
           tags,
           summary: 'Create or update extensions from a CSV (Content-Type: text/csv); one bad row changes nothing, and every bad row is named by its line',
@@ -71,8 +72,9 @@ export function extensionRoutes(pbx: ExtensionRouteDeps) {
         },
       },
       async (req, reply) => {
-        if (typeof req.body !== 'string') return reply.code(415).send({ error: 'bad_request', message: 'Send the CSV as the body with Content-Type: text/csv' });
-        const { rows, errors, ignored } = extensionRows(req.body, { allowWeakPasswords: req.query.allow_weak_passwords === true });
+        const csv = csvText(req.body, reply);
+        if (csv === null) return reply;
+        const { rows, errors, ignored } = extensionRows(csv, { allowWeakPasswords: req.query.allow_weak_passwords === true });
         const refuse = (list: RowError[]) => reply.code(400).send({ error: 'invalid', message: `${list.length} row(s) are wrong; nothing was imported`, errors: list, ignored_columns: ignored });
         // Every wrong row at once: cells that cannot be read, and rows the extensions refuse.
         if (errors.length > 0 || req.query.dry_run) {
