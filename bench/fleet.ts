@@ -34,7 +34,7 @@ let server: ChildProcess | null = null;
 
 async function start(): Promise<{ ms: number }> {
   const t0 = Date.now();
-  server = spawn(process.execPath, ['--max-semi-space-size=64', join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  server = spawn(process.execPath, ['--max-semi-space-size=64', ...(process.env['SNAPSHOTS'] ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${process.env['SNAPSHOTS']}`] : []), join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   server.stdout!.on('data', (d) => (log += d));
   server.stderr!.on('data', (d) => (log += d));
@@ -127,10 +127,14 @@ async function registerAll(): Promise<number> {
   return ms;
 }
 
-async function registrations(): Promise<number> {
+/** Live bindings and the JavaScript heap in use (MB), from /metrics. */
+async function registrations(): Promise<{ bindings: number; heapMb: number }> {
   const token = await cli(['token', 'create', '--name', `fleet-${Date.now()}`]);
-  const res = await fetch(`http://127.0.0.1:${API_PORT}/metrics`, { headers: { authorization: `Bearer ${token}` } });
-  return Number(/^pbx_sip_registrations (\d+)/m.exec(await res.text())?.[1]);
+  const text = await (await fetch(`http://127.0.0.1:${API_PORT}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+  return {
+    bindings: Number(/^pbx_sip_registrations (\d+)/m.exec(text)?.[1]),
+    heapMb: Math.round(Number(/^pbx_process_nodejs_heap_size_used_bytes (\d+)/m.exec(text)?.[1]) / 1048576),
+  };
 }
 
 try {
@@ -148,17 +152,25 @@ try {
   const live = rssMb();
   await new Promise((r) => setTimeout(r, 40_000)); // every transaction (Timer J, 32 s) gone
   const settled = rssMb();
+  // SNAPSHOTS=dir: a heap snapshot with every binding live, and one after the restart (compare them).
+  const snapshot = async () => {
+    if (!process.env['SNAPSHOTS']) return;
+    server!.kill('SIGUSR2');
+    await new Promise((r) => setTimeout(r, 20_000));
+  };
+  await snapshot();
   const count = await registrations();
   await stop();
   const restart = await start();
   const reloaded = rssMb();
+  await snapshot();
   const countAfter = await registrations();
   console.log(`fleet of ${N} phones on one pbx (SQLite)`);
   console.log(`  import of ${N} extensions (one CSV POST):     ${(importMs / 1000).toFixed(1)} s`);
   console.log(`  registrations (digest, ${IN_FLIGHT} in flight):      ${Math.round(N / (regMs / 1000))}/s (${(regMs / 1000).toFixed(1)} s)`);
   console.log(`  RSS idle / with extensions:                ${idle} MB / ${withExtensions} MB`);
-  console.log(`  RSS with ${count} live bindings:           ${live} MB, ${settled} MB 40 s later`);
-  console.log(`  restart until listening (reload included):  ${(restart.ms / 1000).toFixed(1)} s; ${countAfter} bindings; RSS ${reloaded} MB`);
+  console.log(`  RSS with ${count.bindings} live bindings:           ${live} MB, ${settled} MB 40 s later (heap in use ${count.heapMb} MB)`);
+  console.log(`  restart until listening (reload included):  ${(restart.ms / 1000).toFixed(1)} s; ${countAfter.bindings} bindings; RSS ${reloaded} MB (heap in use ${countAfter.heapMb} MB)`);
 } finally {
   await stop();
   if (!process.env['KEEP_TMP']) rmSync(dir, { recursive: true, force: true });

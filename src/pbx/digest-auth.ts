@@ -6,6 +6,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { parseCredentials } from '../sip/header-values.js';
 import { sameSecret } from '../security/compare.js';
 import type { SipRequest } from '../sip/message.js';
+import { detached } from '../util/detached.js';
 import { digestResponse, ha1, parseAlgorithm, type DigestAlgorithm } from '../sip/digest.js';
 
 export type AuthResult =
@@ -176,7 +177,8 @@ export class DigestAuth {
     }
     const entry = this.seen.get(nonce);
     if (entry && (nc < 0 || nc <= entry.nc)) return false;
-    this.seen.set(nonce, { nc: nc < 0 ? Number.MAX_SAFE_INTEGER : nc, expires: now + (this.o.nonceTtlSeconds + 5) * 1000 });
+    // The nonce as parsed is a slice of the request's text: kept for the nonce's lifetime, copied.
+    this.seen.set(entry ? nonce : detached(nonce), { nc: nc < 0 ? Number.MAX_SAFE_INTEGER : nc, expires: now + (this.o.nonceTtlSeconds + 5) * 1000 });
     return true;
   }
 }

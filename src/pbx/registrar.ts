@@ -6,6 +6,7 @@ import { makeResponse, type Header, type SipRequest, type SipResponse } from '..
 import type { Flow } from '../sip/transport.js';
 import type { NameAddr } from '../sip/header-values.js';
 import { authenticate, unsupportedOptions, type Authenticator } from './request-checks.js';
+import { detached } from '../util/detached.js';
 import type { Binding, LocationEvent, Location } from './location.js';
 
 export interface RegistrarOptions {
@@ -113,22 +114,24 @@ export class Registrar {
         }
         continue;
       }
+      // Kept for as long as the registration lives: copied out of the request's text.
+      const userAgent = req.get('user-agent');
       const binding: Binding = {
-        aor,
-        contact: c.uriText,
-        contactParams: paramsText(c),
+        aor: detached(aor),
+        contact: detached(c.uriText),
+        contactParams: detached(paramsText(c)),
         expiresAt: now + expires * 1000,
         transport: flow.transport,
         sourceAddress: flow.remoteAddress,
         sourcePort: flow.remotePort,
         flowId: flow.id,
-        userAgent: req.get('user-agent') ?? null,
-        callId: req.callId,
+        userAgent: userAgent === undefined ? null : detached(userAgent),
+        callId: detached(req.callId),
         cseq: req.cseq.seq,
         q: c.params.get('q') ?? null,
-        instance,
+        instance: instance === null ? null : detached(instance),
         regId,
-        path: req.has('path') ? req.getAll('path') : null,
+        path: req.has('path') ? req.getAll('path').map(detached) : null,
         registeredAt: existing?.registeredAt ?? now,
         behindNat: behindNat(req, flow),
       };
