@@ -100,6 +100,7 @@ export class ExtensionService {
     const rows = await this.db.selectFrom('extensions').selectAll().execute();
     const before = new Map(this.byNumber);
     this.byNumber.clear();
+    this.sorted = null;
     for (const r of rows) {
       this.byNumber.set(r.number, {
         number: r.number,
@@ -121,9 +122,18 @@ export class ExtensionService {
     this.listeners.push(listener);
   }
 
+  /** Every extension in number order (a copy; the sorted order is kept until the next change). */
   list(): Extension[] {
-    return [...this.byNumber.values()].sort((a, b) => a.number.localeCompare(b.number, 'en', { numeric: true }));
+    this.sorted ??= [...this.byNumber.values()].sort((a, b) => byNumber(a.number, b.number));
+    return this.sorted.slice();
   }
+
+  /** How many there are, without listing them. */
+  get count(): number {
+    return this.byNumber.size;
+  }
+
+  private sorted: Extension[] | null = null;
 
   get(number: string): Extension | undefined {
     return this.byNumber.get(number);
@@ -363,8 +373,18 @@ export class ExtensionService {
   }
 
   private emit(number: string): void {
+    this.sorted = null;
     for (const l of this.listeners) l(number);
   }
+}
+
+/**
+ * Extension numbers in numeric order (digits only: the shorter is the smaller, then
+ * character by character). ICU's numeric collation did the same at a microsecond a
+ * comparison: two seconds to sort 100,000.
+ */
+export function byNumber(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 /** The columns an update writes from an extension's settings (not its secret or PIN). */

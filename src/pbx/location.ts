@@ -153,6 +153,18 @@ export class Location {
     else this.bySource.delete(address);
   }
 
+  /** How many bindings this node holds (expired ones go within a second), without listing them. */
+  get count(): number {
+    let n = 0;
+    for (const list of this.byAor.values()) n += list.length;
+    return n;
+  }
+
+  /** How many extensions have a binding here. */
+  get registeredAors(): number {
+    return this.byAor.size;
+  }
+
   /** This node's live bindings. */
   all(): Binding[] {
     const now = Date.now();

@@ -158,7 +158,8 @@ export class DeviceService {
   }
 
   list(): Device[] {
-    return [...this.byMac.values()].sort((a, b) => a.mac.localeCompare(b.mac));
+    // MACs are 12 lower-case hex digits: plain comparison is their order.
+    return [...this.byMac.values()].sort((a, b) => (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0));
   }
 
   get(mac: string): Device | undefined {
@@ -166,6 +167,11 @@ export class DeviceService {
   }
 
   /** Devices with a line on the extension. */
+  /** How many there are, without listing them. */
+  get count(): number {
+    return this.byMac.size;
+  }
+
   usingExtension(number: string): Device[] {
     // An index by line, rebuilt after a change: a bulk import asks once per extension.
     if (!this.byLine) {

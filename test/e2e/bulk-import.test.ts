@@ -116,6 +116,27 @@ test('a big file in one go: 5,000 extensions', async () => {
   assert.equal(pbx.extensions.get('54999')?.name, 'User 4999');
 });
 
+test('a big site is read a page at a time: limit, offset and q on /api/extensions and /api/registrations; /api/status counts without listing', async () => {
+  const get = (url: string) => app.inject({ url, headers: { authorization: `Bearer ${admin}` } });
+  const total = pbx.extensions.count;
+  assert.ok(total > 5000);
+  const first = (await get('/api/extensions?limit=3')).json();
+  assert.equal(first.total, total);
+  assert.deepEqual(first.extensions.map((e: { number: string }) => e.number), ['301', '302', '303'], 'in numeric order');
+  const later = (await get('/api/extensions?limit=2&offset=3')).json();
+  assert.deepEqual(later.extensions.map((e: { number: string }) => e.number), ['310', '311']);
+  const found = (await get('/api/extensions?q=5499&limit=20')).json();
+  assert.equal(found.total, 10, '54990–54999');
+  assert.equal(found.extensions[0].number, '54990');
+  const byName = (await get('/api/extensions?q=user%204999')).json();
+  assert.deepEqual(byName.extensions.map((e: { number: string }) => e.number), ['54999']);
+  assert.equal((await get('/api/extensions?limit=0')).statusCode, 400, 'a bad page is refused');
+  const regs = (await get('/api/registrations?limit=5')).json();
+  assert.equal(regs.total, 0);
+  const status = (await get('/api/status')).json();
+  assert.equal(status.counts.extensions, total);
+});
+
 test('CLI: pbx ext import (FusionPBX columns) and its errors by file line; pbx ext export', async () => {
   const dir = tempDir();
   const file = writeConfig(dir, { port: await freePort(), sipPort: await freeSipPort() });

@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pbx } from '../../application.js';
 import { extensionView, type ViewDeps } from '../views.js';
 import { ExtensionView } from '../contract.js';
+import { page, Page } from '../page.js';
 import { extensionRows, extensionsCsv } from '../../pbx/extension-csv.js';
 import type { RowError } from '../../pbx/extensions.js';
 
@@ -55,9 +56,23 @@ export function extensionRoutes(pbx: ExtensionRouteDeps) {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['extensions'];
 
-    app.get('/extensions', { schema: { tags, summary: 'List extensions', response: { 200: Type.Object({ extensions: Type.Array(ExtensionView) }) } } }, async () => ({
-      extensions: pbx.extensions.list().map((e) => extensionView(pbx, e)),
-    }));
+    app.get(
+      '/extensions',
+      {
+        schema: {
+          tags,
+          summary: 'List extensions in number order; with limit, one page of them (total says how many match)',
+          querystring: Page,
+          response: { 200: Type.Object({ extensions: Type.Array(ExtensionView), total: Type.Integer() }) },
+        },
+      },
+      async (req) => {
+        const q = req.query.q?.toLowerCase();
+        const all = pbx.extensions.list();
+        const matching = q ? all.filter((e) => e.number.startsWith(q) || e.name.toLowerCase().includes(q)) : all;
+        return { extensions: page(matching, req.query).map((e) => extensionView(pbx, e)), total: matching.length };
+      },
+    );
 
     // Bulk: a CSV in (FreePBX or FusionPBX columns, or ours), a CSV out.
     acceptCsv(fastify);

@@ -1,5 +1,7 @@
 import Type from 'typebox';
 import type { FastifyInstance } from 'fastify';
+import { page, Page } from '../page.js';
+import { byNumber } from '../../pbx/extensions.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pbx, SipParts } from '../../application.js';
 import type { Binding } from '../../pbx/location.js';
@@ -34,12 +36,25 @@ export function sipRoutes(pbx: SipRouteDeps) {
   return async (fastify: FastifyInstance) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-    app.get('/registrations', { schema: { tags: ['sip'], summary: 'Registered phones (extension, contact, source, transport, User-Agent, expires)', response: { 200: Type.Object({ registrations: Type.Array(RegistrationView) }) } } }, async () => ({
-      // This node's, then those registered through other nodes that it reaches through their Path.
-      registrations: [...pbx.sip.location.all().map((b) => registrationView(b, pbx.sip.location.node)), ...pbx.sip.location.fromOtherNodes().map((b) => registrationView(b, b.node))].sort((a, b) =>
-        a.extension.localeCompare(b.extension, 'en', { numeric: true }),
-      ),
-    }));
+    app.get(
+      '/registrations',
+      {
+        schema: {
+          tags: ['sip'],
+          summary: 'Registered phones (extension, contact, source, transport, User-Agent, expires, node), in extension order; with limit, one page (total says how many match)',
+          querystring: Page,
+          response: { 200: Type.Object({ registrations: Type.Array(RegistrationView), total: Type.Integer() }) },
+        },
+      },
+      async (req) => {
+        const location = pbx.sip.location;
+        // This node's, then those registered through other nodes that it reaches through their Path.
+        const all: [Binding, string][] = [...location.all().map((b): [Binding, string] => [b, location.node]), ...location.fromOtherNodes().map((b): [Binding, string] => [b, b.node])];
+        const q = req.query.q;
+        const matching = (q ? all.filter(([b]) => b.aor.startsWith(q)) : all).sort(([a], [b]) => byNumber(a.aor, b.aor));
+        return { registrations: page(matching, req.query).map(([b, node]) => registrationView(b, node)), total: matching.length };
+      },
+    );
 
     app.get('/calls', { schema: { tags: ['sip'], summary: 'Active calls', response: { 200: Type.Object({ calls: Type.Array(ActiveCallView) }) } } }, async () => ({
       calls: pbx.sip.calls.list().map((c) => ({

@@ -24,9 +24,9 @@ export function statusRoutes(pbx: StatusDeps) {
         external_ip: config.server.external_ip,
         provisioning_enabled: config.provisioning.enabled,
         counts: {
-          extensions: pbx.extensions.list().length,
-          devices: pbx.devices.list().length,
-          registrations: pbx.sip.location.all().length,
+          extensions: pbx.extensions.count,
+          devices: pbx.devices.count,
+          registrations: pbx.sip.location.count,
           active_calls: pbx.sip.calls.list().length,
         },
         sip: (({ listeners, messages, transactions, registrations, calls }) => ({ listeners, messages, transactions, registrations, calls }))(pbx.sip.stats()),

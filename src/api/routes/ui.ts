@@ -78,7 +78,6 @@ export function uiRoutes(pbx: UiDeps) {
         const st = pbx.resync.state(d);
         sync[st] = (sync[st] ?? 0) + 1;
       }
-      const bindings = pbx.sip.location.all();
       const c = pbx.config();
       const ipProblem = externalIpProblem(c.server.external_ip);
       const problems = [
@@ -86,9 +85,9 @@ export function uiRoutes(pbx: UiDeps) {
         ...warnings(c, []).filter((w) => w !== ipProblem).map((message) => ({ check: 'provisioning', ok: false, message })),
       ];
       return {
-        registrations: bindings.length,
-        registered_extensions: new Set(bindings.map((b) => b.aor)).size,
-        extensions: pbx.extensions.list().length,
+        registrations: pbx.sip.location.count,
+        registered_extensions: pbx.sip.location.registeredAors,
+        extensions: pbx.extensions.count,
         devices: devices.length,
         devices_registered: devices.filter((d) => pbx.sip.location.lookup(d.lines[0]!).length > 0).length,
         active_calls: pbx.sip.calls.list().length,
