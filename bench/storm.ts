@@ -1,0 +1,179 @@
+// A boot storm: N phones (Yealink T46S) that all start within SPREAD seconds, as after a
+// power cut. Each fetches its boot file, the model's common file and its own file (with
+// its digest credential: the first-fetch window is closed here, as for phones that were
+// provisioned before), then registers (digest). Printed: how long until every phone was
+// done, failures by kind, 503s (load shedding, retried after Retry-After as phones do),
+// HTTP latency percentiles and registrations.
+//
+//   npm run build && node --import tsx bench/storm.ts           # N=10000, SPREAD=10
+//   N=2000 SPREAD=5 node --import tsx bench/storm.ts
+//
+// pbx on 127.0.0.1 (SIP UDP 15260, HTTP 18280); everything stops at the end.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request, Agent } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const N = Number(process.env['N'] ?? 10_000);
+const SPREAD = Number(process.env['SPREAD'] ?? 10);
+const SIP_PORT = 15260;
+const HTTP_PORT = 18280;
+const ROOT = resolve(import.meta.dirname, '..');
+const dir = mkdtempSync(join(tmpdir(), 'pbx-storm-'));
+const config = join(dir, 'config.yml');
+writeFileSync(
+  config,
+  `server:\n  external_ip: 127.0.0.1\n  sip_host: 127.0.0.1\n  sip_port: ${SIP_PORT}\napi:\n  host: 127.0.0.1\n  port: ${HTTP_PORT}\ndatabase:\n  path: ${join(dir, 'pbx.db')}\nlogging:\n  level: warn\n` +
+    `provisioning:\n  auth:\n    first_fetch_minutes: 0\n  guard:\n    allow: [127.0.0.1]\nsip:\n  guard:\n    max_requests: 1000000\n    allow: [127.0.0.1]\nvoicemail:\n  enabled: false\n`,
+);
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+const mac = (i: number) => `0015650${(0x100000 + i).toString(16).slice(1)}`;
+const number = (i: number) => String(200000 + i);
+const UA = 'Yealink SIP-T46S 66.86.0.15';
+const agent = new Agent({ keepAlive: true, maxSockets: 4000 });
+let server: ChildProcess | null = null;
+
+function get(path: string, auth?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; ms: number; retryAfter: number }> {
+  const t0 = performance.now();
+  return new Promise((ok, fail) => {
+    const req = request({ host: '127.0.0.1', port: HTTP_PORT, path, agent, headers: { 'user-agent': UA, ...(auth ? { authorization: auth } : {}) } }, (res) => {
+      res.resume();
+      res.on('end', () => ok({ status: res.statusCode ?? 0, headers: res.headers, ms: performance.now() - t0, retryAfter: Number(res.headers['retry-after'] ?? 0) }));
+    });
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+function digest(challenge: string, user: string, password: string, method: string, uri: string): string {
+  const p = (k: string) => new RegExp(`${k}="?([^",]+)"?`).exec(challenge)?.[1] ?? '';
+  const cnonce = randomBytes(4).toString('hex');
+  const ha1 = md5(`${user}:${p('realm')}:${password}`);
+  const response = md5(`${ha1}:${p('nonce')}:00000001:${cnonce}:auth:${md5(`${method}:${uri}`)}`);
+  return `Digest username="${user}", realm="${p('realm')}", nonce="${p('nonce')}", uri="${uri}", response="${response}", algorithm=MD5, qop=auth, nc=00000001, cnonce="${cnonce}"${p('opaque') ? `, opaque="${p('opaque')}"` : ''}`;
+}
+
+const latencies: number[] = [];
+const failures = new Map<string, number>();
+let shed = 0;
+const fail = (kind: string) => failures.set(kind, (failures.get(kind) ?? 0) + 1);
+
+/** A phone's GET as a phone does it: 401 → again with the credential; 503 → again after Retry-After. */
+async function fetchFile(path: string, cred: { user: string; password: string }): Promise<boolean> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    let r = await get(path);
+    latencies.push(r.ms);
+    if (r.status === 401) {
+      r = await get(path, digest(String(r.headers['www-authenticate']), cred.user, cred.password, 'GET', path));
+      latencies.push(r.ms);
+    }
+    if (r.status === 503) {
+      shed++;
+      await new Promise((res) => setTimeout(res, (r.retryAfter || 5) * 1000));
+      continue;
+    }
+    if (r.status !== 200) fail(`${path.includes(mac(0).slice(0, 6)) ? 'device file' : 'file'} ${r.status}`);
+    return r.status === 200;
+  }
+  fail('gave up after 503s');
+  return false;
+}
+
+const sip = createSocket('udp4');
+const waiting = new Map<string, (m: string) => void>();
+sip.on('message', (m) => {
+  const t = m.toString('latin1');
+  const id = /^Call-ID:\s*(\S+)/im.exec(t)?.[1];
+  if (id && !/^SIP\/2\.0 1\d\d/.test(t)) waiting.get(id)?.(t);
+});
+
+function sipSend(text: string, callId: string): Promise<string> {
+  return new Promise((ok, no) => {
+    const timer = setTimeout(() => (waiting.delete(callId), no(new Error('timeout'))), 30_000);
+    waiting.set(callId, (m) => (clearTimeout(timer), waiting.delete(callId), ok(m)));
+    sip.send(text, SIP_PORT, '127.0.0.1');
+  });
+}
+
+async function register(i: number, password: string): Promise<boolean> {
+  const user = number(i);
+  const port = sip.address().port;
+  const callId = `storm-${i}`;
+  const uri = `sip:127.0.0.1:${SIP_PORT}`;
+  const msg = (cseq: number, auth = '') =>
+    `REGISTER ${uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bKs${i}c${cseq};rport\r\nMax-Forwards: 70\r\nFrom: <sip:${user}@127.0.0.1>;tag=s${i}\r\nTo: <sip:${user}@127.0.0.1>\r\n` +
+    `Call-ID: ${callId}\r\nCSeq: ${cseq} REGISTER\r\nContact: <sip:${user}@127.0.0.1:${port};line=${i}>\r\nExpires: 3600\r\nUser-Agent: ${UA}\r\n${auth}Content-Length: 0\r\n\r\n`;
+  try {
+    const challenge = await sipSend(msg(1), callId);
+    const header = /^WWW-Authenticate:\s*(.*)$/im.exec(challenge)?.[1] ?? '';
+    const ok = await sipSend(msg(2, `Authorization: ${digest(header, user, password, 'REGISTER', uri)}\r\n`), callId);
+    if (!ok.startsWith('SIP/2.0 200')) fail(`register ${ok.slice(8, 11)}`);
+    return ok.startsWith('SIP/2.0 200');
+  } catch {
+    fail('register timeout');
+    return false;
+  }
+}
+
+async function api(path: string, token: string, body: string): Promise<any> {
+  const res = await fetch(`http://127.0.0.1:${HTTP_PORT}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' }, body });
+  if (res.status !== 200) throw new Error(`${path}: ${res.status} ${(await res.text()).slice(0, 300)}`);
+  return res.json();
+}
+
+async function cliToken(): Promise<string> {
+  return new Promise((ok) => {
+    const c = spawn(process.execPath, [join(ROOT, 'bin/pbx.js'), 'token', 'create', '--name', 'storm', '--config', config]);
+    let out = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.on('close', () => ok(out.trim().split('\n').pop()!));
+  });
+}
+
+try {
+  server = spawn(process.execPath, ['--max-semi-space-size=64', join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  server.stdout!.on('data', (d) => (log += d));
+  server.stderr!.on('data', (d) => (log += d));
+  while (!/API port/.test(log)) {
+    if (server.exitCode !== null) throw new Error(log);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const token = await cliToken();
+  const passwords = Array.from({ length: N }, (_, i) => `storm-Pw-${md5(String(i)).slice(0, 12)}`);
+  await api('/api/extensions/import?allow_weak_passwords=true', token, ['extension,secret,digest_algorithms', ...passwords.map((p, i) => `${number(i)},${p},MD5`)].join('\n'));
+  const devices = await api('/api/provisioning/devices/import', token, ['mac,vendor,model,lines', ...passwords.map((_, i) => `${mac(i)},yealink,T46S,${number(i)}`)].join('\n'));
+  const creds = new Map<string, { user: string; password: string }>((devices.credentials as { mac: string; user: string; password: string }[]).map((c) => [c.mac, { user: c.user, password: c.password }]));
+  await new Promise<void>((r) => sip.bind(0, '127.0.0.1', () => r()));
+  console.log(`${N} phones start within ${SPREAD} s …`);
+  const t0 = Date.now();
+  let registered = 0;
+  await Promise.all(
+    Array.from({ length: N }, async (_, i) => {
+      await new Promise((r) => setTimeout(r, (i * SPREAD * 1000) / N));
+      const cred = creds.get(mac(i))!;
+      if (!(await fetchFile(`/provision/${mac(i)}.boot`, cred))) return;
+      if (!(await fetchFile('/provision/y000000000066.cfg', cred))) return;
+      if (!(await fetchFile(`/provision/${mac(i)}.cfg`, cred))) return;
+      if (await register(i, passwords[i]!)) registered++;
+    }).map((p) => p.catch((err: Error) => fail(`error ${err.message.slice(0, 40)}`))),
+  );
+  const seconds = (Date.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(1);
+  console.log(`boot storm: ${N} phones, started within ${SPREAD} s`);
+  console.log(`  all done in ${seconds.toFixed(1)} s; registered ${registered}; failures ${[...failures].map(([k, v]) => `${k}: ${v}`).join(', ') || 0}; 503 (shed, retried) ${shed}`);
+  console.log(`  HTTP requests ${latencies.length}: p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${latencies[latencies.length - 1]!.toFixed(1)} ms`);
+} finally {
+  sip.close();
+  agent.destroy();
+  if (server && server.exitCode === null) {
+    const exited = new Promise((r) => server!.once('exit', r));
+    server.kill('SIGTERM');
+    await exited;
+  }
+  if (!process.env['KEEP_TMP']) rmSync(dir, { recursive: true, force: true });
+}
