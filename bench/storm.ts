@@ -7,6 +7,7 @@
 //
 //   npm run build && node --import tsx bench/storm.ts           # N=10000, SPREAD=10
 //   N=2000 SPREAD=5 node --import tsx bench/storm.ts
+//   SHED=0 node --import tsx bench/storm.ts                    # without load shedding (api.shed_busy_percent: 0)
 //
 // pbx on 127.0.0.1 (SIP UDP 15260, HTTP 18280); everything stops at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -26,7 +27,7 @@ const dir = mkdtempSync(join(tmpdir(), 'pbx-storm-'));
 const config = join(dir, 'config.yml');
 writeFileSync(
   config,
-  `server:\n  external_ip: 127.0.0.1\n  sip_host: 127.0.0.1\n  sip_port: ${SIP_PORT}\napi:\n  host: 127.0.0.1\n  port: ${HTTP_PORT}\ndatabase:\n  path: ${join(dir, 'pbx.db')}\nlogging:\n  level: warn\n` +
+  `server:\n  external_ip: 127.0.0.1\n  sip_host: 127.0.0.1\n  sip_port: ${SIP_PORT}\napi:\n  host: 127.0.0.1\n  port: ${HTTP_PORT}\n  shed_busy_percent: ${process.env['SHED'] ?? 98}\ndatabase:\n  path: ${join(dir, 'pbx.db')}\nlogging:\n  level: warn\n` +
     `provisioning:\n  auth:\n    first_fetch_minutes: 0\n  guard:\n    allow: [127.0.0.1]\nsip:\n  guard:\n    max_requests: 1000000\n    allow: [127.0.0.1]\nvoicemail:\n  enabled: false\n`,
 );
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
@@ -63,7 +64,7 @@ const fail = (kind: string) => failures.set(kind, (failures.get(kind) ?? 0) + 1)
 
 /** A phone's GET as a phone does it: 401 → again with the credential; 503 → again after Retry-After. */
 async function fetchFile(path: string, cred: { user: string; password: string }): Promise<boolean> {
-  for (let attempt = 0; attempt < 10; attempt++) {
+  for (let attempt = 0; attempt < 30; attempt++) {
     let r = await get(path);
     latencies.push(r.ms);
     if (r.status === 401) {
@@ -87,14 +88,24 @@ const waiting = new Map<string, (m: string) => void>();
 sip.on('message', (m) => {
   const t = m.toString('latin1');
   const id = /^Call-ID:\s*(\S+)/im.exec(t)?.[1];
-  if (id && !/^SIP\/2\.0 1\d\d/.test(t)) waiting.get(id)?.(t);
+  const cseq = /^CSeq:\s*(\d+)/im.exec(t)?.[1];
+  // Keyed by Call-ID and CSeq: a late answer to a retransmitted first REGISTER is not the second's.
+  if (id && !/^SIP\/2\.0 1\d\d/.test(t)) waiting.get(`${id} ${cseq}`)?.(t);
 });
 
+/** A request over UDP, sent again as a phone's transaction does (Timer E: 500 ms doubling to 4 s) until answered; 32 s: timeout. */
 function sipSend(text: string, callId: string): Promise<string> {
   return new Promise((ok, no) => {
-    const timer = setTimeout(() => (waiting.delete(callId), no(new Error('timeout'))), 30_000);
-    waiting.set(callId, (m) => (clearTimeout(timer), waiting.delete(callId), ok(m)));
-    sip.send(text, SIP_PORT, '127.0.0.1');
+    let interval = 500;
+    let again: NodeJS.Timeout;
+    const resend = () => {
+      sip.send(text, SIP_PORT, '127.0.0.1');
+      again = setTimeout(resend, interval);
+      interval = Math.min(interval * 2, 4000);
+    };
+    const timer = setTimeout(() => (clearTimeout(again), waiting.delete(callId), no(new Error('timeout'))), 32_000);
+    waiting.set(callId, (m) => (clearTimeout(timer), clearTimeout(again), waiting.delete(callId), ok(m)));
+    resend();
   });
 }
 
@@ -107,9 +118,9 @@ async function register(i: number, password: string): Promise<boolean> {
     `REGISTER ${uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bKs${i}c${cseq};rport\r\nMax-Forwards: 70\r\nFrom: <sip:${user}@127.0.0.1>;tag=s${i}\r\nTo: <sip:${user}@127.0.0.1>\r\n` +
     `Call-ID: ${callId}\r\nCSeq: ${cseq} REGISTER\r\nContact: <sip:${user}@127.0.0.1:${port};line=${i}>\r\nExpires: 3600\r\nUser-Agent: ${UA}\r\n${auth}Content-Length: 0\r\n\r\n`;
   try {
-    const challenge = await sipSend(msg(1), callId);
+    const challenge = await sipSend(msg(1), `${callId} 1`);
     const header = /^WWW-Authenticate:\s*(.*)$/im.exec(challenge)?.[1] ?? '';
-    const ok = await sipSend(msg(2, `Authorization: ${digest(header, user, password, 'REGISTER', uri)}\r\n`), callId);
+    const ok = await sipSend(msg(2, `Authorization: ${digest(header, user, password, 'REGISTER', uri)}\r\n`), `${callId} 2`);
     if (!ok.startsWith('SIP/2.0 200')) fail(`register ${ok.slice(8, 11)}`);
     return ok.startsWith('SIP/2.0 200');
   } catch {
