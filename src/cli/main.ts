@@ -11,6 +11,7 @@ import type { Pbx } from '../application.js';
 import { createLogger } from '../log.js';
 import { PbxError } from '../pbx/errors.js';
 import { extensionRows, extensionsCsv } from '../pbx/extension-csv.js';
+import type { RowError } from '../pbx/extensions.js';
 import { deviceRows, devicesCsv } from '../provisioning/device-csv.js';
 import { DEVICE_LISTENERS, DeviceService, type DeviceListener } from '../provisioning/devices.js';
 import { listenerProblem } from '../provisioning/config-url.js';
@@ -47,6 +48,13 @@ async function withPbx<T>(fn: (pbx: Pbx) => Promise<T>): Promise<T> {
 }
 
 const out = (line: string): void => void process.stdout.write(line + '\n');
+
+/** An import refused: each wrong row as file:line (as compilers say it), and a failing exit. */
+function refusedRows(file: string, errors: RowError[]): void {
+  for (const e of errors) process.stderr.write(`${file}:${e.line}: ${e.field}: ${e.message}\n`);
+  process.stderr.write(`${errors.length} row(s) are wrong; nothing was imported\n`);
+  process.exitCode = 1;
+}
 
 program
   .command('serve')
@@ -232,15 +240,9 @@ ext
     withPbx(async (pbx) => {
       const { rows, errors, ignored } = extensionRows(readFileSync(file, 'utf8'), { allowWeakPasswords: o.allowWeakPasswords === true });
       if (ignored.length > 0) process.stderr.write(`Columns not imported: ${ignored.join(', ')}\n`);
-      const refused = errors.length > 0 || o.dryRun ? [...errors, ...pbx.extensions.checkMany(rows)].sort((a, b) => a.line - b.line) : [];
-      const result = refused.length > 0 ? { errors: refused } : o.dryRun ? null : await pbx.extensions.importMany(rows);
-      if (result && 'errors' in result) {
-        for (const e of result.errors) process.stderr.write(`${file}:${e.line}: ${e.field}: ${e.message}\n`);
-        process.stderr.write(`${result.errors.length} row(s) are wrong; nothing was imported\n`);
-        process.exitCode = 1;
-        return;
-      }
-      if (!result) return out(`${rows.length} row(s) checked; nothing imported (--dry-run)`);
+      const result = await pbx.extensions.importMany(rows, { dryRun: o.dryRun === true, rowErrors: errors });
+      if ('errors' in result) return refusedRows(file, result.errors);
+      if (o.dryRun) return out(`${rows.length} row(s) checked; nothing imported (--dry-run)`);
       for (const g of result.generated) process.stderr.write(`Extension ${g.number}: generated SIP password ${g.password}\n`);
       out(`${result.created} extension(s) created, ${result.updated} updated`);
     }),
@@ -364,12 +366,7 @@ device
       const { rows, ignored } = deviceRows(readFileSync(file, 'utf8'));
       if (ignored.length > 0) process.stderr.write(`Columns not imported: ${ignored.join(', ')}\n`);
       const result = await pbx.devices.importMany(rows, o.dryRun === true);
-      if ('errors' in result) {
-        for (const e of result.errors) process.stderr.write(`${file}:${e.line}: ${e.field}: ${e.message}\n`);
-        process.stderr.write(`${result.errors.length} row(s) are wrong; nothing was imported\n`);
-        process.exitCode = 1;
-        return;
-      }
+      if ('errors' in result) return refusedRows(file, result.errors);
       if (o.dryRun) return out(`${rows.length} row(s) checked; nothing imported (--dry-run)`);
       out(`${result.created} device(s) created, ${result.updated} updated`);
     }),

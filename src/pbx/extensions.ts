@@ -204,17 +204,16 @@ export class ExtensionService {
    * Creates or updates many extensions at once (a CSV from FreePBX or FusionPBX): every
    * row is checked first, and one bad row changes nothing (the errors name each line).
    * Then one transaction writes them in chunks and the memory copy follows.
-   * An existing number is updated with the columns the row gives.
+   * An existing number is updated with the columns the row gives. `rowErrors` are the
+   * file's own (cells that could not be read): reported with the rest, in line order.
+   * A dry run checks and writes nothing.
    */
-  async importMany(rows: ImportRow[]): Promise<ImportResult | { errors: RowError[] }> {
+  async importMany(rows: ImportRow[], o: { dryRun?: boolean; rowErrors?: RowError[] } = {}): Promise<ImportResult | { errors: RowError[] }> {
     const { next, errors } = this.plan(rows);
-    if (errors.length > 0) return { errors };
+    const all = [...(o.rowErrors ?? []), ...errors].sort((a, b) => a.line - b.line);
+    if (all.length > 0) return { errors: all };
+    if (o.dryRun) return { created: 0, updated: 0, generated: [] };
     return this.write(next);
-  }
-
-  /** What an import of these rows would refuse (a dry run): nothing is written. */
-  checkMany(rows: ImportRow[]): RowError[] {
-    return this.plan(rows).errors;
   }
 
   private plan(rows: ImportRow[]): { next: Planned[]; errors: RowError[] } {

@@ -5,7 +5,7 @@ import type { Db } from '../storage/database.js';
 import { isUniqueViolation, nowIso } from '../storage/database.js';
 import type { WriteBehind } from '../storage/write-behind.js';
 import { PbxError } from '../pbx/errors.js';
-import { changedKeys, type ExtensionService } from '../pbx/extensions.js';
+import { changedKeys, type ExtensionService, type RowError } from '../pbx/extensions.js';
 import { normalizeMac } from '../util/mac.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { newSipSecret } from '../security/tokens.js';
@@ -280,8 +280,8 @@ export class DeviceService {
    * row's vendor, model, lines and label. The provisioning credentials made for new
    * devices are returned once.
    */
-  async importMany(rows: { line: number; input: DeviceInput }[], dryRun = false): Promise<{ created: number; updated: number; credentials: { mac: string; user: string; password: string }[] } | { errors: { line: number; field: string; message: string }[] }> {
-    const errors: { line: number; field: string; message: string }[] = [];
+  async importMany(rows: { line: number; input: DeviceInput }[], dryRun = false): Promise<{ created: number; updated: number; credentials: { mac: string; user: string; password: string }[] } | { errors: RowError[] }> {
+    const errors: RowError[] = [];
     const seen = new Map<string, number>();
     for (const { line, input } of rows) {
       try {

@@ -7,7 +7,6 @@ import { extensionView, type ViewDeps } from '../views.js';
 import { ExtensionView } from '../contract.js';
 import { page, Page } from '../page.js';
 import { extensionRows, extensionsCsv } from '../../pbx/extension-csv.js';
-import type { RowError } from '../../pbx/extensions.js';
 
 /** The services these routes use (and nothing else of the application). */
 export type ExtensionRouteDeps = Pick<Pbx, 'extensions' | 'log'> & ViewDeps;
@@ -90,15 +89,10 @@ export function extensionRoutes(pbx: ExtensionRouteDeps) {
         const csv = csvText(req.body, reply);
         if (csv === null) return reply;
         const { rows, errors, ignored } = extensionRows(csv, { allowWeakPasswords: req.query.allow_weak_passwords === true });
-        const refuse = (list: RowError[]) => reply.code(400).send({ error: 'invalid', message: `${list.length} row(s) are wrong; nothing was imported`, errors: list, ignored_columns: ignored });
         // Every wrong row at once: cells that cannot be read, and rows the extensions refuse.
-        if (errors.length > 0 || req.query.dry_run) {
-          const all = [...errors, ...pbx.extensions.checkMany(rows)].sort((a, b) => a.line - b.line);
-          if (all.length > 0) return refuse(all);
-          return { dry_run: true, rows: rows.length, ignored_columns: ignored };
-        }
-        const result = await pbx.extensions.importMany(rows);
+        const result = await pbx.extensions.importMany(rows, { dryRun: req.query.dry_run === true, rowErrors: errors });
         if ('errors' in result) return reply.code(400).send({ error: 'invalid', message: `${result.errors.length} row(s) are wrong; nothing was imported`, errors: result.errors, ignored_columns: ignored });
+        if (req.query.dry_run) return { dry_run: true, rows: rows.length, ignored_columns: ignored };
         pbx.log.info({ created: result.created, updated: result.updated }, `Extensions imported: ${result.created} created, ${result.updated} updated`);
         return { created: result.created, updated: result.updated, passwords: result.generated, ignored_columns: ignored };
       },
