@@ -411,18 +411,22 @@ export class TrunkBridge {
   private forwardAcross(bridge: Bridge, x: 'a' | 'b', req: SipRequest, server: ServerTransaction): void {
     const y = this.across(bridge, x);
     if (!y) return server.respond(makeResponse(req, 481));
-    const type = req.get('content-type');
-    const out = inDialogRequest(y.dialog, req.method, {
+    this.sendAcross(y, req.method, req.get('content-type') ?? null, req.body.toString('utf8'), (status, reason) => server.respond(makeResponse(req, status, reason)));
+  }
+
+  /** Our own request in the other leg's dialog (INFO): `done` gets its final status (408/503 when none came). */
+  private sendAcross(y: { dialog: Dialog; flow: Flow }, method: string, type: string | null, body: string, done: (status: number, reason?: string) => void): void {
+    const out = inDialogRequest(y.dialog, method, {
       via: this.d.opts().advertise(y.flow.transport),
       headers: [{ name: 'max-forwards', value: '70' }, ...(type ? [{ name: 'content-type', value: type }] : [])],
-      body: req.body.toString('utf8'),
+      body,
     });
     this.d.stack.sendRequest(out, y.flow, {
       response: (res) => {
-        if (res.status >= 200) server.respond(makeResponse(req, res.status, res.reason));
+        if (res.status >= 200) done(res.status, res.reason);
       },
-      timeout: () => server.respond(makeResponse(req, 408)),
-      transportError: () => server.respond(makeResponse(req, 503)),
+      timeout: () => done(408),
+      transportError: () => done(503),
     });
   }
 
@@ -455,25 +459,10 @@ export class TrunkBridge {
     const y = this.across(bridge, phone);
     if (!key || !y) return;
     bridge.infos.sending = true;
-    const out = inDialogRequest(y.dialog, 'INFO', {
-      via: this.d.opts().advertise(y.flow.transport),
-      headers: [
-        { name: 'max-forwards', value: '70' },
-        { name: 'content-type', value: 'application/dtmf-relay' },
-      ],
-      body: `Signal=${key.digit}\r\nDuration=${key.ms}\r\n`,
-    });
-    const done = (status: number) => {
+    this.sendAcross(y, 'INFO', 'application/dtmf-relay', `Signal=${key.digit}\r\nDuration=${key.ms}\r\n`, (status) => {
       bridge.infos.sending = false;
       if (status >= 300) bridge.log.warn({ status }, `Trunk ${bridge.b.trunk?.name} answered a key press sent as SIP INFO with ${status}`);
       this.nextInfo(bridge, phone);
-    };
-    this.d.stack.sendRequest(out, y.flow, {
-      response: (res) => {
-        if (res.status >= 200) done(res.status);
-      },
-      timeout: () => done(408),
-      transportError: () => done(503),
     });
   }
 
