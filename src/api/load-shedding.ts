@@ -4,9 +4,10 @@
 // event loop was over the last second (its utilization, sampled by
 // @fastify/under-pressure): a storm of short requests keeps the loop turning (its delay
 // stays low) while connections pile up in the kernel's queue, but it leaves the loop no
-// idle time. Above api.shed_busy_percent phone files are refused at once; the admin
-// and the API are still served, so the admin can see what is happening. And the kernel's own refusals (a full
-// accept queue: ListenOverflows in /proc/net/netstat) are counted and logged.
+// idle time. Above api.shed_busy_percent (0, off, by default: docs/PERFORMANCE.md)
+// phone files are refused at once; the admin and the API are still served, so the
+// admin can see what is happening. And the kernel's own refusals (a full accept queue:
+// ListenOverflows in /proc/net/netstat) are counted and logged.
 import { readFile } from 'node:fs/promises';
 import underPressure from '@fastify/under-pressure';
 import type { FastifyInstance } from 'fastify';

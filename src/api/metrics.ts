@@ -56,7 +56,7 @@ export function createMetrics(pbx: MetricsDeps, load: LoadCounters = { shed: 0, 
     [{ stage: 'answered' }, stats().calls.answered],
     [{ stage: 'ended' }, stats().calls.ended],
   ]);
-  counter('pbx_http_shed_total', 'Phone-file requests answered 503 (Retry-After) because the server was too busy (api.shed_delay_ms)', [], () => [[{}, load.shed]]);
+  counter('pbx_http_shed_total', 'Phone-file requests answered 503 (Retry-After) because the server was too busy (api.shed_busy_percent)', [], () => [[{}, load.shed]]);
   counter('pbx_tcp_listen_overflows_total', "TCP connections the kernel refused on this host since start because a listen queue was full (api.backlog)", [], () => [[{}, load.listenOverflows]]);
   gauge('pbx_sip_registrations', 'Live registrations (bindings)', () => sip.location.count);
   gauge('pbx_calls_active', 'Calls in progress', () => sip.calls.list().length);

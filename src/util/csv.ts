@@ -66,7 +66,7 @@ export function writeCsv(columns: readonly string[], records: readonly (readonly
   return stringify([[...columns], ...records.map((r) => r.map((v) => (v === null ? '' : String(v))))]);
 }
 
-/** A yes/no cell: true/false, yes/no, 1/0, on/off; '' is `fallback`. */
+/** A yes/no cell: true/false, yes/no, 1/0, on/off, enabled/disabled; an empty or absent cell is undefined. */
 export function cellBoolean(value: string | undefined, field: string): boolean | undefined {
   if (value === undefined || value === '') return undefined;
   const v = value.toLowerCase();
