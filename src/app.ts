@@ -1,7 +1,7 @@
 // The composition root: the only module that knows every part. It opens storage,
 // builds the services from the config, and (for `pbx serve`) starts the listeners.
 import { availableParallelism } from 'node:os';
-import type { Pbx, ServiceHooks, SipParts, SipStats } from './application.js';
+import type { DataChange, Pbx, ServiceHooks, SipParts, SipStats } from './application.js';
 import type { LoadedConfig } from './config/load.js';
 import { LiveConfig } from './config/live.js';
 import type { PbxConfig } from './config/schema.js';
@@ -45,6 +45,9 @@ import { SecurityLog } from './security/security-log.js';
 import { VERSION } from './version.js';
 import { buildHttp } from './api/server.js';
 import { HttpListeners } from './api/listeners.js';
+import { HttpWorkers } from './api/http-workers.js';
+import { fromNote } from './provisioning/fetch-outcomes.js';
+import { fileURLToPath } from 'node:url';
 import { deriveConfigUrl } from './provisioning/config-url.js';
 import { ProvisioningTftp, tftpAddress } from './provisioning/tftp.js';
 import { formatHost } from './sip/uri.js';
@@ -286,6 +289,14 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   let sipStarted = false;
   extensions.onChange((n) => resync.scheduleAuto(`extension ${n} changed`));
   devices.onChange((mac) => resync.scheduleAuto(`device ${mac} changed`));
+  const dataListeners: ((what: DataChange) => void)[] = [];
+  const dataChanged = (what: DataChange) => {
+    for (const l of dataListeners) l(what);
+  };
+  extensions.onChange(() => dataChanged('extensions'));
+  devices.onChange(() => dataChanged('devices'));
+  templates.onSaved(() => dataChanged('templates'));
+  voicemail.store.onSettingsChange(() => dataChanged('mailboxes'));
 
   live.onChange(async (change) => {
     log.info({ changed: change.changed, reason: change.reason }, `Configuration reloaded (${change.reason}): ${change.changed.join(', ')}`);
@@ -315,6 +326,8 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       await devices.load();
       await trunkStore.load();
       files.invalidateAll();
+      dataChanged('extensions');
+      dataChanged('devices');
       log.info('Reloaded extensions, devices and trunks changed by another process');
       // Phones registered here whose file changed (the CLI or another node edited their
       // extension or device) are told to fetch it, as for a change made here.
@@ -368,6 +381,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       },
     },
     startedAt: new Date(),
+    onDataChange: (listener) => void dataListeners.push(listener),
     async startSip() {
       if (log.isLevelEnabled('trace')) {
         const wireLog = log.child({ component: 'sip-wire' });
@@ -436,8 +450,10 @@ export async function startServer(loaded: LoadedConfig, log: Logger, life: Logge
   const config = loaded.config;
   const pbx = await createPbx(loaded, log, { serve: true });
   life.info(`Database: ${pbx.database.describe}`);
-  const http = await buildHttp(pbx);
+  const workers = config.api.workers > 0 ? httpWorkers(pbx, log) : undefined;
+  const http = await buildHttp(pbx, workers ? { beforeAuth: workers.beforeAuth, afterWrite: () => workers.processes.settled() } : {});
   const listeners = new HttpListeners(http, pbx.database.db, log);
+  if (workers) listeners.sharing = workers.processes;
   const portProblem = (err: unknown, what: string, port: number, host: string, key: string) => {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'EADDRINUSE' ? 'is already in use by another process' : code === 'EACCES' ? 'needs privileges this user lacks (CAP_NET_BIND_SERVICE)' : (err as Error).message;
@@ -450,10 +466,23 @@ export async function startServer(loaded: LoadedConfig, log: Logger, life: Logge
     await pbx.close();
     return null;
   }
+  if (workers) {
+    try {
+      await listeners.openInternal(workers.socket);
+      await workers.processes.start();
+    } catch (err) {
+      log.fatal(`HTTP workers could not start (api.workers): ${(err as Error).message}`);
+      await workers.processes.close();
+      await listeners.close();
+      await pbx.close();
+      return null;
+    }
+  }
   try {
     await pbx.startSip();
   } catch (err) {
     log.fatal(portProblem(err, 'SIP', config.server.sip_port, config.server.sip_host, 'server.sip_port'));
+    await workers?.processes.close();
     await listeners.close();
     await pbx.close();
     return null;
@@ -466,6 +495,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, life: Logge
     await tftp.apply(config);
   } catch (err) {
     log.fatal(tftpProblem(err, config));
+    await workers?.processes.close();
     await listeners.close();
     await pbx.close();
     return null;
@@ -511,12 +541,60 @@ export async function startServer(loaded: LoadedConfig, log: Logger, life: Logge
     pbx,
     async stop() {
       stopOverflowWatch();
+      await workers?.processes.close();
       await listeners.close();
       await tftp.close();
       await http.close();
       await pbx.close();
     },
   };
+}
+
+/**
+ * HTTP worker processes (api.workers): phones' downloads served beside this process. They
+ * learn every change before the request that made it is answered (data, config, bans,
+ * window state), send back what their requests set off, and hand digest nonces over.
+ */
+function httpWorkers(pbx: Pbx, log: Logger) {
+  const config = pbx.config();
+  const socket = join(dirname(config.security.key_file), `http-internal-${process.pid}.sock`);
+  const mailboxes = () => pbx.extensions.list().flatMap((e) => (pbx.voicemail.hasMailbox(e.number) ? [e.number] : []));
+  const processes: HttpWorkers = new HttpWorkers({
+    entry: fileURLToPath(new URL('./cli/http-worker.js', import.meta.url)),
+    count: config.api.workers,
+    init: (worker) => ({ t: 'init', worker, config: pbx.config(), primarySocket: socket, mailboxes: mailboxes() }),
+    onNotes: (notes) => {
+      for (const n of notes) pbx.provisioning.applyEffects(fromNote(n, (id) => pbx.vendors.get(id), (mac) => pbx.devices.get(mac)));
+    },
+    claimLocal: (nonce) => pbx.provisioningAuth.claim(nonce),
+    log: log.child({ component: 'http' }),
+  });
+  // Changes within one turn of the event loop go out together.
+  let pending = new Set<DataChange>();
+  pbx.onDataChange((what) => {
+    if (pending.size === 0) {
+      queueMicrotask(() => {
+        const changed = pending;
+        pending = new Set();
+        if (changed.has('mailboxes')) processes.broadcast({ t: 'mailboxes', numbers: mailboxes() });
+        changed.delete('mailboxes');
+        if (changed.size > 0) processes.broadcast({ t: 'changed', tables: [...changed] });
+      });
+    }
+    pending.add(what);
+  });
+  pbx.live.onChange(() => processes.broadcast({ t: 'config', config: pbx.config() }));
+  pbx.guard.onBan = (ip, until) => processes.broadcast({ t: 'ban', ip, until });
+  pbx.devices.onAuthState = (mac, state) => processes.broadcast({ t: 'auth-state', mac, state });
+  pbx.provisioning.afterMiss = () => processes.settled();
+  const beforeAuth = (authorization: string | undefined) => {
+    const n = ProvisioningAuth.issuerOf(authorization);
+    if (!n || n.issuer === pbx.provisioningAuth.issuer || pbx.provisioningAuth.holds(n.nonce)) return undefined;
+    return processes.claimFrom(n.issuer, n.nonce).then((issued) => {
+      if (issued) pbx.provisioningAuth.adopt(n.nonce, issued);
+    });
+  };
+  return { processes, socket, beforeAuth };
 }
 
 /** Devices listed in config.yml are created (or brought in line) at start. */

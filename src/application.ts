@@ -35,6 +35,9 @@ import type { ProvisioningAuth } from './provisioning/http-auth.js';
 import type { SecurityLog } from './security/security-log.js';
 import type { DoctorSources } from './diagnostics/checks.js';
 
+/** What an HTTP worker process keeps a copy of. */
+export type DataChange = 'extensions' | 'devices' | 'templates' | 'mailboxes';
+
 export interface Pbx {
   configFile: string;
   config: () => PbxConfig;
@@ -63,6 +66,11 @@ export interface Pbx {
   /** What the doctor's checks read (GET /api/doctor, the dashboard, `pbx doctor`). */
   checks: DoctorSources;
   startedAt: Date;
+  /**
+   * Told when what phones' files are made from changed (extensions, devices, templates,
+   * which extensions have a mailbox), here or by another process: HTTP workers reload it.
+   */
+  onDataChange(listener: (what: DataChange) => void): void;
   /** Starts the SIP listeners (`pbx serve` only). */
   startSip(): Promise<void>;
   close(): Promise<void>;

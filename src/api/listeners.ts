@@ -3,7 +3,7 @@
 // leaves keeps serving /provision (only) for provisioning.legacy_grace_days, so phones
 // that cached the old URL are still served and told the new one. Grace ports are
 // stored, so a restart keeps them; provisioning.legacy_ports are served for good.
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import type { FastifyInstance } from 'fastify';
@@ -11,7 +11,12 @@ import type { Logger } from 'pino';
 import type { PbxConfig } from '../config/schema.js';
 import type { Db } from '../storage/database.js';
 
+/** Set by a worker on the internal socket only: the request came through an old provisioning port. */
+export const OLD_PORT_HEADER = 'x-pbx-old-port';
+
 interface Listener {
+  /** Names it to the HTTP worker processes that share it. */
+  id: number;
   server: Server;
   host: string;
   port: number;
@@ -31,12 +36,47 @@ export function cameThroughOldPort(req: IncomingMessage): boolean {
   return (req as IncomingMessage & { [OLD_PORT]?: boolean })[OLD_PORT] === true;
 }
 
+export function markOldPort(req: IncomingMessage): void {
+  (req as IncomingMessage & { [OLD_PORT]?: boolean })[OLD_PORT] = true;
+}
+
+/**
+ * A port that only serves phones was asked for something else (a bookmark or script from
+ * before a port move): say where the admin and API are now. A bookmark is redirected; an
+ * API call gets an answer naming the new address (a redirect would carry its token to
+ * another origin, and a page still open on the old one may not follow it). The address is
+ * the configured one, never the Host header.
+ */
+export function answerOffProvisioning(req: IncomingMessage, res: ServerResponse, adminBase: string | undefined): void {
+  const url = req.url ?? '';
+  if (adminBase && /^\/admin(\/|\?|$)/.test(url)) {
+    res.writeHead(308, { location: `${adminBase}${url}`, 'content-type': 'text/plain; charset=utf-8' }).end(`This port only serves phones now. The admin is at ${adminBase}/admin/\n`);
+    return;
+  }
+  if (adminBase && /^\/api(\/|\?|$)/.test(url)) {
+    const message = `This port only serves phones now; the API is at ${adminBase}/api/`;
+    res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' }).end(`${JSON.stringify({ error: 'moved', message, api: `${adminBase}/api/` })}\n`);
+    return;
+  }
+  res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found\n');
+}
+
+/** The listeners' part in sharing them with HTTP worker processes (app.ts wires it to HttpWorkers). */
+export interface ListenerSharing {
+  share(listener: { id: number; port: number; scheme: 'http' | 'https'; provisioningOnly: boolean; old: boolean }, server: Server): void;
+  unshare(id: number): void;
+}
+
 export class HttpListeners {
   private main: Listener | undefined;
   /** provisioning.http_port: plain HTTP, /provision only. */
   private plain: Listener | undefined;
   private readonly legacy = new Map<number, Listener>();
   private sweeper: NodeJS.Timeout | undefined;
+  private nextId = 0;
+  /** HTTP worker processes accept on every listener too (api.workers). */
+  sharing: ListenerSharing | null = null;
+  private internal: Server | undefined;
   /** Where the admin is now (scheme, server.external_ip, api.port), for old ports' redirects. */
   private adminBase: string | undefined;
 
@@ -103,6 +143,7 @@ export class HttpListeners {
     l.old = true;
     l.until = until;
     this.legacy.set(l.port, l);
+    this.share(l);
     await this.db
       .insertInto('legacy_listeners')
       .values({ port: l.port, host: l.host, scheme: l.scheme, until: until.toISOString() })
@@ -113,6 +154,14 @@ export class HttpListeners {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    if (this.internal) {
+      const internal = this.internal;
+      this.internal = undefined;
+      await new Promise<void>((ok) => {
+        internal.close(() => ok());
+        internal.closeIdleConnections?.();
+      });
+    }
     const all = [...this.legacy.values(), ...(this.main ? [this.main] : []), ...(this.plain ? [this.plain] : [])];
     await Promise.all(all.map((l) => this.closeListener(l)));
     this.legacy.clear();
@@ -147,9 +196,8 @@ export class HttpListeners {
 
   private async openLegacy(config: PbxConfig, host: string, port: number, until: Date | undefined): Promise<void> {
     try {
-      const l = await this.open(config, host, port, true);
+      const l = await this.open(config, host, port, true, true);
       l.until = until;
-      l.old = true;
       this.legacy.set(port, l);
       this.log.info(`Provisioning also served on old port ${port}${until ? ` until ${until.toISOString()}` : ''}`);
     } catch (err) {
@@ -169,29 +217,12 @@ export class HttpListeners {
     }
   }
 
-  private open(config: PbxConfig, host: string, port: number, provisioningOnly: boolean): Promise<Listener> {
+  private open(config: PbxConfig, host: string, port: number, provisioningOnly: boolean, old = false): Promise<Listener> {
     const ssl = config.api.ssl;
-    const listener = { host, port, scheme: ssl.enabled ? 'https' : 'http', provisioningOnly, old: false } as Listener;
+    const listener = { id: ++this.nextId, host, port, scheme: ssl.enabled ? 'https' : 'http', provisioningOnly, old } as Listener;
     const handler = (req: IncomingMessage, res: ServerResponse) => {
-      if (listener.provisioningOnly && !(req.url ?? '').startsWith('/provision/')) {
-        // A bookmark or script from before a port move: say where the admin and API are now.
-        // A bookmark is redirected; an API call gets an answer naming the new address (a
-        // redirect would carry its token to another origin, and a page still open on the old
-        // one may not follow it). The address is the configured one, never the Host header.
-        const url = req.url ?? '';
-        if (this.adminBase && /^\/admin(\/|\?|$)/.test(url)) {
-          res.writeHead(308, { location: `${this.adminBase}${url}`, 'content-type': 'text/plain; charset=utf-8' }).end(`This port only serves phones now. The admin is at ${this.adminBase}/admin/\n`);
-          return;
-        }
-        if (this.adminBase && /^\/api(\/|\?|$)/.test(url)) {
-          const message = `This port only serves phones now; the API is at ${this.adminBase}/api/`;
-          res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' }).end(`${JSON.stringify({ error: 'moved', message, api: `${this.adminBase}/api/` })}\n`);
-          return;
-        }
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found\n');
-        return;
-      }
-      if (listener.old) (req as IncomingMessage & { [OLD_PORT]?: boolean })[OLD_PORT] = true;
+      if (listener.provisioningOnly && !(req.url ?? '').startsWith('/provision/')) return answerOffProvisioning(req, res, this.adminBase);
+      if (listener.old) markOldPort(req);
       this.app.routing(req, res);
     };
     const server = ssl.enabled ? createHttps({ key: readFileSync(ssl.key_file), cert: readFileSync(ssl.cert_file) }, handler) : createHttp(handler);
@@ -201,12 +232,37 @@ export class HttpListeners {
       server.listen({ host, port, backlog: config.api.backlog }, () => {
         server.off('error', fail);
         listener.server = server;
+        this.share(listener);
         ok(listener);
       });
     });
   }
 
+  /**
+   * The socket HTTP workers pass the requests they do not serve to (the API, the admin,
+   * uploads): only this user can reach it, and the worker says who the client was.
+   */
+  async openInternal(path: string): Promise<void> {
+    rmSync(path, { force: true });
+    const server = createHttp((req, res) => {
+      if (req.headers[OLD_PORT_HEADER] === '1') markOldPort(req);
+      this.app.routing(req, res);
+    });
+    server.keepAliveTimeout = 65_000;
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail);
+      server.listen({ path, backlog: 511 }, () => ok());
+    });
+    chmodSync(path, 0o600);
+    this.internal = server;
+  }
+
+  private share(l: Listener): void {
+    this.sharing?.share({ id: l.id, port: l.port, scheme: l.scheme, provisioningOnly: l.provisioningOnly, old: l.old }, l.server);
+  }
+
   private closeListener(l: Listener): Promise<void> {
+    this.sharing?.unshare(l.id);
     return new Promise((ok) => {
       l.server.close(() => ok());
       l.server.closeIdleConnections?.();
@@ -219,7 +275,8 @@ function plainOnly(config: PbxConfig): PbxConfig {
   return { ...config, api: { ...config.api, ssl: { ...config.api.ssl, enabled: false } } };
 }
 
-function adminBase(config: PbxConfig): string {
+/** Where the admin is now (scheme, server.external_ip, api.port). */
+export function adminBase(config: PbxConfig): string {
   const ip = config.server.external_ip;
   return `${config.api.ssl.enabled ? 'https' : 'http'}://${ip.includes(':') ? `[${ip}]` : ip}:${config.api.port}`;
 }

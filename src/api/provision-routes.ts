@@ -21,7 +21,18 @@ const REASON: Record<number, string> = {
   500: 'Internal Server Error',
 };
 
-export function provisionRoutes(pbx: ProvisionDeps) {
+export interface ProvisionRouteOptions {
+  /**
+   * Runs before a request is judged, with its Authorization header: with HTTP worker
+   * processes the nonce it answers may have been issued by another process, and is claimed
+   * from it first (single use across processes). Undefined when there is nothing to wait for.
+   */
+  beforeAuth?: (authorization: string | undefined) => Promise<void> | undefined;
+  /** Whether phones' uploads (PUT/POST) are taken here (an HTTP worker passes them to the primary). */
+  uploads?: boolean;
+}
+
+export function provisionRoutes(pbx: ProvisionDeps, opts: ProvisionRouteOptions = {}) {
   return async (app: FastifyInstance) => {
     // The configured limit (provisioning.upload_max_bytes, at most 16 MiB) is checked by the
     // pipeline, which logs what was refused; this only stops bodies no setting allows.
@@ -45,7 +56,10 @@ export function provisionRoutes(pbx: ProvisionDeps) {
       schema: { hide: true },
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         if (!pbx.config().provisioning.enabled) return plain(reply, 404);
+        const claiming = opts.beforeAuth?.(req.headers.authorization);
+        if (claiming) await claiming;
         const answer = pbx.provisioning.handle(fetchRequest(req, pbx));
+        if (answer.settled) await answer.settled;
         if (answer.challenge) reply.header('WWW-Authenticate', answer.challenge);
         if (answer.status !== 200) return plain(reply, answer.status);
         reply.header('Cache-Control', 'no-store');
@@ -53,6 +67,7 @@ export function provisionRoutes(pbx: ProvisionDeps) {
       },
     });
 
+    if (opts.uploads === false) return;
     app.route({
       method: ['PUT', 'POST'],
       url: '/provision/*',
@@ -60,7 +75,10 @@ export function provisionRoutes(pbx: ProvisionDeps) {
       handler: async (req, reply) => {
         if (!pbx.config().provisioning.enabled) return plain(reply, 404);
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.from(typeof req.body === 'string' ? req.body : '');
+        const claiming = opts.beforeAuth?.(req.headers.authorization);
+        if (claiming) await claiming;
         const answer = pbx.provisioning.upload(fetchRequest(req, pbx), body, pbx.config().provisioning.upload_max_bytes);
+        if (answer.settled) await answer.settled;
         if (answer.challenge) reply.header('WWW-Authenticate', answer.challenge);
         if (answer.status === 204) return reply.code(204).send();
         return plain(reply, answer.status);

@@ -1,7 +1,10 @@
 // The HTTP listener: REST API under /api (bearer tokens), phone provisioning under
 // /provision (no JSON to phones), /health for probes. Built by `buildHttp` without
 // listening, so tests can inject requests and `pbx serve` can listen.
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import { AddressList, unmapIPv4 } from '../util/net.js';
+import { cameThroughOldPort, OLD_PORT_HEADER } from './listeners.js';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pbx } from '../application.js';
@@ -16,7 +19,7 @@ import { statusRoutes } from './routes/status.js';
 import { sipRoutes } from './routes/sip.js';
 import { configRoutes } from './routes/config.js';
 import { authRoutes, sessionRoutes } from './routes/auth.js';
-import { provisionRoutes } from './provision-routes.js';
+import { provisionRoutes, type ProvisionRouteOptions } from './provision-routes.js';
 import { createMetrics } from './metrics.js';
 import { registerLoadShedding, type LoadCounters } from './load-shedding.js';
 import { eventRoutes } from './routes/events.js';
@@ -41,16 +44,53 @@ declare module 'fastify' {
   }
 }
 
+/** Headers every answer carries. */
+export async function securityHeaders(_req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  reply.header('X-Content-Type-Options', 'nosniff');
+  reply.header('X-Frame-Options', 'DENY');
+  reply.header('Referrer-Policy', 'no-referrer');
+}
+
+/**
+ * Whose X-Forwarded-For is believed: the configured proxies' (api.trusted_proxies), and, with
+ * HTTP workers, the internal unix socket's (its peer has no address; only our workers reach it).
+ */
+export function trustedProxyFn(proxies: string[], internal: boolean): false | ((addr: string | undefined, hop: number) => boolean) {
+  if (proxies.length === 0 && !internal) return false;
+  const nets = new AddressList();
+  return (addr, hop) => (addr === undefined ? internal && hop === 0 : proxies.length > 0 && nets.has(proxies, unmapIPv4(addr)));
+}
+
+/** What a worker adds to a request it passes to the primary: who the client is and how it came. */
+export function internalHeaders(req: IncomingMessage, secure: boolean): Record<string, string> {
+  const prior = req.headers['x-forwarded-for'];
+  return {
+    'x-forwarded-for': `${prior ? `${String(prior)}, ` : ''}${req.socket.remoteAddress ?? ''}`,
+    'x-forwarded-proto': secure ? 'https' : 'http',
+    'x-forwarded-host': req.headers.host ?? '',
+    [OLD_PORT_HEADER]: cameThroughOldPort(req) ? '1' : '0',
+  };
+}
+
 const STATUS_OF = { invalid: 400, not_found: 404, conflict: 409 } as const;
 
-export async function buildHttp(pbx: Pbx): Promise<Http> {
+/** What HTTP worker processes (api.workers) need of the primary's app. */
+export interface HttpOptions {
+  /** Claims a digest nonce another process issued, before a phone's request is judged. */
+  beforeAuth?: ProvisionRouteOptions['beforeAuth'];
+  /** Settles once every worker applied the changes made so far: a write is answered after it. */
+  afterWrite?: () => Promise<void>;
+}
+
+export async function buildHttp(pbx: Pbx, opts: HttpOptions = {}): Promise<Http> {
   const routes: RouteSummary[] = [];
   // The app does not listen itself: HttpListeners feeds it from the main port and old ports.
   const app = Fastify({
     logger: false,
     bodyLimit: 1_048_576,
-    // Only the configured proxies' X-Forwarded-For is believed (req.ip is the client then).
-    trustProxy: pbx.config().api.trusted_proxies.length > 0 ? pbx.config().api.trusted_proxies : false,
+    // Only the configured proxies' X-Forwarded-For is believed (req.ip is the client then),
+    // and that of our own HTTP workers (they come through the internal unix socket).
+    trustProxy: trustedProxyFn(pbx.config().api.trusted_proxies, pbx.config().api.workers > 0),
     // Fastify answers with a clear JSON error instead of ajv's defaults.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -87,11 +127,15 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
     return reply.code(500).send({ error: 'internal', message: 'Internal server error; the server log has the details' });
   });
 
-  app.addHook('onSend', async (_req, reply) => {
-    reply.header('X-Content-Type-Options', 'nosniff');
-    reply.header('X-Frame-Options', 'DENY');
-    reply.header('Referrer-Policy', 'no-referrer');
-  });
+  app.addHook('onSend', securityHeaders);
+  const afterWrite = opts.afterWrite;
+  if (afterWrite) {
+    // Read your writes whichever process serves the next request: a device created through
+    // the API is served by every worker once the API has answered.
+    app.addHook('onSend', async (req) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') await afterWrite();
+    });
+  }
 
   await app.register(swagger, {
     openapi: {
@@ -107,7 +151,7 @@ export async function buildHttp(pbx: Pbx): Promise<Http> {
   app.decorate('load', load);
   await registerLoadShedding(app, { busyPercent: pbx.config().api.shed_busy_percent, log: pbx.log.child({ component: 'http' }), counters: load });
 
-  await app.register(provisionRoutes(pbx));
+  await app.register(provisionRoutes(pbx, { beforeAuth: opts.beforeAuth }));
 
   const metrics = createMetrics(pbx, load);
   await app.register(async (m) => {

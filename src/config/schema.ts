@@ -69,6 +69,10 @@ export const ConfigSchema = Type.Object(
         trusted_proxies: Type.Array(Type.String({ pattern: '^[0-9a-fA-F:.]+(/\\d{1,3})?$' }), { default: [] }),
         // The listening sockets' accept queue (net.core.somaxconn caps it). Read at start.
         backlog: Type.Integer({ minimum: 16, maximum: 65_535, default: 4096 }),
+        // Worker processes that serve phones' file downloads beside the main process (which
+        // keeps SIP, the API and every write): 0 serves everything in one process. Each takes
+        // connections on the same ports; see docs/PERFORMANCE.md. Read at start.
+        workers: Type.Integer({ minimum: 0, maximum: 32, default: 0 }),
         // The server this busy over the last second (its event loop's utilization, %):
         // phone files are answered 503 with Retry-After instead of queueing; 0 never (the
         // default: in a 10,000-phone storm the queue was served in 24 s, while shedding at

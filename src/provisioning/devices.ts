@@ -46,6 +46,9 @@ export interface Device {
   listener: DeviceListener;
 }
 
+/** What decides whether a device may still fetch without its credential. */
+export type DeviceAuthState = Pick<Device, 'windowOpenedAt' | 'windowUsedAt' | 'authenticatedAt'>;
+
 export interface FetchRecord {
   ip: string;
   userAgent: string | null;
@@ -155,6 +158,22 @@ export class DeviceService {
 
   onChange(listener: Listener): void {
     this.listeners.push(listener);
+  }
+
+  /** Told when a fetch moved a device's window state (HTTP worker processes must know at once). */
+  onAuthState: ((mac: string, state: DeviceAuthState) => void) | null = null;
+
+  /** The window state another process recorded (in memory only: that process writes it). */
+  applyAuthState(mac: string, state: DeviceAuthState): void {
+    const device = this.byMac.get(mac);
+    if (!device) return;
+    device.windowOpenedAt = state.windowOpenedAt;
+    device.windowUsedAt = state.windowUsedAt;
+    device.authenticatedAt = state.authenticatedAt;
+  }
+
+  private authStateMoved(device: Device): void {
+    this.onAuthState?.(device.mac, { windowOpenedAt: device.windowOpenedAt, windowUsedAt: device.windowUsedAt, authenticatedAt: device.authenticatedAt });
   }
 
   list(): Device[] {
@@ -418,8 +437,10 @@ export class DeviceService {
   recordAuthenticated(mac: string, at = nowIso()): void {
     const device = this.byMac.get(mac);
     if (!device) return;
+    const moved = device.windowOpenedAt !== null || device.authenticatedAt === null;
     device.authenticatedAt = at;
     device.windowOpenedAt = null;
+    if (moved) this.authStateMoved(device);
     this.writeBehind.put(`device-auth:${mac}`, (trx) =>
       trx.updateTable('devices').set({ prov_authenticated_at: at, window_opened_at: null }).where('mac', '=', mac).execute(),
     );
@@ -430,6 +451,7 @@ export class DeviceService {
     const device = this.byMac.get(mac);
     if (!device || device.windowUsedAt) return;
     device.windowUsedAt = at;
+    this.authStateMoved(device);
     this.writeBehind.put(`device-window:${mac}`, (trx) => trx.updateTable('devices').set({ window_used_at: at }).where('mac', '=', mac).execute());
   }
 

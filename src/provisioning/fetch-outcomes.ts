@@ -202,3 +202,70 @@ export function requestLogEntry(f: Fetch, at: string): RequestLogEntry {
     detail: f.detail ?? (f.extension ? `extension ${f.extension}` : null),
   };
 }
+
+/**
+ * A Fetch as it crosses from an HTTP worker process to the primary, which applies its
+ * side effects (request log, security log, guard, device statistics): profiles, rules and
+ * devices go by name, and the Authorization header stays behind.
+ */
+export interface FetchNote {
+  req: Omit<FetchRequest, 'authorization'>;
+  outcome: FetchOutcome;
+  status: number;
+  mac: string | null;
+  vendor?: string;
+  model?: string;
+  device?: string;
+  /** The rule's vendor and its index in that vendor's files. */
+  rule?: [string, number];
+  fromUa?: { vendor: string; model?: string; mac?: string; firmware?: string };
+  how?: AuthHow;
+  hash?: string;
+  account?: boolean;
+  detail?: string;
+  extension?: string;
+  bytes?: number;
+}
+
+export function toNote(f: Fetch, vendors: readonly VendorProfile[]): FetchNote {
+  const { authorization: _secret, ...req } = f.req;
+  const owner = f.rule ? vendors.find((v) => v.files.includes(f.rule!)) : undefined;
+  return {
+    req,
+    outcome: f.outcome,
+    status: f.status,
+    mac: f.mac,
+    vendor: f.vendor?.id,
+    model: f.model,
+    device: f.device?.mac,
+    rule: owner ? [owner.id, owner.files.indexOf(f.rule!)] : undefined,
+    fromUa: f.fromUa ? { ...f.fromUa, vendor: f.fromUa.vendor.id } : undefined,
+    how: f.how,
+    hash: f.hash,
+    account: f.account,
+    detail: f.detail,
+    extension: f.extension,
+    bytes: f.bytes,
+  };
+}
+
+export function fromNote(n: FetchNote, vendor: (id: string) => VendorProfile | undefined, device: (mac: string) => Device | undefined): Fetch {
+  const fromUaVendor = n.fromUa ? vendor(n.fromUa.vendor) : undefined;
+  return {
+    req: n.req,
+    outcome: n.outcome,
+    status: n.status,
+    mac: n.mac,
+    vendor: n.vendor ? vendor(n.vendor) : undefined,
+    model: n.model,
+    device: n.device ? device(n.device) : undefined,
+    rule: n.rule ? vendor(n.rule[0])?.files[n.rule[1]] : undefined,
+    fromUa: n.fromUa && fromUaVendor ? { ...n.fromUa, vendor: fromUaVendor } : undefined,
+    how: n.how,
+    hash: n.hash,
+    account: n.account,
+    detail: n.detail,
+    extension: n.extension,
+    bytes: n.bytes,
+  };
+}

@@ -28,6 +28,8 @@ export class ProvisioningGuard {
   private readonly strikes = new Map<string, Strikes>();
   private readonly allowList = new AddressList();
   readonly counters = { bans: 0, refused: 0 };
+  /** Told of each ban made here (HTTP worker processes must refuse the address too). */
+  onBan: ((ip: string, until: number) => void) | null = null;
 
   constructor(
     private readonly settings: () => GuardSettings,
@@ -56,6 +58,11 @@ export class ProvisioningGuard {
     this.miss(ip, 'auth-failures', (st) => st.failures++);
   }
 
+  /** A ban made by another process (the primary's guard, for an HTTP worker). */
+  applyBan(ip: string, until: number): void {
+    this.banned.set(ip, until);
+  }
+
   bans(): { ip: string; until: string }[] {
     const now = Date.now();
     return [...this.banned].filter(([, until]) => until > now).map(([ip, until]) => ({ ip, until: new Date(until).toISOString() }));
@@ -75,8 +82,10 @@ export class ProvisioningGuard {
     const misses = st.macs.size + st.failures;
     if (misses > s.max_misses) {
       this.strikes.delete(ip);
-      this.banned.set(ip, now + s.ban_seconds * 1000);
+      const until = now + s.ban_seconds * 1000;
+      this.banned.set(ip, until);
       this.counters.bans++;
+      this.onBan?.(ip, until);
       this.securityLog.write('ban', { ip, service: 'provisioning', reason, count: misses, window: `${s.window_seconds}s`, duration: `${s.ban_seconds}s` });
     }
   }

@@ -53,12 +53,51 @@ export const WINDOW_AFTER_FIRST_USE_MINUTES = 10;
 /** Issued nonces are kept at most this many; the oldest go first (a flood cannot grow memory). */
 const MAX_NONCES = 100_000;
 
+/** An issued nonce: when it expires and which address it was issued to. */
+export interface IssuedNonce {
+  expires: number;
+  ip: string;
+}
+
 export class ProvisioningAuth {
-  /** nonce → when it expires and which address it was issued to. Map order is issue order. */
-  private readonly nonces = new Map<string, { expires: number; ip: string }>();
+  /** nonce → its issue. Map order is issue order. */
+  private readonly nonces = new Map<string, IssuedNonce>();
   private readonly firstFetchNets = new AddressList();
 
-  constructor(private readonly settings: () => AuthSettings) {}
+  /**
+   * `issuer` names this process in the nonces it makes (`<issuer>.<random>`): with HTTP
+   * worker processes a phone's answer can reach another process than its challenge did,
+   * which then claims the nonce from its issuer (issuerOf, claim, adopt), so it is still
+   * used once.
+   */
+  constructor(
+    private readonly settings: () => AuthSettings,
+    readonly issuer = 'p',
+  ) {}
+
+  /** Which process issued the nonce in this Authorization header (undefined: none or not ours). */
+  static issuerOf(authorization: string | undefined): { issuer: string; nonce: string } | undefined {
+    if (!authorization) return undefined;
+    const m = /\bnonce="([A-Za-z0-9]{1,8})\.([A-Za-z0-9_-]{1,64})"/.exec(authorization);
+    return m ? { issuer: m[1]!, nonce: `${m[1]}.${m[2]}` } : undefined;
+  }
+
+  /** True when this process issued the nonce and still holds it. */
+  holds(nonce: string): boolean {
+    return this.nonces.has(nonce);
+  }
+
+  /** Hands an issued nonce over (to the process the answer reached): it is no longer valid here. */
+  claim(nonce: string): IssuedNonce | undefined {
+    const issued = this.nonces.get(nonce);
+    if (issued) this.nonces.delete(nonce);
+    return issued;
+  }
+
+  /** Takes a nonce claimed from its issuer, to be checked (and spent) here. */
+  adopt(nonce: string, issued: IssuedNonce): void {
+    this.nonces.set(nonce, issued);
+  }
 
   check(device: Device, req: AuthRequest): AuthVerdict {
     const s = this.settings();
@@ -89,7 +128,7 @@ export class ProvisioningAuth {
   }
 
   private challenge(req: AuthRequest, s: AuthSettings, stale: boolean): string[] {
-    const nonce = randomBytes(18).toString('base64url');
+    const nonce = `${this.issuer}.${randomBytes(18).toString('base64url')}`;
     if (this.nonces.size >= MAX_NONCES) this.nonces.delete(this.nonces.keys().next().value!);
     this.nonces.set(nonce, { expires: Date.now() + s.nonce_ttl_seconds * 1000, ip: req.ip });
     const common = `realm="${s.realm}", qop="auth", nonce="${nonce}"${stale ? ', stale=true' : ''}`;

@@ -20,13 +20,28 @@ export interface FetchAnswer {
   contentType?: string;
   /** WWW-Authenticate values on a 401. */
   challenge?: string[];
+  /**
+   * Settles once every process refuses what this request's miss banned: answer after it,
+   * so a scanner's next request is refused whichever HTTP process it reaches.
+   */
+  settled?: Promise<void>;
 }
+
+/** Where a request's side effects go: applied here, or sent to the process that owns them. */
+export type EffectsSink = (f: Fetch) => Promise<void> | undefined;
 
 export class ProvisioningService {
   /** Files served through an old (grace) port since start. */
   legacyFetches = 0;
   /** Called when a phone fetched its account file through an old port (it now knows the new URL). */
   onLegacyFetch: ((device: Device) => void) | null = null;
+  /**
+   * An HTTP worker process sends each request's side effects to the primary (it logs its
+   * own lines); null: applied here.
+   */
+  sendEffects: EffectsSink | null = null;
+  /** Settles when other processes have learnt of a miss's consequences (a ban). */
+  afterMiss: (() => Promise<void>) | null = null;
 
   constructor(
     private readonly files: PhoneFiles,
@@ -68,7 +83,7 @@ export class ProvisioningService {
         else ({ detail, extension } = r);
       }
     }
-    this.record({
+    const settled = this.record({
       req,
       outcome,
       status,
@@ -84,8 +99,8 @@ export class ProvisioningService {
       detail,
       extension,
     });
-    if (file) return { status: 200, body: file.body, contentType: file.contentType };
-    return { status, challenge };
+    if (file) return { status: 200, body: file.body, contentType: file.contentType, settled };
+    return { status, challenge, settled };
   }
 
   /**
@@ -100,8 +115,7 @@ export class ProvisioningService {
     if (m.outcome !== 'matched') {
       // An unknown device's upload counts as a miss, as its download would.
       if (m.outcome === 'unknown_device') {
-        this.record({ ...base, outcome: m.outcome, status: 404, rule: undefined, detail: m.detail });
-        return { status: 404 };
+        return { status: 404, settled: this.record({ ...base, outcome: m.outcome, status: 404, rule: undefined, detail: m.detail }) };
       }
       this.record({ ...base, outcome: 'upload_not_allowed', status: 405, rule: undefined, detail: 'no phone uploads a file of this name' });
       return { status: 405 };
@@ -112,8 +126,8 @@ export class ProvisioningService {
     }
     const verdict = this.authorize(m.device, req);
     if (!verdict.ok) {
-      this.record({ ...base, outcome: verdict.failure ? 'auth_failed' : 'auth_required', status: 401, rule: m.rule, detail: verdict.failure ?? 'challenge sent' });
-      return { status: 401, challenge: verdict.challenge };
+      const settled = this.record({ ...base, outcome: verdict.failure ? 'auth_failed' : 'auth_required', status: 401, rule: m.rule, detail: verdict.failure ?? 'challenge sent' });
+      return { status: 401, challenge: verdict.challenge, settled };
     }
     if (body.length > maxBytes) {
       this.record({ ...base, outcome: 'upload_too_large', status: 413, rule: m.rule, detail: `${body.length} bytes, the limit is ${maxBytes} (provisioning.upload_max_bytes)` });
@@ -137,8 +151,8 @@ export class ProvisioningService {
     });
   }
 
-  /** The side effects of one request, as the outcome table says. */
-  private record(f: Fetch): void {
+  /** The side effects of one request, as the outcome table says: its log lines here, the rest where they are owned. */
+  private record(f: Fetch): Promise<void> | undefined {
     const { req } = f;
     const effects = EFFECTS[f.outcome];
     if (this.log.isLevelEnabled('info')) {
@@ -149,6 +163,15 @@ export class ProvisioningService {
       const [fields, message] = effects.line(f);
       this.log[effects.level](fields, message);
     }
+    if (this.sendEffects) return this.sendEffects(f);
+    this.applyEffects(f);
+    return effects.guard && this.afterMiss ? this.afterMiss() : undefined;
+  }
+
+  /** What a request sets off besides its log lines: request log, security log, guard, device statistics. */
+  applyEffects(f: Fetch): void {
+    const { req } = f;
+    const effects = EFFECTS[f.outcome];
     const at = new Date().toISOString();
     this.requests.add(requestLogEntry(f, at));
     const event = effects.security?.(f);

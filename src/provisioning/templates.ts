@@ -48,6 +48,13 @@ export class TemplateCatalog {
     return this.customDirOf();
   }
 
+  private readonly saved: (() => void)[] = [];
+
+  /** Told after an admin's template was saved (other processes must forget theirs). */
+  onSaved(listener: () => void): void {
+    this.saved.push(listener);
+  }
+
   /** Forgets every compiled template (the folder or a file changed). */
   reset(): void {
     this.cache.clear();
@@ -93,6 +100,7 @@ export class TemplateCatalog {
     writeFileSync(`${file}.tmp`, source);
     renameSync(`${file}.tmp`, file);
     this.reset();
+    for (const l of this.saved) l();
     return file;
   }
 

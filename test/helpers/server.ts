@@ -62,6 +62,9 @@ export interface ConfigOptions {
   postgresUrl?: string;
 }
 
+/** PBX_TEST_HTTP_WORKERS=n runs every server the tests start with n HTTP worker processes (api.workers). */
+export const HTTP_WORKERS = Number(process.env['PBX_TEST_HTTP_WORKERS'] ?? 0);
+
 export function writeConfig(dir: string, o: ConfigOptions & { sipPort: number }): string {
   const file = join(dir, 'config.yml');
   writeFileSync(
@@ -74,7 +77,7 @@ export function writeConfig(dir: string, o: ConfigOptions & { sipPort: number })
 ${o.serverExtra ?? ''}api:
   host: 127.0.0.1
   port: ${o.port}
-provisioning:
+${HTTP_WORKERS ? `  workers: ${HTTP_WORKERS}\n` : ''}provisioning:
   url_format: "${o.urlFormat ?? 'http://{{SERVER_IP}}:{{PORT}}/provision/{mac}.cfg'}"
   site:
     timezone: Europe/Berlin

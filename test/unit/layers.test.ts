@@ -30,7 +30,8 @@ const MAY_IMPORT: Record<string, string[]> = {
   'application.ts': ['config', 'log.ts', 'pbx', 'media', 'services', 'storage', 'provisioning', 'accounts', 'sip', 'security', 'diagnostics'],
   'api': ['application.ts', 'services', 'accounts', 'diagnostics', 'provisioning', 'pbx', 'sip', 'storage', 'security', 'config', 'util', 'log.ts', 'version.ts'],
   'app.ts': ['application.ts', 'api', 'services', 'accounts', 'diagnostics', 'provisioning', 'pbx', 'sip', 'media', 'tftp', 'storage', 'security', 'config', 'util', 'log.ts', 'version.ts'],
-  'cli': ['app.ts', 'application.ts', 'services', 'diagnostics', 'provisioning', 'pbx', 'sip', 'storage', 'security', 'config', 'util', 'log.ts', 'version.ts'],
+  'http-worker.ts': ['api', 'provisioning', 'pbx', 'storage', 'security', 'config', 'util', 'log.ts'],
+  'cli': ['app.ts', 'http-worker.ts', 'application.ts', 'services', 'diagnostics', 'provisioning', 'pbx', 'sip', 'storage', 'security', 'config', 'util', 'log.ts', 'version.ts'],
 };
 
 function files(dir: string): string[] {
