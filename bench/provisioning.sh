@@ -10,6 +10,8 @@ done
 [ -f dist/cli/main.js ] || { echo "build first: npm run build" >&2; exit 1; }
 
 DURATION=${DURATION:-10}
+# HTTP worker processes beside the main one (api.workers; 0: one process serves everything).
+WORKERS=${WORKERS:-0}
 CONNECTIONS=${CONNECTIONS:-64}
 PBX_PORT=18180
 NGINX_PORT=18181
@@ -19,7 +21,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$work/nginx.pid" ] && kill "$(c
 
 cat > "$work/config.yml" <<YML
 server: { external_ip: 127.0.0.1, sip_port: $SIP_PORT, sip_host: 127.0.0.1 }
-api: { host: 127.0.0.1, port: $PBX_PORT }
+api: { host: 127.0.0.1, port: $PBX_PORT, workers: $WORKERS }
 database: { path: $work/pbx.db }
 security: { key_file: $work/secret.key }
 logging: { level: warn }
@@ -63,7 +65,7 @@ run() {
 run "http://127.0.0.1:$PBX_PORT/provision/001565000001.cfg" >/dev/null   # warm-up
 pbx_rps=$(run "http://127.0.0.1:$PBX_PORT/provision/001565000001.cfg")
 nginx_rps=$(run "http://127.0.0.1:$NGINX_PORT/file.cfg")
-printf '\n%-34s %12s %12s %8s\n' metric pbx nginx ratio
+printf '\n%-34s %12s %12s %8s\n' metric "pbx (workers=$WORKERS)" nginx ratio
 printf '%-34s %12.0f %12.0f %8.2f\n' "phone file GET /s (wrk, c=$CONNECTIONS)" "$pbx_rps" "$nginx_rps" "$(echo "$pbx_rps / $nginx_rps" | bc -l)"
 # Each authenticated fetch is two requests (the 401 challenge, then the answer). Close the
 # first-fetch window (live config edit) so every fetch must show the credential.

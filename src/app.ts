@@ -578,7 +578,9 @@ function httpWorkers(pbx: Pbx, log: Logger) {
         pending = new Set();
         if (changed.has('mailboxes')) processes.broadcast({ t: 'mailboxes', numbers: mailboxes() });
         changed.delete('mailboxes');
-        if (changed.size > 0) processes.broadcast({ t: 'changed', tables: [...changed] });
+        // Workers reload from the database: our own pending writes (a device's window closed
+        // by a fetch) land first, or the reload would bring back older values.
+        if (changed.size > 0) processes.broadcast({ t: 'changed', tables: [...changed] }, pbx.writeBehind.flush());
       });
     }
     pending.add(what);

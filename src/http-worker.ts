@@ -20,7 +20,7 @@ import { SecretBox } from './security/secret-box.js';
 import { SecurityLog } from './security/security-log.js';
 import { ExtensionService } from './pbx/extensions.js';
 import { VendorRegistry } from './provisioning/vendors/index.js';
-import { DeviceService } from './provisioning/devices.js';
+import { DeviceService, type DeviceAuthState } from './provisioning/devices.js';
 import { TemplateCatalog } from './provisioning/templates.js';
 import { UploadStore } from './provisioning/uploads.js';
 import { PhoneFiles, sampleContext } from './provisioning/phone-files.js';
@@ -141,18 +141,33 @@ export async function runHttpWorker(): Promise<void> {
       if ((req.method === 'GET' || req.method === 'HEAD') && url.startsWith('/provision/')) phones.routing(req, res);
       else forward.routing(req, res);
     };
-    const ssl = config.api.ssl;
-    entry.server = listener.scheme === 'https' ? createHttps({ key: readFileSync(ssl.key_file), cert: readFileSync(ssl.cert_file) }, handler) : createHttp(handler);
+    const tls = listener.tls;
+    entry.server = tls ? createHttps({ key: readFileSync(tls.key_file), cert: readFileSync(tls.cert_file) }, handler) : createHttp(handler);
     entry.server.keepAliveTimeout = 65_000;
     accepting.on('connection', (socket) => entry.server.emit('connection', socket));
     servers.set(listener.id, entry);
   };
 
+  // Window states told while devices reload from the database may be newer than what it
+  // read (the primary writes them behind): applied again once the reload is done.
+  let toldDuringReload: Map<string, DeviceAuthState> | null = null;
   const reload = async (tables: string[]) => {
-    if (tables.includes('extensions')) await extensions.load();
-    if (tables.includes('devices') || tables.includes('extensions')) await devices.load();
+    toldDuringReload = new Map();
+    try {
+      if (tables.includes('extensions')) await extensions.load();
+      if (tables.includes('devices') || tables.includes('extensions')) await devices.load();
+      for (const [mac, state] of toldDuringReload) devices.applyAuthState(mac, state);
+    } finally {
+      toldDuringReload = null;
+    }
     if (tables.includes('templates')) templates.reset();
     files.invalidateAll();
+  };
+  // Acknowledged in the order sent (the primary counts the highest): a quick change after a
+  // reload still in progress waits for it.
+  let applying: Promise<void> = Promise.resolve();
+  const ack = (seq: number) => {
+    applying = applying.then(() => send({ t: 'ack', seq }));
   };
 
   handle = (m, h) => {
@@ -161,34 +176,38 @@ export async function runHttpWorker(): Promise<void> {
         if (m.config.provisioning.custom_templates_dir !== config.provisioning.custom_templates_dir) templates.reset();
         config = m.config;
         files.invalidateAll();
-        send({ t: 'ack', seq: m.seq });
+        ack(m.seq);
         return;
       case 'changed':
-        void reload(m.tables).then(
-          () => send({ t: 'ack', seq: m.seq }),
-          (err: Error) => {
-            log.error({ err }, `Reloading what the primary changed failed: ${err.message}`);
-            send({ t: 'ack', seq: m.seq });
-          },
-        );
+        applying = applying.then(() => reload(m.tables)).catch((err: Error) => log.error({ err }, `Reloading what the primary changed failed: ${err.message}`));
+        ack(m.seq);
         return;
       case 'mailboxes':
         mailboxes = new Set(m.numbers);
         files.invalidateAll();
-        send({ t: 'ack', seq: m.seq });
+        ack(m.seq);
         return;
       case 'ban':
         guard.applyBan(m.ip, m.until);
-        send({ t: 'ack', seq: m.seq });
+        ack(m.seq);
         return;
       case 'auth-state':
         devices.applyAuthState(m.mac, m.state);
-        send({ t: 'ack', seq: m.seq });
+        toldDuringReload?.set(m.mac, m.state);
+        ack(m.seq);
         return;
       case 'listen': {
         const known = servers.get(m.listener.id);
         if (known) known.listener = m.listener;
-        else if (h) serve(m.listener, h);
+        else if (h) {
+          try {
+            serve(m.listener, h);
+          } catch (err) {
+            // The main process still serves this port; this worker just takes no share of it.
+            log.error({ err }, `HTTP worker cannot serve port ${m.listener.port}: ${(err as Error).message}`);
+            h.close();
+          }
+        }
         return;
       }
       case 'unlisten': {

@@ -46,6 +46,9 @@ export class HttpWorkers {
   private readonly claims = new Map<number, (issued: IssuedNonce | null) => void>();
   private readonly shared = new Map<number, { listener: SharedListener; server: Server }>();
   private stopping = false;
+  /** Broadcasts waiting for their `after`, in order. */
+  private chain: Promise<void> = Promise.resolve();
+  private queued = 0;
 
   constructor(private readonly opts: HttpWorkerOptions) {}
 
@@ -61,10 +64,25 @@ export class HttpWorkers {
     return this.workers.size;
   }
 
-  /** Sends a change to every worker; settled() waits until all have applied it. */
-  broadcast(msg: Unsequenced<Broadcast>): void {
+  /**
+   * Sends a change to every worker, once `after` has settled (pending writes landed, so a
+   * worker reloading from the database sees them); settled() waits until all have applied
+   * it. Changes go out in the order they were made.
+   */
+  broadcast(msg: Unsequenced<Broadcast>, after?: Promise<unknown>): void {
     const full = { ...msg, seq: ++this.seq } as Broadcast;
-    for (const w of this.workers.values()) this.send(w, full);
+    const go = () => {
+      for (const w of this.workers.values()) this.send(w, full);
+    };
+    if (!after && this.queued === 0) return go();
+    this.queued++;
+    this.chain = this.chain
+      .then(() => after)
+      .catch((err: Error) => this.opts.log.error({ err }, `Before telling the HTTP workers of a change: ${err.message}`))
+      .then(() => {
+        this.queued--;
+        go();
+      });
   }
 
   /** Settles when every worker has applied every change broadcast so far (or after 5 s, logged). */

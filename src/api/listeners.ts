@@ -27,6 +27,8 @@ interface Listener {
   old: boolean;
   /** Undefined for the main listener and permanent legacy ports. */
   until?: Date;
+  /** For https: the files it was opened with (workers open the same). */
+  tls?: { cert_file: string; key_file: string };
 }
 
 const OLD_PORT = Symbol('pbx.oldPort');
@@ -63,7 +65,10 @@ export function answerOffProvisioning(req: IncomingMessage, res: ServerResponse,
 
 /** The listeners' part in sharing them with HTTP worker processes (app.ts wires it to HttpWorkers). */
 export interface ListenerSharing {
-  share(listener: { id: number; port: number; scheme: 'http' | 'https'; provisioningOnly: boolean; old: boolean }, server: Server): void;
+  share(
+    listener: { id: number; port: number; scheme: 'http' | 'https'; provisioningOnly: boolean; old: boolean; tls?: { cert_file: string; key_file: string } },
+    server: Server,
+  ): void;
   unshare(id: number): void;
 }
 
@@ -220,6 +225,7 @@ export class HttpListeners {
   private open(config: PbxConfig, host: string, port: number, provisioningOnly: boolean, old = false): Promise<Listener> {
     const ssl = config.api.ssl;
     const listener = { id: ++this.nextId, host, port, scheme: ssl.enabled ? 'https' : 'http', provisioningOnly, old } as Listener;
+    if (ssl.enabled) listener.tls = { cert_file: ssl.cert_file, key_file: ssl.key_file };
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       if (listener.provisioningOnly && !(req.url ?? '').startsWith('/provision/')) return answerOffProvisioning(req, res, this.adminBase);
       if (listener.old) markOldPort(req);
@@ -258,7 +264,7 @@ export class HttpListeners {
   }
 
   private share(l: Listener): void {
-    this.sharing?.share({ id: l.id, port: l.port, scheme: l.scheme, provisioningOnly: l.provisioningOnly, old: l.old }, l.server);
+    this.sharing?.share({ id: l.id, port: l.port, scheme: l.scheme, provisioningOnly: l.provisioningOnly, old: l.old, tls: l.tls }, l.server);
   }
 
   private closeListener(l: Listener): Promise<void> {

@@ -14,6 +14,8 @@ export interface SharedListener {
   scheme: 'http' | 'https';
   provisioningOnly: boolean;
   old: boolean;
+  /** For https: the certificate and key files it was opened with. */
+  tls?: { cert_file: string; key_file: string };
 }
 
 export type ToWorker =
