@@ -558,11 +558,11 @@ export async function startServer(loaded: LoadedConfig, log: Logger, life: Logge
 function httpWorkers(pbx: Pbx, log: Logger) {
   const config = pbx.config();
   const socket = join(dirname(config.security.key_file), `http-internal-${process.pid}.sock`);
-  const mailboxes = () => pbx.extensions.list().flatMap((e) => (pbx.voicemail.hasMailbox(e.number) ? [e.number] : []));
+  const noMailbox = () => pbx.extensions.list().flatMap((e) => (pbx.voicemail.store.mailbox(e.number).enabled ? [] : [e.number]));
   const processes: HttpWorkers = new HttpWorkers({
     entry: fileURLToPath(new URL('./cli/http-worker.js', import.meta.url)),
     count: config.api.workers,
-    init: (worker) => ({ t: 'init', worker, config: pbx.config(), primarySocket: socket, mailboxes: mailboxes() }),
+    init: (worker) => ({ t: 'init', worker, config: pbx.config(), primarySocket: socket, noMailbox: noMailbox() }),
     onNotes: (notes) => {
       for (const n of notes) pbx.provisioning.applyEffects(fromNote(n, (id) => pbx.vendors.get(id), (mac) => pbx.devices.get(mac)));
     },
@@ -576,7 +576,7 @@ function httpWorkers(pbx: Pbx, log: Logger) {
       queueMicrotask(() => {
         const changed = pending;
         pending = new Set();
-        if (changed.has('mailboxes')) processes.broadcast({ t: 'mailboxes', numbers: mailboxes() });
+        if (changed.has('mailboxes')) processes.broadcast({ t: 'mailboxes', off: noMailbox() });
         changed.delete('mailboxes');
         // Workers reload from the database: our own pending writes (a device's window closed
         // by a fetch) land first, or the reload would bring back older values.

@@ -71,8 +71,8 @@ export async function runHttpWorker(): Promise<void> {
   });
   templates.loadAll();
   const files = new PhoneFiles(current, vendors, templates, devices, extensions, new UploadStore(() => config.provisioning.uploads_dir));
-  let mailboxes = new Set(init.mailboxes);
-  files.hasMailbox = (n) => mailboxes.has(n);
+  let noMailbox = new Set(init.noMailbox);
+  files.hasMailbox = (n) => extensions.get(n)?.enabled === true && !noMailbox.has(n);
   const securityLog = new SecurityLog(() => config.security.log_file);
   const guard = new ProvisioningGuard(() => config.provisioning.guard, securityLog);
   const auth = new ProvisioningAuth(() => config.provisioning.auth, workerIssuer(init.worker));
@@ -87,9 +87,10 @@ export async function runHttpWorker(): Promise<void> {
     auth,
   );
 
-  // What requests set off goes to the primary in batches; a miss (the guard counts it) or a
-  // fetch that moves a device's window is answered only once the primary has applied it
-  // everywhere, so the next request sees the ban or the closed window whichever process it reaches.
+  // What requests set off goes to the primary in batches; a miss (the guard counts it), a
+  // fetch that moves a device's window or a new account file is answered only once the
+  // primary has applied it everywhere, so the next request sees the ban or the closed window
+  // whichever process it reaches, and the admin sees the phone in sync once it is.
   let batch: FetchNote[] = [];
   let rid = 0;
   const waiting = new Map<number, () => void>();
@@ -98,9 +99,17 @@ export async function runHttpWorker(): Promise<void> {
     send({ t: 'notes', notes: batch });
     batch = [];
   };
+  // The account file each device was last served by this worker: a new one changes the
+  // device's sync state, which the admin must see once the phone has it.
+  const served = new Map<string, string>();
+  const newAccountFile = (f: Fetch) => {
+    if (f.outcome !== 'delivered' || !f.account || !f.device || !f.hash || served.get(f.device.mac) === f.hash) return false;
+    served.set(f.device.mac, f.hash);
+    return true;
+  };
   provisioning.sendEffects = (f: Fetch) => {
     const note = toNote(f, vendors.vendors);
-    if (!EFFECTS[f.outcome].guard && !movesWindow(f)) {
+    if (!EFFECTS[f.outcome].guard && !movesWindow(f) && !newAccountFile(f)) {
       if (batch.length === 0) setImmediate(flush);
       batch.push(note);
       return undefined;
@@ -183,7 +192,7 @@ export async function runHttpWorker(): Promise<void> {
         ack(m.seq);
         return;
       case 'mailboxes':
-        mailboxes = new Set(m.numbers);
+        noMailbox = new Set(m.off);
         files.invalidateAll();
         ack(m.seq);
         return;

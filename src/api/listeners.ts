@@ -38,6 +38,35 @@ export function cameThroughOldPort(req: IncomingMessage): boolean {
   return (req as IncomingMessage & { [OLD_PORT]?: boolean })[OLD_PORT] === true;
 }
 
+/** Where a request arrived: the listener's address, port and scheme (a worker's, for one it passed on). */
+export interface Arrival {
+  address: string | undefined;
+  port: number | undefined;
+  secure: boolean;
+}
+
+const ARRIVED = Symbol('pbx.arrivedOn');
+/** Set by a worker on the internal socket only: `<port> <address> <http|https>` of the listener it took the request on. */
+export const ARRIVED_HEADER = 'x-pbx-arrived';
+
+export function arrivedOn(req: IncomingMessage): Arrival {
+  const passed = (req as IncomingMessage & { [ARRIVED]?: Arrival })[ARRIVED];
+  if (passed) return passed;
+  return { address: req.socket.localAddress, port: req.socket.localPort, secure: (req.socket as { encrypted?: boolean }).encrypted === true };
+}
+
+/** The ARRIVED_HEADER value for a request taken on this socket. */
+export function arrivalHeader(req: IncomingMessage): string {
+  const a = arrivedOn(req);
+  return `${a.port ?? 0} ${a.address ?? '-'} ${a.secure ? 'https' : 'http'}`;
+}
+
+function markArrival(req: IncomingMessage, header: string | string[] | undefined): void {
+  const [port, address, scheme] = String(header ?? '').split(' ');
+  if (!port || !address) return;
+  (req as IncomingMessage & { [ARRIVED]?: Arrival })[ARRIVED] = { port: Number(port) || undefined, address: address === '-' ? undefined : address, secure: scheme === 'https' };
+}
+
 export function markOldPort(req: IncomingMessage): void {
   (req as IncomingMessage & { [OLD_PORT]?: boolean })[OLD_PORT] = true;
 }
@@ -252,6 +281,7 @@ export class HttpListeners {
     rmSync(path, { force: true });
     const server = createHttp((req, res) => {
       if (req.headers[OLD_PORT_HEADER] === '1') markOldPort(req);
+      markArrival(req, req.headers[ARRIVED_HEADER]);
       this.app.routing(req, res);
     });
     server.keepAliveTimeout = 65_000;

@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pbx } from '../application.js';
 import { AddressList, unmapIPv4 } from '../util/net.js';
-import { cameThroughOldPort } from './listeners.js';
+import { arrivedOn, cameThroughOldPort } from './listeners.js';
 import { sameSecret } from '../security/compare.js';
 import type { FetchRequest } from '../provisioning/fetch-outcomes.js';
 
@@ -96,7 +96,7 @@ function fetchRequest(req: FastifyRequest, pbx: ProvisionDeps): FetchRequest {
     method: req.method,
     ip: unmapIPv4(req.ip),
     userAgent: req.headers['user-agent'] ?? null,
-    localPort: req.socket.localPort ?? pbx.config().api.port,
+    localPort: arrivedOn(req.raw).port ?? pbx.config().api.port,
     legacy: cameThroughOldPort(req.raw),
     authorization: req.headers.authorization,
     target: req.url,

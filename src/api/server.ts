@@ -4,7 +4,7 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import { AddressList, unmapIPv4 } from '../util/net.js';
-import { cameThroughOldPort, OLD_PORT_HEADER } from './listeners.js';
+import { ARRIVED_HEADER, arrivalHeader, cameThroughOldPort, OLD_PORT_HEADER } from './listeners.js';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Pbx } from '../application.js';
@@ -69,6 +69,7 @@ export function internalHeaders(req: IncomingMessage, secure: boolean): Record<s
     'x-forwarded-proto': secure ? 'https' : 'http',
     'x-forwarded-host': req.headers.host ?? '',
     [OLD_PORT_HEADER]: cameThroughOldPort(req) ? '1' : '0',
+    [ARRIVED_HEADER]: arrivalHeader(req),
   };
 }
 

@@ -19,11 +19,12 @@ export interface SharedListener {
 }
 
 export type ToWorker =
-  | { t: 'init'; worker: number; config: PbxConfig; primarySocket: string; mailboxes: string[] }
+  /** noMailbox: the extensions whose mailbox is switched off (the others have one when enabled). */
+  | { t: 'init'; worker: number; config: PbxConfig; primarySocket: string; noMailbox: string[] }
   /** Answered with an ack of its seq once applied. */
   | { t: 'config'; seq: number; config: PbxConfig }
   | { t: 'changed'; seq: number; tables: string[] }
-  | { t: 'mailboxes'; seq: number; numbers: string[] }
+  | { t: 'mailboxes'; seq: number; off: string[] }
   | { t: 'ban'; seq: number; ip: string; until: number }
   | { t: 'auth-state'; seq: number; mac: string; state: DeviceAuthState }
   /** Sent with the listening socket as its handle (or alone, to change a shared one's flags). */

@@ -6,9 +6,9 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Pbx, SipParts } from '../../application.js';
+import { arrivedOn, type Arrival } from '../listeners.js';
 
 /** The services these routes use (and nothing else of the application). */
 export type EventDeps = Pick<Pbx, 'config' | 'devices' | 'extensions' | 'live' | 'writeBehind'> & { sip: Pick<SipParts, 'calls' | 'location'> };
@@ -19,6 +19,8 @@ interface Subscriber {
   write(chunk: string): void;
   end(): void;
   socket: Socket & { server?: { listening?: boolean } };
+  /** The listener the stream came in on (through an HTTP worker: the worker's). */
+  arrived: Arrival;
 }
 
 const COALESCE_MS = 250;
@@ -107,8 +109,8 @@ export class EventHub {
       if (s.socket.server && s.socket.server.listening === false) {
         // The listener is closing (shutdown): an open stream would keep it waiting.
         this.remove(s, true);
-      } else if (s.socket.localPort !== undefined && s.socket.localPort !== port) {
-        elsewhere.set(s.socket.localPort, [...(elsewhere.get(s.socket.localPort) ?? []), s]);
+      } else if (s.arrived.port !== undefined && s.arrived.port !== port) {
+        elsewhere.set(s.arrived.port, [...(elsewhere.get(s.arrived.port) ?? []), s]);
       }
     }
     // api.port names another port: once the API has really left this one (it could not
@@ -116,7 +118,7 @@ export class EventHub {
     for (const [local, streams] of elsewhere) {
       if (Date.now() - (this.probed.get(local) ?? 0) < PROBE_EVERY_MS) continue;
       this.probed.set(local, Date.now());
-      void servesApi(streams[0]!.socket).then((api) => {
+      void servesApi(streams[0]!.arrived).then((api) => {
         if (api || this.pbx.config().api.port !== port) return;
         for (const s of streams) {
           if (!this.subscribers.has(s)) continue;
@@ -136,9 +138,9 @@ export class EventHub {
  * Whether the listener a stream came in on still serves the API: a port the API left
  * serves /provision only and answers anything else 404 (or is closed).
  */
-function servesApi(socket: Socket): Promise<boolean> {
-  const secure = (socket as TLSSocket).encrypted === true;
-  const host = (socket.localAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+function servesApi(arrived: Arrival): Promise<boolean> {
+  const secure = arrived.secure;
+  const host = (arrived.address ?? '127.0.0.1').replace(/^::ffff:/, '');
   return new Promise((resolve) => {
     let settled = false;
     const ok = (v: boolean) => {
@@ -146,7 +148,7 @@ function servesApi(socket: Socket): Promise<boolean> {
       settled = true;
     };
     const req = (secure ? httpsRequest : httpRequest)(
-      { host, port: socket.localPort, path: '/health', timeout: 2000, rejectUnauthorized: false, headers: { 'user-agent': 'pbx-events' } },
+      { host, port: arrived.port, path: '/health', timeout: 2000, rejectUnauthorized: false, headers: { 'user-agent': 'pbx-events' } },
       (res) => {
         res.resume();
         ok(res.statusCode === 200);
@@ -178,6 +180,7 @@ export function eventRoutes(pbx: EventDeps) {
       res.write(`retry: 3000\nevent: hello\ndata: ${JSON.stringify({ api_port: pbx.config().api.port, role: req.role })}\n\n`);
       const unsubscribe = hub.add({
         socket: req.raw.socket,
+        arrived: arrivedOn(req.raw),
         write: (chunk) => res.write(chunk),
         end: () => res.end(),
       });
