@@ -34,6 +34,18 @@ pbx device add 00:15:65:00:00:01 --extension 1001 --vendor yealink --model T46S 
 cred=$(pbx device add 00:15:65:00:00:02 --extension 1001 --vendor yealink --model T46S 2>&1 >/dev/null | sed -n 's/^Provisioning credential.*: \([^ ]*\) \/ \([^ ]*\)$/\1 \2/p')
 [ -n "$cred" ] || { echo "bench: could not read the second phone's provisioning credential" >&2; exit 1; }
 node --max-semi-space-size=64 bin/pbx.js serve --config "$work/config.yml" > "$work/pbx.log" 2>&1 &   # as npm start and pbx.service run it
+pbx_pid=$!
+# CPU time (clock ticks) of the pbx and its HTTP workers: what a figure cost the server,
+# apart from the load generator beside it on the same cores.
+server_ticks() {
+  local t=0 pid
+  for pid in $pbx_pid $(pgrep -P "$pbx_pid" || true); do
+    [ -r "/proc/$pid/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$t"
+}
+main_ticks() { awk '{print $14 + $15}' "/proc/$pbx_pid/stat"; }
+per_op_us() { echo "$1 * 1000000 / $(getconf CLK_TCK) / ($2 * $DURATION)" | bc; }
 for _ in $(seq 50); do grep -q 'API port' "$work/pbx.log" 2>/dev/null && break; sleep 0.1; done
 
 mkdir -p "$work/www"
@@ -63,7 +75,9 @@ run() {
   awk '/Requests\/sec/ {print $2}' <<<"$out"
 }
 run "http://127.0.0.1:$PBX_PORT/provision/001565000001.cfg" >/dev/null   # warm-up
+t0=$(server_ticks); m0=$(main_ticks)
 pbx_rps=$(run "http://127.0.0.1:$PBX_PORT/provision/001565000001.cfg")
+file_us=$(per_op_us $(( $(server_ticks) - t0 )) "$pbx_rps"); file_main_us=$(per_op_us $(( $(main_ticks) - m0 )) "$pbx_rps")
 nginx_rps=$(run "http://127.0.0.1:$NGINX_PORT/file.cfg")
 printf '\n%-34s %12s %12s %8s\n' metric "pbx (workers=$WORKERS)" nginx ratio
 printf '%-34s %12.0f %12.0f %8.2f\n' "phone file GET /s (wrk, c=$CONNECTIONS)" "$pbx_rps" "$nginx_rps" "$(echo "$pbx_rps / $nginx_rps" | bc -l)"
@@ -77,6 +91,7 @@ challenged || { echo "bench: the server did not apply first_fetch_minutes: 0" >&
 # server is, on two cores); their figures are summed.
 DIGEST_CLIENTS=${DIGEST_CLIENTS:-1}
 per=$(( (CONNECTIONS + DIGEST_CLIENTS - 1) / DIGEST_CLIENTS ))
+t0=$(server_ticks); m0=$(main_ticks)
 for i in $(seq "$DIGEST_CLIENTS"); do
   node bench/digest-fetch.mjs "http://127.0.0.1:$PBX_PORT/provision/001565000002.cfg" $cred "$DURATION" "$per" > "$work/digest-$i.json" &
 done
@@ -89,5 +104,8 @@ for (const f of process.argv.slice(1)) {
   sum += r.fetches_per_second;
 }
 console.log(sum)" "$work"/digest-*.json)
+auth_us=$(per_op_us $(( $(server_ticks) - t0 )) "$auth_rps"); auth_main_us=$(per_op_us $(( $(main_ticks) - m0 )) "$auth_rps")
 printf '%-34s %12.0f %12s %8s\n' "authenticated fetch /s (digest, $DIGEST_CLIENTS client$([ "$DIGEST_CLIENTS" = 1 ] || echo s))" "$auth_rps" "-" "-"
+echo "server CPU per file GET: ${file_us} µs (main process ${file_main_us}); per authenticated fetch (2 requests): ${auth_us} µs (main process ${auth_main_us})"
+echo "  → what $(nproc) cores could serve with nothing else on them: $(( $(nproc) * 1000000 / file_us )) files/s, $(( $(nproc) * 1000000 / auth_us )) authenticated fetches/s"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

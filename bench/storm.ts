@@ -7,7 +7,8 @@
 //
 //   npm run build && node --import tsx bench/storm.ts           # N=10000, SPREAD=10
 //   N=2000 SPREAD=5 node --import tsx bench/storm.ts
-//   SHED=0 node --import tsx bench/storm.ts                    # without load shedding (api.shed_busy_percent: 0)
+//   SHED=98 node --import tsx bench/storm.ts                   # with load shedding (api.shed_busy_percent: 98)
+//   WORKERS=2 node --import tsx bench/storm.ts                 # with two HTTP worker processes (api.workers)
 //
 // pbx on 127.0.0.1 (SIP UDP 15260, HTTP 18280); everything stops at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -27,7 +28,7 @@ const dir = mkdtempSync(join(tmpdir(), 'pbx-storm-'));
 const config = join(dir, 'config.yml');
 writeFileSync(
   config,
-  `server:\n  external_ip: 127.0.0.1\n  sip_host: 127.0.0.1\n  sip_port: ${SIP_PORT}\napi:\n  host: 127.0.0.1\n  port: ${HTTP_PORT}\n  shed_busy_percent: ${process.env['SHED'] ?? 98}\ndatabase:\n  path: ${join(dir, 'pbx.db')}\nlogging:\n  level: warn\n` +
+  `server:\n  external_ip: 127.0.0.1\n  sip_host: 127.0.0.1\n  sip_port: ${SIP_PORT}\napi:\n  host: 127.0.0.1\n  port: ${HTTP_PORT}\n  shed_busy_percent: ${process.env['SHED'] ?? 0}\n  workers: ${process.env['WORKERS'] ?? 0}\ndatabase:\n  path: ${join(dir, 'pbx.db')}\nlogging:\n  level: warn\n` +
     `provisioning:\n  auth:\n    first_fetch_minutes: 0\n  guard:\n    allow: [127.0.0.1]\nsip:\n  guard:\n    max_requests: 1000000\n    allow: [127.0.0.1]\nvoicemail:\n  enabled: false\n`,
 );
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
@@ -36,6 +37,7 @@ const number = (i: number) => String(200000 + i);
 const UA = 'Yealink SIP-T46S 66.86.0.15';
 const agent = new Agent({ keepAlive: true, maxSockets: 4000 });
 let server: ChildProcess | null = null;
+let log = "";
 
 function get(path: string, auth?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; ms: number; retryAfter: number }> {
   const t0 = performance.now();
@@ -146,7 +148,7 @@ async function cliToken(): Promise<string> {
 
 try {
   server = spawn(process.execPath, ['--max-semi-space-size=64', join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
+  log = "";
   server.stdout!.on('data', (d) => (log += d));
   server.stderr!.on('data', (d) => (log += d));
   while (!/API port/.test(log)) {
@@ -186,5 +188,6 @@ try {
     server.kill('SIGTERM');
     await exited;
   }
-  if (!process.env['KEEP_TMP']) rmSync(dir, { recursive: true, force: true });
+  if (process.env['KEEP_TMP']) writeFileSync(join(dir, 'pbx.log'), log);
+  else rmSync(dir, { recursive: true, force: true });
 }

@@ -12,7 +12,7 @@ import { SecretBox } from './security/secret-box.js';
 import { openDatabase, type OpenedDatabase } from './storage/database.js';
 import { ExternalChanges } from './storage/external-changes.js';
 import { WriteBehind } from './storage/write-behind.js';
-import { DeviceService } from './provisioning/devices.js';
+import { DeviceService, type DeviceAuthState } from './provisioning/devices.js';
 import { UploadStore } from './provisioning/uploads.js';
 import { PhoneFiles, sampleContext } from './provisioning/phone-files.js';
 import { RequestLog } from './provisioning/request-log.js';
@@ -451,7 +451,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, life: Logge
   const pbx = await createPbx(loaded, log, { serve: true });
   life.info(`Database: ${pbx.database.describe}`);
   const workers = config.api.workers > 0 ? httpWorkers(pbx, log) : undefined;
-  const http = await buildHttp(pbx, workers ? { beforeAuth: workers.beforeAuth, afterWrite: () => workers.processes.settled() } : {});
+  const http = await buildHttp(pbx, workers ? { beforeAuth: workers.beforeAuth, afterWrite: () => workers.processes.settled(), beforeRead: () => workers.processes.caughtUp() } : {});
   const listeners = new HttpListeners(http, pbx.database.db, log);
   if (workers) listeners.sharing = workers.processes;
   const portProblem = (err: unknown, what: string, port: number, host: string, key: string) => {
@@ -587,8 +587,19 @@ function httpWorkers(pbx: Pbx, log: Logger) {
   });
   pbx.live.onChange(() => processes.broadcast({ t: 'config', config: pbx.config() }));
   pbx.guard.onBan = (ip, until) => processes.broadcast({ t: 'ban', ip, until });
-  pbx.devices.onAuthState = (mac, state) => processes.broadcast({ t: 'auth-state', mac, state });
-  pbx.provisioning.afterMiss = () => processes.settled();
+  // In a boot storm thousands of phones close their windows: one message per turn of the loop.
+  let states: [string, DeviceAuthState][] = [];
+  pbx.devices.onAuthState = (mac, state) => {
+    if (states.length === 0) {
+      queueMicrotask(() => {
+        processes.broadcast({ t: 'auth-states', states });
+        states = [];
+      });
+    }
+    states.push([mac, state]);
+  };
+  // The broadcasts a request set off go out at the end of this turn (microtasks): wait after them.
+  pbx.provisioning.afterMiss = () => new Promise((resolve) => setImmediate(() => void processes.settled().then(resolve)));
   const beforeAuth = (authorization: string | undefined) => {
     const n = ProvisioningAuth.issuerOf(authorization);
     if (!n || n.issuer === pbx.provisioningAuth.issuer || pbx.provisioningAuth.holds(n.nonce)) return undefined;

@@ -20,7 +20,7 @@ import { SecretBox } from './security/secret-box.js';
 import { SecurityLog } from './security/security-log.js';
 import { ExtensionService } from './pbx/extensions.js';
 import { VendorRegistry } from './provisioning/vendors/index.js';
-import { DeviceService, type DeviceAuthState } from './provisioning/devices.js';
+import { DeviceService, type Device, type DeviceAuthState } from './provisioning/devices.js';
 import { TemplateCatalog } from './provisioning/templates.js';
 import { UploadStore } from './provisioning/uploads.js';
 import { PhoneFiles, sampleContext } from './provisioning/phone-files.js';
@@ -87,10 +87,10 @@ export async function runHttpWorker(): Promise<void> {
     auth,
   );
 
-  // What requests set off goes to the primary in batches; a miss (the guard counts it), a
-  // fetch that moves a device's window or a new account file is answered only once the
-  // primary has applied it everywhere, so the next request sees the ban or the closed window
-  // whichever process it reaches, and the admin sees the phone in sync once it is.
+  // What requests set off goes to the primary in batches; a miss (the guard counts it) or a
+  // fetch that closes a device's open window is answered only once the primary has applied
+  // it everywhere, so the next request sees the ban or the closed window whichever process
+  // it reaches. (An admin's read asks for the batches first: phones never wait for it.)
   let batch: FetchNote[] = [];
   let rid = 0;
   const waiting = new Map<number, () => void>();
@@ -99,17 +99,9 @@ export async function runHttpWorker(): Promise<void> {
     send({ t: 'notes', notes: batch });
     batch = [];
   };
-  // The account file each device was last served by this worker: a new one changes the
-  // device's sync state, which the admin must see once the phone has it.
-  const served = new Map<string, string>();
-  const newAccountFile = (f: Fetch) => {
-    if (f.outcome !== 'delivered' || !f.account || !f.device || !f.hash || served.get(f.device.mac) === f.hash) return false;
-    served.set(f.device.mac, f.hash);
-    return true;
-  };
   provisioning.sendEffects = (f: Fetch) => {
     const note = toNote(f, vendors.vendors);
-    if (!EFFECTS[f.outcome].guard && !movesWindow(f) && !newAccountFile(f)) {
+    if (!EFFECTS[f.outcome].guard && !movesWindow(f, (d) => auth.windowUntil(d) !== null)) {
       if (batch.length === 0) setImmediate(flush);
       batch.push(note);
       return undefined;
@@ -153,6 +145,9 @@ export async function runHttpWorker(): Promise<void> {
     const tls = listener.tls;
     entry.server = tls ? createHttps({ key: readFileSync(tls.key_file), cert: readFileSync(tls.cert_file) }, handler) : createHttp(handler);
     entry.server.keepAliveTimeout = 65_000;
+    // Node re-listens a received socket with its default queue (511), which shrinks the
+    // shared socket's queue for every process: set it back to api.backlog.
+    (accepting as unknown as { _handle?: { listen(backlog: number): number } })._handle?.listen(config.api.backlog);
     accepting.on('connection', (socket) => entry.server.emit('connection', socket));
     servers.set(listener.id, entry);
   };
@@ -172,6 +167,7 @@ export async function runHttpWorker(): Promise<void> {
     if (tables.includes('templates')) templates.reset();
     files.invalidateAll();
   };
+  let waitingReload: Set<string> | null = null;
   // Acknowledged in the order sent (the primary counts the highest): a quick change after a
   // reload still in progress waits for it.
   let applying: Promise<void> = Promise.resolve();
@@ -187,22 +183,43 @@ export async function runHttpWorker(): Promise<void> {
         files.invalidateAll();
         ack(m.seq);
         return;
-      case 'changed':
-        applying = applying.then(() => reload(m.tables)).catch((err: Error) => log.error({ err }, `Reloading what the primary changed failed: ${err.message}`));
+      case 'changed': {
+        // A burst of changes (a bulk import creates devices one by one) is one reload: a
+        // change that arrives while a reload waits its turn joins it.
+        if (waitingReload) {
+          for (const t of m.tables) waitingReload.add(t);
+          ack(m.seq);
+          return;
+        }
+        const tables = new Set(m.tables);
+        waitingReload = tables;
+        applying = applying
+          .then(() => {
+            waitingReload = null;
+            return reload([...tables]);
+          })
+          .catch((err: Error) => log.error({ err }, `Reloading what the primary changed failed: ${err.message}`));
         ack(m.seq);
         return;
+      }
       case 'mailboxes':
         noMailbox = new Set(m.off);
         files.invalidateAll();
+        ack(m.seq);
+        return;
+      case 'flush':
+        flush();
         ack(m.seq);
         return;
       case 'ban':
         guard.applyBan(m.ip, m.until);
         ack(m.seq);
         return;
-      case 'auth-state':
-        devices.applyAuthState(m.mac, m.state);
-        toldDuringReload?.set(m.mac, m.state);
+      case 'auth-states':
+        for (const [mac, state] of m.states) {
+          devices.applyAuthState(mac, state);
+          toldDuringReload?.set(mac, state);
+        }
         ack(m.seq);
         return;
       case 'listen': {
@@ -266,10 +283,11 @@ export async function runHttpWorker(): Promise<void> {
 }
 
 /** A delivered file whose fetch moves the device's window (the primary records it and tells everyone). */
-function movesWindow(f: Fetch): boolean {
+function movesWindow(f: Fetch, windowOpen: (d: Device) => boolean): boolean {
   const d = f.device;
   if (f.outcome !== 'delivered' || !d) return false;
-  if (f.how === 'digest' || f.how === 'basic') return d.windowOpenedAt !== null || d.authenticatedAt === null;
+  // Only a window still open matters (one that ran out by time lets no one in either).
+  if (f.how === 'digest' || f.how === 'basic') return windowOpen(d);
   return f.how === 'window' && d.windowUsedAt === null;
 }
 

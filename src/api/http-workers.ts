@@ -36,7 +36,8 @@ type Broadcast = Extract<ToWorker, { seq: number }>;
 type Unsequenced<T> = T extends { seq: number } ? Omit<T, 'seq'> : never;
 
 const SETTLE_TIMEOUT_MS = 5000;
-const CLAIM_TIMEOUT_MS = 2000;
+// Long enough for a saturated box (a boot storm); an unanswered claim is a stale nonce (the phone retries).
+const CLAIM_TIMEOUT_MS = 10_000;
 
 export class HttpWorkers {
   private readonly workers = new Map<number, Worker>();
@@ -96,6 +97,16 @@ export class HttpWorkers {
       }, SETTLE_TIMEOUT_MS);
       this.waiters.push({ seq, resolve: () => (clearTimeout(timer), resolve()) });
     });
+  }
+
+  /**
+   * Settles once what the workers' requests set off so far has been applied here: an admin
+   * read waits for it, phones never do.
+   */
+  caughtUp(): Promise<void> {
+    if (this.workers.size === 0) return Promise.resolve();
+    this.broadcast({ t: 'flush' });
+    return this.settled();
   }
 
   /** A listener the primary opened (or whose flags changed): its connections are shared with the workers. */
@@ -185,7 +196,8 @@ export class HttpWorkers {
         this.opts.onNotes(m.notes);
         if (m.rid !== undefined) {
           const rid = m.rid;
-          void this.settled().then(() => this.send(w, { t: 'noted', rid }));
+          // After the changes those notes set off (they are broadcast at the end of this turn).
+          setImmediate(() => void this.settled().then(() => this.send(w, { t: 'noted', rid })));
         }
         return;
       case 'claim': {
@@ -208,15 +220,14 @@ export class HttpWorkers {
     return true;
   }
 
-  /** Resolves the waits every live worker has caught up with (a dead worker holds no one). */
+  /**
+   * Resolves the waits every live worker has caught up with (a dead worker holds no one).
+   * Waiters are in seq order: the first one still waiting ends the walk.
+   */
   private release(): void {
-    if (this.waiters.length === 0) return;
-    const still: typeof this.waiters = [];
-    for (const waiter of this.waiters) {
-      if (this.stopping || this.allAcked(waiter.seq)) waiter.resolve();
-      else still.push(waiter);
-    }
-    this.waiters = still;
+    let done = 0;
+    while (done < this.waiters.length && (this.stopping || this.allAcked(this.waiters[done]!.seq))) this.waiters[done++]!.resolve();
+    if (done > 0) this.waiters.splice(0, done);
   }
 
   private send(w: Worker, msg: ToWorker, handle?: Server): void {

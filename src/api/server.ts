@@ -81,6 +81,8 @@ export interface HttpOptions {
   beforeAuth?: ProvisionRouteOptions['beforeAuth'];
   /** Settles once every worker applied the changes made so far: a write is answered after it. */
   afterWrite?: () => Promise<void>;
+  /** Settles once what the workers' requests set off has been applied here: an admin read waits for it. */
+  beforeRead?: () => Promise<void>;
 }
 
 export async function buildHttp(pbx: Pbx, opts: HttpOptions = {}): Promise<Http> {
@@ -129,6 +131,13 @@ export async function buildHttp(pbx: Pbx, opts: HttpOptions = {}): Promise<Http>
   });
 
   app.addHook('onSend', securityHeaders);
+  const beforeRead = opts.beforeRead;
+  if (beforeRead) {
+    // The admin sees what phones did through any process (a fetch a worker served a moment ago).
+    app.addHook('onRequest', async (req) => {
+      if ((req.method === 'GET' || req.method === 'HEAD') && (req.url.startsWith('/api/') || req.url.startsWith('/metrics'))) await beforeRead();
+    });
+  }
   const afterWrite = opts.afterWrite;
   if (afterWrite) {
     // Read your writes whichever process serves the next request: a device created through

@@ -26,7 +26,9 @@ export type ToWorker =
   | { t: 'changed'; seq: number; tables: string[] }
   | { t: 'mailboxes'; seq: number; off: string[] }
   | { t: 'ban'; seq: number; ip: string; until: number }
-  | { t: 'auth-state'; seq: number; mac: string; state: DeviceAuthState }
+  /** Send the notes of requests served so far (acknowledged after them: the admin reads what phones did). */
+  | { t: 'flush'; seq: number }
+  | { t: 'auth-states'; seq: number; states: [mac: string, state: DeviceAuthState][] }
   /** Sent with the listening socket as its handle (or alone, to change a shared one's flags). */
   | { t: 'listen'; listener: SharedListener }
   | { t: 'unlisten'; id: number }

@@ -40,7 +40,7 @@ export class ProvisioningService {
    * own lines); null: applied here.
    */
   sendEffects: EffectsSink | null = null;
-  /** Settles when other processes have learnt of a miss's consequences (a ban). */
+  /** Settles when other processes have learnt of a request's consequences (a ban, a closed window). */
   afterMiss: (() => Promise<void>) | null = null;
 
   constructor(
@@ -164,8 +164,10 @@ export class ProvisioningService {
       this.log[effects.level](fields, message);
     }
     if (this.sendEffects) return this.sendEffects(f);
+    const window = f.device ? `${f.device.windowOpenedAt}|${f.device.windowUsedAt}` : '';
     this.applyEffects(f);
-    return effects.guard && this.afterMiss ? this.afterMiss() : undefined;
+    const moved = f.device !== undefined && window !== `${f.device.windowOpenedAt}|${f.device.windowUsedAt}`;
+    return (effects.guard || moved) && this.afterMiss ? this.afterMiss() : undefined;
   }
 
   /** What a request sets off besides its log lines: request log, security log, guard, device statistics. */
