@@ -557,7 +557,8 @@ export async function startServer(loaded: LoadedConfig, log: Logger, life: Logge
  */
 function httpWorkers(pbx: Pbx, log: Logger) {
   const config = pbx.config();
-  const socket = join(dirname(config.security.key_file), `http-internal-${process.pid}.sock`);
+  // Beside the key file: only the server's user may reach it (mode 0600).
+  const socket = join(dirname(config.security.key_file), 'http-internal.sock');
   const noMailbox = () => pbx.extensions.list().flatMap((e) => (pbx.voicemail.store.mailbox(e.number).enabled ? [] : [e.number]));
   const processes: HttpWorkers = new HttpWorkers({
     entry: fileURLToPath(new URL('./cli/http-worker.js', import.meta.url)),
