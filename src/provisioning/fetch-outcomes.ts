@@ -208,64 +208,38 @@ export function requestLogEntry(f: Fetch, at: string): RequestLogEntry {
  * side effects (request log, security log, guard, device statistics): profiles, rules and
  * devices go by name, and the Authorization header stays behind.
  */
-export interface FetchNote {
+export type FetchNote = Omit<Fetch, 'req' | 'vendor' | 'device' | 'rule' | 'fromUa'> & {
   req: Omit<FetchRequest, 'authorization'>;
-  outcome: FetchOutcome;
-  status: number;
-  mac: string | null;
   vendor?: string;
-  model?: string;
   device?: string;
   /** The rule's vendor and its index in that vendor's files. */
   rule?: [string, number];
-  fromUa?: { vendor: string; model?: string; mac?: string; firmware?: string };
-  how?: AuthHow;
-  hash?: string;
-  account?: boolean;
-  detail?: string;
-  extension?: string;
-  bytes?: number;
-}
+  fromUa?: Omit<Identified, 'vendor'> & { vendor: string };
+};
 
 export function toNote(f: Fetch, vendors: readonly VendorProfile[]): FetchNote {
-  const { authorization: _secret, ...req } = f.req;
-  const owner = f.rule ? vendors.find((v) => v.files.includes(f.rule!)) : undefined;
+  const { req: fullReq, vendor, device, rule, fromUa, ...plain } = f;
+  const { authorization: _secret, ...req } = fullReq;
+  const owner = rule ? vendors.find((v) => v.files.includes(rule)) : undefined;
   return {
+    ...plain,
     req,
-    outcome: f.outcome,
-    status: f.status,
-    mac: f.mac,
-    vendor: f.vendor?.id,
-    model: f.model,
-    device: f.device?.mac,
-    rule: owner ? [owner.id, owner.files.indexOf(f.rule!)] : undefined,
-    fromUa: f.fromUa ? { ...f.fromUa, vendor: f.fromUa.vendor.id } : undefined,
-    how: f.how,
-    hash: f.hash,
-    account: f.account,
-    detail: f.detail,
-    extension: f.extension,
-    bytes: f.bytes,
+    vendor: vendor?.id,
+    device: device?.mac,
+    rule: owner && rule ? [owner.id, owner.files.indexOf(rule)] : undefined,
+    fromUa: fromUa ? { ...fromUa, vendor: fromUa.vendor.id } : undefined,
   };
 }
 
 export function fromNote(n: FetchNote, vendor: (id: string) => VendorProfile | undefined, device: (mac: string) => Device | undefined): Fetch {
-  const fromUaVendor = n.fromUa ? vendor(n.fromUa.vendor) : undefined;
+  const { req, vendor: vendorId, device: mac, rule, fromUa, ...plain } = n;
+  const fromUaVendor = fromUa ? vendor(fromUa.vendor) : undefined;
   return {
-    req: n.req,
-    outcome: n.outcome,
-    status: n.status,
-    mac: n.mac,
-    vendor: n.vendor ? vendor(n.vendor) : undefined,
-    model: n.model,
-    device: n.device ? device(n.device) : undefined,
-    rule: n.rule ? vendor(n.rule[0])?.files[n.rule[1]] : undefined,
-    fromUa: n.fromUa && fromUaVendor ? { ...n.fromUa, vendor: fromUaVendor } : undefined,
-    how: n.how,
-    hash: n.hash,
-    account: n.account,
-    detail: n.detail,
-    extension: n.extension,
-    bytes: n.bytes,
+    ...plain,
+    req,
+    vendor: vendorId ? vendor(vendorId) : undefined,
+    device: mac ? device(mac) : undefined,
+    rule: rule ? vendor(rule[0])?.files[rule[1]] : undefined,
+    fromUa: fromUa && fromUaVendor ? { ...fromUa, vendor: fromUaVendor } : undefined,
   };
 }
