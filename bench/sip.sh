@@ -41,6 +41,7 @@ CALL_START=${CALL_START:-500}; CALL_MAX=${CALL_MAX:-16000}
 BISECT=${BISECT:-2}                         # bisection steps after the first failing rate
 SERVERS=${SERVERS:-pbx kamailio}
 KEEP_TMP=${KEEP_TMP:-0}
+PBX_NODE_ARGS=${PBX_NODE_ARGS:-}             # more node flags for the pbx, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (then bench/cpu-profile.mjs)
 
 die() { echo "bench/sip.sh: $*" >&2; exit 1; }
 
@@ -300,8 +301,9 @@ server_pids() { # the server's main process and its children (Kamailio's workers
 start_pbx_process() {
   local dir=$TMP/pbx ready=0
   wait_port_free "$PBX_SIP_PORT" PBX_SIP_PORT
-  # The node flags npm start and pbx.service use.
-  node --max-semi-space-size=64 "$ROOT/bin/pbx.js" serve --config "$dir/config.yml" >> "$dir/pbx.log" 2>&1 &
+  # The node flags npm start and pbx.service use (PBX_NODE_ARGS adds more, e.g. --cpu-prof).
+  # shellcheck disable=SC2086
+  node --max-semi-space-size=64 $PBX_NODE_ARGS "$ROOT/bin/pbx.js" serve --config "$dir/config.yml" >> "$dir/pbx.log" 2>&1 &
   SERVER_PID=$!
   PIDS_TO_STOP+=("$SERVER_PID")
   # Ready when it logs "API port:" (info level) or answers /health (any level).
