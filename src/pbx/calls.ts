@@ -2,7 +2,7 @@
 // routed, is answered by the first 2xx, and ends with a final error, a CANCEL or a
 // BYE from either side. Each ended call becomes one CDR row, written behind.
 import type { Logger } from 'pino';
-import type { Selectable } from 'kysely';
+import type { Insertable, Selectable } from 'kysely';
 import type { Db } from '../storage/database.js';
 import type { CdrTable } from '../storage/tables.js';
 import type { WriteBehind } from '../storage/write-behind.js';
@@ -50,6 +50,8 @@ export interface CdrQuery {
 export class Calls {
   private readonly active = new Map<string, Call>();
   readonly counters = { started: 0, answered: 0, ended: 0 };
+  /** Ended calls' rows, written together with the next batch. */
+  private pendingCdr: Insertable<CdrTable>[] = [];
 
   constructor(
     private readonly db: Db,
@@ -121,7 +123,15 @@ export class Calls {
       trunk: call.trunk,
       did: call.did,
     };
-    this.writeBehind.append((trx) => trx.insertInto('cdr').values(row).execute());
+    // One multi-row INSERT per batch (a statement per call cost a prepare each: 4 % of a
+    // busy server's CPU at 1,500 calls/s).
+    this.pendingCdr.push(row);
+    this.writeBehind.put('cdr', async (trx) => {
+      const rows = this.pendingCdr;
+      this.pendingCdr = [];
+      // 23 columns × 500 rows stays under SQLite's 32766 bound values.
+      for (let i = 0; i < rows.length; i += 500) await trx.insertInto('cdr').values(rows.slice(i, i + 500)).execute();
+    });
   }
 
   list(): Call[] {
