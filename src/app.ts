@@ -14,10 +14,9 @@ import { ExternalChanges } from './storage/external-changes.js';
 import { WriteBehind } from './storage/write-behind.js';
 import { DeviceService, type DeviceAuthState } from './provisioning/devices.js';
 import { UploadStore } from './provisioning/uploads.js';
-import { PhoneFiles, sampleContext } from './provisioning/phone-files.js';
+import { PhoneFiles, templateCatalog } from './provisioning/phone-files.js';
 import { RequestLog } from './provisioning/request-log.js';
 import { ProvisioningService } from './provisioning/service.js';
-import { TemplateCatalog } from './provisioning/templates.js';
 import { VendorRegistry } from './provisioning/vendors/index.js';
 import { TokenStore } from './accounts/tokens.js';
 import { AdminStore } from './accounts/admins.js';
@@ -130,10 +129,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   const trunkStore = new TrunkStore(db, box);
   await trunkStore.load();
 
-  const templates = new TemplateCatalog(vendors, () => config().provisioning.custom_templates_dir, (vendor, modelId, template) => {
-    const kind = vendor.files.some((f) => f.template === template && f.kind === 'device') ? 'device' : 'common';
-    return sampleContext(config(), vendor, modelId ? vendors.model(vendor.id, modelId) : undefined, kind);
-  });
+  const templates = templateCatalog(vendors, config);
   templates.loadAll();
 
   const uploads = new UploadStore(() => config().provisioning.uploads_dir);
@@ -601,13 +597,7 @@ function httpWorkers(pbx: Pbx, log: Logger) {
   };
   // The broadcasts a request set off go out at the end of this turn (microtasks): wait after them.
   pbx.provisioning.afterMiss = () => new Promise((resolve) => setImmediate(() => void processes.settled().then(resolve)));
-  const beforeAuth = (authorization: string | undefined) => {
-    const n = ProvisioningAuth.issuerOf(authorization);
-    if (!n || n.issuer === pbx.provisioningAuth.issuer || pbx.provisioningAuth.holds(n.nonce)) return undefined;
-    return processes.claimFrom(n.issuer, n.nonce).then((issued) => {
-      if (issued) pbx.provisioningAuth.adopt(n.nonce, issued);
-    });
-  };
+  const beforeAuth = (authorization: string | undefined) => pbx.provisioningAuth.claimForeign(authorization, (issuer, nonce) => processes.claimFrom(issuer, nonce));
   return { processes, socket, beforeAuth };
 }
 

@@ -21,9 +21,8 @@ import { SecurityLog } from './security/security-log.js';
 import { ExtensionService } from './pbx/extensions.js';
 import { VendorRegistry } from './provisioning/vendors/index.js';
 import { DeviceService, type Device, type DeviceAuthState } from './provisioning/devices.js';
-import { TemplateCatalog } from './provisioning/templates.js';
 import { UploadStore } from './provisioning/uploads.js';
-import { PhoneFiles, sampleContext } from './provisioning/phone-files.js';
+import { PhoneFiles, templateCatalog } from './provisioning/phone-files.js';
 import { RequestLog } from './provisioning/request-log.js';
 import { ProvisioningGuard } from './provisioning/guard.js';
 import { ProvisioningAuth, type IssuedNonce } from './provisioning/http-auth.js';
@@ -65,10 +64,7 @@ export async function runHttpWorker(): Promise<void> {
   const devices = new DeviceService(database.db, vendors, extensions, unused, box);
   await extensions.load();
   await devices.load();
-  const templates = new TemplateCatalog(vendors, () => config.provisioning.custom_templates_dir, (vendor, modelId, template) => {
-    const kind = vendor.files.some((f) => f.template === template && f.kind === 'device') ? 'device' : 'common';
-    return sampleContext(config, vendor, modelId ? vendors.model(vendor.id, modelId) : undefined, kind);
-  });
+  const templates = templateCatalog(vendors, current);
   templates.loadAll();
   const files = new PhoneFiles(current, vendors, templates, devices, extensions, new UploadStore(() => config.provisioning.uploads_dir));
   let noMailbox = new Set(init.noMailbox);
@@ -94,6 +90,7 @@ export async function runHttpWorker(): Promise<void> {
   let batch: FetchNote[] = [];
   let rid = 0;
   const waiting = new Map<number, () => void>();
+  const claims = new Map<number, (issued: IssuedNonce | null) => void>();
   const flush = () => {
     if (batch.length === 0) return;
     send({ t: 'notes', notes: batch });
@@ -115,19 +112,16 @@ export async function runHttpWorker(): Promise<void> {
     });
   };
 
-  const claims = new Map<number, (issued: IssuedNonce | null) => void>();
-  const beforeAuth = (authorization: string | undefined) => {
-    const n = ProvisioningAuth.issuerOf(authorization);
-    if (!n || n.issuer === auth.issuer || auth.holds(n.nonce)) return undefined;
-    const id = ++rid;
-    return new Promise<void>((resolve) => {
-      claims.set(id, (issued) => {
-        if (issued) auth.adopt(n.nonce, issued);
-        resolve();
-      });
-      send({ t: 'claim', rid: id, issuer: n.issuer, nonce: n.nonce });
-    });
-  };
+  const beforeAuth = (authorization: string | undefined) =>
+    auth.claimForeign(
+      authorization,
+      (issuer, nonce) =>
+        new Promise<IssuedNonce | null>((resolve) => {
+          const id = ++rid;
+          claims.set(id, resolve);
+          send({ t: 'claim', rid: id, issuer, nonce });
+        }),
+    );
 
   const phones = await phoneApp({ config: current, guard, log, provisioning }, beforeAuth, config);
   const forward = await forwardApp(init.primarySocket, config);

@@ -61,10 +61,6 @@ export class HttpWorkers {
     this.opts.log.info(`HTTP served by ${this.opts.count} worker process${this.opts.count === 1 ? '' : 'es'} beside this one (api.workers)`);
   }
 
-  get count(): number {
-    return this.workers.size;
-  }
-
   /**
    * Sends a change to every worker, once `after` has settled (pending writes landed, so a
    * worker reloading from the database sees them); settled() waits until all have applied

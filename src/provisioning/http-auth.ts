@@ -99,6 +99,19 @@ export class ProvisioningAuth {
     this.nonces.set(nonce, issued);
   }
 
+  /**
+   * Before a request is judged here: when its Authorization answers a nonce another process
+   * issued, claims it from that process (`claimFrom`) and adopts it. Undefined when there is
+   * nothing to wait for.
+   */
+  claimForeign(authorization: string | undefined, claimFrom: (issuer: string, nonce: string) => Promise<IssuedNonce | null>): Promise<void> | undefined {
+    const n = ProvisioningAuth.issuerOf(authorization);
+    if (!n || n.issuer === this.issuer || this.holds(n.nonce)) return undefined;
+    return claimFrom(n.issuer, n.nonce).then((issued) => {
+      if (issued) this.adopt(n.nonce, issued);
+    });
+  }
+
   check(device: Device, req: AuthRequest): AuthVerdict {
     const s = this.settings();
     if (s.mode === 'none') return { ok: true, how: 'off' };

@@ -11,7 +11,7 @@ import { commonContext, deviceContext, type LineContext } from './context.js';
 import { deriveConfigUrl, provisioningEndpoint } from './config-url.js';
 import type { Device, DeviceService } from './devices.js';
 import type { FetchOutcome } from './fetch-outcomes.js';
-import type { TemplateCatalog } from './templates.js';
+import { TemplateCatalog } from './templates.js';
 import type { UploadStore } from './uploads.js';
 import type { FileMatch, VendorRegistry } from './vendors/index.js';
 import type { FileRule, ModelInfo, VendorProfile } from './vendors/types.js';
@@ -324,6 +324,14 @@ export class PhoneFiles {
 }
 
 /** A context with every variable filled, used to check templates when they load. */
+/** The template catalog of the running config: templates checked against a sample context of their kind. */
+export function templateCatalog(vendors: VendorRegistry, config: () => PbxConfig): TemplateCatalog {
+  return new TemplateCatalog(vendors, () => config().provisioning.custom_templates_dir, (vendor, modelId, template) => {
+    const kind = vendor.files.some((f) => f.template === template && f.kind === 'device') ? 'device' : 'common';
+    return sampleContext(config(), vendor, modelId ? vendors.model(vendor.id, modelId) : undefined, kind);
+  });
+}
+
 export function sampleContext(config: PbxConfig, vendor: VendorProfile, model: ModelInfo | undefined, kind: 'common' | 'device') {
   const m = model ?? vendor.models[0]!;
   const common = commonContext(config, vendor, provisioningEndpoint(config), m);
