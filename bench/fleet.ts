@@ -34,7 +34,7 @@ let server: ChildProcess | null = null;
 
 async function start(): Promise<{ ms: number }> {
   const t0 = Date.now();
-  server = spawn(process.execPath, ['--max-semi-space-size=64', ...(process.env['SNAPSHOTS'] ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${process.env['SNAPSHOTS']}`] : []), join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  server = spawn(process.execPath, ['--max-semi-space-size=64', ...(process.env['PBX_NODE_ARGS']?.split(' ').filter(Boolean) ?? []), ...(process.env['SNAPSHOTS'] ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${process.env['SNAPSHOTS']}`] : []), join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   server.stdout!.on('data', (d) => (log += d));
   server.stderr!.on('data', (d) => (log += d));
@@ -163,6 +163,8 @@ try {
   await stop();
   const restart = await start();
   const reloaded = rssMb();
+  await new Promise((r) => setTimeout(r, 30_000));
+  const reloadedSettled = rssMb();
   await snapshot();
   const countAfter = await registrations();
   console.log(`fleet of ${N} phones on one pbx (SQLite)`);
@@ -170,7 +172,7 @@ try {
   console.log(`  registrations (digest, ${IN_FLIGHT} in flight):      ${Math.round(N / (regMs / 1000))}/s (${(regMs / 1000).toFixed(1)} s)`);
   console.log(`  RSS idle / with extensions:                ${idle} MB / ${withExtensions} MB`);
   console.log(`  RSS with ${count.bindings} live bindings:           ${live} MB, ${settled} MB 40 s later (heap in use ${count.heapMb} MB)`);
-  console.log(`  restart until listening (reload included):  ${(restart.ms / 1000).toFixed(1)} s; ${countAfter.bindings} bindings; RSS ${reloaded} MB (heap in use ${countAfter.heapMb} MB)`);
+  console.log(`  restart until listening (reload included):  ${(restart.ms / 1000).toFixed(1)} s; ${countAfter.bindings} bindings; RSS ${reloaded} MB, ${reloadedSettled} MB 30 s later (heap in use ${countAfter.heapMb} MB)`);
 } finally {
   await stop();
   if (!process.env['KEEP_TMP']) rmSync(dir, { recursive: true, force: true });

@@ -634,7 +634,7 @@ function createSip(
   decoyKey: Buffer,
 ): SipParts {
   // Algorithms in use, for challenging unknown users like real ones (recomputed after a change).
-  let inUse: { sets: DigestAlgorithm[][]; of: PbxConfig } | undefined;
+  let inUse: { sets: (readonly DigestAlgorithm[])[]; of: PbxConfig } | undefined;
   extensions.onChange(() => (inUse = undefined));
   const algorithmSets = () => {
     const c = config();

@@ -14,7 +14,7 @@ export function extensionView(pbx: ViewDeps, e: Extension) {
     name: e.name,
     enabled: e.enabled,
     voicemail_pin_set: pbx.voicemail.store.mailbox(e.number).hasPin || e.voicemailPin !== null,
-    digest_algorithms: e.digestAlgorithms,
+    digest_algorithms: e.digestAlgorithms ? [...e.digestAlgorithms] : null,
     outbound_class: e.outboundClass,
     devices: pbx.devices.usingExtension(e.number).map((d) => d.mac),
     created_at: e.createdAt,

@@ -15,7 +15,7 @@ export type AuthResult =
 
 export interface Credentials {
   secret: string;
-  algorithms: DigestAlgorithm[];
+  algorithms: readonly DigestAlgorithm[];
 }
 
 /**
@@ -29,14 +29,14 @@ export interface Credentials {
 export interface Decoys {
   key: Buffer;
   /** The algorithms of every enabled extension, one entry each. */
-  sets: () => DigestAlgorithm[][];
+  sets: () => (readonly DigestAlgorithm[])[];
 }
 
 export interface DigestAuthSettings {
   realm: string;
   nonceTtlSeconds: number;
   /** Offered in this order (RFC 8760: the preferred one first). */
-  algorithms: DigestAlgorithm[];
+  algorithms: readonly DigestAlgorithm[];
 }
 
 const NONCE_BYTES = 8 + 8 + 16;
@@ -87,7 +87,7 @@ export class DigestAuth {
     );
   }
 
-  private decoyFor(username: string): DigestAlgorithm[] {
+  private decoyFor(username: string): readonly DigestAlgorithm[] {
     const sets = this.decoys?.sets() ?? [];
     if (sets.length === 0) return this.o.algorithms;
     const pick = createHmac('sha256', this.decoys!.key).update(username).digest().readUInt32BE(0) % sets.length;

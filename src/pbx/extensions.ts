@@ -21,8 +21,8 @@ export interface Extension {
   secret: string;
   voicemailPin: string | null;
   enabled: boolean;
-  /** Digest algorithms this extension may use; null = the server default. */
-  digestAlgorithms: DigestAlgorithm[] | null;
+  /** Digest algorithms this extension may use; null = the server default. Shared between extensions: never changed in place. */
+  digestAlgorithms: readonly DigestAlgorithm[] | null;
   /** What outside numbers it may call (internal, local, national, international); null = dialplan.default_class. */
   outboundClass: OutboundClass | null;
   createdAt: string;
@@ -101,6 +101,13 @@ export class ExtensionService {
     const before = new Map(this.byNumber);
     this.byNumber.clear();
     this.sorted = null;
+    // Most extensions list the same algorithms: one array for each distinct list.
+    const algorithmLists = new Map<string, readonly DigestAlgorithm[]>();
+    const algorithms = (text: string): readonly DigestAlgorithm[] => {
+      let list = algorithmLists.get(text);
+      if (!list) algorithmLists.set(text, (list = Object.freeze(JSON.parse(text) as DigestAlgorithm[])));
+      return list;
+    };
     for (const r of rows) {
       this.byNumber.set(r.number, {
         number: r.number,
@@ -108,7 +115,7 @@ export class ExtensionService {
         secret: this.box.open(r.secret_enc),
         voicemailPin: r.voicemail_pin_enc ? this.box.open(r.voicemail_pin_enc) : null,
         enabled: r.enabled === 1,
-        digestAlgorithms: r.digest_algorithms ? (JSON.parse(r.digest_algorithms) as DigestAlgorithm[]) : null,
+        digestAlgorithms: r.digest_algorithms ? algorithms(r.digest_algorithms) : null,
         outboundClass: (r.outbound_class as OutboundClass | null) ?? null,
         createdAt: r.created_at,
         updatedAt: r.updated_at,

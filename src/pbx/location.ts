@@ -12,6 +12,7 @@ import type { Selectable } from 'kysely';
 import type { Db } from '../storage/database.js';
 import type { RegistrationsTable } from '../storage/tables.js';
 import type { WriteBehind } from '../storage/write-behind.js';
+import { Interner } from '../util/intern.js';
 
 export interface Binding {
   aor: string;
@@ -54,6 +55,8 @@ export class Location {
   /** Other nodes' bindings that carry a Path, by AOR. */
   private others = new Map<string, NodeBinding[]>();
   private sweeper: NodeJS.Timeout | undefined;
+  /** Binding fields that repeat across phones (User-Agent, transport, Contact parameters, NAT address), kept once. */
+  readonly values = new Interner();
 
   constructor(
     private readonly db: Db,
@@ -72,9 +75,10 @@ export class Location {
     for (const r of rows) {
       const expiresAt = Date.parse(r.expires_at);
       if (expiresAt <= now) continue;
-      const list = this.byAor.get(r.aor) ?? [];
-      list.push(fromRow(r));
-      this.byAor.set(r.aor, list);
+      // An array grown by push() reserves 17 slots; most AORs have one binding.
+      const list = this.byAor.get(r.aor);
+      if (list) list.push(fromRow(r, this.values));
+      else this.byAor.set(r.aor, [fromRow(r, this.values)]);
       this.countSource(r.source_address, 1);
     }
     await this.loadOtherNodes();
@@ -93,7 +97,7 @@ export class Location {
     const others = new Map<string, NodeBinding[]>();
     for (const r of rows) {
       const list = others.get(r.aor) ?? [];
-      list.push({ ...fromRow(r), node: r.node_id });
+      list.push({ ...fromRow(r, this.values), node: r.node_id });
       others.set(r.aor, list);
     }
     this.others = others;
@@ -175,7 +179,8 @@ export class Location {
   replace(aor: string, bindings: Binding[], events: [LocationEvent, Binding][]): void {
     for (const b of this.byAor.get(aor) ?? []) this.countSource(b.sourceAddress, -1);
     for (const b of bindings) this.countSource(b.sourceAddress, 1);
-    if (bindings.length) this.byAor.set(aor, bindings);
+    // A copy of exactly its length: the caller's list may have been grown by push().
+    if (bindings.length) this.byAor.set(aor, bindings.slice());
     else this.byAor.delete(aor);
     this.persist(aor);
     for (const [e, b] of events) this.emit(e, b);
@@ -267,21 +272,21 @@ function toRow(b: Binding, node: string) {
 
 type RegistrationsRow = Selectable<RegistrationsTable>;
 
-function fromRow(r: RegistrationsRow): Binding {
+function fromRow(r: RegistrationsRow, values: Interner): Binding {
   const expiresAt = Date.parse(r.expires_at);
   return {
     aor: r.aor,
     contact: r.contact,
-    contactParams: r.contact_params,
+    contactParams: values.get(r.contact_params),
     expiresAt,
-    transport: r.transport,
-    sourceAddress: r.source_address,
+    transport: values.get(r.transport),
+    sourceAddress: values.get(r.source_address),
     sourcePort: r.source_port,
     flowId: r.flow_id,
-    userAgent: r.user_agent,
+    userAgent: values.maybe(r.user_agent),
     callId: r.call_id,
     cseq: r.cseq,
-    q: r.q,
+    q: values.maybe(r.q),
     instance: r.instance,
     regId: r.reg_id,
     path: r.path ? (JSON.parse(r.path) as string[]) : null,

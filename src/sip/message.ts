@@ -39,9 +39,35 @@ const LIST_HEADERS = new Set([
   'unsupported', 'accept', 'accept-encoding', 'accept-language', 'allow-events', 'path', 'content-encoding',
 ]);
 
+/** The headers the stack routes on, parsed on first use (one object, no closures: it is made for every message). */
+class Parsed {
+  callId: string | undefined = undefined;
+  cseq: CSeq | undefined = undefined;
+  from: NameAddr | undefined = undefined;
+  to: NameAddr | undefined = undefined;
+  vias: Via[] | undefined = undefined;
+  contacts: NameAddr[] | '*' | undefined = undefined;
+  routes: NameAddr[] | undefined = undefined;
+  recordRoutes: NameAddr[] | undefined = undefined;
+
+  /** Forgets what was parsed from header `name` (it changed). */
+  forget(name: string): void {
+    switch (name) {
+      case 'call-id': this.callId = undefined; break;
+      case 'cseq': this.cseq = undefined; break;
+      case 'from': this.from = undefined; break;
+      case 'to': this.to = undefined; break;
+      case 'via': this.vias = undefined; break;
+      case 'contact': this.contacts = undefined; break;
+      case 'route': this.routes = undefined; break;
+      case 'record-route': this.recordRoutes = undefined; break;
+    }
+  }
+}
+
 export abstract class SipMessage {
   body: Buffer;
-  private cache = new Map<string, unknown>();
+  private readonly parsed = new Parsed();
 
   constructor(
     public headers: Header[],
@@ -112,50 +138,47 @@ export abstract class SipMessage {
   }
 
   private invalidate(name: string): void {
-    this.cache.delete(name);
-  }
-
-  private cached<T>(key: string, make: () => T): T {
-    if (this.cache.has(key)) return this.cache.get(key) as T;
-    const v = make();
-    this.cache.set(key, v);
-    return v;
+    this.parsed.forget(name);
   }
 
   get callId(): string {
-    return this.cached('call-id', () => {
+    if (this.parsed.callId === undefined) {
       const v = this.get('call-id');
       if (!v) throw new SipParseError('Missing Call-ID header');
-      return v;
-    });
+      this.parsed.callId = v;
+    }
+    return this.parsed.callId;
   }
 
   get cseq(): CSeq {
-    return this.cached('cseq', () => {
+    if (this.parsed.cseq === undefined) {
       const v = this.get('cseq');
       if (!v) throw new SipParseError('Missing CSeq header');
-      return parseCSeq(v);
-    });
+      this.parsed.cseq = parseCSeq(v);
+    }
+    return this.parsed.cseq;
   }
 
   get from(): NameAddr {
-    return this.cached('from', () => {
+    if (this.parsed.from === undefined) {
       const v = this.get('from');
       if (!v) throw new SipParseError('Missing From header');
-      return parseNameAddr(v, 'From');
-    });
+      this.parsed.from = parseNameAddr(v, 'From');
+    }
+    return this.parsed.from;
   }
 
   get to(): NameAddr {
-    return this.cached('to', () => {
+    if (this.parsed.to === undefined) {
       const v = this.get('to');
       if (!v) throw new SipParseError('Missing To header');
-      return parseNameAddr(v, 'To');
-    });
+      this.parsed.to = parseNameAddr(v, 'To');
+    }
+    return this.parsed.to;
   }
 
   get vias(): Via[] {
-    return this.cached('via', () => this.getAll('via').map(parseVia));
+    return (this.parsed.vias ??= this.getAll('via').map(parseVia));
   }
 
   get topVia(): Via {
@@ -165,19 +188,19 @@ export abstract class SipMessage {
   }
 
   get contacts(): NameAddr[] | '*' {
-    return this.cached('contact', () => {
+    if (this.parsed.contacts === undefined) {
       const values = this.getAll('contact');
-      if (values.length === 1 && values[0] === '*') return '*' as const;
-      return values.map((v) => parseNameAddr(v, 'Contact'));
-    });
+      this.parsed.contacts = values.length === 1 && values[0] === '*' ? '*' : values.map((v) => parseNameAddr(v, 'Contact'));
+    }
+    return this.parsed.contacts;
   }
 
   get routes(): NameAddr[] {
-    return this.cached('route', () => this.getAll('route').map((v) => parseNameAddr(v, 'Route')));
+    return (this.parsed.routes ??= this.getAll('route').map((v) => parseNameAddr(v, 'Route')));
   }
 
   get recordRoutes(): NameAddr[] {
-    return this.cached('record-route', () => this.getAll('record-route').map((v) => parseNameAddr(v, 'Record-Route')));
+    return (this.parsed.recordRoutes ??= this.getAll('record-route').map((v) => parseNameAddr(v, 'Record-Route')));
   }
 
   /** The Expires header as seconds, or null when absent. */

@@ -21,6 +21,7 @@ const COMPACT: Record<string, string> = {
   x: 'session-expires', y: 'identity',
 };
 
+const NO_BODY = Buffer.alloc(0);
 const TOKEN = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
 const REQUIRED = ['via', 'from', 'to', 'call-id', 'cseq'] as const;
 
@@ -62,13 +63,20 @@ export function parseMessage(buf: Buffer, stream = false, limits: ParseLimits = 
     const hEnd = headerEnd(buf, start);
     if (!hEnd) throw new SipParseError('Missing empty line after the headers');
     const text = buf.toString('latin1', start, hEnd.end);
-    const lines = text.split(/\r?\n/);
-    const startLine = lines[0] ?? '';
+    let lineEnd = text.indexOf('\n');
+    if (lineEnd < 0) lineEnd = text.length;
+    const startLine = text.slice(0, lineEnd > 0 && text.charCodeAt(lineEnd - 1) === 13 ? lineEnd - 1 : lineEnd);
     if (startLine.length > limits.maxLineBytes) throw new SipParseError('Start line too long');
 
+    // One pass over the header lines (it runs for every message): split, name, count.
     const headers: Header[] = [];
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
+    const seen = { via: 0, from: 0, to: 0, 'call-id': 0, cseq: 0 };
+    let pos = lineEnd + 1;
+    while (pos <= text.length) {
+      let next = text.indexOf('\n', pos);
+      if (next < 0) next = text.length;
+      const line = text.slice(pos, next > pos && text.charCodeAt(next - 1) === 13 ? next - 1 : next);
+      pos = next + 1;
       if (line.length > limits.maxLineBytes) throw new SipParseError('Header line too long');
       if (line[0] === ' ' || line[0] === '\t') {
         const last = headers[headers.length - 1];
@@ -78,10 +86,12 @@ export function parseMessage(buf: Buffer, stream = false, limits: ParseLimits = 
       }
       const colon = line.indexOf(':');
       if (colon <= 0) throw new SipParseError(`Malformed header line "${clip(line)}"`);
-      const rawName = line.slice(0, colon).trimEnd();
-      if (!TOKEN.test(rawName)) throw new SipParseError(`Malformed header name "${clip(rawName)}"`);
-      const lower = rawName.toLowerCase();
-      headers.push({ name: COMPACT[lower] ?? lower, value: line.slice(colon + 1).trim() });
+      const name = headerName(line.slice(0, colon));
+      headers.push({ name, value: line.slice(colon + 1).trim() });
+      switch (name) {
+        case 'via': case 'from': case 'to': case 'call-id': case 'cseq':
+          seen[name]++;
+      }
       if (headers.length > limits.maxHeaders) throw new SipParseError(`More than ${limits.maxHeaders} headers`);
     }
 
@@ -105,10 +115,8 @@ export function parseMessage(buf: Buffer, stream = false, limits: ParseLimits = 
       if (version.toUpperCase() !== 'SIP/2.0') throw new SipParseError('Version Not Supported', 505);
     }
     for (const name of REQUIRED) {
-      if (!headers.some((h) => h.name === name)) throw new SipParseError(`Missing ${name === 'call-id' ? 'Call-ID' : name === 'cseq' ? 'CSeq' : name.replace(/^./, (c) => c.toUpperCase())} header`);
-    }
-    for (const name of ['from', 'to', 'call-id', 'cseq'] as const) {
-      if (headers.filter((h) => h.name === name).length > 1) throw new SipParseError(`More than one ${name} header`);
+      if (seen[name] === 0) throw new SipParseError(`Missing ${name === 'call-id' ? 'Call-ID' : name === 'cseq' ? 'CSeq' : name.replace(/^./, (c) => c.toUpperCase())} header`);
+      if (seen[name] > 1 && name !== 'via') throw new SipParseError(`More than one ${name} header`);
     }
     const cseq = parseCSeq(headers.find((h) => h.name === 'cseq')!.value);
     parseVia(headers.find((h) => h.name === 'via')!.value.split(',')[0]!);
@@ -122,21 +130,23 @@ export function parseMessage(buf: Buffer, stream = false, limits: ParseLimits = 
     } else if (stream) throw new SipParseError('Content-Length is required on stream transports');
     const available = buf.length - hEnd.bodyStart;
     if (length !== null && length > available) throw new SipParseError(`Content-Length ${length} is larger than the body (${available} bytes)`);
-    const body = buf.subarray(hEnd.bodyStart, hEnd.bodyStart + (length ?? available));
+    const slice = buf.subarray(hEnd.bodyStart, hEnd.bodyStart + (length ?? available));
+    // A copy, so the body does not keep the whole datagram alive; most messages have none.
+    const body = slice.length ? Buffer.from(slice) : NO_BODY;
 
     if (isResponse) {
       const m = /^SIP\/2\.0 (\d{3})(?: (.*))?$/.exec(startLine);
       if (!m) throw new SipParseError('Malformed status line');
       const status = Number(m[1]);
       if (status < 100 || status > 699) throw new SipParseError('Status code out of range');
-      const response = new SipResponse(status, m[2] ?? '', headers, Buffer.from(body));
+      const response = new SipResponse(status, m[2] ?? '', headers, body);
       response.from;
       response.to;
       response.vias;
       return response;
     }
     if (cseq.method !== method) throw new SipParseError('CSeq method does not match the request method');
-    const request = new SipRequest(method, uri, headers, Buffer.from(body));
+    const request = new SipRequest(method, uri, headers, body);
     // Everything the stack routes on is checked now, so no later layer meets a bad value.
     request.from;
     request.to;
@@ -148,6 +158,21 @@ export function parseMessage(buf: Buffer, stream = false, limits: ParseLimits = 
     if (!(err instanceof SipParseError)) throw err;
     throw new SipMessageError(err, partial);
   }
+}
+
+/** Header names as written → lower-case full names; they repeat in every message, so they are checked once. */
+const NAMES = new Map<string, string>();
+
+function headerName(raw: string): string {
+  const known = NAMES.get(raw);
+  if (known !== undefined) return known;
+  const name = raw.trimEnd();
+  if (!TOKEN.test(name)) throw new SipParseError(`Malformed header name "${clip(name)}"`);
+  const lower = name.toLowerCase();
+  const full = COMPACT[lower] ?? lower;
+  // Bounded: a sender making up names cannot grow it without end.
+  if (NAMES.size < 1000) NAMES.set(raw, full);
+  return full;
 }
 
 function clip(s: string): string {

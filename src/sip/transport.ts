@@ -175,26 +175,7 @@ export class Transports {
   }
 
   private makeUdpFlow(socket: UdpSocket, address: string, port: number): Flow {
-    const local = this.local(socket);
-    const wire = this.wire;
-    const flow: Flow = {
-      id: `udp:${local.port}|${formatHost(address)}:${port}`,
-      transport: 'udp',
-      reliable: false,
-      remoteAddress: address,
-      remotePort: port,
-      localAddress: local.address,
-      localPort: local.port,
-      send(data: Buffer) {
-        if (data.length > UDP_MAX) return false;
-        wire.counters.sent++;
-        wire.trace?.('out', flow, data);
-        socket.send(data, port, address);
-        return true;
-      },
-      isOpen: () => true,
-    };
-    return flow;
+    return new UdpFlow(socket, this.local(socket), address, port, this.wire);
   }
 
   private async listenStream(spec: ListenSpec): Promise<void> {
@@ -355,6 +336,48 @@ abstract class ConnectionFlow implements Flow {
   abstract isOpen(): boolean;
   abstract destroy(): void;
   protected abstract write(data: Buffer): void;
+}
+
+/**
+ * A UDP peer: made for every datagram received, so it is one small object (methods on
+ * the prototype, the id built only when asked for).
+ */
+class UdpFlow implements Flow {
+  readonly transport = 'udp' as const;
+  readonly reliable = false;
+  private flowId: string | undefined;
+
+  constructor(
+    private readonly socket: UdpSocket,
+    private readonly local: { address: string; port: number },
+    readonly remoteAddress: string,
+    readonly remotePort: number,
+    private readonly wire: Wire,
+  ) {}
+
+  get id(): string {
+    return (this.flowId ??= `udp:${this.local.port}|${formatHost(this.remoteAddress)}:${this.remotePort}`);
+  }
+
+  get localAddress(): string {
+    return this.local.address;
+  }
+
+  get localPort(): number {
+    return this.local.port;
+  }
+
+  send(data: Buffer): boolean {
+    if (data.length > UDP_MAX) return false;
+    this.wire.counters.sent++;
+    this.wire.trace?.('out', this, data);
+    this.socket.send(data, this.remotePort, this.remoteAddress);
+    return true;
+  }
+
+  isOpen(): boolean {
+    return true;
+  }
 }
 
 class StreamFlow extends ConnectionFlow {
