@@ -6,7 +6,6 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { parseCredentials } from '../sip/header-values.js';
 import { sameSecret } from '../security/compare.js';
 import type { SipRequest } from '../sip/message.js';
-import { detached } from '../util/detached.js';
 import { digestResponse, ha1, parseAlgorithm, type DigestAlgorithm } from '../sip/digest.js';
 
 export type AuthResult =
@@ -40,6 +39,8 @@ export interface DigestAuthSettings {
 }
 
 const NONCE_BYTES = 8 + 8 + 16;
+/** Recent nonces whose uses are tracked (2^20: 4 bytes of owner and 4 of nc each, 8 MB). */
+const NONCE_SLOTS = 1 << 20;
 
 /**
  * SIP clients that compute only MD5 and give up on any other challenge in the answer:
@@ -53,17 +54,29 @@ export const MD5_ONLY_CLIENTS = /\b(baresip|JsSIP|SIP\.js|sipsak|SIPp)\b/i;
 
 export class DigestAuth {
   private readonly key = randomBytes(32);
-  private nonceCounter = randomBytes(8).readBigUInt64BE(0);
-  /** Highest nc seen per nonce (and single use for qop-less digests), until the nonce expires. */
-  private readonly seen = new Map<string, { nc: number; expires: number }>();
-  private sweepAt = 0;
+  /** Nonces issued so far (mod 2^32); a nonce's number picks its slot in the ring below. */
+  private issued = 0;
+  /**
+   * The highest nc used with each recent nonce (qop-less digests: single use), in a ring
+   * of NONCE_SLOTS slots indexed by the nonce's number, as Kamailio's auth module keeps
+   * them (nc_array): no allocation and nothing to sweep per registration, a fixed 8 MB
+   * off the JavaScript heap. A nonce whose slot a later nonce has taken (more than
+   * NONCE_SLOTS nonces issued since: over 3,500 a second for its whole lifetime) is
+   * answered as stale: the phone retries at once with a fresh one, no password asked.
+   */
+  private readonly owner: Uint32Array;
+  private readonly highestNc: Uint32Array;
 
   /** `settings` is read on every use, so a config reload applies at once. */
   constructor(
     private readonly settings: () => DigestAuthSettings,
     private readonly lookup: (username: string) => Credentials | undefined,
     private readonly decoys?: Decoys,
-  ) {}
+    private readonly nonceSlots = NONCE_SLOTS,
+  ) {
+    this.owner = new Uint32Array(nonceSlots);
+    this.highestNc = new Uint32Array(nonceSlots);
+  }
 
   private get o(): DigestAuthSettings {
     return this.settings();
@@ -121,8 +134,8 @@ export class DigestAuth {
     if (qop !== undefined && (qop !== 'auth' || !nc || !/^[0-9a-fA-F]{8}$/.test(nc) || !cnonce)) {
       return { ok: false, reason: 'malformed', username };
     }
-    const age = this.nonceAge(nonce, clientAddress);
-    if (age === null) return { ok: false, reason: 'bad_nonce', username };
+    const opened = this.openNonce(nonce, clientAddress);
+    if (opened === null) return { ok: false, reason: 'bad_nonce', username };
 
     const user = this.lookup(username);
     // Same work either way, so timing does not tell a missing user from a wrong password.
@@ -141,44 +154,52 @@ export class DigestAuth {
     if (!user) return { ok: false, reason: 'unknown_user', username };
     if (!user.algorithms.includes(algorithm)) return { ok: false, reason: 'wrong_password', username };
     if (!good) return { ok: false, reason: 'wrong_password', username };
-    if (age > this.o.nonceTtlSeconds) return { ok: false, reason: 'stale', username };
-    if (!this.acceptCount(nonce, qop ? parseInt(nc!, 16) : -1)) return { ok: false, reason: 'replay', username };
+    if (opened.age > this.o.nonceTtlSeconds) return { ok: false, reason: 'stale', username };
+    const use = this.acceptCount(opened.n, qop ? parseInt(nc!, 16) : -1);
+    if (use !== 'ok') return { ok: false, reason: use === 'evicted' ? 'stale' : 'replay', username };
     return { ok: true, username };
   }
 
   private makeNonce(clientAddress: string): string {
-    const buf = Buffer.alloc(NONCE_BYTES);
-    buf.writeBigUInt64BE(BigInt(Date.now()), 0);
+    const buf = Buffer.allocUnsafe(NONCE_BYTES);
+    const now = Date.now();
+    buf.writeUInt32BE(Math.floor(now / 2 ** 32), 0);
+    buf.writeUInt32BE(now % 2 ** 32, 4);
     // Unique, not secret: the HMAC below is what makes a nonce unforgeable.
-    buf.writeBigUInt64BE((this.nonceCounter = (this.nonceCounter + 1n) & 0xffffffffffffffffn), 8);
+    const n = (this.issued = (this.issued + 1) >>> 0);
+    buf.writeUInt32BE(0, 8);
+    buf.writeUInt32BE(n, 12);
+    const slot = n % this.nonceSlots;
+    this.owner[slot] = n;
+    this.highestNc[slot] = 0;
     this.mac(buf.subarray(0, 16), clientAddress).copy(buf, 16);
     return buf.toString('base64url');
   }
 
-  /** Seconds since the nonce was made, or null when it is not ours or not for this client. */
-  private nonceAge(nonce: string, clientAddress: string): number | null {
+  /** The nonce's age in seconds and number, or null when it is not ours or not for this client. */
+  private openNonce(nonce: string, clientAddress: string): { age: number; n: number } | null {
     const buf = Buffer.from(nonce, 'base64url');
     if (buf.length !== NONCE_BYTES) return null;
     const mac = this.mac(buf.subarray(0, 16), clientAddress);
     if (!timingSafeEqual(mac, buf.subarray(16))) return null;
-    return (Date.now() - Number(buf.readBigUInt64BE(0))) / 1000;
+    const made = buf.readUInt32BE(0) * 2 ** 32 + buf.readUInt32BE(4);
+    return { age: (Date.now() - made) / 1000, n: buf.readUInt32BE(12) };
   }
 
   private mac(data: Buffer, clientAddress: string): Buffer {
     return createHmac('sha256', this.key).update(data).update(clientAddress).digest().subarray(0, 16);
   }
 
-  /** nc must grow for each use of a nonce; without qop a nonce is single-use. */
-  private acceptCount(nonce: string, nc: number): boolean {
-    const now = Date.now();
-    if (now > this.sweepAt) {
-      for (const [k, v] of this.seen) if (v.expires < now) this.seen.delete(k);
-      this.sweepAt = now + 10_000;
-    }
-    const entry = this.seen.get(nonce);
-    if (entry && (nc < 0 || nc <= entry.nc)) return false;
-    // The nonce as parsed is a slice of the request's text: kept for the nonce's lifetime, copied.
-    this.seen.set(entry ? nonce : detached(nonce), { nc: nc < 0 ? Number.MAX_SAFE_INTEGER : nc, expires: now + (this.o.nonceTtlSeconds + 5) * 1000 });
-    return true;
+  /**
+   * nc must grow for each use of a nonce; without qop a nonce is single-use. 'evicted':
+   * the nonce's slot now belongs to a newer nonce, so its uses can no longer be told.
+   */
+  private acceptCount(n: number, nc: number): 'ok' | 'replay' | 'evicted' {
+    const slot = n % this.nonceSlots;
+    if (this.owner[slot] !== n) return 'evicted';
+    const count = nc < 0 ? 0xffffffff : nc;
+    if (count <= this.highestNc[slot]! || this.highestNc[slot] === 0xffffffff) return 'replay';
+    this.highestNc[slot] = count;
+    return 'ok';
   }
 }

@@ -108,6 +108,38 @@ describe('answering a challenge', () => {
     assert.equal(auth.verify(req, 'authorization', CLIENT).ok, true);
   });
 
+  test('without qop a nonce is single use: the same answer again is a replay', () => {
+    const auth = server();
+    const value = auth.challenges(CLIENT, false, '2001')[0]!.replace(', qop="auth"', '');
+    const answer = answerChallenge(value, { username: '2001', password: users['2001']!.secret }, 'REGISTER', register().uri)!;
+    const req = () => {
+      const r = register();
+      r.set('authorization', answer);
+      return r;
+    };
+    assert.equal(auth.verify(req(), 'authorization', CLIENT).ok, true);
+    assert.deepEqual(auth.verify(req(), 'authorization', CLIENT), { ok: false, reason: 'replay', username: '2001' });
+  });
+
+  test('a nonce whose slot a newer nonce took is stale (the phone retries with a fresh one), and the fresh one is accepted', () => {
+    // 8 slots: the ninth nonce issued after it takes the first nonce's slot.
+    const auth = new DigestAuth(() => ({ realm: 'pbx.test', nonceTtlSeconds: 60, algorithms: ['MD5'] }), (u) => users[u], undefined, 8);
+    const creds = { username: '2002', password: users['2002']!.secret };
+    const signed = (value: string, nc = 1) => {
+      const r = register('2002');
+      r.set('authorization', answerChallenge(value, creds, 'REGISTER', r.uri, nc)!);
+      return r;
+    };
+    const old = auth.challenges(CLIENT, false, '2002')[0]!;
+    for (let i = 0; i < 7; i++) auth.challenges(CLIENT, false, '2002');
+    assert.equal(auth.verify(signed(old), 'authorization', CLIENT).ok, true, 'seven newer nonces: its slot is still its own');
+    auth.challenges(CLIENT, false, '2002');
+    assert.deepEqual(auth.verify(signed(old, 2), 'authorization', CLIENT), { ok: false, reason: 'stale', username: '2002' });
+    const fresh = auth.challenges(CLIENT, false, '2002')[0]!;
+    assert.equal(auth.verify(signed(fresh), 'authorization', CLIENT).ok, true);
+    assert.deepEqual(auth.verify(signed(fresh), 'authorization', CLIENT), { ok: false, reason: 'replay', username: '2002' });
+  });
+
   test('answerChallenge() gives null for what it cannot answer: another scheme, an unknown algorithm, qop without auth, no nonce, garbage', () => {
     const creds = { username: 'u', password: 'p' };
     for (const c of [
