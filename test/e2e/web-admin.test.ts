@@ -496,6 +496,44 @@ test('a weak password is refused with the way to accept it, and accepted once th
   assert.equal(await page.locator('[data-secret]').innerText(), 'aaaaaaaaaaaa');
 });
 
+test('a long extension list is read a page at a time: the pager walks it, the search asks the server, the dashboard asks for 20 registrations', async () => {
+  const csv = ['extension,name,secret', ...Array.from({ length: 250 }, (_, i) => `${3000 + i},Bulk ${i},bulk-Pw-${1000 + i}-xyzzy`)].join('\n');
+  const res = await fetch(url('/api/extensions/import?allow_weak_passwords=true'), { method: 'POST', headers: { authorization: `Bearer ${await token(page)}`, 'content-type': 'text/csv' }, body: csv });
+  assert.equal(res.status, 200, await res.text());
+  const asked: string[] = [];
+  const onRequest = (r: { url(): string }) => {
+    const u = new URL(r.url());
+    if (u.pathname === '/api/extensions' || u.pathname === '/api/registrations') asked.push(`${u.pathname}${u.search}`);
+  };
+  page.on('request', onRequest);
+  try {
+    await go(page, 'Extensions');
+    const status = page.getByRole('navigation', { name: 'extensions pages' }).getByRole('status');
+    await status.filter({ hasText: /^1–100 of 25\d$/ }).waitFor();
+    const total = Number(/of (\d+)/.exec(await status.innerText())![1]);
+    assert.equal(await page.locator('tr[data-extension]').count(), 100, 'one page of rows');
+    await page.getByRole('button', { name: 'Next extensions' }).click();
+    await status.filter({ hasText: `101–200 of ${total}` }).waitFor();
+    assert.equal(await page.locator('tr[data-extension]').first().getAttribute('data-extension'), '3097', 'the second page starts where the first ended (2001, 2002, 2009 first)');
+    await page.getByRole('button', { name: 'Next extensions' }).click();
+    await status.filter({ hasText: `201–${total} of ${total}` }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Next extensions' }).isDisabled(), true, 'no page after the last');
+    await page.getByLabel('Search extensions').fill('3249');
+    await page.getByRole('row', { name: /3249 Bulk 249/ }).waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('tr[data-extension]').length === 1);
+    assert.equal(await page.getByRole('navigation', { name: 'extensions pages' }).count(), 0, 'one match: no pager');
+    await go(page, 'Dashboard');
+    await page.getByRole('heading', { name: 'Registered phones' }).waitFor();
+    await page.waitForFunction(() => !document.body.innerText.includes('Loading'));
+  } finally {
+    page.off('request', onRequest);
+  }
+  assert.ok(asked.includes('/api/extensions?limit=100&offset=100'), asked.join(' '));
+  assert.ok(asked.includes('/api/extensions?limit=100&offset=0&q=3249'), asked.join(' '));
+  assert.ok(asked.includes('/api/registrations?limit=20'), asked.join(' '));
+  assert.deepEqual(asked.filter((a) => !/[?&]limit=/.test(a)), [], 'no page asked for a whole list');
+});
+
 test('no page had a console error, and every page passes the accessibility checks', () => {
   assert.deepEqual(pageErrors, []);
   assert.deepEqual(

@@ -381,3 +381,25 @@ export function Time({ iso }: { iso: string | null | undefined }) {
 export function prettyMac(mac: string): string {
   return mac.replace(/(..)(?!$)/g, '$1:');
 }
+
+/**
+ * Where a long list stands ("101–200 of 100,000") and the way to the pages beside it.
+ * Lists that grow with the site are read a page at a time (the API's limit, offset, q).
+ */
+export function Pager({ label, offset, limit, total, onOffset }: { label: string; offset: number; limit: number; total: number; onOffset: (offset: number) => void }) {
+  if (total <= limit && offset === 0) return null;
+  const last = Math.min(offset + limit, total);
+  return (
+    <nav class="pager" aria-label={`${label} pages`}>
+      <span role="status">
+        {total === 0 ? 0 : offset + 1}–{last} of {total.toLocaleString('en')}
+      </span>{' '}
+      <button type="button" class="secondary small" disabled={offset === 0} onClick={() => onOffset(Math.max(0, offset - limit))}>
+        Previous <span class="visually-hidden">{label}</span>
+      </button>{' '}
+      <button type="button" class="secondary small" disabled={last >= total} onClick={() => onOffset(offset + limit)}>
+        Next <span class="visually-hidden">{label}</span>
+      </button>
+    </nav>
+  );
+}

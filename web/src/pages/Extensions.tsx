@@ -3,7 +3,10 @@ export type { Extension };
 import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, isAdmin, useLive } from '../api';
-import { Badge, Checkbox, ConfirmButton, Field, FormButtons, FormError, Link, Loading, SelectField, PageTitle, SecretPanel, TableWrap, useAsync, useFormAction } from '../ui';
+import { Badge, Checkbox, ConfirmButton, Field, FormButtons, FormError, Link, Loading, Pager, SelectField, PageTitle, SecretPanel, TableWrap, useAsync, useFormAction } from '../ui';
+
+/** Extensions shown per page: a site may have 100,000, and the server filters and cuts the list. */
+export const PAGE_SIZE = 100;
 
 
 interface Secret {
@@ -12,15 +15,19 @@ interface Secret {
 }
 
 export function Extensions() {
-  const list = useAsync(() => api<{ extensions: Extension[] }>('GET', '/api/extensions'), []);
-  useLive(['extensions', 'devices'], list.reload);
   const [query, setQuery] = useState('');
+  const [offset, setOffset] = useState(0);
+  const q = query.trim().toLowerCase();
+  const list = useAsync(
+    () => api<{ extensions: Extension[]; total: number }>('GET', `/api/extensions?limit=${PAGE_SIZE}&offset=${offset}${q ? `&q=${encodeURIComponent(q)}` : ''}`),
+    [q, offset],
+  );
+  useLive(['extensions', 'devices'], list.reload, 1000);
   const [creating, setCreating] = useState(false);
   const [editing, setEditing] = useState<string | null>(null);
   const [secret, setSecret] = useState<Secret | null>(null);
   const admin = isAdmin();
-  const q = query.trim().toLowerCase();
-  const rows = (list.data?.extensions ?? []).filter((e) => !q || e.number.includes(q) || (e.name ?? '').toLowerCase().includes(q));
+  const rows = list.data?.extensions ?? [];
 
   return (
     <>
@@ -43,8 +50,9 @@ export function Extensions() {
         />
       ) : null}
       <div class="toolbar">
-        <Field label="Search extensions" name="search" type="search" value={query} onValue={setQuery} placeholder="Number or name" />
+        <Field label="Search extensions" name="search" type="search" value={query} onValue={(v) => (setQuery(v), setOffset(0))} placeholder="Number or name" />
       </div>
+      {list.data ? <Pager label="extensions" offset={offset} limit={PAGE_SIZE} total={list.data.total} onOffset={setOffset} /> : null}
       <Loading state={list} />
       {list.data ? (
         <TableWrap stack label="Extensions" columns={['Number', 'Name', 'State', 'Phones', admin && 'Actions']}>

@@ -29,7 +29,14 @@ export function Phone({ mac }: { mac: string }) {
   const d = device.data;
   const norm = d?.mac_address ?? mac;
   const requests = useAsync(() => api<{ requests: RequestRow[] }>('GET', `/api/provisioning/requests?mac=${encodeURIComponent(norm)}&limit=50`), [norm]);
-  const regs = useAsync(() => api<{ registrations: Registration[] }>('GET', '/api/registrations'), []);
+  // Only this phone's lines' registrations (q is a prefix of the extension; the exact ones are kept below).
+  const lines = device.data?.lines.join(',') ?? '';
+  const regs = useAsync(
+    async () => ({
+      registrations: (await Promise.all(lines.split(',').filter(Boolean).map((l) => api<{ registrations: Registration[] }>('GET', `/api/registrations?q=${encodeURIComponent(l)}`)))).flatMap((r) => r.registrations),
+    }),
+    [lines],
+  );
   useLive(['devices', 'extensions', 'config'], () => (device.reload(), preview.reload()));
   useLive(['activity'], () => (requests.reload(), device.reload()));
   useLive(['registrations'], regs.reload);
