@@ -187,3 +187,25 @@ test('devices: a FusionPBX export (vendor/model as one template) is imported; a 
   assert.match(exported.body, /^mac,vendor,model,lines,label\n/);
   assert.match(exported.body, /^001565aa0002,yealink,T46S,302 303,Hall$/m);
 });
+
+test('devices are read a page at a time too: limit, offset, q by MAC in any form, by extension or by label; registrations by a list of extensions', async () => {
+  const get = (url: string) => app.inject({ url, headers: { authorization: `Bearer ${admin}` } });
+  const rows = ['mac,vendor,model,lines,label', ...Array.from({ length: 30 }, (_, i) => `001565bb${String(i).padStart(4, '0')},yealink,T46S,${50000 + i},Floor ${i}`)];
+  assert.equal((await importDevices(rows.join('\n'))).statusCode, 200);
+  const total = pbx.devices.list().length;
+  const first = (await get('/api/provisioning/devices?limit=5')).json();
+  assert.equal(first.total, total);
+  assert.equal(first.devices.length, 5);
+  const page2 = (await get('/api/provisioning/devices?limit=5&offset=5')).json();
+  assert.notEqual(page2.devices[0].mac_address, first.devices[0].mac_address);
+  assert.deepEqual(
+    (await get('/api/provisioning/devices?q=00:15:65:BB:00:2')).json().devices.map((d: { mac_address: string }) => d.mac_address),
+    ['001565bb0020', '001565bb0021', '001565bb0022', '001565bb0023', '001565bb0024', '001565bb0025', '001565bb0026', '001565bb0027', '001565bb0028', '001565bb0029'],
+    'a MAC written with colons and capitals',
+  );
+  assert.deepEqual((await get('/api/provisioning/devices?q=50007')).json().devices.map((d: { lines: string[] }) => d.lines), [['50007']], 'by extension');
+  assert.equal((await get('/api/provisioning/devices?q=floor%2013')).json().total, 1, 'by label');
+  assert.equal((await get('/api/provisioning/devices')).json().devices.length, total, 'without limit: all');
+  assert.equal((await get('/api/registrations?extensions=301,302')).statusCode, 200);
+  assert.equal((await get('/api/registrations?extensions=301;drop')).statusCode, 400, 'a bad list is refused');
+});

@@ -496,14 +496,14 @@ test('a weak password is refused with the way to accept it, and accepted once th
   assert.equal(await page.locator('[data-secret]').innerText(), 'aaaaaaaaaaaa');
 });
 
-test('a long extension list is read a page at a time: the pager walks it, the search asks the server, the dashboard asks for 20 registrations', async () => {
+test('a long extension list is read a page at a time: the pager walks it, the search asks the server; the dashboard asks for 20 registrations, the phones page for its page of phones and their lines', async () => {
   const csv = ['extension,name,secret', ...Array.from({ length: 250 }, (_, i) => `${3000 + i},Bulk ${i},bulk-Pw-${1000 + i}-xyzzy`)].join('\n');
   const res = await fetch(url('/api/extensions/import?allow_weak_passwords=true'), { method: 'POST', headers: { authorization: `Bearer ${await token(page)}`, 'content-type': 'text/csv' }, body: csv });
   assert.equal(res.status, 200, await res.text());
   const asked: string[] = [];
   const onRequest = (r: { url(): string }) => {
     const u = new URL(r.url());
-    if (u.pathname === '/api/extensions' || u.pathname === '/api/registrations') asked.push(`${u.pathname}${u.search}`);
+    if (['/api/extensions', '/api/registrations', '/api/provisioning/devices'].includes(u.pathname)) asked.push(`${u.pathname}${u.search}`);
   };
   page.on('request', onRequest);
   try {
@@ -525,13 +525,18 @@ test('a long extension list is read a page at a time: the pager walks it, the se
     await go(page, 'Dashboard');
     await page.getByRole('heading', { name: 'Registered phones' }).waitFor();
     await page.waitForFunction(() => !document.body.innerText.includes('Loading'));
+    await go(page, 'Phones');
+    await page.locator('tr[data-mac]').first().waitFor();
+    await page.getByText('registered', { exact: false }).first().waitFor();
   } finally {
     page.off('request', onRequest);
   }
   assert.ok(asked.includes('/api/extensions?limit=100&offset=100'), asked.join(' '));
   assert.ok(asked.includes('/api/extensions?limit=100&offset=0&q=3249'), asked.join(' '));
   assert.ok(asked.includes('/api/registrations?limit=20'), asked.join(' '));
-  assert.deepEqual(asked.filter((a) => !/[?&]limit=/.test(a)), [], 'no page asked for a whole list');
+  assert.ok(asked.includes('/api/provisioning/devices?limit=100&offset=0'), asked.join(' '));
+  assert.ok(asked.some((a) => /^\/api\/registrations\?extensions=\d+(,\d+)*$/.test(a)), asked.join(' '));
+  assert.deepEqual(asked.filter((a) => !/[?&](limit|extensions)=/.test(a)), [], 'no page asked for a whole list');
 });
 
 test('no page had a console error, and every page passes the accessibility checks', () => {

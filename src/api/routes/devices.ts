@@ -9,6 +9,7 @@ import { listenerProblem, type ListenerChoice } from '../../provisioning/config-
 import { PbxError } from '../../pbx/errors.js';
 import { DeviceView, UploadList } from '../contract.js';
 import { deviceRows, devicesCsv } from '../../provisioning/device-csv.js';
+import { page, Page } from '../page.js';
 
 /** The services these routes use (and nothing else of the application). */
 export type DeviceRouteDeps = Pick<Pbx, 'config' | 'devices' | 'files' | 'log' | 'resync'> & ViewDeps;
@@ -77,9 +78,30 @@ export function deviceRoutes(pbx: DeviceRouteDeps) {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['provisioning'];
 
-    app.get('/provisioning/devices', { schema: { tags, summary: 'List provisioned devices with their live config URLs', response: { 200: Type.Object({ devices: Type.Array(DeviceView) }) } } }, async () => ({
-      devices: pbx.devices.list().map((d) => deviceView(pbx, d)),
-    }));
+    app.get(
+      '/provisioning/devices',
+      {
+        schema: {
+          tags,
+          summary: 'List provisioned devices with their live config URLs, in MAC order; with limit, one page (total says how many match)',
+          querystring: Type.Object({
+            ...Page.properties,
+            q: Type.Optional(Type.String({ maxLength: 100, description: 'Only those whose MAC (any form) or an extension contains it, or whose vendor, model or label does' })),
+          }),
+          response: { 200: Type.Object({ devices: Type.Array(DeviceView), total: Type.Integer() }) },
+        },
+      },
+      async (req) => {
+        const text = req.query.q?.trim().toLowerCase();
+        const compact = text?.replace(/[:.\-]/g, '');
+        const all = pbx.devices.list();
+        const matching = text
+          ? all.filter((d) => (compact && (d.mac.includes(compact) || d.lines.some((l) => l.includes(compact)))) || `${d.vendor} ${d.model} ${d.label ?? ''}`.toLowerCase().includes(text))
+          : all;
+        // Views (live URLs, sync state) only for the page shown.
+        return { devices: page(matching, req.query).map((d) => deviceView(pbx, d)), total: matching.length };
+      },
+    );
 
     acceptCsv(fastify);
     app.post(

@@ -42,7 +42,10 @@ export function sipRoutes(pbx: SipRouteDeps) {
         schema: {
           tags: ['sip'],
           summary: 'Registered phones (extension, contact, source, transport, User-Agent, expires, node), in extension order; with limit, one page (total says how many match)',
-          querystring: Page,
+          querystring: Type.Object({
+            ...Page.properties,
+            extensions: Type.Optional(Type.String({ maxLength: 20_000, pattern: '^[0-9]+(,[0-9]+)*$', description: 'Only these extensions (comma-separated), e.g. the lines of one page of phones' })),
+          }),
           response: { 200: Type.Object({ registrations: Type.Array(RegistrationView), total: Type.Integer() }) },
         },
       },
@@ -51,7 +54,8 @@ export function sipRoutes(pbx: SipRouteDeps) {
         // This node's, then those registered through other nodes that it reaches through their Path.
         const all: [Binding, string][] = [...location.all().map((b): [Binding, string] => [b, location.node]), ...location.fromOtherNodes().map((b): [Binding, string] => [b, b.node])];
         const q = req.query.q;
-        const matching = (q ? all.filter(([b]) => b.aor.startsWith(q)) : all).sort(([a], [b]) => byNumber(a.aor, b.aor));
+        const only = req.query.extensions ? new Set(req.query.extensions.split(',')) : null;
+        const matching = all.filter(([b]) => (!q || b.aor.startsWith(q)) && (!only || only.has(b.aor))).sort(([a], [b]) => byNumber(a.aor, b.aor));
         return { registrations: page(matching, req.query).map(([b, node]) => registrationView(b, node)), total: matching.length };
       },
     );

@@ -3,7 +3,7 @@ export type { Device, Registration };
 import { useState } from 'preact/hooks';
 import { api, isAdmin, useLive } from '../api';
 import { navigate } from '../router';
-import { Badge, Field, FormButtons, Link, Loading, PageTitle, SelectField, TableWrap, Time, prettyMac, syncTone, useAsync, useFormAction } from '../ui';
+import { Badge, Field, FormButtons, Link, Loading, Pager, PageTitle, SelectField, TableWrap, Time, prettyMac, syncTone, useAsync, useFormAction } from '../ui';
 import type { Extension } from './Extensions';
 
 
@@ -43,18 +43,28 @@ export function ExtensionSelect(props: { extensions: Extension[] | undefined; va
 export const loadVendors = () => api<Vendors>('GET', '/api/provisioning/vendors');
 export const loadExtensions = () => api<{ extensions: Extension[] }>('GET', '/api/extensions');
 
+/** Phones shown per page: the server filters and cuts the list (a site may have 100,000). */
+const PAGE_SIZE = 100;
+
 export function Phones() {
-  const devices = useAsync(() => api<{ devices: Device[] }>('GET', '/api/provisioning/devices'), []);
-  const regs = useAsync(() => api<{ registrations: Registration[] }>('GET', '/api/registrations'), []);
-  useLive(['devices', 'config', 'activity', 'extensions'], devices.reload);
-  useLive(['registrations'], regs.reload);
-  const [adding, setAdding] = useState(false);
   const [query, setQuery] = useState('');
-  const admin = isAdmin();
-  const q = query.trim().toLowerCase().replace(/[:.\-]/g, '');
-  const rows = (devices.data?.devices ?? []).filter(
-    (d) => !q || d.mac_address.includes(q) || d.lines.some((l) => l.includes(q)) || `${d.vendor} ${d.model} ${d.label ?? ''}`.toLowerCase().includes(query.trim().toLowerCase()),
+  const [offset, setOffset] = useState(0);
+  const q = query.trim();
+  const devices = useAsync(
+    () => api<{ devices: Device[]; total: number }>('GET', `/api/provisioning/devices?limit=${PAGE_SIZE}&offset=${offset}${q ? `&q=${encodeURIComponent(q)}` : ''}`),
+    [q, offset],
   );
+  // Registrations of the phones on this page only.
+  const lines = [...new Set((devices.data?.devices ?? []).flatMap((d) => d.lines))].join(',');
+  const regs = useAsync(
+    async () => (lines ? api<{ registrations: Registration[] }>('GET', `/api/registrations?extensions=${lines}`) : { registrations: [] as Registration[] }),
+    [lines],
+  );
+  useLive(['devices', 'config', 'activity', 'extensions'], devices.reload, 1000);
+  useLive(['registrations'], regs.reload, 1000);
+  const [adding, setAdding] = useState(false);
+  const admin = isAdmin();
+  const rows = devices.data?.devices ?? [];
   const contacts = (d: Device) => (regs.data?.registrations ?? []).filter((r) => r.extension === d.lines[0]);
 
   return (
@@ -68,8 +78,9 @@ export function Phones() {
       </PageTitle>
       {adding ? <AddPhone onCancel={() => setAdding(false)} onAdded={(mac) => navigate(`/phones/${mac}`)} /> : null}
       <div class="toolbar">
-        <Field label="Search phones" name="search" type="search" value={query} onValue={setQuery} placeholder="MAC, extension, model" />
+        <Field label="Search phones" name="search" type="search" value={query} onValue={(v) => (setQuery(v), setOffset(0))} placeholder="MAC, extension, model" />
       </div>
+      {devices.data ? <Pager label="phones" offset={offset} limit={PAGE_SIZE} total={devices.data.total} onOffset={setOffset} /> : null}
       <Loading state={devices} />
       {devices.data ? (
         <TableWrap stack label="Phones" columns={['Phone', 'Vendor / model', 'Extension', 'Registration', 'Sync', 'Config URL']}>
