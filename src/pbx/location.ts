@@ -43,6 +43,8 @@ export interface Binding {
 /** A binding registered through another node (with a Path). */
 export type NodeBinding = Binding & { node: string };
 
+const NONE: readonly Binding[] = [];
+
 export type LocationEvent = 'registered' | 'refreshed' | 'unregistered' | 'expired';
 type Listener = (event: LocationEvent, binding: Binding) => void;
 
@@ -139,6 +141,14 @@ export class Location {
     if (!list) return [];
     const now = Date.now();
     return list.filter((b) => b.expiresAt > now);
+  }
+
+  /** The AOR has a live binding (here or reachable through another node), found without listing them. */
+  isRegistered(aor: string): boolean {
+    const now = Date.now();
+    for (const b of this.byAor.get(aor) ?? NONE) if (b.expiresAt > now) return true;
+    for (const b of this.others.get(aor) ?? NONE) if (b.expiresAt > now) return true;
+    return false;
   }
 
   /** Some phone holds a registration made from this address. */

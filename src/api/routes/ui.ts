@@ -14,6 +14,8 @@ import { normalizeMac, formatMac } from '../../util/mac.js';
 import type { PbxConfig } from '../../config/schema.js';
 import { serverFindings } from '../../diagnostics/checks.js';
 import { Dashboard } from '../contract.js';
+import { summarizeDevices } from '../device-summary.js';
+import type { Device } from '../../provisioning/devices.js';
 
 /** The services these routes use (and nothing else of the application). */
 export type UiDeps = Pick<Pbx, 'checks' | 'config' | 'devices' | 'extensions' | 'files' | 'requestLog' | 'resync' | 'tokens' | 'vendors'> & { sip: Pick<SipParts, 'calls' | 'location'> };
@@ -72,12 +74,7 @@ export function uiRoutes(pbx: UiDeps) {
         return { hour: `${h}:00:00.000Z`, delivered, failed: all - delivered };
       });
       const callsToday = await pbx.sip.calls.countSince(since);
-      const devices = pbx.devices.list();
-      const sync: Record<string, number> = {};
-      for (const d of devices) {
-        const st = pbx.resync.state(d);
-        sync[st] = (sync[st] ?? 0) + 1;
-      }
+      const phones = await summarizeDevices(pbx.devices.all(), (n) => pbx.sip.location.isRegistered(n), (d) => pbx.resync.state(d));
       const c = pbx.config();
       const ipProblem = externalIpProblem(c.server.external_ip);
       const problems = [
@@ -88,11 +85,11 @@ export function uiRoutes(pbx: UiDeps) {
         registrations: pbx.sip.location.count,
         registered_extensions: pbx.sip.location.registeredAors,
         extensions: pbx.extensions.count,
-        devices: devices.length,
-        devices_registered: devices.filter((d) => pbx.sip.location.lookup(d.lines[0]!).length > 0).length,
+        devices: phones.devices,
+        devices_registered: phones.registered,
         active_calls: pbx.sip.calls.list().length,
         calls_today: callsToday,
-        sync,
+        sync: phones.sync,
         activity,
         problems,
       };
@@ -168,7 +165,7 @@ export function uiRoutes(pbx: UiDeps) {
         if (q.api_port !== undefined) next.api.port = q.api_port;
         const mac = q.mac ? normalizeMac(q.mac) : null;
         if (q.mac && !mac) throw new PbxError('invalid', `"${q.mac}" is not a MAC address`, 'mac');
-        const device = mac ? pbx.devices.get(mac) : pbx.devices.list()[0];
+        const device = mac ? pbx.devices.get(mac) : firstByMac(pbx.devices.all());
         const vendor = device ? pbx.vendors.get(device.vendor) : undefined;
         const sampleMac = device?.mac ?? mac ?? '001565000001';
         let url: string;
@@ -181,7 +178,7 @@ export function uiRoutes(pbx: UiDeps) {
           throw new PbxError('invalid', 'url_format does not give a valid URL with these values', 'url_format');
         }
         const portChange = next.api.port !== current.api.port;
-        const devices = pbx.devices.list();
+        const phones = portChange ? await summarizeDevices(pbx.devices.all(), (n) => pbx.sip.location.isRegistered(n)) : null;
         return {
           config_url: url,
           provisioning_server: server,
@@ -194,8 +191,8 @@ export function uiRoutes(pbx: UiDeps) {
                 to: next.api.port,
                 legacy_grace_days: current.provisioning.legacy_grace_days,
                 auto_resync: current.provisioning.auto_resync,
-                devices: devices.length,
-                devices_registered: devices.filter((d) => pbx.sip.location.lookup(d.lines[0]!).length > 0).length,
+                devices: phones!.devices,
+                devices_registered: phones!.registered,
                 provisioning_port_moves: current.provisioning.http_port === 0,
               }
             : null,
@@ -216,4 +213,11 @@ interface Adoptable {
   vendor: string | null;
   model: string | null;
   guessed_from: 'user-agent' | 'mac-prefix' | null;
+}
+
+/** The device with the lowest MAC (the preview's sample), without sorting them all. */
+function firstByMac(devices: Iterable<Device>): Device | undefined {
+  let first: Device | undefined;
+  for (const d of devices) if (!first || d.mac < first.mac) first = d;
+  return first;
 }
