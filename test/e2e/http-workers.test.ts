@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createToken, freePort, freeSipPort, HTTP_WORKERS, RunningServer, tempDir, writeConfig } from '../helpers/server.ts';
 import { digestAuthorization, getFrom, parseChallenges } from '../helpers/http-digest.ts';
+import { execFile } from 'node:child_process';
+import { Netns } from '../helpers/netns.ts';
 
 const WORKERS = HTTP_WORKERS || 2;
 const MAC = '001565a0b001';
@@ -15,12 +17,16 @@ const path = `/provision/${MAC}.cfg`;
 let server: RunningServer;
 let token: string;
 let cred: { user: string; password: string };
+/** The scanner and its neighbour live on another host (a network namespace): bans never touch this host's own addresses. */
+const netns = new Netns('hwk');
 
 before(async () => {
   const dir = tempDir();
   const port = await freePort();
   const file = writeConfig(dir, { port, sipPort: await freeSipPort(), logLevel: 'info' });
-  let text = readFileSync(file, 'utf8').replace('provisioning:\n', 'provisioning:\n  auth:\n    first_fetch_minutes: 0\n');
+  let text = readFileSync(file, 'utf8')
+    .replace('provisioning:\n', 'provisioning:\n  auth:\n    first_fetch_minutes: 0\n')
+    .replace('api:\n  host: 127.0.0.1\n', 'api:\n  host: 0.0.0.0\n');
   if (!HTTP_WORKERS) text = text.replace(`  port: ${port}\n`, `  port: ${port}\n  workers: ${WORKERS}\n`);
   writeFileSync(file, text);
   token = await createToken(file);
@@ -29,6 +35,7 @@ before(async () => {
 });
 after(async () => {
   await server?.stop();
+  netns.close();
 });
 
 /** A request on a connection of its own: the kernel may hand it to any process. */
@@ -41,6 +48,17 @@ function servedBy(ip: string, message: RegExp): number[] {
     .lines()
     .filter((l) => l.ip === ip && message.test(l.msg))
     .map((l) => (typeof l.worker === 'number' ? l.worker : 0));
+}
+
+/** A GET from the other host (`from`: its address there), on a connection of its own; resolves with the status. */
+function fromNetns(p: string, from: string): Promise<number> {
+  return new Promise((ok, fail) => {
+    execFile(
+      'ip',
+      ['netns', 'exec', netns.name, 'curl', '-s', '-o', '/dev/null', '-m', '10', '--interface', from, '-w', '%{http_code}', `http://${netns.hostIp}:${server.port}${p}`],
+      (err, stdout) => (err ? fail(err) : ok(Number(stdout))),
+    );
+  });
 }
 
 function workerPids(): number[] {
@@ -107,15 +125,27 @@ test('a config change through the API is in the file every process serves', asyn
   }
 });
 
+test('the shared listening socket keeps the queue api.backlog asks for, whichever processes listen on it', async () => {
+  // Node re-listens a socket handed to a child with a queue of 511; each worker sets it back.
+  const want = Math.min(4096, Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8')));
+  const queue = await new Promise<string>((ok, fail) =>
+    execFile('ss', ['-lntH', `sport = :${server.port}`], (err, stdout) => (err ? fail(err) : ok(stdout))),
+  );
+  const sizes = queue.trim().split('\n').map((l) => Number(l.trim().split(/\s+/)[2]));
+  assert.ok(sizes.length >= 1, queue);
+  assert.deepEqual([...new Set(sizes)], [want], `listen queue (Send-Q): ${queue}`);
+});
+
 test('a scanner is banned by every process before its next request', async () => {
+  const scanner = netns.peerIp;
   const statuses: number[] = [];
-  for (let i = 0; i < 40 && !statuses.includes(403); i++) statuses.push((await fresh(`/provision/001565ff${String(i).padStart(4, '0')}.cfg`, '127.0.6.1')).status);
+  for (let i = 0; i < 40 && !statuses.includes(403); i++) statuses.push(await fromNetns(`/provision/001565ff${String(i).padStart(4, '0')}.cfg`, scanner));
   const banAt = statuses.indexOf(403);
   assert.ok(banAt > 0 && banAt <= 11, `banned after ${banAt} misses: ${statuses.join(',')}`);
-  assert.ok(new Set(servedBy('127.0.6.1', /not registered in provisioning system/)).size >= 2, 'the misses reached more than one process');
-  for (let i = 0; i < 20; i++) assert.equal((await fresh(path, '127.0.6.1')).status, 403, `request ${i} after the ban`);
-  // Its phone next door is not affected.
-  assert.equal((await fresh(path, '127.0.6.2')).status, 401);
+  assert.ok(new Set(servedBy(scanner, /not registered in provisioning system/)).size >= 2, 'the misses reached more than one process');
+  for (let i = 0; i < 20; i++) assert.equal(await fromNetns(path, scanner), 403, `request ${i} after the ban`);
+  // Its phone next door (another address on the same link) is not affected.
+  assert.equal(await fromNetns(path, netns.peerIp2), 401);
 });
 
 test('a worker that dies is replaced, and phones keep being served', async () => {
