@@ -33,6 +33,9 @@ import { adminBase, answerOffProvisioning, markOldPort } from './api/listeners.j
 import { internalHeaders, securityHeaders, trustedProxyFn } from './api/server.js';
 import { workerIssuer, type SharedListener, type ToPrimary, type ToWorker } from './api/worker-protocol.js';
 
+const RELOAD_QUIET_MS = 20;
+const RELOAD_MAX_WAIT_MS = 500;
+
 type Init = Extract<ToWorker, { t: 'init' }>;
 
 export async function runHttpWorker(): Promise<void> {
@@ -162,6 +165,20 @@ export async function runHttpWorker(): Promise<void> {
     files.invalidateAll();
   };
   let waitingReload: Set<string> | null = null;
+  /** Change notices the waiting reload stands for, and when the last came. */
+  let joined = 0;
+  let lastNotice = 0;
+  // An import sends a notice per row as each is written (hundreds a second, each a reload
+  // of every device): the reload waits until the notices pause (RELOAD_QUIET_MS) or the
+  // first has waited RELOAD_MAX_WAIT_MS. Each notice is acknowledged after the reload that
+  // covers it, so an API write is still answered only once every worker has it.
+  const quietOrLate = async (first: number) => {
+    for (;;) {
+      const wait = Math.min(lastNotice + RELOAD_QUIET_MS, first + RELOAD_MAX_WAIT_MS) - Date.now();
+      if (wait <= 0) return;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  };
   // Acknowledged in the order sent (the primary counts the highest): a quick change after a
   // reload still in progress waits for it.
   let applying: Promise<void> = Promise.resolve();
@@ -182,14 +199,20 @@ export async function runHttpWorker(): Promise<void> {
         // change that arrives while a reload waits its turn joins it.
         if (waitingReload) {
           for (const t of m.tables) waitingReload.add(t);
+          joined++;
+          lastNotice = Date.now();
           ack(m.seq);
           return;
         }
         const tables = new Set(m.tables);
         waitingReload = tables;
+        joined = 1;
+        const first = (lastNotice = Date.now());
         applying = applying
+          .then(() => quietOrLate(first))
           .then(() => {
             waitingReload = null;
+            log.debug({ tables: [...tables], notices: joined }, `Reloading ${[...tables].join(', ')} for ${joined} change notice(s)`);
             return reload([...tables]);
           })
           .catch((err: Error) => log.error({ err }, `Reloading what the primary changed failed: ${err.message}`));

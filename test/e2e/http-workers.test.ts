@@ -23,7 +23,7 @@ const netns = new Netns('hwk');
 before(async () => {
   const dir = tempDir();
   const port = await freePort();
-  const file = writeConfig(dir, { port, sipPort: await freeSipPort(), logLevel: 'info' });
+  const file = writeConfig(dir, { port, sipPort: await freeSipPort(), logLevel: 'debug' });
   let text = readFileSync(file, 'utf8')
     .replace('provisioning:\n', 'provisioning:\n  auth:\n    first_fetch_minutes: 0\n')
     .replace('api:\n  host: 127.0.0.1\n', 'api:\n  host: 0.0.0.0\n');
@@ -90,6 +90,24 @@ test('a device created through the API is served by every process at once', asyn
   }
   const seen = new Set(servedBy('127.0.3.2', /without its provisioning credential/));
   assert.ok(seen.size >= 2, `requests reached ${[...seen].join(', ')}: more than one process`);
+});
+
+test('a bulk import of 300 devices is a few reloads in each worker, not one per device, and every process serves the new devices once the API has answered', async () => {
+  const csv = ['mac,vendor,model,lines', ...Array.from({ length: 300 }, (_, i) => `001565c1${String(i).padStart(4, '0')},yealink,T46S,7301`)].join('\n');
+  const before = server.lines().length;
+  const res = await fetch(`${server.base}/api/provisioning/devices/import`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' }, body: csv });
+  assert.equal(res.status, 200, await res.text());
+  for (let i = 0; i < 12; i++) assert.equal((await fresh('/provision/001565c10299.cfg', '127.0.3.3')).status, 401, `fetch ${i}: the last device imported is known`);
+  const reloads = server
+    .lines()
+    .slice(before)
+    .filter((l) => typeof l.worker === 'number' && /^Reloading .*devices.* for \d+ change notice/.test(l.msg));
+  const perWorker = new Map<number, number>();
+  for (const l of reloads) perWorker.set(l.worker as number, (perWorker.get(l.worker as number) ?? 0) + 1);
+  assert.equal(perWorker.size, WORKERS, `every worker reloaded: ${JSON.stringify([...perWorker])}`);
+  for (const [w, n] of perWorker) assert.ok(n <= 10, `worker ${w} reloaded ${n} times for 300 devices`);
+  const notices = reloads.filter((l) => l.worker === 1).reduce((a, l) => a + (l.notices as number), 0);
+  assert.ok(notices >= 1, 'the reloads stand for the import\'s notices');
 });
 
 test("one client's digest fetches spread over the processes: each answer is accepted once, wherever it lands", async () => {
