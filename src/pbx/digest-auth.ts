@@ -197,8 +197,9 @@ export class DigestAuth {
   private acceptCount(n: number, nc: number): 'ok' | 'replay' | 'evicted' {
     const slot = n % this.nonceSlots;
     if (this.owner[slot] !== n) return 'evicted';
+    // A qop-less use is recorded as the highest count there is: nothing may follow it.
     const count = nc < 0 ? 0xffffffff : nc;
-    if (count <= this.highestNc[slot]! || this.highestNc[slot] === 0xffffffff) return 'replay';
+    if (count <= this.highestNc[slot]!) return 'replay';
     this.highestNc[slot] = count;
     return 'ok';
   }

@@ -190,12 +190,12 @@ export class DeviceService {
     return this.byMac.values();
   }
 
-  /** Devices with a line on the extension. */
   /** How many there are, without listing them. */
   get count(): number {
     return this.byMac.size;
   }
 
+  /** Devices with a line on the extension. */
   usingExtension(number: string): Device[] {
     // An index by line, rebuilt after a change: a bulk import asks once per extension.
     if (!this.byLine) {

@@ -323,7 +323,6 @@ export class PhoneFiles {
   }
 }
 
-/** A context with every variable filled, used to check templates when they load. */
 /** The template catalog of the running config: templates checked against a sample context of their kind. */
 export function templateCatalog(vendors: VendorRegistry, config: () => PbxConfig): TemplateCatalog {
   return new TemplateCatalog(vendors, () => config().provisioning.custom_templates_dir, (vendor, modelId, template) => {
@@ -332,6 +331,7 @@ export function templateCatalog(vendors: VendorRegistry, config: () => PbxConfig
   });
 }
 
+/** A context with every variable filled, used to check templates when they load. */
 export function sampleContext(config: PbxConfig, vendor: VendorProfile, model: ModelInfo | undefined, kind: 'common' | 'device') {
   const m = model ?? vendor.models[0]!;
   const common = commonContext(config, vendor, provisioningEndpoint(config), m);
