@@ -11,6 +11,8 @@ command -v stdbuf >/dev/null 2>&1 || need+=(coreutils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # curl fetches phone files over tftp:// in test/e2e/tftp.test.ts.
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# ip (network namespaces: ban and NAT tests act from another host) and ss (listen queues).
+{ command -v ip >/dev/null 2>&1 && command -v ss >/dev/null 2>&1; } || need+=(iproute2)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # A STUN server for server.external_ip: auto (test/e2e/public-address.test.ts).
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
