@@ -60,6 +60,8 @@ export class FloodGuard {
   private readonly allowList = new AddressList();
   readonly counters = { bans: 0, dropped: 0, throttled: 0 };
   registrations: Registrations = NO_REGISTRATIONS;
+  /** Told of each ban this guard decides (other processes reading the same port apply it). */
+  onBan: ((ip: string, until: number) => void) | null = null;
 
   constructor(
     private readonly settings: () => FloodSettings,
@@ -143,6 +145,11 @@ export class FloodGuard {
     this.ban(ip, 'scanner', w.scanners, this.settings().ban_seconds, userAgent);
   }
 
+  /** A ban another process decided: its packets are dropped here too (it logged it). */
+  applyBan(ip: string, until: number): void {
+    if (until > Date.now()) this.banned.set(ip, until);
+  }
+
   bans(): { ip: string; until: string }[] {
     const now = Date.now();
     return [...this.banned].filter(([, u]) => u > now).map(([ip, u]) => ({ ip, until: new Date(u).toISOString() }));
@@ -150,8 +157,10 @@ export class FloodGuard {
 
   private ban(ip: string, reason: string, count: number, seconds: number, userAgent?: string): false {
     const s = this.settings();
-    this.banned.set(ip, Date.now() + seconds * 1000);
+    const until = Date.now() + seconds * 1000;
+    this.banned.set(ip, until);
     this.windows.delete(ip);
+    this.onBan?.(ip, until);
     this.counters.bans++;
     this.securityLog.write('ban', {
       ip,

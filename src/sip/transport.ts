@@ -127,6 +127,7 @@ export class Transports {
 
   async close(): Promise<void> {
     for (const s of this.udp) s.close();
+    this.udpHosts.length = 0;
     for (const c of this.connections.values()) c.destroy();
     for (const w of this.wss) w.close();
     await Promise.all(this.servers.map((s) => new Promise<void>((ok) => s.close(() => ok()))));
@@ -137,17 +138,10 @@ export class Transports {
   private async listenUdp(spec: ListenSpec): Promise<void> {
     // '::' is dual-stack (IPv6 and IPv4); a specific IPv6 address is that address only.
     const socket = createSocket({ type: spec.host.includes(':') ? 'udp6' : 'udp4', ipv6Only: spec.host.includes(':') && spec.host !== '::' });
-    socket.on('message', (buf, rinfo) => {
-      this.counters.received++;
-      // RFC 5626 keep-alive and stray CRLFs: ignore.
-      if (buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) return;
-      this.deliver(buf, this.makeUdpFlow(socket, rinfo.address, rinfo.port), false);
-    });
     await new Promise<void>((ok, fail) => {
       socket.once('error', fail);
       socket.bind(spec.port, spec.host, () => {
         socket.off('error', fail);
-        socket.on('error', () => this.counters.dropped++);
         ok();
       });
     });
@@ -157,8 +151,47 @@ export class Transports {
     } catch {
       /* kernel limits: keep defaults */
     }
+    this.attachUdp(socket, spec.host);
+  }
+
+  /**
+   * Reads a UDP socket another process bound and shares with this one (its handle sent
+   * over IPC): both read the same port, the kernel hands each datagram to one of them,
+   * and answers leave from that port whichever process sends them.
+   */
+  adoptUdp(socket: UdpSocket, host: string): void {
+    this.attachUdp(socket, host);
+  }
+
+  /** The UDP sockets this process reads (to share them with another process). */
+  get udpSockets(): readonly { socket: UdpSocket; host: string }[] {
+    return this.udp.map((socket, i) => ({ socket, host: this.udpHosts[i]! }));
+  }
+
+  /**
+   * A datagram another process received on a shared UDP socket and passed here (see
+   * `steer`): handled as if it had arrived on this process's socket of `localPort`.
+   */
+  injectUdp(buf: Buffer, address: string, port: number, localPort: number): void {
+    const socket = this.udp.find((s) => this.local(s).port === localPort) ?? this.udp[0];
+    if (!socket) return;
+    this.counters.received++;
+    this.deliver(buf, this.makeUdpFlow(socket, address, port), false, true);
+  }
+
+  private readonly udpHosts: string[] = [];
+
+  private attachUdp(socket: UdpSocket, host: string): void {
+    socket.on('message', (buf, rinfo) => {
+      this.counters.received++;
+      // RFC 5626 keep-alive and stray CRLFs: ignore.
+      if (buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) return;
+      this.deliver(buf, this.makeUdpFlow(socket, rinfo.address, rinfo.port), false, false);
+    });
+    socket.on('error', () => this.counters.dropped++);
     this.udp.push(socket);
-    this.bound.push({ transport: 'udp', address: spec.host, port: socket.address().port });
+    this.udpHosts.push(host);
+    this.bound.push({ transport: 'udp', address: host, port: this.local(socket).port });
   }
 
   /** socket.address() is a syscall; a bound socket's address never changes. */
@@ -226,7 +259,7 @@ export class Transports {
           continue;
         }
         this.counters.received++;
-        this.deliver(frame, flow, true);
+        this.deliver(frame, flow, true, true);
       }
     });
     socket.on('error', () => socket.destroy());
@@ -273,11 +306,13 @@ export class Transports {
     this.bound.push({ transport: spec.transport, address: spec.host, port: (http.address() as { port: number }).port });
   }
 
-  private deliver(buf: Buffer, flow: Flow, stream: boolean): void {
+  private deliver(buf: Buffer, flow: Flow, stream: boolean, steered = true): void {
     if (this.admit && !this.admit(flow.remoteAddress)) {
       this.counters.dropped++;
       return;
     }
+    // A datagram on a shared socket that another process owns goes there unparsed.
+    if (!steered && this.steer?.(buf, flow)) return;
     this.wire.trace?.('in', flow, buf);
     let message: AnyMessage;
     try {
@@ -295,6 +330,12 @@ export class Transports {
       this.onError?.(err as Error, flow);
     }
   }
+
+  /**
+   * Asked for each datagram read from a UDP socket (after `admit`), before it is parsed:
+   * true when it was passed to another process that reads the same socket.
+   */
+  steer: ((datagram: Buffer, flow: Flow) => boolean) | null = null;
 
   /** Told about a message whose handling threw (a bug, or a case nobody foresaw). */
   onError: ((err: Error, flow: Flow) => void) | null = null;
