@@ -627,6 +627,7 @@ function httpWorkers(pbx: Pbx, log: Logger) {
  */
 function createSipWorkers(pbx: Pbx, log: Logger): { start(): Promise<void>; close(): Promise<void>; settled(): Promise<void> } {
   const sip = pbx.sip;
+  const edges = new EdgeProxies(() => pbx.config().cluster.edge_addresses);
   const processes = new SipWorkers({
     entry: fileURLToPath(new URL('./cli/sip-worker.js', import.meta.url)),
     count: pbx.config().sip.workers,
@@ -634,6 +635,7 @@ function createSipWorkers(pbx: Pbx, log: Logger): { start(): Promise<void>; clos
     transports: sip.stack.transports,
     location: sip.location,
     guard: sip.guard,
+    isEdge: (ip) => edges.has(ip),
     nonceKey: sip.nonceKey,
     onCounts: (c) => {
       sip.registrar.counters.accepted += c.accepted;
@@ -644,6 +646,8 @@ function createSipWorkers(pbx: Pbx, log: Logger): { start(): Promise<void>; clos
       m.sent += c.sent;
       m.dropped += c.dropped;
       sip.guard.counters.bans += c.bans;
+      sip.stack.counters.requestsIn += c.requestsIn;
+      sip.stack.counters.requestsRefused += c.requestsRefused;
     },
     log: log.child({ component: 'sip' }),
   });

@@ -23,13 +23,14 @@ import { Steering } from './pbx/sip-workers/steering.js';
 import type { BindingChange, ToSipPrimary, ToSipWorker, WorkerCounts } from './pbx/sip-workers/protocol.js';
 import { SipStack } from './sip/stack.js';
 import { DatagramRelay } from './sip/datagram-relay.js';
-import { makeResponse, type SipRequest } from './sip/message.js';
+import { makeResponse, type SipRequest, type SipResponse } from './sip/message.js';
+import type { ServerTransaction } from './sip/transactions/server.js';
 import type { Flow } from './sip/transport.js';
 
 type Init = Extract<ToSipWorker, { t: 'init' }>;
 
 const RELOAD_QUIET_MS = 20;
-const COUNTS_EVERY_MS = 1000;
+const COUNTS_EVERY_MS = 250;
 
 export async function runSipWorker(): Promise<void> {
   const queued: [ToSipWorker, UdpSocket | undefined][] = [];
@@ -69,7 +70,9 @@ export async function runSipWorker(): Promise<void> {
     log,
     onAuthFailure: (ip: string, flow: Flow, username: string | undefined, reason: string) => {
       securityLog.write('auth-failure', { ip, service: 'sip', user: username ?? '-', reason });
-      guard.authFailure(ip, username, flow.reliable);
+      // A guesser changes source port at will: its failures add up in the primary, which bans.
+      if (username) guard.extensionFailure(username);
+      send({ t: 'auth-failure', ip, username: username ?? null, reliable: flow.reliable });
     },
     guessing: (ext: string, ip: string) => guard.guessing(ext, ip),
     clientOf: (req: SipRequest, flow: Flow) => edges.clientOf(req, flow),
@@ -85,7 +88,9 @@ export async function runSipWorker(): Promise<void> {
       // Steering sends REGISTERs only; one inside a dialog (a To tag) belongs to none.
       if (req.method !== 'REGISTER' || req.to.params.get('tag')) return tx.respond(makeResponse(req, 481));
       try {
-        tx.respond(registrar.handle(req, flow));
+        const before = changes.length;
+        const res = registrar.handle(req, flow);
+        answer(tx, res, changes.length > before);
       } catch (err) {
         log.error({ err, call_id: req.callId }, 'Error while handling a REGISTER');
         tx.respond(makeResponse(req, 500, 'Server Internal Error'));
@@ -98,29 +103,45 @@ export async function runSipWorker(): Promise<void> {
   const relay = new DatagramRelay(Buffer.from(init.token, 'base64'));
   const relayPort = await relay.bind();
   relay.onDatagram = (d) => stack.transports.injectUdp(d.datagram, d.address, d.port, d.localPort);
-  const steering = new Steering(relay, relayPort);
+  const steering = new Steering(relay, relayPort, (ip) => edges.has(ip));
   steering.setPeers(init.peers);
   stack.transports.steer = steering.steer;
 
   // The registrar's changes go to the primary once per turn of the loop; the primary's
-  // (applied below) and this view's own expiries do not go back.
+  // (applied below) and this view's own expiries do not go back. A REGISTER that changed
+  // a binding is answered once the primary has it: the phone may be called at once.
   let fromPrimary = false;
   let changes: BindingChange[] = [];
+  let batch = 0;
+  const held = new Map<number, (() => void)[]>();
   location.onChange((event, binding) => {
     if (fromPrimary || event === 'expired') return;
     if (changes.length === 0) {
+      const id = ++batch;
       setImmediate(() => {
-        send({ t: 'bindings', changes });
+        send({ t: 'bindings', changes, batch: id });
         changes = [];
       });
     }
     changes.push([event, binding]);
   });
+  const answer = (tx: ServerTransaction, res: SipResponse, changed: boolean) => {
+    if (!changed) return tx.respond(res);
+    const list = held.get(batch);
+    if (list) list.push(() => tx.respond(res));
+    else held.set(batch, [() => tx.respond(res)]);
+  };
 
   // What this worker counted, added into the primary's figures.
-  const last: WorkerCounts = { accepted: 0, challenged: 0, refused: 0, received: 0, sent: 0, dropped: 0, bans: 0 };
+  const last: WorkerCounts = { accepted: 0, challenged: 0, refused: 0, received: 0, sent: 0, dropped: 0, bans: 0, requestsIn: 0, requestsRefused: 0 };
   const report = () => {
-    const now: WorkerCounts = { ...registrar.counters, ...stack.transports.counters, bans: guard.counters.bans };
+    const now: WorkerCounts = {
+      ...registrar.counters,
+      ...stack.transports.counters,
+      bans: guard.counters.bans,
+      requestsIn: stack.counters.requestsIn,
+      requestsRefused: stack.counters.requestsRefused,
+    };
     const delta = Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v - last[k as keyof WorkerCounts]])) as unknown as WorkerCounts;
     Object.assign(last, now);
     if (Object.values(delta).some((v) => v !== 0)) send({ t: 'counts', counts: delta });
@@ -172,6 +193,13 @@ export async function runSipWorker(): Promise<void> {
         return;
       case 'ban':
         guard.applyBan(m.ip, m.until);
+        return;
+      case 'applied':
+        for (const [id, list] of held) {
+          if (id > m.batch) continue;
+          held.delete(id);
+          for (const respond of list) respond();
+        }
         return;
       case 'stop':
         void stop();

@@ -115,6 +115,14 @@ export class FloodGuard {
   }
 
   /**
+   * A failed authentication as `extension` counted toward its guessing throttle only: the
+   * source's own count is kept by another process (the primary, for a SIP worker).
+   */
+  extensionFailure(extension: string): void {
+    this.count(this.extensionFailures, extension, this.settings().auth_window_seconds);
+  }
+
+  /**
    * True when an attempt to authenticate as `extension` from `ip` must fail whatever the
    * password: the extension is being guessed at from many places, and `ip` is not where
    * one of its phones is registered from. The phone's own address keeps working.

@@ -100,6 +100,15 @@ export function isRequestFor(buf: Buffer, method: string): boolean {
   return buf[method.length] === 0x20;
 }
 
+/** A 32-bit FNV-1a hash of a peer's address and port. */
+export function sourceHash(address: string, port: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < address.length; i++) h = Math.imul(h ^ address.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ (port & 0xff), 0x01000193);
+  h = Math.imul(h ^ (port >>> 8), 0x01000193);
+  return h >>> 0;
+}
+
 const LF = 0x0a;
 const CR = 0x0d;
 const COLON = 0x3a;

@@ -1,5 +1,5 @@
 // SIP worker processes (sip.workers: 1): the primary and a worker read the same UDP port,
-// REGISTERs are spread over them by Call-ID, and everything else stays with the primary.
+// REGISTERs are spread over them by source, and everything else stays with the primary.
 // What must hold whichever process reads a datagram: every binding reaches the primary
 // (listed, called, kept over a restart), a phone's challenge and answer meet in one
 // process, a nonce is never accepted by a process that did not issue it, and a worker
@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createToken, freePort, freeSipPort, runCli, RunningServer, SIP_WORKERS, tempDir, writeConfig } from '../helpers/server.ts';
 import { TestUa } from '../helpers/sip-client.ts';
-import { callIdHash } from '../../src/sip/datagram-relay.ts';
+import { sourceHash } from '../../src/sip/datagram-relay.ts';
 
 const dir = tempDir();
 const PASSWORD = 'Wq7-hX3-pL9-tZ2';
@@ -21,14 +21,8 @@ let port: number;
 let configFile: string;
 const agents: TestUa[] = [];
 
-/** The process a REGISTER with this Call-ID is steered to: 0 the primary, 1 the worker. */
-const ownerOf = (callId: string) => callIdHash(Buffer.from(`REGISTER sip:x SIP/2.0\r\nCall-ID: ${callId}\r\n\r\n`)) % 2;
-function callIdFor(owner: number): string {
-  for (;;) {
-    const id = `steer-${Math.random().toString(36).slice(2)}`;
-    if (ownerOf(id) === owner) return id;
-  }
-}
+/** The process a REGISTER from this local port is steered to: 0 the primary, 1 the worker. */
+const ownerOf = (ua: TestUa) => sourceHash('127.0.0.1', ua.port) % 2;
 
 before(async () => {
   sipPort = await freeSipPort();
@@ -51,6 +45,14 @@ async function phone(user: string): Promise<TestUa> {
   const ua = await new TestUa({ host: '127.0.0.1', port: sipPort }, user, PASSWORD).open();
   agents.push(ua);
   return ua;
+}
+
+/** A phone whose REGISTERs go to this process. */
+async function phoneAt(user: string, owner: number): Promise<TestUa> {
+  for (;;) {
+    const ua = await phone(user);
+    if (ownerOf(ua) === owner) return ua;
+  }
 }
 
 /** "Extension n registered …" lines, with the worker that wrote each (0: the primary). */
@@ -102,42 +104,38 @@ test('REGISTERs are answered by both processes, and every binding reaches the pr
   assert.ok(accepted >= 16, `registrations accepted: ${accepted}`);
 });
 
-test("a phone's challenge and answer meet in one process; a nonce answered at the other process is stale, and never accepted twice", async () => {
-  const ua = await phone(EXTENSIONS[16]!);
+test("a phone's challenge and answer meet in one process; a nonce answered from a socket of the other process is stale, and never accepted twice", async () => {
+  const user = EXTENSIONS[16]!;
+  const atWorker = await phoneAt(user, 1);
+  const atPrimary = await phoneAt(user, 0);
   for (const [issuer, other] of [
-    [1, 0],
-    [0, 1],
+    [atWorker, atPrimary],
+    [atPrimary, atWorker],
   ] as const) {
-    const callId = callIdFor(issuer);
-    const to = `<sip:${ua.user}@127.0.0.1>`;
-    const from = () => `<sip:${ua.user}@127.0.0.1>;tag=${Math.random().toString(36).slice(2)}`;
-    const challenge = await ua.request('REGISTER', { to, from: from(), callId, headers: ['Expires: 300'] });
+    const to = `<sip:${user}@127.0.0.1>`;
+    const from = () => `<sip:${user}@127.0.0.1>;tag=${Math.random().toString(36).slice(2)}`;
+    const challenge = await issuer.request('REGISTER', { to, from: from(), headers: ['Expires: 300'] });
     assert.equal(challenge.status, 401);
-    const authorization = ua.authorize('REGISTER', `sip:127.0.0.1:${sipPort}`, challenge, 'www-authenticate');
-    const withAuth = (id: string) => ua.request('REGISTER', { to, from: from(), callId: id, headers: ['Expires: 300', `Authorization: ${authorization}`] });
+    const authorization = issuer.authorize('REGISTER', `sip:127.0.0.1:${sipPort}`, challenge, 'www-authenticate');
+    const withAuth = (ua: TestUa) => ua.request('REGISTER', { to, from: from(), headers: ['Expires: 300', `Authorization: ${authorization}`] });
 
-    // Answered with another Call-ID, the other process gets it: a fresh challenge, marked stale.
-    const elsewhere = await withAuth(callIdFor(other));
+    // Answered from a socket the other process serves: a fresh challenge there, marked stale.
+    const elsewhere = await withAuth(other);
     assert.equal(elsewhere.status, 401);
     assert.match(elsewhere.headers.get('www-authenticate')!.join(' '), /stale=true/);
     // At the process that issued it: accepted once.
-    assert.equal((await withAuth(callId)).status, 200);
+    assert.equal((await withAuth(issuer)).status, 200);
     // Replayed at either process: refused.
-    assert.equal((await withAuth(callId)).status, 401);
-    assert.equal((await withAuth(callIdFor(other))).status, 401);
+    assert.equal((await withAuth(issuer)).status, 401);
+    assert.equal((await withAuth(other)).status, 401);
   }
   // A stale nonce is no failed password: nothing counted against the phone.
-  assert.doesNotMatch(server.log, new RegExp(`authentication failed for ${EXTENSIONS[16]} from 127\\.0\\.0\\.1: (bad_nonce|wrong_password)`));
+  assert.doesNotMatch(server.log, new RegExp(`authentication failed for ${user} from 127\\.0\\.0\\.1: (bad_nonce|wrong_password)`));
 });
 
 test("a binding the worker made is written by the primary: it is there after a restart", async () => {
-  const ua = await phone(EXTENSIONS[17]!);
-  const callId = callIdFor(1);
-  const to = `<sip:${ua.user}@127.0.0.1>`;
-  const challenge = await ua.request('REGISTER', { to, from: `<sip:${ua.user}@127.0.0.1>;tag=a1`, callId, headers: ['Expires: 600'] });
-  const authorization = ua.authorize('REGISTER', `sip:127.0.0.1:${sipPort}`, challenge, 'www-authenticate');
-  const ok = await ua.request('REGISTER', { to, from: `<sip:${ua.user}@127.0.0.1>;tag=a1`, callId, headers: ['Expires: 600', `Authorization: ${authorization}`] });
-  assert.equal(ok.status, 200);
+  const ua = await phoneAt(EXTENSIONS[17]!, 1);
+  assert.equal((await ua.register({ expires: 600 })).reply.status, 200);
   assert.equal(registeredBy().get(ua.user), 1, 'the worker answered it');
 
   await server.stop();

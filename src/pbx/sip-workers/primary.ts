@@ -24,6 +24,8 @@ export interface SipWorkerOptions {
   transports: Transports;
   location: Location;
   guard: FloodGuard;
+  /** The edge proxies in front of this node (their REGISTERs are spread by Call-ID). */
+  isEdge: (address: string) => boolean;
   /** The digest key every process uses (its own nonces are told apart by the issuer number). */
   nonceKey: Buffer;
   /** Adds what a worker counted into this process's figures. */
@@ -66,7 +68,7 @@ export class SipWorkers {
 
   async start(): Promise<void> {
     this.relayPort = await this.relay.bind();
-    this.steering = new Steering(this.relay, this.relayPort);
+    this.steering = new Steering(this.relay, this.relayPort, this.o.isEdge);
     this.steering.setPeers([this.relayPort]);
     this.relay.onDatagram = (d) => this.o.transports.injectUdp(d.datagram, d.address, d.port, d.localPort);
     this.o.transports.steer = this.steering.steer;
@@ -205,9 +207,13 @@ export class SipWorkers {
         } finally {
           this.applying = 0;
         }
+        this.send(w, { t: 'applied', batch: m.batch });
         return;
       case 'counts':
         this.o.onCounts(m.counts);
+        return;
+      case 'auth-failure':
+        this.o.guard.authFailure(m.ip, m.username ?? undefined, m.reliable);
         return;
       case 'ack':
         w.acked = Math.max(w.acked, m.seq);

@@ -15,6 +15,8 @@ export interface WorkerCounts {
   sent: number;
   dropped: number;
   bans: number;
+  requestsIn: number;
+  requestsRefused: number;
 }
 
 export type ToSipWorker =
@@ -32,6 +34,8 @@ export type ToSipWorker =
   | { t: 'changed'; seq: number; tables: string[] }
   | { t: 'bindings'; changes: BindingChange[] }
   | { t: 'ban'; ip: string; until: number }
+  /** The worker's batch of bindings is applied here: the REGISTERs that made it are answered now. */
+  | { t: 'applied'; batch: number }
   | { t: 'stop' };
 
 export type ToSipPrimary =
@@ -39,7 +43,9 @@ export type ToSipPrimary =
   | { t: 'loaded' }
   /** Reading the shared sockets; `relay`: the port its relay socket listens on. */
   | { t: 'ready'; relay: number }
-  | { t: 'bindings'; changes: BindingChange[] }
+  | { t: 'bindings'; changes: BindingChange[]; batch: number }
   | { t: 'counts'; counts: WorkerCounts }
   | { t: 'ack'; seq: number }
+  /** A failed authentication: counted toward the source's ban where every process's failures add up. */
+  | { t: 'auth-failure'; ip: string; username: string | null; reliable: boolean }
   | { t: 'ban'; ip: string; until: number };
