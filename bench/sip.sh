@@ -41,6 +41,8 @@ CALL_START=${CALL_START:-500}; CALL_MAX=${CALL_MAX:-16000}
 BISECT=${BISECT:-2}                         # bisection steps after the first failing rate
 SERVERS=${SERVERS:-pbx kamailio}
 KEEP_TMP=${KEEP_TMP:-0}
+REG_SOCKETS=${REG_SOCKETS:-64}              # each registering SIPp spreads its users over this many UDP sockets (-t un -max_socket), as phones each have their own; 1: one socket
+SIP_WORKERS=${SIP_WORKERS:-0}               # the pbx's sip.workers: processes answering REGISTERs beside the main one
 PBX_NODE_ARGS=${PBX_NODE_ARGS:-}             # more node flags for the pbx, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (then bench/cpu-profile.mjs)
 
 die() { echo "bench/sip.sh: $*" >&2; exit 1; }
@@ -124,7 +126,7 @@ make_injection_files() { # N
   local n=$1 i
   for i in $(seq 0 $((n - 1))); do
     # registrations: users 10000.. (each SIPp call registers the next user)
-    { echo SEQUENTIAL; awk -F';' -v n="$n" -v k="$i" '$1 < 20000 && (NR - 1) % n == k { print $1 ";[authentication username=" $1 " password=" $2 "]" }' "$TMP/users.csv"; } > "$TMP/reg-n$n-$i.csv"
+    { echo SEQUENTIAL; awk -F';' -v n="$n" -v k="$i" '$1 < 20000 && (NR - 1) % n == k { print $1 ";[authentication username=" $1 " password=" $2 "];" (30000 + NR) }' "$TMP/users.csv"; } > "$TMP/reg-n$n-$i.csv"
     # callees registered from UAS i's port: callee 20000+j belongs to UAS j % N
     { echo SEQUENTIAL; awk -F';' -v n="$n" -v k="$i" '$1 >= 20000 && ($1 - 20000) % n == k { print $1 ";[authentication username=" $1 " password=" $2 "]" }' "$TMP/users.csv"; } > "$TMP/callees-n$n-$i.csv"
     # calls: caller 10000+j (never registered) calls callee 20000 + j % CALLEES
@@ -201,6 +203,8 @@ run_step() { # kind(reg|call) server_port rate
   local per=$((rate / SIPP_PROCS))
   m=$((per * STEP_SECONDS))
   if [ "$kind" = reg ]; then scen=register.xml; limit=$(( per > 1000 ? per : 1000 )); else scen=uac-call.xml; limit=$(( per > 500 ? per : 500 )); fi
+  local transport=()
+  if [ "$kind" = reg ] && [ "$REG_SOCKETS" -gt 1 ]; then scen=register-phones.xml; transport=(-t un -max_socket "$REG_SOCKETS"); fi
   local srv0 uas0 mach0 t0 t1 srv1 uas1 mach1
   local stepdir="$TMP/$LABEL-$kind-$rate"
   mkdir -p "$stepdir"
@@ -209,7 +213,7 @@ run_step() { # kind(reg|call) server_port rate
     if [ "$kind" = reg ]; then inf="$TMP/reg-n$SIPP_PROCS-$i.csv"; else inf="$TMP/calls-n$SIPP_PROCS-$i.csv"; fi
     # The wrapper shell reports the CPU its sipp child used (cutime + cstime of itself).
     STEPDIR=$stepdir I=$i bash -c 'sipp "$@" > "$STEPDIR/sipp-$I.out" 2>&1; rc=$?; read -r -a s < /proc/$$/stat; echo $((s[15] + s[16])) > "$STEPDIR/sipp-$I.ticks"; exit $rc' _ \
-      -sf "$BENCH/sipp/$scen" -inf "$inf" -p $((SIPP_PORT_BASE + 10 * i + 1)) -r "$per" -rp 1000 -m "$m" -l "$limit" \
+      -sf "$BENCH/sipp/$scen" -inf "$inf" -p $((SIPP_PORT_BASE + 10 * i + 1)) -r "$per" -rp 1000 -m "$m" -l "$limit" "${transport[@]}" \
       "${SIPP_COMMON[@]}" -timeout $((STEP_SECONDS + 20))s -recv_timeout 3000 \
       -trace_stat -stf "$stepdir/stat-$i.csv" -trace_err -error_file "$stepdir/err-$i.log" \
       "127.0.0.1:$port" &
@@ -335,6 +339,7 @@ database:
   path: data/pbx.db
 sip:
   min_expires: 60
+  workers: $SIP_WORKERS
 logging:
   level: $PBX_LOG_LEVEL
 EOF

@@ -31,6 +31,7 @@ type Init = Extract<ToSipWorker, { t: 'init' }>;
 
 const RELOAD_QUIET_MS = 20;
 const COUNTS_EVERY_MS = 250;
+const BATCH_MS = 5;
 
 export async function runSipWorker(): Promise<void> {
   const queued: [ToSipWorker, UdpSocket | undefined][] = [];
@@ -107,7 +108,7 @@ export async function runSipWorker(): Promise<void> {
   steering.setPeers(init.peers);
   stack.transports.steer = steering.steer;
 
-  // The registrar's changes go to the primary once per turn of the loop; the primary's
+  // The registrar's changes go to the primary every few milliseconds; the primary's
   // (applied below) and this view's own expiries do not go back. A REGISTER that changed
   // a binding is answered once the primary has it: the phone may be called at once.
   let fromPrimary = false;
@@ -118,10 +119,11 @@ export async function runSipWorker(): Promise<void> {
     if (fromPrimary || event === 'expired') return;
     if (changes.length === 0) {
       const id = ++batch;
-      setImmediate(() => {
+      // A few milliseconds of registrations in one message: an IPC message costs more than a REGISTER's answer.
+      setTimeout(() => {
         send({ t: 'bindings', changes, batch: id });
         changes = [];
-      });
+      }, BATCH_MS);
     }
     changes.push([event, binding]);
   });

@@ -7,6 +7,7 @@
 // peek at a request's method and Call-ID without parsing the message.
 import { createSocket, type Socket } from 'node:dgram';
 import { timingSafeEqual } from 'node:crypto';
+import { literalLookup } from './transport.js';
 
 export const RELAY_TOKEN_BYTES = 16;
 
@@ -23,7 +24,7 @@ export interface Relayed {
  * address's length (1 byte) and text, then the datagram as received.
  */
 export class DatagramRelay {
-  private readonly socket: Socket = createSocket('udp4');
+  private readonly socket: Socket = createSocket({ type: 'udp4', lookup: literalLookup });
   private readonly token: Buffer;
   onDatagram: ((d: Relayed) => void) | null = null;
   /** Envelopes refused (wrong token, cut short). */
@@ -100,12 +101,25 @@ export function isRequestFor(buf: Buffer, method: string): boolean {
   return buf[method.length] === 0x20;
 }
 
-/** A 32-bit FNV-1a hash of a peer's address and port. */
+/** A 32-bit hash (FNV-1a, mixed) of a peer's address and port. */
 export function sourceHash(address: string, port: number): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < address.length; i++) h = Math.imul(h ^ address.charCodeAt(i), 0x01000193);
   h = Math.imul(h ^ (port & 0xff), 0x01000193);
   h = Math.imul(h ^ (port >>> 8), 0x01000193);
+  return mix(h);
+}
+
+/**
+ * MurmurHash3's finalizer: FNV-1a's low bits are the XOR of the input's low bits (the
+ * prime is odd), so `hash % 2` alone would send every port of one parity to one process.
+ */
+function mix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }
 
@@ -114,7 +128,7 @@ const CR = 0x0d;
 const COLON = 0x3a;
 
 /**
- * A 32-bit FNV-1a hash of the Call-ID's value (`Call-ID:` or its compact form `i:`, any
+ * A 32-bit hash (FNV-1a, mixed) of the Call-ID's value (`Call-ID:` or its compact form `i:`, any
  * case), or -1 when the header section has none. Reads the bytes in place: nothing is
  * allocated for a datagram that is only steered.
  */
@@ -134,7 +148,7 @@ export function callIdHash(buf: Buffer): number {
       while (e > v && (buf[e - 1] === 0x20 || buf[e - 1] === 0x09)) e--;
       let h = 0x811c9dc5;
       for (let i = v; i < e; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
-      return h >>> 0;
+      return mix(h);
     }
     line = eol + 1;
   }

@@ -3,6 +3,8 @@
 // requests to a phone go back over that flow (source address and port for UDP, the
 // same connection for streams), which is what makes phones behind NAT reachable.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { isIP } from 'node:net';
 import { createServer as createTcpServer, connect as tcpConnect, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, connect as tlsConnect, type ConnectionOptions, type TlsOptions } from 'node:tls';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
@@ -137,7 +139,7 @@ export class Transports {
 
   private async listenUdp(spec: ListenSpec): Promise<void> {
     // '::' is dual-stack (IPv6 and IPv4); a specific IPv6 address is that address only.
-    const socket = createSocket({ type: spec.host.includes(':') ? 'udp6' : 'udp4', ipv6Only: spec.host.includes(':') && spec.host !== '::' });
+    const socket = createSocket({ type: spec.host.includes(':') ? 'udp6' : 'udp4', ipv6Only: spec.host.includes(':') && spec.host !== '::', lookup: literalLookup });
     await new Promise<void>((ok, fail) => {
       socket.once('error', fail);
       socket.bind(spec.port, spec.host, () => {
@@ -160,6 +162,15 @@ export class Transports {
    * and answers leave from that port whichever process sends them.
    */
   adoptUdp(socket: UdpSocket, host: string): void {
+    // Node makes a received socket with the default lookup (a tick per datagram sent).
+    for (const key of Object.getOwnPropertySymbols(socket)) {
+      const state = (socket as unknown as Record<symbol, { handle?: { lookup?: unknown } } | undefined>)[key];
+      if (state?.handle && typeof state.handle.lookup === 'function') {
+        const family = host.includes(':') ? 6 : 4;
+        state.handle.lookup = (address: string, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void) =>
+          literalLookup(address, family, callback);
+      }
+    }
     this.attachUdp(socket, host);
   }
 
@@ -456,6 +467,18 @@ class WsFlow extends ConnectionFlow {
   destroy(): void {
     this.ws.terminate();
   }
+}
+
+/**
+ * dgram's lookup for each send: an address literal (every peer a flow names) is answered
+ * at once. The default (dns.lookup) answers a literal on the next tick, which costs each
+ * datagram sent a closure and a trip through the tick queue. A name goes to dns.lookup.
+ */
+export function literalLookup(hostname: string, options: LookupOneOptions | number, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const family = isIP(hostname);
+  if (family) return callback(null, hostname, family);
+  // dgram passes the socket's family as a number.
+  dnsLookup(hostname, typeof options === 'number' ? { family: options } : { ...options, all: false }, callback);
 }
 
 /** The server port a UDP flow id (`udp:<local port>|<remote>`) was received on. */

@@ -45,6 +45,8 @@ type Change = Extract<ToSipWorker, { t: 'config' | 'changed' }>;
 type Unsequenced<T> = T extends { seq: number } ? Omit<T, 'seq'> : never;
 
 const SETTLE_TIMEOUT_MS = 5000;
+/** Location changes for the workers are gathered this long (an IPC message costs more than a REGISTER's answer). */
+const BATCH_MS = 5;
 
 /** Changes going out at the end of this turn, each with the worker it came from (0: here). */
 type Outgoing = { from: number; change: BindingChange }[];
@@ -140,7 +142,11 @@ export class SipWorkers {
   }
 
   private spawn(n: number): Promise<void> {
-    const child = fork(this.o.entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    // PBX_SIP_WORKER_NODE_ARGS: node flags for the workers instead of this process's (to
+    // profile one: its own --inspect port; an inherited one would be taken already).
+    const own = process.env['PBX_SIP_WORKER_NODE_ARGS'];
+    const execArgv = own !== undefined ? own.split(' ').filter(Boolean) : process.execArgv.filter((a) => !a.startsWith('--inspect'));
+    const child = fork(this.o.entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', execArgv });
     // Starts from the current config and extensions: every change so far counts as applied.
     const w: Worker = { n, child, relay: 0, acked: this.seq };
     this.workers.set(n, w);
@@ -229,10 +235,10 @@ export class SipWorkers {
     }
   }
 
-  /** Location changes go out once per turn of the loop, to every worker but the one they came from. */
+  /** Location changes go out every BATCH_MS, to every worker but the one they came from. */
   private queue(from: number, change: BindingChange): void {
     if (this.workers.size === 0) return;
-    if (this.outgoing.length === 0) setImmediate(() => this.flush());
+    if (this.outgoing.length === 0) setTimeout(() => this.flush(), BATCH_MS);
     this.outgoing.push({ from, change });
   }
 
