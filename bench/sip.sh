@@ -41,8 +41,7 @@ CALL_START=${CALL_START:-500}; CALL_MAX=${CALL_MAX:-16000}
 BISECT=${BISECT:-2}                         # bisection steps after the first failing rate
 SERVERS=${SERVERS:-pbx kamailio}
 KEEP_TMP=${KEEP_TMP:-0}
-REG_SOCKETS=${REG_SOCKETS:-64}              # each registering SIPp spreads its users over this many UDP sockets (-t un -max_socket), as phones each have their own; 1: one socket
-SIP_WORKERS=${SIP_WORKERS:-0}               # the pbx's sip.workers: processes answering REGISTERs beside the main one
+REG_SOCKETS=${REG_SOCKETS:-1}               # >1: each registering SIPp sends from this many UDP sockets (-t un -max_socket), as phones each have their own (bench/sipp/register-phones.xml)
 PBX_NODE_ARGS=${PBX_NODE_ARGS:-}             # more node flags for the pbx, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (then bench/cpu-profile.mjs)
 
 die() { echo "bench/sip.sh: $*" >&2; exit 1; }
@@ -339,7 +338,6 @@ database:
   path: data/pbx.db
 sip:
   min_expires: 60
-  workers: $SIP_WORKERS
 logging:
   level: $PBX_LOG_LEVEL
 EOF

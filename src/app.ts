@@ -25,9 +25,10 @@ import { dirname, join } from 'node:path';
 import { SipStack } from './sip/stack.js';
 import type { ListenSpec } from './sip/transport.js';
 import type { SentBy } from './sip/requests.js';
+import type { DigestAlgorithm } from './sip/digest.js';
+import { DigestAuth } from './pbx/digest-auth.js';
 import { Location } from './pbx/location.js';
 import { Registrar } from './pbx/registrar.js';
-import { extensionDigestAuth, registrarOptions } from './pbx/sip-auth.js';
 import { Calls } from './pbx/calls.js';
 import { SipProxy } from './pbx/proxy.js';
 import { DialogStore } from './pbx/dialog-store.js';
@@ -44,7 +45,6 @@ import { VERSION } from './version.js';
 import { buildHttp } from './api/server.js';
 import { HttpListeners } from './api/listeners.js';
 import { HttpWorkers } from './api/http-workers.js';
-import { SipWorkers } from './pbx/sip-workers/primary.js';
 import { fromNote } from './provisioning/fetch-outcomes.js';
 import { fileURLToPath } from 'node:url';
 import { deriveConfigUrl } from './provisioning/config-url.js';
@@ -52,7 +52,6 @@ import { ProvisioningTftp, tftpAddress } from './provisioning/tftp.js';
 import { formatHost } from './sip/uri.js';
 import { ConfigApplyError } from './config/live.js';
 import type { DoctorSources } from './diagnostics/checks.js';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { addressToward, hostAddresses } from './util/net.js';
 import { ThreadedMediaEngine } from './media/threaded-engine.js';
@@ -156,7 +155,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   const admins = new AdminStore(db, tokens);
   const firstAdminSetup = new FirstAdminSetup(admins, join(dirname(config().security.key_file), 'setup-token'));
 
-  const sip = createSip(config, extensions, db, writeBehind, log.child({ component: 'sip' }), securityLog, box.derive('sip-digest-decoys'), randomBytes(32));
+  const sip = createSip(config, extensions, db, writeBehind, log.child({ component: 'sip' }), securityLog, box.derive('sip-digest-decoys'));
   await sip.location.load();
   await sip.proxy.restore();
   const trunks = new Trunks(trunkStore, {
@@ -448,14 +447,7 @@ export async function startServer(loaded: LoadedConfig, log: Logger, life: Logge
   const pbx = await createPbx(loaded, log, { serve: true });
   life.info(`Database: ${pbx.database.describe}`);
   const workers = config.api.workers > 0 ? httpWorkers(pbx, log) : undefined;
-  // Started once SIP listens (they read its UDP sockets); told of changes from now on.
-  const sipWorkers = config.sip.workers > 0 ? createSipWorkers(pbx, log) : undefined;
-  // An API write is answered once every worker process has what it changed.
-  const afterWrite = workers || sipWorkers ? async () => void (await Promise.all([workers?.processes.settled(), sipWorkers?.settled()])) : undefined;
-  const http = await buildHttp(pbx, {
-    ...(workers ? { beforeAuth: workers.beforeAuth, beforeRead: () => workers.processes.caughtUp() } : {}),
-    ...(afterWrite ? { afterWrite } : {}),
-  });
+  const http = await buildHttp(pbx, workers ? { beforeAuth: workers.beforeAuth, afterWrite: () => workers.processes.settled(), beforeRead: () => workers.processes.caughtUp() } : {});
   const listeners = new HttpListeners(http, pbx.database.db, log);
   if (workers) listeners.sharing = workers.processes;
   const portProblem = (err: unknown, what: string, port: number, host: string, key: string) => {
@@ -491,16 +483,6 @@ export async function startServer(loaded: LoadedConfig, log: Logger, life: Logge
     await pbx.close();
     return null;
   }
-  try {
-    await sipWorkers?.start();
-  } catch (err) {
-    log.fatal(`SIP workers could not start (sip.workers): ${(err as Error).message}`);
-    await sipWorkers?.close();
-    await workers?.processes.close();
-    await listeners.close();
-    await pbx.close();
-    return null;
-  }
   // TFTP for phones pointed at a bare address (provisioning.tftp_port; 0 = off).
   const tftp = new ProvisioningTftp({ config: pbx.config, provisioning: pbx.provisioning, guard: pbx.guard, log: log.child({ component: 'tftp' }), lifecycle: life });
   const tftpProblem = (err: unknown, next: typeof config) =>
@@ -509,7 +491,6 @@ export async function startServer(loaded: LoadedConfig, log: Logger, life: Logge
     await tftp.apply(config);
   } catch (err) {
     log.fatal(tftpProblem(err, config));
-    await sipWorkers?.close();
     await workers?.processes.close();
     await listeners.close();
     await pbx.close();
@@ -556,7 +537,6 @@ export async function startServer(loaded: LoadedConfig, log: Logger, life: Logge
     pbx,
     async stop() {
       stopOverflowWatch();
-      await sipWorkers?.close();
       await workers?.processes.close();
       await listeners.close();
       await tftp.close();
@@ -621,60 +601,6 @@ function httpWorkers(pbx: Pbx, log: Logger) {
   return { processes, socket, beforeAuth };
 }
 
-/**
- * SIP worker processes (sip.workers): REGISTERs on the SIP UDP port answered beside this
- * process. They learn config and extension changes, and what they count shows here.
- */
-function createSipWorkers(pbx: Pbx, log: Logger): { start(): Promise<void>; close(): Promise<void>; settled(): Promise<void> } {
-  const sip = pbx.sip;
-  const edges = new EdgeProxies(() => pbx.config().cluster.edge_addresses);
-  const processes = new SipWorkers({
-    entry: fileURLToPath(new URL('./cli/sip-worker.js', import.meta.url)),
-    count: pbx.config().sip.workers,
-    config: pbx.config,
-    transports: sip.stack.transports,
-    location: sip.location,
-    guard: sip.guard,
-    isEdge: (ip) => edges.has(ip),
-    nonceKey: sip.nonceKey,
-    onCounts: (c) => {
-      sip.registrar.counters.accepted += c.accepted;
-      sip.registrar.counters.challenged += c.challenged;
-      sip.registrar.counters.refused += c.refused;
-      const m = sip.stack.transports.counters;
-      m.received += c.received;
-      m.sent += c.sent;
-      m.dropped += c.dropped;
-      sip.guard.counters.bans += c.bans;
-      sip.stack.counters.requestsIn += c.requestsIn;
-      sip.stack.counters.requestsRefused += c.requestsRefused;
-    },
-    log: log.child({ component: 'sip' }),
-  });
-  pbx.live.onChange(() => processes.tell({ t: 'config', config: pbx.config() }));
-  // Changes within one turn of the event loop (an import) are one notice, told once our
-  // pending writes landed (workers read the extensions from the database).
-  let noticed = false;
-  pbx.onDataChange((what) => {
-    if (what !== 'extensions' || noticed) return;
-    noticed = true;
-    const turnEnded = new Promise<void>((resolve) => queueMicrotask(resolve)).then(() => {
-      noticed = false;
-      return pbx.writeBehind.flush();
-    });
-    processes.tell({ t: 'changed', tables: ['extensions'] }, turnEnded);
-  });
-  return {
-    async start() {
-      // A worker loads the bindings from the database: everything registered so far is there.
-      await pbx.writeBehind.flush();
-      await processes.start();
-    },
-    close: () => processes.close(),
-    settled: () => processes.settled(),
-  };
-}
-
 /** Devices listed in config.yml are created (or brought in line) at start. */
 async function seedConfiguredDevices(config: PbxConfig, devices: DeviceService, log: Logger): Promise<void> {
   for (const entry of config.provisioning.devices) {
@@ -706,11 +632,26 @@ function createSip(
   log: Logger,
   securityLog: SecurityLog,
   decoyKey: Buffer,
-  /** The digest nonces' key (shared with the SIP worker processes). */
-  nonceKey: Buffer,
 ): SipParts {
+  // Algorithms in use, for challenging unknown users like real ones (recomputed after a change).
+  let inUse: { sets: (readonly DigestAlgorithm[])[]; of: PbxConfig } | undefined;
+  extensions.onChange(() => (inUse = undefined));
+  const algorithmSets = () => {
+    const c = config();
+    if (!inUse || inUse.of !== c) {
+      inUse = { sets: extensions.list().filter((e) => e.enabled).map((e) => e.digestAlgorithms ?? c.sip.digest_algorithms), of: c };
+    }
+    return inUse.sets;
+  };
   const stack = new SipStack();
-  const auth = extensionDigestAuth(config, extensions, decoyKey, { key: nonceKey, issuer: 0 });
+  const auth = new DigestAuth(
+    () => ({ realm: config().sip.realm, nonceTtlSeconds: config().sip.nonce_ttl_seconds, algorithms: config().sip.digest_algorithms }),
+    (username) => {
+      const ext = extensions.get(username);
+      return ext?.enabled ? { secret: ext.secret, algorithms: ext.digestAlgorithms ?? config().sip.digest_algorithms } : undefined;
+    },
+    { key: decoyKey, sets: algorithmSets },
+  );
   const location = new Location(db, writeBehind, config().cluster.node_id);
   location.onChange((event, b) => {
     if (event === 'expired') log.info({ extension: b.aor, contact: b.contact }, `Registration of extension ${b.aor} at ${b.contact} expired`);
@@ -727,7 +668,22 @@ function createSip(
   const guessing = (ext: string, ip: string) => guard.guessing(ext, ip);
   const clientOf = (req: SipRequest, flow: Flow) => edges.clientOf(req, flow);
   const authenticator = { auth, log, onAuthFailure, guessing, clientOf };
-  const registrar = new Registrar(location, authenticator, isExtension, () => registrarOptions(config()), log);
+  const registrar = new Registrar(
+    location,
+    authenticator,
+    isExtension,
+    () => {
+      const s = config().sip;
+      return {
+        minExpires: s.min_expires,
+        maxExpires: s.max_expires,
+        defaultExpires: s.default_expires,
+        maxContacts: s.max_contacts_per_aor,
+        supported: ['path', 'outbound', 'gruu'],
+      };
+    },
+    log,
+  );
   const calls = new Calls(db, writeBehind, log);
   const local = new Set(hostAddresses());
   const isOurs = (host: string, port: number | null) => {
@@ -800,7 +756,7 @@ function createSip(
     calls: calls.counters,
     guard: guard.counters,
   });
-  return { stack, location, registrar, calls, proxy, auth, nonceKey, keepalive, guard, stats, agent, media, services };
+  return { stack, location, registrar, calls, proxy, auth, keepalive, guard, stats, agent, media, services };
 }
 
 /**

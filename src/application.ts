@@ -103,8 +103,6 @@ export interface SipParts {
   calls: Calls;
   proxy: SipProxy;
   auth: DigestAuth;
-  /** The digest nonces' key: the SIP worker processes open each other's nonces with it. */
-  nonceKey: Buffer;
   keepalive: NatKeepalive;
   guard: FloodGuard;
   stats(): SipStats;

@@ -193,10 +193,6 @@ export const ConfigSchema = Type.Object(
         max_contacts_per_aor: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
         // Ring time before an unanswered call ends with 480.
         no_answer_seconds: Type.Integer({ minimum: 5, maximum: 600, default: 60 }),
-        // Worker processes that answer REGISTERs on the SIP UDP port beside the main process
-        // (which keeps calls, subscriptions, TCP/TLS/WebSocket and every write): each reads
-        // the same port. 0 answers everything in one process. See docs/PERFORMANCE.md. Read at start.
-        workers: Type.Integer({ minimum: 0, maximum: 32, default: 0 }),
         // Send OPTIONS to each UDP contact this often to keep NAT bindings open (0 = off).
         keepalive_seconds: Type.Integer({ minimum: 0, maximum: 3600, default: 0 }),
         // OPTIONS to each enabled trunk's provider this often: up/down and round-trip time (0: off).

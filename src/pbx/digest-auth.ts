@@ -52,20 +52,8 @@ const NONCE_SLOTS = 1 << 20;
  */
 export const MD5_ONLY_CLIENTS = /\b(baresip|JsSIP|SIP\.js|sipsak|SIPp)\b/i;
 
-/** Several processes answering one SIP port: one key, and each process's nonces marked as its own. */
-export interface NonceOptions {
-  /** How many recent nonces' uses are tracked (default 2^20). */
-  slots?: number;
-  /** The HMAC key (default: random): the same in every process, so each can open the others' nonces. */
-  key?: Buffer;
-  /** This process's number in its nonces (default 0). */
-  issuer?: number;
-}
-
 export class DigestAuth {
-  private readonly key: Buffer;
-  private readonly issuer: number;
-  private readonly nonceSlots: number;
+  private readonly key = randomBytes(32);
   /** Nonces issued so far (mod 2^32); a nonce's number picks its slot in the ring below. */
   private issued = 0;
   /**
@@ -84,13 +72,10 @@ export class DigestAuth {
     private readonly settings: () => DigestAuthSettings,
     private readonly lookup: (username: string) => Credentials | undefined,
     private readonly decoys?: Decoys,
-    nonces: NonceOptions = {},
+    private readonly nonceSlots = NONCE_SLOTS,
   ) {
-    this.nonceSlots = nonces.slots ?? NONCE_SLOTS;
-    this.key = nonces.key ?? randomBytes(32);
-    this.issuer = nonces.issuer ?? 0;
-    this.owner = new Uint32Array(this.nonceSlots);
-    this.highestNc = new Uint32Array(this.nonceSlots);
+    this.owner = new Uint32Array(nonceSlots);
+    this.highestNc = new Uint32Array(nonceSlots);
   }
 
   private get o(): DigestAuthSettings {
@@ -170,8 +155,6 @@ export class DigestAuth {
     if (!user.algorithms.includes(algorithm)) return { ok: false, reason: 'wrong_password', username };
     if (!good) return { ok: false, reason: 'wrong_password', username };
     if (opened.age > this.o.nonceTtlSeconds) return { ok: false, reason: 'stale', username };
-    // Another process issued it and tracks its uses: a fresh one from here (the phone retries at once).
-    if (opened.issuer !== this.issuer) return { ok: false, reason: 'stale', username };
     const use = this.acceptCount(opened.n, qop ? parseInt(nc!, 16) : -1);
     if (use !== 'ok') return { ok: false, reason: use === 'evicted' ? 'stale' : 'replay', username };
     return { ok: true, username };
@@ -184,7 +167,7 @@ export class DigestAuth {
     buf.writeUInt32BE(now % 2 ** 32, 4);
     // Unique, not secret: the HMAC below is what makes a nonce unforgeable.
     const n = (this.issued = (this.issued + 1) >>> 0);
-    buf.writeUInt32BE(this.issuer, 8);
+    buf.writeUInt32BE(0, 8);
     buf.writeUInt32BE(n, 12);
     const slot = n % this.nonceSlots;
     this.owner[slot] = n;
@@ -194,13 +177,13 @@ export class DigestAuth {
   }
 
   /** The nonce's age in seconds and number, or null when it is not ours or not for this client. */
-  private openNonce(nonce: string, clientAddress: string): { age: number; n: number; issuer: number } | null {
+  private openNonce(nonce: string, clientAddress: string): { age: number; n: number } | null {
     const buf = Buffer.from(nonce, 'base64url');
     if (buf.length !== NONCE_BYTES) return null;
     const mac = this.mac(buf.subarray(0, 16), clientAddress);
     if (!timingSafeEqual(mac, buf.subarray(16))) return null;
     const made = buf.readUInt32BE(0) * 2 ** 32 + buf.readUInt32BE(4);
-    return { age: (Date.now() - made) / 1000, n: buf.readUInt32BE(12), issuer: buf.readUInt32BE(8) };
+    return { age: (Date.now() - made) / 1000, n: buf.readUInt32BE(12) };
   }
 
   private mac(data: Buffer, clientAddress: string): Buffer {

@@ -60,8 +60,6 @@ export class FloodGuard {
   private readonly allowList = new AddressList();
   readonly counters = { bans: 0, dropped: 0, throttled: 0 };
   registrations: Registrations = NO_REGISTRATIONS;
-  /** Told of each ban this guard decides (other processes reading the same port apply it). */
-  onBan: ((ip: string, until: number) => void) | null = null;
 
   constructor(
     private readonly settings: () => FloodSettings,
@@ -115,14 +113,6 @@ export class FloodGuard {
   }
 
   /**
-   * A failed authentication as `extension` counted toward its guessing throttle only: the
-   * source's own count is kept by another process (the primary, for a SIP worker).
-   */
-  extensionFailure(extension: string): void {
-    this.count(this.extensionFailures, extension, this.settings().auth_window_seconds);
-  }
-
-  /**
    * True when an attempt to authenticate as `extension` from `ip` must fail whatever the
    * password: the extension is being guessed at from many places, and `ip` is not where
    * one of its phones is registered from. The phone's own address keeps working.
@@ -153,11 +143,6 @@ export class FloodGuard {
     this.ban(ip, 'scanner', w.scanners, this.settings().ban_seconds, userAgent);
   }
 
-  /** A ban another process decided: its packets are dropped here too (it logged it). */
-  applyBan(ip: string, until: number): void {
-    if (until > Date.now()) this.banned.set(ip, until);
-  }
-
   bans(): { ip: string; until: string }[] {
     const now = Date.now();
     return [...this.banned].filter(([, u]) => u > now).map(([ip, u]) => ({ ip, until: new Date(u).toISOString() }));
@@ -165,10 +150,8 @@ export class FloodGuard {
 
   private ban(ip: string, reason: string, count: number, seconds: number, userAgent?: string): false {
     const s = this.settings();
-    const until = Date.now() + seconds * 1000;
-    this.banned.set(ip, until);
+    this.banned.set(ip, Date.now() + seconds * 1000);
     this.windows.delete(ip);
-    this.onBan?.(ip, until);
     this.counters.bans++;
     this.securityLog.write('ban', {
       ip,

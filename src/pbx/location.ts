@@ -62,8 +62,7 @@ export class Location {
 
   constructor(
     private readonly db: Db,
-    /** Null: a view kept for another process, which writes the bindings (a SIP worker's). */
-    private readonly writeBehind: WriteBehind | null,
+    private readonly writeBehind: WriteBehind,
     /** This node (cluster.node_id). Rows written before nodes were recorded ('') are its own. */
     readonly node = 'pbx1',
   ) {}
@@ -197,27 +196,6 @@ export class Location {
     for (const [e, b] of events) this.emit(e, b);
   }
 
-  /**
-   * A change another process reading this node's SIP port made (a SIP worker registered
-   * the phone): merged into this view by the binding's key (instance and reg-id, else
-   * contact), written behind here, and told to the listeners like a change made here.
-   */
-  apply(event: LocationEvent, b: Binding): void {
-    const binding: Binding = {
-      ...b,
-      contactParams: this.values.get(b.contactParams),
-      transport: this.values.get(b.transport),
-      sourceAddress: this.values.get(b.sourceAddress),
-      userAgent: this.values.maybe(b.userAgent),
-      q: this.values.maybe(b.q),
-    };
-    const list = this.byAor.get(b.aor) ?? NONE;
-    const next = list.filter((x) => !sameBinding(x, binding));
-    if (event === 'registered' || event === 'refreshed') next.push(binding);
-    else if (next.length === list.length) return; // already gone here
-    this.replace(b.aor, next, [[event, binding]]);
-  }
-
   private expire(now: number): void {
     for (const [aor, list] of this.byAor) {
       const live = list.filter((b) => b.expiresAt > now);
@@ -232,7 +210,6 @@ export class Location {
    * multi-row statements, however many registrations arrived in between.
    */
   private persist(aor: string): void {
-    if (!this.writeBehind) return;
     this.dirty.add(aor);
     this.writeBehind.put('registrations', async (trx) => {
       const aors = [...this.dirty];
@@ -278,11 +255,6 @@ export class Location {
   private emit(e: LocationEvent, b: Binding): void {
     for (const l of this.listeners) l(e, b);
   }
-}
-
-/** The registrar's rule for "the same binding" (RFC 5626 instance and reg-id, else the Contact URI). */
-function sameBinding(a: Binding, b: Binding): boolean {
-  return (b.instance !== null && a.instance === b.instance && a.regId === b.regId) || a.contact === b.contact;
 }
 
 function toRow(b: Binding, node: string) {

@@ -11,8 +11,7 @@ import { authenticate, unsupportedOptions, type Authenticator } from './request-
 import type { Registrar } from './registrar.js';
 import type { SipProxy } from './proxy.js';
 import type { Calls } from './calls.js';
-import type { FloodGuard } from './flood-guard.js';
-import { Admission } from './admission.js';
+import { SCANNER_UA, type FloodGuard } from './flood-guard.js';
 import type { ServiceAgent, ServiceApp } from './service-agent.js';
 
 const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, PRACK, UPDATE, REFER, INFO, MESSAGE, SUBSCRIBE, NOTIFY';
@@ -60,20 +59,33 @@ export interface SubscriptionHandler {
 }
 
 export class SipService implements StackDelegate {
-  private readonly admission: Admission;
-
-  constructor(private readonly d: SipServiceDeps) {
-    this.admission = new Admission({
-      stack: d.stack,
-      guard: d.guard,
-      ...(d.edges ? { edges: d.edges } : {}),
-      isTrunkAddress: (ip) => d.trunkCalls?.isTrunkAddress(ip) === true,
-    });
-  }
+  constructor(private readonly d: SipServiceDeps) {}
 
   /** Before the stack makes a transaction: floods and scanners are dropped without one. */
   admit(req: SipRequest, flow: Flow): boolean {
-    return this.admission.admit(req, flow);
+    if (this.d.trunkCalls?.isTrunkAddress(flow.remoteAddress)) return true;
+    const edge = this.d.edges?.has(flow.remoteAddress) === true;
+    const ip = edge ? this.d.edges!.clientOf(req, flow) : flow.remoteAddress;
+    // The edge's own requests (its OPTIONS probes) are never limited.
+    if (edge && ip === flow.remoteAddress) return true;
+    // Behind an edge the transport let the packet in: the phone's own ban is checked here.
+    if ((edge && !this.d.guard.admit(ip)) || !this.d.guard.request(ip, flow.reliable)) return this.refuse(req, flow, edge, 'Forbidden: banned');
+    const ua = req.get('user-agent');
+    if (ua && SCANNER_UA.test(ua)) {
+      // Scanners get no answer at all: nothing to learn (the guard decides on a ban).
+      this.d.guard.scanner(ip, ua, flow.reliable);
+      return this.refuse(req, flow, edge, 'Forbidden');
+    }
+    return true;
+  }
+
+  /**
+   * A refused request is dropped without a word, unless an edge proxy brought it: an edge
+   * that hears nothing takes this node for dead and stops sending it anyone's calls.
+   */
+  private refuse(req: SipRequest, flow: Flow, edge: boolean, reason: string): false {
+    if (edge && req.method !== 'ACK') this.d.stack.sendStateless(makeResponse(req, 403, reason), flow);
+    return false;
   }
 
   request(req: SipRequest, tx: ServerTransaction | null, flow: Flow): void {

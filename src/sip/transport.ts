@@ -4,8 +4,7 @@
 // same connection for streams), which is what makes phones behind NAT reachable.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
-import { isIP } from 'node:net';
-import { createServer as createTcpServer, connect as tcpConnect, type Server as TcpServer, type Socket } from 'node:net';
+import { createServer as createTcpServer, connect as tcpConnect, isIP, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, connect as tlsConnect, type ConnectionOptions, type TlsOptions } from 'node:tls';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -129,7 +128,6 @@ export class Transports {
 
   async close(): Promise<void> {
     for (const s of this.udp) s.close();
-    this.udpHosts.length = 0;
     for (const c of this.connections.values()) c.destroy();
     for (const w of this.wss) w.close();
     await Promise.all(this.servers.map((s) => new Promise<void>((ok) => s.close(() => ok()))));
@@ -140,10 +138,17 @@ export class Transports {
   private async listenUdp(spec: ListenSpec): Promise<void> {
     // '::' is dual-stack (IPv6 and IPv4); a specific IPv6 address is that address only.
     const socket = createSocket({ type: spec.host.includes(':') ? 'udp6' : 'udp4', ipv6Only: spec.host.includes(':') && spec.host !== '::', lookup: literalLookup });
+    socket.on('message', (buf, rinfo) => {
+      this.counters.received++;
+      // RFC 5626 keep-alive and stray CRLFs: ignore.
+      if (buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) return;
+      this.deliver(buf, this.makeUdpFlow(socket, rinfo.address, rinfo.port), false);
+    });
     await new Promise<void>((ok, fail) => {
       socket.once('error', fail);
       socket.bind(spec.port, spec.host, () => {
         socket.off('error', fail);
+        socket.on('error', () => this.counters.dropped++);
         ok();
       });
     });
@@ -153,56 +158,8 @@ export class Transports {
     } catch {
       /* kernel limits: keep defaults */
     }
-    this.attachUdp(socket, spec.host);
-  }
-
-  /**
-   * Reads a UDP socket another process bound and shares with this one (its handle sent
-   * over IPC): both read the same port, the kernel hands each datagram to one of them,
-   * and answers leave from that port whichever process sends them.
-   */
-  adoptUdp(socket: UdpSocket, host: string): void {
-    // Node makes a received socket with the default lookup (a tick per datagram sent).
-    for (const key of Object.getOwnPropertySymbols(socket)) {
-      const state = (socket as unknown as Record<symbol, { handle?: { lookup?: unknown } } | undefined>)[key];
-      if (state?.handle && typeof state.handle.lookup === 'function') {
-        const family = host.includes(':') ? 6 : 4;
-        state.handle.lookup = (address: string, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void) =>
-          literalLookup(address, family, callback);
-      }
-    }
-    this.attachUdp(socket, host);
-  }
-
-  /** The UDP sockets this process reads (to share them with another process). */
-  get udpSockets(): readonly { socket: UdpSocket; host: string }[] {
-    return this.udp.map((socket, i) => ({ socket, host: this.udpHosts[i]! }));
-  }
-
-  /**
-   * A datagram another process received on a shared UDP socket and passed here (see
-   * `steer`): handled as if it had arrived on this process's socket of `localPort`.
-   */
-  injectUdp(buf: Buffer, address: string, port: number, localPort: number): void {
-    const socket = this.udp.find((s) => this.local(s).port === localPort) ?? this.udp[0];
-    if (!socket) return;
-    this.counters.received++;
-    this.deliver(buf, this.makeUdpFlow(socket, address, port), false, true);
-  }
-
-  private readonly udpHosts: string[] = [];
-
-  private attachUdp(socket: UdpSocket, host: string): void {
-    socket.on('message', (buf, rinfo) => {
-      this.counters.received++;
-      // RFC 5626 keep-alive and stray CRLFs: ignore.
-      if (buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) return;
-      this.deliver(buf, this.makeUdpFlow(socket, rinfo.address, rinfo.port), false, false);
-    });
-    socket.on('error', () => this.counters.dropped++);
     this.udp.push(socket);
-    this.udpHosts.push(host);
-    this.bound.push({ transport: 'udp', address: host, port: this.local(socket).port });
+    this.bound.push({ transport: 'udp', address: spec.host, port: socket.address().port });
   }
 
   /** socket.address() is a syscall; a bound socket's address never changes. */
@@ -270,7 +227,7 @@ export class Transports {
           continue;
         }
         this.counters.received++;
-        this.deliver(frame, flow, true, true);
+        this.deliver(frame, flow, true);
       }
     });
     socket.on('error', () => socket.destroy());
@@ -317,13 +274,11 @@ export class Transports {
     this.bound.push({ transport: spec.transport, address: spec.host, port: (http.address() as { port: number }).port });
   }
 
-  private deliver(buf: Buffer, flow: Flow, stream: boolean, steered = true): void {
+  private deliver(buf: Buffer, flow: Flow, stream: boolean): void {
     if (this.admit && !this.admit(flow.remoteAddress)) {
       this.counters.dropped++;
       return;
     }
-    // A datagram on a shared socket that another process owns goes there unparsed.
-    if (!steered && this.steer?.(buf, flow)) return;
     this.wire.trace?.('in', flow, buf);
     let message: AnyMessage;
     try {
@@ -341,12 +296,6 @@ export class Transports {
       this.onError?.(err as Error, flow);
     }
   }
-
-  /**
-   * Asked for each datagram read from a UDP socket (after `admit`), before it is parsed:
-   * true when it was passed to another process that reads the same socket.
-   */
-  steer: ((datagram: Buffer, flow: Flow) => boolean) | null = null;
 
   /** Told about a message whose handling threw (a bug, or a case nobody foresaw). */
   onError: ((err: Error, flow: Flow) => void) | null = null;
@@ -472,9 +421,10 @@ class WsFlow extends ConnectionFlow {
 /**
  * dgram's lookup for each send: an address literal (every peer a flow names) is answered
  * at once. The default (dns.lookup) answers a literal on the next tick, which costs each
- * datagram sent a closure and a trip through the tick queue. A name goes to dns.lookup.
+ * datagram sent a closure and a trip through the tick queue: 16 % more registrations a
+ * second without it (docs/PERFORMANCE.md). A name still goes to dns.lookup.
  */
-export function literalLookup(hostname: string, options: LookupOneOptions | number, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+function literalLookup(hostname: string, options: LookupOneOptions | number, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
   const family = isIP(hostname);
   if (family) return callback(null, hostname, family);
   // dgram passes the socket's family as a number.

@@ -65,20 +65,11 @@ export interface ConfigOptions {
 /** PBX_TEST_HTTP_WORKERS=n runs every server the tests start with n HTTP worker processes (api.workers). */
 export const HTTP_WORKERS = Number(process.env['PBX_TEST_HTTP_WORKERS'] ?? 0);
 
-/** PBX_TEST_SIP_WORKERS=n runs every server the tests start with n SIP worker processes (sip.workers). */
-export const SIP_WORKERS = Number(process.env['PBX_TEST_SIP_WORKERS'] ?? 0);
-
-/** `sip.workers: n` added to a config text (into its sip section when it has one). */
-export function withSipWorkers(text: string, n: number): string {
-  if (!n) return text;
-  return /^sip:\s*$/m.test(text) ? text.replace(/^sip:\s*$/m, `sip:\n  workers: ${n}`) : `${text}${text.endsWith('\n') ? '' : '\n'}sip:\n  workers: ${n}\n`;
-}
-
 export function writeConfig(dir: string, o: ConfigOptions & { sipPort: number }): string {
   const file = join(dir, 'config.yml');
   writeFileSync(
     file,
-    withSipWorkers(`server:
+    `server:
   name: test-pbx
   external_ip: ${o.externalIp ?? '127.0.0.1'}
   sip_port: ${o.sipPort}
@@ -94,7 +85,7 @@ database:
 ${o.postgresUrl ? `  type: postgresql\n  url: "${o.postgresUrl}"` : '  path: data/pbx.db'}
 logging:
   level: ${o.logLevel ?? 'debug'}
-${o.extra ?? ''}`, SIP_WORKERS),
+${o.extra ?? ''}`,
   );
   return file;
 }

@@ -123,7 +123,7 @@ describe('answering a challenge', () => {
 
   test('a nonce whose slot a newer nonce took is stale (the phone retries with a fresh one), and the fresh one is accepted', () => {
     // 8 slots: the ninth nonce issued after it takes the first nonce's slot.
-    const auth = new DigestAuth(() => ({ realm: 'pbx.test', nonceTtlSeconds: 60, algorithms: ['MD5'] }), (u) => users[u], undefined, { slots: 8 });
+    const auth = new DigestAuth(() => ({ realm: 'pbx.test', nonceTtlSeconds: 60, algorithms: ['MD5'] }), (u) => users[u], undefined, 8);
     const creds = { username: '2002', password: users['2002']!.secret };
     const signed = (value: string, nc = 1) => {
       const r = register('2002');
