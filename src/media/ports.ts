@@ -4,6 +4,7 @@
 // straight to the next, whose phone might still get the old call's packets.
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { literalLookup } from '../util/net.js';
 
 export interface PortRange {
   /** Address to bind (0.0.0.0 or :: for all). */
@@ -83,7 +84,7 @@ async function bindPair(address: string, port: number): Promise<MediaPorts | nul
 
 function bind(address: string, port: number): Promise<Socket | null> {
   return new Promise((resolve) => {
-    const s = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', ipv6Only: isIPv6(address) && address !== '::' });
+    const s = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', ipv6Only: isIPv6(address) && address !== '::', lookup: literalLookup });
     const fail = () => {
       s.close();
       resolve(null);

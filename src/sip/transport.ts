@@ -3,8 +3,7 @@
 // requests to a phone go back over that flow (source address and port for UDP, the
 // same connection for streams), which is what makes phones behind NAT reachable.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
-import { createServer as createTcpServer, connect as tcpConnect, isIP, type Server as TcpServer, type Socket } from 'node:net';
+import { createServer as createTcpServer, connect as tcpConnect, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, connect as tlsConnect, type ConnectionOptions, type TlsOptions } from 'node:tls';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -14,7 +13,7 @@ import { FramingError, StreamFramer } from './stream-framer.js';
 import { parseMessage, SipMessageError, DEFAULT_LIMITS, type PartialRequest } from './parser.js';
 import type { AnyMessage } from './message.js';
 import { formatHost } from './uri.js';
-import { unmapIPv4 } from '../util/net.js';
+import { literalLookup, unmapIPv4 } from '../util/net.js';
 
 export type TransportKind = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
 
@@ -416,19 +415,6 @@ class WsFlow extends ConnectionFlow {
   destroy(): void {
     this.ws.terminate();
   }
-}
-
-/**
- * dgram's lookup for each send: an address literal (every peer a flow names) is answered
- * at once. The default (dns.lookup) answers a literal on the next tick, which costs each
- * datagram sent a closure and a trip through the tick queue: 16 % more registrations a
- * second without it (docs/PERFORMANCE.md). A name still goes to dns.lookup.
- */
-function literalLookup(hostname: string, options: LookupOneOptions | number, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
-  const family = isIP(hostname);
-  if (family) return callback(null, hostname, family);
-  // dgram passes the socket's family as a number.
-  dnsLookup(hostname, typeof options === 'number' ? { family: options } : { ...options, all: false }, callback);
 }
 
 /** The server port a UDP flow id (`udp:<local port>|<remote>`) was received on. */

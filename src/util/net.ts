@@ -1,7 +1,22 @@
 // Address helpers shared by the guards, the doctor and the composition root.
 import { createSocket } from 'node:dgram';
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { BlockList, isIP, isIPv4, isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
+
+/**
+ * A dgram socket's lookup (its `lookup` option), run for every datagram sent: an address
+ * literal (every SIP flow and RTP peer is one) is answered at once. The default
+ * (dns.lookup) answers a literal on the next tick, which costs each datagram a closure
+ * and a trip through the tick queue: 16 % more SIP registrations a second without it
+ * (docs/PERFORMANCE.md). A name still goes to dns.lookup.
+ */
+export function literalLookup(hostname: string, options: LookupOneOptions | number, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const family = isIP(hostname);
+  if (family) return callback(null, hostname, family);
+  // dgram passes the socket's family as a number.
+  dnsLookup(hostname, typeof options === 'number' ? { family: options } : { ...options, all: false }, callback);
+}
 
 /** `::ffff:10.0.0.5` (an IPv4 peer on a dual-stack socket) is 10.0.0.5. */
 export function unmapIPv4(ip: string): string {
