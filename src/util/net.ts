@@ -8,8 +8,8 @@ import { networkInterfaces } from 'node:os';
  * A dgram socket's lookup (its `lookup` option), run for every datagram sent: an address
  * literal (every SIP flow and RTP peer is one) is answered at once. The default
  * (dns.lookup) answers a literal on the next tick, which costs each datagram a closure
- * and a trip through the tick queue: 16 % more SIP registrations a second without it
- * (docs/PERFORMANCE.md). A name still goes to dns.lookup.
+ * and a trip through the tick queue (3 % of a registration's CPU, docs/PERFORMANCE.md).
+ * A name still goes to dns.lookup.
  */
 export function literalLookup(hostname: string, options: LookupOneOptions | number, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
   const family = isIP(hostname);
