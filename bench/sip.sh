@@ -39,7 +39,9 @@ EXT_VIA=${EXT_VIA:-api}                     # api: first extension with `pbx ext
 REG_START=${REG_START:-2000}; REG_MAX=${REG_MAX:-64000}
 CALL_START=${CALL_START:-500}; CALL_MAX=${CALL_MAX:-16000}
 BISECT=${BISECT:-2}                         # bisection steps after the first failing rate
-SERVERS=${SERVERS:-pbx kamailio}
+SERVERS=${SERVERS:-pbx kamailio}            # also: edge1, edge2 (the Kamailio edge of contrib/kamailio with one or two pbx nodes on PostgreSQL)
+EDGE_PORT=${EDGE_PORT:-35060}               # the edge's UDP port (edge1, edge2); its nodes use PBX_SIP_PORT+1.. and PBX_API_PORT+1..
+PG_PORT=${PG_PORT:-15432}                   # the PostgreSQL the edge runs start (edge1, edge2)
 KEEP_TMP=${KEEP_TMP:-0}
 REG_SOCKETS=${REG_SOCKETS:-1}               # >1: each registering SIPp sends from this many UDP sockets (-t un -max_socket), as phones each have their own (bench/sipp/register-phones.xml)
 PBX_NODE_ARGS=${PBX_NODE_ARGS:-}             # more node flags for the pbx, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (then bench/cpu-profile.mjs)
@@ -68,6 +70,7 @@ cleanup() {
     if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null || true; fi
   done
   for pid in "${PIDS_TO_STOP[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "${PG_CTL[*]:-}" ]; then "${PG_CTL[@]}" -m immediate -w stop > /dev/null 2>&1 || true; fi
   if [ "$KEEP_TMP" = 1 ] || [ $rc -ne 0 ]; then
     echo "(logs and files kept in $TMP)" >&2
   else
@@ -294,10 +297,13 @@ ramp() { # kind server_port start max
 
 # ---- servers -----------------------------------------------------------------------
 SERVER_PID=""
-server_pids() { # the server's main process and its children (Kamailio's workers)
-  [ -n "$SERVER_PID" ] || return 0
-  echo "$SERVER_PID"
-  ps -o pid= --ppid "$SERVER_PID" 2>/dev/null || true
+CLUSTER_PIDS=()  # an edge run's pbx nodes and PostgreSQL, besides the edge (SERVER_PID)
+server_pids() { # the server's main process and its children (Kamailio's workers); an edge run's nodes and database too
+  local p
+  for p in ${SERVER_PID:+"$SERVER_PID"} "${CLUSTER_PIDS[@]}"; do
+    echo "$p"
+    ps -o pid= --ppid "$p" 2>/dev/null || true
+  done
 }
 
 # Starts `pbx serve` on the config in $TMP/pbx (logs appended to $TMP/pbx/pbx.log).
@@ -359,6 +365,11 @@ EOF
   start_pbx_process
   # The other extensions through the REST API (the same store; `pbx ext add` spawns a process per extension).
   [ "$EXT_VIA" = cli ] && return 0
+  create_extensions "$PBX_API_PORT"
+}
+
+# Every extension of users.csv but the first, through the REST API on port $1.
+create_extensions() {
   TOKEN=$TOKEN node --input-type=module -e '
     import { readFileSync } from "node:fs";
     const rows = readFileSync(process.argv[1], "utf8").trim().split("\n").slice(1).map((l) => l.split(";"));
@@ -376,7 +387,7 @@ EOF
       }
     }
     await Promise.all(Array.from({ length: 4 }, worker));
-  ' "$TMP/users.csv" "$PBX_API_PORT" || die "creating extensions through the API failed"
+  ' "$TMP/users.csv" "$1" || die "creating extensions through the API failed"
 }
 
 # Writes the Kamailio files (same users and passwords) and starts it.
@@ -397,19 +408,131 @@ start_kamailio_process() {
   local dir=$TMP/kamailio
   wait_port_free "$KAM_PORT" KAM_PORT
   (cd "$dir" && exec kamailio "${KAM_ARGS[@]}" -DD -E >> "$dir/kamailio.log" 2>&1) &
-  SERVER_PID=$!
+  kamailio_started $! "$dir/kamailio.log"
+  sleep 1
+}
+
+kamailio_started() { # pid log: the server's process, once it has forked its UDP workers
+  SERVER_PID=$1
   PIDS_TO_STOP+=("$SERVER_PID")
   for _ in $(seq 1 100); do
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$dir/kamailio.log" >&2; die "kamailio exited"; }
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$2" >&2; die "kamailio exited"; }
     [ "$(ps -o pid= --ppid "$SERVER_PID" | wc -l)" -ge "$KAMAILIO_CHILDREN" ] && break
     sleep 0.1
   done
-  sleep 1
+}
+
+# ---- the edge: Kamailio (contrib/kamailio/kamailio.cfg) in front of pbx nodes on PostgreSQL
+PG_CTL=()
+PG_PID=""
+# Starts a PostgreSQL of this run's own (once), on 127.0.0.1:$PG_PORT, trusting local logins.
+setup_postgres() {
+  [ -n "$PG_PID" ] && return 0
+  local bin dir=$TMP/pg as=()
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  { [ -n "$bin" ] && [ -x "$bin/initdb" ]; } || die "PostgreSQL is not installed (apt-get install -y postgresql): the edge runs need it"
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then chmod 755 "$TMP"; chown postgres "$dir"; as=(runuser -u postgres --); fi
+  "${as[@]}" "$bin/initdb" -D "$dir/data" -U postgres -E UTF8 --locale=C --auth=trust --no-sync > "$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+  PG_CTL=("${as[@]}" "$bin/pg_ctl" -D "$dir/data")
+  "${PG_CTL[@]}" -l "$dir/server.log" -w -t 30 -o "-p $PG_PORT -c listen_addresses='127.0.0.1' -c unix_socket_directories='$dir' -c fsync=off -c synchronous_commit=off -c max_connections=100" start > /dev/null \
+    || { cat "$dir/server.log" >&2; die "PostgreSQL did not start on port $PG_PORT; set PG_PORT"; }
+  PG_PID=$(head -1 "$dir/data/postmaster.pid")
+  PG_CREATEDB=("${as[@]}" "$bin/createdb" -h "$dir" -p "$PG_PORT" -U postgres)
+}
+
+# pbx nodes 1..$1 on one new database, extensions created through node 1, and the edge in front.
+setup_edge() {
+  local n=$1 i dir db="pbx_$LABEL" first last pbx=(node "$ROOT/bin/pbx.js")
+  setup_postgres
+  "${PG_CREATEDB[@]}" "$db" || die "createdb $db failed"
+  EDGE_DIR=$TMP/$LABEL
+  EDGE_NODES=$n
+  for i in $(seq 1 "$n"); do
+    dir=$EDGE_DIR/node$i
+    mkdir -p "$dir/data"
+    ! port_busy $((PBX_SIP_PORT + i)) || die "UDP port $((PBX_SIP_PORT + i)) is in use; set PBX_SIP_PORT"
+    cat > "$dir/config.yml" <<EOF
+# Written by bench/sip.sh: node $i of $n behind the edge
+server:
+  name: bench-node$i
+  external_ip: 127.0.0.1
+  sip_port: $((PBX_SIP_PORT + i))
+  sip_host: 127.0.0.1
+api:
+  host: 127.0.0.1
+  port: $((PBX_API_PORT + i))
+database:
+  type: postgresql
+  url: "postgres://postgres@127.0.0.1:$PG_PORT/$db"
+cluster:
+  node_id: node$i
+  edge_addresses: [127.0.0.1]
+sip:
+  min_expires: 60
+voicemail:
+  enabled: false
+logging:
+  level: $PBX_LOG_LEVEL
+EOF
+  done
+  first=$(sed -n 1p "$TMP/users.csv")
+  "${pbx[@]}" ext add "${first%%;*}" --password "${first#*;}" --digest-algorithms MD5 --config "$EDGE_DIR/node1/config.yml" > "$EDGE_DIR/ext-add.out" 2>&1 || { cat "$EDGE_DIR/ext-add.out" >&2; die "pbx ext add failed"; }
+  TOKEN=$("${pbx[@]}" token create --name bench --config "$EDGE_DIR/node1/config.yml" 2>/dev/null | tail -1)
+  [ -n "$TOKEN" ] || die "pbx token create failed"
+  # Every node seals and opens the SIP secrets in the shared database with the same key.
+  for i in $(seq 2 "$n"); do cp "$EDGE_DIR/node1/data/secret.key" "$EDGE_DIR/node$i/data/"; done
+  start_edge_processes
+  create_extensions $((PBX_API_PORT + 1))
+  # The last node has them too (the others learn through PostgreSQL's notifications).
+  last=$(tail -1 "$TMP/users.csv" | cut -d';' -f1)
+  for _ in $(seq 1 300); do
+    node -e "fetch('http://127.0.0.1:$((PBX_API_PORT + n))/api/extensions/$last', { headers: { authorization: 'Bearer $TOKEN' } }).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  die "node $n did not learn the extensions created through node 1"
+}
+
+start_edge_processes() {
+  local i dir pid list=$EDGE_DIR/pbx-nodes.list
+  CLUSTER_PIDS=("$PG_PID")
+  : > "$list"
+  for i in $(seq 1 "$EDGE_NODES"); do
+    dir=$EDGE_DIR/node$i
+    wait_port_free $((PBX_SIP_PORT + i)) PBX_SIP_PORT
+    # shellcheck disable=SC2086
+    node --max-semi-space-size=64 $PBX_NODE_ARGS "$ROOT/bin/pbx.js" serve --config "$dir/config.yml" >> "$dir/pbx.log" 2>&1 &
+    pid=$!
+    PIDS_TO_STOP+=("$pid"); CLUSTER_PIDS+=("$pid")
+    for _ in $(seq 1 200); do
+      kill -0 "$pid" 2>/dev/null || { cat "$dir/pbx.log" >&2; die "pbx node $i exited"; }
+      node -e "fetch('http://127.0.0.1:$((PBX_API_PORT + i))/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))" 2>/dev/null && break
+      sleep 0.1
+    done
+    echo "1 sip:127.0.0.1:$((PBX_SIP_PORT + i))" >> "$list"
+  done
+  mkdir -p "$EDGE_DIR/run"
+  wait_port_free "$EDGE_PORT" EDGE_PORT
+  # The edge config as shipped; pike off (every phone of the bench is one source address).
+  kamailio -DD -E -f "$ROOT/contrib/kamailio/kamailio.cfg" -Y "$EDGE_DIR/run" -n "$KAMAILIO_CHILDREN" -m "$KAMAILIO_SHM" \
+    -A "EDGE_LISTEN=udp:127.0.0.1:$EDGE_PORT" -A "DISPATCHER_LIST=\"$list\"" -A PROBE_SECONDS=1 -A PIKE_REQUESTS=1000000000 -A LOG_LEVEL=1 \
+    >> "$EDGE_DIR/edge.log" 2>&1 &
+  kamailio_started $! "$EDGE_DIR/edge.log"
+  # The dispatcher's first OPTIONS probes mark the nodes up.
+  sleep 3
+}
+
+stop_edge_nodes() {
+  local p
+  for p in "${CLUSTER_PIDS[@]}"; do [ "$p" = "$PG_PID" ] || stop_pid "$p"; done
+  CLUSTER_PIDS=()
 }
 
 stop_server() {
   [ -n "$SERVER_PID" ] && stop_pid "$SERVER_PID"
   SERVER_PID=""
+  [ ${#CLUSTER_PIDS[@]} -gt 0 ] && stop_edge_nodes
+  return 0
 }
 
 other_note() { # a warning when other processes competed for the CPU during the best step
@@ -438,7 +561,9 @@ for S in $SERVERS; do
   case $S in
     pbx) setup_pbx; PORT=$PBX_SIP_PORT ;;
     kamailio) setup_kamailio; PORT=$KAM_PORT ;;
-    *) die "unknown server $S (SERVERS=\"pbx kamailio\")" ;;
+    edge1) setup_edge 1; PORT=$EDGE_PORT ;;
+    edge2) setup_edge 2; PORT=$EDGE_PORT ;;
+    *) die "unknown server $S (SERVERS=\"pbx kamailio edge1 edge2\")" ;;
   esac
   echo "$S: registrations (REGISTER → 401 → REGISTER with MD5 digest → 200), $USERS users"
   SIPP_PROCS=$REG_SIPP_PROCS
@@ -452,7 +577,7 @@ for S in $SERVERS; do
   # behind (transactions kept 32 s after their final response, a large heap) is gone.
   stop_server
   sleep "$SETTLE_SECONDS"
-  case $S in pbx) start_pbx_process ;; kamailio) start_kamailio_process ;; esac
+  case $S in pbx) start_pbx_process ;; kamailio) start_kamailio_process ;; edge*) start_edge_processes ;; esac
   SIPP_PROCS=$CALL_SIPP_PROCS
   register_callees "$PORT"
   start_uas
@@ -469,6 +594,12 @@ for S in $SERVERS; do
     if [ "$lines" -gt 0 ]; then
       sed -n 's/.*"msg":"\([^"]*\)".*/\1/p' "$TMP/pbx/pbx.log" | sed 's/[0-9]\{3,\}/N/g' | sort | uniq -c | sort -rn | head -8 | sed 's/^ */    /'
     fi
+  elif [ "$S" != kamailio ]; then
+    lines=$(cat "$EDGE_DIR"/node*/pbx.log | grep -c . || true)
+    echo "  pbx nodes' logs: $lines line(s) at logging.level $PBX_LOG_LEVEL"
+    if [ "$lines" -gt 0 ]; then
+      cat "$EDGE_DIR"/node*/pbx.log | sed -n 's/.*"msg":"\([^"]*\)".*/\1/p' | sed 's/[0-9]\{3,\}/N/g' | sort | uniq -c | sort -rn | head -8 | sed 's/^ */    /'
+    fi
   else
     lines=$(grep -c "ERROR\|WARN\|CRITICAL" "$TMP/kamailio/kamailio.log" || true)
     echo "  kamailio log: $lines error/warning line(s)"
@@ -480,15 +611,25 @@ for S in $SERVERS; do
 done
 
 ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0 && a != "") printf "%.2f", a / b; else print "-" }'; }
+# A side-by-side table of servers $1 and $2 (keys of REG, CALL …), headed $3 and $4, ratio $2/$1 named $5.
+table() {
+  local a=$1 b=$2
+  printf '%-40s | %10s | %10s | %s\n' "metric" "$3" "$4" "$5"
+  printf '%-40s-+-%10s-+-%10s-+-%s\n' "----------------------------------------" "----------" "----------" "--------------------"
+  printf '%-40s | %10s | %10s | %s\n' "registrations/s (digest auth)" "${REG[$a]:--}" "${REG[$b]:--}" "$(ratio "${REG[$a]:-}" "${REG[$b]:-}")"
+  printf '%-40s | %10s | %10s | %s\n' "calls/s (407 + INVITE/200/ACK/BYE)" "${CALL[$a]:--}" "${CALL[$b]:--}" "$(ratio "${CALL[$a]:-}" "${CALL[$b]:-}")"
+  printf '%-40s | %10s | %10s |\n' "  server CPU % at best reg rate" "${REG_CPU[$a]:--}" "${REG_CPU[$b]:--}"
+  printf '%-40s | %10s | %10s |\n' "  server CPU % at best call rate" "${CALL_CPU[$a]:--}" "${CALL_CPU[$b]:--}"
+  printf '%-40s | %10s | %10s |\n' "  SIPp CPU % at best reg rate" "${REG_SIPP[$a]:--}" "${REG_SIPP[$b]:--}"
+  printf '%-40s | %10s | %10s |\n' "  SIPp CPU % at best call rate (UAC+UAS)" "${CALL_SIPP[$a]:--}" "${CALL_SIPP[$b]:--}"
+}
 echo "Results (best rate with < 1 % failed and ≥ 90 % of the target; $(nproc) cores shared by the server and SIPp)"
-printf '%-40s | %10s | %10s | %s\n' "metric" "pbx" "kamailio" "ratio (pbx/kamailio)"
-printf '%-40s-+-%10s-+-%10s-+-%s\n' "----------------------------------------" "----------" "----------" "--------------------"
-printf '%-40s | %10s | %10s | %s\n' "registrations/s (digest auth)" "${REG[pbx]:--}" "${REG[kamailio]:--}" "$(ratio "${REG[pbx]:-}" "${REG[kamailio]:-}")"
-printf '%-40s | %10s | %10s | %s\n' "calls/s (407 + INVITE/200/ACK/BYE)" "${CALL[pbx]:--}" "${CALL[kamailio]:--}" "$(ratio "${CALL[pbx]:-}" "${CALL[kamailio]:-}")"
-printf '%-40s | %10s | %10s |\n' "  server CPU % at best reg rate" "${REG_CPU[pbx]:--}" "${REG_CPU[kamailio]:--}"
-printf '%-40s | %10s | %10s |\n' "  server CPU % at best call rate" "${CALL_CPU[pbx]:--}" "${CALL_CPU[kamailio]:--}"
-printf '%-40s | %10s | %10s |\n' "  SIPp CPU % at best reg rate" "${REG_SIPP[pbx]:--}" "${REG_SIPP[kamailio]:--}"
-printf '%-40s | %10s | %10s |\n' "  SIPp CPU % at best call rate (UAC+UAS)" "${CALL_SIPP[pbx]:--}" "${CALL_SIPP[kamailio]:--}"
+table pbx kamailio pbx kamailio "ratio (pbx/kamailio)"
 echo "$SIPP_VERSION ($REG_SIPP_PROCS processes for registrations, $CALL_SIPP_PROCS UAC + $CALL_SIPP_PROCS UAS for calls) | kamailio $KAM_VERSION (-n $KAMAILIO_CHILDREN, -m $KAMAILIO_SHM) | pbx $PBX_VERSION, node $(node -v) | nproc $(nproc) | $CPU_MODEL"
+if [ -n "${REG[edge1]:-}${REG[edge2]:-}" ]; then
+  echo
+  echo "Behind the edge (contrib/kamailio, pbx nodes on one PostgreSQL; server CPU counts the edge, the nodes and PostgreSQL)"
+  table edge2 edge1 "two nodes" "one node" "ratio (two/one)"
+fi
 if [ "$NOISY" = 1 ]; then echo "! some best steps shared the CPU with other processes (see \"other\" above); the figures are not clean"; fi
 echo "(benchmark took $(( $(date +%s) - BENCH_T0 )) s)"
