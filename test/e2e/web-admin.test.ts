@@ -525,8 +525,11 @@ test('a long extension list is read a page at a time: the pager walks it, the se
     await go(page, 'Dashboard');
     await page.getByRole('heading', { name: 'Registered phones' }).waitFor();
     await page.waitForFunction(() => !document.body.innerText.includes('Loading'));
+    // The page asks for its lines' registrations once its phones are listed: wait for that request itself.
+    const lines = page.waitForRequest((r) => /\/api\/registrations\?extensions=\d/.test(r.url()), { timeout: 10_000 });
     await go(page, 'Phones');
     await page.locator('tr[data-mac]').first().waitFor();
+    await lines;
     await page.getByText('registered', { exact: false }).first().waitFor();
   } finally {
     page.off('request', onRequest);
