@@ -308,20 +308,28 @@ server_pids() { # the server's main process and its children (Kamailio's workers
 
 # Starts `pbx serve` on the config in $TMP/pbx (logs appended to $TMP/pbx/pbx.log).
 start_pbx_process() {
-  local dir=$TMP/pbx ready=0
+  local dir=$TMP/pbx
   wait_port_free "$PBX_SIP_PORT" PBX_SIP_PORT
   # The node flags npm start and pbx.service use (PBX_NODE_ARGS adds more, e.g. --cpu-prof).
+  local size; size=$(log_size "$dir/pbx.log")
   # shellcheck disable=SC2086
   node --max-semi-space-size=64 $PBX_NODE_ARGS "$ROOT/bin/pbx.js" serve --config "$dir/config.yml" >> "$dir/pbx.log" 2>&1 &
   SERVER_PID=$!
   PIDS_TO_STOP+=("$SERVER_PID")
-  # Ready when it logs "API port:" (info level) or answers /health (any level).
+  pbx_ready "$SERVER_PID" "$dir/pbx.log" "$PBX_API_PORT" "$size"
+}
+
+log_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+
+pbx_ready() { # pid log api_port log-size-before-start: waits until that pbx logs "API port:" (info level) or answers /health (any level)
   for _ in $(seq 1 200); do
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$dir/pbx.log" >&2; die "pbx serve exited"; }
-    if grep -q "API port:" "$dir/pbx.log" || node -e "fetch('http://127.0.0.1:$PBX_API_PORT/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))" 2>/dev/null; then ready=1; break; fi
+    kill -0 "$1" 2>/dev/null || { cat "$2" >&2; die "pbx serve exited ($2)"; }
+    # Only what this start wrote: a restart appends to the same log.
+    if tail -c +$(($4 + 1)) "$2" | grep -q "API port:" || node -e "fetch('http://127.0.0.1:$3/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))" 2>/dev/null; then return 0; fi
     sleep 0.1
   done
-  [ $ready = 1 ] || { cat "$dir/pbx.log" >&2; die "pbx did not become ready"; }
+  cat "$2" >&2
+  die "pbx did not become ready ($2)"
 }
 
 # Writes the pbx config, creates the extensions and starts the server.
@@ -494,21 +502,18 @@ EOF
 }
 
 start_edge_processes() {
-  local i dir pid list=$EDGE_DIR/pbx-nodes.list
+  local i dir pid size list=$EDGE_DIR/pbx-nodes.list
   CLUSTER_PIDS=("$PG_PID")
   : > "$list"
   for i in $(seq 1 "$EDGE_NODES"); do
     dir=$EDGE_DIR/node$i
     wait_port_free $((PBX_SIP_PORT + i)) PBX_SIP_PORT
+    size=$(log_size "$dir/pbx.log")
     # shellcheck disable=SC2086
     node --max-semi-space-size=64 $PBX_NODE_ARGS "$ROOT/bin/pbx.js" serve --config "$dir/config.yml" >> "$dir/pbx.log" 2>&1 &
     pid=$!
     PIDS_TO_STOP+=("$pid"); CLUSTER_PIDS+=("$pid")
-    for _ in $(seq 1 200); do
-      kill -0 "$pid" 2>/dev/null || { cat "$dir/pbx.log" >&2; die "pbx node $i exited"; }
-      node -e "fetch('http://127.0.0.1:$((PBX_API_PORT + i))/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))" 2>/dev/null && break
-      sleep 0.1
-    done
+    pbx_ready "$pid" "$dir/pbx.log" $((PBX_API_PORT + i)) "$size"
     echo "1 sip:127.0.0.1:$((PBX_SIP_PORT + i))" >> "$list"
   done
   mkdir -p "$EDGE_DIR/run"
@@ -533,6 +538,16 @@ stop_server() {
   SERVER_PID=""
   [ ${#CLUSTER_PIDS[@]} -gt 0 ] && stop_edge_nodes
   return 0
+}
+
+pbx_log_summary() { # title log…: what the pbx logged at warn and above (or everything at info), most frequent first
+  local title=$1 lines
+  shift
+  lines=$(cat "$@" | grep -c . || true)
+  echo "  $title: $lines line(s) at logging.level $PBX_LOG_LEVEL"
+  if [ "$lines" -gt 0 ]; then
+    cat "$@" | sed -n 's/.*"msg":"\([^"]*\)".*/\1/p' | sed 's/[0-9]\{3,\}/N/g' | sort | uniq -c | sort -rn | head -8 | sed 's/^ */    /'
+  fi
 }
 
 other_note() { # a warning when other processes competed for the CPU during the best step
@@ -588,18 +603,9 @@ for S in $SERVERS; do
   stop_uas
   stop_server
   if [ "$S" = pbx ]; then
-    # What the pbx logged at warn and above (or everything at info), most frequent first.
-    lines=$(grep -c . "$TMP/pbx/pbx.log" || true)
-    echo "  pbx log: $lines line(s) at logging.level $PBX_LOG_LEVEL"
-    if [ "$lines" -gt 0 ]; then
-      sed -n 's/.*"msg":"\([^"]*\)".*/\1/p' "$TMP/pbx/pbx.log" | sed 's/[0-9]\{3,\}/N/g' | sort | uniq -c | sort -rn | head -8 | sed 's/^ */    /'
-    fi
+    pbx_log_summary "pbx log" "$TMP/pbx/pbx.log"
   elif [ "$S" != kamailio ]; then
-    lines=$(cat "$EDGE_DIR"/node*/pbx.log | grep -c . || true)
-    echo "  pbx nodes' logs: $lines line(s) at logging.level $PBX_LOG_LEVEL"
-    if [ "$lines" -gt 0 ]; then
-      cat "$EDGE_DIR"/node*/pbx.log | sed -n 's/.*"msg":"\([^"]*\)".*/\1/p' | sed 's/[0-9]\{3,\}/N/g' | sort | uniq -c | sort -rn | head -8 | sed 's/^ */    /'
-    fi
+    pbx_log_summary "pbx nodes' logs" "$EDGE_DIR"/node*/pbx.log
   else
     lines=$(grep -c "ERROR\|WARN\|CRITICAL" "$TMP/kamailio/kamailio.log" || true)
     echo "  kamailio log: $lines error/warning line(s)"
@@ -610,8 +616,8 @@ for S in $SERVERS; do
   echo
 done
 
-ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0 && a != "") printf "%.2f", a / b; else print "-" }'; }
-# A side-by-side table of servers $1 and $2 (keys of REG, CALL …), headed $3 and $4, ratio $2/$1 named $5.
+ratio() { awk -v a="${1:-}" -v b="${2:-0}" 'BEGIN { if (b > 0 && a != "") printf "%.2f", a / b; else print "-" }'; }
+# A side-by-side table of servers $1 and $2 (keys of REG, CALL …), headed $3 and $4, ratio $1/$2 named $5.
 table() {
   local a=$1 b=$2
   printf '%-40s | %10s | %10s | %s\n' "metric" "$3" "$4" "$5"
