@@ -155,7 +155,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   const admins = new AdminStore(db, tokens);
   const firstAdminSetup = new FirstAdminSetup(admins, join(dirname(config().security.key_file), 'setup-token'));
 
-  const sip = createSip(config, extensions, db, writeBehind, log.child({ component: 'sip' }), securityLog, box.derive('sip-digest-decoys'));
+  const sip = createSip(config, extensions, database, writeBehind, log.child({ component: 'sip' }), securityLog, box.derive('sip-digest-decoys'));
   await sip.location.load();
   await sip.proxy.restore();
   const trunks = new Trunks(trunkStore, {
@@ -311,11 +311,10 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   let external: ExternalChanges | undefined;
   if (opts.serve) {
     await seedConfiguredDevices(config(), devices, log);
-    external = new ExternalChanges(database, async (tables) => {
-      const changed = (t: string) => tables === null || tables.has(t);
-      // Another node's registrations (it registered or lost a phone): its reachable bindings again.
-      if (changed('registrations')) await sip.location.loadOtherNodes();
-      if (tables !== null && !['extensions', 'devices', 'device_lines', 'trunks'].some(changed)) return;
+    external = new ExternalChanges(database, async (changes) => {
+      // Another node's registrations (it registered or lost a phone): those reachable bindings again.
+      if (changes.has('registrations')) await sip.location.loadOtherNodes(changes.keys('registrations'));
+      if (changes.onlyAmong(['registrations'])) return;
       // Land our own pending writes first, so the reload does not bring back older values.
       await writeBehind.flush();
       await extensions.load();
@@ -627,7 +626,7 @@ async function seedConfiguredDevices(config: PbxConfig, devices: DeviceService, 
 function createSip(
   config: () => PbxConfig,
   extensions: ExtensionService,
-  db: OpenedDatabase['db'],
+  database: OpenedDatabase,
   writeBehind: WriteBehind,
   log: Logger,
   securityLog: SecurityLog,
@@ -652,7 +651,7 @@ function createSip(
     },
     { key: decoyKey, sets: algorithmSets },
   );
-  const location = new Location(db, writeBehind, config().cluster.node_id);
+  const location = new Location(database.db, writeBehind, config().cluster.node_id, database.announce);
   location.onChange((event, b) => {
     if (event === 'expired') log.info({ extension: b.aor, contact: b.contact }, `Registration of extension ${b.aor} at ${b.contact} expired`);
   });
@@ -684,7 +683,7 @@ function createSip(
     },
     log,
   );
-  const calls = new Calls(db, writeBehind, log);
+  const calls = new Calls(database.db, writeBehind, log);
   const local = new Set(hostAddresses());
   const isOurs = (host: string, port: number | null) => {
     const c = config();
@@ -699,7 +698,7 @@ function createSip(
     () => ({ advertise: (t) => advertised(config(), t), noAnswerSeconds: config().sip.no_answer_seconds }),
     isOurs,
     log,
-    new DialogStore(db, writeBehind),
+    new DialogStore(database.db, writeBehind),
   );
   // Media runs on its own thread: nothing on this one (SIP, the API, GC) delays a packet.
   const threads = config().media.threads || Math.min(4, availableParallelism());

@@ -7,9 +7,10 @@
 // node's binding is usable here only when it carries a Path (RFC 3327: the edge proxy
 // it came through can reach the phone from any node); those are kept too, as a read-only
 // view refreshed when that node's rows change, so a call to a phone registered through
-// another node is routed through the edge.
+// another node is routed through the edge. Each batch written says which AORs it changed
+// (`announce`), so the other nodes reload those AORs, not every binding.
 import type { Selectable } from 'kysely';
-import type { Db } from '../storage/database.js';
+import type { Db, OpenedDatabase } from '../storage/database.js';
 import type { RegistrationsTable } from '../storage/tables.js';
 import type { WriteBehind } from '../storage/write-behind.js';
 import { Interner } from '../util/intern.js';
@@ -55,7 +56,7 @@ export class Location {
   private readonly listeners: Listener[] = [];
   private readonly dirty = new Set<string>();
   /** Other nodes' bindings that carry a Path, by AOR. */
-  private others = new Map<string, NodeBinding[]>();
+  private readonly others = new Map<string, NodeBinding[]>();
   private sweeper: NodeJS.Timeout | undefined;
   /** Binding fields that repeat across phones (User-Agent, transport, Contact parameters, NAT address), kept once. */
   readonly values = new Interner();
@@ -65,6 +66,8 @@ export class Location {
     private readonly writeBehind: WriteBehind,
     /** This node (cluster.node_id). Rows written before nodes were recorded ('') are its own. */
     readonly node = 'pbx1',
+    /** Tells the other nodes which AORs a batch changed, at its commit. */
+    private readonly announce?: OpenedDatabase['announce'],
   ) {}
 
   /** This node's bindings and the other nodes' reachable ones, from the database. */
@@ -86,23 +89,42 @@ export class Location {
     await this.loadOtherNodes();
   }
 
-  /** The other nodes' bindings that carry a Path, again (they changed). */
-  async loadOtherNodes(): Promise<void> {
-    const now = new Date().toISOString();
-    const rows = await this.db
+  /**
+   * The other nodes' bindings that carry a Path, again: of these AORs (their rows changed),
+   * or all of them.
+   */
+  async loadOtherNodes(aors?: Iterable<string>): Promise<void> {
+    if (!aors) {
+      const rows = await this.othersQuery().execute();
+      this.others.clear();
+      this.addOthers(rows);
+      return;
+    }
+    const list = [...aors];
+    for (let i = 0; i < list.length; i += 500) {
+      const chunk = list.slice(i, i + 500);
+      const rows = await this.othersQuery().where('aor', 'in', chunk).execute();
+      for (const aor of chunk) this.others.delete(aor);
+      this.addOthers(rows);
+    }
+  }
+
+  private othersQuery() {
+    return this.db
       .selectFrom('registrations')
       .selectAll()
       .where('node_id', 'not in', [this.node, ''])
       .where('path', 'is not', null)
-      .where('expires_at', '>', now)
-      .execute();
-    const others = new Map<string, NodeBinding[]>();
+      .where('expires_at', '>', new Date().toISOString());
+  }
+
+  private addOthers(rows: Selectable<RegistrationsTable>[]): void {
     for (const r of rows) {
-      const list = others.get(r.aor) ?? [];
-      list.push({ ...fromRow(r, this.values), node: r.node_id });
-      others.set(r.aor, list);
+      const b: NodeBinding = { ...fromRow(r, this.values), node: r.node_id };
+      const list = this.others.get(r.aor);
+      if (list) list.push(b);
+      else this.others.set(r.aor, [b]);
     }
-    this.others = others;
   }
 
   /** Bindings registered through other nodes that this node can reach (through their Path). */
@@ -248,6 +270,7 @@ export class Location {
             )
             .execute();
         }
+        await this.announce?.(trx, 'registrations', chunk);
       }
     });
   }

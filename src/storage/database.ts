@@ -5,11 +5,11 @@
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type MigrationProvider } from 'kysely';
 import pg from 'pg';
 import type { PbxConfig } from '../config/schema.js';
 import { migrations } from './migrations/index.js';
-import { listenForChanges } from './pg-changes.js';
+import { CHANGES_CHANNEL, changePayloads, listenForChanges } from './pg-changes.js';
 import type { Tables } from './tables.js';
 
 export type Db = Kysely<Tables>;
@@ -26,7 +26,14 @@ export interface OpenedDatabase {
    * with null when it cannot say which; returns a function that stops.
    * SQLite: its data_version, polled every second (null). PostgreSQL: LISTEN/NOTIFY.
    */
-  watch?: (signal: (table: string | null) => void) => () => void;
+  watch?: (signal: (table: string | null, keys?: readonly string[]) => void) => () => void;
+  /**
+   * Tells the other processes' `watch` that these rows of `table` changed, at the commit
+   * of `db` (a transaction), so they reload those rows only. For tables without a
+   * notifying trigger (registrations). PostgreSQL only: SQLite's data_version already says
+   * that something changed, and several nodes need PostgreSQL.
+   */
+  announce?: (db: Db, table: string, keys: Iterable<string>) => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -113,6 +120,9 @@ export async function openDatabase(cfg: PbxConfig['database'], opts: OpenOptions
           listeners.delete(stop);
           void stop();
         };
+      },
+      async announce(trx, table, keys) {
+        for (const payload of changePayloads(table, keys)) await sql`SELECT pg_notify(${CHANGES_CHANNEL}, ${payload})`.execute(trx);
       },
       async close() {
         await Promise.all([...listeners].map((stop) => stop()));

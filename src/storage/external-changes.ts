@@ -3,8 +3,53 @@
 // never serve stale extensions or devices. The database says when something may have
 // changed (`OpenedDatabase.watch`: SQLite's data_version, PostgreSQL's LISTEN/NOTIFY);
 // this class turns those signals into reloads, one at a time and at most one per
-// `minIntervalMs`, and never loses a signal that arrives during a reload.
+// `minIntervalMs`, and never loses a signal that arrives during a reload. When the
+// writer said which rows of a table changed, the reload hears which (`ChangeSet.keys`).
 import type { OpenedDatabase } from './database.js';
+
+/** What changed since the last reload. */
+export class ChangeSet {
+  /** Any table may have changed (SQLite's data_version, a new LISTEN). */
+  private everything = false;
+  private readonly whole = new Set<string>();
+  private readonly someRows = new Map<string, Set<string>>();
+
+  add(table: string | null, keys?: Iterable<string>): void {
+    if (table === null) this.everything = true;
+    else if (!keys) {
+      this.whole.add(table);
+      this.someRows.delete(table);
+    } else if (!this.whole.has(table)) {
+      let set = this.someRows.get(table);
+      if (!set) this.someRows.set(table, (set = new Set()));
+      for (const k of keys) set.add(k);
+    }
+  }
+
+  merge(other: ChangeSet): void {
+    if (other.everything) this.everything = true;
+    for (const t of other.whole) this.add(t);
+    for (const [t, keys] of other.someRows) this.add(t, keys);
+  }
+
+  /** Rows of this table may have changed. */
+  has(table: string): boolean {
+    return this.everything || this.whole.has(table) || this.someRows.has(table);
+  }
+
+  /** The keys of the table's changed rows, or undefined when any row may have changed. */
+  keys(table: string): ReadonlySet<string> | undefined {
+    return this.everything || this.whole.has(table) ? undefined : this.someRows.get(table);
+  }
+
+  /** Only these tables changed (an unknown one, or everything, answers false). */
+  onlyAmong(tables: readonly string[]): boolean {
+    if (this.everything) return false;
+    for (const t of this.whole) if (!tables.includes(t)) return false;
+    for (const t of this.someRows.keys()) if (!tables.includes(t)) return false;
+    return true;
+  }
+}
 
 export interface ExternalChangesOptions {
   minIntervalMs?: number;
@@ -14,8 +59,7 @@ export interface ExternalChangesOptions {
 export class ExternalChanges {
   private readonly unwatch: (() => void) | undefined;
   private pending = false;
-  /** Tables changed since the last reload; null: any may have. */
-  private tables: Set<string> | null = new Set();
+  private changes = new ChangeSet();
   private busy = false;
   private stopped = false;
   private lastRun = 0;
@@ -23,13 +67,12 @@ export class ExternalChanges {
 
   constructor(
     database: OpenedDatabase,
-    /** Reloads what changed: these tables, or everything (null). */
-    private readonly onChange: (tables: ReadonlySet<string> | null) => Promise<void>,
+    /** Reloads what changed. */
+    private readonly onChange: (changes: ChangeSet) => Promise<void>,
     private readonly opts: ExternalChangesOptions = {},
   ) {
-    this.unwatch = database.watch?.((table) => {
-      if (table === null) this.tables = null;
-      else this.tables?.add(table);
+    this.unwatch = database.watch?.((table, keys) => {
+      this.changes.add(table, keys);
       this.pending = true;
       this.kick();
     });
@@ -43,13 +86,13 @@ export class ExternalChanges {
       this.pending = false;
       this.busy = true;
       this.lastRun = Date.now();
-      const tables = this.tables;
-      this.tables = new Set();
-      this.onChange(tables)
+      const changes = this.changes;
+      this.changes = new ChangeSet();
+      this.onChange(changes)
         .catch((err: Error) => {
           // Try again later (the database may be away for a moment), not in a tight loop.
-          if (tables === null) this.tables = null;
-          else for (const t of tables) this.tables?.add(t);
+          changes.merge(this.changes);
+          this.changes = changes;
           this.pending = true;
           this.lastRun = Date.now() + 4000;
           this.opts.onError?.(err);

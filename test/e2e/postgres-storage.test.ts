@@ -174,6 +174,69 @@ for (const [name, config] of dialects) {
   });
 }
 
+test('PostgreSQL: a node hears which AORs another node changed and reloads those bindings only', async () => {
+  const cfg = await dialects[1]![1]();
+  const a = await openDatabase(cfg);
+  const b = await openDatabase(cfg);
+  const wbA = new WriteBehind(a.db, 20, (e) => assert.fail(e));
+  const wbB = new WriteBehind(b.db, 20, (e) => assert.fail(e));
+  const nodeA = new Location(a.db, wbA, 'a', a.announce);
+  const nodeB = new Location(b.db, wbB, 'b', b.announce);
+  const heard: (string[] | 'all')[] = [];
+  const watcher = new ExternalChanges(b, async (changes) => {
+    if (!changes.has('registrations')) return;
+    const keys = changes.keys('registrations');
+    heard.push(keys ? [...keys].sort() : 'all');
+    await nodeB.loadOtherNodes(keys);
+  }, { minIntervalMs: 20 });
+  const wait = async (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const until = async (what: string, ok: () => boolean) => {
+    const deadline = Date.now() + 5000;
+    while (!ok()) {
+      if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; heard ${JSON.stringify(heard)}`);
+      await wait(20);
+    }
+  };
+  const viaEdge = (aor: string, contact: string) => ({ ...binding(aor, contact, 60_000), path: ['<sip:edge.example;lr>'] });
+  try {
+    await nodeA.load();
+    await nodeB.load();
+    await until('the first LISTEN', () => heard.includes('all'));
+    heard.length = 0;
+    // 1200 AORs in one batch: more than one statement chunk and one notification's payload.
+    const many = Array.from({ length: 1200 }, (_, i) => `9${String(i).padStart(5, '0')}`);
+    for (const aor of many) nodeA.replace(aor, [viaEdge(aor, `sip:${aor}@10.0.0.1`)], []);
+    await wbA.flush();
+    await until('the batch at node b', () => many.every((aor) => nodeB.isRegistered(aor)));
+    assert.ok(!heard.includes('all'), 'keyed notifications, not the whole table');
+    assert.deepEqual([...new Set(heard.flat())].sort(), many);
+    assert.equal(nodeB.lookup('900001')[0]?.contact, 'sip:900001@10.0.0.1');
+    // One AOR changes and another is unregistered: node b hears just those two.
+    heard.length = 0;
+    nodeA.replace('900002', [viaEdge('900002', 'sip:900002@10.0.0.2')], []);
+    nodeA.replace('900003', [], []);
+    await wbA.flush();
+    await until('the change at node b', () => !nodeB.isRegistered('900003'));
+    assert.deepEqual(heard, [['900002', '900003']]);
+    assert.equal(nodeB.lookup('900002')[0]?.contact, 'sip:900002@10.0.0.2');
+    assert.ok(nodeB.isRegistered('900004'), 'the AORs not named stay as they were');
+    // Node b's own writes are not announced back to itself, and node a learns nothing from
+    // a binding without a Path (it cannot reach that phone).
+    nodeB.replace('900003', [binding('900003', 'sip:900003@10.0.0.3', 60_000)], []);
+    await wbB.flush();
+    await wait(200);
+    assert.deepEqual(heard, [['900002', '900003']]);
+    await nodeA.loadOtherNodes(['900003']);
+    assert.equal(nodeA.isRegistered('900003'), false);
+  } finally {
+    watcher.stop();
+    await wbA.flush();
+    await wbB.flush();
+    await a.close();
+    await b.close();
+  }
+});
+
 test('database descriptions never carry credentials; the unix-socket URL form works; a refused login is named', async () => {
   const { describePostgres } = await import('../../src/storage/database.ts');
   assert.equal(describePostgres('postgres://pbx:s3cret@db.example:5433/pbx?sslmode=require'), 'postgresql://db.example:5433/pbx');

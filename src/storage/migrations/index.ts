@@ -260,6 +260,15 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
           FOR EACH STATEMENT EXECUTE FUNCTION pbx_notify_change()`.execute(db);
       },
     },
+    '0019_registrations_announced': {
+      // A node now names the AORs each batch of bindings changed (Location's announce), and
+      // the others reload just those: the table-wide signal made each node reload every
+      // other node's bindings once a second while any phone refreshed.
+      async up(db: Kysely<any>) {
+        if (dialect !== 'postgresql') return;
+        await sql`DROP TRIGGER IF EXISTS registrations_notify_change ON registrations`.execute(db);
+      },
+    },
     '0015_cdr_one_way': {
       // An anchored call whose RTP flowed one way only: which side sent nothing (null: none seen).
       async up(db: Kysely<any>) {
