@@ -105,6 +105,7 @@ export class DeviceService {
     const lines = await this.db.selectFrom('device_lines').selectAll().orderBy('line_index').execute();
     const before = new Map(this.byMac);
     this.byMac.clear();
+    this.sorted = null;
     this.byLine = null;
     for (const r of rows) {
       this.byMac.set(r.mac, {
@@ -176,10 +177,13 @@ export class DeviceService {
     this.onAuthState?.(device.mac, { windowOpenedAt: device.windowOpenedAt, windowUsedAt: device.windowUsedAt, authenticatedAt: device.authenticatedAt });
   }
 
+  /** Every device in MAC order (a copy; the sorted order is kept until the next change: a page of 100,000 phones does not sort them again). */
   list(): Device[] {
     // MACs are 12 lower-case hex digits: plain comparison is their order.
-    return [...this.byMac.values()].sort((a, b) => (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0));
+    this.sorted ??= [...this.byMac.values()].sort((a, b) => (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0));
+    return this.sorted.slice();
   }
+  private sorted: Device[] | null = null;
 
   get(mac: string): Device | undefined {
     return this.byMac.get(mac);
@@ -294,6 +298,7 @@ export class DeviceService {
       throw err;
     });
     this.byMac.set(mac, device);
+    this.sorted = null;
     this.emit(mac);
     return device;
   }
@@ -388,6 +393,7 @@ export class DeviceService {
         .execute();
     });
     this.byMac.set(mac, next);
+    this.sorted = null;
     this.emit(mac);
     return next;
   }
@@ -400,6 +406,7 @@ export class DeviceService {
       await trx.deleteFrom('devices').where('mac', '=', mac).execute();
     });
     this.byMac.delete(mac);
+    this.sorted = null;
     this.emit(mac);
   }
 
