@@ -501,9 +501,9 @@ test('a long extension list is read a page at a time: the pager walks it, the se
   const res = await fetch(url('/api/extensions/import?allow_weak_passwords=true'), { method: 'POST', headers: { authorization: `Bearer ${await token(page)}`, 'content-type': 'text/csv' }, body: csv });
   assert.equal(res.status, 200, await res.text());
   const asked: string[] = [];
-  const onRequest = (r: { url(): string }) => {
+  const onRequest = (r: { url(): string; method(): string }) => {
     const u = new URL(r.url());
-    if (['/api/extensions', '/api/registrations', '/api/provisioning/devices'].includes(u.pathname)) asked.push(`${u.pathname}${u.search}`);
+    if (r.method() === 'GET' && ['/api/extensions', '/api/registrations', '/api/provisioning/devices'].includes(u.pathname)) asked.push(`${u.pathname}${u.search}`);
   };
   page.on('request', onRequest);
   try {
@@ -531,9 +531,27 @@ test('a long extension list is read a page at a time: the pager walks it, the se
     await page.locator('tr[data-mac]').first().waitFor();
     await lines;
     await page.getByText('registered', { exact: false }).first().waitFor();
+    // A site this big picks a phone's extension by typing, with the server's matches as
+    // suggestions: no select of every extension.
+    await page.getByRole('button', { name: 'Add phone' }).click();
+    const extension = page.getByLabel('Extension');
+    await page.getByText(/^25\d extensions: type a number or a name$/).waitFor();
+    assert.equal(await extension.evaluate((el) => el.tagName), 'INPUT');
+    await page.getByLabel('MAC address').fill('00-15-65-AB-CD-42');
+    await page.getByLabel('Vendor').selectOption('yealink');
+    await page.getByLabel('Model').selectOption('T46S');
+    await extension.fill('3249');
+    await page.locator('datalist option[value="3249"]').waitFor({ state: 'attached' });
+    assert.equal(await page.locator('datalist option').count(), 1, 'the one match');
+    assert.equal(await page.locator('datalist option').innerText(), '3249 · Bulk 249');
+    await page.getByRole('button', { name: 'Add phone', exact: true }).last().click();
+    await page.getByRole('heading', { level: 1, name: 'Phone 00:15:65:ab:cd:42' }).waitFor();
+    const added = await fetch(url('/api/provisioning/devices/001565abcd42'), { headers: { authorization: `Bearer ${await token(page)}` } });
+    assert.deepEqual(((await added.json()) as { lines: string[] }).lines, ['3249']);
   } finally {
     page.off('request', onRequest);
   }
+  assert.ok(asked.includes('/api/extensions?free_first=true&limit=20&q=3249'), asked.join(' '));
   assert.ok(asked.includes('/api/extensions?limit=100&offset=100'), asked.join(' '));
   assert.ok(asked.includes('/api/extensions?limit=100&offset=0&q=3249'), asked.join(' '));
   assert.ok(asked.includes('/api/registrations?limit=20'), asked.join(' '));

@@ -77,6 +77,8 @@ interface InputProps {
   autoFocus?: boolean;
   autocomplete?: string;
   inputMode?: 'numeric' | 'text';
+  /** The id of a <datalist> of suggestions. */
+  list?: string;
   min?: number;
   max?: number;
 }

@@ -61,14 +61,21 @@ export function extensionRoutes(pbx: ExtensionRouteDeps) {
         schema: {
           tags,
           summary: 'List extensions in number order; with limit, one page of them (total says how many match)',
-          querystring: Page,
+          querystring: Type.Object({
+            ...Page.properties,
+            free_first: Type.Optional(Type.Boolean({ description: 'Extensions without a phone first (each part in number order): what a form picking a line for a phone offers' })),
+          }),
           response: { 200: Type.Object({ extensions: Type.Array(ExtensionView), total: Type.Integer() }) },
         },
       },
       async (req) => {
         const q = req.query.q?.toLowerCase();
         const all = pbx.extensions.list();
-        const matching = q ? all.filter((e) => e.number.startsWith(q) || e.name.toLowerCase().includes(q)) : all;
+        let matching = q ? all.filter((e) => e.number.startsWith(q) || e.name.toLowerCase().includes(q)) : all;
+        if (req.query.free_first) {
+          const hasPhone = (e: (typeof all)[number]) => pbx.devices.usingExtension(e.number).length > 0;
+          matching = [...matching.filter((e) => !hasPhone(e)), ...matching.filter(hasPhone)];
+        }
         return { extensions: page(matching, req.query).map((e) => extensionView(pbx, e)), total: matching.length };
       },
     );

@@ -2,8 +2,7 @@ import { useState } from 'preact/hooks';
 import { api, isAdmin, useLive } from '../api';
 import { navigate } from '../router';
 import { FormError, Loading, PageTitle, SelectField, Time, prettyMac, useAsync, useFormAction } from '../ui';
-import { ExtensionSelect, loadExtensions, loadVendors, rememberCredential, type Vendors, type WithCredential } from './Phones';
-import type { Extension } from './Extensions';
+import { ExtensionPicker, useExtensionChoices, loadVendors, rememberCredential, type ExtensionChoices, type Vendors, type WithCredential } from './Phones';
 
 interface Unknown {
   mac_address: string;
@@ -21,9 +20,8 @@ interface Unknown {
 export function Adoption() {
   const queue = useAsync(() => api<{ unknown: Unknown[] }>('GET', '/api/provisioning/adoption'), []);
   const vendors = useAsync(loadVendors, []);
-  const exts = useAsync(loadExtensions, []);
+  const exts = useExtensionChoices();
   useLive(['activity', 'devices'], queue.reload);
-  useLive(['extensions'], exts.reload);
   const admin = isAdmin();
   const list = queue.data?.unknown ?? [];
   return (
@@ -47,7 +45,7 @@ export function Adoption() {
               <dd class="ua">{u.user_agent ?? '—'}</dd>
             </dl>
             {admin && vendors.data && exts.data ? (
-              <AssignForm unknown={u} vendors={vendors.data} extensions={exts.data.extensions} onAssigned={() => navigate(`/phones/${u.mac_address}`)} />
+              <AssignForm unknown={u} vendors={vendors.data} choices={exts.data} onAssigned={() => navigate(`/phones/${u.mac_address}`)} />
             ) : null}
           </li>
         ))}
@@ -56,7 +54,7 @@ export function Adoption() {
   );
 }
 
-function AssignForm({ unknown, vendors, extensions, onAssigned }: { unknown: Unknown; vendors: Vendors; extensions: Extension[]; onAssigned: () => void }) {
+function AssignForm({ unknown, vendors, choices, onAssigned }: { unknown: Unknown; vendors: Vendors; choices: ExtensionChoices; onAssigned: () => void }) {
   const [vendor, setVendor] = useState(unknown.vendor ?? '');
   const [model, setModel] = useState(unknown.model ?? '');
   const [extension, setExtension] = useState('');
@@ -70,7 +68,7 @@ function AssignForm({ unknown, vendors, extensions, onAssigned }: { unknown: Unk
       <div class="grid">
         <SelectField label="Vendor" name="vendor" value={vendor} onValue={(v) => (setVendor(v), setModel(''))} options={vendors.vendors} placeholder="Choose a vendor" error={errors.fields.vendor} />
         <SelectField label="Model" name="model" value={model} onValue={setModel} options={vendor ? (vendors.models[vendor] ?? []) : []} placeholder="Choose a model" error={errors.fields.model} />
-        <ExtensionSelect extensions={extensions} value={extension} onValue={setExtension} placeholder="Choose an extension" error={errors.fields.extension_number} />
+        <ExtensionPicker choices={choices} value={extension} onValue={setExtension} placeholder="Choose an extension" error={errors.fields.extension_number} />
       </div>
       <FormError message={errors.form} />
       <div class="buttons">

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { api, apiText, isAdmin, useLive } from '../api';
 import { navigate } from '../router';
 import { Badge, ConfirmButton, CopyButton, Field, FormButtons, FormError, Link, Loading, Notice, PageTitle, SecretPanel, TableWrap, Time, prettyMac, syncTone, toFormErrors, useAsync, useFormAction } from '../ui';
-import { ExtensionSelect, freshCredentials, loadExtensions, type Device, type Registration, type WithCredential } from './Phones';
+import { ExtensionPicker, freshCredentials, useExtensionChoices, type Device, type Registration, type WithCredential } from './Phones';
 
 interface Preview {
   file: string;
@@ -29,12 +29,10 @@ export function Phone({ mac }: { mac: string }) {
   const d = device.data;
   const norm = d?.mac_address ?? mac;
   const requests = useAsync(() => api<{ requests: RequestRow[] }>('GET', `/api/provisioning/requests?mac=${encodeURIComponent(norm)}&limit=50`), [norm]);
-  // Only this phone's lines' registrations (q is a prefix of the extension; the exact ones are kept below).
+  // Only this phone's lines' registrations, in one request.
   const lines = device.data?.lines.join(',') ?? '';
   const regs = useAsync(
-    async () => ({
-      registrations: (await Promise.all(lines.split(',').filter(Boolean).map((l) => api<{ registrations: Registration[] }>('GET', `/api/registrations?q=${encodeURIComponent(l)}`)))).flatMap((r) => r.registrations),
-    }),
+    async () => (lines ? api<{ registrations: Registration[] }>('GET', `/api/registrations?extensions=${encodeURIComponent(lines)}`) : { registrations: [] as Registration[] }),
     [lines],
   );
   useLive(['devices', 'extensions', 'config'], () => (device.reload(), preview.reload()));
@@ -274,7 +272,7 @@ function ResyncButtons({ mac }: { mac: string }) {
 }
 
 function EditPhone({ device, onSaved }: { device: Device; onSaved: () => void }) {
-  const exts = useAsync(loadExtensions, []);
+  const exts = useExtensionChoices();
   const [open, setOpen] = useState(false);
   const [extension, setExtension] = useState(device.lines[0] ?? '');
   const [label, setLabel] = useState(device.label ?? '');
@@ -309,7 +307,7 @@ function EditPhone({ device, onSaved }: { device: Device; onSaved: () => void })
   return (
     <form class="form inline" onSubmit={save} aria-label="Change extension or label" noValidate>
       <div class="grid">
-        <ExtensionSelect extensions={exts.data?.extensions} value={extension} onValue={setExtension} error={errors.fields.extension_number} />
+        <ExtensionPicker choices={exts.data} value={extension} onValue={setExtension} error={errors.fields.extension_number} />
         <Field label="Label" name="label" value={label} onValue={setLabel} error={errors.fields.label} />
       </div>
       <FormButtons submit="Save" busy={busy} error={errors.form} onCancel={() => setOpen(false)} />

@@ -1,6 +1,6 @@
 import type { Device, Registration } from '../contract';
 export type { Device, Registration };
-import { useState } from 'preact/hooks';
+import { useId, useState } from 'preact/hooks';
 import { api, isAdmin, useLive } from '../api';
 import { navigate } from '../router';
 import { Badge, Field, FormButtons, Link, Loading, Pager, PageTitle, SelectField, TableWrap, Time, prettyMac, syncTone, useAsync, useFormAction } from '../ui';
@@ -23,25 +23,76 @@ export interface Vendors {
   models: Record<string, string[]>;
 }
 
-/** Pick an extension; those without a phone first. */
-export function ExtensionSelect(props: { extensions: Extension[] | undefined; value: string; onValue: (v: string) => void; error?: string; placeholder?: string }) {
-  const all = props.extensions ?? [];
-  const ordered = [...all.filter((e) => e.devices.length === 0), ...all.filter((e) => e.devices.length > 0)];
+/** A site with more extensions than this picks one by typing (the server suggests), not from a select. */
+const SELECT_MAX = 200;
+const SUGGESTIONS = 20;
+
+export interface ExtensionChoices {
+  extensions: Extension[];
+  total: number;
+}
+
+const findExtensions = (q: string, limit: number) =>
+  api<ExtensionChoices>('GET', `/api/extensions?free_first=true&limit=${limit}${q ? `&q=${encodeURIComponent(q)}` : ''}`);
+
+/** What a form offers to pick a phone's extension from: every extension on a small site, the first ones on a big one. */
+export function useExtensionChoices() {
+  const choices = useAsync(() => findExtensions('', SELECT_MAX), []);
+  useLive(['extensions', 'devices'], choices.reload, 1000);
+  return choices;
+}
+
+/**
+ * Pick an extension, those without a phone first: from a select when the site has a few
+ * hundred at most; on a bigger site (a list of 100,000 would stall the page) by typing
+ * a number or a name, with the server's matches as suggestions.
+ */
+export function ExtensionPicker(props: { choices: ExtensionChoices | undefined; value: string; onValue: (v: string) => void; error?: string; placeholder?: string }) {
+  const total = props.choices?.total ?? 0;
+  const big = total > SELECT_MAX;
+  const typed = props.value.trim();
+  const found = useAsync(async () => (big && typed ? findExtensions(typed, SUGGESTIONS) : undefined), [big, typed]);
+  const listId = useId();
+  const label = (x: Extension) => `${x.number}${x.name ? ` · ${x.name}` : ''}${x.devices.length ? ' (has a phone)' : ''}`;
+  if (!big) {
+    return (
+      <SelectField
+        label="Extension"
+        name="extension_number"
+        value={props.value}
+        onValue={props.onValue}
+        options={(props.choices?.extensions ?? []).map((x) => ({ value: x.number, label: label(x) }))}
+        placeholder={props.placeholder}
+        error={props.error}
+      />
+    );
+  }
+  const suggestions = found.data?.extensions ?? props.choices?.extensions.slice(0, SUGGESTIONS) ?? [];
   return (
-    <SelectField
-      label="Extension"
-      name="extension_number"
-      value={props.value}
-      onValue={props.onValue}
-      options={ordered.map((x) => ({ value: x.number, label: `${x.number}${x.name ? ` · ${x.name}` : ''}${x.devices.length ? ' (has a phone)' : ''}` }))}
-      placeholder={props.placeholder}
-      error={props.error}
-    />
+    <>
+      <Field
+        label="Extension"
+        name="extension_number"
+        value={props.value}
+        onValue={props.onValue}
+        list={listId}
+        autocomplete="off"
+        placeholder="Number or name"
+        hint={`${total.toLocaleString()} extensions: type a number or a name${found.data && found.data.total === 0 ? ' (none matches)' : ''}`}
+        error={props.error}
+      />
+      <datalist id={listId}>
+        {suggestions.map((x) => (
+          <option key={x.number} value={x.number}>
+            {label(x)}
+          </option>
+        ))}
+      </datalist>
+    </>
   );
 }
 
 export const loadVendors = () => api<Vendors>('GET', '/api/provisioning/vendors');
-export const loadExtensions = () => api<{ extensions: Extension[] }>('GET', '/api/extensions');
 
 /** Phones shown per page: the server filters and cuts the list (a site may have 100,000). */
 const PAGE_SIZE = 100;
@@ -126,7 +177,7 @@ export function Phones() {
 
 function AddPhone({ onCancel, onAdded }: { onCancel: () => void; onAdded: (mac: string) => void }) {
   const vendors = useAsync(loadVendors, []);
-  const exts = useAsync(loadExtensions, []);
+  const exts = useExtensionChoices();
   const [mac, setMac] = useState('');
   const [vendor, setVendor] = useState('');
   const [model, setModel] = useState('');
@@ -161,7 +212,7 @@ function AddPhone({ onCancel, onAdded }: { onCancel: () => void; onAdded: (mac: 
           required
         />
         <SelectField label="Model" name="model" value={model} onValue={setModel} options={models} placeholder={vendor ? 'Choose a model' : 'Choose a vendor first'} error={errors.fields.model} required disabled={!vendor} />
-        <ExtensionSelect extensions={exts.data?.extensions} value={extension} onValue={setExtension} placeholder="Choose an extension" error={errors.fields.extension_number} />
+        <ExtensionPicker choices={exts.data} value={extension} onValue={setExtension} placeholder="Choose an extension" error={errors.fields.extension_number} />
         <Field label="Label" name="label" value={label} onValue={setLabel} error={errors.fields.label} placeholder="e.g. Front desk" />
       </div>
       <FormButtons submit="Add phone" busy={busy} error={errors.form} onCancel={onCancel} />
