@@ -57,6 +57,8 @@ export class Location {
   private readonly dirty = new Set<string>();
   /** Other nodes' bindings that carry a Path, by AOR. */
   private readonly others = new Map<string, NodeBinding[]>();
+  /** No binding of this node expires before this (an early value only costs a sweep). */
+  private nextExpiry = Infinity;
   private sweeper: NodeJS.Timeout | undefined;
   /** Binding fields that repeat across phones (User-Agent, transport, Contact parameters, NAT address), kept once. */
   readonly values = new Interner();
@@ -76,10 +78,12 @@ export class Location {
     await this.db.deleteFrom('registrations').where('expires_at', '<=', new Date(now).toISOString()).execute();
     const rows = await this.db.selectFrom('registrations').selectAll().where('node_id', 'in', [this.node, '']).execute();
     this.byAor.clear();
+    this.nextExpiry = Infinity;
     this.bySource.clear();
     for (const r of rows) {
       const expiresAt = Date.parse(r.expires_at);
       if (expiresAt <= now) continue;
+      if (expiresAt < this.nextExpiry) this.nextExpiry = expiresAt;
       // An array grown by push() reserves 17 slots; most AORs have one binding.
       const list = this.byAor.get(r.aor);
       if (list) list.push(fromRow(r, this.values));
@@ -210,7 +214,10 @@ export class Location {
   /** Replaces the AOR's bindings; `events` says what happened to which, for logs and listeners. */
   replace(aor: string, bindings: Binding[], events: [LocationEvent, Binding][]): void {
     for (const b of this.byAor.get(aor) ?? []) this.countSource(b.sourceAddress, -1);
-    for (const b of bindings) this.countSource(b.sourceAddress, 1);
+    for (const b of bindings) {
+      this.countSource(b.sourceAddress, 1);
+      if (b.expiresAt < this.nextExpiry) this.nextExpiry = b.expiresAt;
+    }
     // A copy of exactly its length: the caller's list may have been grown by push().
     if (bindings.length) this.byAor.set(aor, bindings.slice());
     else this.byAor.delete(aor);
@@ -218,13 +225,28 @@ export class Location {
     for (const [e, b] of events) this.emit(e, b);
   }
 
+  /**
+   * Removes the bindings whose time is up. A sweep walks every binding, so it runs only
+   * once the earliest expiry seen may have passed (100,000 phones: not 100,000 checks a
+   * second; phones refresh before their bindings expire, so sweeps are rare).
+   */
   private expire(now: number): void {
+    if (now < this.nextExpiry) return;
+    // Lists replaced during the sweep (and any binding added by a listener) lower it again in replace().
+    this.nextExpiry = Infinity;
+    let next = Infinity;
     for (const [aor, list] of this.byAor) {
+      let expired = 0;
+      for (const b of list) {
+        if (b.expiresAt <= now) expired++;
+        else if (b.expiresAt < next) next = b.expiresAt;
+      }
+      if (expired === 0) continue;
       const live = list.filter((b) => b.expiresAt > now);
-      if (live.length === list.length) continue;
       const gone = list.filter((b) => b.expiresAt <= now);
       this.replace(aor, live, gone.map((b) => ['expired', b]));
     }
+    if (next < this.nextExpiry) this.nextExpiry = next;
   }
 
   /**
