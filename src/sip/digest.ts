@@ -1,13 +1,20 @@
 // HTTP Digest arithmetic for SIP (RFC 3261 §22, RFC 7616, RFC 8760): MD5 and SHA-256,
 // with and without qop=auth. Policy (nonces, who may use which credentials) lives above.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export type DigestAlgorithm = 'MD5' | 'SHA-256';
 
 const NODE_ALGO: Record<DigestAlgorithm, string> = { MD5: 'md5', 'SHA-256': 'sha256' };
 
 export function hashHex(algorithm: DigestAlgorithm, text: string): string {
-  return createHash(NODE_ALGO[algorithm]).update(text, 'latin1').digest('hex');
+  // One call, no Hash object (a third of createHash's cost for these short inputs).
+  // crypto.hash reads a string as UTF-8: latin1 bytes as a Buffer, as digests are defined on them.
+  return hash(NODE_ALGO[algorithm], isAscii(text) ? text : Buffer.from(text, 'latin1'), 'hex');
+}
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 export function ha1(algorithm: DigestAlgorithm, username: string, realm: string, password: string): string {
