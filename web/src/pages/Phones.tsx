@@ -54,32 +54,19 @@ export function ExtensionPicker(props: { choices: ExtensionChoices | undefined; 
   const found = useAsync(async () => (big && typed ? findExtensions(typed, SUGGESTIONS) : undefined), [big, typed]);
   const listId = useId();
   const label = (x: Extension) => `${x.number}${x.name ? ` · ${x.name}` : ''}${x.devices.length ? ' (has a phone)' : ''}`;
+  const field = { label: 'Extension', name: 'extension_number', value: props.value, onValue: props.onValue, error: props.error };
   if (!big) {
-    return (
-      <SelectField
-        label="Extension"
-        name="extension_number"
-        value={props.value}
-        onValue={props.onValue}
-        options={(props.choices?.extensions ?? []).map((x) => ({ value: x.number, label: label(x) }))}
-        placeholder={props.placeholder}
-        error={props.error}
-      />
-    );
+    return <SelectField {...field} options={(props.choices?.extensions ?? []).map((x) => ({ value: x.number, label: label(x) }))} placeholder={props.placeholder} />;
   }
   const suggestions = found.data?.extensions ?? props.choices?.extensions.slice(0, SUGGESTIONS) ?? [];
   return (
     <>
       <Field
-        label="Extension"
-        name="extension_number"
-        value={props.value}
-        onValue={props.onValue}
+        {...field}
         list={listId}
         autocomplete="off"
         placeholder="Number or name"
         hint={`${total.toLocaleString()} extensions: type a number or a name${found.data && found.data.total === 0 ? ' (none matches)' : ''}`}
-        error={props.error}
       />
       <datalist id={listId}>
         {suggestions.map((x) => (
