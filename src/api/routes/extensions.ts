@@ -73,8 +73,11 @@ export function extensionRoutes(pbx: ExtensionRouteDeps) {
         const all = pbx.extensions.list();
         let matching = q ? all.filter((e) => e.number.startsWith(q) || e.name.toLowerCase().includes(q)) : all;
         if (req.query.free_first) {
-          const hasPhone = (e: (typeof all)[number]) => pbx.devices.usingExtension(e.number).length > 0;
-          matching = [...matching.filter((e) => !hasPhone(e)), ...matching.filter(hasPhone)];
+          // One look-up per extension: those without a phone, then those with one, each in number order.
+          const free: typeof all = [];
+          const taken: typeof all = [];
+          for (const e of matching) (pbx.devices.usingExtension(e.number).length > 0 ? taken : free).push(e);
+          matching = free.concat(taken);
         }
         return { extensions: page(matching, req.query).map((e) => extensionView(pbx, e)), total: matching.length };
       },

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { api, apiText, isAdmin, useLive } from '../api';
 import { navigate } from '../router';
 import { Badge, ConfirmButton, CopyButton, Field, FormButtons, FormError, Link, Loading, Notice, PageTitle, SecretPanel, TableWrap, Time, prettyMac, syncTone, toFormErrors, useAsync, useFormAction } from '../ui';
-import { ExtensionPicker, freshCredentials, useExtensionChoices, type Device, type Registration, type WithCredential } from './Phones';
+import { ExtensionPicker, freshCredentials, loadRegistrationsOf, useExtensionChoices, type Device, type WithCredential } from './Phones';
 
 interface Preview {
   file: string;
@@ -31,10 +31,7 @@ export function Phone({ mac }: { mac: string }) {
   const requests = useAsync(() => api<{ requests: RequestRow[] }>('GET', `/api/provisioning/requests?mac=${encodeURIComponent(norm)}&limit=50`), [norm]);
   // Only this phone's lines' registrations, in one request.
   const lines = device.data?.lines.join(',') ?? '';
-  const regs = useAsync(
-    async () => (lines ? api<{ registrations: Registration[] }>('GET', `/api/registrations?extensions=${encodeURIComponent(lines)}`) : { registrations: [] as Registration[] }),
-    [lines],
-  );
+  const regs = useAsync(() => loadRegistrationsOf(lines), [lines]);
   useLive(['devices', 'extensions', 'config'], () => (device.reload(), preview.reload()));
   useLive(['activity'], () => (requests.reload(), device.reload()));
   useLive(['registrations'], regs.reload);
