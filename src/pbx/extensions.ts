@@ -7,6 +7,7 @@ import type { SecretBox } from '../security/secret-box.js';
 import { isWeakSecret, newSipSecret } from '../security/tokens.js';
 import { PbxError } from './errors.js';
 import type { DigestAlgorithm } from '../sip/digest.js';
+import { ReloadableMap } from '../util/reloadable-map.js';
 
 /** The voicemail PINs' keeper: its policy (throws PbxError) and hashed storage. */
 export interface VoicemailPins {
@@ -87,7 +88,7 @@ export interface ImportResult {
 }
 
 export class ExtensionService {
-  private readonly byNumber = new Map<string, Extension>();
+  private readonly byNumber = new ReloadableMap<string, Extension>();
   private readonly listeners: Listener[] = [];
 
   constructor(
@@ -97,30 +98,32 @@ export class ExtensionService {
 
   /** Reads every extension; when reloading (another process changed some), tells the listeners which changed. */
   async load(): Promise<void> {
-    const rows = await this.db.selectFrom('extensions').selectAll().execute();
-    const before = new Map(this.byNumber);
-    this.byNumber.clear();
+    const before = await this.byNumber.reload(async () => {
+      const rows = await this.db.selectFrom('extensions').selectAll().execute();
+      // Most extensions list the same algorithms: one array for each distinct list.
+      const algorithmLists = new Map<string, readonly DigestAlgorithm[]>();
+      const algorithms = (text: string): readonly DigestAlgorithm[] => {
+        let list = algorithmLists.get(text);
+        if (!list) algorithmLists.set(text, (list = Object.freeze(JSON.parse(text) as DigestAlgorithm[])));
+        return list;
+      };
+      const fresh = new Map<string, Extension>();
+      for (const r of rows) {
+        fresh.set(r.number, {
+          number: r.number,
+          name: r.name,
+          secret: this.box.open(r.secret_enc),
+          voicemailPin: r.voicemail_pin_enc ? this.box.open(r.voicemail_pin_enc) : null,
+          enabled: r.enabled === 1,
+          digestAlgorithms: r.digest_algorithms ? algorithms(r.digest_algorithms) : null,
+          outboundClass: (r.outbound_class as OutboundClass | null) ?? null,
+          createdAt: r.created_at,
+          updatedAt: r.updated_at,
+        });
+      }
+      return fresh;
+    });
     this.sorted = null;
-    // Most extensions list the same algorithms: one array for each distinct list.
-    const algorithmLists = new Map<string, readonly DigestAlgorithm[]>();
-    const algorithms = (text: string): readonly DigestAlgorithm[] => {
-      let list = algorithmLists.get(text);
-      if (!list) algorithmLists.set(text, (list = Object.freeze(JSON.parse(text) as DigestAlgorithm[])));
-      return list;
-    };
-    for (const r of rows) {
-      this.byNumber.set(r.number, {
-        number: r.number,
-        name: r.name,
-        secret: this.box.open(r.secret_enc),
-        voicemailPin: r.voicemail_pin_enc ? this.box.open(r.voicemail_pin_enc) : null,
-        enabled: r.enabled === 1,
-        digestAlgorithms: r.digest_algorithms ? algorithms(r.digest_algorithms) : null,
-        outboundClass: (r.outbound_class as OutboundClass | null) ?? null,
-        createdAt: r.created_at,
-        updatedAt: r.updated_at,
-      });
-    }
     for (const number of changedKeys(before, this.byNumber)) this.emit(number);
   }
 

@@ -10,6 +10,7 @@ import { normalizeMac } from '../util/mac.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { newSipSecret } from '../security/tokens.js';
 import type { VendorRegistry } from './vendors/index.js';
+import { ReloadableMap } from '../util/reloadable-map.js';
 
 /** Which provisioning listener a device's URLs point at. */
 export type DeviceListener = 'default' | 'http' | 'https';
@@ -44,6 +45,27 @@ export interface Device {
   /** Last fetch authenticated with the credential. */
   authenticatedAt: string | null;
   listener: DeviceListener;
+}
+
+/**
+ * A device fetched its file (or was told to) while a reload read the table: the row as read,
+ * with that newer run-time state. Its database write is queued and lands after the read.
+ */
+function carryFetchState(current: Device, fresh: Device): Device {
+  return {
+    ...fresh,
+    lastProvisioned: current.lastProvisioned,
+    lastIp: current.lastIp,
+    lastUserAgent: current.lastUserAgent,
+    lastServedUrl: current.lastServedUrl,
+    lastFetchHash: current.lastFetchHash,
+    lastFetchPort: current.lastFetchPort,
+    lastFetchLegacy: current.lastFetchLegacy,
+    resyncSentAt: current.resyncSentAt,
+    windowOpenedAt: current.windowOpenedAt,
+    windowUsedAt: current.windowUsedAt,
+    authenticatedAt: current.authenticatedAt,
+  };
 }
 
 /** What decides whether a device may still fetch without its credential. */
@@ -89,7 +111,7 @@ type Listener = (mac: string) => void;
 const OVERRIDE_KEY = /^[A-Za-z0-9_.:\-[\]]{1,128}$/;
 
 export class DeviceService {
-  private readonly byMac = new Map<string, Device>();
+  private readonly byMac = new ReloadableMap<string, Device>();
   private readonly listeners: Listener[] = [];
 
   constructor(
@@ -101,38 +123,40 @@ export class DeviceService {
   ) {}
 
   async load(): Promise<void> {
-    const rows = await this.db.selectFrom('devices').selectAll().execute();
-    const lines = await this.db.selectFrom('device_lines').selectAll().orderBy('line_index').execute();
-    const before = new Map(this.byMac);
-    this.byMac.clear();
+    const before = await this.byMac.reload(async () => {
+      const rows = await this.db.selectFrom('devices').selectAll().execute();
+      const lines = await this.db.selectFrom('device_lines').selectAll().orderBy('line_index').execute();
+      const fresh = new Map<string, Device>();
+      for (const r of rows) {
+        fresh.set(r.mac, {
+          mac: r.mac,
+          vendor: r.vendor,
+          model: r.model,
+          label: r.label,
+          lines: [],
+          overrides: JSON.parse(r.overrides) as Record<string, string>,
+          createdAt: r.created_at,
+          updatedAt: r.updated_at,
+          lastProvisioned: r.last_provisioned,
+          lastIp: r.last_ip,
+          lastUserAgent: r.last_user_agent,
+          lastServedUrl: r.last_served_url,
+          lastFetchHash: r.last_fetch_hash,
+          lastFetchPort: r.last_fetch_port,
+          lastFetchLegacy: r.last_fetch_legacy === 1,
+          resyncSentAt: r.resync_sent_at,
+          credential: { user: r.prov_user ?? r.mac, password: r.prov_secret_enc ? this.box.open(r.prov_secret_enc) : '' },
+          windowOpenedAt: r.window_opened_at,
+          windowUsedAt: r.window_used_at,
+          authenticatedAt: r.prov_authenticated_at,
+          listener: (DEVICE_LISTENERS as readonly string[]).includes(r.listener) ? (r.listener as DeviceListener) : 'default',
+        });
+      }
+      for (const l of lines) fresh.get(l.device_mac)?.lines.push(l.extension_number);
+      return fresh;
+    }, carryFetchState);
     this.sorted = null;
     this.byLine = null;
-    for (const r of rows) {
-      this.byMac.set(r.mac, {
-        mac: r.mac,
-        vendor: r.vendor,
-        model: r.model,
-        label: r.label,
-        lines: [],
-        overrides: JSON.parse(r.overrides) as Record<string, string>,
-        createdAt: r.created_at,
-        updatedAt: r.updated_at,
-        lastProvisioned: r.last_provisioned,
-        lastIp: r.last_ip,
-        lastUserAgent: r.last_user_agent,
-        lastServedUrl: r.last_served_url,
-        lastFetchHash: r.last_fetch_hash,
-        lastFetchPort: r.last_fetch_port,
-        lastFetchLegacy: r.last_fetch_legacy === 1,
-        resyncSentAt: r.resync_sent_at,
-        credential: { user: r.prov_user ?? r.mac, password: r.prov_secret_enc ? this.box.open(r.prov_secret_enc) : '' },
-        windowOpenedAt: r.window_opened_at,
-        windowUsedAt: r.window_used_at,
-        authenticatedAt: r.prov_authenticated_at,
-        listener: (DEVICE_LISTENERS as readonly string[]).includes(r.listener) ? (r.listener as DeviceListener) : 'default',
-      });
-    }
-    for (const l of lines) this.byMac.get(l.device_mac)?.lines.push(l.extension_number);
     await this.giveCredentialsToOlderDevices();
     // Reloaded after another process changed devices: the same signal as a change made here.
     for (const mac of changedKeys(before, this.byMac)) this.emit(mac);
@@ -168,6 +192,7 @@ export class DeviceService {
   applyAuthState(mac: string, state: DeviceAuthState): void {
     const device = this.byMac.get(mac);
     if (!device) return;
+    this.byMac.touch(mac);
     device.windowOpenedAt = state.windowOpenedAt;
     device.windowUsedAt = state.windowUsedAt;
     device.authenticatedAt = state.authenticatedAt;
@@ -420,6 +445,7 @@ export class DeviceService {
   recordFetch(mac: string, f: FetchRecord): void {
     const device = this.byMac.get(mac);
     if (!device) return;
+    this.byMac.touch(mac);
     device.lastProvisioned = f.at;
     device.lastIp = f.ip;
     device.lastUserAgent = f.userAgent;
@@ -449,6 +475,7 @@ export class DeviceService {
   recordAuthenticated(mac: string, at = nowIso()): void {
     const device = this.byMac.get(mac);
     if (!device) return;
+    this.byMac.touch(mac);
     const moved = device.windowOpenedAt !== null || device.authenticatedAt === null;
     device.authenticatedAt = at;
     device.windowOpenedAt = null;
@@ -462,6 +489,7 @@ export class DeviceService {
   recordWindowUse(mac: string, at = nowIso()): void {
     const device = this.byMac.get(mac);
     if (!device || device.windowUsedAt) return;
+    this.byMac.touch(mac);
     device.windowUsedAt = at;
     this.authStateMoved(device);
     this.writeBehind.put(`device-window:${mac}`, (trx) => trx.updateTable('devices').set({ window_used_at: at }).where('mac', '=', mac).execute());
@@ -471,6 +499,7 @@ export class DeviceService {
   recordResync(mac: string, at = nowIso()): void {
     const device = this.byMac.get(mac);
     if (!device) return;
+    this.byMac.touch(mac);
     device.resyncSentAt = at;
     this.writeBehind.put(`device-resync:${mac}`, (trx) => trx.updateTable('devices').set({ resync_sent_at: at }).where('mac', '=', mac).execute());
   }

@@ -237,6 +237,50 @@ test('PostgreSQL: a node hears which AORs another node changed and reloads those
   }
 });
 
+test('PostgreSQL: a reload racing this process\'s own writes keeps them (a created, a deleted extension; a new device; a device\'s closed window)', async () => {
+  const database = await openDatabase({ type: 'postgresql', path: '', url: await pgs.createDatabase('pbx_reload_race') });
+  const db = database.db;
+  const box = SecretBox.fromKeyFile(join(tempDir(), 'secret.key'));
+  const wb = new WriteBehind(db, 20, (e) => assert.fail(e));
+  try {
+    // Enough rows that the reload's read is still running when the writes below commit.
+    const now = new Date().toISOString();
+    const sealed = box.seal('a-long-enough-secret-1');
+    for (let start = 0; start < 20_000; start += 2_000) {
+      const rows = Array.from({ length: 2_000 }, (_, i) => ({ number: String(100_000 + start + i), name: 'x', secret_enc: sealed, enabled: 1, created_at: now, updated_at: now }));
+      await db.insertInto('extensions').values(rows).execute();
+    }
+    const extensions = new ExtensionService(db, box);
+    const devices = new DeviceService(db, new VendorRegistry(), extensions, wb, box);
+    await extensions.load();
+    await extensions.create({ number: '7501' });
+    await devices.load();
+    const mac = '001565007501';
+    await devices.create({ mac_address: mac, vendor: 'yealink', model: 'T46S', lines: ['7501'] });
+    assert.ok(devices.get(mac)?.windowOpenedAt, 'a new device has its first-fetch window open');
+
+    const extensionsReload = extensions.load();
+    await extensions.create({ number: '7502' });
+    await extensions.delete('100000');
+    await extensionsReload;
+    assert.ok(extensions.get('7502'), 'the extension created during the reload is kept');
+    assert.equal(extensions.get('100000'), undefined, 'the extension deleted during the reload stays deleted');
+    assert.equal(extensions.count, 20_001);
+
+    const devicesReload = devices.load();
+    await devices.create({ mac_address: '001565007502', vendor: 'yealink', model: 'T46S', lines: ['7502'] });
+    devices.recordAuthenticated(mac);
+    await devicesReload;
+    assert.ok(devices.get('001565007502'), 'the device created during the reload is served');
+    assert.equal(devices.get(mac)?.windowOpenedAt, null, 'the window closed during the reload stays closed');
+    assert.ok(devices.get(mac)?.authenticatedAt);
+    assert.deepEqual(devices.get(mac)?.lines, ['7501'], 'the rest of the device is the row as read');
+  } finally {
+    await wb.flush();
+    await database.close();
+  }
+});
+
 test('database descriptions never carry credentials; the unix-socket URL form works; a refused login is named', async () => {
   const { describePostgres } = await import('../../src/storage/database.ts');
   assert.equal(describePostgres('postgres://pbx:s3cret@db.example:5433/pbx?sslmode=require'), 'postgresql://db.example:5433/pbx');

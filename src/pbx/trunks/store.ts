@@ -7,6 +7,7 @@ import type { Kysely } from 'kysely';
 import type { SecretBox } from '../../security/secret-box.js';
 import type { Tables } from '../../storage/tables.js';
 import { PbxError } from '../errors.js';
+import { ReloadableMap } from '../../util/reloadable-map.js';
 
 export type TrunkTransport = 'udp' | 'tcp' | 'tls';
 export const TRUNK_TRANSPORTS: readonly TrunkTransport[] = ['udp', 'tcp', 'tls'];
@@ -99,7 +100,7 @@ const HOST = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-
 const USER = /^[A-Za-z0-9_.!~*'()&=+$,;?/%#-]{1,64}$/;
 
 export class TrunkStore {
-  private readonly byName = new Map<string, Trunk>();
+  private readonly byName = new ReloadableMap<string, Trunk>();
   private readonly listeners: Listener[] = [];
 
   constructor(
@@ -108,36 +109,38 @@ export class TrunkStore {
   ) {}
 
   async load(): Promise<void> {
-    const rows = await this.db.selectFrom('trunks').selectAll().execute();
-    const before = new Map(this.byName);
-    this.byName.clear();
-    for (const r of rows) {
-      this.byName.set(r.name, {
-        name: r.name,
-        enabled: r.enabled === 1,
-        host: r.host,
-        port: r.port,
-        transport: r.transport as TrunkTransport,
-        outboundProxy: r.outbound_proxy,
-        register: r.register === 1,
-        username: r.username,
-        authUsername: r.auth_username,
-        password: r.password_enc ? this.box.open(r.password_enc) : null,
-        realm: r.realm,
-        expirySeconds: r.expiry_seconds,
-        contactUser: r.contact_user,
-        fromUser: r.from_user,
-        allowedAddresses: JSON.parse(r.allowed_addresses) as string[],
-        codecs: JSON.parse(r.codecs) as string[],
-        dtmfMode: r.dtmf_mode as DtmfMode,
-        maxCalls: r.max_calls,
-        priority: r.priority,
-        callerIdHeader: r.caller_id_header as CallerIdHeader,
-        didFrom: r.did_from as DidFrom,
-        createdAt: r.created_at,
-        updatedAt: r.updated_at,
-      });
-    }
+    const before = await this.byName.reload(async () => {
+      const rows = await this.db.selectFrom('trunks').selectAll().execute();
+      const fresh = new Map<string, Trunk>();
+      for (const r of rows) {
+        fresh.set(r.name, {
+          name: r.name,
+          enabled: r.enabled === 1,
+          host: r.host,
+          port: r.port,
+          transport: r.transport as TrunkTransport,
+          outboundProxy: r.outbound_proxy,
+          register: r.register === 1,
+          username: r.username,
+          authUsername: r.auth_username,
+          password: r.password_enc ? this.box.open(r.password_enc) : null,
+          realm: r.realm,
+          expirySeconds: r.expiry_seconds,
+          contactUser: r.contact_user,
+          fromUser: r.from_user,
+          allowedAddresses: JSON.parse(r.allowed_addresses) as string[],
+          codecs: JSON.parse(r.codecs) as string[],
+          dtmfMode: r.dtmf_mode as DtmfMode,
+          maxCalls: r.max_calls,
+          priority: r.priority,
+          callerIdHeader: r.caller_id_header as CallerIdHeader,
+          didFrom: r.did_from as DidFrom,
+          createdAt: r.created_at,
+          updatedAt: r.updated_at,
+        });
+      }
+      return fresh;
+    });
     for (const name of new Set([...before.keys(), ...this.byName.keys()])) {
       if (before.get(name)?.updatedAt !== this.byName.get(name)?.updatedAt) this.emit(name);
     }
