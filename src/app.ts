@@ -651,7 +651,7 @@ function createSip(
     },
     { key: decoyKey, sets: algorithmSets },
   );
-  const location = new Location(database.db, writeBehind, config().cluster.node_id, database.announce);
+  const location = new Location(database.db, writeBehind, config().cluster.node_id, database);
   location.onChange((event, b) => {
     if (event === 'expired') log.info({ extension: b.aor, contact: b.contact }, `Registration of extension ${b.aor} at ${b.contact} expired`);
   });

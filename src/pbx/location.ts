@@ -9,7 +9,7 @@
 // view refreshed when that node's rows change, so a call to a phone registered through
 // another node is routed through the edge. Each batch written says which AORs it changed
 // (`announce`), so the other nodes reload those AORs, not every binding.
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import type { Db, OpenedDatabase } from '../storage/database.js';
 import type { RegistrationsTable } from '../storage/tables.js';
 import type { WriteBehind } from '../storage/write-behind.js';
@@ -68,8 +68,11 @@ export class Location {
     private readonly writeBehind: WriteBehind,
     /** This node (cluster.node_id). Rows written before nodes were recorded ('') are its own. */
     readonly node = 'pbx1',
-    /** Tells the other nodes which AORs a batch changed, at its commit. */
-    private readonly announce?: OpenedDatabase['announce'],
+    /**
+     * `announce`: tells the other nodes which AORs a batch changed, at its commit.
+     * `writeOffThread`: where batches go instead of the write-behind's transaction (SQLite).
+     */
+    private readonly database: Pick<OpenedDatabase, 'announce' | 'writeOffThread'> = {},
   ) {}
 
   /** This node's bindings and the other nodes' reachable ones, from the database. */
@@ -255,6 +258,10 @@ export class Location {
    */
   private persist(aor: string): void {
     this.dirty.add(aor);
+    if (this.database.writeOffThread) {
+      this.writeBehind.putOutside('registrations', () => this.writeOffThread());
+      return;
+    }
     this.writeBehind.put('registrations', async (trx) => {
       const aors = [...this.dirty];
       this.dirty.clear();
@@ -292,9 +299,38 @@ export class Location {
             )
             .execute();
         }
-        await this.announce?.(trx, 'registrations', chunk);
+        await this.database.announce?.(trx, 'registrations', chunk);
       }
     });
+  }
+
+  /** The changed AORs' rows, replaced on the writer thread: a delete per AOR, an upsert per binding, prepared once there. */
+  private async writeOffThread(): Promise<void> {
+    const aors = [...this.dirty];
+    this.dirty.clear();
+    const statements = (this.compiled ??= this.compileStatements());
+    const deletes = aors.map((a) => [a, this.node, '']);
+    const upserts: unknown[][] = [];
+    for (const a of aors) for (const b of this.byAor.get(a) ?? NONE) upserts.push(Object.values(toRow(b, this.node)));
+    await this.database.writeOffThread!([
+      { sql: statements.delete, runs: deletes },
+      { sql: statements.upsert, runs: upserts },
+    ]);
+  }
+
+  private compiled: { delete: string; upsert: string } | undefined;
+
+  private compileStatements(): { delete: string; upsert: string } {
+    const del = this.db.deleteFrom('registrations').where('aor', '=', '').where('node_id', 'in', [this.node, '']).compile();
+    const sample = toRow({ aor: '', contact: '', contactParams: '', expiresAt: 0, transport: '', sourceAddress: '', sourcePort: 0, flowId: '', userAgent: null, callId: '', cseq: 0, q: null, instance: null, regId: null, path: null, registeredAt: 0, behindNat: false }, this.node);
+    const upsert = this.db
+      .insertInto('registrations')
+      .values(sample)
+      .onConflict((oc) => oc.columns(['aor', 'contact']).doUpdateSet(Object.fromEntries(Object.keys(sample).filter((k) => k !== 'aor' && k !== 'contact').map((k) => [k, sql.ref(`excluded.${k}`)]))))
+      .compile();
+    // Each run's parameters are a row's values in toRow's order: the statements must take exactly those.
+    if (del.parameters.length !== 3 || upsert.parameters.length !== Object.keys(sample).length) throw new Error('registrations: unexpected statement parameters');
+    return { delete: del.sql, upsert: upsert.sql };
   }
 
   private emit(e: LocationEvent, b: Binding): void {

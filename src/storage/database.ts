@@ -10,6 +10,7 @@ import pg from 'pg';
 import type { PbxConfig } from '../config/schema.js';
 import { migrations } from './migrations/index.js';
 import { CHANGES_CHANNEL, changePayloads, listenForChanges } from './pg-changes.js';
+import { SqliteWriter, type StatementRuns } from './sqlite-writer.js';
 import type { Tables } from './tables.js';
 
 export type Db = Kysely<Tables>;
@@ -34,6 +35,12 @@ export interface OpenedDatabase {
    * that something changed, and several nodes need PostgreSQL.
    */
   announce?: (db: Db, table: string, keys: Iterable<string>) => Promise<void>;
+  /**
+   * SQLite: runs a batch of compiled statements in one transaction on a connection of
+   * its own thread (`SqliteWriter`), so the event loop never waits on that write. Absent on
+   * PostgreSQL, whose driver never blocks the loop.
+   */
+  writeOffThread?: (batch: StatementRuns[]) => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -70,6 +77,7 @@ export async function openDatabase(cfg: PbxConfig['database'], opts: OpenOptions
     const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: native }) });
     // data_version changes only when another connection commits.
     const version = native.prepare('PRAGMA data_version').pluck();
+    const writer = new SqliteWriter(cfg.path);
     opened = {
       db,
       type: 'sqlite',
@@ -85,7 +93,11 @@ export async function openDatabase(cfg: PbxConfig['database'], opts: OpenOptions
         timer.unref();
         return () => clearInterval(timer);
       },
-      close: () => db.destroy(),
+      writeOffThread: (batch) => writer.run(batch),
+      async close() {
+        await writer.close();
+        await db.destroy();
+      },
     };
   } else {
     const pool = new pg.Pool({ connectionString: cfg.url, max: 10, types: pgTypes });

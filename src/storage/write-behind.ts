@@ -10,6 +10,7 @@ export type Write = (trx: Transaction<Tables>) => Promise<unknown>;
 
 export class WriteBehind {
   private keyed = new Map<string, Write>();
+  private outside = new Map<string, () => Promise<void>>();
   private appended: Write[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
@@ -24,6 +25,15 @@ export class WriteBehind {
   /** Schedules `write`; a later write with the same key replaces it. */
   put(key: string, write: Write): void {
     this.keyed.set(key, write);
+    this.schedule();
+  }
+
+  /**
+   * Like `put`, for a write that goes its own way (another connection, another thread):
+   * run in the same flush, after the transaction, and waited for by `flush()`.
+   */
+  putOutside(key: string, write: () => Promise<void>): void {
+    this.outside.set(key, write);
     this.schedule();
   }
 
@@ -54,13 +64,18 @@ export class WriteBehind {
 
   private async writePending(): Promise<void> {
     const writes = [...this.appended, ...this.keyed.values()];
+    const outside = [...this.outside.values()];
     this.appended = [];
     this.keyed = new Map();
-    if (writes.length === 0) return;
+    this.outside = new Map();
+    if (writes.length === 0 && outside.length === 0) return;
     try {
-      await this.db.transaction().execute(async (trx) => {
-        for (const w of writes) await w(trx);
-      });
+      if (writes.length) {
+        await this.db.transaction().execute(async (trx) => {
+          for (const w of writes) await w(trx);
+        });
+      }
+      for (const w of outside) await w();
       for (const task of this.afterFlush) await task();
     } catch (err) {
       this.onError(err as Error);

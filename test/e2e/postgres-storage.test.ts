@@ -129,17 +129,19 @@ for (const [name, config] of dialects) {
       assert.deepEqual(cdr.map((r) => [typeof r.id, r.call_id, r.result, r.status, r.duration_seconds]), [['number', 'cid-1', 'busy', 486, 0]]);
       assert.equal((await calls.cdr({ result: 'answered' }))[0]!.call_id, 'cid-2');
 
-      // Registrations: written behind, reloaded (expired ones dropped), CSeq up to 2^31-1.
-      const location = new Location(db, wb);
+      // Registrations: written behind (SQLite: on the writer thread), reloaded (expired
+      // ones dropped), CSeq up to 2^31-1, every column as written.
+      const location = new Location(db, wb, 'pbx1', database);
       const live = binding('7401', 'sip:7401@127.0.0.1:5070', 60_000);
       location.replace('7401', [live, binding('7401', 'sip:7401@127.0.0.1:5071', 60_000)], []);
       location.replace('7401', [live], []);
       location.replace('7403', [binding('7403', 'sip:7403@127.0.0.1:5072', 300)], []);
       await wb.flush();
       await new Promise((r) => setTimeout(r, 350));
-      const reloaded = new Location(db, wb);
+      const reloaded = new Location(db, wb, 'pbx1', database);
       await reloaded.load();
       assert.deepEqual(reloaded.all().map((b) => [b.aor, b.contact, b.cseq, b.sourcePort, b.behindNat]), [['7401', live.contact, 2 ** 31 - 1, 5070, false]]);
+      assert.deepEqual(reloaded.all()[0], live);
       assert.deepEqual(errors, []);
     } finally {
       await wb.flush();
@@ -180,8 +182,8 @@ test('PostgreSQL: a node hears which AORs another node changed and reloads those
   const b = await openDatabase(cfg);
   const wbA = new WriteBehind(a.db, 20, (e) => assert.fail(e));
   const wbB = new WriteBehind(b.db, 20, (e) => assert.fail(e));
-  const nodeA = new Location(a.db, wbA, 'a', a.announce);
-  const nodeB = new Location(b.db, wbB, 'b', b.announce);
+  const nodeA = new Location(a.db, wbA, 'a', a);
+  const nodeB = new Location(b.db, wbB, 'b', b);
   const heard: (string[] | 'all')[] = [];
   const watcher = new ExternalChanges(b, async (changes) => {
     if (!changes.has('registrations')) return;

@@ -17,10 +17,10 @@ function binding(aor: string, expiresIn: number): Binding {
   };
 }
 
-test('expiry: the earliest binding goes on time, a sooner one added later too, refreshed and long ones stay', async () => {
+for (const thread of [false, true]) test(`expiry: the earliest binding goes on time, a sooner one added later too, refreshed and long ones stay (written ${thread ? 'on the writer thread' : 'in the write-behind transaction'})`, async () => {
   const database = await openDatabase({ type: 'sqlite', path: join(tempDir(), 'pbx.db'), url: '' });
   const wb = new WriteBehind(database.db, 20, (e) => assert.fail(e));
-  const location = new Location(database.db, wb, 'pbx1');
+  const location = new Location(database.db, wb, 'pbx1', thread ? database : {});
   const expired: [string, number][] = [];
   location.onChange((event, b) => {
     if (event === 'expired') expired.push([b.aor, Date.now() - b.expiresAt]);

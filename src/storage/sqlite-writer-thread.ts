@@ -1,0 +1,38 @@
+// The thread of SqliteWriter: its own connection to the database file, the same pragmas
+// as the main one, each batch in one transaction.
+import { parentPort } from 'node:worker_threads';
+import SqliteDatabase, { type Database, type Statement } from 'better-sqlite3';
+import type { WriterReply, WriterRequest } from './sqlite-writer.js';
+
+const port = parentPort!;
+let db: Database | null = null;
+const statements = new Map<string, Statement>();
+
+function open(path: string): Database {
+  if (db) return db;
+  db = new SqliteDatabase(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  // The main connection may hold the write lock for a moment: wait for it here, on this thread.
+  db.pragma('busy_timeout = 10000');
+  return db;
+}
+
+port.on('message', (m: WriterRequest) => {
+  let reply: WriterReply;
+  try {
+    const conn = open(m.path);
+    conn.transaction(() => {
+      for (const { sql, runs } of m.batch) {
+        let stmt = statements.get(sql);
+        if (!stmt) statements.set(sql, (stmt = conn.prepare(sql)));
+        for (const params of runs) stmt.run(...(params as unknown[]));
+      }
+    })();
+    reply = { id: m.id };
+  } catch (err) {
+    reply = { id: m.id, error: (err as Error).message };
+  }
+  port.postMessage(reply);
+});

@@ -1,0 +1,77 @@
+// A SQLite connection on a thread of its own for the writes that come by the thousand
+// (bindings while phones register): the batch runs there, in one transaction with its
+// fsync, and the event loop that answers SIP never waits on the disk. The main
+// connection still does everything else; WAL lets its reads go on meanwhile. Statements
+// are compiled on the main side (Kysely's `compile()`) and prepared once here.
+import { Worker } from 'node:worker_threads';
+
+/** One SQL statement and the parameters of each of its runs. */
+export interface StatementRuns {
+  sql: string;
+  runs: readonly (readonly unknown[])[];
+}
+
+export type WriterRequest = { id: number; path: string; batch: StatementRuns[] };
+export type WriterReply = { id: number; error?: string };
+
+export class SqliteWriter {
+  private worker: Worker | null = null;
+  private next = 1;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+
+  constructor(private readonly path: string) {}
+
+  /** Runs every statement of the batch in one transaction; resolves once it is committed. */
+  run(batch: StatementRuns[]): Promise<void> {
+    const id = this.next++;
+    const done = new Promise<void>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      const w = this.thread();
+      w.ref();
+      w.postMessage({ id, path: this.path, batch } satisfies WriterRequest);
+    });
+    this.inFlight.add(done);
+    void done.catch(() => {}).finally(() => this.inFlight.delete(done));
+    return done;
+  }
+
+  /** Lets what was sent finish (its callers wait for it), then stops the thread. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+    const w = this.worker;
+    this.worker = null;
+    await w?.terminate();
+  }
+
+  private readonly inFlight = new Set<Promise<void>>();
+
+  private thread(): Worker {
+    if (this.worker) return this.worker;
+    // Under tsx (tests) the thread imports the .ts file once tsx's loader is in place.
+    const w = import.meta.url.endsWith('.ts')
+      ? new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(new URL('./sqlite-writer-thread.ts', import.meta.url).href)}); })`, { eval: true })
+      : new Worker(new URL('./sqlite-writer-thread.js', import.meta.url));
+    w.on('message', (r: WriterReply) => this.settle(r.id, r.error === undefined ? undefined : new Error(r.error)));
+    w.on('error', (err) => this.lost(w, err));
+    w.on('exit', (code) => this.lost(w, new Error(`the database writer thread exited (code ${code})`)));
+    w.unref();
+    this.worker = w;
+    return w;
+  }
+
+  private settle(id: number, err: Error | undefined): void {
+    const p = this.pending.get(id);
+    this.pending.delete(id);
+    if (p) {
+      if (err) p.reject(err);
+      else p.resolve();
+    }
+    if (this.pending.size === 0) this.worker?.unref();
+  }
+
+  /** The thread died: what it had not answered failed (the write-behind reports it); the next run starts a new one. */
+  private lost(w: Worker, err: Error): void {
+    if (this.worker === w) this.worker = null;
+    for (const id of [...this.pending.keys()]) this.settle(id, err);
+  }
+}

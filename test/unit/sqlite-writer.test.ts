@@ -1,0 +1,38 @@
+// The SQLite writer thread: a batch is one transaction (all of it or none), a failed one
+// says why and the thread goes on, and close() lets what was sent finish.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { SqliteWriter } from '../../src/storage/sqlite-writer.ts';
+import { tempDir } from '../helpers/server.ts';
+
+test('a batch commits whole or not at all; a failure is named; close waits for what was sent', async () => {
+  const path = join(tempDir(), 'w.db');
+  const main = new SqliteDatabase(path);
+  main.pragma('journal_mode = WAL');
+  main.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)');
+  const writer = new SqliteWriter(path);
+  const insert = 'INSERT INTO t (k, v) VALUES (?, ?)';
+  try {
+    await writer.run([{ sql: insert, runs: [['a', 1], ['b', 2]] }]);
+    assert.deepEqual(main.prepare('SELECT k, v FROM t ORDER BY k').all(), [{ k: 'a', v: 1 }, { k: 'b', v: 2 }]);
+    // The second run breaks the primary key: the first run of the batch is undone with it.
+    await assert.rejects(writer.run([{ sql: insert, runs: [['c', 3], ['a', 4]] }]), /UNIQUE constraint failed: t\.k/);
+    assert.equal(main.prepare('SELECT count(*) FROM t').pluck().get(), 2);
+    await assert.rejects(writer.run([{ sql: 'INSERT INTO nowhere VALUES (?)', runs: [[1]] }]), /no such table: nowhere/);
+    // The main connection holds the write lock for a moment: the thread waits, the loop does not.
+    main.exec('BEGIN IMMEDIATE');
+    const waiting = writer.run([{ sql: insert, runs: [['d', 5]] }]);
+    await new Promise((r) => setTimeout(r, 100));
+    main.exec('COMMIT');
+    await waiting;
+    const last = writer.run([{ sql: insert, runs: Array.from({ length: 1000 }, (_, i) => [`k${i}`, i]) }]);
+    await writer.close();
+    await last;
+    assert.equal(main.prepare('SELECT count(*) FROM t').pluck().get(), 1003);
+  } finally {
+    await writer.close();
+    main.close();
+  }
+});
