@@ -120,7 +120,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   const db = database.db;
   const box = SecretBox.fromKeyFile(config().security.key_file);
   const securityLog = new SecurityLog(() => config().security.log_file);
-  const writeBehind = new WriteBehind(db, 200, (err) => log.error({ err }, 'Deferred database write failed'));
+  const writeBehind = new WriteBehind(db, 200, (err) => log.error({ err }, 'Deferred database write failed'), database.writeOffThread);
   const extensions = new ExtensionService(db, box);
   const vendors = new VendorRegistry();
   const devices = new DeviceService(db, vendors, extensions, writeBehind, box);

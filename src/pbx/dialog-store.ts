@@ -2,7 +2,8 @@
 // database, written behind, so that a restart neither strands the calls in progress
 // (their BYE still finds the other party) nor loses their CDR.
 import type { Db } from '../storage/database.js';
-import type { WriteBehind } from '../storage/write-behind.js';
+import { runsOf, type WriteBehind } from '../storage/write-behind.js';
+import type { StatementRuns } from '../storage/sqlite-writer.js';
 import { dialogKey } from '../sip/dialog.js';
 import type { Call } from './calls.js';
 import type { ProxyDialog } from './dialog-table.js';
@@ -44,7 +45,7 @@ export class DialogStore {
   }
 
   private schedule(): void {
-    this.writeBehind.put('dialogs', async (trx) => {
+    this.writeBehind.putStatements('dialogs', () => {
       const upserts = [...this.upserts];
       const deletes = [...this.deletes];
       this.upserts = new Map();
@@ -67,10 +68,11 @@ export class DialogStore {
           updated_at: now,
         };
       });
-      for (let i = 0; i < deletes.length; i += 500) await trx.deleteFrom('dialogs').where('id', 'in', deletes.slice(i, i + 500)).execute();
+      const statements: StatementRuns[] = [];
+      for (let i = 0; i < deletes.length; i += 500) statements.push(runsOf(this.db.deleteFrom('dialogs').where('id', 'in', deletes.slice(i, i + 500)).compile()));
       // 11 columns × 500 rows stays under SQLite's 32766 bound values.
       for (let i = 0; i < rows.length; i += 500) {
-        await trx
+        const upsert = this.db
           .insertInto('dialogs')
           .values(rows.slice(i, i + 500))
           .onConflict((oc) =>
@@ -81,8 +83,10 @@ export class DialogStore {
               updated_at: eb.ref('excluded.updated_at'),
             })),
           )
-          .execute();
+          .compile();
+        statements.push(runsOf(upsert));
       }
+      return statements;
     });
   }
 

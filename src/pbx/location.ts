@@ -13,6 +13,7 @@ import { sql, type Selectable } from 'kysely';
 import type { Db, OpenedDatabase } from '../storage/database.js';
 import type { RegistrationsTable } from '../storage/tables.js';
 import type { WriteBehind } from '../storage/write-behind.js';
+import type { StatementRuns } from '../storage/sqlite-writer.js';
 import { Interner } from '../util/intern.js';
 
 export interface Binding {
@@ -68,11 +69,8 @@ export class Location {
     private readonly writeBehind: WriteBehind,
     /** This node (cluster.node_id). Rows written before nodes were recorded ('') are its own. */
     readonly node = 'pbx1',
-    /**
-     * `announce`: tells the other nodes which AORs a batch changed, at its commit.
-     * `writeOffThread`: where batches go instead of the write-behind's transaction (SQLite).
-     */
-    private readonly database: Pick<OpenedDatabase, 'announce' | 'writeOffThread'> = {},
+    /** `announce`: tells the other nodes which AORs a batch changed, at its commit. */
+    private readonly database: Pick<OpenedDatabase, 'announce'> = {},
   ) {}
 
   /** This node's bindings and the other nodes' reachable ones, from the database. */
@@ -258,8 +256,8 @@ export class Location {
    */
   private persist(aor: string): void {
     this.dirty.add(aor);
-    if (this.database.writeOffThread) {
-      this.writeBehind.putOutside('registrations', () => this.writeOffThread());
+    if (this.writeBehind.statementsOffThread) {
+      this.writeBehind.putStatements('registrations', () => this.bindingStatements());
       return;
     }
     this.writeBehind.put('registrations', async (trx) => {
@@ -304,18 +302,18 @@ export class Location {
     });
   }
 
-  /** The changed AORs' rows, replaced on the writer thread: a delete per AOR, an upsert per binding, prepared once there. */
-  private async writeOffThread(): Promise<void> {
+  /** The changed AORs' rows, replaced on the writer thread: a delete per AOR, an upsert per binding, each prepared once there. */
+  private bindingStatements(): StatementRuns[] {
     const aors = [...this.dirty];
     this.dirty.clear();
     const statements = (this.compiled ??= this.compileStatements());
     const deletes = aors.map((a) => [a, this.node, '']);
     const upserts: unknown[][] = [];
     for (const a of aors) for (const b of this.byAor.get(a) ?? NONE) upserts.push(Object.values(toRow(b, this.node)));
-    await this.database.writeOffThread!([
+    return [
       { sql: statements.delete, runs: deletes },
       { sql: statements.upsert, runs: upserts },
-    ]);
+    ];
   }
 
   private compiled: { delete: string; upsert: string } | undefined;

@@ -37,8 +37,9 @@ export interface OpenedDatabase {
   announce?: (db: Db, table: string, keys: Iterable<string>) => Promise<void>;
   /**
    * SQLite: runs a batch of compiled statements in one transaction on a connection of
-   * its own thread (`SqliteWriter`), so the event loop never waits on that write. Absent on
-   * PostgreSQL, whose driver never blocks the loop.
+   * its own thread (`SqliteWriter`), so the event loop never waits on that write (the
+   * write-behind's statement writes go there). Absent on PostgreSQL, whose driver never
+   * blocks the loop.
    */
   writeOffThread?: (batch: StatementRuns[]) => Promise<void>;
   close(): Promise<void>;

@@ -51,7 +51,8 @@ for (const [name, config] of dialects) {
     const db = database.db;
     const box = SecretBox.fromKeyFile(join(tempDir(), 'secret.key'));
     const errors: Error[] = [];
-    const wb = new WriteBehind(db, 20, (e) => errors.push(e));
+    // As the server runs it: on SQLite, statement writes (bindings, dialogs, CDRs) go to the writer thread.
+    const wb = new WriteBehind(db, 20, (e) => errors.push(e), database.writeOffThread);
     try {
       const extensions = new ExtensionService(db, box);
       const devices = new DeviceService(db, new VendorRegistry(), extensions, wb, box);

@@ -16,7 +16,8 @@ const dialog = (n: number): ProxyDialog => ({ callId: `call-${n}`, callerTag: `a
 
 async function setup() {
   const opened = await openDatabase({ type: 'sqlite', path: join(tempDir(), 'pbx.db'), url: '' });
-  const writeBehind = new WriteBehind(opened.db, 60_000, (err) => assert.fail(err));
+  // As the server runs it: the dialogs' statements go to the SQLite writer thread.
+  const writeBehind = new WriteBehind(opened.db, 60_000, (err) => assert.fail(err), opened.writeOffThread);
   const rows = async () => (await opened.db.selectFrom('dialogs').select('call_id').execute()).map((r) => r.call_id).sort();
   return { opened, writeBehind, store: new DialogStore(opened.db, writeBehind), rows };
 }

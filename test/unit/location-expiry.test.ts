@@ -19,8 +19,8 @@ function binding(aor: string, expiresIn: number): Binding {
 
 for (const thread of [false, true]) test(`expiry: the earliest binding goes on time, a sooner one added later too, refreshed and long ones stay (written ${thread ? 'on the writer thread' : 'in the write-behind transaction'})`, async () => {
   const database = await openDatabase({ type: 'sqlite', path: join(tempDir(), 'pbx.db'), url: '' });
-  const wb = new WriteBehind(database.db, 20, (e) => assert.fail(e));
-  const location = new Location(database.db, wb, 'pbx1', thread ? database : {});
+  const wb = new WriteBehind(database.db, 20, (e) => assert.fail(e), thread ? database.writeOffThread : undefined);
+  const location = new Location(database.db, wb, 'pbx1');
   const expired: [string, number][] = [];
   location.onChange((event, b) => {
     if (event === 'expired') expired.push([b.aor, Date.now() - b.expiresAt]);
