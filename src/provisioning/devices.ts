@@ -3,7 +3,7 @@
 // IP, User-Agent) are written behind so serving a file never waits on a disk write.
 import type { Db } from '../storage/database.js';
 import { isUniqueViolation, nowIso } from '../storage/database.js';
-import type { WriteBehind } from '../storage/write-behind.js';
+import { runsOf, type WriteBehind } from '../storage/write-behind.js';
 import { PbxError } from '../pbx/errors.js';
 import { changedKeys, type ExtensionService, type RowError } from '../pbx/extensions.js';
 import { normalizeMac } from '../util/mac.js';
@@ -454,21 +454,23 @@ export class DeviceService {
     device.lastFetchLegacy = f.legacy;
     if (f.accountHash) device.lastFetchHash = f.accountHash;
     const hash = device.lastFetchHash;
-    this.writeBehind.put(`device-fetch:${mac}`, (trx) =>
-      trx
-        .updateTable('devices')
-        .set({
-          last_provisioned: f.at,
-          last_ip: f.ip,
-          last_user_agent: f.userAgent,
-          last_served_url: f.servedUrl,
-          last_fetch_port: f.port,
-          last_fetch_legacy: f.legacy ? 1 : 0,
-          last_fetch_hash: hash,
-        })
-        .where('mac', '=', mac)
-        .execute(),
-    );
+    this.writeBehind.putStatements(`device-fetch:${mac}`, () => [
+      runsOf(
+        this.db
+          .updateTable('devices')
+          .set({
+            last_provisioned: f.at,
+            last_ip: f.ip,
+            last_user_agent: f.userAgent,
+            last_served_url: f.servedUrl,
+            last_fetch_port: f.port,
+            last_fetch_legacy: f.legacy ? 1 : 0,
+            last_fetch_hash: hash,
+          })
+          .where('mac', '=', mac)
+          .compile(),
+      ),
+    ]);
   }
 
   /** Notes a fetch authenticated with the device's credential: the phone has it, so its window closes. */
@@ -480,9 +482,9 @@ export class DeviceService {
     device.authenticatedAt = at;
     device.windowOpenedAt = null;
     if (moved) this.authStateMoved(device);
-    this.writeBehind.put(`device-auth:${mac}`, (trx) =>
-      trx.updateTable('devices').set({ prov_authenticated_at: at, window_opened_at: null }).where('mac', '=', mac).execute(),
-    );
+    this.writeBehind.putStatements(`device-auth:${mac}`, () => [
+      runsOf(this.db.updateTable('devices').set({ prov_authenticated_at: at, window_opened_at: null }).where('mac', '=', mac).compile()),
+    ]);
   }
 
   /** Notes the first fetch through the first-fetch window (the window closes soon after it). */
@@ -492,7 +494,7 @@ export class DeviceService {
     this.byMac.touch(mac);
     device.windowUsedAt = at;
     this.authStateMoved(device);
-    this.writeBehind.put(`device-window:${mac}`, (trx) => trx.updateTable('devices').set({ window_used_at: at }).where('mac', '=', mac).execute());
+    this.writeBehind.putStatements(`device-window:${mac}`, () => [runsOf(this.db.updateTable('devices').set({ window_used_at: at }).where('mac', '=', mac).compile())]);
   }
 
   /** Notes that a resync NOTIFY went out (the phone is "pending" until it fetches). */
@@ -501,7 +503,7 @@ export class DeviceService {
     if (!device) return;
     this.byMac.touch(mac);
     device.resyncSentAt = at;
-    this.writeBehind.put(`device-resync:${mac}`, (trx) => trx.updateTable('devices').set({ resync_sent_at: at }).where('mac', '=', mac).execute());
+    this.writeBehind.putStatements(`device-resync:${mac}`, () => [runsOf(this.db.updateTable('devices').set({ resync_sent_at: at }).where('mac', '=', mac).compile())]);
   }
 
   private checkVendorModel(vendorId: string, modelId: string): { vendor: string; model: string } {

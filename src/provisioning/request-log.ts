@@ -3,7 +3,7 @@
 // pruned to `maxEntries`, so a scanner cannot grow the database without bound.
 import { sql } from 'kysely';
 import type { Db } from '../storage/database.js';
-import type { WriteBehind } from '../storage/write-behind.js';
+import { runsOf, type WriteBehind } from '../storage/write-behind.js';
 
 export interface RequestLogEntry {
   at: string;
@@ -40,11 +40,14 @@ export class RequestLog {
   add(entry: RequestLogEntry): void {
     this.sincePrune++;
     this.pending.push(entry);
-    // One job per flush inserts everything pending, 1000 rows a statement.
-    this.writeBehind.put('provisioning-requests', async (trx) => {
+    // One job per flush inserts everything pending, 1000 rows a statement (11 columns:
+    // under SQLite's 32766 bound values); on SQLite's writer thread, off the event loop.
+    this.writeBehind.putStatements('provisioning-requests', () => {
       const rows = this.pending;
       this.pending = [];
-      for (let i = 0; i < rows.length; i += 1000) await trx.insertInto('provisioning_requests').values(rows.slice(i, i + 1000)).execute();
+      const statements = [];
+      for (let i = 0; i < rows.length; i += 1000) statements.push(runsOf(this.db.insertInto('provisioning_requests').values(rows.slice(i, i + 1000)).compile()));
+      return statements;
     });
   }
 

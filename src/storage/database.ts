@@ -10,6 +10,7 @@ import pg from 'pg';
 import type { PbxConfig } from '../config/schema.js';
 import { migrations } from './migrations/index.js';
 import { CHANGES_CHANNEL, changePayloads, listenForChanges } from './pg-changes.js';
+import { otherProcessChanges } from './sqlite-changes.js';
 import { SqliteWriter, type StatementRuns } from './sqlite-writer.js';
 import type { Tables } from './tables.js';
 
@@ -25,7 +26,8 @@ export interface OpenedDatabase {
    * Calls `signal` whenever another process (the CLI, another pbx node) may have
    * committed changes to a table the server keeps in memory, with that table's name, or
    * with null when it cannot say which; returns a function that stops.
-   * SQLite: its data_version, polled every second (null). PostgreSQL: LISTEN/NOTIFY.
+   * SQLite: its data_version and change counter, polled every second (null; sqlite-changes.ts).
+   * PostgreSQL: LISTEN/NOTIFY.
    */
   watch?: (signal: (table: string | null, keys?: readonly string[]) => void) => () => void;
   /**
@@ -84,12 +86,11 @@ export async function openDatabase(cfg: PbxConfig['database'], opts: OpenOptions
       type: 'sqlite',
       describe: `sqlite:${cfg.path}`,
       watch(signal) {
-        let last = version.get() as number;
+        // Prepared here: the counter's table exists once the migrations ran.
+        const counter = native.prepare('SELECT n FROM pbx_change_counter WHERE id = 1').pluck();
+        const changed = otherProcessChanges({ dataVersion: () => version.get() as number, counter: () => counter.get() as number });
         const timer = setInterval(() => {
-          const now = version.get() as number;
-          if (now === last) return;
-          last = now;
-          signal(null);
+          if (changed()) signal(null);
         }, 1000);
         timer.unref();
         return () => clearInterval(timer);

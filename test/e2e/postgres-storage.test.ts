@@ -162,9 +162,27 @@ for (const [name, config] of dialects) {
       await wait(500); // PostgreSQL: LISTEN took effect, and signalled once for what it may have missed
       const atStart = reloads;
       assert.ok(atStart <= 1);
-      await new ExtensionService(mine.db, box).create({ number: '7501' });
+      const extensions = new ExtensionService(mine.db, box);
+      await extensions.create({ number: '7501' });
       await wait(1500);
       assert.equal(reloads, atStart, 'our own write is known already');
+      // What the server writes all the time: bindings (SQLite: on its writer thread, a
+      // connection of its own) and each device's fetch and window state.
+      const wb = new WriteBehind(mine.db, 20, (e) => assert.fail(e), mine.writeOffThread);
+      const location = new Location(mine.db, wb, 'pbx1');
+      const devices = new DeviceService(mine.db, new VendorRegistry(), extensions, wb, box);
+      await devices.create({ mac_address: '001565007501', vendor: 'yealink', model: 'T46S', lines: ['7501'] });
+      await wait(1500);
+      const busyFrom = reloads;
+      for (let i = 0; i < 20; i++) {
+        location.replace('7501', [binding('7501', `sip:7501@127.0.0.1:${5100 + i}`, 60_000)], []);
+        devices.recordFetch('001565007501', { ip: '127.0.0.1', userAgent: 'Yealink', servedUrl: 'http://x/', at: new Date().toISOString(), port: 8080, legacy: false, accountHash: null });
+        devices.recordAuthenticated('001565007501');
+        await wb.flush();
+        await wait(100);
+      }
+      await wait(1200);
+      assert.equal(reloads, busyFrom, 'bindings and fetch state written here are not another process\'s changes');
       await new ExtensionService(other.db, box).create({ number: '7502' });
       const deadline = Date.now() + 5000;
       while (reloads === atStart && Date.now() < deadline) await wait(50);

@@ -269,6 +269,31 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
         await sql`DROP TRIGGER IF EXISTS registrations_notify_change ON registrations`.execute(db);
       },
     },
+    '0020_sqlite_change_counter': {
+      // SQLite's data_version says that another connection committed, not what: the
+      // server's own writer thread is such a connection. A counter bumped by triggers on
+      // the tables the server mirrors in memory (and, on devices, only by the columns an
+      // admin changes, not the fetch and window state the server writes as phones fetch)
+      // tells a commit that needs a reload from one that does not (database.ts watch).
+      async up(db: Kysely<any>) {
+        if (dialect !== 'sqlite') return;
+        await sql`CREATE TABLE pbx_change_counter (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)`.execute(db);
+        await sql`INSERT INTO pbx_change_counter (id, n) VALUES (1, 0)`.execute(db);
+        const bump = sql.raw('BEGIN UPDATE pbx_change_counter SET n = n + 1 WHERE id = 1; END');
+        const onUpdate: Record<string, string> = {
+          extensions: '',
+          device_lines: '',
+          trunks: '',
+          devices: ' OF mac, vendor, model, label, overrides, updated_at, prov_user, prov_secret_enc, listener',
+        };
+        for (const [table, columns] of Object.entries(onUpdate)) {
+          for (const event of ['INSERT', 'DELETE', `UPDATE${columns}`]) {
+            const name = `${table}_count_${event.split(' ')[0]!.toLowerCase()}`;
+            await sql`CREATE TRIGGER ${sql.id(name)} AFTER ${sql.raw(event)} ON ${sql.table(table)} ${bump}`.execute(db);
+          }
+        }
+      },
+    },
     '0015_cdr_one_way': {
       // An anchored call whose RTP flowed one way only: which side sent nothing (null: none seen).
       async up(db: Kysely<any>) {
