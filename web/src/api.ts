@@ -70,8 +70,13 @@ export function adoptHandoff(): void {
   history.replaceState(history.state, '', location.pathname + location.search);
 }
 
-/** Opens the same page on the API's new port, carrying the session along. */
+/** The port a hand-off is under way to: the Settings page's save and the `moved` event both start one. */
+let handingOffTo: number | null = null;
+
+/** Opens the same page on the API's new port, carrying the session along (once: a second navigation would abort the first). */
 export function handOffToPort(port: number, path = location.pathname): void {
+  if (handingOffTo === port) return;
+  handingOffTo = port;
   const target = new URL(path, location.href);
   target.port = String(port);
   if (session) target.hash = `handoff=${encodeURIComponent(JSON.stringify(session))}`;
