@@ -114,11 +114,12 @@ export class Registrar {
         }
         continue;
       }
-      // Kept for as long as the registration lives: copied out of the request's text.
+      // Kept for as long as the registration lives: copied out of the request's text
+      // (a refresh reuses the copies it already has: most REGISTERs are refreshes).
       const userAgent = req.get('user-agent');
       const binding: Binding = {
-        aor: detached(aor),
-        contact: detached(c.uriText),
+        aor: existing ? existing.aor : detached(aor),
+        contact: existing?.contact === c.uriText ? existing.contact : detached(c.uriText),
         contactParams: this.location.values.get(paramsText(c)),
         expiresAt: now + expires * 1000,
         transport: flow.transport,
@@ -126,7 +127,7 @@ export class Registrar {
         sourcePort: flow.remotePort,
         flowId: flow.id,
         userAgent: this.location.values.maybe(userAgent),
-        callId: detached(req.callId),
+        callId: existing?.callId === req.callId ? existing.callId : detached(req.callId),
         cseq: req.cseq.seq,
         q: this.location.values.maybe(c.params.get('q')),
         instance: instance === null ? null : detached(instance),
@@ -157,7 +158,7 @@ export class Registrar {
     if (req.getAll('supported').some((s) => s.toLowerCase() === 'outbound') && contacts.some((c) => c.params.has('reg-id'))) {
       extra.push({ name: 'require', value: 'outbound' });
     }
-    extra.push({ name: 'date', value: new Date().toUTCString() });
+    extra.push({ name: 'date', value: httpDate(now) });
     return this.reply(req, RegisterOutcome.Saved, extra);
   }
 
@@ -173,6 +174,18 @@ export class Registrar {
       `Extension ${aor} ${what} via ${flow.transport.toUpperCase()} ${flow.remoteAddress}:${flow.remotePort}`,
     );
   }
+}
+
+let dateSecond = -1;
+let dateText = '';
+/** The Date header's value (RFC 3261 §20.17), made once a second. */
+function httpDate(now: number): string {
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(second * 1000).toUTCString();
+  }
+  return dateText;
 }
 
 /** RFC 3581 view: the source differs from what the top Via claims (Kamailio's nat_uac_test 2+16). */

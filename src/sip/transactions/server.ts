@@ -11,9 +11,9 @@ export interface ServerTransactionOwner {
   /** Timer H fired: the ACK for a non-2xx final response never came (§17.2.1). */
   ackTimeout?(tx: ServerTransaction): void;
   /**
-   * Timer J for many transactions at once: end `tx` (expire()) after `ms`. Every
-   * completed non-INVITE transaction over UDP waits the same 64*T1, so the owner can
-   * keep them in one queue in expiry order instead of a timer each.
+   * Timer J (and L) for many transactions at once: end `tx` (expire()) after `ms`. Every
+   * completed non-INVITE transaction over UDP, and every accepted INVITE one, waits the
+   * same 64*T1, so the owner can keep them in one queue in expiry order instead of a timer each.
    */
   retire?(tx: ServerTransaction, ms: number): void;
 }
@@ -84,7 +84,9 @@ export class InviteServerTransaction extends ServerTransaction {
           // to the server transaction, the server transaction MUST pass this response to the
           // transport layer for transmission ... and MUST transition to the 'Accepted' state."
           this.state = TransactionState.Accepted;
-          this.timers.start('L', 64 * this.t.T1, () => this.terminate());
+          // Timer L (64*T1) is the same for every such transaction: the owner's queue, as Timer J.
+          if (this.owner.retire) this.owner.retire(this, 64 * this.t.T1);
+          else this.timers.start('L', 64 * this.t.T1, () => this.terminate());
           return;
         }
         // §17.2.1: "the server transaction MUST ... enter the 'Completed' state. For unreliable
