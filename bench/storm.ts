@@ -9,6 +9,7 @@
 //   N=2000 SPREAD=5 node --import tsx bench/storm.ts
 //   SHED=98 node --import tsx bench/storm.ts                   # with load shedding (api.shed_busy_percent: 98)
 //   WORKERS=2 node --import tsx bench/storm.ts                 # with two HTTP worker processes (api.workers)
+//   PBX_NODE_ARGS=--inspect=127.0.0.1:9231 …                   # then bench/profile-window.mjs 127.0.0.1:9231 …
 //
 // pbx on 127.0.0.1 (SIP UDP 15260, HTTP 18280); everything stops at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -147,7 +148,7 @@ async function cliToken(): Promise<string> {
 }
 
 try {
-  server = spawn(process.execPath, ['--max-semi-space-size=64', join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  server = spawn(process.execPath, ['--max-semi-space-size=64', ...(process.env['PBX_NODE_ARGS'] ?? '').split(' ').filter(Boolean), join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   log = "";
   server.stdout!.on('data', (d) => (log += d));
   server.stderr!.on('data', (d) => (log += d));
