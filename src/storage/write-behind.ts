@@ -23,7 +23,6 @@ export function runsOf(q: { sql: string; parameters: readonly unknown[] }): Stat
 export class WriteBehind {
   private keyed = new Map<string, Write>();
   private statements = new Map<string, StatementsWrite>();
-  private appended: Write[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private readonly afterFlush: (() => Promise<void>)[] = [];
@@ -56,11 +55,6 @@ export class WriteBehind {
     this.schedule();
   }
 
-  append(write: Write): void {
-    this.appended.push(write);
-    this.schedule();
-  }
-
   /** Runs after each flush that wrote something (e.g. pruning). */
   onFlushed(task: () => Promise<void>): void {
     this.afterFlush.push(task);
@@ -82,9 +76,8 @@ export class WriteBehind {
   }
 
   private async writePending(): Promise<void> {
-    const writes = [...this.appended, ...this.keyed.values()];
+    const writes = [...this.keyed.values()];
     const statements = [...this.statements.values()];
-    this.appended = [];
     this.keyed = new Map();
     this.statements = new Map();
     if (writes.length === 0 && statements.length === 0) return;
