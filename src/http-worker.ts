@@ -101,7 +101,7 @@ export async function runHttpWorker(): Promise<void> {
   };
   provisioning.sendEffects = (f: Fetch) => {
     const note = toNote(f, vendors.vendors);
-    if (!EFFECTS[f.outcome].guard && !movesWindow(f, (d) => auth.windowUntil(d) !== null)) {
+    if (!EFFECTS[f.outcome].guard && !movesWindow(f, (d) => auth.windowOpen(d))) {
       if (batch.length === 0) setImmediate(flush);
       batch.push(note);
       return undefined;

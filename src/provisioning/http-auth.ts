@@ -128,16 +128,26 @@ export class ProvisioningAuth {
 
   /** Whether the device may still fetch without its credential, and until when. */
   windowUntil(device: Device): string | null {
+    const until = this.windowEnd(device);
+    return until === null ? null : new Date(until).toISOString();
+  }
+
+  /** Whether the device's first-fetch window is open now (windowUntil without the date text: asked on every fetch). */
+  windowOpen(device: Device): boolean {
+    return this.windowEnd(device) !== null;
+  }
+
+  private windowEnd(device: Device): number | null {
     const s = this.settings();
     if (!device.windowOpenedAt || s.first_fetch_minutes === 0) return null;
     let until = Date.parse(device.windowOpenedAt) + s.first_fetch_minutes * 60_000;
     if (device.windowUsedAt) until = Math.min(until, Date.parse(device.windowUsedAt) + WINDOW_AFTER_FIRST_USE_MINUTES * 60_000);
-    return until > Date.now() ? new Date(until).toISOString() : null;
+    return until > Date.now() ? until : null;
   }
 
   /** Inside the device's window, from a listed network or through the site's URL key. */
   private inWindow(device: Device, req: AuthRequest, s: AuthSettings): boolean {
-    return this.windowUntil(device) !== null && ((req.keyed === true && s.url_key !== '') || this.firstFetchNets.has(s.first_fetch_networks, req.ip));
+    return this.windowOpen(device) && ((req.keyed === true && s.url_key !== '') || this.firstFetchNets.has(s.first_fetch_networks, req.ip));
   }
 
   private challenge(req: AuthRequest, s: AuthSettings, stale: boolean): string[] {

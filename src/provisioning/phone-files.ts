@@ -186,8 +186,18 @@ export class PhoneFiles {
     const ua = m.device?.lastUserAgent;
     const version = announced ?? (ua ? this.vendors.identify(ua)?.firmware : undefined);
     if (!m.vendor.firmwareVars) return { version, key: '' };
-    return { version, key: JSON.stringify(m.vendor.firmwareVars(version)) };
+    // Phones announce a handful of versions; each is judged once, not on every request.
+    const memoKey = `${m.vendor.id}|${version ?? ''}`;
+    let fw = this.firmwares.get(memoKey);
+    if (!fw) {
+      if (this.firmwares.size >= 10_000) this.firmwares.clear();
+      fw = { version, key: JSON.stringify(m.vendor.firmwareVars(version)) };
+      this.firmwares.set(memoKey, fw);
+    }
+    return fw;
   }
+
+  private readonly firmwares = new Map<string, Firmware>();
 
   /** Match and render without asking who wants the file: admin tools only, never a phone's request. */
   resolve(fileName: string): ResolvedFile {

@@ -19,6 +19,10 @@ export interface RequestLogEntry {
   detail: string | null;
 }
 
+/** Every column, in the order of SAMPLE's keys: a compiled single-row INSERT's parameters. */
+const SAMPLE: RequestLogEntry = { at: '', ip: '', method: '', path: '', mac: null, user_agent: null, status: 0, outcome: '', vendor: null, model: null, detail: null };
+const COLUMNS = Object.keys(SAMPLE) as (keyof RequestLogEntry)[];
+
 export interface RequestLogQuery {
   limit?: number;
   mac?: string;
@@ -45,11 +49,19 @@ export class RequestLog {
     this.writeBehind.putStatements('provisioning-requests', () => {
       const rows = this.pending;
       this.pending = [];
+      // On SQLite's writer thread one prepared single-row INSERT runs per row: building a
+      // 1000-row statement with Kysely for every flush was 3 % of serving phone files.
+      if (this.writeBehind.statementsOffThread) {
+        this.insertOne ??= this.db.insertInto('provisioning_requests').values(SAMPLE).compile().sql;
+        return [{ sql: this.insertOne, runs: rows.map((r) => COLUMNS.map((c) => r[c])) }];
+      }
       const statements = [];
       for (let i = 0; i < rows.length; i += 1000) statements.push(runsOf(this.db.insertInto('provisioning_requests').values(rows.slice(i, i + 1000)).compile()));
       return statements;
     });
   }
+
+  private insertOne: string | undefined;
 
   /** Newest first. Pending entries are flushed first so a read sees every request. */
   /**

@@ -13,6 +13,7 @@ import { CHANGES_CHANNEL, changePayloads, listenForChanges } from './pg-changes.
 import { otherProcessChanges } from './sqlite-changes.js';
 import { SqliteWriter, type StatementRuns } from './sqlite-writer.js';
 import type { Tables } from './tables.js';
+import { isoNow } from '../util/clock.js';
 
 export type Db = Kysely<Tables>;
 export type DatabaseType = PbxConfig['database']['type'];
@@ -177,7 +178,7 @@ async function migrate(db: Db, dialect: DatabaseType, describe: string): Promise
   }
 }
 
-export const nowIso = (): string => new Date().toISOString();
+export const nowIso = isoNow;
 
 /**
  * A primary-key or unique constraint refused the row: another process (a second node,
