@@ -109,21 +109,18 @@ export class ExtensionService {
       };
       const fresh = new Map<string, Extension>();
       for (const r of rows) {
-        fresh.set(r.number, withSealedSecret(this.box, r.secret_enc, {
+        fresh.set(r.number, {
           number: r.number,
           name: r.name,
-          secret: '',
+          secret: this.box.open(r.secret_enc),
           voicemailPin: r.voicemail_pin_enc ? this.box.open(r.voicemail_pin_enc) : null,
           enabled: r.enabled === 1,
           digestAlgorithms: r.digest_algorithms ? algorithms(r.digest_algorithms) : null,
           outboundClass: (r.outbound_class as OutboundClass | null) ?? null,
           createdAt: r.created_at,
           updatedAt: r.updated_at,
-        }));
+        });
       }
-      // One secret opened now: a key file that does not match the database fails the start
-      // with its clear error, not the first phone's registration.
-      void fresh.values().next().value?.secret;
       return fresh;
     });
     this.sorted = null;
@@ -440,26 +437,4 @@ export function changedKeys<T extends { updatedAt: string }>(before: Map<string,
   if (before.size === 0) return [...after.keys()];
   const keys = new Set([...before.keys(), ...after.keys()]);
   return [...keys].filter((k) => before.get(k)?.updatedAt !== after.get(k)?.updatedAt);
-}
-
-/**
- * Makes `ext.secret` open the sealed value the first time it is read, then hold it: a
- * restart with 100,000 extensions opened every AES-GCM box up front (0.6 s of a 4.5 s
- * start) though a phone's secret is needed only when it registers. Spreading the object
- * (`{ ...ext }`) or JSON reads it like any other field.
- */
-function withSealedSecret(box: SecretBox, sealed: string, ext: Extension): Extension {
-  Object.defineProperty(ext, 'secret', {
-    enumerable: true,
-    configurable: true,
-    get(this: Extension) {
-      const secret = box.open(sealed);
-      Object.defineProperty(this, 'secret', { value: secret, enumerable: true, writable: true, configurable: true });
-      return secret;
-    },
-    set(this: Extension, value: string) {
-      Object.defineProperty(this, 'secret', { value, enumerable: true, writable: true, configurable: true });
-    },
-  });
-  return ext;
 }
