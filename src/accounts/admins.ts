@@ -2,7 +2,8 @@
 // is made with `pbx admin create`. Logging in gives a session token (an API token that
 // expires). Repeated failures lock the account for a while.
 import type { Db } from '../storage/database.js';
-import { isUniqueViolation, nowIso } from '../storage/database.js';
+import { isUniqueViolation } from '../storage/database.js';
+import { nowIso } from '../util/clock.js';
 import { hashPassword, verifyPassword } from '../security/passwords.js';
 import { newSipSecret } from '../security/tokens.js';
 import { PbxError } from '../pbx/errors.js';

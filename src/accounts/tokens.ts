@@ -2,7 +2,7 @@
 // Verified against the database on each call (an indexed lookup), so a token made by
 // the CLI while the server runs works at once.
 import type { Db } from '../storage/database.js';
-import { nowIso } from '../storage/database.js';
+import { nowIso } from '../util/clock.js';
 import { hashToken, newApiToken, TOKEN_PREFIX } from '../security/tokens.js';
 import { PbxError } from '../pbx/errors.js';
 

@@ -2,7 +2,8 @@
 // (the SIP hot path looks credentials up here); the database is the durable copy and
 // every write reaches it before the call returns.
 import type { Db } from '../storage/database.js';
-import { isUniqueViolation, nowIso } from '../storage/database.js';
+import { isUniqueViolation } from '../storage/database.js';
+import { nowIso } from '../util/clock.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { isWeakSecret, newSipSecret } from '../security/tokens.js';
 import { PbxError } from './errors.js';

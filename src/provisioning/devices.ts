@@ -2,7 +2,8 @@
 // writes reach the database before the call returns; fetch statistics (last seen,
 // IP, User-Agent) are written behind so serving a file never waits on a disk write.
 import type { Db } from '../storage/database.js';
-import { isUniqueViolation, nowIso } from '../storage/database.js';
+import { isUniqueViolation } from '../storage/database.js';
+import { nowIso } from '../util/clock.js';
 import { runsOf, type WriteBehind } from '../storage/write-behind.js';
 import { PbxError } from '../pbx/errors.js';
 import { changedKeys, type ExtensionService, type RowError } from '../pbx/extensions.js';

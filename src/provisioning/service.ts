@@ -13,7 +13,7 @@ import type { VendorRegistry } from './vendors/index.js';
 import type { ProvisioningGuard } from './guard.js';
 import type { SecurityLog } from '../security/security-log.js';
 import type { AuthHow, ProvisioningAuth } from './http-auth.js';
-import { isoNow } from '../util/clock.js';
+import { nowIso } from '../util/clock.js';
 
 export interface FetchAnswer {
   status: number;
@@ -175,7 +175,7 @@ export class ProvisioningService {
   applyEffects(f: Fetch): void {
     const { req } = f;
     const effects = EFFECTS[f.outcome];
-    const at = isoNow();
+    const at = nowIso();
     this.requests.add(requestLogEntry(f, at));
     const event = effects.security?.(f);
     if (event) this.securityLog.write(event[0], event[1]);

@@ -5,7 +5,7 @@
 // through a buffered append stream, so logging a fetch does not block serving it.
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
-import { isoNow } from '../util/clock.js';
+import { nowIso } from '../util/clock.js';
 
 export type SecurityEvent = 'ban' | 'sensitive-fetch' | 'sensitive-upload' | 'unknown-device' | 'auth-failure' | 'call-refused';
 
@@ -20,7 +20,7 @@ export class SecurityLog {
     const extra = Object.entries(rest)
       .map(([k, v]) => `${k}=${String(v).replace(/[\s=]+/g, '_')}`)
       .join(' ');
-    this.out()?.write(`${isoNow()} pbx-security event=${event} ip=${ip}${extra ? ` ${extra}` : ''}\n`);
+    this.out()?.write(`${nowIso()} pbx-security event=${event} ip=${ip}${extra ? ` ${extra}` : ''}\n`);
   }
 
   close(): Promise<void> {

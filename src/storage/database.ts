@@ -13,7 +13,6 @@ import { CHANGES_CHANNEL, changePayloads, listenForChanges } from './pg-changes.
 import { otherProcessChanges } from './sqlite-changes.js';
 import { SqliteWriter, type StatementRuns } from './sqlite-writer.js';
 import type { Tables } from './tables.js';
-import { isoNow } from '../util/clock.js';
 
 export type Db = Kysely<Tables>;
 export type DatabaseType = PbxConfig['database']['type'];
@@ -177,8 +176,6 @@ async function migrate(db: Db, dialect: DatabaseType, describe: string): Promise
     throw new Error(`Database migration ${failed} failed: ${(error as Error).message}`);
   }
 }
-
-export const nowIso = isoNow;
 
 /**
  * A primary-key or unique constraint refused the row: another process (a second node,

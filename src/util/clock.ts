@@ -3,7 +3,7 @@
 let lastMs = -1;
 let lastIso = '';
 
-export function isoNow(): string {
+export function nowIso(): string {
   const ms = Date.now();
   if (ms !== lastMs) {
     lastMs = ms;
