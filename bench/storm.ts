@@ -9,6 +9,7 @@
 //   N=2000 SPREAD=5 node --import tsx bench/storm.ts
 //   SHED=98 node --import tsx bench/storm.ts                   # with load shedding (api.shed_busy_percent: 98)
 //   WORKERS=2 node --import tsx bench/storm.ts                 # with two HTTP worker processes (api.workers)
+//   RENDER_THREADS=0 node --import tsx bench/storm.ts          # render on the event loop (provisioning.render_threads)
 //   PBX_NODE_ARGS=--inspect=127.0.0.1:9231 …                   # then bench/profile-window.mjs 127.0.0.1:9231 …
 //
 // pbx on 127.0.0.1 (SIP UDP 15260, HTTP 18280); everything stops at the end.
@@ -30,7 +31,7 @@ const config = join(dir, 'config.yml');
 writeFileSync(
   config,
   `server:\n  external_ip: 127.0.0.1\n  sip_host: 127.0.0.1\n  sip_port: ${SIP_PORT}\napi:\n  host: 127.0.0.1\n  port: ${HTTP_PORT}\n  shed_busy_percent: ${process.env['SHED'] ?? 0}\n  workers: ${process.env['WORKERS'] ?? 0}\ndatabase:\n  path: ${join(dir, 'pbx.db')}\nlogging:\n  level: warn\n` +
-    `provisioning:\n  auth:\n    first_fetch_minutes: 0\n  guard:\n    allow: [127.0.0.1]\nsip:\n  guard:\n    max_requests: 1000000\n    allow: [127.0.0.1]\nvoicemail:\n  enabled: false\n`,
+    `provisioning:\n  render_threads: ${process.env['RENDER_THREADS'] ?? 1}\n  auth:\n    first_fetch_minutes: 0\n  guard:\n    allow: [127.0.0.1]\nsip:\n  guard:\n    max_requests: 1000000\n    allow: [127.0.0.1]\nvoicemail:\n  enabled: false\n`,
 );
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 const mac = (i: number) => `0015650${(0x100000 + i).toString(16).slice(1)}`;

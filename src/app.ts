@@ -15,6 +15,7 @@ import { WriteBehind } from './storage/write-behind.js';
 import { DeviceService, type DeviceAuthState } from './provisioning/devices.js';
 import { UploadStore } from './provisioning/uploads.js';
 import { PhoneFiles, templateCatalog } from './provisioning/phone-files.js';
+import { RenderThreads } from './provisioning/render-threads.js';
 import { RequestLog } from './provisioning/request-log.js';
 import { ProvisioningService } from './provisioning/service.js';
 import { VendorRegistry } from './provisioning/vendors/index.js';
@@ -134,6 +135,10 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
 
   const uploads = new UploadStore(() => config().provisioning.uploads_dir);
   const files = new PhoneFiles(config, vendors, templates, devices, extensions, uploads);
+  const renderThreads = config().provisioning.render_threads;
+  if (renderThreads > 0) {
+    files.threads = new RenderThreads(renderThreads, (err) => log.error({ err }, `A render thread failed (${err.message}); its files are rendered on the main thread`));
+  }
   // A removed device's uploads go with it (from the API, the CLI or another node).
   devices.onChange((mac) => {
     if (!devices.get(mac)) uploads.removeAll(mac);
@@ -430,6 +435,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       await sip.media.close();
       await sip.stack.close();
       await writeBehind.flush();
+      await files.threads?.close();
       await securityLog.close();
       await database.close();
     },

@@ -58,7 +58,8 @@ export function provisionRoutes(pbx: ProvisionDeps, opts: ProvisionRouteOptions 
         if (!pbx.config().provisioning.enabled) return plain(reply, 404);
         const claiming = opts.beforeAuth?.(req.headers.authorization);
         if (claiming) await claiming;
-        const answer = pbx.provisioning.handle(fetchRequest(req, pbx));
+        const handled = pbx.provisioning.handle(fetchRequest(req, pbx));
+        const answer = handled instanceof Promise ? await handled : handled;
         if (answer.settled) await answer.settled;
         if (answer.challenge) reply.header('WWW-Authenticate', answer.challenge);
         if (answer.status !== 200) return plain(reply, answer.status);

@@ -97,6 +97,10 @@ export const ConfigSchema = Type.Object(
           default: 'http://{{SERVER_IP}}:{{PORT}}/provision/{mac}.cfg',
         }),
         custom_templates_dir: Type.String({ default: '' }),
+        // Threads that render phones' account files off the event loop (a boot storm renders
+        // one per phone, ~0.5 ms of Liquid each, while SIP waits); 0 renders on the event
+        // loop. HTTP worker processes (api.workers) render in their own process. Read at start.
+        render_threads: Type.Integer({ minimum: 0, maximum: 8, default: 1 }),
         // Files phones upload (Polycom <mac>-phone.cfg, -web.cfg, logs, directories), one folder
         // per device; each file at most upload_max_bytes.
         uploads_dir: Type.String({ minLength: 1, default: 'data/uploads' }),

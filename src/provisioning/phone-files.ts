@@ -11,7 +11,8 @@ import { commonContext, deviceContext, type LineContext } from './context.js';
 import { deriveConfigUrl, provisioningEndpoint } from './config-url.js';
 import type { Device, DeviceService } from './devices.js';
 import type { FetchOutcome } from './fetch-outcomes.js';
-import { TemplateCatalog } from './templates.js';
+import { TemplateCatalog, type LoadedTemplate } from './templates.js';
+import { RenderError, type RenderThreads } from './render-threads.js';
 import type { UploadStore } from './uploads.js';
 import type { FileMatch, VendorRegistry } from './vendors/index.js';
 import type { FileRule, ModelInfo, VendorProfile } from './vendors/types.js';
@@ -106,6 +107,12 @@ export class PhoneFiles {
   hasMailbox: (extension: string) => boolean = () => false;
   /** Matches by requested file name: a phone asks for the same names again and again. */
   private readonly matches = new Map<string, MatchedFile>();
+  /** Render threads (set by the composition root from provisioning.render_threads); null renders inline. */
+  threads: RenderThreads | null = null;
+  /** Device files being rendered on a thread, by device and cache key. */
+  private readonly inFlight = new Map<string, Promise<RenderedFile | RenderFailure>>();
+  /** Moves whenever a rendered file may have gone stale: a render begun before is not kept. */
+  private epoch = 0;
 
   constructor(
     private readonly config: () => PbxConfig,
@@ -116,11 +123,13 @@ export class PhoneFiles {
     readonly uploads: UploadStore,
   ) {
     devices.onChange((mac) => {
+      this.stale();
       this.rendered.delete(mac);
       this.urls.delete(mac);
       this.matches.clear();
     });
     extensions.onChange((number) => {
+      this.stale();
       for (const d of devices.usingExtension(number)) this.rendered.delete(d.mac);
       this.matches.clear();
     });
@@ -128,10 +137,16 @@ export class PhoneFiles {
 
   /** Forget every rendered file: the config or a template changed. */
   invalidateAll(): void {
+    this.stale();
     this.rendered.clear();
     this.common.clear();
     this.urls.clear();
     this.matches.clear();
+  }
+
+  private stale(): void {
+    this.epoch++;
+    this.inFlight.clear();
   }
 
   /** The live config URL of a device (never a stored one); remembered until the config or device changes. */
@@ -287,6 +302,19 @@ export class PhoneFiles {
   }
 
   private renderDevice(m: MatchedFile, device: Device, fw: Firmware): RenderedFile | RenderFailure {
+    const job = this.deviceJob(m, device, fw);
+    if (job.outcome !== 'to_render') return job;
+    let body: string;
+    try {
+      body = job.tpl.engine.renderSync(job.tpl.parsed, job.context) as string;
+    } catch (err) {
+      return { outcome: 'render_error', status: 500, detail: (err as Error).message };
+    }
+    return this.keep(device, job.cacheKey, body, createHash('sha256').update(body).digest('hex'), m.rule.contentType);
+  }
+
+  /** What rendering a device file takes (template and context), or its cached file, or why it cannot be made. */
+  private deviceJob(m: MatchedFile, device: Device, fw: Firmware): DeviceJob | RenderedFile | RenderFailure {
     const { vendor, rule } = m;
     const model = m.model!;
     const cacheKey = `${rule.template}|${fw.key}`;
@@ -311,7 +339,7 @@ export class PhoneFiles {
       });
     }
     const config = this.config();
-    const ctx = deviceContext(
+    const context = deviceContext(
       commonContext(config, vendor, provisioningEndpoint(config, device.listener), model, fw.version),
       model,
       device,
@@ -319,18 +347,68 @@ export class PhoneFiles {
       this.configUrl(device),
       lines,
     );
-    let body: string;
-    try {
-      body = tpl.engine.renderSync(tpl.parsed, ctx) as string;
-    } catch (err) {
-      return { outcome: 'render_error', status: 500, detail: (err as Error).message };
-    }
+    return { outcome: 'to_render', tpl, context, cacheKey };
+  }
+
+  private keep(device: Device, cacheKey: string, body: string, hash: string, contentType: string): RenderedFile {
     let perDevice = this.rendered.get(device.mac);
     if (!perDevice) this.rendered.set(device.mac, (perDevice = new Map()));
-    const hash = createHash('sha256').update(body).digest('hex');
     perDevice.set(cacheKey, { body, hash });
-    return { outcome: 'delivered', status: 200, body, hash, contentType: rule.contentType };
+    return { outcome: 'delivered', status: 200, body, hash, contentType };
   }
+
+  /**
+   * As `render`, but a device file not rendered yet is made on a render thread when there
+   * are any (provisioning.render_threads): the answer is then a promise. Phones asking for
+   * the same file meanwhile wait for the same render. A file whose device, extension,
+   * config or template changed while it was rendered is served to the phones that asked
+   * before the change, and not kept.
+   */
+  renderSoon(m: MatchedFile, firmware?: string): RenderedFile | RenderFailure | Promise<RenderedFile | RenderFailure> {
+    const threads = this.threads;
+    const device = m.device;
+    if (!threads || !device || m.rule.kind === 'upload') return this.render(m, firmware);
+    const fw = this.firmwareFor(m, firmware);
+    if (m.rendered && m.renderedFor === fw.key) return m.rendered;
+    const job = this.deviceJob(m, device, fw);
+    if (job.outcome !== 'to_render') return job;
+    const key = `${device.mac}|${job.cacheKey}`;
+    let waiting = this.inFlight.get(key);
+    if (!waiting) {
+      const epoch = this.epoch;
+      const { tpl, context, cacheKey } = job;
+      const contentType = m.rule.contentType;
+      waiting = threads.render({ spec: tpl.spec, file: tpl.file, generation: this.templates.generation, context }).then(
+        (r): RenderedFile => {
+          if (this.epoch !== epoch) return { outcome: 'delivered', status: 200, body: r.body, hash: r.hash, contentType };
+          this.inFlight.delete(key);
+          return this.keep(device, cacheKey, r.body, r.hash, contentType);
+        },
+        (err: Error): RenderedFile | RenderFailure => {
+          if (this.epoch === epoch) this.inFlight.delete(key);
+          if (err instanceof RenderError) return { outcome: 'render_error', status: 500, detail: err.message };
+          // The thread was lost (its error is logged where the threads were made): made here instead.
+          return this.render(m, firmware);
+        },
+      );
+      this.inFlight.set(key, waiting);
+    }
+    const epoch = this.epoch;
+    return waiting.then((r) => {
+      if (r.outcome === 'delivered' && this.epoch === epoch) {
+        m.rendered = r;
+        m.renderedFor = fw.key;
+      }
+      return r;
+    });
+  }
+}
+
+interface DeviceJob {
+  outcome: 'to_render';
+  tpl: LoadedTemplate;
+  context: object;
+  cacheKey: string;
 }
 
 /** The template catalog of the running config: templates checked against a sample context of their kind. */

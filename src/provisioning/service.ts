@@ -7,9 +7,9 @@ import type { Logger } from 'pino';
 import { normalizeMac } from '../util/mac.js';
 import type { Device, DeviceService } from './devices.js';
 import { EFFECTS, requestLogEntry, type Fetch, type FetchOutcome, type FetchRequest } from './fetch-outcomes.js';
-import type { PhoneFiles, RenderedFile } from './phone-files.js';
+import type { NameMatch, PhoneFiles, RenderedFile } from './phone-files.js';
 import type { RequestLog } from './request-log.js';
-import type { VendorRegistry } from './vendors/index.js';
+import type { Identified, VendorRegistry } from './vendors/index.js';
 import type { ProvisioningGuard } from './guard.js';
 import type { SecurityLog } from '../security/security-log.js';
 import type { AuthHow, ProvisioningAuth } from './http-auth.js';
@@ -55,39 +55,42 @@ export class ProvisioningService {
     private readonly auth: ProvisioningAuth,
   ) {}
 
-  handle(req: FetchRequest): FetchAnswer {
+  /**
+   * One download. The answer is a promise only when the file is being made on a render
+   * thread (provisioning.render_threads); everything else is answered at once.
+   */
+  handle(req: FetchRequest): FetchAnswer | Promise<FetchAnswer> {
     const fromUa = req.userAgent ? this.vendors.identify(req.userAgent) : undefined;
     const m = this.files.match(req.fileName);
-    let outcome: FetchOutcome;
-    let status: number;
-    let detail: string | undefined;
-    let extension: string | undefined;
-    let how: AuthHow | undefined;
-    let challenge: string[] | undefined;
-    let file: RenderedFile | undefined;
-    if (m.outcome !== 'matched') ({ outcome, status, detail } = m);
-    else {
-      const verdict = m.rule.sensitive && m.device ? this.authorize(m.device, req) : undefined;
-      if (verdict && !verdict.ok) {
-        // Refused: the file is not rendered at all (it holds SIP passwords).
-        challenge = verdict.challenge;
-        status = 401;
-        outcome = verdict.failure ? 'auth_failed' : 'auth_required';
-        detail = verdict.failure ?? 'challenge sent';
-      } else {
-        how = verdict?.how;
-        // Keys can depend on the firmware generation (Yealink before/after 81): the version the
-        // phone announces now, when its User-Agent is this vendor's.
-        const r = this.files.render(m, fromUa?.vendor === m.vendor ? fromUa.firmware : undefined);
-        ({ outcome, status } = r);
-        if (r.outcome === 'delivered') file = r;
-        else ({ detail, extension } = r);
-      }
+    if (m.outcome !== 'matched') return this.answer(req, m, fromUa, m);
+    const verdict = m.rule.sensitive && m.device ? this.authorize(m.device, req) : undefined;
+    if (verdict && !verdict.ok) {
+      // Refused: the file is not rendered at all (it holds SIP passwords).
+      const outcome = verdict.failure ? 'auth_failed' : 'auth_required';
+      return this.answer(req, m, fromUa, { outcome, status: 401, detail: verdict.failure ?? 'challenge sent' }, undefined, verdict.challenge);
     }
+    // Keys can depend on the firmware generation (Yealink before/after 81): the version the
+    // phone announces now, when its User-Agent is this vendor's.
+    const r = this.files.renderSoon(m, fromUa?.vendor === m.vendor ? fromUa.firmware : undefined);
+    if (r instanceof Promise) return r.then((done) => this.answer(req, m, fromUa, done, verdict?.how));
+    return this.answer(req, m, fromUa, r, verdict?.how);
+  }
+
+  /** Records a download's outcome and makes its answer. */
+  private answer(
+    req: FetchRequest,
+    m: NameMatch,
+    fromUa: Identified | undefined,
+    r: { outcome: FetchOutcome; status: number; detail?: string; extension?: string } | RenderedFile,
+    how?: AuthHow,
+    challenge?: string[],
+  ): FetchAnswer {
+    const file = r.outcome === 'delivered' ? (r as RenderedFile) : undefined;
+    const failed = file ? undefined : (r as { detail?: string; extension?: string });
     const settled = this.record({
       req,
-      outcome,
-      status,
+      outcome: r.outcome,
+      status: r.status,
       mac: m.mac ?? (fromUa?.mac ? normalizeMac(fromUa.mac) : null),
       vendor: m.vendor,
       model: m.model?.id,
@@ -97,11 +100,11 @@ export class ProvisioningService {
       how,
       hash: file?.hash,
       account: m.outcome === 'matched' && m.account,
-      detail,
-      extension,
+      detail: failed?.detail,
+      extension: failed?.extension,
     });
     if (file) return { status: 200, body: file.body, contentType: file.contentType, settled };
-    return { status, challenge, settled };
+    return { status: r.status, challenge, settled };
   }
 
   /**

@@ -19,11 +19,19 @@ export class TemplateError extends Error {
   }
 }
 
+/** How a vendor's Liquid engine is made: where partials come from, how output is escaped. */
+export interface EngineSpec {
+  roots: string[];
+  xml: boolean;
+}
+
 export interface LoadedTemplate {
   file: string;
   source: string;
   parsed: Template[];
   engine: Liquid;
+  /** What a render thread needs to make the same engine (render-threads.ts). */
+  spec: EngineSpec;
   /** true when it comes from custom_templates_dir. */
   custom: boolean;
 }
@@ -36,6 +44,8 @@ const LIQUID_ARRAY_PROPS = new Set(['size', 'first', 'last']);
 export class TemplateCatalog {
   private readonly engines = new Map<string, Liquid>();
   private readonly cache = new Map<string, LoadedTemplate | null>();
+  /** Counts resets: a render thread parses its templates anew when this moves. */
+  generation = 0;
 
   constructor(
     private readonly registry: VendorRegistry,
@@ -59,6 +69,7 @@ export class TemplateCatalog {
   reset(): void {
     this.cache.clear();
     this.engines.clear();
+    this.generation++;
   }
 
   /** Loads and checks every template that any vendor/model can use. Throws the first problem. */
@@ -115,26 +126,14 @@ export class TemplateCatalog {
     return candidates.find((c) => existsSync(c.file));
   }
 
+  private specFor(vendor: VendorProfile): EngineSpec {
+    return { roots: [...(this.customDir ? [join(this.customDir, vendor.id)] : []), vendor.templatesDir], xml: vendor.format === 'xml' };
+  }
+
   private engineFor(vendor: VendorProfile): Liquid {
     let engine = this.engines.get(vendor.id);
     if (!engine) {
-      const roots = [...(this.customDir ? [join(this.customDir, vendor.id)] : []), vendor.templatesDir];
-      engine = new Liquid({
-        root: roots,
-        partials: roots,
-        // Partials ({% include %}) parsed once, not read from disk and parsed again on each
-        // render (43 % of a boot storm's CPU). The engine is made anew whenever templates
-        // change (reset(): a save, a new custom_templates_dir), and its cache with it.
-        cache: true,
-        strictVariables: true,
-        strictFilters: true,
-        ownPropertyOnly: true,
-        lenientIf: true,
-        outputEscape: vendor.format === 'xml' ? 'escape' : stripLineBreaks,
-        parseLimit: 1_000_000,
-        renderLimit: 2_000,
-        memoryLimit: 50_000_000,
-      });
+      engine = liquidEngine(this.specFor(vendor));
       this.engines.set(vendor.id, engine);
     }
     return engine;
@@ -167,8 +166,28 @@ export class TemplateCatalog {
       const variable = /undefined variable: ([\w.]+)/.exec(msg)?.[1];
       throw new TemplateError(file, variable ? `unknown variable "${variable}"` : msg, variable);
     }
-    return { parsed, engine };
+    return { parsed, engine, spec: this.specFor(vendor) };
   }
+}
+
+/** The one way a phone template's engine is made (here and in render threads). */
+export function liquidEngine(spec: EngineSpec): Liquid {
+  return new Liquid({
+    root: spec.roots,
+    partials: spec.roots,
+    // Partials ({% include %}) parsed once, not read from disk and parsed again on each
+    // render (43 % of a boot storm's CPU). The engine is made anew whenever templates
+    // change (reset(): a save, a new custom_templates_dir), and its cache with it.
+    cache: true,
+    strictVariables: true,
+    strictFilters: true,
+    ownPropertyOnly: true,
+    lenientIf: true,
+    outputEscape: spec.xml ? 'escape' : stripLineBreaks,
+    parseLimit: 1_000_000,
+    renderLimit: 2_000,
+    memoryLimit: 50_000_000,
+  });
 }
 
 function pathExists(value: unknown, segments: string[]): boolean {

@@ -106,7 +106,7 @@ export class ProvisioningTftp {
   }
 
   /** The file provider: one read request through the provisioning pipeline. */
-  provide(path: string, remote: TftpRemote): TftpFile {
+  provide(path: string, remote: TftpRemote): TftpFile | Promise<TftpFile> {
     const ip = unmapIPv4(remote.address);
     // Banned (a MAC walker) or outside provisioning.allow_networks: refused before any work.
     if (this.deps.guard.isBanned(ip)) return REFUSED;
@@ -115,7 +115,7 @@ export class ProvisioningTftp {
     if (nets.length > 0 && !this.allowed.has(nets, ip)) return REFUSED;
     if (!c.provisioning.enabled) return NOT_FOUND;
     const fileName = tftpFileName(path);
-    const answer = this.deps.provisioning.handle({
+    const handled = this.deps.provisioning.handle({
       fileName,
       path,
       method: 'TFTP',
@@ -126,7 +126,8 @@ export class ProvisioningTftp {
       target: path,
       secure: false,
     });
-    return tftpAnswer(answer.status, answer.body, fileName);
+    if (handled instanceof Promise) return handled.then((a) => tftpAnswer(a.status, a.body, fileName));
+    return tftpAnswer(handled.status, handled.body, fileName);
   }
 
   private onEvent(e: TftpEvent): void {

@@ -168,7 +168,7 @@ test('vendors, templates, requests, diagnostics, status, openapi', async () => {
   assert.equal(again.json().custom, true);
   assert.match(pbx.files.resolve('001565000001.cfg').body!, /^custom\.marker = 1001$/m, 'saved template is used at once');
 
-  pbx.provisioning.handle({ fileName: 'c0ffee000002.cfg', path: '/provision/c0ffee000002.cfg', method: 'GET', ip: '192.0.2.7', userAgent: 'Yealink SIP-T54W 96.86.0.70 c0:ff:ee:00:00:02' });
+  await pbx.provisioning.handle({ fileName: 'c0ffee000002.cfg', path: '/provision/c0ffee000002.cfg', method: 'GET', ip: '192.0.2.7', userAgent: 'Yealink SIP-T54W 96.86.0.70 c0:ff:ee:00:00:02' });
   const reqs = (await call('GET', '/api/provisioning/requests?outcome=unknown_device', admin)).json();
   assert.equal(reqs.requests[0].mac, 'c0ffee000002');
   assert.equal(reqs.requests[0].model, 'T54W');

@@ -22,7 +22,7 @@ async function open() {
   return createPbx({ file, config }, createLogger('silent'));
 }
 
-/** Counts every render of Yealink's per-device template, at the renderer itself. */
+/** Counts every render of Yealink's per-device template, at the renderer itself (inline or sent to a render thread). */
 function countRenders(pbx: Pbx): () => number {
   const yealink = pbx.vendors.get('yealink')!;
   const tpl = pbx.templates.get(yealink, 'T46S', 'mac.cfg.liquid')!;
@@ -32,6 +32,14 @@ function countRenders(pbx: Pbx): () => number {
     if (parsed === tpl.parsed) renders++;
     return renderSync(parsed, ctx, opts);
   }) as typeof tpl.engine.renderSync;
+  const threads = pbx.files.threads;
+  if (threads) {
+    const render = threads.render.bind(threads);
+    threads.render = (job) => {
+      if (job.file === tpl.file) renders++;
+      return render(job);
+    };
+  }
   return () => renders;
 }
 
@@ -57,20 +65,20 @@ test('a refused per-device fetch never renders the file: no credential, a wrong 
   // Just added: its window is open, but only for first_fetch_networks.
   const fresh = await pbx.devices.create({ mac_address: '001565000013', extension_number: '1001', vendor: 'yealink', model: 'T46S' });
 
-  const none = pbx.provisioning.handle(get(closed.mac));
+  const none = await pbx.provisioning.handle(get(closed.mac));
   assert.equal(none.status, 401);
   assert.equal(none.body, undefined);
   const challenge = parseChallenges(none.challenge!.join(', ')).find((c) => c.algorithm === 'MD5')!;
-  const wrongDigest = pbx.provisioning.handle(
+  const wrongDigest = await pbx.provisioning.handle(
     get(closed.mac, { authorization: digestAuthorization(challenge, { user: closed.credential.user, password: 'WrongPassword123' }, 'GET', `/provision/${closed.mac}.cfg`) }),
   );
   assert.equal(wrongDigest.status, 401);
   const basic = (password: string) => `Basic ${Buffer.from(`${closed.credential.user}:${password}`).toString('base64')}`;
-  const wrongBasic = pbx.provisioning.handle(get(closed.mac, { secure: true, authorization: basic('WrongPassword123') }));
+  const wrongBasic = await pbx.provisioning.handle(get(closed.mac, { secure: true, authorization: basic('WrongPassword123') }));
   assert.equal(wrongBasic.status, 401);
-  const windowUsed = pbx.provisioning.handle(get(used.mac));
+  const windowUsed = await pbx.provisioning.handle(get(used.mac));
   assert.equal(windowUsed.status, 401);
-  const outsideNetworks = pbx.provisioning.handle(get(fresh.mac, { ip: '203.0.113.9' }));
+  const outsideNetworks = await pbx.provisioning.handle(get(fresh.mac, { ip: '203.0.113.9' }));
   assert.equal(outsideNetworks.status, 401);
   assert.equal(renders(), 0, 'no refused request rendered the file that holds the SIP password');
   assert.deepEqual(await outcomes(pbx, closed.mac), ['401 auth_required', '401 auth_failed', '401 auth_failed']);
@@ -78,23 +86,23 @@ test('a refused per-device fetch never renders the file: no credential, a wrong 
   assert.deepEqual(await outcomes(pbx, fresh.mac), ['401 auth_required']);
 
   // The same requests, allowed: rendered when first asked for, then from the cache.
-  const right = pbx.provisioning.handle(get(closed.mac, { secure: true, authorization: basic(closed.credential.password) }));
+  const right = await pbx.provisioning.handle(get(closed.mac, { secure: true, authorization: basic(closed.credential.password) }));
   assert.equal(right.status, 200);
   assert.match(right.body!, new RegExp(`account\\.1\\.password = ${ext.password}\\n`));
   assert.equal(renders(), 1);
-  const again = pbx.provisioning.handle(get(closed.mac, { secure: true, authorization: basic(closed.credential.password) }));
+  const again = await pbx.provisioning.handle(get(closed.mac, { secure: true, authorization: basic(closed.credential.password) }));
   assert.equal(again.body, right.body);
   assert.equal(renders(), 1, 'the second fetch is served from the cache');
-  const inWindow = pbx.provisioning.handle(get(fresh.mac));
+  const inWindow = await pbx.provisioning.handle(get(fresh.mac));
   assert.equal(inWindow.status, 200);
   assert.equal(renders(), 2, 'another device: its own render');
-  assert.equal(pbx.provisioning.handle(get(fresh.mac)).status, 200);
+  assert.equal((await pbx.provisioning.handle(get(fresh.mac))).status, 200);
   assert.equal(renders(), 2);
   assert.deepEqual(await outcomes(pbx, fresh.mac), ['401 auth_required', '200 delivered', '200 delivered']);
 
   // A change to the device drops its cached file: the next fetch renders anew.
   await pbx.devices.update(fresh.mac, { label: 'Front desk' });
-  assert.equal(pbx.provisioning.handle(get(fresh.mac)).status, 200);
+  assert.equal((await pbx.provisioning.handle(get(fresh.mac))).status, 200);
   assert.equal(renders(), 3);
   await pbx.close();
 });
@@ -102,10 +110,10 @@ test('a refused per-device fetch never renders the file: no credential, a wrong 
 test('common files and unknown devices are answered without a challenge and without rendering a device file', async () => {
   const pbx = await open();
   const renders = countRenders(pbx);
-  const common = pbx.provisioning.handle({ ...get('y000000000066'), fileName: 'y000000000066.cfg', ip: '203.0.113.9' });
+  const common = await pbx.provisioning.handle({ ...get('y000000000066'), fileName: 'y000000000066.cfg', ip: '203.0.113.9' });
   assert.equal(common.status, 200);
   assert.equal(common.challenge, undefined);
-  const unknown = pbx.provisioning.handle(get('001565000099'));
+  const unknown = await pbx.provisioning.handle(get('001565000099'));
   assert.equal(unknown.status, 404, 'an unknown device gets its 404 before any challenge');
   assert.equal(unknown.challenge, undefined);
   assert.equal(renders(), 0);

@@ -1,0 +1,41 @@
+// The body of a render thread (render-threads.ts): makes the same Liquid engine as the
+// main thread (templates.ts liquidEngine), parses each template file once per templates
+// generation, and answers each job with the file and its SHA-256. Knows nothing of
+// devices or secrets beyond the context a job carries.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import type { Liquid, Template } from 'liquidjs';
+import { liquidEngine } from './templates.js';
+import type { RenderJob, RenderReply } from './render-threads.js';
+
+let generation = -1;
+const engines = new Map<string, Liquid>();
+const parsed = new Map<string, Template[]>();
+
+function render(job: RenderJob): { body: string; hash: string } {
+  if (job.generation !== generation) {
+    // Templates changed on the main thread (a save, a new folder): forget every parse.
+    engines.clear();
+    parsed.clear();
+    generation = job.generation;
+  }
+  const engineKey = `${job.spec.xml ? 'xml' : 'text'}\0${job.spec.roots.join('\0')}`;
+  let engine = engines.get(engineKey);
+  if (!engine) engines.set(engineKey, (engine = liquidEngine(job.spec)));
+  const fileKey = `${engineKey}\0${job.file}`;
+  let template = parsed.get(fileKey);
+  if (!template) parsed.set(fileKey, (template = engine.parse(readFileSync(job.file, 'utf8'), job.file)));
+  const body = engine.renderSync(template, job.context) as string;
+  return { body, hash: createHash('sha256').update(body).digest('hex') };
+}
+
+parentPort!.on('message', (job: RenderJob) => {
+  let reply: RenderReply;
+  try {
+    reply = { id: job.id, ...render(job) };
+  } catch (err) {
+    reply = { id: job.id, error: (err as Error).message.split('\n')[0] ?? 'render failed' };
+  }
+  parentPort!.postMessage(reply);
+});
