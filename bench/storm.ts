@@ -30,7 +30,7 @@ const dir = mkdtempSync(join(tmpdir(), 'pbx-storm-'));
 const config = join(dir, 'config.yml');
 writeFileSync(
   config,
-  `server:\n  external_ip: 127.0.0.1\n  sip_host: 127.0.0.1\n  sip_port: ${SIP_PORT}\napi:\n  host: 127.0.0.1\n  port: ${HTTP_PORT}\n  shed_busy_percent: ${process.env['SHED'] ?? 0}\n  workers: ${process.env['WORKERS'] ?? 0}\ndatabase:\n  path: ${join(dir, 'pbx.db')}\nlogging:\n  level: warn\n` +
+  `server:\n  external_ip: 127.0.0.1\n  sip_host: 127.0.0.1\n  sip_port: ${SIP_PORT}\napi:\n  host: 127.0.0.1\n  port: ${HTTP_PORT}\n  shed_busy_percent: ${process.env['SHED'] ?? 0}\n  workers: ${process.env['WORKERS'] ?? 0}\ndatabase:\n  path: ${join(dir, 'pbx.db')}\nlogging:\n  level: ${process.env['LOG_LEVEL'] ?? 'warn'}\n` +
     `provisioning:\n  render_threads: ${process.env['RENDER_THREADS'] ?? 1}\n  auth:\n    first_fetch_minutes: 0\n  guard:\n    allow: [127.0.0.1]\nsip:\n  guard:\n    max_requests: 1000000\n    allow: [127.0.0.1]\nvoicemail:\n  enabled: false\n`,
 );
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
@@ -46,7 +46,11 @@ function get(path: string, auth?: string): Promise<{ status: number; headers: Re
   return new Promise((ok, fail) => {
     const req = request({ host: '127.0.0.1', port: HTTP_PORT, path, agent, headers: { 'user-agent': UA, ...(auth ? { authorization: auth } : {}) } }, (res) => {
       res.resume();
-      res.on('end', () => ok({ status: res.statusCode ?? 0, headers: res.headers, ms: performance.now() - t0, retryAfter: Number(res.headers['retry-after'] ?? 0) }));
+      res.on('end', () => {
+        const ms = performance.now() - t0;
+        if (stormStart) (bySecond[Math.floor((t0 - stormStart) / 1000)] ??= []).push(ms);
+        ok({ status: res.statusCode ?? 0, headers: res.headers, ms, retryAfter: Number(res.headers['retry-after'] ?? 0) });
+      });
     });
     req.on('error', fail);
     req.end();
@@ -62,6 +66,9 @@ function digest(challenge: string, user: string, password: string, method: strin
 }
 
 const latencies: number[] = [];
+/** Per second of the storm (when the request was sent): the latencies of the requests sent then. */
+const bySecond: number[][] = [];
+let stormStart = 0;
 const failures = new Map<string, number>();
 let shed = 0;
 const fail = (kind: string) => failures.set(kind, (failures.get(kind) ?? 0) + 1);
@@ -163,8 +170,10 @@ try {
   const devices = await api('/api/provisioning/devices/import', token, ['mac,vendor,model,lines', ...passwords.map((_, i) => `${mac(i)},yealink,T46S,${number(i)}`)].join('\n'));
   const creds = new Map<string, { user: string; password: string }>((devices.credentials as { mac: string; user: string; password: string }[]).map((c) => [c.mac, { user: c.user, password: c.password }]));
   await new Promise<void>((r) => sip.bind(0, '127.0.0.1', () => r()));
+  await new Promise((r) => setTimeout(r, Number(process.env['SETTLE'] ?? 0) * 1000));
   console.log(`${N} phones start within ${SPREAD} s …`);
   const t0 = Date.now();
+  stormStart = performance.now();
   let registered = 0;
   await Promise.all(
     Array.from({ length: N }, async (_, i) => {
@@ -182,6 +191,8 @@ try {
   console.log(`boot storm: ${N} phones, started within ${SPREAD} s`);
   console.log(`  all done in ${seconds.toFixed(1)} s; registered ${registered}; failures ${[...failures].map(([k, v]) => `${k}: ${v}`).join(', ') || 0}; 503 (shed, retried) ${shed}`);
   console.log(`  HTTP requests ${latencies.length}: p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${latencies[latencies.length - 1]!.toFixed(1)} ms`);
+  const p99 = (l: number[]) => (l.sort((a, b) => a - b), l[Math.min(l.length - 1, Math.floor(0.99 * l.length))]!);
+  console.log(`  HTTP p99 by second sent (ms): ${bySecond.map((l, s) => `${s}s ${l ? Math.round(p99(l)) : '-'}`).join(', ')}`);
 } finally {
   sip.close();
   agent.destroy();

@@ -138,6 +138,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   const renderThreads = config().provisioning.render_threads;
   if (renderThreads > 0) {
     files.threads = new RenderThreads(renderThreads, (err) => log.error({ err }, `A render thread failed (${err.message}); its files are rendered on the main thread`));
+    if (opts.serve) files.threads.start();
   }
   // A removed device's uploads go with it (from the API, the CLI or another node).
   devices.onChange((mac) => {
@@ -322,16 +323,15 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       if (changes.onlyAmong(['registrations'])) return;
       // Land our own pending writes first, so the reload does not bring back older values.
       await writeBehind.flush();
-      await extensions.load();
-      await devices.load();
+      // Each extension and device that changed signals it, as a change made here does: its
+      // phones' files are dropped and the admin's views told. Nothing else is dropped: a
+      // boot storm's thousands of rendered files survive another node's edit of one phone.
+      const changed = (await extensions.load()).length + (await devices.load()).length;
       await trunkStore.load();
-      files.invalidateAll();
-      dataChanged('extensions');
-      dataChanged('devices');
-      log.info('Reloaded extensions, devices and trunks changed by another process');
+      log.info({ changed }, 'Reloaded extensions, devices and trunks changed by another process');
       // Phones registered here whose file changed (the CLI or another node edited their
       // extension or device) are told to fetch it, as for a change made here.
-      resync.scheduleAuto('changed by another process');
+      if (changed > 0) resync.scheduleAuto('changed by another process');
     }, { onError: (err) => log.error({ err }, `Reloading changes made by another process failed: ${err.message}`) });
     for (const d of devices.list()) {
       log.debug({ mac: d.mac, config_url: files.configUrl(d) }, `Device ${d.mac} config_url`);

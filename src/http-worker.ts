@@ -162,7 +162,9 @@ export async function runHttpWorker(): Promise<void> {
       toldDuringReload = null;
     }
     if (tables.includes('templates')) templates.reset();
-    files.invalidateAll();
+    // A changed extension or device already dropped its own phones' files (its change signal
+    // from the reload); anything else (templates, mailboxes) may change every file.
+    if (tables.some((t) => t !== 'extensions' && t !== 'devices')) files.invalidateAll();
   };
   let waitingReload: Set<string> | null = null;
   /** Change notices the waiting reload stands for, and when the last came. */

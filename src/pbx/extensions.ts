@@ -97,8 +97,8 @@ export class ExtensionService {
     private readonly box: SecretBox,
   ) {}
 
-  /** Reads every extension; when reloading (another process changed some), tells the listeners which changed. */
-  async load(): Promise<void> {
+  /** Reads every extension; when reloading (another process changed some), tells the listeners which changed, and returns them. */
+  async load(): Promise<string[]> {
     const before = await this.byNumber.reload(async () => {
       const rows = await this.db.selectFrom('extensions').selectAll().execute();
       // Most extensions list the same algorithms: one array for each distinct list.
@@ -125,7 +125,9 @@ export class ExtensionService {
       return fresh;
     });
     this.sorted = null;
-    for (const number of changedKeys(before, this.byNumber)) this.emit(number);
+    const changed = changedKeys(before, this.byNumber);
+    for (const number of changed) this.emit(number);
+    return changed;
   }
 
   /** Called after any change, with the extension number. */

@@ -123,7 +123,8 @@ export class DeviceService {
     private readonly box: SecretBox,
   ) {}
 
-  async load(): Promise<void> {
+  /** Reads every device; when reloading, tells the listeners which changed, and returns them. */
+  async load(): Promise<string[]> {
     const before = await this.byMac.reload(async () => {
       const rows = await this.db.selectFrom('devices').selectAll().execute();
       const lines = await this.db.selectFrom('device_lines').selectAll().orderBy('line_index').execute();
@@ -160,7 +161,9 @@ export class DeviceService {
     this.byLine = null;
     await this.giveCredentialsToOlderDevices();
     // Reloaded after another process changed devices: the same signal as a change made here.
-    for (const mac of changedKeys(before, this.byMac)) this.emit(mac);
+    const changed = changedKeys(before, this.byMac);
+    for (const mac of changed) this.emit(mac);
+    return changed;
   }
 
   /**

@@ -47,6 +47,11 @@ class RenderThread {
     });
   }
 
+  /** Starts the thread now, so the first phones of a storm do not wait for it to load. */
+  start(): void {
+    this.thread();
+  }
+
   async close(): Promise<void> {
     const w = this.worker;
     this.worker = null;
@@ -104,6 +109,11 @@ export class RenderThreads {
     let best = this.threads[0]!;
     for (const t of this.threads) if (t.waiting.size < best.waiting.size) best = t;
     return best.post({ ...job, id: this.nextId++ });
+  }
+
+  /** A server starts its threads with it (a one-off command never needs them). */
+  start(): void {
+    for (const t of this.threads) t.start();
   }
 
   async close(): Promise<void> {

@@ -10,7 +10,7 @@ import pg from 'pg';
 import type { PbxConfig } from '../config/schema.js';
 import { migrations } from './migrations/index.js';
 import { CHANGES_CHANNEL, changePayloads, listenForChanges } from './pg-changes.js';
-import { otherProcessChanges } from './sqlite-changes.js';
+import { otherProcessChanges, ownCountingTrigger } from './sqlite-changes.js';
 import { SqliteWriter, type StatementRuns } from './sqlite-writer.js';
 import type { Tables } from './tables.js';
 
@@ -78,17 +78,22 @@ export async function openDatabase(cfg: PbxConfig['database'], opts: OpenOptions
     native.pragma('foreign_keys = ON');
     native.pragma('busy_timeout = 5000');
     const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: native }) });
-    // data_version changes only when another connection commits.
-    const version = native.prepare('PRAGMA data_version').pluck();
     const writer = new SqliteWriter(cfg.path);
     opened = {
       db,
       type: 'sqlite',
       describe: `sqlite:${cfg.path}`,
       watch(signal) {
-        // Prepared here: the counter's table exists once the migrations ran.
+        // Prepared here: the counter's table and triggers exist once the migrations ran.
         const counter = native.prepare('SELECT n FROM pbx_change_counter WHERE id = 1').pluck();
-        const changed = otherProcessChanges({ dataVersion: () => version.get() as number, counter: () => counter.get() as number });
+        native.exec('CREATE TEMP TABLE IF NOT EXISTS own_change_counter (n INTEGER NOT NULL); DELETE FROM own_change_counter; INSERT INTO own_change_counter (n) VALUES (0)');
+        const triggers = native.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%pbx_change_counter%'").all() as { name: string; sql: string }[];
+        for (const t of triggers) {
+          native.exec(`DROP TRIGGER IF EXISTS temp."own_${t.name}"`);
+          native.exec(ownCountingTrigger(t.name, t.sql));
+        }
+        const own = native.prepare('SELECT n FROM temp.own_change_counter').pluck();
+        const changed = otherProcessChanges({ counter: () => counter.get() as number, own: () => own.get() as number });
         const timer = setInterval(() => {
           if (changed()) signal(null);
         }, 1000);
