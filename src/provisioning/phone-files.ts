@@ -227,6 +227,17 @@ export class PhoneFiles {
     return this.renderDeviceFile(device).hash ?? null;
   }
 
+  /** As accountHash, rendered on a render thread when there is one and the file is not made yet. */
+  accountHashSoon(device: Device): string | null | Promise<string | null> {
+    const vendor = this.vendors.get(device.vendor);
+    if (!vendor) return null;
+    const m = this.match(vendor.deviceFile(formatMac(device.mac, vendor.macForm)));
+    if (m.outcome !== 'matched') return null;
+    const r = this.renderSoon(m);
+    if (r instanceof Promise) return r.then((done) => (done.outcome === 'delivered' ? (done.hash ?? null) : null));
+    return r.outcome === 'delivered' ? (r.hash ?? null) : null;
+  }
+
   /** The per-device file with the SIP account, as `pbx provision render` prints it. */
   renderDeviceFile(device: Device): ResolvedFile {
     const vendor = this.vendors.get(device.vendor);

@@ -97,12 +97,45 @@ export class Resync {
     if (!this.config().provisioning.auto_resync) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      const changed = this.devices.list().filter((d) => d.lastProvisioned && d.lastFetchHash !== this.files.accountHash(d));
-      if (changed.length === 0) return;
-      this.log.info({ reason, devices: changed.length }, `Files of ${changed.length} device(s) changed (${reason}): resyncing them`);
-      void this.many(changed);
+      void this.changedFiles().then((changed) => {
+        if (changed.length === 0) return;
+        this.log.info({ reason, devices: changed.length }, `Files of ${changed.length} device(s) changed (${reason}): resyncing them`);
+        return this.many(changed);
+      });
     }, 300);
     this.timer.unref();
+  }
+
+  /**
+   * Provisioned devices whose account file is no longer the one they fetched. Files are
+   * made on the render threads (a config change makes every phone's anew: thousands of
+   * renders, which on the event loop stalled SIP for seconds), and kept for the phones'
+   * fetches that follow. A device that never fetched its account file counts as changed
+   * without rendering anything.
+   */
+  private async changedFiles(): Promise<Device[]> {
+    const changed: Device[] = [];
+    let waiting: Promise<void>[] = [];
+    for (const d of this.devices.list()) {
+      if (!d.lastProvisioned) continue;
+      if (!d.lastFetchHash) {
+        changed.push(d);
+        continue;
+      }
+      const hash = this.files.accountHashSoon(d);
+      if (!(hash instanceof Promise)) {
+        if (hash !== d.lastFetchHash) changed.push(d);
+        continue;
+      }
+      waiting.push(hash.then((h) => void (h !== d.lastFetchHash && changed.push(d))));
+      // A bounded number of renders in flight: the threads' queue stays short for phones' own fetches.
+      if (waiting.length >= 32) {
+        await Promise.all(waiting);
+        waiting = [];
+      }
+    }
+    await Promise.all(waiting);
+    return changed;
   }
 
   /**

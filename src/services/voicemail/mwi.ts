@@ -42,6 +42,8 @@ export function summaryBody(counts: Counts, account: string): string {
 export class MessageWaiting implements SubscriptionHandler {
   readonly events = [MESSAGE_SUMMARY];
   private readonly subs = new Map<string, Subscription>();
+  /** The same subscriptions by mailbox: a REGISTER asks whether its mailbox has one (10,000 phones subscribe). */
+  private readonly byMailbox = new Map<string, Set<Subscription>>();
   readonly counters = { subscriptions: 0, notifies: 0, unsolicited: 0 };
 
   constructor(
@@ -86,7 +88,7 @@ export class MessageWaiting implements SubscriptionHandler {
       return true;
     }
     const sub: Subscription = { dialog, flow, mailbox, expiresAt: Date.now() + expires * 1000, timer: this.expiry(dialog.key, expires) };
-    this.subs.set(dialog.key, sub);
+    this.add(sub);
     this.counters.subscriptions++;
     this.log.info({ mailbox, ip: flow.remoteAddress, expires }, `Message-waiting subscription from ${mailbox} (${expires} s)`);
     void this.notifyIn(dialog, flow, mailbox, `active;expires=${expires}`);
@@ -107,7 +109,7 @@ export class MessageWaiting implements SubscriptionHandler {
     server.respond(makeResponse(req, 200, 'OK', undefined, [{ name: 'expires', value: String(expires) }]));
     clearTimeout(sub.timer);
     if (expires <= 0) {
-      this.subs.delete(sub.dialog.key);
+      this.remove(sub.dialog.key);
       void this.notifyIn(sub.dialog, flow, sub.mailbox, 'terminated;reason=timeout').then(() => sub.dialog.terminate());
       return true;
     }
@@ -119,7 +121,7 @@ export class MessageWaiting implements SubscriptionHandler {
 
   /** The mailbox changed: its subscribers get a NOTIFY; without one, its phones get an unsolicited one. */
   async changed(mailbox: string): Promise<void> {
-    const subs = [...this.subs.values()].filter((s) => s.mailbox === mailbox);
+    const subs = [...(this.byMailbox.get(mailbox) ?? [])];
     if (subs.length > 0) {
       for (const s of subs) await this.notifyIn(s.dialog, s.flow, mailbox, `active;expires=${Math.max(0, Math.round((s.expiresAt - Date.now()) / 1000))}`);
       return;
@@ -129,7 +131,7 @@ export class MessageWaiting implements SubscriptionHandler {
 
   /** A phone registered: it learns its mailbox state if it does not subscribe. */
   async registered(mailbox: string): Promise<void> {
-    if ([...this.subs.values()].some((s) => s.mailbox === mailbox)) return;
+    if (this.byMailbox.has(mailbox)) return;
     const c = await this.counts(mailbox);
     if (c.new + c.saved > 0) await this.unsolicited(mailbox, c);
   }
@@ -137,13 +139,31 @@ export class MessageWaiting implements SubscriptionHandler {
   stop(): void {
     for (const s of this.subs.values()) clearTimeout(s.timer);
     this.subs.clear();
+    this.byMailbox.clear();
+  }
+
+  private add(sub: Subscription): void {
+    this.remove(sub.dialog.key);
+    this.subs.set(sub.dialog.key, sub);
+    let set = this.byMailbox.get(sub.mailbox);
+    if (!set) this.byMailbox.set(sub.mailbox, (set = new Set()));
+    set.add(sub);
+  }
+
+  private remove(key: string): void {
+    const sub = this.subs.get(key);
+    if (!sub) return;
+    this.subs.delete(key);
+    const set = this.byMailbox.get(sub.mailbox);
+    set?.delete(sub);
+    if (set?.size === 0) this.byMailbox.delete(sub.mailbox);
   }
 
   private expiry(key: string, seconds: number): NodeJS.Timeout {
     const t = setTimeout(() => {
       const s = this.subs.get(key);
       if (!s) return;
-      this.subs.delete(key);
+      this.remove(key);
       void this.notifyIn(s.dialog, s.flow, s.mailbox, 'terminated;reason=timeout').then(() => s.dialog.terminate());
     }, seconds * 1000);
     t.unref();
@@ -182,7 +202,7 @@ export class MessageWaiting implements SubscriptionHandler {
   private drop(dialog: Dialog): void {
     const s = this.subs.get(dialog.key);
     if (s) clearTimeout(s.timer);
-    this.subs.delete(dialog.key);
+    this.remove(dialog.key);
     dialog.terminate();
   }
 
