@@ -7,7 +7,7 @@ import type { PbxConfig } from '../config/schema.js';
 import type { ExtensionService } from '../pbx/extensions.js';
 import { createHash } from 'node:crypto';
 import { formatMac, normalizeMac } from '../util/mac.js';
-import { commonContext, deviceContext, type LineContext } from './context.js';
+import { commonContext, deviceContext, type CommonContext, type LineContext } from './context.js';
 import { deriveConfigUrl, provisioningEndpoint } from './config-url.js';
 import type { Device, DeviceService } from './devices.js';
 import type { FetchOutcome } from './fetch-outcomes.js';
@@ -138,6 +138,7 @@ export class PhoneFiles {
   /** Forget every rendered file: the config or a template changed. */
   invalidateAll(): void {
     this.stale();
+    this.commons.clear();
     this.rendered.clear();
     this.common.clear();
     this.urls.clear();
@@ -351,7 +352,7 @@ export class PhoneFiles {
     }
     const config = this.config();
     const context = deviceContext(
-      commonContext(config, vendor, provisioningEndpoint(config, device.listener), model, fw.version),
+      this.commonFor(config, vendor, model, device.listener, fw.version),
       model,
       device,
       formatMac(device.mac, vendor.macForm),
@@ -360,6 +361,20 @@ export class PhoneFiles {
     );
     return { outcome: 'to_render', tpl, context, cacheKey };
   }
+
+  /** What every device of a vendor, model, listener and firmware shares: made once until the config changes. */
+  private commonFor(config: PbxConfig, vendor: VendorProfile, model: ModelInfo, listener: Device['listener'], firmware: string | undefined): CommonContext {
+    const key = `${vendor.id}|${model.id}|${listener}|${firmware ?? ''}`;
+    let common = this.commons.get(key);
+    if (!common) {
+      if (this.commons.size >= 1000) this.commons.clear();
+      common = commonContext(config, vendor, provisioningEndpoint(config, listener), model, firmware);
+      this.commons.set(key, common);
+    }
+    return common;
+  }
+
+  private readonly commons = new Map<string, CommonContext>();
 
   private keep(device: Device, cacheKey: string, body: string, hash: string, contentType: string): RenderedFile {
     let perDevice = this.rendered.get(device.mac);

@@ -60,7 +60,8 @@ for (const [name, config] of dialects) {
       await extensions.create({ number: '7402', enabled: false, digest_algorithms: ['MD5'] });
       await devices.create({ mac_address: '00:15:65:00:74:01', vendor: 'yealink', model: 'T46S', lines: ['7401', '7402'], overrides: { 'a.b': 'c' } });
       await devices.update('001565007401', { label: 'desk', lines: ['7402'] });
-      devices.recordFetch('001565007401', { ip: '192.0.2.1', userAgent: 'ua', servedUrl: 'http://x/', at: new Date().toISOString(), port: 8080, legacy: true, accountHash: 'h' });
+      const fetchedAt = new Date().toISOString();
+      devices.recordFetch('001565007401', { ip: '192.0.2.1', userAgent: 'ua', servedUrl: 'http://x/', at: fetchedAt, port: 8080, legacy: true, accountHash: 'h' });
       await wb.flush();
       await assert.rejects(extensions.delete('7402'), (e: PbxError) => e.kind === 'conflict');
 
@@ -74,6 +75,8 @@ for (const [name, config] of dialects) {
       await dev2.load();
       const d = dev2.get('001565007401')!;
       assert.deepEqual([d.label, d.lines, d.overrides, d.lastIp, d.lastFetchPort, d.lastFetchLegacy], ['desk', ['7402'], { 'a.b': 'c' }, '192.0.2.1', 8080, true]);
+      // Every fetch column, each in its place (the UPDATE is compiled once, its values given in order).
+      assert.deepEqual([d.lastProvisioned, d.lastUserAgent, d.lastServedUrl, d.lastFetchHash], [fetchedAt, 'ua', 'http://x/', 'h']);
       // Another process inserted the same key after our in-memory check: a conflict, not a crash.
       const stale = new ExtensionService(db, box);
       await assert.rejects(stale.create({ number: '7401' }), (e: PbxError) => e.kind === 'conflict' && e.field === 'number');
