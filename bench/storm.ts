@@ -10,6 +10,8 @@
 //   SHED=98 node --import tsx bench/storm.ts                   # with load shedding (api.shed_busy_percent: 98)
 //   WORKERS=2 node --import tsx bench/storm.ts                 # with two HTTP worker processes (api.workers)
 //   RENDER_THREADS=0 node --import tsx bench/storm.ts          # render on the event loop (provisioning.render_threads)
+//   SETTLE=5 …                                                 # wait 5 s between the import and the storm
+//   LOG_LEVEL=info KEEP_TMP=1 …                                # keep the server's log (in the temp folder)
 //   PBX_NODE_ARGS=--inspect=127.0.0.1:9231 …                   # then bench/profile-window.mjs 127.0.0.1:9231 …
 //
 // pbx on 127.0.0.1 (SIP UDP 15260, HTTP 18280); everything stops at the end.
