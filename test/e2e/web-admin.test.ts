@@ -512,8 +512,17 @@ test('a long extension list is read a page at a time: the pager walks it, the se
     await status.filter({ hasText: /^1–100 of 25\d$/ }).waitFor();
     const total = Number(/of (\d+)/.exec(await status.innerText())![1]);
     assert.equal(await page.locator('tr[data-extension]').count(), 100, 'one page of rows');
+    // The second page answers slowly: until it is there, the pager still names the rows shown.
+    const slowPage = /\/api\/extensions\?limit=100&offset=100/;
+    await page.route(slowPage, async (route) => {
+      await new Promise((r) => setTimeout(r, 500));
+      await route.continue();
+    });
     await page.getByRole('button', { name: 'Next extensions' }).click();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.match(await status.innerText(), /^1–100 of/, 'while the next page loads, the pager describes the rows on the screen');
     await status.filter({ hasText: `101–200 of ${total}` }).waitFor();
+    await page.unroute(slowPage);
     assert.equal(await page.locator('tr[data-extension]').first().getAttribute('data-extension'), '3097', 'the second page starts where the first ended (2001, 2002, 2009 first)');
     await page.getByRole('button', { name: 'Next extensions' }).click();
     await status.filter({ hasText: `201–${total} of ${total}` }).waitFor();

@@ -19,7 +19,8 @@ export function Extensions() {
   const [offset, setOffset] = useState(0);
   const q = query.trim().toLowerCase();
   const list = useAsync(
-    () => api<{ extensions: Extension[]; total: number }>('GET', `/api/extensions?limit=${PAGE_SIZE}&offset=${offset}${q ? `&q=${encodeURIComponent(q)}` : ''}`),
+    // The offset travels with its page: the pager says which rows are shown, not which are asked for.
+    async () => ({ offset, ...(await api<{ extensions: Extension[]; total: number }>('GET', `/api/extensions?limit=${PAGE_SIZE}&offset=${offset}${q ? `&q=${encodeURIComponent(q)}` : ''}`)) }),
     [q, offset],
   );
   useLive(['extensions', 'devices'], list.reload, 1000);
@@ -52,7 +53,7 @@ export function Extensions() {
       <div class="toolbar">
         <Field label="Search extensions" name="search" type="search" value={query} onValue={(v) => (setQuery(v), setOffset(0))} placeholder="Number or name" />
       </div>
-      {list.data ? <Pager label="extensions" offset={offset} limit={PAGE_SIZE} total={list.data.total} onOffset={setOffset} /> : null}
+      {list.data ? <Pager label="extensions" offset={list.data.offset} limit={PAGE_SIZE} total={list.data.total} onOffset={setOffset} /> : null}
       <Loading state={list} />
       {list.data ? (
         <TableWrap stack label="Extensions" columns={['Number', 'Name', 'State', 'Phones', admin && 'Actions']}>

@@ -93,7 +93,8 @@ export function Phones() {
   const [offset, setOffset] = useState(0);
   const q = query.trim();
   const devices = useAsync(
-    () => api<{ devices: Device[]; total: number }>('GET', `/api/provisioning/devices?limit=${PAGE_SIZE}&offset=${offset}${q ? `&q=${encodeURIComponent(q)}` : ''}`),
+    // The offset travels with its page: the pager says which rows are shown, not which are asked for.
+    async () => ({ offset, ...(await api<{ devices: Device[]; total: number }>('GET', `/api/provisioning/devices?limit=${PAGE_SIZE}&offset=${offset}${q ? `&q=${encodeURIComponent(q)}` : ''}`)) }),
     [q, offset],
   );
   // Registrations of the phones on this page only.
@@ -119,7 +120,7 @@ export function Phones() {
       <div class="toolbar">
         <Field label="Search phones" name="search" type="search" value={query} onValue={(v) => (setQuery(v), setOffset(0))} placeholder="MAC, extension, model" />
       </div>
-      {devices.data ? <Pager label="phones" offset={offset} limit={PAGE_SIZE} total={devices.data.total} onOffset={setOffset} /> : null}
+      {devices.data ? <Pager label="phones" offset={devices.data.offset} limit={PAGE_SIZE} total={devices.data.total} onOffset={setOffset} /> : null}
       <Loading state={devices} />
       {devices.data ? (
         <TableWrap stack label="Phones" columns={['Phone', 'Vendor / model', 'Extension', 'Registration', 'Sync', 'Config URL']}>
