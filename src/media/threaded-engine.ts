@@ -5,7 +5,8 @@
 // over once per play, recordings are written to disk by the worker, and figures come
 // back once a second. If the thread dies, every leg reports a failure (its calls end)
 // and the next call starts a new thread.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { moduleWorker } from '../util/worker-thread.js';
 import { EMPTY_RELAY_STATS, EMPTY_STATS, type EngineStatus, type RelaySideName, type RelayStats, type LegParams, type MediaEngine, type MediaLeg, type MediaRelay, type RecordLimits, type RecordResult, type RemoteMedia } from './engine.js';
 import { MediaPortsExhausted, type PortRange } from './ports.js';
 import type { Direction } from './sdp.js';
@@ -165,10 +166,7 @@ class MediaThread implements MediaEngine {
 
   private thread(): Worker {
     if (this.worker) return this.worker;
-    // Under tsx (tests) the worker imports the .ts file once tsx's loader is in place.
-    const w = import.meta.url.endsWith('.ts')
-      ? new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(new URL('./engine-worker.ts', import.meta.url).href)}); })`, { eval: true })
-      : new Worker(new URL('./engine-worker.js', import.meta.url));
+    const w = moduleWorker(import.meta.url, 'engine-worker');
     w.on('message', (r: Report) => this.receive(r));
     w.on('error', (err) => this.lost(w, err));
     w.on('exit', (code) => this.lost(w, new Error(`The media thread exited (code ${code})`)));

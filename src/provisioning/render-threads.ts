@@ -3,7 +3,8 @@
 // time SIP and every other HTTP request wait for. A thread takes the template's file, the
 // engine settings and the render context (plain data) and answers with the body and its
 // SHA-256. Threads start on first use and never keep the process alive.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { moduleWorker } from '../util/worker-thread.js';
 import type { EngineSpec } from './templates.js';
 
 export interface RenderJob {
@@ -61,10 +62,7 @@ class RenderThread {
 
   private thread(): Worker {
     if (this.worker) return this.worker;
-    // Under tsx (tests of the sources) the thread imports the .ts file once tsx's loader is in place.
-    const w = import.meta.url.endsWith('.ts')
-      ? new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(new URL('./render-thread.ts', import.meta.url).href)}); })`, { eval: true })
-      : new Worker(new URL('./render-thread.js', import.meta.url));
+    const w = moduleWorker(import.meta.url, 'render-thread');
     w.on('message', (r: RenderReply) => this.receive(r));
     w.on('error', (err) => this.lost(w, err));
     w.on('exit', (code) => this.lost(w, new Error(`render thread exited (code ${code})`)));

@@ -3,7 +3,8 @@
 // fsync, and the event loop that answers SIP never waits on the disk. The main
 // connection still does everything else; WAL lets its reads go on meanwhile. Statements
 // are compiled on the main side (Kysely's `compile()`) and prepared once here.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { moduleWorker } from '../util/worker-thread.js';
 
 /** One SQL statement and the parameters of each of its runs. */
 export interface StatementRuns {
@@ -47,10 +48,7 @@ export class SqliteWriter {
 
   private thread(): Worker {
     if (this.worker) return this.worker;
-    // Under tsx (tests) the thread imports the .ts file once tsx's loader is in place.
-    const w = import.meta.url.endsWith('.ts')
-      ? new Worker(`import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(new URL('./sqlite-writer-thread.ts', import.meta.url).href)}); })`, { eval: true })
-      : new Worker(new URL('./sqlite-writer-thread.js', import.meta.url));
+    const w = moduleWorker(import.meta.url, 'sqlite-writer-thread');
     w.on('message', (r: WriterReply) => this.settle(r.id, r.error === undefined ? undefined : new Error(r.error)));
     w.on('error', (err) => this.lost(w, err));
     w.on('exit', (code) => this.lost(w, new Error(`the database writer thread exited (code ${code})`)));
