@@ -179,11 +179,33 @@ export class PhoneFiles {
    * version the requesting phone announced; without it, the device's last known one.
    */
   render(m: MatchedFile, firmware?: string): RenderedFile | RenderFailure {
+    return this.make(m, firmware, null) as RenderedFile | RenderFailure;
+  }
+
+  /**
+   * As `render`, but a device file not rendered yet is made on a render thread when there
+   * are any (provisioning.render_threads): the answer is then a promise. Phones asking for
+   * the same file meanwhile wait for the same render. A file whose device, extension,
+   * config or template changed while it was rendered is served to the phones that asked
+   * before the change, and not kept.
+   */
+  renderSoon(m: MatchedFile, firmware?: string): RenderedFile | RenderFailure | Promise<RenderedFile | RenderFailure> {
+    return this.make(m, firmware, this.threads);
+  }
+
+  private make(m: MatchedFile, firmware: string | undefined, threads: RenderThreads | null): RenderedFile | RenderFailure | Promise<RenderedFile | RenderFailure> {
     // A file the phone uploaded is served as it sent it: read each time, never cached.
     if (m.rule.kind === 'upload') return this.uploaded(m);
     const fw = this.firmwareFor(m, firmware);
     if (m.rendered && m.renderedFor === fw.key) return m.rendered;
-    const r = m.device ? this.renderDevice(m, m.device, fw) : this.renderCommon(m, fw);
+    const r = !m.device ? this.renderCommon(m, fw) : threads ? this.renderDeviceOn(threads, m, m.device, fw, firmware) : this.renderDevice(m, m.device, fw);
+    if (!(r instanceof Promise)) return this.remember(m, fw, r);
+    const epoch = this.epoch;
+    return r.then((done) => (this.epoch === epoch ? this.remember(m, fw, done) : done));
+  }
+
+  /** A delivered file is kept with its remembered match, for the firmware it was made for. */
+  private remember(m: MatchedFile, fw: Firmware, r: RenderedFile | RenderFailure): RenderedFile | RenderFailure {
     if (r.outcome === 'delivered') {
       m.rendered = r;
       m.renderedFor = fw.key;
@@ -230,10 +252,9 @@ export class PhoneFiles {
 
   /** As accountHash, rendered on a render thread when there is one and the file is not made yet. */
   accountHashSoon(device: Device): string | null | Promise<string | null> {
-    const vendor = this.vendors.get(device.vendor);
-    if (!vendor) return null;
-    const m = this.match(vendor.deviceFile(formatMac(device.mac, vendor.macForm)));
-    if (m.outcome !== 'matched') return null;
+    const fileName = this.accountFileName(device);
+    const m = fileName === undefined ? undefined : this.match(fileName);
+    if (m?.outcome !== 'matched') return null;
     const r = this.renderSoon(m);
     if (r instanceof Promise) return r.then((done) => (done.outcome === 'delivered' ? (done.hash ?? null) : null));
     return r.outcome === 'delivered' ? (r.hash ?? null) : null;
@@ -241,9 +262,15 @@ export class PhoneFiles {
 
   /** The per-device file with the SIP account, as `pbx provision render` prints it. */
   renderDeviceFile(device: Device): ResolvedFile {
+    const fileName = this.accountFileName(device);
+    if (fileName === undefined) return { outcome: 'unknown_device', status: 404, fileName: '', mac: device.mac };
+    return this.resolve(fileName);
+  }
+
+  /** The name of the device's account file in its vendor's form (undefined: no such vendor). */
+  private accountFileName(device: Device): string | undefined {
     const vendor = this.vendors.get(device.vendor);
-    if (!vendor) return { outcome: 'unknown_device', status: 404, fileName: '', mac: device.mac };
-    return this.resolve(vendor.deviceFile(formatMac(device.mac, vendor.macForm)));
+    return vendor?.deviceFile(formatMac(device.mac, vendor.macForm));
   }
 
   private matchAnew(fileName: string): NameMatch {
@@ -383,19 +410,14 @@ export class PhoneFiles {
     return { outcome: 'delivered', status: 200, body, hash, contentType };
   }
 
-  /**
-   * As `render`, but a device file not rendered yet is made on a render thread when there
-   * are any (provisioning.render_threads): the answer is then a promise. Phones asking for
-   * the same file meanwhile wait for the same render. A file whose device, extension,
-   * config or template changed while it was rendered is served to the phones that asked
-   * before the change, and not kept.
-   */
-  renderSoon(m: MatchedFile, firmware?: string): RenderedFile | RenderFailure | Promise<RenderedFile | RenderFailure> {
-    const threads = this.threads;
-    const device = m.device;
-    if (!threads || !device || m.rule.kind === 'upload') return this.render(m, firmware);
-    const fw = this.firmwareFor(m, firmware);
-    if (m.rendered && m.renderedFor === fw.key) return m.rendered;
+  /** A device file from the cache, or made on a render thread (one render for phones asking at once). */
+  private renderDeviceOn(
+    threads: RenderThreads,
+    m: MatchedFile,
+    device: Device,
+    fw: Firmware,
+    firmware: string | undefined,
+  ): RenderedFile | RenderFailure | Promise<RenderedFile | RenderFailure> {
     const job = this.deviceJob(m, device, fw);
     if (job.outcome !== 'to_render') return job;
     const key = `${device.mac}|${job.cacheKey}`;
@@ -419,14 +441,7 @@ export class PhoneFiles {
       );
       this.inFlight.set(key, waiting);
     }
-    const epoch = this.epoch;
-    return waiting.then((r) => {
-      if (r.outcome === 'delivered' && this.epoch === epoch) {
-        m.rendered = r;
-        m.renderedFor = fw.key;
-      }
-      return r;
-    });
+    return waiting;
   }
 }
 

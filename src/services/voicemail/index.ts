@@ -72,8 +72,7 @@ export class Voicemail {
     // web) lights or puts out the lamp.
     this.store.onChange((mailbox) => void this.mwi.changed(mailbox).catch((err: unknown) => d.log.warn({ err, mailbox }, 'Message-waiting notification failed')));
     d.location.onChange((event, b) => {
-      // Only a phone with a mailbox has a lamp to light (no database read for the others).
-      if (event === 'registered' && this.hasMailbox(b.aor)) void this.mwi.registered(b.aor).catch(() => {});
+      if (event === 'registered') void this.mwi.registered(b.aor).catch(() => {});
     });
   }
 

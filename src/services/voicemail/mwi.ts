@@ -131,7 +131,8 @@ export class MessageWaiting implements SubscriptionHandler {
 
   /** A phone registered: it learns its mailbox state if it does not subscribe. */
   async registered(mailbox: string): Promise<void> {
-    if (this.byMailbox.has(mailbox)) return;
+    // Only a phone with a mailbox has a lamp to light (no database read for the others).
+    if (!this.hasMailbox(mailbox) || this.byMailbox.has(mailbox)) return;
     const c = await this.counts(mailbox);
     if (c.new + c.saved > 0) await this.unsolicited(mailbox, c);
   }
