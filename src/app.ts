@@ -365,7 +365,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     checks: {
       config,
       devices: () => devices.list(),
-      syncState: (d) => resync.state(d),
+      syncStates: (list) => resync.states(list),
       extensions: () => extensions.list(),
       configFile: loaded.file,
       configUrl: (d) => files.configUrl(d),

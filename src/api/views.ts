@@ -3,6 +3,7 @@
 import type { Pbx } from '../application.js';
 import type { Extension } from '../pbx/extensions.js';
 import type { Device } from '../provisioning/devices.js';
+import type { SyncState } from '../provisioning/resync.js';
 import { provisioningEndpoint } from '../provisioning/config-url.js';
 
 /** The services these routes use (and nothing else of the application). */
@@ -22,7 +23,8 @@ export function extensionView(pbx: ViewDeps, e: Extension) {
   };
 }
 
-export function deviceView(pbx: ViewDeps, d: Device) {
+/** `syncState` from pbx.resync.state/states: it may need the file rendered, which a view must not do inline. */
+export function deviceView(pbx: ViewDeps, d: Device, syncState: SyncState) {
   return {
     mac_address: d.mac,
     extension_number: d.lines[0] ?? null,
@@ -42,7 +44,7 @@ export function deviceView(pbx: ViewDeps, d: Device) {
     last_provisioned: d.lastProvisioned,
     last_ip: d.lastIp,
     last_user_agent: d.lastUserAgent,
-    sync_state: pbx.resync.state(d),
+    sync_state: syncState,
     last_fetch_port: d.lastFetchPort,
     resync_sent_at: d.resyncSentAt,
   };

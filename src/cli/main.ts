@@ -286,12 +286,14 @@ device
   .option('--json', 'print JSON')
   .action(async (o: { json?: boolean }) =>
     withPbx(async (pbx) => {
-      const rows = pbx.devices.list().map((d) => ({
+      const devices = pbx.devices.list();
+      const states = await pbx.resync.states(devices);
+      const rows = devices.map((d, i) => ({
         mac: d.mac,
         vendor: d.vendor,
         model: d.model,
         extension: d.lines.join(','),
-        sync: pbx.resync.state(d),
+        sync: states[i]!,
         last_provisioned: d.lastProvisioned ?? 'never',
         config_url: pbx.files.configUrl(d),
       }));

@@ -17,7 +17,8 @@ import { externalIpProblem } from '../provisioning/diagnostics.js';
 export interface CheckSources {
   config: () => PbxConfig;
   devices: () => readonly Device[];
-  syncState: (device: Device) => SyncState;
+  /** Each device's sync state, in order (may render files: asked once for all, paced). */
+  syncStates: (devices: readonly Device[]) => Promise<SyncState[]>;
   extensions: () => readonly { number: string; secret: string }[];
 }
 
@@ -83,17 +84,27 @@ export function certificateFindings(s: CheckSources): Finding[] {
   return out;
 }
 
+/** At most this many MACs are named in one finding (a site of 100,000 phones after a config change). */
+const LISTED_MACS = 20;
+
+function listed(macs: string[]): string {
+  const shown = macs.slice(0, LISTED_MACS).join(', ');
+  return macs.length > LISTED_MACS ? `${shown} and ${macs.length - LISTED_MACS} more (pbx device list)` : shown;
+}
+
 /** Devices never provisioned, stale, or still on an old port. */
-export function deviceFindings(s: CheckSources): Finding[] {
-  const states = s.devices().map((d) => ({ mac: d.mac, state: s.syncState(d) }));
+export async function deviceFindings(s: CheckSources): Promise<Finding[]> {
+  const devices = s.devices();
+  const found = await s.syncStates(devices);
+  const states = devices.map((d, i) => ({ mac: d.mac, state: found[i]! }));
   const inState = (st: string) => states.filter((s) => s.state === st).map((s) => s.mac);
   const never = inState('never provisioned');
   const stale = inState('stale');
   const old = inState('fetched via old port');
   const out: Finding[] = [];
-  if (never.length) out.push(finding('devices-never', false, `${never.length} device(s) never fetched their file: ${never.join(', ')}`, 'Point them at the provisioning URL (pbx provision url <mac>) or DHCP option 66; see docs/PROVISIONING.md'));
-  if (stale.length) out.push(finding('devices-stale', false, `${stale.length} device(s) have not fetched their changed file: ${stale.join(', ')}`, 'pbx device resync --stale (they must be registered), or reboot them'));
-  if (old.length) out.push(finding('devices-old-port', false, `${old.length} device(s) last fetched through an old port: ${old.join(', ')}`, 'pbx device resync <mac>: their next fetch uses the new URL'));
+  if (never.length) out.push(finding('devices-never', false, `${never.length} device(s) never fetched their file: ${listed(never)}`, 'Point them at the provisioning URL (pbx provision url <mac>) or DHCP option 66; see docs/PROVISIONING.md'));
+  if (stale.length) out.push(finding('devices-stale', false, `${stale.length} device(s) have not fetched their changed file: ${listed(stale)}`, 'pbx device resync --stale (they must be registered), or reboot them'));
+  if (old.length) out.push(finding('devices-old-port', false, `${old.length} device(s) last fetched through an old port: ${listed(old)}`, 'pbx device resync <mac>: their next fetch uses the new URL'));
   if (!out.length) out.push(finding('devices', true, `${states.length} device(s) in sync or pending`));
   return out;
 }
@@ -136,7 +147,7 @@ export function provisioningAccessFindings(s: CheckSources): Finding[] {
 }
 
 /** Every check that needs no network probe, in `pbx doctor`'s order. */
-export function serverFindings(s: CheckSources): Finding[] {
-  return [...externalIpFindings(s), ...certificateFindings(s), ...provisioningAccessFindings(s), ...deviceFindings(s), ...weakSecretFindings(s)];
+export async function serverFindings(s: CheckSources): Promise<Finding[]> {
+  return [...externalIpFindings(s), ...certificateFindings(s), ...provisioningAccessFindings(s), ...(await deviceFindings(s)), ...weakSecretFindings(s)];
 }
 

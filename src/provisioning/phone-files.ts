@@ -245,12 +245,10 @@ export class PhoneFiles {
     return { ...found, model: m.model?.id, ...this.render(m) };
   }
 
-  /** Hash of the account file the device would get now (null when it cannot be rendered). */
-  accountHash(device: Device): string | null {
-    return this.renderDeviceFile(device).hash ?? null;
-  }
-
-  /** As accountHash, rendered on a render thread when there is one and the file is not made yet. */
+  /**
+   * Hash of the account file the device would get now (null when it cannot be rendered),
+   * rendered on a render thread when there is one and the file is not made yet.
+   */
   accountHashSoon(device: Device): string | null | Promise<string | null> {
     const fileName = this.accountFileName(device);
     const m = fileName === undefined ? undefined : this.match(fileName);

@@ -17,6 +17,7 @@ import { flowToBinding } from '../pbx/reach.js';
 import type { Device, DeviceService } from './devices.js';
 import type { PhoneFiles } from './phone-files.js';
 import type { VendorRegistry } from './vendors/index.js';
+import { paced } from '../util/paced.js';
 
 export type SyncState = 'in sync' | 'pending' | 'stale' | 'never provisioned' | 'fetched via old port';
 
@@ -47,13 +48,35 @@ export class Resync {
     private readonly advertise: (transport: string) => SentBy,
   ) {}
 
-  /** Where a device stands: compares what it last fetched with what it would get now. */
-  state(device: Device): SyncState {
+  /**
+   * Where a device stands: compares what it last fetched with what it would get now. Its
+   * file may need rendering (every phone's does after a config change): on a render
+   * thread when there is one, hence the promise.
+   */
+  state(device: Device): SyncState | Promise<SyncState> {
     if (!device.lastProvisioned) return 'never provisioned';
     if (device.lastFetchLegacy) return 'fetched via old port';
-    if (device.lastFetchHash && device.lastFetchHash === this.files.accountHash(device)) return 'in sync';
-    if (device.resyncSentAt && device.resyncSentAt > device.lastProvisioned) return 'pending';
-    return 'stale';
+    if (!device.lastFetchHash) return this.unsynced(device);
+    const hash = this.files.accountHashSoon(device);
+    if (hash instanceof Promise) return hash.then((h) => (h === device.lastFetchHash ? 'in sync' : this.unsynced(device)));
+    return hash === device.lastFetchHash ? 'in sync' : this.unsynced(device);
+  }
+
+  /** The states of many devices, in their order, without holding the event loop (see util/paced). */
+  async states(devices: readonly Device[]): Promise<SyncState[]> {
+    const out: SyncState[] = new Array<SyncState>(devices.length);
+    let i = 0;
+    await paced(devices, (d) => {
+      const at = i++;
+      const st = this.state(d);
+      if (st instanceof Promise) return st.then((s) => void (out[at] = s));
+      out[at] = st;
+    });
+    return out;
+  }
+
+  private unsynced(device: Device): SyncState {
+    return device.resyncSentAt && device.lastProvisioned && device.resyncSentAt > device.lastProvisioned ? 'pending' : 'stale';
   }
 
   /** Sends the vendor's sync NOTIFY (or reboot) to every registered contact of the device. */
@@ -115,26 +138,13 @@ export class Resync {
    */
   private async changedFiles(): Promise<Device[]> {
     const changed: Device[] = [];
-    let waiting: Promise<void>[] = [];
-    for (const d of this.devices.list()) {
-      if (!d.lastProvisioned) continue;
-      if (!d.lastFetchHash) {
-        changed.push(d);
-        continue;
-      }
+    await paced(this.devices.list(), (d) => {
+      if (!d.lastProvisioned) return;
+      if (!d.lastFetchHash) return void changed.push(d);
       const hash = this.files.accountHashSoon(d);
-      if (!(hash instanceof Promise)) {
-        if (hash !== d.lastFetchHash) changed.push(d);
-        continue;
-      }
-      waiting.push(hash.then((h) => void (h !== d.lastFetchHash && changed.push(d))));
-      // A bounded number of renders in flight: the threads' queue stays short for phones' own fetches.
-      if (waiting.length >= 32) {
-        await Promise.all(waiting);
-        waiting = [];
-      }
-    }
-    await Promise.all(waiting);
+      if (hash instanceof Promise) return hash.then((h) => void (h !== d.lastFetchHash && changed.push(d)));
+      if (hash !== d.lastFetchHash) changed.push(d);
+    });
     return changed;
   }
 

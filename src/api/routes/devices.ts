@@ -99,7 +99,9 @@ export function deviceRoutes(pbx: DeviceRouteDeps) {
           ? all.filter((d) => (compact && (d.mac.includes(compact) || d.lines.some((l) => l.includes(compact)))) || `${d.vendor} ${d.model} ${d.label ?? ''}`.toLowerCase().includes(text))
           : all;
         // Views (live URLs, sync state) only for the page shown.
-        return { devices: page(matching, req.query).map((d) => deviceView(pbx, d)), total: matching.length };
+        const shown = page(matching, req.query);
+        const states = await pbx.resync.states(shown);
+        return { devices: shown.map((d, i) => deviceView(pbx, d, states[i]!)), total: matching.length };
       },
     );
 
@@ -137,12 +139,13 @@ export function deviceRoutes(pbx: DeviceRouteDeps) {
       const device = await pbx.devices.create(req.body);
       const url = pbx.files.configUrl(device);
       pbx.log.info({ mac: device.mac, config_url: url }, `Device ${device.mac} added (${device.vendor} ${device.model}, extension ${device.lines.join(', ')})`);
-      return reply.code(201).send({ ...deviceView(pbx, device), provisioning_password: device.credential.password });
+      return reply.code(201).send({ ...deviceView(pbx, device, await pbx.resync.state(device)), provisioning_password: device.credential.password });
     });
 
-    app.get('/provisioning/devices/:mac', { schema: { tags, summary: 'Show a device', params: Params, response: { 200: DeviceView } } }, async (req) =>
-      deviceView(pbx, pbx.devices.require(DeviceService.parseMac(req.params.mac))),
-    );
+    app.get('/provisioning/devices/:mac', { schema: { tags, summary: 'Show a device', params: Params, response: { 200: DeviceView } } }, async (req) => {
+      const device = pbx.devices.require(DeviceService.parseMac(req.params.mac));
+      return deviceView(pbx, device, await pbx.resync.state(device));
+    });
 
     app.put('/provisioning/devices/:mac', { schema: { tags, summary: 'Change a device', params: Params, body: UpdateBody } }, async (req) => {
       checkListener(pbx, req.body.listener);
@@ -150,7 +153,7 @@ export function deviceRoutes(pbx: DeviceRouteDeps) {
       const device = await pbx.devices.update(req.params.mac, req.body);
       pbx.log.info({ mac: device.mac }, `Device ${device.mac} updated`);
       const changed = device.credential.password !== before.password;
-      return { ...deviceView(pbx, device), ...(changed && req.body.regenerate_provisioning_password ? { provisioning_password: device.credential.password } : {}) };
+      return { ...deviceView(pbx, device, await pbx.resync.state(device)), ...(changed && req.body.regenerate_provisioning_password ? { provisioning_password: device.credential.password } : {}) };
     });
 
     app.post(
@@ -168,11 +171,12 @@ export function deviceRoutes(pbx: DeviceRouteDeps) {
       async (req, reply) => {
         const f = req.body ?? {};
         const macs = f.macs?.map((m) => DeviceService.parseMac(m, 'macs'));
-        const devices = pbx.devices
+        const candidates = pbx.devices
           .list()
           .filter((d) => (!f.vendor || d.vendor === f.vendor.toLowerCase()) && (!f.model || d.model.toUpperCase() === f.model.toUpperCase()))
-          .filter((d) => !macs || macs.includes(d.mac))
-          .filter((d) => !f.sync_state || pbx.resync.state(d) === f.sync_state);
+          .filter((d) => !macs || macs.includes(d.mac));
+        const states = f.sync_state ? await pbx.resync.states(candidates) : null;
+        const devices = states ? candidates.filter((_, i) => states[i] === f.sync_state) : candidates;
         void pbx.resync.many(devices, f.reboot ?? false);
         return reply.code(202).send({ queued: devices.length, macs: devices.map((d) => d.mac) });
       },

@@ -78,7 +78,7 @@ export function uiRoutes(pbx: UiDeps) {
       const c = pbx.config();
       const ipProblem = externalIpProblem(c.server.external_ip);
       const problems = [
-        ...serverFindings(pbx.checks).filter((f) => !f.ok),
+        ...(await serverFindings(pbx.checks)).filter((f) => !f.ok),
         ...warnings(c, []).filter((w) => w !== ipProblem).map((message) => ({ check: 'provisioning', ok: false, message })),
       ];
       return {
@@ -115,7 +115,7 @@ export function uiRoutes(pbx: UiDeps) {
           detail: r.detail ?? (r.extension ? `extension ${r.extension} not found` : null),
           content_type: r.contentType ?? null,
           content: r.body === undefined ? null : maskSecrets(r.body, secrets),
-          sync_state: pbx.resync.state(device),
+          sync_state: await pbx.resync.state(device),
         };
       },
     );
