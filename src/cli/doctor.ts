@@ -69,7 +69,7 @@ export async function runDoctor(pbx: DoctorSources, ask: AskServer): Promise<Fin
   else add('firewall', true, 'No local firewall rule blocks the pbx ports');
 
   // 6. Devices never provisioned, stale, or still on an old port. 7. Extensions with weak secrets.
-  findings.push(...provisioningAccessFindings(pbx), ...(await deviceFindings(pbx)), ...weakSecretFindings(pbx));
+  findings.push(...provisioningAccessFindings(pbx), ...(await deviceFindings(pbx)), ...(await weakSecretFindings(pbx)));
 
   // 8. Trunks: registered (the running server's view), the provider answers OPTIONS from
   // here, and it sees this host at server.external_ip (else: one-way audio, lost calls).

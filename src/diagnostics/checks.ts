@@ -12,6 +12,7 @@ import type { SyncState } from '../provisioning/resync.js';
 import { hostAddresses } from '../util/net.js';
 import { isWeakSecret } from '../security/tokens.js';
 import { externalIpProblem } from '../provisioning/diagnostics.js';
+import { paced } from '../util/paced.js';
 
 /** What the checks read. */
 export interface CheckSources {
@@ -84,12 +85,12 @@ export function certificateFindings(s: CheckSources): Finding[] {
   return out;
 }
 
-/** At most this many MACs are named in one finding (a site of 100,000 phones after a config change). */
-const LISTED_MACS = 20;
+/** At most this many phones or extensions are named in one finding (a site of 100,000 phones after a config change). */
+const LISTED = 20;
 
-function listed(macs: string[]): string {
-  const shown = macs.slice(0, LISTED_MACS).join(', ');
-  return macs.length > LISTED_MACS ? `${shown} and ${macs.length - LISTED_MACS} more (pbx device list)` : shown;
+function listed(names: string[], whereAll = 'pbx device list'): string {
+  const shown = names.slice(0, LISTED).join(', ');
+  return names.length > LISTED ? `${shown} and ${names.length - LISTED} more (${whereAll})` : shown;
 }
 
 /** Devices never provisioned, stale, or still on an old port. */
@@ -110,9 +111,10 @@ export async function deviceFindings(s: CheckSources): Promise<Finding[]> {
 }
 
 /** Extensions with weak secrets. */
-export function weakSecretFindings(s: CheckSources): Finding[] {
-  const weak = s.extensions().filter((e) => isWeakSecret(e.secret, e.number)).map((e) => e.number);
-  if (weak.length) return [finding('weak-secrets', false, `Extension(s) with weak SIP secrets: ${weak.join(', ')}`, 'PUT /api/extensions/{number} {"regenerate_password": true}, then resync their phones')];
+export async function weakSecretFindings(s: CheckSources): Promise<Finding[]> {
+  const weak: string[] = [];
+  await paced(s.extensions(), (e) => void (isWeakSecret(e.secret, e.number) && weak.push(e.number)));
+  if (weak.length) return [finding('weak-secrets', false, `${weak.length} extension(s) with weak SIP secrets: ${listed(weak, 'pbx ext list')}`, 'PUT /api/extensions/{number} {"regenerate_password": true}, then resync their phones')];
   return [finding('weak-secrets', true, 'Every extension has a strong SIP secret')];
 }
 
@@ -148,6 +150,6 @@ export function provisioningAccessFindings(s: CheckSources): Finding[] {
 
 /** Every check that needs no network probe, in `pbx doctor`'s order. */
 export async function serverFindings(s: CheckSources): Promise<Finding[]> {
-  return [...externalIpFindings(s), ...certificateFindings(s), ...provisioningAccessFindings(s), ...(await deviceFindings(s)), ...weakSecretFindings(s)];
+  return [...externalIpFindings(s), ...certificateFindings(s), ...provisioningAccessFindings(s), ...(await deviceFindings(s)), ...(await weakSecretFindings(s))];
 }
 
