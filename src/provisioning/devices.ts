@@ -260,6 +260,13 @@ export class DeviceService {
   }
 
   async create(input: DeviceInput): Promise<Device> {
+    const device = this.newDevice(input);
+    await this.insertNew([device]);
+    return device;
+  }
+
+  /** A device made from its input and checked (a PbxError says what is wrong), not stored yet. */
+  private newDevice(input: DeviceInput): Device {
     const mac = DeviceService.parseMac(input.mac_address);
     if (this.byMac.has(mac)) throw new PbxError('conflict', `Device ${mac} already exists`, 'mac_address');
     const { vendor, model } = this.checkVendorModel(input.vendor, input.model);
@@ -268,7 +275,7 @@ export class DeviceService {
     const credential = checkCredential(input.provisioning_username ?? mac, input.provisioning_password ?? newSipSecret());
     const listener = input.listener ?? 'default';
     const now = nowIso();
-    const device: Device = {
+    return {
       mac,
       vendor,
       model,
@@ -291,45 +298,63 @@ export class DeviceService {
       authenticatedAt: null,
       listener,
     };
-    await this.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('devices')
-        .values({
-          mac,
-          vendor,
-          model,
-          label: device.label,
-          overrides: JSON.stringify(overrides),
-          created_at: now,
-          updated_at: now,
-          last_provisioned: null,
-          last_ip: null,
-          last_user_agent: null,
-          last_served_url: null,
-          last_fetch_hash: null,
-          last_fetch_port: null,
-          last_fetch_legacy: 0,
-          resync_sent_at: null,
-          prov_user: credential.user,
-          prov_secret_enc: this.box.seal(credential.password),
-          window_opened_at: now,
-          window_used_at: null,
-          prov_authenticated_at: null,
-          listener,
-        })
-        .execute();
-      await trx
-        .insertInto('device_lines')
-        .values(lines.map((n, i) => ({ device_mac: mac, line_index: i + 1, extension_number: n })))
-        .execute();
-    }).catch((err: unknown) => {
-      if (isUniqueViolation(err)) throw new PbxError('conflict', `Device ${mac} already exists`, 'mac_address');
-      throw err;
-    });
-    this.byMac.set(mac, device);
+  }
+
+  /**
+   * Stores new devices in one transaction (a CSV of thousands: one commit, rows in chunks),
+   * then serves them.
+   */
+  private async insertNew(devices: Device[]): Promise<void> {
+    if (devices.length === 0) return;
+    const CHUNK = 500;
+    await this.db
+      .transaction()
+      .execute(async (trx) => {
+        for (let i = 0; i < devices.length; i += CHUNK) {
+          const chunk = devices.slice(i, i + CHUNK);
+          await trx
+            .insertInto('devices')
+            .values(chunk.map((d) => this.newRow(d)))
+            .execute();
+          const lines = chunk.flatMap((d) => d.lines.map((n, j) => ({ device_mac: d.mac, line_index: j + 1, extension_number: n })));
+          if (lines.length > 0) await trx.insertInto('device_lines').values(lines).execute();
+        }
+      })
+      .catch((err: unknown) => {
+        if (isUniqueViolation(err)) throw new PbxError('conflict', devices.length === 1 ? `Device ${devices[0]!.mac} already exists` : 'A device in the list already exists (added meanwhile by another process)', 'mac_address');
+        throw err;
+      });
+    for (const d of devices) this.byMac.set(d.mac, d);
     this.sorted = null;
-    this.emit(mac);
-    return device;
+    for (const d of devices) this.emit(d.mac);
+  }
+
+  /** The device's row as first stored. */
+  private newRow(device: Device) {
+    const { mac, vendor, model, overrides, credential, listener, createdAt: now } = device;
+    return {
+      mac,
+      vendor,
+      model,
+      label: device.label,
+      overrides: JSON.stringify(overrides),
+      created_at: now,
+      updated_at: now,
+      last_provisioned: null,
+      last_ip: null,
+      last_user_agent: null,
+      last_served_url: null,
+      last_fetch_hash: null,
+      last_fetch_port: null,
+      last_fetch_legacy: 0,
+      resync_sent_at: null,
+      prov_user: credential.user,
+      prov_secret_enc: this.box.seal(credential.password),
+      window_opened_at: now,
+      window_used_at: null,
+      prov_authenticated_at: null,
+      listener,
+    };
   }
 
   /**
@@ -356,21 +381,19 @@ export class DeviceService {
       }
     }
     if (errors.length > 0 || dryRun) return errors.length > 0 ? { errors } : { created: 0, updated: 0, credentials: [] };
-    let created = 0;
     let updated = 0;
     const credentials: { mac: string; user: string; password: string }[] = [];
+    const fresh: Device[] = [];
     for (const { input } of rows) {
       const mac = DeviceService.parseMac(input.mac_address);
       if (this.byMac.has(mac)) {
         await this.update(mac, { ...(input.vendor ? { vendor: input.vendor } : {}), ...(input.model ? { model: input.model } : {}), ...(input.lines ? { lines: input.lines } : {}), ...(input.label !== undefined ? { label: input.label } : {}) });
         updated++;
-      } else {
-        const d = await this.create(input);
-        credentials.push({ mac: d.mac, user: d.credential.user, password: d.credential.password });
-        created++;
-      }
+      } else fresh.push(this.newDevice(input));
     }
-    return { created, updated, credentials };
+    await this.insertNew(fresh);
+    for (const d of fresh) credentials.push({ mac: d.mac, user: d.credential.user, password: d.credential.password });
+    return { created: fresh.length, updated, credentials };
   }
 
   async update(macInput: string, patch: DevicePatch): Promise<Device> {
