@@ -6,6 +6,7 @@
 //
 //   npm run build && node --import tsx bench/fleet.ts            # N=100000
 //   N=20000 node --import tsx bench/fleet.ts
+//   DEVICES=1 …                                                # and a device (phone) per extension, one CSV import
 //
 // Everything runs on 127.0.0.1 (pbx SIP on UDP 15160, API on 18180) and is stopped at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -20,6 +21,7 @@ const SIP_PORT = 15160;
 const API_PORT = 18180;
 const SOCKETS = 200;
 const IN_FLIGHT = 2000;
+const DEVICES = process.env['DEVICES'] === '1';
 const ROOT = resolve(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'pbx-fleet-'));
 const config = join(dir, 'config.yml');
@@ -128,12 +130,15 @@ async function registerAll(): Promise<number> {
 }
 
 /** Live bindings and the JavaScript heap in use (MB), from /metrics. */
-async function registrations(): Promise<{ bindings: number; heapMb: number }> {
+async function registrations(): Promise<{ bindings: number; heapMb: number; heapTotalMb: number; newSpaceMb: number }> {
   const token = await cli(['token', 'create', '--name', `fleet-${Date.now()}`]);
   const text = await (await fetch(`http://127.0.0.1:${API_PORT}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
   return {
     bindings: Number(/^pbx_sip_registrations (\d+)/m.exec(text)?.[1]),
     heapMb: Math.round(Number(/^pbx_process_nodejs_heap_size_used_bytes (\d+)/m.exec(text)?.[1]) / 1048576),
+    // What V8 holds from the system (RSS beyond it is SQLite, malloc and code), and of it the young generation.
+    heapTotalMb: Math.round(Number(/^pbx_process_nodejs_heap_size_total_bytes (\d+)/m.exec(text)?.[1]) / 1048576),
+    newSpaceMb: Math.round(Number(/^pbx_process_nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/m.exec(text)?.[1]) / 1048576),
   };
 }
 
@@ -147,11 +152,23 @@ try {
   const res = await fetch(`http://127.0.0.1:${API_PORT}/api/extensions/import?allow_weak_passwords=true`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' }, body: csv });
   if (res.status !== 200) throw new Error(`import: ${res.status} ${(await res.text()).slice(0, 300)}`);
   const importMs = Date.now() - t0;
+  let deviceImportMs = 0;
+  if (DEVICES) {
+    const devices = ['mac,vendor,model,lines', ...Array.from({ length: N }, (_, i) => `0015${i.toString(16).padStart(8, '0')},yealink,T46S,${number(i)}`)].join('\n');
+    const d0 = Date.now();
+    const r = await fetch(`http://127.0.0.1:${API_PORT}/api/provisioning/devices/import`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' }, body: devices });
+    if (r.status !== 200) throw new Error(`device import: ${r.status} ${(await r.text()).slice(0, 300)}`);
+    deviceImportMs = Date.now() - d0;
+  }
   const withExtensions = rssMb();
   const regMs = await registerAll();
   const live = rssMb();
-  await new Promise((r) => setTimeout(r, 40_000)); // every transaction (Timer J, 32 s) gone
+  // Every transaction (Timer J, 32 s) is gone after 40 s; by 120 s V8's memory reducer has
+  // had the same time as after the restart below, so the two figures compare.
+  await new Promise((r) => setTimeout(r, 40_000));
   const settled = rssMb();
+  await new Promise((r) => setTimeout(r, 80_000));
+  const settledLong = rssMb();
   // SNAPSHOTS=dir: a heap snapshot with every binding live, and one after the restart (compare them).
   const snapshot = async () => {
     if (!process.env['SNAPSHOTS']) return;
@@ -170,10 +187,11 @@ try {
   const countAfter = await registrations();
   console.log(`fleet of ${N} phones on one pbx (SQLite)`);
   console.log(`  import of ${N} extensions (one CSV POST):     ${(importMs / 1000).toFixed(1)} s`);
+  if (DEVICES) console.log(`  import of ${N} devices (one CSV POST):        ${(deviceImportMs / 1000).toFixed(1)} s`);
   console.log(`  registrations (digest, ${IN_FLIGHT} in flight):      ${Math.round(N / (regMs / 1000))}/s (${(regMs / 1000).toFixed(1)} s)`);
-  console.log(`  RSS idle / with extensions:                ${idle} MB / ${withExtensions} MB`);
-  console.log(`  RSS with ${count.bindings} live bindings:           ${live} MB, ${settled} MB 40 s later (heap in use ${count.heapMb} MB)`);
-  console.log(`  restart until listening (reload included):  ${(restart.ms / 1000).toFixed(1)} s; ${countAfter.bindings} bindings; RSS ${reloaded} MB, ${reloadedSettled} MB 120 s later (heap in use ${countAfter.heapMb} MB)`);
+  console.log(`  RSS idle / with extensions${DEVICES ? ' and devices' : ''}:                ${idle} MB / ${withExtensions} MB`);
+  console.log(`  RSS with ${count.bindings} live bindings:           ${live} MB, ${settled} MB 40 s later, ${settledLong} MB 120 s later (heap in use ${count.heapMb} MB, held ${count.heapTotalMb} MB, young generation ${count.newSpaceMb} MB)`);
+  console.log(`  restart until listening (reload included):  ${(restart.ms / 1000).toFixed(1)} s; ${countAfter.bindings} bindings; RSS ${reloaded} MB, ${reloadedSettled} MB 120 s later (heap in use ${countAfter.heapMb} MB, held ${countAfter.heapTotalMb} MB, young generation ${countAfter.newSpaceMb} MB)`);
 } finally {
   await stop();
   if (!process.env['KEEP_TMP']) rmSync(dir, { recursive: true, force: true });
