@@ -113,7 +113,9 @@ function hasUrlKey(rest: string, key: string): boolean {
 }
 
 function lastSegment(rest: string): string {
-  const seg = rest.split('/').pop() ?? '';
+  const seg = rest.slice(rest.lastIndexOf('/') + 1);
+  // Phones' file names are plain: decoding (and its try) only when something is escaped.
+  if (!seg.includes('%')) return seg;
   try {
     return decodeURIComponent(seg);
   } catch {
