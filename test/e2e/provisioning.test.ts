@@ -79,6 +79,12 @@ test('phones of every vendor and model provision over HTTP, and survive a port a
       const generic = await server.fetchFile(`${p.mac}.cfg`, ua);
       assert.equal(generic.status, 200);
       if (p.vendor !== 'polycom') assert.equal(generic.body, account.body, `${p.vendor}: /provision/<mac>.cfg serves the account file`);
+      // A file name with a character escaped (%xx) is the same file once decoded.
+      const name = vendor.deviceFile(vmac);
+      const cut = name.lastIndexOf('/') + 1;
+      const escaped = await server.fetchFile(`${name.slice(0, cut)}%${name.charCodeAt(cut).toString(16).toUpperCase()}${name.slice(cut + 1)}`, ua);
+      assert.equal(escaped.status, 200, `${p.vendor}: ${name} with its first character escaped`);
+      assert.equal(escaped.body, account.body);
     }
     await server.waitForLog(new RegExp(`✓ Provisioning config delivered to ${phones.at(-1)!.mac}`));
     const first = phones[0]!;
