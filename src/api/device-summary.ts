@@ -12,19 +12,22 @@ export interface DeviceSummary {
   sync: Record<string, number>;
 }
 
-/** Counts `devices`; `sync` (optional) names each one's sync state (it may render the file on a render thread). */
+/**
+ * Counts `devices`; `sync` (optional) names each one's sync state, given the device and its
+ * position (it may render the file on a render thread, or read states already found).
+ */
 export async function summarizeDevices(
   devices: Iterable<Device>,
   isRegistered: (extension: string) => boolean,
-  sync?: (device: Device) => string | Promise<string>,
+  sync?: (device: Device, index: number) => string | Promise<string>,
 ): Promise<DeviceSummary> {
   const out: DeviceSummary = { devices: 0, registered: 0, sync: {} };
   const count = (st: string) => void (out.sync[st] = (out.sync[st] ?? 0) + 1);
   await paced(devices, (d) => {
-    out.devices++;
+    const index = out.devices++;
     if (d.lines[0] !== undefined && isRegistered(d.lines[0])) out.registered++;
     if (!sync) return;
-    const st = sync(d);
+    const st = sync(d, index);
     if (st instanceof Promise) return st.then(count);
     count(st);
   });

@@ -93,10 +93,16 @@ function listed(names: string[], whereAll = 'pbx device list'): string {
   return names.length > LISTED ? `${shown} and ${names.length - LISTED} more (${whereAll})` : shown;
 }
 
-/** Devices never provisioned, stale, or still on an old port. */
-export async function deviceFindings(s: CheckSources): Promise<Finding[]> {
-  const devices = s.devices();
-  const found = await s.syncStates(devices);
+/** Every device with its sync state, in order: found once and shared by whoever reads both. */
+export interface DeviceStates {
+  devices: readonly Device[];
+  states: readonly SyncState[];
+}
+
+/** Devices never provisioned, stale, or still on an old port (`known`: states already found). */
+export async function deviceFindings(s: CheckSources, known?: DeviceStates): Promise<Finding[]> {
+  const devices = known?.devices ?? s.devices();
+  const found = known?.states ?? (await s.syncStates(devices));
   const states = devices.map((d, i) => ({ mac: d.mac, state: found[i]! }));
   const inState = (st: string) => states.filter((s) => s.state === st).map((s) => s.mac);
   const never = inState('never provisioned');
@@ -148,8 +154,8 @@ export function provisioningAccessFindings(s: CheckSources): Finding[] {
   return [finding('provisioning-auth', true, `Phone files need the phone's credential${a.first_fetch_minutes > 0 ? ` (new phones: ${a.first_fetch_minutes} min from local networks)` : ''}`)];
 }
 
-/** Every check that needs no network probe, in `pbx doctor`'s order. */
-export async function serverFindings(s: CheckSources): Promise<Finding[]> {
-  return [...externalIpFindings(s), ...certificateFindings(s), ...provisioningAccessFindings(s), ...(await deviceFindings(s)), ...(await weakSecretFindings(s))];
+/** Every check that needs no network probe, in `pbx doctor`'s order (`known`: device states already found). */
+export async function serverFindings(s: CheckSources, known?: DeviceStates): Promise<Finding[]> {
+  return [...externalIpFindings(s), ...certificateFindings(s), ...provisioningAccessFindings(s), ...(await deviceFindings(s, known)), ...(await weakSecretFindings(s))];
 }
 

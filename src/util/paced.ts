@@ -5,27 +5,23 @@
 // slice of time (by time, not by count: a step may be a map lookup or a file rendered inline).
 import { performance } from 'node:perf_hooks';
 
-export interface Pace {
-  /** Unfinished steps at most at once. */
-  inFlight: number;
-  /** Milliseconds of steps between two turns given back to the event loop. */
-  sliceMs: number;
-}
-
-const DEFAULT_PACE: Pace = { inFlight: 32, sliceMs: 10 };
+/** Unfinished steps at most at once. */
+const IN_FLIGHT = 32;
+/** Milliseconds of steps between two turns given back to the event loop. */
+const SLICE_MS = 10;
 
 /** Runs `step` on every item, in order of start; resolves once every step has finished. */
-export async function paced<T>(items: Iterable<T>, step: (item: T) => void | Promise<void>, pace: Pace = DEFAULT_PACE): Promise<void> {
+export async function paced<T>(items: Iterable<T>, step: (item: T) => void | Promise<void>): Promise<void> {
   let waiting: Promise<void>[] = [];
   let sliceStart = performance.now();
   for (const item of items) {
     const done = step(item);
     if (done) waiting.push(done);
-    if (waiting.length >= pace.inFlight) {
+    if (waiting.length >= IN_FLIGHT) {
       await Promise.all(waiting);
       waiting = [];
     }
-    if (performance.now() - sliceStart >= pace.sliceMs) {
+    if (performance.now() - sliceStart >= SLICE_MS) {
       await new Promise<void>((resolve) => setImmediate(resolve));
       sliceStart = performance.now();
     }

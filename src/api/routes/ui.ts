@@ -74,11 +74,14 @@ export function uiRoutes(pbx: UiDeps) {
         return { hour: `${h}:00:00.000Z`, delivered, failed: all - delivered };
       });
       const callsToday = await pbx.sip.calls.countSince(since);
-      const phones = await summarizeDevices(pbx.devices.all(), (n) => pbx.sip.location.isRegistered(n), (d) => pbx.resync.state(d));
+      // Every phone's sync state, found once (it may render files) for both the counts and the problems.
+      const devices = pbx.checks.devices();
+      const known = { devices, states: await pbx.checks.syncStates(devices) };
+      const phones = await summarizeDevices(devices, (n) => pbx.sip.location.isRegistered(n), (_, i) => known.states[i]!);
       const c = pbx.config();
       const ipProblem = externalIpProblem(c.server.external_ip);
       const problems = [
-        ...(await serverFindings(pbx.checks)).filter((f) => !f.ok),
+        ...(await serverFindings(pbx.checks, known)).filter((f) => !f.ok),
         ...warnings(c, []).filter((w) => w !== ipProblem).map((message) => ({ check: 'provisioning', ok: false, message })),
       ];
       return {
