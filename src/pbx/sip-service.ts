@@ -7,6 +7,7 @@ import { SipParseError } from '../sip/errors.js';
 import type { SipStack, StackDelegate } from '../sip/stack.js';
 import type { Flow } from '../sip/transport.js';
 import type { ServerTransaction } from '../sip/transactions/server.js';
+import { statelessTag } from '../sip/ids.js';
 import { authenticate, unsupportedOptions, type Authenticator } from './request-checks.js';
 import type { Registrar } from './registrar.js';
 import type { SipProxy } from './proxy.js';
@@ -171,7 +172,7 @@ export class SipService implements StackDelegate {
     // Every other request from a phone is authenticated, and the digest user is the caller.
     const auth = authenticate(this.d, req, flow, 'proxy-authorization', req.from.uri.user ?? undefined);
     if (!auth.ok) {
-      this.respond(tx, makeResponse(req, 407, undefined, undefined, auth.challenges.map((value) => ({ name: 'proxy-authenticate', value }))));
+      this.respond(tx, makeResponse(req, 407, undefined, statelessTag(), auth.challenges.map((value) => ({ name: 'proxy-authenticate', value }))));
       return;
     }
     const caller = auth.username;
@@ -217,8 +218,10 @@ export class SipService implements StackDelegate {
     this.d.proxy.routeInitial(req, tx, flow, caller, callee);
   }
 
+  /** Challenges go out once, statelessly (RFC 3261 §26.3.2.4; see respondStatelessly); the rest through the transaction. */
   private respond(tx: ServerTransaction, res: SipResponse): void {
-    tx.respond(res);
+    if (res.status === 401 || res.status === 407) tx.respondStatelessly(res);
+    else tx.respond(res);
   }
 }
 

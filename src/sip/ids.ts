@@ -33,6 +33,21 @@ export function newTag(): string {
   return randomHex(6);
 }
 
+/** Marks the tags of this process's stateless final responses, so the ACKs for them are known. */
+const statelessPrefix = `${randomBytes(3).toString('hex')}-`;
+
+/**
+ * The To tag of a final response sent statelessly (a challenge, RFC 3261 §26.3.2.4): random as
+ * any tag, with a per-process prefix so the ACK that answers it is absorbed without a transaction.
+ */
+export function statelessTag(): string {
+  return statelessPrefix + randomHex(6);
+}
+
+export function isStatelessTag(tag: string | undefined): boolean {
+  return tag !== undefined && tag.startsWith(statelessPrefix);
+}
+
 /** §8.1.1.4: Call-IDs "MUST be unique across space and time"; the host part is for people reading traces. */
 export function newCallId(host: string): string {
   return `${randomHex(12)}@${host}`;

@@ -15,7 +15,7 @@ import {
 import { InviteServerTransaction, NonInviteServerTransaction, type ServerTransaction } from './transactions/server.js';
 import { DEFAULT_TIMERS, type TimerConfig } from './transactions/timers.js';
 import { splitList } from './header-values.js';
-import { MAGIC_COOKIE, newBranch } from './ids.js';
+import { MAGIC_COOKIE, isStatelessTag, newBranch } from './ids.js';
 
 export interface StackDelegate {
   /**
@@ -147,6 +147,12 @@ export class SipStack {
     if (existing) {
       this.counters.retransmissionsAbsorbed++;
       existing.receiveRequest(m);
+      return;
+    }
+    // The ACK for a challenge sent statelessly (respondStatelessly): its transaction is gone
+    // by design, and the ACK ends here (§17.1.1.3: it is hop by hop, nothing to forward).
+    if (m.method === 'ACK' && isStatelessTag(m.to.params.get('tag'))) {
+      this.counters.retransmissionsAbsorbed++;
       return;
     }
     if (this.delegate?.admit && !this.delegate.admit(m, flow)) {

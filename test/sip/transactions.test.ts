@@ -279,3 +279,53 @@ describe('the delegate admits a request before the stack makes a transaction for
     }
   });
 });
+
+describe('challenges sent statelessly (RFC 3261 §26.3.2.4)', () => {
+  test('a 401 goes out once and leaves no transaction; a retransmission is a new request; the ACK for a 407 ends in the stack', async () => {
+    const { SipStack } = await import('../../src/sip/stack.ts');
+    const { statelessTag } = await import('../../src/sip/ids.ts');
+    const stack = new SipStack(T);
+    const seen: string[] = [];
+    stack.setDelegate({
+      admit: (req) => (seen.push(`admit ${req.method}`), true),
+      request: (req, tx) => {
+        seen.push(req.method);
+        if (!tx) return;
+        if (req.method === 'INVITE') tx.respondStatelessly(makeResponse(req, 407, undefined, statelessTag()));
+        else tx.respondStatelessly(makeResponse(req, 401));
+      },
+    });
+    const f = flow();
+    const receive = (stack as unknown as { receive(m: SipRequest, f: Flow): void }).receive.bind(stack);
+    const make = (method: string, branch: string, toTag = '') =>
+      parseMessage(
+        Buffer.from(`${method} sip:bob@example.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK${branch}\r\nMax-Forwards: 70\r\nFrom: <sip:a@x>;tag=a\r\nTo: <sip:b@x>${toTag ? `;tag=${toTag}` : ''}\r\nCall-ID: sl-1\r\nCSeq: 1 ${method}\r\nContent-Length: 0\r\n\r\n`),
+      ) as SipRequest;
+    try {
+      receive(make('REGISTER', 'r1'), f);
+      assert.equal(f.sent.length, 1);
+      assert.match(f.sent[0]!, /^SIP\/2\.0 401 /);
+      assert.equal(stack.activeTransactions.server, 0, 'nothing kept for a challenge');
+      await sleep(4 * T.T1);
+      assert.equal(f.sent.length, 1, 'never retransmitted');
+      receive(make('REGISTER', 'r1'), f);
+      assert.deepEqual(seen, ['admit REGISTER', 'REGISTER', 'admit REGISTER', 'REGISTER'], 'the retransmission is answered anew');
+      assert.equal(f.sent.length, 2);
+
+      seen.length = 0;
+      receive(make('INVITE', 'i1'), f);
+      const tag = /^To: .*;tag=([^;\r\n]+)/m.exec(f.sent[2]!)?.[1];
+      assert.ok(tag, f.sent[2]);
+      assert.equal(stack.activeTransactions.server, 0);
+      receive(make('ACK', 'i1', tag), f);
+      assert.deepEqual(seen, ['admit INVITE', 'INVITE'], 'the ACK for the 407 reached neither the admission nor the TU');
+      // An ACK with any other tag (for a 2xx) still goes up to the TU.
+      receive(make('ACK', 'i2', 'abc123'), f);
+      assert.deepEqual(seen.slice(2), ['admit ACK', 'ACK']);
+      assert.equal(f.sent.length, 3, 'no ACK is answered');
+      assert.throws(() => new NonInviteServerTransaction('k', make('OPTIONS', 'o1'), f, owner(), T).respondStatelessly(makeResponse(make('OPTIONS', 'o1'), 100)));
+    } finally {
+      await stack.close();
+    }
+  });
+});

@@ -53,6 +53,23 @@ export abstract class ServerTransaction extends Transaction<ServerTransaction> {
   /** The TU answers the request. */
   abstract respond(response: SipResponse): void;
 
+  /**
+   * RFC 3261 §26.3.2.4: "UAs and proxy servers SHOULD challenge questionable requests with only
+   * a single 401 (Unauthorized) or 407 (Proxy Authentication Required), forgoing the normal
+   * response retransmission algorithm, and thus behaving statelessly towards unauthenticated
+   * requests." The final response goes out once and the transaction ends at once: a
+   * retransmitted request is a new one and is answered anew, and nothing is kept for 32 s
+   * per challenge (a flood of unauthenticated requests costs no memory). An INVITE's response
+   * should carry a `statelessTag()` (ids.ts): the stack absorbs the ACK for it.
+   */
+  respondStatelessly(response: SipResponse): void {
+    if (response.status < 200) throw new Error('only a final response can be sent statelessly');
+    if (this.state !== TransactionState.Trying && this.state !== TransactionState.Proceeding) return;
+    this.flow.send(response.toBuffer());
+    this.release();
+    this.terminate();
+  }
+
   /** A retransmission of the request (or, for INVITE, the ACK) arrived. */
   abstract receiveRequest(request: SipRequest): void;
 
