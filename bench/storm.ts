@@ -158,7 +158,7 @@ async function cliToken(): Promise<string> {
 }
 
 try {
-  server = spawn(process.execPath, ['--max-semi-space-size=64', ...(process.env['PBX_NODE_ARGS'] ?? '').split(' ').filter(Boolean), join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  server = spawn(process.execPath, ['--max-semi-space-size=64', '--test-udp-no-try-send', ...(process.env['PBX_NODE_ARGS'] ?? '').split(' ').filter(Boolean), join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   log = "";
   server.stdout!.on('data', (d) => (log += d));
   server.stderr!.on('data', (d) => (log += d));

@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, freeSipPort, ROOT, runCli, RunningServer, tempDir } from '../helpers/server.ts';
+import { freePort, freeSipPort, ROOT, runCli, RunningServer, SERVE_NODE_FLAGS, tempDir } from '../helpers/server.ts';
 
 let server: RunningServer | undefined;
 after(async () => {
@@ -45,4 +45,14 @@ test('config in /etc/pbx, data in /var/lib/pbx/data: the files land where INSTAL
   for (const f of ['pbx.db', 'secret.key', 'setup-token']) assert.ok(data.includes(f), `${f} in ${lib}/data: ${data}`);
   assert.ok(!existsSync(join(etc, 'data')), 'no data folder under the config folder');
   assert.match(readFileSync(join(lib, 'data/setup-token'), 'utf8'), /\S{32,}/);
+});
+
+test('npm start, pbx.service and the tests serve with the same node flags', () => {
+  const flagsOf = (command: string) => command.split(/\s+/).filter((w) => w.startsWith('--'));
+  const unit = readFileSync(join(ROOT, 'pbx.service'), 'utf8');
+  const execStart = /^ExecStart=(.*)$/m.exec(unit)?.[1];
+  assert.ok(execStart, 'pbx.service has an ExecStart line');
+  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['start']!;
+  assert.deepEqual(flagsOf(execStart), flagsOf(start), 'pbx.service and npm start');
+  for (const flag of SERVE_NODE_FLAGS) assert.ok(flagsOf(start).includes(flag), `npm start serves with ${flag}, as the tests do`);
 });

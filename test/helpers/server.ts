@@ -8,6 +8,8 @@ import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const PBX_BIN = join(ROOT, 'bin/pbx.js');
+/** The node flags `npm start` and pbx.service serve with that change how SIP is sent (UDP sends queued and batched by libuv). */
+export const SERVE_NODE_FLAGS = ['--test-udp-no-try-send'];
 
 /** Ports already handed out by this test process: the kernel may offer a closed one again. */
 const handedOut = new Set<number>();
@@ -117,7 +119,7 @@ export class RunningServer {
   }
 
   static async start(configFile: string, port: number, env: Record<string, string> = {}): Promise<RunningServer> {
-    const child = spawn(process.execPath, [...(process.env['PBX_EXEC_ARGV'] ? process.env['PBX_EXEC_ARGV'].split(' ') : []), PBX_BIN, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [...SERVE_NODE_FLAGS, ...(process.env['PBX_EXEC_ARGV'] ? process.env['PBX_EXEC_ARGV'].split(' ') : []), PBX_BIN, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     const server = new RunningServer(child, configFile, port);
     await server.waitForLog(/"API port: \d+/, 15_000);
     return server;
