@@ -28,32 +28,39 @@ export function splitList(value: string): string[] {
   return out.filter((v) => v.length > 0);
 }
 
+/** RFC 3261 §25.1 `token` characters: alphanumerics and -.!%*_+`'~ (a table: this runs on every parameter of every message). */
+const TOKEN_CHAR = new Uint8Array(128);
+for (const c of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`\'~') TOKEN_CHAR[c.charCodeAt(0)] = 1;
+
+const isBlank = (c: number) => c === 32 || c === 9;
+
 /** Parses `;a=1;b;c="x;y"` into a map (names lower-cased, quotes kept off values). */
 export function parseParams(s: string, what: string): Map<string, string> {
   const params = new Map<string, string>();
+  const n = s.length;
   let i = 0;
-  while (i < s.length) {
-    while (s[i] === ' ' || s[i] === '\t') i++;
-    if (i >= s.length) break;
-    if (s[i] !== ';') throw new SipParseError(`${what}: expected ";" before parameter`);
+  while (i < n) {
+    while (i < n && isBlank(s.charCodeAt(i))) i++;
+    if (i >= n) break;
+    if (s.charCodeAt(i) !== 59 /* ; */) throw new SipParseError(`${what}: expected ";" before parameter`);
     i++;
-    while (s[i] === ' ' || s[i] === '\t') i++;
+    while (i < n && isBlank(s.charCodeAt(i))) i++;
     const nameStart = i;
-    while (i < s.length && /[A-Za-z0-9\-.!%*_+`'~]/.test(s[i]!)) i++;
+    for (let c = s.charCodeAt(i); i < n && c < 128 && TOKEN_CHAR[c] === 1; c = s.charCodeAt(++i));
     const name = s.slice(nameStart, i).toLowerCase();
     if (!name) throw new SipParseError(`${what}: parameter without a name`);
-    while (s[i] === ' ' || s[i] === '\t') i++;
+    while (i < n && isBlank(s.charCodeAt(i))) i++;
     let value = '';
-    if (s[i] === '=') {
+    if (s.charCodeAt(i) === 61 /* = */) {
       i++;
-      while (s[i] === ' ' || s[i] === '\t') i++;
-      if (s[i] === '"') {
+      while (i < n && isBlank(s.charCodeAt(i))) i++;
+      if (s.charCodeAt(i) === 34 /* " */) {
         const end = endOfQuoted(s, i);
         value = unquote(s.slice(i, end));
         i = end;
       } else {
         const vs = i;
-        while (i < s.length && s[i] !== ';' && s[i] !== ' ' && s[i] !== '\t') i++;
+        for (let c = s.charCodeAt(i); i < n && c !== 59 && !isBlank(c); c = s.charCodeAt(++i));
         value = s.slice(vs, i);
         if (!value) throw new SipParseError(`${what}: parameter "${name}" has an empty value`);
       }
@@ -72,8 +79,9 @@ function endOfQuoted(s: string, start: number): number {
 }
 
 export function unquote(s: string): string {
-  if (s.length >= 2 && s.startsWith('"') && s.endsWith('"')) return s.slice(1, -1).replace(/\\(.)/g, '$1');
-  return s;
+  if (s.length < 2 || s.charCodeAt(0) !== 34 || s.charCodeAt(s.length - 1) !== 34) return s;
+  const inner = s.slice(1, -1);
+  return inner.includes('\\') ? inner.replace(/\\(.)/g, '$1') : inner;
 }
 
 export interface NameAddr {
