@@ -4,7 +4,7 @@
 // just added has no credential yet, so it may fetch without one inside its first-fetch
 // window (minutes after being added, from listed networks, until it first authenticates).
 import { randomBytes } from 'node:crypto';
-import { sameSecret } from '../security/compare.js';
+import { sameDigest, sameSecret } from '../security/compare.js';
 import { digestResponse, ha1, parseAlgorithm, type DigestAlgorithm } from '../sip/digest.js';
 import { parseCredentials } from '../sip/header-values.js';
 import { AddressList } from '../util/net.js';
@@ -204,6 +204,6 @@ export class ProvisioningAuth {
       nc: p.get('nc'),
       cnonce: p.get('cnonce'),
     });
-    return sameSecret(p.get('response') ?? '', expected) ? 'ok-digest' : 'wrong-credential';
+    return sameDigest(expected, (p.get('response') ?? '').toLowerCase()) ? 'ok-digest' : 'wrong-credential';
   }
 }
