@@ -1,5 +1,5 @@
 // Digest authentication policy for requests from phones. Nonces are made by the
-// server, expire, are bound to the client's source address by an HMAC, and a nonce
+// server, expire, are bound to the client's source address by a keyed hash, and a nonce
 // count (nc) can be used once, so a captured Authorization header cannot be replayed.
 // The digest username is the identity; the caller checks it owns what it asks for.
 import { createHmac, hash, randomBytes, timingSafeEqual } from 'node:crypto';
