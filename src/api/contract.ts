@@ -150,6 +150,7 @@ export const Status = Type.Object(
             retransmissionsAbsorbed: Type.Number(),
             parseErrors: Type.Number(),
             requestsRefused: Type.Number(),
+            challengeAcksAbsorbed: Type.Number(),
             serverTransactions: Type.Number(),
             clientTransactions: Type.Number(),
             active: Type.Object({ server: Type.Integer(), client: Type.Integer() }, open),

@@ -45,6 +45,7 @@ export function createMetrics(pbx: MetricsDeps, load: LoadCounters = { shed: 0, 
     [{ side: 'server' }, stats().transactions.serverTransactions],
     [{ side: 'client' }, stats().transactions.clientTransactions],
   ]);
+  counter('pbx_sip_challenge_acks_absorbed_total', 'ACKs for 407 challenges (sent statelessly) ended without a transaction', [], () => [[{}, stats().transactions.challengeAcksAbsorbed]]);
   counter('pbx_sip_retransmissions_absorbed_total', 'Request retransmissions absorbed by server transactions', [], () => [[{}, stats().transactions.retransmissionsAbsorbed]]);
   counter('pbx_sip_register_total', 'REGISTER outcomes', ['outcome'], () => [
     [{ outcome: 'accepted' }, stats().registrations.accepted],

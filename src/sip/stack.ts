@@ -39,6 +39,8 @@ export interface StackCounters {
   parseErrors: number;
   /** New requests the delegate refused to admit (dropped without a transaction). */
   requestsRefused: number;
+  /** ACKs for challenges sent statelessly (respondStatelessly), ended in the stack. */
+  challengeAcksAbsorbed: number;
   serverTransactions: number;
   clientTransactions: number;
 }
@@ -52,6 +54,7 @@ export class SipStack {
     retransmissionsAbsorbed: 0,
     parseErrors: 0,
     requestsRefused: 0,
+    challengeAcksAbsorbed: 0,
     serverTransactions: 0,
     clientTransactions: 0,
   };
@@ -152,7 +155,7 @@ export class SipStack {
     // The ACK for a challenge sent statelessly (respondStatelessly): its transaction is gone
     // by design, and the ACK ends here (§17.1.1.3: it is hop by hop, nothing to forward).
     if (m.method === 'ACK' && isStatelessTag(m.to.params.get('tag'))) {
-      this.counters.retransmissionsAbsorbed++;
+      this.counters.challengeAcksAbsorbed++;
       return;
     }
     if (this.delegate?.admit && !this.delegate.admit(m, flow)) {

@@ -129,3 +129,35 @@ test('PRACK in the early dialog reaches the callee (RFC 3262)', async () => {
   const seen = await callee.waitRequest((r) => r.method === 'PRACK');
   assert.equal(seen.headers.get('rack')![0], '1 50 INVITE');
 });
+
+test('a 407 is sent statelessly: a retransmitted INVITE gets a fresh challenge, and the ACK for a challenge ends in the stack', async () => {
+  // 5003: no other test leaves a binding for it (a binding that never answers would hold the call).
+  const callee = await agent('5003');
+  const caller = await agent('5001');
+  assert.equal((await callee.register()).reply.status, 200);
+  callee.onRequest = (req) => ({ status: 200, reason: 'OK', extra: req.method === 'INVITE' ? [`Contact: <sip:5003@127.0.0.1:${callee.port}>`] : [] });
+  const counter = async () => Number(/^pbx_sip_challenge_acks_absorbed_total (\d+)/m.exec((await server.api('GET', '/metrics', token)).text)?.[1]);
+  const absorbedBefore = await counter();
+
+  // The same INVITE twice (a retransmission: same branch): no transaction kept the first
+  // 407, so the second is answered anew, with a new nonce.
+  const base = { uri: 'sip:5003@127.0.0.1', to: '<sip:5003@127.0.0.1>', from: '<sip:5001@127.0.0.1>;tag=sl1', callId: `sl-${Date.now()}`, cseq: 1, branch: 'z9hG4bKstateless407' };
+  const first = await caller.request('INVITE', base);
+  const again = await caller.request('INVITE', base);
+  assert.equal(first.status, 407);
+  assert.equal(again.status, 407);
+  const nonce = (r: SipReply) => /nonce="([^"]+)"/.exec(r.headers.get('proxy-authenticate')![0]!)?.[1];
+  assert.notEqual(nonce(first), nonce(again), 'each is a new challenge');
+
+  // A whole call the helper ACKs: its 407's ACK is counted as absorbed, and the call goes on.
+  const call = await caller.invite('5003', 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n');
+  assert.equal(call.status, 200, 'the authenticated INVITE reached the callee');
+  let absorbed = absorbedBefore;
+  for (let i = 0; i < 20 && absorbed === absorbedBefore; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    absorbed = await counter();
+  }
+  assert.equal(absorbed, absorbedBefore + 1, 'one ACK, for the 407 of the call');
+  assert.equal((await caller.bye(call)).status, 200);
+  assert.equal((await callee.register({ expires: 0 })).reply.status, 200);
+});

@@ -319,6 +319,8 @@ describe('challenges sent statelessly (RFC 3261 §26.3.2.4)', () => {
       assert.equal(stack.activeTransactions.server, 0);
       receive(make('ACK', 'i1', tag), f);
       assert.deepEqual(seen, ['admit INVITE', 'INVITE'], 'the ACK for the 407 reached neither the admission nor the TU');
+      assert.equal(stack.counters.challengeAcksAbsorbed, 1);
+      assert.equal(stack.counters.retransmissionsAbsorbed, 0, 'nothing was a retransmission');
       // An ACK with any other tag (for a 2xx) still goes up to the TU.
       receive(make('ACK', 'i2', 'abc123'), f);
       assert.deepEqual(seen.slice(2), ['admit ACK', 'ACK']);
