@@ -11,6 +11,7 @@ import type { Flow } from '../sip/transport.js';
 import { flowToBinding, flowToPeer, peerOf, type Peer } from './reach.js';
 import type { DialogStore } from './dialog-store.js';
 import type { ServerTransaction } from '../sip/transactions/server.js';
+import type { ClientTransaction, ClientTransactionUser } from '../sip/transactions/client.js';
 import type { Binding, Location } from './location.js';
 import { resultOf, type Call, type CallResult, type Calls } from './calls.js';
 import { DialogTable, type ProxyDialog } from './dialog-table.js';
@@ -55,6 +56,8 @@ interface Branch {
   request: SipRequest;
   flow: Flow;
   peer: Peer;
+  /** Its client transaction, once sent. */
+  tx: ClientTransaction | null;
 }
 
 interface ForkContext {
@@ -171,13 +174,9 @@ export class SipProxy {
       for (const t of targets) {
         const out = this.forwardCopy(req, flow, t.flow, t.b.contact, t.b.path ?? [], true);
         if (body) out.body = body;
-        const branch: Branch = { state: BranchState.Trying, request: out, flow: t.flow, peer: peerOf(t.b) };
+        const branch: Branch = { state: BranchState.Trying, request: out, flow: t.flow, peer: peerOf(t.b), tx: null };
         ctx.branches.push(branch);
-        this.stack.sendRequest(out, t.flow, {
-          response: (res) => this.branchResponse(ctx, branch, res),
-          timeout: () => this.branchFinal(ctx, branch, makeResponse(out, 408, 'Request Timeout')),
-          transportError: () => this.branchFinal(ctx, branch, makeResponse(out, 503, 'Service Unavailable')),
-        });
+        branch.tx = this.stack.sendRequest(out, t.flow, new BranchUser(this, ctx, branch));
       }
     };
     const anchoring = isInvite && req.body.length > 0 ? this.anchor?.(req, caller, flow, targets.map((t) => t.b)) : null;
@@ -319,7 +318,8 @@ export class SipProxy {
     }
   }
 
-  private branchResponse(ctx: ForkContext, branch: Branch, res: SipResponse): void {
+  /** @internal (BranchUser) */
+  branchResponse(ctx: ForkContext, branch: Branch, res: SipResponse): void {
     const status = res.status;
     if (ctx.media && status > 100 && status < 300 && res.body.length > 0) res.body = ctx.media.rewrite('callee', res.body, branch.flow.remoteAddress);
     if (status < 200) {
@@ -343,13 +343,17 @@ export class SipProxy {
         if (ctx.call) this.calls.answered(ctx.call);
         for (const other of ctx.branches) if (other !== branch && other.state !== BranchState.Completed) this.requestCancel(ctx, other);
       }
+      // For its last 32 s (RFC 6026 Accepted) the branch only relays retransmitted 2xx
+      // upstream: that needs the caller's transaction and the relay, not the whole fork.
+      if (branch.tx) branch.tx.user = new AnsweredBranch(ctx.server, ctx.media, branch.flow.remoteAddress);
       this.maybeFinish(ctx);
       return;
     }
     this.branchFinal(ctx, branch, res);
   }
 
-  private branchFinal(ctx: ForkContext, branch: Branch, res: SipResponse): void {
+  /** @internal (BranchUser) */
+  branchFinal(ctx: ForkContext, branch: Branch, res: SipResponse): void {
     if (branch.state === BranchState.Completed) return;
     branch.state = BranchState.Completed;
     if (res.vias.length > 1) res.removeFirstValue('via');
@@ -481,4 +485,45 @@ function rank(status: number): number {
 function withStatus(req: SipRequest, from: SipResponse, status: number, reason: string): SipResponse {
   const toTag = from.to.params.get('tag') ?? undefined;
   return makeResponse(req, status, reason, toTag);
+}
+
+/** A branch's client transaction user while the fork is in progress. A class, not closures: closures would keep the whole routing scope. */
+class BranchUser implements ClientTransactionUser {
+  constructor(
+    private readonly proxy: SipProxy,
+    private readonly ctx: ForkContext,
+    private readonly branch: Branch,
+  ) {}
+
+  response(res: SipResponse): void {
+    this.proxy.branchResponse(this.ctx, this.branch, res);
+  }
+
+  timeout(): void {
+    this.proxy.branchFinal(this.ctx, this.branch, makeResponse(this.branch.request, 408, 'Request Timeout'));
+  }
+
+  transportError(): void {
+    this.proxy.branchFinal(this.ctx, this.branch, makeResponse(this.branch.request, 503, 'Service Unavailable'));
+  }
+}
+
+/** An answered branch (RFC 6026 Accepted): a retransmitted 2xx goes upstream again, through the relay when anchored. */
+class AnsweredBranch implements ClientTransactionUser {
+  constructor(
+    private readonly server: ServerTransaction,
+    private readonly media: AnchoredMedia | null,
+    private readonly calleeAddress: string,
+  ) {}
+
+  response(res: SipResponse): void {
+    if (res.status < 200 || res.status >= 300) return;
+    if (this.media && res.body.length > 0) res.body = this.media.rewrite('callee', res.body, this.calleeAddress);
+    res.removeFirstValue('via');
+    this.server.respond(res);
+  }
+
+  timeout(): void {}
+
+  transportError(): void {}
 }

@@ -14,6 +14,7 @@ import {
 } from './transactions/client.js';
 import { InviteServerTransaction, NonInviteServerTransaction, type ServerTransaction } from './transactions/server.js';
 import { DEFAULT_TIMERS, type TimerConfig } from './transactions/timers.js';
+import { RetireQueue, type Retiring } from './transactions/retire-queue.js';
 import { splitList } from './header-values.js';
 import { MAGIC_COOKIE, isStatelessTag, newBranch } from './ids.js';
 
@@ -61,16 +62,20 @@ export class SipStack {
   private readonly server = new Map<string, ServerTransaction>();
   private readonly client = new Map<string, ClientTransaction>();
   private delegate: StackDelegate | undefined;
-  /** Completed non-INVITE server transactions in expiry order (Timer J), and the next to look at. */
-  private retiring: { at: number; tx: ServerTransaction }[] = [];
-  private retiringHead = 0;
-  private sweeper: NodeJS.Timeout | undefined;
+  /** Transactions that only wait out Timer J, K, L or M: one queue per wait, in expiry order. */
+  private readonly retiring = new Map<number, RetireQueue>();
   private readonly serverOwner = {
     terminated: (tx: ServerTransaction) => {
       if (this.server.get(tx.key) === tx) this.server.delete(tx.key);
     },
     ackTimeout: (tx: ServerTransaction) => this.delegate?.ackTimeout?.(tx),
     retire: (tx: ServerTransaction, ms: number) => this.retire(tx, ms),
+  };
+  private readonly clientOwner = {
+    terminated: (tx: ClientTransaction) => {
+      if (this.client.get(tx.key) === tx) this.client.delete(tx.key);
+    },
+    retire: (tx: ClientTransaction, ms: number) => this.retire(tx, ms),
   };
 
   constructor(readonly timers: TimerConfig = DEFAULT_TIMERS) {
@@ -89,10 +94,8 @@ export class SipStack {
   }
 
   close(): Promise<void> {
-    clearInterval(this.sweeper);
-    this.sweeper = undefined;
-    this.retiring = [];
-    this.retiringHead = 0;
+    for (const q of this.retiring.values()) q.clear();
+    this.retiring.clear();
     for (const tx of this.server.values()) tx.dispose();
     for (const tx of this.client.values()) tx.dispose();
     this.server.clear();
@@ -112,11 +115,10 @@ export class SipStack {
   sendRequest(req: SipRequest, flow: Flow, user: ClientTransactionUser): ClientTransaction {
     const branch = req.topVia.branch ?? '';
     const key = `${branch}|${req.method}`;
-    const owner = { terminated: (tx: ClientTransaction) => this.client.delete(tx.key) };
     const tx =
       req.method === 'INVITE'
-        ? new InviteClientTransaction(key, req, flow, user, owner, this.timers)
-        : new NonInviteClientTransaction(key, req, flow, user, owner, this.timers);
+        ? new InviteClientTransaction(key, req, flow, user, this.clientOwner, this.timers)
+        : new NonInviteClientTransaction(key, req, flow, user, this.clientOwner, this.timers);
     this.client.set(key, tx);
     this.counters.clientTransactions++;
     tx.start();
@@ -175,29 +177,10 @@ export class SipStack {
     this.delegate?.request(m, tx, flow);
   }
 
-  private retire(tx: ServerTransaction, ms: number): void {
-    this.retiring.push({ at: Date.now() + ms, tx });
-    if (!this.sweeper) {
-      // A quarter second late at most: Timer J is a minimum (how long to absorb retransmissions).
-      this.sweeper = setInterval(() => this.sweepRetiring(), 250);
-      this.sweeper.unref();
-    }
-  }
-
-  private sweepRetiring(): void {
-    const now = Date.now();
-    const q = this.retiring;
-    let i = this.retiringHead;
-    while (i < q.length && q[i]!.at <= now) q[i++]!.tx.expire();
-    if (i === q.length) {
-      this.retiring = [];
-      this.retiringHead = 0;
-      clearInterval(this.sweeper);
-      this.sweeper = undefined;
-    } else if (i > 4096 && i > q.length / 2) {
-      this.retiring = q.slice(i);
-      this.retiringHead = 0;
-    } else this.retiringHead = i;
+  private retire(tx: Retiring, ms: number): void {
+    let q = this.retiring.get(ms);
+    if (!q) this.retiring.set(ms, (q = new RetireQueue(ms)));
+    q.add(tx);
   }
 
   private answerParseError(err: SipMessageError, flow: Flow): void {

@@ -110,6 +110,29 @@ test('in-dialog requests pass in both directions; the call is tracked until BYE'
   assert.equal((await callee.register({ expires: 0 })).reply.status, 200);
 });
 
+test('a 2xx the callee retransmits after the call is answered still reaches the caller (RFC 6026 Accepted)', async () => {
+  const callee = await agent('5002');
+  const caller = await agent('5001');
+  assert.equal((await callee.register()).reply.status, 200);
+  const answer = { status: 200, reason: 'OK', extra: [`Contact: <sip:5002@127.0.0.1:${callee.port}>`] };
+  callee.onRequest = (req) => (req.method === 'INVITE' ? answer : { status: 200, reason: 'OK' });
+  const { ok, callId, dialog } = await call(caller, callee);
+  assert.equal(ok.status, 200);
+  const invite = await callee.waitRequest((r) => r.method === 'INVITE' && r.headers.get('call-id')![0] === callId, 5000);
+  // No ACK yet: the callee sends its 200 again, twice; the proxy's answered branch relays each.
+  for (let i = 0; i < 2; i++) {
+    const again = caller.waitReply((r) => r.status === 200 && r.headers.get('call-id')![0] === callId, 3000);
+    callee.respond(invite, answer);
+    const relayed = await again;
+    assert.equal(relayed.headers.get('via')!.length, 1, 'the proxy took its own Via off');
+    assert.equal(relayed.headers.get('to')![0], ok.headers.get('to')![0]);
+  }
+  caller.sendRaw(`ACK ${dialog.target} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${caller.port};branch=z9hG4bKack2\r\nMax-Forwards: 70\r\nFrom: ${dialog.local}\r\nTo: ${dialog.remote}\r\nCall-ID: ${callId}\r\nCSeq: 2 ACK\r\nRoute: ${dialog.routes[0]}\r\nContent-Length: 0\r\n\r\n`);
+  await callee.waitRequest((r) => r.method === 'ACK' && r.headers.get('call-id')![0] === callId);
+  assert.equal((await inDialog(caller, dialog, 'BYE')).status, 200);
+  assert.equal((await callee.register({ expires: 0 })).reply.status, 200);
+});
+
 test('PRACK in the early dialog reaches the callee (RFC 3262)', async () => {
   const callee = await agent('5002');
   const caller = await agent('5001');

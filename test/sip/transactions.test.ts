@@ -331,3 +331,59 @@ describe('challenges sent statelessly (RFC 3261 §26.3.2.4)', () => {
     }
   });
 });
+
+describe('a transaction that only waits out its last timer keeps little (a busy server holds tens of thousands)', () => {
+  test('INVITE client, Accepted: the request goes, the user stays for retransmitted 2xx, and the owner queues it for Timer M', () => {
+    const f = flow();
+    const { got, user: u } = user();
+    const retired: number[] = [];
+    const o = { terminated: () => {}, retire: (_tx: unknown, ms: number) => retired.push(ms) };
+    const inv = request('INVITE');
+    const tx = new InviteClientTransaction('k', inv, f, u, o, T);
+    tx.start();
+    const ok = makeResponse(inv, 200, undefined, 'b');
+    tx.receiveResponse(ok);
+    assert.deepEqual(retired, [64 * T.T1]);
+    assert.throws(() => tx.request, /released/);
+    // A TU may hand the transaction a slimmer user (the proxy does once a branch is answered).
+    const later: number[] = [];
+    tx.user = { response: (r) => later.push(r.status), timeout: () => {}, transportError: () => {} };
+    tx.receiveResponse(ok);
+    assert.deepEqual(later, [200]);
+    assert.equal(got.responses.length, 1);
+    tx.expire();
+    assert.equal(tx.state, TransactionState.Terminated);
+  });
+
+  test('non-INVITE client, Completed: request and user go; a retransmitted final is absorbed; Timer K from the queue (0 over TCP)', () => {
+    const { got, user: u } = user();
+    const retired: number[] = [];
+    let ended = 0;
+    const o = { terminated: () => ended++, retire: (_tx: unknown, ms: number) => retired.push(ms) };
+    const req = request('BYE');
+    const tx = new NonInviteClientTransaction('k', req, flow(), u, o, T);
+    tx.start();
+    tx.receiveResponse(makeResponse(req, 200));
+    tx.receiveResponse(makeResponse(req, 200));
+    assert.equal(got.responses.length, 1);
+    assert.deepEqual(retired, [T.T4]);
+    assert.throws(() => tx.request, /released/);
+    const tcp = new NonInviteClientTransaction('k2', req, flow(true), user().user, o, T);
+    tcp.start();
+    tcp.receiveResponse(makeResponse(req, 200));
+    assert.equal(tcp.state, TransactionState.Terminated, 'no Timer K over a reliable transport');
+    assert.equal(ended, 1);
+  });
+
+  test('INVITE server, Accepted: the request goes and a retransmitted INVITE is absorbed without an answer', () => {
+    const f = flow();
+    const retired: number[] = [];
+    const inv = request('INVITE');
+    const tx = new InviteServerTransaction('k', inv, f, { terminated: () => {}, retire: (_tx, ms) => retired.push(ms) }, T);
+    tx.respond(makeResponse(inv, 200, undefined, 'b'));
+    assert.deepEqual(retired, [64 * T.T1]);
+    assert.throws(() => tx.request, /released/);
+    tx.receiveRequest(inv);
+    assert.equal(f.sent.length, 1);
+  });
+});

@@ -17,22 +17,49 @@ export interface ClientTransactionUser {
 
 export interface ClientTransactionOwner {
   terminated(tx: ClientTransaction): void;
+  /**
+   * Timer K and M for many transactions at once: end `tx` (expire()) after `ms`. Every
+   * transaction of one kind waits the same time, so the owner can keep them in one queue
+   * in expiry order instead of a timer each (see the server side's retire).
+   */
+  retire?(tx: ClientTransaction, ms: number): void;
 }
 
+/** The user of a transaction that can tell it nothing more (non-INVITE, Completed). */
+const DONE_USER: ClientTransactionUser = { response() {}, timeout() {}, transportError() {} };
+
 export abstract class ClientTransaction extends Transaction<ClientTransaction> {
-  protected readonly wire: Buffer;
+  private req: SipRequest | null;
+  private bytes: Buffer | null;
 
   constructor(
     key: string,
-    readonly request: SipRequest,
+    request: SipRequest,
     readonly flow: Flow,
-    readonly user: ClientTransactionUser,
-    owner: ClientTransactionOwner,
+    /**
+     * Told of responses, timeouts and transport errors. A TU whose own work on the transaction
+     * is done may hand it a slimmer user for the rest of its life (the proxy does once a
+     * branch is answered), so that what it kept for the work can go.
+     */
+    public user: ClientTransactionUser,
+    protected readonly owner: ClientTransactionOwner,
     protected readonly t: TimerConfig,
     initial: TransactionState,
   ) {
-    super(key, initial, (tx) => owner.terminated(tx));
-    this.wire = request.toBuffer();
+    super(key, initial, owner);
+    this.req = request;
+    this.bytes = request.toBuffer();
+  }
+
+  /** The request, until the transaction only waits out its last timer. */
+  get request(): SipRequest {
+    if (!this.req) throw new Error(`transaction ${this.key} is complete; its request was released`);
+    return this.req;
+  }
+
+  /** The request as sent, for retransmissions (empty once released: nothing is retransmitted then). */
+  protected get wire(): Buffer {
+    return this.bytes ?? EMPTY;
   }
 
   abstract start(): void;
@@ -44,7 +71,24 @@ export abstract class ClientTransaction extends Transaction<ClientTransaction> {
     this.terminate();
     return false;
   }
+
+  /**
+   * The transaction will send nothing more and only absorbs retransmitted responses until
+   * `ms` have passed (`done`: and tells its user nothing more either). Letting the parsed
+   * request, its bytes and the user's state go keeps a busy server's heap small: tens of
+   * thousands of transactions wait like this for up to 32 s.
+   */
+  protected retireAfter(ms: number, done: boolean): void {
+    this.req = null;
+    this.bytes = null;
+    if (done) this.user = DONE_USER;
+    if (ms === 0) this.terminate();
+    else if (this.owner.retire) this.owner.retire(this, ms);
+    else this.timers.start('retire', ms, () => this.terminate());
+  }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export class InviteClientTransaction extends ClientTransaction {
   constructor(key: string, request: SipRequest, flow: Flow, user: ClientTransactionUser, owner: ClientTransactionOwner, t: TimerConfig) {
@@ -91,8 +135,9 @@ export class InviteClientTransaction extends ClientTransaction {
           // and Timer M MUST be set to fire in 64*T1"; the 2xx goes to the TU.
           this.state = TransactionState.Accepted;
           this.timers.stop('B');
-          this.timers.start('M', 64 * this.t.T1, () => this.terminate());
           this.user.response(response, this);
+          // Accepted passes retransmitted 2xx to the TU (the user stays) and sends nothing itself.
+          if (this.state === TransactionState.Accepted) this.retireAfter(64 * this.t.T1, false);
           return;
         }
         // §17.1.1.2: "the client transaction MUST transition to the 'Completed' state ... MUST
@@ -101,6 +146,8 @@ export class InviteClientTransaction extends ClientTransaction {
         this.timers.stop('B');
         this.sendAck(response);
         this.user.response(response, this);
+        // Completed answers retransmitted finals with the ACK alone: the user hears nothing more.
+        this.user = DONE_USER;
         this.timers.start('D', this.flow.reliable ? 0 : Math.max(32_000, 64 * this.t.T1), () => this.terminate());
         return;
       case TransactionState.Completed:
@@ -162,6 +209,7 @@ export class NonInviteClientTransaction extends ClientTransaction {
     this.timers.stop('E');
     this.timers.stop('F');
     this.user.response(response, this);
-    this.timers.start('K', this.flow.reliable ? 0 : this.t.T4, () => this.terminate());
+    // Completed only absorbs retransmitted finals: nothing is sent or passed on any more.
+    if (this.state === TransactionState.Completed) this.retireAfter(this.flow.reliable ? 0 : this.t.T4, true);
   }
 }

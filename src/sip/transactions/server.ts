@@ -31,7 +31,7 @@ export abstract class ServerTransaction extends Transaction<ServerTransaction> {
     protected readonly t: TimerConfig,
     initial: TransactionState,
   ) {
-    super(key, initial, (tx) => owner.terminated(tx));
+    super(key, initial, owner);
     this.req = request;
   }
 
@@ -73,11 +73,6 @@ export abstract class ServerTransaction extends Transaction<ServerTransaction> {
   /** A retransmission of the request (or, for INVITE, the ACK) arrived. */
   abstract receiveRequest(request: SipRequest): void;
 
-  /** Ends the transaction (the owner's Timer J queue says its time is up). */
-  expire(): void {
-    this.terminate();
-  }
-
   protected send(response: SipResponse): void {
     this.lastResponse = response.toBuffer();
     this.flow.send(this.lastResponse);
@@ -101,6 +96,10 @@ export class InviteServerTransaction extends ServerTransaction {
           // to the server transaction, the server transaction MUST pass this response to the
           // transport layer for transmission ... and MUST transition to the 'Accepted' state."
           this.state = TransactionState.Accepted;
+          // Accepted only absorbs retransmitted INVITEs (a further 2xx from the TU is sent
+          // as given): neither the request nor the 2xx is needed again for its 32 s.
+          this.release();
+          this.lastResponse = null;
           // Timer L (64*T1) is the same for every such transaction: the owner's queue, as Timer J.
           if (this.owner.retire) this.owner.retire(this, 64 * this.t.T1);
           else this.timers.start('L', 64 * this.t.T1, () => this.terminate());
@@ -117,7 +116,7 @@ export class InviteServerTransaction extends ServerTransaction {
         return;
       case TransactionState.Accepted:
         // RFC 6026 §8.7: further 2xx responses from the TU are passed to the transport.
-        if (status >= 200 && status < 300) this.send(response);
+        if (status >= 200 && status < 300) this.flow.send(response.toBuffer());
         return;
       default:
         return;

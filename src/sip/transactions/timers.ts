@@ -46,25 +46,41 @@ export class TimerSet {
   }
 }
 
+/** Told when a transaction ends, to drop it from its table. */
+export interface TransactionEnd<Self> {
+  terminated(tx: Self): void;
+}
+
 /** What both client and server transactions share: a state, named timers, one end. */
 export abstract class Transaction<Self> {
-  protected readonly timers = new TimerSet();
+  /** Made on the first timer: most transactions end on a queue (retire) and need none. */
+  private timerSet: TimerSet | undefined;
 
   constructor(
     readonly key: string,
     public state: TransactionState,
-    private readonly onTerminated: (tx: Self) => void,
+    // The table's owner object, shared by every transaction (a closure each would be one more object per transaction).
+    private readonly ender: TransactionEnd<Self>,
   ) {}
 
   protected terminate(): void {
     if (this.state === TransactionState.Terminated) return;
     this.state = TransactionState.Terminated;
-    this.timers.clear();
-    this.onTerminated(this as unknown as Self);
+    this.timerSet?.clear();
+    this.ender.terminated(this as unknown as Self);
+  }
+
+  /** Ends the transaction: its owner's queue (Timer J, K, L or M) says its time is up. */
+  expire(): void {
+    this.terminate();
   }
 
   /** Stops the timers without notifying anyone (shutdown). */
   dispose(): void {
-    this.timers.clear();
+    this.timerSet?.clear();
+  }
+
+  protected get timers(): TimerSet {
+    return (this.timerSet ??= new TimerSet());
   }
 }
