@@ -203,11 +203,16 @@ export class SipStack {
   }
 }
 
-/** §17.2.3 matching key; RFC 2543 requests (no magic cookie) key on dialog and CSeq. */
+/**
+ * §17.2.3 matching key; RFC 2543 requests (no magic cookie) key on dialog and CSeq. Built
+ * with join(), which makes one flat string: a template literal makes a chain of pieces
+ * whose branch is a slice of the whole message's text, and a completed transaction keeps
+ * its key for 32 s, so that text (a REGISTER's 700 bytes) would stay with it.
+ */
 function serverKey(req: SipRequest, method: string): string {
   const via = req.topVia;
-  if (via.branch?.startsWith(MAGIC_COOKIE)) return `${via.branch}|${via.host}:${via.port ?? 5060}|${method}`;
-  return `2543|${req.callId}|${req.cseq.seq}|${req.from.params.get('tag') ?? ''}|${req.uri}|${req.getAll('via')[0]}|${method}`;
+  if (via.branch?.startsWith(MAGIC_COOKIE)) return [via.branch, via.host, via.port ?? 5060, method].join('|');
+  return ['2543', req.callId, req.cseq.seq, req.from.params.get('tag') ?? '', req.uri, req.getAll('via')[0], method].join('|');
 }
 
 /**

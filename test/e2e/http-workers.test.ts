@@ -50,6 +50,16 @@ function servedBy(ip: string, message: RegExp): number[] {
     .map((l) => (typeof l.worker === 'number' ? l.worker : 0));
 }
 
+/** As servedBy, waiting up to `timeoutMs` for the line: a worker's log reaches the test through its pipe, maybe after the answer. */
+async function servedByEventually(ip: string, message: RegExp, timeoutMs = 3000): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = servedBy(ip, message);
+    if (found.length > 0 || Date.now() > deadline) return found;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** A GET from the other host (`from`: its address there), on a connection of its own; resolves with the status. */
 function fromNetns(p: string, from: string): Promise<number> {
   return new Promise((ok, fail) => {
@@ -123,7 +133,7 @@ test("one client's digest fetches spread over the processes: each answer is acce
     assert.equal(answer.status, 200, `fetch ${i} (nonce from ${issuer})`);
     assert.match(answer.body, /account\.1\.user_name = 7301/);
     for (let r = 0; r < 3; r++) assert.equal((await fresh(path, ip, { authorization })).status, 401, `replay ${r} of fetch ${i} refused`);
-    const [by] = servedBy(ip, /Provisioning config delivered/);
+    const [by] = await servedByEventually(ip, /Provisioning config delivered/);
     assert.notEqual(by, undefined, 'the delivery is logged');
     if ((by === 0 ? 'p' : `w${by}`) !== issuer) crossed++;
   }
