@@ -12,6 +12,10 @@ export type AuthResult =
   | { ok: true; username: string }
   | { ok: false; reason: 'missing' | 'stale' | 'malformed' | 'bad_nonce' | 'replay' | 'unknown_user' | 'wrong_password' | 'realm' | 'guessing'; username?: string };
 
+/** Who an answer from a user that does not exist is checked against (it can never match: no extension has this secret). */
+const DECOY_USER = '\u0000decoy';
+const DECOY_SECRET = randomBytes(24).toString('base64');
+
 export interface Credentials {
   secret: string;
   algorithms: readonly DigestAlgorithm[];
@@ -102,6 +106,21 @@ export class DigestAuth {
     );
   }
 
+  /**
+   * H(username:realm:password), kept per user: it changes only with the password or the
+   * realm, and it is a third of the hashing of every authenticated request. Only for
+   * extensions that exist (and the one decoy), so names made up by a scanner add nothing.
+   */
+  private ha1Of(username: string, secret: string, algorithm: DigestAlgorithm): string {
+    const realm = this.o.realm;
+    let kept = this.ha1s.get(username);
+    if (!kept || kept.secret !== secret || kept.realm !== realm) this.ha1s.set(username, (kept = { secret, realm, md5: undefined, sha256: undefined }));
+    if (algorithm === 'MD5') return (kept.md5 ??= ha1(algorithm, username, realm, secret));
+    return (kept.sha256 ??= ha1(algorithm, username, realm, secret));
+  }
+
+  private readonly ha1s = new Map<string, { secret: string; realm: string; md5: string | undefined; sha256: string | undefined }>();
+
   private decoyFor(username: string): readonly DigestAlgorithm[] {
     const sets = this.decoys?.sets() ?? [];
     if (sets.length === 0) return this.o.algorithms;
@@ -140,11 +159,12 @@ export class DigestAuth {
     if (opened === null) return { ok: false, reason: 'bad_nonce', username };
 
     const user = this.lookup(username);
-    // Same work either way, so timing does not tell a missing user from a wrong password.
-    const secret = user?.secret ?? 'x'.repeat(20);
+    if (!user) this.ha1s.delete(username); // a deleted extension's HA1 is not kept
+    // Same work either way (two hashes from a kept HA1), so timing does not tell a missing
+    // user from a wrong password.
     const expected = digestResponse({
       algorithm,
-      ha1: ha1(algorithm, username, this.o.realm, secret),
+      ha1: this.ha1Of(user ? username : DECOY_USER, user?.secret ?? DECOY_SECRET, algorithm),
       method: req.method,
       uri,
       nonce,

@@ -115,6 +115,23 @@ export abstract class SipMessage {
     this.headers[index] = { name: h.name, value };
   }
 
+  /**
+   * Replaces the top Via value with `text`, which says what `via` says: the stack's
+   * received/rport stamp (RFC 3581). The Vias already parsed stay, with `via` on top,
+   * instead of being parsed again from the new text.
+   */
+  replaceTopVia(text: string, via: Via): void {
+    const i = this.headers.findIndex((h) => h.name === 'via');
+    if (i < 0) return;
+    const value = this.headers[i]!.value;
+    const comma = value.indexOf(',');
+    // One value per line is the rule in practice; a list is split (its commas may be quoted).
+    const rest = comma < 0 ? '' : splitList(value).slice(1).join(', ');
+    this.headers[i] = { name: 'via', value: rest ? `${text}, ${rest}` : text };
+    const parsed = this.parsed.vias;
+    if (parsed) parsed[0] = via;
+  }
+
   remove(name: string): void {
     this.invalidate(name);
     this.headers = this.headers.filter((h) => h.name !== name);

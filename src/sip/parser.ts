@@ -3,7 +3,7 @@
 // line, version, the mandatory headers, CSeq against the method, Content-Length);
 // the other headers stay raw until asked for. Errors carry the status to answer.
 import { SipParseError } from './errors.js';
-import { parseCSeq, parseVia } from './header-values.js';
+import { parseCSeq } from './header-values.js';
 import { SipRequest, SipResponse, type AnyMessage, type Header } from './message.js';
 
 export interface ParseLimits {
@@ -119,7 +119,6 @@ export function parseMessage(buf: Buffer, stream = false, limits: ParseLimits = 
       if (seen[name] > 1 && name !== 'via') throw new SipParseError(`More than one ${name} header`);
     }
     const cseq = parseCSeq(headers.find((h) => h.name === 'cseq')!.value);
-    parseVia(headers.find((h) => h.name === 'via')!.value.split(',')[0]!);
 
     const lengths = headers.filter((h) => h.name === 'content-length').map((h) => h.value);
     let length: number | null = null;

@@ -221,14 +221,18 @@ function serverKey(req: SipRequest, method: string): string {
  */
 function stampReceived(req: SipRequest, flow: Flow): void {
   const via = req.topVia;
-  const needReceived = via.host !== flow.remoteAddress.toLowerCase();
+  const address = flow.remoteAddress;
+  const needReceived = via.host !== address.toLowerCase();
   const wantsRport = via.params.has('rport');
   if (!needReceived && !wantsRport) return;
-  const idx = req.headers.findIndex((h) => h.name === 'via');
-  const values = splitList(req.headers[idx]!.value);
-  let top = values[0]!.replace(/;\s*received=[^;,\s]*/i, '');
-  if (wantsRport) top = top.replace(/;\s*rport(=\d*)?/i, `;rport=${flow.remotePort}`);
-  top += `;received=${flow.remoteAddress}`;
-  values[0] = top;
-  req.replaceAt(idx, values.join(', '));
+  const line = req.get('via')!;
+  const top = line.indexOf(',') < 0 ? line : splitList(line)[0]!;
+  let text = via.params.has('received') ? top.replace(/;\s*received=[^;,\s]*/i, '') : top;
+  if (wantsRport) text = text.replace(/;\s*rport(=\d*)?/i, `;rport=${flow.remotePort}`);
+  text += `;received=${address}`;
+  const params = new Map(via.params);
+  if (wantsRport) params.set('rport', String(flow.remotePort));
+  params.delete('received'); // it goes last, as in the text
+  params.set('received', address);
+  req.replaceTopVia(text, { ...via, params });
 }

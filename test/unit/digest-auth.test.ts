@@ -59,3 +59,30 @@ test('an IPv6 source and an address longer than the reusable buffer both bind th
     assert.equal(auth.verify(register(nonceFor(address)), 'authorization', '10.0.0.5').ok, false);
   }
 });
+
+test('the HA1 kept per user follows a new password and a new realm at once, and a deleted user is refused', () => {
+  const users = new Map([['1001', 's3cret-Passw0rd']]);
+  let currentRealm = 'pbx';
+  const a = new DigestAuth(
+    () => ({ realm: currentRealm, nonceTtlSeconds: 300, algorithms: ['MD5'] }),
+    (u) => (users.has(u) ? { secret: users.get(u)!, algorithms: ['MD5'] } : undefined),
+  );
+  const answer = (password: string) => {
+    const nonce = /nonce="([^"]+)"/.exec(a.challenges('10.0.0.5', false, '1001')[0]!)![1]!;
+    const uri = 'sip:127.0.0.1';
+    const response = digestResponse({ algorithm: 'MD5', ha1: ha1('MD5', '1001', currentRealm, password), method: 'REGISTER', uri, nonce, qop: 'auth', nc: '00000001', cnonce: 'c1' });
+    const header = `Digest username="1001", realm="${currentRealm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5, qop=auth, nc=00000001, cnonce="c1"`;
+    const req = parseMessage(
+      Buffer.from(`REGISTER ${uri} SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKd2\r\nMax-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=a\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: d2\r\nCSeq: 1 REGISTER\r\nAuthorization: ${header}\r\nContent-Length: 0\r\n\r\n`),
+    ) as SipRequest;
+    return a.verify(req, 'authorization', '10.0.0.5');
+  };
+  assert.equal(answer('s3cret-Passw0rd').ok, true);
+  users.set('1001', 'n3w-Passw0rd-22');
+  assert.deepEqual(answer('s3cret-Passw0rd'), { ok: false, reason: 'wrong_password', username: '1001' }, 'the old password no longer works');
+  assert.equal(answer('n3w-Passw0rd-22').ok, true);
+  currentRealm = 'office';
+  assert.equal(answer('n3w-Passw0rd-22').ok, true, 'an answer for the new realm');
+  users.delete('1001');
+  assert.deepEqual(answer('n3w-Passw0rd-22'), { ok: false, reason: 'unknown_user', username: '1001' });
+});
