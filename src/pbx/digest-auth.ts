@@ -72,6 +72,8 @@ export class DigestAuth {
    */
   private readonly owner: Uint32Array;
   private readonly highestNc: Uint32Array;
+  /** Each existing extension's HA1 per algorithm, with the secret and realm it was made from (ha1Of). */
+  private readonly ha1s = new Map<string, { secret: string; realm: string; md5: string | undefined; sha256: string | undefined }>();
 
   /** `settings` is read on every use, so a config reload applies at once. */
   constructor(
@@ -118,8 +120,6 @@ export class DigestAuth {
     if (algorithm === 'MD5') return (kept.md5 ??= ha1(algorithm, username, realm, secret));
     return (kept.sha256 ??= ha1(algorithm, username, realm, secret));
   }
-
-  private readonly ha1s = new Map<string, { secret: string; realm: string; md5: string | undefined; sha256: string | undefined }>();
 
   private decoyFor(username: string): readonly DigestAlgorithm[] {
     const sets = this.decoys?.sets() ?? [];
