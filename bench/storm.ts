@@ -25,6 +25,10 @@ import { join, resolve } from 'node:path';
 
 const N = Number(process.env['N'] ?? 10_000);
 const SPREAD = Number(process.env['SPREAD'] ?? 10);
+/** ROUNDS=2: a second storm of N other phones on the same server 5 s later (a warm server against a cold one). */
+const ROUNDS = Number(process.env['ROUNDS'] ?? 1);
+/** RESTART=1 (with ROUNDS=2): the server restarts before the second storm (as after a power cut), a cold server for a warm client. */
+const RESTART = process.env['RESTART'] === '1';
 const SIP_PORT = 15260;
 const HTTP_PORT = 18280;
 const ROOT = resolve(import.meta.dirname, '..');
@@ -39,7 +43,7 @@ const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 const mac = (i: number) => `0015650${(0x100000 + i).toString(16).slice(1)}`;
 const number = (i: number) => String(200000 + i);
 const UA = 'Yealink SIP-T46S 66.86.0.15';
-const agent = new Agent({ keepAlive: true, maxSockets: 4000 });
+let agent = new Agent({ keepAlive: true, maxSockets: 4000 });
 let server: ChildProcess | null = null;
 let log = "";
 
@@ -157,29 +161,56 @@ async function cliToken(): Promise<string> {
   });
 }
 
-try {
+/** Starts the pbx and waits until it listens. */
+async function startServer(): Promise<void> {
   server = spawn(process.execPath, ['--max-semi-space-size=64', '--test-udp-no-try-send', ...(process.env['PBX_NODE_ARGS'] ?? '').split(' ').filter(Boolean), join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  log = "";
+  log = '';
   server.stdout!.on('data', (d) => (log += d));
   server.stderr!.on('data', (d) => (log += d));
   while (!/API port/.test(log)) {
     if (server.exitCode !== null) throw new Error(log);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+async function stopServer(): Promise<void> {
+  if (!server || server.exitCode !== null) return;
+  const exited = new Promise((r) => server!.once('exit', r));
+  server.kill('SIGTERM');
+  await exited;
+}
+
+try {
+  await startServer();
   const token = await cliToken();
-  const passwords = Array.from({ length: N }, (_, i) => `storm-Pw-${md5(String(i)).slice(0, 12)}`);
+  const passwords = Array.from({ length: N * ROUNDS }, (_, i) => `storm-Pw-${md5(String(i)).slice(0, 12)}`);
   await api('/api/extensions/import?allow_weak_passwords=true', token, ['extension,secret,digest_algorithms', ...passwords.map((p, i) => `${number(i)},${p},MD5`)].join('\n'));
   const devices = await api('/api/provisioning/devices/import', token, ['mac,vendor,model,lines', ...passwords.map((_, i) => `${mac(i)},yealink,T46S,${number(i)}`)].join('\n'));
   const creds = new Map<string, { user: string; password: string }>((devices.credentials as { mac: string; user: string; password: string }[]).map((c) => [c.mac, { user: c.user, password: c.password }]));
   await new Promise<void>((r) => sip.bind(0, '127.0.0.1', () => r()));
   await new Promise((r) => setTimeout(r, Number(process.env['SETTLE'] ?? 0) * 1000));
-  console.log(`${N} phones start within ${SPREAD} s …`);
+  for (let round = 1; round <= ROUNDS; round++) {
+  if (round > 1) {
+    latencies.length = 0;
+    bySecond.length = 0;
+    failures.clear();
+    shed = 0;
+    agent.destroy();
+    agent = new Agent({ keepAlive: true, maxSockets: 4000 });
+    if (RESTART) {
+      await stopServer();
+      await startServer();
+      await new Promise((r) => setTimeout(r, Number(process.env['SETTLE'] ?? 0) * 1000));
+    } else await new Promise((r) => setTimeout(r, 5000));
+  }
+  console.log(`${N} phones start within ${SPREAD} s …${ROUNDS > 1 ? ` (round ${round} of ${ROUNDS})` : ''}`);
   const t0 = Date.now();
   stormStart = performance.now();
   let registered = 0;
   await Promise.all(
-    Array.from({ length: N }, async (_, i) => {
-      await new Promise((r) => setTimeout(r, (i * SPREAD * 1000) / N));
+    Array.from({ length: N }, async (_, j) => {
+      const i = (round - 1) * N + j;
+      await new Promise((r) => setTimeout(r, (j * SPREAD * 1000) / N));
       const cred = creds.get(mac(i))!;
       if (!(await fetchFile(`/provision/${mac(i)}.boot`, cred))) return;
       if (!(await fetchFile('/provision/y000000000066.cfg', cred))) return;
@@ -195,14 +226,11 @@ try {
   console.log(`  HTTP requests ${latencies.length}: p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${latencies[latencies.length - 1]!.toFixed(1)} ms`);
   const p99 = (l: number[]) => (l.sort((a, b) => a - b), l[Math.min(l.length - 1, Math.floor(0.99 * l.length))]!);
   console.log(`  HTTP p99 by second sent (ms): ${bySecond.map((l, s) => `${s}s ${l ? Math.round(p99(l)) : '-'}`).join(', ')}`);
+  }
 } finally {
   sip.close();
   agent.destroy();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server!.once('exit', r));
-    server.kill('SIGTERM');
-    await exited;
-  }
+  await stopServer();
   if (process.env['KEEP_TMP']) writeFileSync(join(dir, 'pbx.log'), log);
   else rmSync(dir, { recursive: true, force: true });
 }

@@ -203,20 +203,17 @@ export interface DeviceFacts {
   credential: { user: string; password: string };
 }
 
-export function deviceContext(
-  common: CommonContext,
-  model: ModelInfo,
-  device: DeviceFacts,
-  macInVendorForm: string,
-  configUrl: string,
-  lines: LineContext[],
-): DeviceContext {
+/**
+ * What a device's context adds to the one its vendor, model and firmware share: all a
+ * render thread needs per phone, beside a shared context it was sent once (render-threads.ts).
+ */
+export type DeviceOwnContext = Omit<DeviceContext, keyof CommonContext> & { credential: { username: string; password: string } };
+
+export function deviceOwnContext(device: DeviceFacts, macInVendorForm: string, configUrl: string, lines: LineContext[]): DeviceOwnContext {
   const first = lines[0];
   if (!first) throw new Error('a device needs at least one line');
   return {
-    ...common,
-    provisioning: { ...common.provisioning, username: device.credential.user, password: device.credential.password },
-    model: modelContext(model),
+    credential: { username: device.credential.user, password: device.credential.password },
     mac: macInVendorForm,
     mac_lower: device.mac,
     mac_upper: device.mac.toUpperCase(),
@@ -226,5 +223,17 @@ export function deviceContext(
     line: first,
     lines,
     overrides: Object.entries(device.overrides).map(([key, value]) => ({ key, value })),
+  };
+}
+
+/** A device's whole context: the shared one (made with the device's model) and its own part. */
+export function withShared(common: CommonContext, own: DeviceOwnContext): DeviceContext {
+  const { credential, ...rest } = own;
+  if (!common.model) throw new Error('a device context needs its model in the shared context');
+  return {
+    ...common,
+    provisioning: { ...common.provisioning, ...credential },
+    model: common.model,
+    ...rest,
   };
 }

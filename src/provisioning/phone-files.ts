@@ -7,7 +7,7 @@ import type { PbxConfig } from '../config/schema.js';
 import type { ExtensionService } from '../pbx/extensions.js';
 import { createHash } from 'node:crypto';
 import { formatMac, normalizeMac } from '../util/mac.js';
-import { commonContext, deviceContext, type CommonContext, type LineContext } from './context.js';
+import { commonContext, deviceOwnContext, withShared, type CommonContext, type DeviceOwnContext, type LineContext } from './context.js';
 import { deriveConfigUrl, provisioningEndpoint } from './config-url.js';
 import type { Device, DeviceService } from './devices.js';
 import type { FetchOutcome } from './fetch-outcomes.js';
@@ -343,7 +343,7 @@ export class PhoneFiles {
     if (job.outcome !== 'to_render') return job;
     let body: string;
     try {
-      body = job.tpl.engine.renderSync(job.tpl.parsed, job.context) as string;
+      body = job.tpl.engine.renderSync(job.tpl.parsed, withShared(job.shared, job.own)) as string;
     } catch (err) {
       return { outcome: 'render_error', status: 500, detail: (err as Error).message };
     }
@@ -375,16 +375,9 @@ export class PhoneFiles {
         voicemail: this.hasMailbox(number),
       });
     }
-    const config = this.config();
-    const context = deviceContext(
-      this.commonFor(config, vendor, model, device.listener, fw.version),
-      model,
-      device,
-      formatMac(device.mac, vendor.macForm),
-      this.configUrl(device),
-      lines,
-    );
-    return { outcome: 'to_render', tpl, context, cacheKey };
+    const shared = this.commonFor(this.config(), vendor, model, device.listener, fw.version);
+    const own = deviceOwnContext(device, formatMac(device.mac, vendor.macForm), this.configUrl(device), lines);
+    return { outcome: 'to_render', tpl, shared, own, cacheKey };
   }
 
   /** What every device of a vendor, model, listener and firmware shares: made once until the config changes. */
@@ -422,9 +415,9 @@ export class PhoneFiles {
     let waiting = this.inFlight.get(key);
     if (!waiting) {
       const epoch = this.epoch;
-      const { tpl, context, cacheKey } = job;
+      const { tpl, shared, own, cacheKey } = job;
       const contentType = m.rule.contentType;
-      waiting = threads.render({ spec: tpl.spec, file: tpl.file, generation: this.templates.generation, context }).then(
+      waiting = threads.render({ spec: tpl.spec, file: tpl.file, generation: this.templates.generation, shared, own }).then(
         (r): RenderedFile => {
           if (this.epoch !== epoch) return { outcome: 'delivered', status: 200, body: r.body, hash: r.hash, contentType };
           this.inFlight.delete(key);
@@ -446,7 +439,9 @@ export class PhoneFiles {
 interface DeviceJob {
   outcome: 'to_render';
   tpl: LoadedTemplate;
-  context: object;
+  /** The context the device shares with its model's phones (kept, made once), and its own part. */
+  shared: CommonContext;
+  own: DeviceOwnContext;
   cacheKey: string;
 }
 
@@ -463,6 +458,11 @@ export function sampleContext(config: PbxConfig, vendor: VendorProfile, model: M
   const m = model ?? vendor.models[0]!;
   const common = commonContext(config, vendor, provisioningEndpoint(config), m);
   if (kind === 'common') return common;
+  return withShared(common, sampleOwn(config, vendor, m));
+}
+
+/** A sample device's own part of the context (its model's lines). */
+function sampleOwn(config: PbxConfig, vendor: VendorProfile, m: ModelInfo): DeviceOwnContext {
   const lines: LineContext[] = Array.from({ length: m.lines }, (_, i) => ({
     index: i + 1,
     number: String(1001 + i),
@@ -474,9 +474,7 @@ export function sampleContext(config: PbxConfig, vendor: VendorProfile, model: M
     voicemail: true,
   }));
   const mac = '001565000001';
-  return deviceContext(
-    common,
-    m,
+  return deviceOwnContext(
     { mac, label: null, overrides: { 'sample.key': 'value' }, credential: { user: mac, password: 'sample-prov-secret' } },
     formatMac(mac, vendor.macForm),
     deriveConfigUrl(config, mac, vendor.macForm),

@@ -1,17 +1,20 @@
 // The body of a render thread (render-threads.ts): makes the same Liquid engine as the
 // main thread (templates.ts liquidEngine), parses each template file once per templates
-// generation, and answers each job with the file and its SHA-256. Knows nothing of
-// devices or secrets beyond the context a job carries.
+// generation, keeps the shared contexts it is sent (render-threads.ts), and answers each job
+// with the file and its SHA-256. Knows nothing of devices or secrets beyond what a job carries.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import type { Liquid, Template } from 'liquidjs';
+import { withShared, type CommonContext } from './context.js';
 import { liquidEngine } from './templates.js';
 import type { RenderJob, RenderReply } from './render-threads.js';
 
 let generation = -1;
 const engines = new Map<string, Liquid>();
 const parsed = new Map<string, Template[]>();
+/** The shared contexts the main thread sent, by number (it tells when to forget them). */
+const shared = new Map<number, CommonContext>();
 
 function render(job: RenderJob): { body: string; hash: string } {
   if (job.generation !== generation) {
@@ -26,7 +29,11 @@ function render(job: RenderJob): { body: string; hash: string } {
   const fileKey = `${engineKey}\0${job.file}`;
   let template = parsed.get(fileKey);
   if (!template) parsed.set(fileKey, (template = engine.parse(readFileSync(job.file, 'utf8'), job.file)));
-  const body = engine.renderSync(template, job.context) as string;
+  if (job.forget) shared.clear();
+  if (job.shared) shared.set(job.sharedId, job.shared);
+  const common = shared.get(job.sharedId);
+  if (!common) throw new Error(`shared context ${job.sharedId} was never sent to this thread`);
+  const body = engine.renderSync(template, withShared(common, job.own)) as string;
   return { body, hash: createHash('sha256').update(body).digest('hex') };
 }
 

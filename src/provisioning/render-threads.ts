@@ -3,19 +3,40 @@
 // time SIP and every other HTTP request wait for. A thread takes the template's file, the
 // engine settings and the render context (plain data) and answers with the body and its
 // SHA-256. Threads start on first use and never keep the process alive.
+//
+// A job carries the device's own part of the context. The part every phone of a model
+// shares (the site, the server, the vendor's settings: most of it) goes to each thread
+// once and is named by a number afterwards: copying it into every job cost the event loop
+// more than building the job (structured clone, a boot storm's 2,000 renders a second).
 import type { Worker } from 'node:worker_threads';
 import { moduleWorker } from '../util/worker-thread.js';
+import type { CommonContext, DeviceOwnContext } from './context.js';
 import type { EngineSpec } from './templates.js';
 
-export interface RenderJob {
-  id: number;
+/** What a render needs, as the caller gives it. */
+export interface RenderRequest {
   spec: EngineSpec;
   /** The template file (the main thread found it; the thread parses it once per generation). */
   file: string;
   /** TemplateCatalog.generation: a new one makes the thread forget its parsed templates. */
   generation: number;
-  context: object;
+  /** The context the device shares with its model's other phones; never changed once made. */
+  shared: CommonContext;
+  own: DeviceOwnContext;
 }
+
+/** A render as a thread receives it. */
+export interface RenderJob extends Omit<RenderRequest, 'shared'> {
+  id: number;
+  /** The shared context's number; `shared` comes with it the first time a thread is sent it. */
+  sharedId: number;
+  shared?: CommonContext;
+  /** Forget every shared context kept so far (the main thread stopped counting them). */
+  forget?: boolean;
+}
+
+/** Shared contexts a thread keeps at most before both sides start anew. */
+const SHARED_KEPT = 256;
 
 export type RenderReply = { id: number; body: string; hash: string } | { id: number; error: string };
 
@@ -35,11 +56,22 @@ interface Waiting {
 class RenderThread {
   private worker: Worker | null = null;
   readonly waiting = new Map<number, Waiting>();
+  /** The shared contexts this thread's worker has been sent, by number. */
+  private readonly sent = new Set<number>();
 
   constructor(private readonly onLost: (err: Error) => void) {}
 
-  post(job: RenderJob): Promise<Rendered> {
+  post(request: RenderRequest, id: number, sharedId: number): Promise<Rendered> {
     const w = this.thread();
+    const job: RenderJob = { id, spec: request.spec, file: request.file, generation: request.generation, sharedId, own: request.own };
+    if (!this.sent.has(sharedId)) {
+      if (this.sent.size >= SHARED_KEPT) {
+        this.sent.clear();
+        job.forget = true;
+      }
+      this.sent.add(sharedId);
+      job.shared = request.shared;
+    }
     return new Promise((resolve, reject) => {
       // A render someone waits for keeps the process alive; an idle thread does not.
       if (this.waiting.size === 0) w.ref();
@@ -63,6 +95,7 @@ class RenderThread {
   private thread(): Worker {
     if (this.worker) return this.worker;
     const w = moduleWorker(import.meta.url, 'render-thread');
+    this.sent.clear();
     w.on('message', (r: RenderReply) => this.receive(r));
     w.on('error', (err) => this.lost(w, err));
     w.on('exit', (code) => this.lost(w, new Error(`render thread exited (code ${code})`)));
@@ -96,6 +129,8 @@ class RenderThread {
 export class RenderThreads {
   private readonly threads: RenderThread[];
   private nextId = 1;
+  private readonly sharedIds = new WeakMap<CommonContext, number>();
+  private nextSharedId = 1;
 
   /** `onLost`: a thread failed (its jobs are rejected with a plain Error; the caller renders them inline). */
   constructor(count: number, onLost: (err: Error) => void) {
@@ -103,10 +138,16 @@ export class RenderThreads {
   }
 
   /** Renders on the thread with the fewest jobs waiting. Rejects with RenderError when the template fails. */
-  render(job: Omit<RenderJob, 'id'>): Promise<Rendered> {
+  render(request: RenderRequest): Promise<Rendered> {
     let best = this.threads[0]!;
     for (const t of this.threads) if (t.waiting.size < best.waiting.size) best = t;
-    return best.post({ ...job, id: this.nextId++ });
+    let sharedId = this.sharedIds.get(request.shared);
+    if (sharedId === undefined) this.sharedIds.set(request.shared, (sharedId = this.nextSharedId++));
+    return best.post(request, this.nextId++, sharedId);
+  }
+
+  get count(): number {
+    return this.threads.length;
   }
 
   /** A server starts its threads with it (a one-off command never needs them). */

@@ -3,6 +3,7 @@
 // kept when the device changes meanwhile, and a lost thread costs no phone its file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPbx } from '../../src/app.ts';
 import type { Pbx } from '../../src/application.ts';
@@ -10,7 +11,8 @@ import { parseConfigText } from '../../src/config/load.ts';
 import { createLogger } from '../../src/log.ts';
 import type { FetchRequest } from '../../src/provisioning/fetch-outcomes.ts';
 import type { MatchedFile } from '../../src/provisioning/phone-files.ts';
-import { RenderError } from '../../src/provisioning/render-threads.ts';
+import type { CommonContext, DeviceOwnContext } from '../../src/provisioning/context.ts';
+import { RenderError, RenderThreads, type RenderJob } from '../../src/provisioning/render-threads.ts';
 import { tempDir } from '../helpers/server.ts';
 
 async function open(threads: number): Promise<Pbx> {
@@ -119,10 +121,46 @@ test('a template that fails on the thread is a render error, not a lost thread',
   const pbx = await open(1);
   const yealink = pbx.vendors.get('yealink')!;
   const tpl = pbx.templates.get(yealink, 'T46S', 'mac.cfg.liquid')!;
-  await assert.rejects(pbx.files.threads!.render({ spec: tpl.spec, file: tpl.file, generation: pbx.templates.generation, context: {} }), (err: Error) => {
+  // A shared context with only the model, and no line: the template names variables it lacks.
+  const shared = { model: { id: 'T46S', lines: 1 } } as unknown as CommonContext;
+  const own = { credential: { username: 'u', password: 'p' } } as unknown as DeviceOwnContext;
+  await assert.rejects(pbx.files.threads!.render({ spec: tpl.spec, file: tpl.file, generation: pbx.templates.generation, shared, own }), (err: Error) => {
     assert.ok(err instanceof RenderError, String(err));
     assert.match(err.message, /undefined variable/);
     return true;
   });
   await pbx.close();
+});
+
+test('the context a model’s phones share goes to a thread once; after 256 of them both sides start anew, and every file stays right', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'probe.liquid');
+  writeFileSync(file, '{{ server.name }} {{ model.id }} {{ mac }} {{ provisioning.username }}');
+  const threads = new RenderThreads(1, () => undefined);
+  // What the main thread posts to the worker (the worker exists once the threads start).
+  threads.start();
+  const worker = (threads as unknown as { threads: { worker: { postMessage(job: RenderJob): void } }[] }).threads[0]!.worker;
+  const posted: RenderJob[] = [];
+  const post = worker.postMessage.bind(worker);
+  worker.postMessage = (job: RenderJob) => (posted.push(job), post(job));
+  const sharedOf = (i: number) => ({ server: { name: `site${i}` }, model: { id: 'T46S', lines: 1 }, provisioning: {} }) as unknown as CommonContext;
+  const own = (i: number) => ({ credential: { username: `u${i}`, password: 'p' }, mac: `mac${i}` }) as unknown as DeviceOwnContext;
+  const contexts = Array.from({ length: 300 }, (_, i) => sharedOf(i));
+  const render = (i: number, device: number) => threads.render({ spec: { roots: [dir], xml: false }, file, generation: 0, shared: contexts[i]!, own: own(device) });
+
+  assert.equal((await render(0, 1)).body, 'site0 T46S mac1 u1');
+  assert.equal((await render(0, 2)).body, 'site0 T46S mac2 u2', 'the second phone of a model: its own part with the kept shared context');
+  assert.ok(posted[0]!.shared, 'the first job carries the shared context');
+  assert.equal(posted[1]!.shared, undefined, 'the second names it only');
+  assert.equal(posted[1]!.sharedId, posted[0]!.sharedId);
+
+  const bodies = await Promise.all(contexts.map((_, i) => render(i, i)));
+  bodies.forEach((b, i) => assert.equal(b.body, `site${i} T46S mac${i} u${i}`));
+  const forgot = posted.findIndex((j) => j.forget);
+  assert.ok(forgot > 0, 'the thread was told to forget once it kept 256');
+  assert.ok(posted[forgot]!.shared, 'a job that makes it forget carries its own shared context');
+  // Context 0 was forgotten: it is sent again, and the file is still right.
+  assert.equal((await render(0, 7)).body, 'site0 T46S mac7 u7');
+  assert.ok(posted.at(-1)!.shared);
+  await threads.close();
 });
