@@ -87,25 +87,18 @@ sed -i 's/first_fetch_minutes: 30/first_fetch_minutes: 0/' "$work/config.yml"
 challenged() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PBX_PORT/provision/001565000002.cfg")" = 401 ]; }
 for _ in $(seq 50); do challenged && break; sleep 0.1; done
 challenged || { echo "bench: the server did not apply first_fetch_minutes: 0" >&2; exit 1; }
-# The digest client is one Node process per DIGEST_CLIENTS (it is the limit before the
-# server is, on two cores); their figures are summed.
-DIGEST_CLIENTS=${DIGEST_CLIENTS:-1}
-per=$(( (CONNECTIONS + DIGEST_CLIENTS - 1) / DIGEST_CLIENTS ))
+# The digest client is wrk with bench/wrk-digest.lua (MD5 in LuaJIT), one connection per
+# wrk thread so each challenge is answered on its own connection, as a phone does.
+DIGEST_CONNECTIONS=${DIGEST_CONNECTIONS:-16}
 t0=$(server_ticks); m0=$(main_ticks)
-for i in $(seq "$DIGEST_CLIENTS"); do
-  node bench/digest-fetch.mjs "http://127.0.0.1:$PBX_PORT/provision/001565000002.cfg" $cred "$DURATION" "$per" > "$work/digest-$i.json" &
-done
-wait $(jobs -p | tail -n "$DIGEST_CLIENTS")
+digest_out=$(DIGEST_USER=${cred% *} DIGEST_PASSWORD=${cred#* } wrk -t"$DIGEST_CONNECTIONS" -c"$DIGEST_CONNECTIONS" -d"${DURATION}s" \
+  -s bench/wrk-digest.lua "http://127.0.0.1:$PBX_PORT/provision/001565000002.cfg")
 auth_rps=$(node -e "
-let sum = 0;
-for (const f of process.argv.slice(1)) {
-  const r = JSON.parse(require('fs').readFileSync(f, 'utf8'));
-  if (r.failed) { console.error('bench: ' + r.failed + ' authenticated fetches failed'); process.exit(1); }
-  sum += r.fetches_per_second;
-}
-console.log(sum)" "$work"/digest-*.json)
+const r = JSON.parse(process.argv[1]);
+if (r.other || r.fetched === 0) { console.error('bench: authenticated fetches: ' + r.fetched + ' delivered, ' + r.other + ' answered neither 200 nor 401'); process.exit(1); }
+console.log((r.fetched / r.seconds).toFixed(0))" "$(grep '^{"fetched"' <<<"$digest_out")")
 auth_us=$(per_op_us $(( $(server_ticks) - t0 )) "$auth_rps"); auth_main_us=$(per_op_us $(( $(main_ticks) - m0 )) "$auth_rps")
-printf '%-34s %12.0f %12s %8s\n' "authenticated fetch /s (digest, $DIGEST_CLIENTS client$([ "$DIGEST_CLIENTS" = 1 ] || echo s))" "$auth_rps" "-" "-"
+printf '%-34s %12.0f %12s %8s\n' "authenticated fetch /s (digest, c=$DIGEST_CONNECTIONS)" "$auth_rps" "-" "-"
 echo "server CPU per file GET: ${file_us} µs (main process ${file_main_us}); per authenticated fetch (2 requests): ${auth_us} µs (main process ${auth_main_us})"
 echo "  → what $(nproc) cores could serve with nothing else on them: $(( $(nproc) * 1000000 / file_us )) files/s, $(( $(nproc) * 1000000 / auth_us )) authenticated fetches/s"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
