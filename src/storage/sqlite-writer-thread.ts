@@ -7,6 +7,8 @@ import type { WriterReply, WriterRequest } from './sqlite-writer.js';
 const port = parentPort!;
 let db: Database | null = null;
 const statements = new Map<string, Statement>();
+/** Statement texts by the number the main side gave them. */
+const texts = new Map<number, string>();
 
 function open(path: string): Database {
   if (db) return db;
@@ -21,10 +23,14 @@ function open(path: string): Database {
 
 port.on('message', (m: WriterRequest) => {
   let reply: WriterReply;
+  if (m.forget) texts.clear();
+  for (const [n, sql] of m.texts ?? []) texts.set(n, sql);
   try {
     const conn = open(m.path);
     conn.transaction(() => {
-      for (const { sql, runs } of m.batch) {
+      for (const { text, runs } of m.batch) {
+        const sql = texts.get(text);
+        if (sql === undefined) throw new Error(`statement ${text} was never sent to the writer thread`);
         let stmt = statements.get(sql);
         if (!stmt) statements.set(sql, (stmt = conn.prepare(sql)));
         for (const params of runs) stmt.run(...(params as unknown[]));

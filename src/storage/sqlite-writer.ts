@@ -3,6 +3,10 @@
 // fsync, and the event loop that answers SIP never waits on the disk. The main
 // connection still does everything else; WAL lets its reads go on meanwhile. Statements
 // are compiled on the main side (Kysely's `compile()`) and prepared once here.
+//
+// A batch names each statement's text by a number once the thread has it: the same few
+// texts come back in every batch (a binding's upsert for each registration), and copying
+// each into the message (structured clone) cost the event loop more than the parameters.
 import type { Worker } from 'node:worker_threads';
 import { moduleWorker } from '../util/worker-thread.js';
 
@@ -12,13 +16,27 @@ export interface StatementRuns {
   runs: readonly (readonly unknown[])[];
 }
 
-export type WriterRequest = { id: number; path: string; batch: StatementRuns[] };
+/** A batch as the thread receives it: `texts` are the statements it has not been sent before. */
+export type WriterRequest = {
+  id: number;
+  path: string;
+  texts?: [number, string][];
+  /** Forget every text kept so far (the main side stopped counting them). */
+  forget?: boolean;
+  batch: { text: number; runs: StatementRuns['runs'] }[];
+};
 export type WriterReply = { id: number; error?: string };
+
+/** Statement texts kept by number at most before both sides start anew. */
+const TEXTS_KEPT = 1000;
 
 export class SqliteWriter {
   private worker: Worker | null = null;
   private next = 1;
   private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  /** The statement texts the current thread has, by number. */
+  private readonly textIds = new Map<string, number>();
+  private nextText = 1;
 
   constructor(private readonly path: string) {}
 
@@ -29,7 +47,7 @@ export class SqliteWriter {
       this.pending.set(id, { resolve, reject });
       const w = this.thread();
       w.ref();
-      w.postMessage({ id, path: this.path, batch } satisfies WriterRequest);
+      w.postMessage(this.request(id, batch));
     });
     this.inFlight.add(done);
     void done.catch(() => {}).finally(() => this.inFlight.delete(done));
@@ -46,9 +64,27 @@ export class SqliteWriter {
 
   private readonly inFlight = new Set<Promise<void>>();
 
+  private request(id: number, batch: StatementRuns[]): WriterRequest {
+    const request: WriterRequest = { id, path: this.path, batch: [] };
+    if (this.textIds.size >= TEXTS_KEPT) {
+      this.textIds.clear();
+      request.forget = true;
+    }
+    for (const { sql, runs } of batch) {
+      let text = this.textIds.get(sql);
+      if (text === undefined) {
+        this.textIds.set(sql, (text = this.nextText++));
+        (request.texts ??= []).push([text, sql]);
+      }
+      request.batch.push({ text, runs });
+    }
+    return request;
+  }
+
   private thread(): Worker {
     if (this.worker) return this.worker;
     const w = moduleWorker(import.meta.url, 'sqlite-writer-thread');
+    this.textIds.clear();
     w.on('message', (r: WriterReply) => this.settle(r.id, r.error === undefined ? undefined : new Error(r.error)));
     w.on('error', (err) => this.lost(w, err));
     w.on('exit', (code) => this.lost(w, new Error(`the database writer thread exited (code ${code})`)));
