@@ -7,12 +7,17 @@ import SqliteDatabase from 'better-sqlite3';
 import { SqliteWriter, type WriterRequest } from '../../src/storage/sqlite-writer.ts';
 import { tempDir } from '../helpers/server.ts';
 
-test('a batch commits whole or not at all; a failure is named; close waits for what was sent', async () => {
+/** A database with one table, its main connection (WAL, as the pbx opens it) and a writer thread. */
+function open(): { main: SqliteDatabase.Database; writer: SqliteWriter } {
   const path = join(tempDir(), 'w.db');
   const main = new SqliteDatabase(path);
   main.pragma('journal_mode = WAL');
   main.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)');
-  const writer = new SqliteWriter(path);
+  return { main, writer: new SqliteWriter(path) };
+}
+
+test('a batch commits whole or not at all; a failure is named; close waits for what was sent', async () => {
+  const { main, writer } = open();
   const insert = 'INSERT INTO t (k, v) VALUES (?, ?)';
   try {
     await writer.run([{ sql: insert, runs: [['a', 1], ['b', 2]] }]);
@@ -38,11 +43,7 @@ test('a batch commits whole or not at all; a failure is named; close waits for w
 });
 
 test('a statement’s text goes to the thread once, then its number; a new thread or 1,000 texts start anew', async () => {
-  const path = join(tempDir(), 'w.db');
-  const main = new SqliteDatabase(path);
-  main.pragma('journal_mode = WAL');
-  main.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)');
-  const writer = new SqliteWriter(path);
+  const { main, writer } = open();
   const internals = writer as unknown as { worker: { postMessage(m: WriterRequest): void; terminate(): Promise<number> } | null };
   const posted: WriterRequest[] = [];
   const spy = () => {
