@@ -3,11 +3,11 @@
 // to the client address and are used once) or, over TLS only, by basic auth. A device
 // just added has no credential yet, so it may fetch without one inside its first-fetch
 // window (minutes after being added, from listed networks, until it first authenticates).
-import { randomBytes } from 'node:crypto';
 import { sameDigest, sameSecret } from '../security/compare.js';
 import { digestResponse, ha1, parseAlgorithm, type DigestAlgorithm } from '../sip/digest.js';
 import { parseCredentials } from '../sip/header-values.js';
 import { AddressList } from '../util/net.js';
+import { randomBase64url } from '../util/random-pool.js';
 import type { Device } from './devices.js';
 
 export interface AuthSettings {
@@ -151,7 +151,7 @@ export class ProvisioningAuth {
   }
 
   private challenge(req: AuthRequest, s: AuthSettings, stale: boolean): string[] {
-    const nonce = `${this.issuer}.${randomBytes(18).toString('base64url')}`;
+    const nonce = `${this.issuer}.${randomBase64url(18)}`;
     if (this.nonces.size >= MAX_NONCES) this.nonces.delete(this.nonces.keys().next().value!);
     this.nonces.set(nonce, { expires: Date.now() + s.nonce_ttl_seconds * 1000, ip: req.ip });
     const common = `realm="${s.realm}", qop="auth", nonce="${nonce}"${stale ? ', stale=true' : ''}`;
