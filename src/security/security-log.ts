@@ -2,7 +2,9 @@
 // (contrib/fail2ban/). Format, documented in docs/SECURITY.md:
 //   <ISO time> pbx-security event=<event> ip=<address> key=value …
 // Values never contain spaces (they are replaced) and never hold a secret. Lines go
-// through a buffered append stream, so logging a fetch does not block serving it.
+// through a buffered append stream, so logging a fetch does not block serving it, and the
+// lines of one turn of the event loop go in one write: a write per line (one per phone's
+// fetch of its file) cost the loop a file-system request and its callback each.
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import { nowIso } from '../util/clock.js';
@@ -12,6 +14,8 @@ export type SecurityEvent = 'ban' | 'sensitive-fetch' | 'sensitive-upload' | 'un
 export class SecurityLog {
   private stream: WriteStream | undefined;
   private path = '';
+  /** Lines written during this turn of the event loop, appended together at its end. */
+  private pending: string[] = [];
 
   constructor(private readonly file: () => string) {}
 
@@ -20,10 +24,19 @@ export class SecurityLog {
     const extra = Object.entries(rest)
       .map(([k, v]) => `${k}=${String(v).replace(/[\s=]+/g, '_')}`)
       .join(' ');
-    this.out()?.write(`${nowIso()} pbx-security event=${event} ip=${ip}${extra ? ` ${extra}` : ''}\n`);
+    if (!this.file()) return;
+    if (this.pending.length === 0) setImmediate(() => this.flush());
+    this.pending.push(`${nowIso()} pbx-security event=${event} ip=${ip}${extra ? ` ${extra}` : ''}\n`);
+  }
+
+  private flush(): void {
+    const lines = this.pending;
+    this.pending = [];
+    if (lines.length) this.out()?.write(lines.join(''));
   }
 
   close(): Promise<void> {
+    this.flush();
     const s = this.stream;
     this.stream = undefined;
     return new Promise((ok) => (s ? s.end(() => ok()) : ok()));
