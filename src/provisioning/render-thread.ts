@@ -17,6 +17,9 @@ const parsed = new Map<string, Template[]>();
 const shared = new Map<number, CommonContext>();
 
 function render(job: RenderJob): { body: string; hash: string } {
+  // Kept first, whatever fails below: the main thread counts it as sent from now on.
+  if (job.forget) shared.clear();
+  if (job.shared) shared.set(job.sharedId, job.shared);
   if (job.generation !== generation) {
     // Templates changed on the main thread (a save, a new folder): forget every parse.
     engines.clear();
@@ -29,8 +32,6 @@ function render(job: RenderJob): { body: string; hash: string } {
   const fileKey = `${engineKey}\0${job.file}`;
   let template = parsed.get(fileKey);
   if (!template) parsed.set(fileKey, (template = engine.parse(readFileSync(job.file, 'utf8'), job.file)));
-  if (job.forget) shared.clear();
-  if (job.shared) shared.set(job.sharedId, job.shared);
   const common = shared.get(job.sharedId);
   if (!common) throw new Error(`shared context ${job.sharedId} was never sent to this thread`);
   const body = engine.renderSync(template, withShared(common, job.own)) as string;

@@ -146,10 +146,6 @@ export class RenderThreads {
     return best.post(request, this.nextId++, sharedId);
   }
 
-  get count(): number {
-    return this.threads.length;
-  }
-
   /** A server starts its threads with it (a one-off command never needs them). */
   start(): void {
     for (const t of this.threads) t.start();

@@ -148,11 +148,16 @@ test('the context a model’s phones share goes to a thread once; after 256 of t
   const contexts = Array.from({ length: 300 }, (_, i) => sharedOf(i));
   const render = (i: number, device: number) => threads.render({ spec: { roots: [dir], xml: false }, file, generation: 0, shared: contexts[i]!, own: own(device) });
 
+  // The first job for context 0 fails on its template: the thread keeps the context all the same.
+  const broken = join(dir, 'broken.liquid');
+  writeFileSync(broken, '{% if %}');
+  await assert.rejects(threads.render({ spec: { roots: [dir], xml: false }, file: broken, generation: 0, shared: contexts[0]!, own: own(0) }), RenderError);
   assert.equal((await render(0, 1)).body, 'site0 T46S mac1 u1');
   assert.equal((await render(0, 2)).body, 'site0 T46S mac2 u2', 'the second phone of a model: its own part with the kept shared context');
   assert.ok(posted[0]!.shared, 'the first job carries the shared context');
-  assert.equal(posted[1]!.shared, undefined, 'the second names it only');
-  assert.equal(posted[1]!.sharedId, posted[0]!.sharedId);
+  assert.equal(posted[1]!.shared, undefined, 'the next ones name it only');
+  assert.equal(posted[2]!.shared, undefined);
+  assert.equal(posted[2]!.sharedId, posted[0]!.sharedId);
 
   const bodies = await Promise.all(contexts.map((_, i) => render(i, i)));
   bodies.forEach((b, i) => assert.equal(b.body, `site${i} T46S mac${i} u${i}`));
