@@ -4,7 +4,10 @@
 import type { Db } from '../storage/database.js';
 import { isUniqueViolation } from '../storage/database.js';
 import { nowIso } from '../util/clock.js';
-import { runsOf, type WriteBehind } from '../storage/write-behind.js';
+import type { Updateable } from 'kysely';
+import type { StatementRuns } from '../storage/sqlite-writer.js';
+import type { DevicesTable } from '../storage/tables.js';
+import type { WriteBehind } from '../storage/write-behind.js';
 import { PbxError } from '../pbx/errors.js';
 import { changedKeys, type ExtensionService, type RowError } from '../pbx/extensions.js';
 import { normalizeMac } from '../util/mac.js';
@@ -481,20 +484,37 @@ export class DeviceService {
     device.lastFetchLegacy = f.legacy;
     if (f.accountHash) device.lastFetchHash = f.accountHash;
     const hash = device.lastFetchHash;
-    // Compiled once: Kysely building the same UPDATE for every delivered file cost more than
-    // running it (three fetches per booting phone).
-    this.writeBehind.putStatements(`device-fetch:${mac}`, () => {
-      this.fetchUpdate ??= this.db
-        .updateTable('devices')
-        .set({ last_provisioned: '', last_ip: '', last_user_agent: null, last_served_url: '', last_fetch_port: 0, last_fetch_legacy: 0, last_fetch_hash: null })
-        .where('mac', '=', '')
-        .compile().sql;
-      return [{ sql: this.fetchUpdate, runs: [[f.at, f.ip, f.userAgent, f.servedUrl, f.port, f.legacy ? 1 : 0, hash, mac]] }];
-    });
+    this.writeBehind.putStatements(`device-fetch:${mac}`, () => [
+      this.updateRuns(mac, {
+        last_provisioned: f.at,
+        last_ip: f.ip,
+        last_user_agent: f.userAgent,
+        last_served_url: f.servedUrl,
+        last_fetch_port: f.port,
+        last_fetch_legacy: f.legacy ? 1 : 0,
+        last_fetch_hash: hash,
+      }),
+    ]);
   }
 
-  /** The fetch-state UPDATE's text; its parameters are SET's values in order, then the MAC. */
-  private fetchUpdate: string | undefined;
+  /**
+   * UPDATE devices SET … WHERE mac = ?, its text compiled once per set of columns: Kysely
+   * building the same statement for every delivered file cost more than running it (a
+   * booting phone fetches three, and authenticates once).
+   */
+  private updateRuns(mac: string, set: Updateable<DevicesTable>): StatementRuns {
+    const columns = Object.keys(set).join(',');
+    let sql = this.updates.get(columns);
+    if (sql === undefined) {
+      sql = this.db.updateTable('devices').set(set).where('mac', '=', mac).compile().sql;
+      this.updates.set(columns, sql);
+    }
+    // Kysely's parameters are SET's values in order, then the MAC.
+    return { sql, runs: [[...Object.values(set), mac]] };
+  }
+
+  /** Compiled UPDATE texts by their columns (updateRuns). */
+  private readonly updates = new Map<string, string>();
 
   /** Notes a fetch authenticated with the device's credential: the phone has it, so its window closes. */
   recordAuthenticated(mac: string, at = nowIso()): void {
@@ -506,7 +526,7 @@ export class DeviceService {
     device.windowOpenedAt = null;
     if (moved) this.authStateMoved(device);
     this.writeBehind.putStatements(`device-auth:${mac}`, () => [
-      runsOf(this.db.updateTable('devices').set({ prov_authenticated_at: at, window_opened_at: null }).where('mac', '=', mac).compile()),
+      this.updateRuns(mac, { prov_authenticated_at: at, window_opened_at: null }),
     ]);
   }
 
@@ -517,7 +537,7 @@ export class DeviceService {
     this.byMac.touch(mac);
     device.windowUsedAt = at;
     this.authStateMoved(device);
-    this.writeBehind.putStatements(`device-window:${mac}`, () => [runsOf(this.db.updateTable('devices').set({ window_used_at: at }).where('mac', '=', mac).compile())]);
+    this.writeBehind.putStatements(`device-window:${mac}`, () => [this.updateRuns(mac, { window_used_at: at })]);
   }
 
   /** Notes that a resync NOTIFY went out (the phone is "pending" until it fetches). */
@@ -526,7 +546,7 @@ export class DeviceService {
     if (!device) return;
     this.byMac.touch(mac);
     device.resyncSentAt = at;
-    this.writeBehind.putStatements(`device-resync:${mac}`, () => [runsOf(this.db.updateTable('devices').set({ resync_sent_at: at }).where('mac', '=', mac).compile())]);
+    this.writeBehind.putStatements(`device-resync:${mac}`, () => [this.updateRuns(mac, { resync_sent_at: at })]);
   }
 
   private checkVendorModel(vendorId: string, modelId: string): { vendor: string; model: string } {

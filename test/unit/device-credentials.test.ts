@@ -77,3 +77,57 @@ test('the first-fetch window closes soon after the phone first used it', async (
   assert.ok(pbx.provisioningAuth.windowUntil(pbx.devices.get(d.mac)!));
   await pbx.close();
 });
+
+test('what a device’s fetches, authentication, window use and resync record is stored, each value in its own column', async () => {
+  const dir = tempDir();
+  let pbx = await open(dir);
+  await pbx.extensions.create({ number: '1001' });
+  const d = await pbx.devices.create({ mac_address: '001565000004', extension_number: '1001', vendor: 'yealink', model: 'T46S' });
+  const other = await pbx.devices.create({ mac_address: '001565000005', extension_number: '1001', vendor: 'yealink', model: 'T46S' });
+  const at = (s: number) => new Date(Date.UTC(2026, 11, 5, 10, 0, s)).toISOString();
+  pbx.devices.recordWindowUse(d.mac, at(1));
+  pbx.devices.recordFetch(d.mac, { ip: '192.0.2.7', userAgent: 'Yealink SIP-T46S 66.86.0.15', servedUrl: 'http://192.168.1.14:8080/provision/001565000004.cfg', at: at(2), port: 8080, legacy: true, accountHash: 'abc123' });
+  pbx.devices.recordAuthenticated(d.mac, at(3));
+  pbx.devices.recordResync(d.mac, at(4));
+  // The same statements for another device in the same batch: each keeps its own values.
+  pbx.devices.recordFetch(other.mac, { ip: '192.0.2.8', userAgent: null, servedUrl: 'http://192.168.1.14:8080/provision/001565000005.cfg', at: at(5), port: 8081, legacy: false, accountHash: null });
+  pbx.devices.recordAuthenticated(other.mac, at(6));
+  await pbx.close();
+  pbx = await open(dir);
+  const rows = await pbx.database.db
+    .selectFrom('devices')
+    .select(['mac', 'window_used_at', 'last_provisioned', 'last_ip', 'last_user_agent', 'last_served_url', 'last_fetch_port', 'last_fetch_legacy', 'last_fetch_hash', 'prov_authenticated_at', 'window_opened_at', 'resync_sent_at'])
+    .orderBy('mac')
+    .execute();
+  assert.deepEqual(rows, [
+    {
+      mac: d.mac,
+      window_used_at: at(1),
+      last_provisioned: at(2),
+      last_ip: '192.0.2.7',
+      last_user_agent: 'Yealink SIP-T46S 66.86.0.15',
+      last_served_url: 'http://192.168.1.14:8080/provision/001565000004.cfg',
+      last_fetch_port: 8080,
+      last_fetch_legacy: 1,
+      last_fetch_hash: 'abc123',
+      prov_authenticated_at: at(3),
+      window_opened_at: null,
+      resync_sent_at: at(4),
+    },
+    {
+      mac: other.mac,
+      window_used_at: null,
+      last_provisioned: at(5),
+      last_ip: '192.0.2.8',
+      last_user_agent: null,
+      last_served_url: 'http://192.168.1.14:8080/provision/001565000005.cfg',
+      last_fetch_port: 8081,
+      last_fetch_legacy: 0,
+      last_fetch_hash: null,
+      prov_authenticated_at: at(6),
+      window_opened_at: null,
+      resync_sent_at: null,
+    },
+  ]);
+  await pbx.close();
+});
