@@ -188,44 +188,45 @@ try {
   const devices = await api('/api/provisioning/devices/import', token, ['mac,vendor,model,lines', ...passwords.map((_, i) => `${mac(i)},yealink,T46S,${number(i)}`)].join('\n'));
   const creds = new Map<string, { user: string; password: string }>((devices.credentials as { mac: string; user: string; password: string }[]).map((c) => [c.mac, { user: c.user, password: c.password }]));
   await new Promise<void>((r) => sip.bind(0, '127.0.0.1', () => r()));
-  await new Promise((r) => setTimeout(r, Number(process.env['SETTLE'] ?? 0) * 1000));
+  const settle = () => new Promise((r) => setTimeout(r, Number(process.env['SETTLE'] ?? 0) * 1000));
+  await settle();
   for (let round = 1; round <= ROUNDS; round++) {
-  if (round > 1) {
-    latencies.length = 0;
-    bySecond.length = 0;
-    failures.clear();
-    shed = 0;
-    agent.destroy();
-    agent = new Agent({ keepAlive: true, maxSockets: 4000 });
-    if (RESTART) {
-      await stopServer();
-      await startServer();
-      await new Promise((r) => setTimeout(r, Number(process.env['SETTLE'] ?? 0) * 1000));
-    } else await new Promise((r) => setTimeout(r, 5000));
-  }
-  console.log(`${N} phones start within ${SPREAD} s …${ROUNDS > 1 ? ` (round ${round} of ${ROUNDS})` : ''}`);
-  const t0 = Date.now();
-  stormStart = performance.now();
-  let registered = 0;
-  await Promise.all(
-    Array.from({ length: N }, async (_, j) => {
-      const i = (round - 1) * N + j;
-      await new Promise((r) => setTimeout(r, (j * SPREAD * 1000) / N));
-      const cred = creds.get(mac(i))!;
-      if (!(await fetchFile(`/provision/${mac(i)}.boot`, cred))) return;
-      if (!(await fetchFile('/provision/y000000000066.cfg', cred))) return;
-      if (!(await fetchFile(`/provision/${mac(i)}.cfg`, cred))) return;
-      if (await register(i, passwords[i]!)) registered++;
-    }).map((p) => p.catch((err: Error) => fail(`error ${err.message.slice(0, 40)}`))),
-  );
-  const seconds = (Date.now() - t0) / 1000;
-  latencies.sort((a, b) => a - b);
-  const pct = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(1);
-  console.log(`boot storm: ${N} phones, started within ${SPREAD} s`);
-  console.log(`  all done in ${seconds.toFixed(1)} s; registered ${registered}; failures ${[...failures].map(([k, v]) => `${k}: ${v}`).join(', ') || 0}; 503 (shed, retried) ${shed}`);
-  console.log(`  HTTP requests ${latencies.length}: p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${latencies[latencies.length - 1]!.toFixed(1)} ms`);
-  const p99 = (l: number[]) => (l.sort((a, b) => a - b), l[Math.min(l.length - 1, Math.floor(0.99 * l.length))]!);
-  console.log(`  HTTP p99 by second sent (ms): ${bySecond.map((l, s) => `${s}s ${l ? Math.round(p99(l)) : '-'}`).join(', ')}`);
+    if (round > 1) {
+      latencies.length = 0;
+      bySecond.length = 0;
+      failures.clear();
+      shed = 0;
+      agent.destroy();
+      agent = new Agent({ keepAlive: true, maxSockets: 4000 });
+      if (RESTART) {
+        await stopServer();
+        await startServer();
+        await settle();
+      } else await new Promise((r) => setTimeout(r, 5000));
+    }
+    console.log(`${N} phones start within ${SPREAD} s …${ROUNDS > 1 ? ` (round ${round} of ${ROUNDS})` : ''}`);
+    const t0 = Date.now();
+    stormStart = performance.now();
+    let registered = 0;
+    await Promise.all(
+      Array.from({ length: N }, async (_, j) => {
+        const i = (round - 1) * N + j;
+        await new Promise((r) => setTimeout(r, (j * SPREAD * 1000) / N));
+        const cred = creds.get(mac(i))!;
+        if (!(await fetchFile(`/provision/${mac(i)}.boot`, cred))) return;
+        if (!(await fetchFile('/provision/y000000000066.cfg', cred))) return;
+        if (!(await fetchFile(`/provision/${mac(i)}.cfg`, cred))) return;
+        if (await register(i, passwords[i]!)) registered++;
+      }).map((p) => p.catch((err: Error) => fail(`error ${err.message.slice(0, 40)}`))),
+    );
+    const seconds = (Date.now() - t0) / 1000;
+    latencies.sort((a, b) => a - b);
+    const pct = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(1);
+    console.log(`boot storm: ${N} phones, started within ${SPREAD} s`);
+    console.log(`  all done in ${seconds.toFixed(1)} s; registered ${registered}; failures ${[...failures].map(([k, v]) => `${k}: ${v}`).join(', ') || 0}; 503 (shed, retried) ${shed}`);
+    console.log(`  HTTP requests ${latencies.length}: p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${latencies[latencies.length - 1]!.toFixed(1)} ms`);
+    const p99 = (l: number[]) => (l.sort((a, b) => a - b), l[Math.min(l.length - 1, Math.floor(0.99 * l.length))]!);
+    console.log(`  HTTP p99 by second sent (ms): ${bySecond.map((l, s) => `${s}s ${l ? Math.round(p99(l)) : '-'}`).join(', ')}`);
   }
 } finally {
   sip.close();
