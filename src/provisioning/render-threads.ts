@@ -9,6 +9,7 @@
 // once and is named by a number afterwards: copying it into every job cost the event loop
 // more than building the job (structured clone, a boot storm's 2,000 renders a second).
 import type { Worker } from 'node:worker_threads';
+import { SentOnce } from '../util/sent-once.js';
 import { moduleWorker } from '../util/worker-thread.js';
 import type { CommonContext, DeviceOwnContext } from './context.js';
 import type { EngineSpec } from './templates.js';
@@ -57,21 +58,17 @@ class RenderThread {
   private worker: Worker | null = null;
   readonly waiting = new Map<number, Waiting>();
   /** The shared contexts this thread's worker has been sent, by number. */
-  private readonly sent = new Set<number>();
+  private readonly sent = new SentOnce<CommonContext>(SHARED_KEPT);
 
   constructor(private readonly onLost: (err: Error) => void) {}
 
-  post(request: RenderRequest, id: number, sharedId: number): Promise<Rendered> {
+  post(request: RenderRequest, id: number): Promise<Rendered> {
     const w = this.thread();
-    const job: RenderJob = { id, spec: request.spec, file: request.file, generation: request.generation, sharedId, own: request.own };
-    if (!this.sent.has(sharedId)) {
-      if (this.sent.size >= SHARED_KEPT) {
-        this.sent.clear();
-        job.forget = true;
-      }
-      this.sent.add(sharedId);
-      job.shared = request.shared;
-    }
+    const forget = this.sent.startMessage();
+    const known = this.sent.known(request.shared);
+    const job: RenderJob = { id, spec: request.spec, file: request.file, generation: request.generation, sharedId: known ?? this.sent.add(request.shared), own: request.own };
+    if (forget) job.forget = true;
+    if (known === undefined) job.shared = request.shared;
     return new Promise((resolve, reject) => {
       // A render someone waits for keeps the process alive; an idle thread does not.
       if (this.waiting.size === 0) w.ref();
@@ -95,7 +92,7 @@ class RenderThread {
   private thread(): Worker {
     if (this.worker) return this.worker;
     const w = moduleWorker(import.meta.url, 'render-thread');
-    this.sent.clear();
+    this.sent.reset();
     w.on('message', (r: RenderReply) => this.receive(r));
     w.on('error', (err) => this.lost(w, err));
     w.on('exit', (code) => this.lost(w, new Error(`render thread exited (code ${code})`)));
@@ -129,8 +126,6 @@ class RenderThread {
 export class RenderThreads {
   private readonly threads: RenderThread[];
   private nextId = 1;
-  private readonly sharedIds = new WeakMap<CommonContext, number>();
-  private nextSharedId = 1;
 
   /** `onLost`: a thread failed (its jobs are rejected with a plain Error; the caller renders them inline). */
   constructor(count: number, onLost: (err: Error) => void) {
@@ -141,9 +136,7 @@ export class RenderThreads {
   render(request: RenderRequest): Promise<Rendered> {
     let best = this.threads[0]!;
     for (const t of this.threads) if (t.waiting.size < best.waiting.size) best = t;
-    let sharedId = this.sharedIds.get(request.shared);
-    if (sharedId === undefined) this.sharedIds.set(request.shared, (sharedId = this.nextSharedId++));
-    return best.post(request, this.nextId++, sharedId);
+    return best.post(request, this.nextId++);
   }
 
   /** A server starts its threads with it (a one-off command never needs them). */

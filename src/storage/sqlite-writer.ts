@@ -8,6 +8,7 @@
 // texts come back in every batch (a binding's upsert for each registration), and copying
 // each into the message (structured clone) cost the event loop more than the parameters.
 import type { Worker } from 'node:worker_threads';
+import { SentOnce } from '../util/sent-once.js';
 import { moduleWorker } from '../util/worker-thread.js';
 
 /** One SQL statement and the parameters of each of its runs. */
@@ -35,8 +36,7 @@ export class SqliteWriter {
   private next = 1;
   private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
   /** The statement texts the current thread has, by number. */
-  private readonly textIds = new Map<string, number>();
-  private nextText = 1;
+  private readonly texts = new SentOnce<string>(TEXTS_KEPT);
 
   constructor(private readonly path: string) {}
 
@@ -66,14 +66,11 @@ export class SqliteWriter {
 
   private request(id: number, batch: StatementRuns[]): WriterRequest {
     const request: WriterRequest = { id, path: this.path, batch: [] };
-    if (this.textIds.size >= TEXTS_KEPT) {
-      this.textIds.clear();
-      request.forget = true;
-    }
+    if (this.texts.startMessage()) request.forget = true;
     for (const { sql, runs } of batch) {
-      let text = this.textIds.get(sql);
+      let text = this.texts.known(sql);
       if (text === undefined) {
-        this.textIds.set(sql, (text = this.nextText++));
+        text = this.texts.add(sql);
         (request.texts ??= []).push([text, sql]);
       }
       request.batch.push({ text, runs });
@@ -84,7 +81,7 @@ export class SqliteWriter {
   private thread(): Worker {
     if (this.worker) return this.worker;
     const w = moduleWorker(import.meta.url, 'sqlite-writer-thread');
-    this.textIds.clear();
+    this.texts.reset();
     w.on('message', (r: WriterReply) => this.settle(r.id, r.error === undefined ? undefined : new Error(r.error)));
     w.on('error', (err) => this.lost(w, err));
     w.on('exit', (code) => this.lost(w, new Error(`the database writer thread exited (code ${code})`)));
