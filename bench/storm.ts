@@ -1,7 +1,8 @@
 // A boot storm: N phones (Yealink T46S) that all start within SPREAD seconds, as after a
 // power cut. Each fetches its boot file, the model's common file and its own file (with
 // its digest credential: the first-fetch window is closed here, as for phones that were
-// provisioned before), then registers (digest). Printed: how long until every phone was
+// provisioned before), on one HTTP connection of its own (bench/phone-http.ts), then
+// registers (digest). Printed: how long until every phone was
 // done, failures by kind, 503s (load shedding, retried after Retry-After as phones do),
 // HTTP latency percentiles and registrations.
 //
@@ -11,6 +12,7 @@
 //   WORKERS=2 node --import tsx bench/storm.ts                 # with two HTTP worker processes (api.workers)
 //   RENDER_THREADS=0 node --import tsx bench/storm.ts          # render on the event loop (provisioning.render_threads)
 //   SETTLE=5 …                                                 # wait 5 s between the import and the storm
+//   ROUNDS=2 FIRST_N=1000 …                                    # 1,000 phones first, then the storm on the warmed server
 //   LOG_LEVEL=info KEEP_TMP=1 …                                # keep the server's log (in the temp folder)
 //   PBX_NODE_ARGS=--inspect=127.0.0.1:9231 …                   # then bench/profile-window.mjs 127.0.0.1:9231 …
 //
@@ -19,9 +21,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request, Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { PhoneHttp, type PhoneReply } from './phone-http.js';
 
 const N = Number(process.env['N'] ?? 10_000);
 const SPREAD = Number(process.env['SPREAD'] ?? 10);
@@ -43,24 +45,14 @@ const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 const mac = (i: number) => `0015650${(0x100000 + i).toString(16).slice(1)}`;
 const number = (i: number) => String(200000 + i);
 const UA = 'Yealink SIP-T46S 66.86.0.15';
-let agent = new Agent({ keepAlive: true, maxSockets: 4000 });
 let server: ChildProcess | null = null;
 let log = "";
 
-function get(path: string, auth?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; ms: number; retryAfter: number }> {
-  const t0 = performance.now();
-  return new Promise((ok, fail) => {
-    const req = request({ host: '127.0.0.1', port: HTTP_PORT, path, agent, headers: { 'user-agent': UA, ...(auth ? { authorization: auth } : {}) } }, (res) => {
-      res.resume();
-      res.on('end', () => {
-        const ms = performance.now() - t0;
-        if (stormStart) (bySecond[Math.floor((t0 - stormStart) / 1000)] ??= []).push(ms);
-        ok({ status: res.statusCode ?? 0, headers: res.headers, ms, retryAfter: Number(res.headers['retry-after'] ?? 0) });
-      });
-    });
-    req.on('error', fail);
-    req.end();
-  });
+/** A phone's request, its latency counted by the second of the storm it was sent in. */
+async function get(http: PhoneHttp, path: string, auth?: string): Promise<PhoneReply> {
+  const reply = await http.get(path, auth);
+  if (stormStart) (bySecond[Math.floor((reply.sentAt - stormStart) / 1000)] ??= []).push(reply.ms);
+  return reply;
 }
 
 function digest(challenge: string, user: string, password: string, method: string, uri: string): string {
@@ -80,12 +72,12 @@ let shed = 0;
 const fail = (kind: string) => failures.set(kind, (failures.get(kind) ?? 0) + 1);
 
 /** A phone's GET as a phone does it: 401 → again with the credential; 503 → again after Retry-After. */
-async function fetchFile(path: string, cred: { user: string; password: string }): Promise<boolean> {
+async function fetchFile(http: PhoneHttp, path: string, cred: { user: string; password: string }): Promise<boolean> {
   for (let attempt = 0; attempt < 30; attempt++) {
-    let r = await get(path);
+    let r = await get(http, path);
     latencies.push(r.ms);
     if (r.status === 401) {
-      r = await get(path, digest(String(r.headers['www-authenticate']), cred.user, cred.password, 'GET', path));
+      r = await get(http, path, digest(r.wwwAuthenticate, cred.user, cred.password, 'GET', path));
       latencies.push(r.ms);
     }
     if (r.status === 503) {
@@ -196,33 +188,39 @@ try {
       bySecond.length = 0;
       failures.clear();
       shed = 0;
-      agent.destroy();
-      agent = new Agent({ keepAlive: true, maxSockets: 4000 });
       if (RESTART) {
         await stopServer();
         await startServer();
         await settle();
       } else await new Promise((r) => setTimeout(r, 5000));
     }
-    console.log(`${N} phones start within ${SPREAD} s …${ROUNDS > 1 ? ` (round ${round} of ${ROUNDS})` : ''}`);
+    // FIRST_N (with ROUNDS=2): the first round's size, at the same rate: how much traffic warms a server.
+    const n = round === 1 && ROUNDS > 1 && process.env['FIRST_N'] ? Number(process.env['FIRST_N']) : N;
+    const spread = (SPREAD * n) / N;
+    console.log(`${n} phones start within ${spread} s …${ROUNDS > 1 ? ` (round ${round} of ${ROUNDS})` : ''}`);
     const t0 = Date.now();
     stormStart = performance.now();
     let registered = 0;
     await Promise.all(
-      Array.from({ length: N }, async (_, j) => {
+      Array.from({ length: n }, async (_, j) => {
         const i = (round - 1) * N + j;
-        await new Promise((r) => setTimeout(r, (j * SPREAD * 1000) / N));
+        await new Promise((r) => setTimeout(r, (j * spread * 1000) / n));
         const cred = creds.get(mac(i))!;
-        if (!(await fetchFile(`/provision/${mac(i)}.boot`, cred))) return;
-        if (!(await fetchFile('/provision/y000000000066.cfg', cred))) return;
-        if (!(await fetchFile(`/provision/${mac(i)}.cfg`, cred))) return;
+        const http = new PhoneHttp(HTTP_PORT, UA);
+        try {
+          if (!(await fetchFile(http, `/provision/${mac(i)}.boot`, cred))) return;
+          if (!(await fetchFile(http, '/provision/y000000000066.cfg', cred))) return;
+          if (!(await fetchFile(http, `/provision/${mac(i)}.cfg`, cred))) return;
+        } finally {
+          http.close();
+        }
         if (await register(i, passwords[i]!)) registered++;
       }).map((p) => p.catch((err: Error) => fail(`error ${err.message.slice(0, 40)}`))),
     );
     const seconds = (Date.now() - t0) / 1000;
     latencies.sort((a, b) => a - b);
     const pct = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(1);
-    console.log(`boot storm: ${N} phones, started within ${SPREAD} s`);
+    console.log(`boot storm: ${n} phones, started within ${spread} s`);
     console.log(`  all done in ${seconds.toFixed(1)} s; registered ${registered}; failures ${[...failures].map(([k, v]) => `${k}: ${v}`).join(', ') || 0}; 503 (shed, retried) ${shed}`);
     console.log(`  HTTP requests ${latencies.length}: p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${latencies[latencies.length - 1]!.toFixed(1)} ms`);
     const p99 = (l: number[]) => (l.sort((a, b) => a - b), l[Math.min(l.length - 1, Math.floor(0.99 * l.length))]!);
@@ -230,7 +228,6 @@ try {
   }
 } finally {
   sip.close();
-  agent.destroy();
   await stopServer();
   if (process.env['KEEP_TMP']) writeFileSync(join(dir, 'pbx.log'), log);
   else rmSync(dir, { recursive: true, force: true });
