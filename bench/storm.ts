@@ -20,7 +20,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PhoneHttp, type PhoneReply } from './phone-http.js';
@@ -46,7 +46,7 @@ const mac = (i: number) => `0015650${(0x100000 + i).toString(16).slice(1)}`;
 const number = (i: number) => String(200000 + i);
 const UA = 'Yealink SIP-T46S 66.86.0.15';
 let server: ChildProcess | null = null;
-let log = "";
+const logFile = join(dir, 'pbx.log');
 
 /** A phone's request, its latency counted by the second of the storm it was sent in. */
 async function get(http: PhoneHttp, path: string, auth?: string): Promise<PhoneReply> {
@@ -153,14 +153,44 @@ async function cliToken(): Promise<string> {
   });
 }
 
+/** The server's CPU time per thread (Linux /proc, in clock ticks), by thread name; null elsewhere. */
+function serverCpu(): Map<string, number> | null {
+  const pid = server?.pid;
+  if (!pid || !existsSync(`/proc/${pid}/task`)) return null;
+  const ticks = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // The name is in parentheses and may hold spaces; utime and stime are fields 14 and 15.
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const thread = tid === String(pid) ? 'main' : `${name}/${tid}`;
+      ticks.set(thread, (ticks.get(thread) ?? 0) + Number(f[11]) + Number(f[12]));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return ticks;
+}
+
+/** "main 6.1, render 3.2, …" (seconds, at 100 ticks a second): what each thread spent between two readings. */
+function cpuSpent(before: Map<string, number> | null, after: Map<string, number> | null): string | null {
+  if (!before || !after) return null;
+  const spent = [...after].map(([k, v]) => [k, (v - (before.get(k) ?? 0)) / 100] as const).filter(([, s]) => s >= 0.05);
+  const total = spent.reduce((t, [, s]) => t + s, 0);
+  return `${total.toFixed(2)} (${spent.sort((a, b) => b[1] - a[1]).map(([k, s]) => `${k} ${s.toFixed(2)}`).join(', ')})`;
+}
+
 /** Starts the pbx and waits until it listens. */
 async function startServer(): Promise<void> {
-  server = spawn(process.execPath, ['--max-semi-space-size=64', '--test-udp-no-try-send', ...(process.env['PBX_NODE_ARGS'] ?? '').split(' ').filter(Boolean), join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  log = '';
-  server.stdout!.on('data', (d) => (log += d));
-  server.stderr!.on('data', (d) => (log += d));
-  while (!/API port/.test(log)) {
-    if (server.exitCode !== null) throw new Error(log);
+  // The log goes to a file, as to journald: another process, not this one's event loop.
+  const out = openSync(logFile, 'a');
+  server = spawn(process.execPath, ['--max-semi-space-size=64', '--test-udp-no-try-send', ...(process.env['PBX_NODE_ARGS'] ?? '').split(' ').filter(Boolean), join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', out, out] });
+  closeSync(out);
+  const from = statSync(logFile).size;
+  const started = () => readFileSync(logFile, 'utf8').slice(from);
+  while (!/API port/.test(started())) {
+    if (server.exitCode !== null) throw new Error(started());
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -199,6 +229,8 @@ try {
     const spread = (SPREAD * n) / N;
     console.log(`${n} phones start within ${spread} s …${ROUNDS > 1 ? ` (round ${round} of ${ROUNDS})` : ''}`);
     const t0 = Date.now();
+    const cpu0 = serverCpu();
+    const client0 = process.cpuUsage();
     stormStart = performance.now();
     let registered = 0;
     await Promise.all(
@@ -218,6 +250,8 @@ try {
       }).map((p) => p.catch((err: Error) => fail(`error ${err.message.slice(0, 40)}`))),
     );
     const seconds = (Date.now() - t0) / 1000;
+    const cpu = cpuSpent(cpu0, serverCpu());
+    const client = process.cpuUsage(client0);
     latencies.sort((a, b) => a - b);
     const pct = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(1);
     console.log(`boot storm: ${n} phones, started within ${spread} s`);
@@ -225,10 +259,10 @@ try {
     console.log(`  HTTP requests ${latencies.length}: p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms, max ${latencies[latencies.length - 1]!.toFixed(1)} ms`);
     const p99 = (l: number[]) => (l.sort((a, b) => a - b), l[Math.min(l.length - 1, Math.floor(0.99 * l.length))]!);
     console.log(`  HTTP p99 by second sent (ms): ${bySecond.map((l, s) => `${s}s ${l ? Math.round(p99(l)) : '-'}`).join(', ')}`);
+    if (cpu) console.log(`  CPU seconds: server ${cpu}; this client ${((client.user + client.system) / 1e6).toFixed(2)}`);
   }
 } finally {
   sip.close();
   await stopServer();
-  if (process.env['KEEP_TMP']) writeFileSync(join(dir, 'pbx.log'), log);
-  else rmSync(dir, { recursive: true, force: true });
+  if (!process.env['KEEP_TMP']) rmSync(dir, { recursive: true, force: true });
 }

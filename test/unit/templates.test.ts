@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfigText } from '../../src/config/load.ts';
 import { sampleContext } from '../../src/provisioning/phone-files.ts';
-import { TemplateCatalog, TemplateError } from '../../src/provisioning/templates.ts';
+import { liquidEngine, TemplateCatalog, TemplateError } from '../../src/provisioning/templates.ts';
 import { VendorRegistry } from '../../src/provisioning/vendors/index.ts';
 import { tempDir } from '../helpers/server.ts';
 
@@ -83,4 +83,25 @@ test('XML formats escape markup in values', () => {
   const out = tpl.engine.renderSync(tpl.parsed, ctx) as string;
   assert.ok(!out.includes('<script>'));
   assert.ok(out.includes('A &amp; B &lt;script&gt;'));
+});
+
+test('repeat_numbered writes a block once per number, the marker replaced, and refuses what it cannot do', () => {
+  const engine = liquidEngine({ roots: [yealink.templatesDir], xml: false });
+  const render = (src: string, ctx: object = {}) => engine.parseAndRenderSync(src, ctx) as string;
+  assert.equal(render(`{{ 'a.{n}.x = {n}\n' | repeat_numbered: '{n}', 3, 5 | raw }}`), 'a.3.x = 3\na.4.x = 4\na.5.x = 5\n');
+  assert.equal(render(`{{ 'a.{n}\n' | repeat_numbered: '{n}', from, to | raw }}`, { from: 2, to: 1 }), '', 'from after to: nothing');
+  assert.throws(() => render(`{{ 'x' | repeat_numbered: '', 1, 2 }}`), /marker must be a non-empty string/);
+  assert.throws(() => render(`{{ 'x' | repeat_numbered: '{n}', 1, 'many' }}`), /whole numbers/);
+  assert.throws(() => render(`{{ 'x' | repeat_numbered: '{n}', 1, 5000 }}`), /more than 1000 copies/);
+});
+
+test('a Yealink file switches off exactly the accounts its device does not use', () => {
+  const tpl = catalog().get(yealink, 'T46S', 'mac.cfg.liquid')!;
+  const ctx = sampleContext(config, yealink, registry.model('yealink', 'T46S'), 'device') as any;
+  for (const used of [1, 3, 16]) {
+    const out = tpl.engine.renderSync(tpl.parsed, { ...ctx, lines: ctx.lines.slice(0, used) }) as string;
+    const off = [...out.matchAll(/^account\.(\d+)\.enable = 0$/gm)].map((m) => Number(m[1]));
+    assert.deepEqual(off, Array.from({ length: 16 - used }, (_, i) => used + 1 + i), `${used} lines used`);
+    assert.equal(out.match(/^account\.\d+\.password = %NULL%$/gm)?.length ?? 0, 16 - used);
+  }
 });
