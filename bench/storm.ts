@@ -13,7 +13,8 @@
 //   RENDER_THREADS=0 node --import tsx bench/storm.ts          # render on the event loop (provisioning.render_threads)
 //   SETTLE=5 …                                                 # wait 5 s between the import and the storm
 //   ROUNDS=2 FIRST_N=1000 …                                    # 1,000 phones first, then the storm on the warmed server
-//   LOG_LEVEL=info KEEP_TMP=1 …                                # keep the server's log (in the temp folder)
+//   LOG_LEVEL=warn …                                           # logging.level (default info, as the product's default)
+//   KEEP_TMP=1 …                                               # keep the temp folder and the server's log (pbx.log)
 //   PBX_NODE_ARGS=--inspect=127.0.0.1:9231 …                   # then bench/profile-window.mjs 127.0.0.1:9231 …
 //
 // pbx on 127.0.0.1 (SIP UDP 15260, HTTP 18280); everything stops at the end.
@@ -38,7 +39,7 @@ const dir = mkdtempSync(join(tmpdir(), 'pbx-storm-'));
 const config = join(dir, 'config.yml');
 writeFileSync(
   config,
-  `server:\n  external_ip: 127.0.0.1\n  sip_host: 127.0.0.1\n  sip_port: ${SIP_PORT}\napi:\n  host: 127.0.0.1\n  port: ${HTTP_PORT}\n  shed_busy_percent: ${process.env['SHED'] ?? 0}\n  workers: ${process.env['WORKERS'] ?? 0}\ndatabase:\n  path: ${join(dir, 'pbx.db')}\nlogging:\n  level: ${process.env['LOG_LEVEL'] ?? 'warn'}\n` +
+  `server:\n  external_ip: 127.0.0.1\n  sip_host: 127.0.0.1\n  sip_port: ${SIP_PORT}\napi:\n  host: 127.0.0.1\n  port: ${HTTP_PORT}\n  shed_busy_percent: ${process.env['SHED'] ?? 0}\n  workers: ${process.env['WORKERS'] ?? 0}\ndatabase:\n  path: ${join(dir, 'pbx.db')}\nlogging:\n  level: ${process.env['LOG_LEVEL'] ?? 'info'}\n` +
     `provisioning:\n  render_threads: ${process.env['RENDER_THREADS'] ?? 1}\n  auth:\n    first_fetch_minutes: 0\n  guard:\n    allow: [127.0.0.1]\nsip:\n  guard:\n    max_requests: 1000000\n    allow: [127.0.0.1]\nvoicemail:\n  enabled: false\n`,
 );
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
