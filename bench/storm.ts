@@ -233,6 +233,27 @@ try {
     const cpu0 = serverCpu();
     const client0 = process.cpuUsage();
     stormStart = performance.now();
+    // The event loop's share of a core, second by second: how much more a cold server spends.
+    const bySecondCpu: string[] = [];
+    let before = serverCpu();
+    let clientBefore = process.cpuUsage();
+    const runQueueWait = () => Number(readFileSync(`/proc/${server!.pid}/task/${server!.pid}/schedstat`, 'utf8').split(' ')[1]);
+    let waitBefore = runQueueWait();
+    const sampler = setInterval(() => {
+      const now = serverCpu();
+      const clientNow = process.cpuUsage();
+      if (now && before) {
+        const main = (now.get('main') ?? 0) - (before.get('main') ?? 0);
+        let all = 0;
+        for (const [k, v] of now) all += v - (before.get(k) ?? 0);
+        const client = Math.round((clientNow.user + clientNow.system - clientBefore.user - clientBefore.system) / 1e4);
+        const wait = runQueueWait();
+        bySecondCpu.push(`${bySecondCpu.length}s ${main}/${all}/${client} w${Math.round((wait - waitBefore) / 1e7)}`);
+        waitBefore = wait;
+      }
+      before = now;
+      clientBefore = clientNow;
+    }, 1000);
     let registered = 0;
     await Promise.all(
       Array.from({ length: n }, async (_, j) => {
@@ -250,6 +271,7 @@ try {
         if (await register(i, passwords[i]!)) registered++;
       }).map((p) => p.catch((err: Error) => fail(`error ${err.message.slice(0, 40)}`))),
     );
+    clearInterval(sampler);
     const seconds = (Date.now() - t0) / 1000;
     const cpu = cpuSpent(cpu0, serverCpu());
     const client = process.cpuUsage(client0);
@@ -261,6 +283,7 @@ try {
     const p99 = (l: number[]) => (l.sort((a, b) => a - b), l[Math.min(l.length - 1, Math.floor(0.99 * l.length))]!);
     console.log(`  HTTP p99 by second sent (ms): ${bySecond.map((l, s) => `${s}s ${l ? Math.round(p99(l)) : '-'}`).join(', ')}`);
     if (cpu) console.log(`  CPU seconds: server ${cpu}; this client ${((client.user + client.system) / 1e6).toFixed(2)}`);
+    if (cpu) console.log(`  CPU by second, % of a core (event loop/whole server/this client): ${bySecondCpu.join(', ')}`);
   }
 } finally {
   sip.close();
