@@ -237,8 +237,10 @@ try {
     const bySecondCpu: string[] = [];
     let before = serverCpu();
     let clientBefore = process.cpuUsage();
-    const runQueueWait = () => Number(readFileSync(`/proc/${server!.pid}/task/${server!.pid}/schedstat`, 'utf8').split(' ')[1]);
-    let waitBefore = runQueueWait();
+    // Time each event loop was ready to run but waited for a core (Linux schedstat, ns).
+    const runQueueWait = (pid: number) => Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]);
+    let waitBefore = runQueueWait(server!.pid!);
+    let clientWaitBefore = runQueueWait(process.pid);
     const sampler = setInterval(() => {
       const now = serverCpu();
       const clientNow = process.cpuUsage();
@@ -247,9 +249,11 @@ try {
         let all = 0;
         for (const [k, v] of now) all += v - (before.get(k) ?? 0);
         const client = Math.round((clientNow.user + clientNow.system - clientBefore.user - clientBefore.system) / 1e4);
-        const wait = runQueueWait();
-        bySecondCpu.push(`${bySecondCpu.length}s ${main}/${all}/${client} w${Math.round((wait - waitBefore) / 1e7)}`);
+        const wait = runQueueWait(server!.pid!);
+        const clientWait = runQueueWait(process.pid);
+        bySecondCpu.push(`${bySecondCpu.length}s ${main}/${all}/${client} w${Math.round((wait - waitBefore) / 1e7)}/${Math.round((clientWait - clientWaitBefore) / 1e7)}`);
         waitBefore = wait;
+        clientWaitBefore = clientWait;
       }
       before = now;
       clientBefore = clientNow;
