@@ -1,56 +1,44 @@
 // The security log: one line per event in a stable format that fail2ban can match
 // (contrib/fail2ban/). Format, documented in docs/SECURITY.md:
 //   <ISO time> pbx-security event=<event> ip=<address> key=value …
-// Values never contain spaces (they are replaced) and never hold a secret. Lines go
-// through a buffered append stream, so logging a fetch does not block serving it, and the
-// lines of one turn of the event loop go in one write: a write per line (one per phone's
-// fetch of its file) cost the loop a file-system request and its callback each.
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
-import { dirname } from 'node:path';
+// Values never contain spaces (they are replaced) and never hold a secret. Lines are
+// written in blocks off the event loop (util/buffered-output.ts), within 100 ms: a write
+// per line (one per phone's fetch of its file) cost the loop a file-system request and its
+// callback each.
+import { bufferedOutput, type BufferedOutput } from '../util/buffered-output.js';
 import { nowIso } from '../util/clock.js';
 
 export type SecurityEvent = 'ban' | 'sensitive-fetch' | 'sensitive-upload' | 'unknown-device' | 'auth-failure' | 'call-refused';
 
 export class SecurityLog {
-  private stream: WriteStream | undefined;
+  private out: BufferedOutput | undefined;
   private path = '';
-  /** Lines written during this turn of the event loop, appended together at its end. */
-  private pending: string[] = [];
 
   constructor(private readonly file: () => string) {}
 
   write(event: SecurityEvent, fields: { ip: string } & Record<string, string | number>): void {
-    const { ip, ...rest } = fields;
-    const extra = Object.entries(rest)
-      .map(([k, v]) => `${k}=${String(v).replace(/[\s=]+/g, '_')}`)
-      .join(' ');
-    if (!this.file()) return;
-    if (this.pending.length === 0) setImmediate(() => this.flush());
-    this.pending.push(`${nowIso()} pbx-security event=${event} ip=${ip}${extra ? ` ${extra}` : ''}\n`);
-  }
-
-  private flush(): void {
-    const lines = this.pending;
-    this.pending = [];
-    if (lines.length) this.out()?.write(lines.join(''));
-  }
-
-  close(): Promise<void> {
-    this.flush();
-    const s = this.stream;
-    this.stream = undefined;
-    return new Promise((ok) => (s ? s.end(() => ok()) : ok()));
-  }
-
-  private out(): WriteStream | undefined {
     const path = this.file();
-    if (!path) return undefined;
-    if (path !== this.path || !this.stream) {
-      this.stream?.end();
-      mkdirSync(dirname(path), { recursive: true });
-      this.stream = createWriteStream(path, { flags: 'a', mode: 0o640 });
+    if (!path) return;
+    const { ip, ...rest } = fields;
+    let extra = '';
+    for (const k in rest) extra += ` ${k}=${String(rest[k]).replace(/[\s=]+/g, '_')}`;
+    this.output(path).write(`${nowIso()} pbx-security event=${event} ip=${ip}${extra}\n`);
+  }
+
+  /** Writes what is buffered and closes the file. */
+  async close(): Promise<void> {
+    const out = this.out;
+    this.out = undefined;
+    await out?.end();
+  }
+
+  private output(path: string): BufferedOutput {
+    if (path !== this.path || !this.out) {
+      // A new security.log_file (config reload): the old file gets what it was sent.
+      void this.out?.end();
+      this.out = bufferedOutput(path, { mode: 0o640, onError: (err) => process.stderr.write(`pbx: security log ${path}: ${err.message}\n`) });
       this.path = path;
     }
-    return this.stream;
+    return this.out;
   }
 }

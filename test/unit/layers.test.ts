@@ -14,7 +14,7 @@ const SRC = join(ROOT, 'src');
 const MAY_IMPORT: Record<string, string[]> = {
   'util': [],
   'log-format.ts': [],
-  'log.ts': ['log-format.ts'],
+  'log.ts': ['log-format.ts', 'util'],
   'version.ts': [],
   'config': ['util'],
   'security': ['util'],
