@@ -2,7 +2,7 @@
 // (contrib/fail2ban/). Format, documented in docs/SECURITY.md:
 //   <ISO time> pbx-security event=<event> ip=<address> key=value …
 // Values never contain spaces (they are replaced) and never hold a secret. Lines are
-// written in blocks off the event loop (util/buffered-output.ts), within 100 ms: a write
+// written in blocks off the event loop (util/buffered-output.ts), within 50 ms: a write
 // per line (one per phone's fetch of its file) cost the loop a file-system request and its
 // callback each.
 import { bufferedOutput, type BufferedOutput } from '../util/buffered-output.js';

@@ -10,7 +10,7 @@ import sonicBoom from 'sonic-boom';
 const { SonicBoom } = sonicBoom;
 
 /** How long a line may wait while the server is quiet. */
-const FLUSH_MS = 100;
+const FLUSH_MS = 50;
 /** Bytes gathered before a write while the server is busy. */
 const BLOCK = 8192;
 

@@ -94,7 +94,7 @@ test('a call between two TLS phones: answered, acknowledged, hung up on both sid
   assert.equal(cdr.json.cdr[0].result, 'answered');
   assert.equal(cdr.json.cdr[0].hangup_side, 'caller');
   // What the phones were told: Record-Route names the TLS listener.
-  assert.doesNotMatch(server.log, new RegExp(`transport=tls[^>]*:${sipPort}`));
+  assert.doesNotMatch(await server.settledLog(), new RegExp(`transport=tls[^>]*:${sipPort}`));
   a.send('/quit');
   b.send('/quit');
 });

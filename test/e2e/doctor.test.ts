@@ -147,5 +147,5 @@ test('a doctor run leaves every device as it was: state, last fetch, request log
   for (const k of ['sync_state', 'last_provisioned', 'last_ip', 'last_user_agent', 'last_fetch_port', 'first_fetch_window_until']) assert.deepEqual(after[k], before[k], k);
   const requests = (await s.api('GET', '/api/provisioning/requests?mac=001565d00301', token)).json.requests;
   assert.deepEqual(requests, [], 'no request of the device was logged');
-  assert.doesNotMatch(s.log, /Provisioning config delivered to 001565d00301|delivered.*00:15:65:d0:03:01/);
+  assert.doesNotMatch(await s.settledLog(), /Provisioning config delivered to 001565d00301|delivered.*00:15:65:d0:03:01/);
 });

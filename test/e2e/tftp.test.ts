@@ -82,7 +82,7 @@ test('phones fetch over TFTP through the provisioning pipeline; per-device files
   assert.match(viaClient.error!.message, /provisioning credential, which TFTP cannot carry; fetch it over HTTP\(S\)/);
   await s.waitForLog(/Device 001565aa0001 asked for 001565aa0001\.cfg without its provisioning credential: challenge sent/);
   assert.equal((await s.fetchFile('001565aa0001.cfg', 'curl')).status, 401);
-  const reloads = s.log.split('Configuration reloaded').length;
+  const reloads = (await s.settledLog()).split('Configuration reloaded').length;
   writeFileSync(file, text);
   await s.waitForLog({ test: (log: string) => log.split('Configuration reloaded').length > reloads } as RegExp, 10_000);
 

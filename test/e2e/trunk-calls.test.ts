@@ -236,7 +236,7 @@ test('no failover on 486: the caller hears busy and the next trunk is not tried'
   assert.equal(call.status, 486);
   assert.ok(Date.now() - started < 3000, 'at once, not after a timeout on the next trunk');
   assert.equal((await busy).code, 0);
-  assert.doesNotMatch(server.log, /Call from 2001 to 2125558888: out through trunk carrier/);
+  assert.doesNotMatch(await server.settledLog(), /Call from 2001 to 2125558888: out through trunk carrier/);
 });
 
 test('a far end that sends no RTP is flagged as one-way audio, with the likely cause, in the log and the CDR', async () => {

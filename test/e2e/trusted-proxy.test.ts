@@ -23,5 +23,5 @@ test("X-Forwarded-For names the client only when a trusted proxy sends it", asyn
   // The same header from an address that is no trusted proxy: its own address is used.
   assert.equal((await getFrom({ port, path: '/provision/001565000078.cfg', headers, localAddress: '127.0.0.9' })).status, 404);
   await server.waitForLog(/"ip":"127\.0\.0\.9"[^\n]*Provisioning request received for MAC: 001565000078/, 3000);
-  assert.doesNotMatch(server.log, /001565000078[^\n]*192\.0\.2\.77/);
+  assert.doesNotMatch(await server.settledLog(), /001565000078[^\n]*192\.0\.2\.77/);
 });

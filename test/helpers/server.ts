@@ -138,6 +138,15 @@ export class RunningServer {
     }
   }
 
+  /**
+   * The log with every line the server had written so far: it sends its lines out within
+   * 50 ms (util/buffered-output.ts). For asserting that something was NOT logged.
+   */
+  async settledLog(): Promise<string> {
+    await new Promise((r) => setTimeout(r, 250));
+    return this.log;
+  }
+
   /** Graceful stop (SIGTERM), as systemctl stop does. */
   async stop(): Promise<number | null> {
     if (this.child.exitCode === null) this.child.kill('SIGTERM');
