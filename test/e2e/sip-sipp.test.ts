@@ -140,7 +140,7 @@ test('registrations survive a restart of the process', async () => {
   assert.equal((await callee).successful, 1);
 });
 
-test('no SIP password or token appears in the server log', () => {
+test('no SIP password or token appears in the server log', async () => {
   const settled = await server.settledLog();
   for (const pw of Object.values(PASSWORD)) assert.ok(!settled.includes(pw), 'a password is in the log');
   assert.ok(!settled.includes(token));
