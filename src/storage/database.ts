@@ -116,6 +116,10 @@ export async function openDatabase(cfg: PbxConfig['database'], opts: OpenOptions
     pool.on('connect', (client) => {
       const pid = backendPid(client);
       if (pid !== undefined) ownBackends.add(pid);
+      // The pool listens on idle connections only: one cut while in use (the database
+      // stops mid-transaction) emits its error with no listener, which ends the process.
+      // The query it carried fails on its own (the write-behind keeps its writes).
+      client.on('error', (err) => onError(err));
     });
     pool.on('remove', (client) => {
       const pid = backendPid(client);

@@ -4,7 +4,10 @@
 // that fetches ten files costs one UPDATE. The writes that come by the thousand (bindings,
 // dialogs, CDRs) are given as statements (`putStatements`): on SQLite they run on the
 // writer thread (`offThread`, storage/sqlite-writer.ts), so the event loop never waits
-// on them; elsewhere in the batch's transaction.
+// on them; elsewhere in the batch's transaction. A batch that finds the database
+// unreachable (PostgreSQL restarting, the network to it down) is kept and tried again,
+// a little later each time, for up to RETRY_FOR_MS: a restart of the database loses no
+// write; a later write of the same key still wins.
 import { CompiledQuery, type Transaction } from 'kysely';
 import type { Db } from './database.js';
 import type { StatementRuns } from './sqlite-writer.js';
@@ -20,10 +23,22 @@ export function runsOf(q: { sql: string; parameters: readonly unknown[] }): Stat
   return { sql: q.sql, runs: [q.parameters] };
 }
 
+/** How long writes are kept while the database is unreachable, and the longest wait between tries. */
+const RETRY_FOR_MS = 120_000;
+const RETRY_MAX_WAIT_MS = 5_000;
+
 export class WriteBehind {
   private keyed = new Map<string, Write>();
   private statements = new Map<string, StatementsWrite>();
   private timer: NodeJS.Timeout | undefined;
+  /** Since when the database has been unreachable (0: it is not), and the wait before the next try. */
+  private unreachableSince = 0;
+  private retryMs = 0;
+  /**
+   * Told when a batch found the database unreachable and was kept (`held`: writes waiting),
+   * and when it got through again (`held` 0). Set by the composition root (its log).
+   */
+  onUnreachable: ((err: Error | null, held: number) => void) | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private readonly afterFlush: (() => Promise<void>)[] = [];
 
@@ -70,17 +85,27 @@ export class WriteBehind {
 
   private schedule(): void {
     if (!this.timer) {
-      this.timer = setTimeout(() => void this.flush(), this.intervalMs);
+      this.timer = setTimeout(() => void this.flush(), this.retryMs || this.intervalMs);
       this.timer.unref();
     }
   }
 
+  /** Puts a failed batch back, behind what was written meanwhile (a newer write of a key wins). */
+  private keep(keyed: [string, Write][], statements: [string, StatementsWrite][]): void {
+    for (const [k, w] of keyed) if (!this.keyed.has(k)) this.keyed.set(k, w);
+    for (const [k, w] of statements) if (!this.statements.has(k)) this.statements.set(k, w);
+    this.schedule();
+  }
+
   private async writePending(): Promise<void> {
-    const writes = [...this.keyed.values()];
-    const statements = [...this.statements.values()];
+    const keyed = [...this.keyed];
+    const stated = [...this.statements];
+    const writes = keyed.map(([, w]) => w);
+    const statements = stated.map(([, w]) => w);
     this.keyed = new Map();
     this.statements = new Map();
     if (writes.length === 0 && statements.length === 0) return;
+    let written = false;
     try {
       const batch = statements.flatMap((build) => build());
       if (!this.offThread) {
@@ -93,10 +118,35 @@ export class WriteBehind {
           for (const w of writes) await w(trx);
         });
       }
+      written = true;
       if (this.offThread && batch.length) await this.offThread(batch);
       for (const task of this.afterFlush) await task();
+      if (this.unreachableSince) {
+        this.unreachableSince = 0;
+        this.retryMs = 0;
+        this.onUnreachable?.(null, 0);
+      }
     } catch (err) {
+      const now = Date.now();
+      if (!written && isUnreachable(err) && (!this.unreachableSince || now - this.unreachableSince < RETRY_FOR_MS)) {
+        if (!this.unreachableSince) this.unreachableSince = now;
+        this.retryMs = Math.min(RETRY_MAX_WAIT_MS, Math.max(this.intervalMs, this.retryMs * 2));
+        this.keep(keyed, stated);
+        this.onUnreachable?.(err as Error, this.keyed.size + this.statements.size);
+        return;
+      }
+      this.unreachableSince = 0;
+      this.retryMs = 0;
       this.onError(err as Error);
     }
   }
+}
+
+/** PostgreSQL's connection-class errors (SQLSTATE 08…, 57P01–57P03) and the socket's own: the database is not there, the write is fine. */
+export function isUnreachable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03') return true;
+  if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'].includes(code)) return true;
+  return typeof e?.message === 'string' && /Connection terminated|connection (?:is )?(?:closed|ended)|Client has encountered a connection error/i.test(e.message);
 }

@@ -2,6 +2,7 @@
 // cluster): extensions, devices, tokens, admin lockout, the request log and its pruning,
 // CDRs, registrations, and the signal that another process changed something.
 import { test, after, before } from 'node:test';
+import { CompiledQuery } from 'kysely';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -333,4 +334,53 @@ test('database descriptions never carry credentials; the unix-socket URL form wo
     assert.ok(!e.message.includes('not-the-password'));
     return true;
   });
+});
+
+test('PostgreSQL: writes deferred while the database is down are kept and written once it is back; a newer write of a key wins', async () => {
+  const cfg = await dialects[1]![1]();
+  // As the server opens it: an idle connection the stopping database cuts is reported, not thrown.
+  const problems: string[] = [];
+  const database = await openDatabase(cfg, { onError: (err) => problems.push(err.message) });
+  await database.db.executeQuery(CompiledQuery.raw('CREATE TABLE wb_probe (k text PRIMARY KEY, v text NOT NULL)'));
+  const errors: Error[] = [];
+  const told: [string | null, number][] = [];
+  const wb = new WriteBehind(database.db, 20, (e) => errors.push(e));
+  wb.onUnreachable = (err, held) => told.push([err ? err.message : null, held]);
+  const upsert = (k: string, v: string) => wb.put(k, (trx) => trx.executeQuery(CompiledQuery.raw('INSERT INTO wb_probe (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v', [k, v])));
+  const rows = async () => (await pgs.query<{ k: string; v: string }>('SELECT k, v FROM wb_probe ORDER BY k', [], new URL(cfg.url).pathname.slice(1))).map((r) => `${r.k}=${r.v}`);
+  try {
+    upsert('a', 'before');
+    await wb.flush();
+    assert.deepEqual(await rows(), ['a=before']);
+
+    pgs.pause();
+    upsert('a', 'old');
+    upsert('b', 'while down');
+    await wb.flush();
+    assert.equal(errors.length, 0, `no write given up: ${errors.map((e) => e.message).join('; ')}`);
+    assert.ok(told.length >= 1 && told[0]![0] !== null && told[0]![1] === 2, `told the two writes are kept: ${JSON.stringify(told)}`);
+    upsert('a', 'newer'); // made while the kept batch waits: it must win
+    pgs.resume();
+    const deadline = Date.now() + 15_000;
+    let seen: string[] = [];
+    while (Date.now() < deadline) {
+      await wb.flush();
+      seen = await rows();
+      if (seen.length === 2 && told.at(-1)?.[0] === null) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.deepEqual(seen, ['a=newer', 'b=while down']);
+    assert.deepEqual(told.at(-1), [null, 0], 'told the database is back');
+    assert.equal(errors.length, 0);
+
+    // A write the database refuses (not unreachable) is not kept: reported, and the next ones go on.
+    wb.put('bad', (trx) => trx.executeQuery(CompiledQuery.raw('INSERT INTO wb_probe (k, v) VALUES ($1, NULL)', ['c'])));
+    await wb.flush();
+    assert.equal(errors.length, 1);
+    upsert('d', 'after');
+    await wb.flush();
+    assert.deepEqual(await rows(), ['a=newer', 'b=while down', 'd=after']);
+  } finally {
+    await database.close();
+  }
 });

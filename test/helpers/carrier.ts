@@ -137,3 +137,21 @@ export function carrierUas(o: { dir: string; hangup: CarrierHangup; port: number
   writeFileSync(scenario, template.replace('HANGUP_STEPS', HANGUP[o.hangup]).replace('      ANSWER_HEADERS\n', headers));
   return sipp({ scenario, rows: [`${o.user};${o.password}`], localPort: o.port, localIp: o.ip, dir: o.dir, timeoutSeconds: 20, extra: [...(o.echo === false ? [] : ['-rtp_echo']), ...(o.transport === 'tcp' ? ['-t', 't1'] : []), '-mp', String(o.mediaPort), '-trace_msg'] });
 }
+
+/**
+ * Resolves once a socket is bound to ip:port (UDP) or listening there (TCP), from Linux's
+ * /proc/net: a SIPp just started may take more than a second to bind on a loaded machine,
+ * and a test that sleeps a fixed time then calls it sees a timeout instead of an answer.
+ */
+export async function listening(ip: string, port: number, transport: 'udp' | 'tcp' = 'udp', timeoutMs = 10_000): Promise<void> {
+  const local = `${ip.split('.').reverse().map((b) => Number(b).toString(16).padStart(2, '0')).join('')}:${port.toString(16).padStart(4, '0')}`.toUpperCase();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const table = readFileSync(`/proc/net/${transport}`, 'utf8');
+    // TCP: state 0A is LISTEN; a bound UDP socket is enough.
+    if (table.split('\n').some((l) => { const f = l.trim().split(/\s+/); return f[1] === local && (transport === 'udp' || f[3] === '0A'); })) return;
+    if (Date.now() > deadline) throw new Error(`nothing ${transport === 'udp' ? 'bound to' : 'listening on'} ${ip}:${port} (${transport}) after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+

@@ -24,6 +24,9 @@ export interface TestPostgres {
   createDatabase(name: string, owner?: string): Promise<string>;
   /** Restarts the server (every client connection is cut), as an upgrade or a crash would. */
   restart(): void;
+  /** Stops the server (connections refused) until `resume()`. */
+  pause(): void;
+  resume(): void;
   /** Runs SQL as the superuser over the unix socket. */
   query<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[], database?: string): Promise<T[]>;
   stop(): Promise<void>;
@@ -74,6 +77,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   let port = 0;
   let started = false;
   let lastOutput = '';
+  let startOpts = '';
   // Another process may take the free port between the check and the start: try again.
   for (let attempt = 0; attempt < 3 && !started; attempt++) {
     port = await freePort();
@@ -87,6 +91,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     ].join(' ');
     const r = ctl('-l', join(dir, 'server.log'), '-w', '-t', '30', '-o', opts, 'start');
     started = r.ok;
+    startOpts = opts;
     lastOutput = r.output;
   }
   if (!started) {
@@ -144,6 +149,14 @@ export async function startPostgres(): Promise<TestPostgres> {
       // -l: the new server's output must not hold this process's pipes open.
       const r = ctl('-l', join(dir, 'server.log'), '-m', 'fast', '-w', '-t', '30', 'restart');
       if (!r.ok) throw new Error(`pg_ctl restart failed:\n${r.output}`);
+    },
+    pause() {
+      const r = ctl('-m', 'fast', '-w', 'stop');
+      if (!r.ok) throw new Error(`pg_ctl stop failed:\n${r.output}`);
+    },
+    resume() {
+      const r = ctl('-l', join(dir, 'server.log'), '-w', '-t', '30', '-o', startOpts, 'start');
+      if (!r.ok) throw new Error(`pg_ctl start failed:\n${r.output}`);
     },
     async stop() {
       process.removeListener('exit', stopNow);
