@@ -36,7 +36,7 @@ let server: ChildProcess | null = null;
 
 async function start(): Promise<{ ms: number }> {
   const t0 = Date.now();
-  server = spawn(process.execPath, ['--max-semi-space-size=64', '--test-udp-no-try-send', ...(process.env['PBX_NODE_ARGS']?.split(' ').filter(Boolean) ?? []), ...(process.env['SNAPSHOTS'] ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${process.env['SNAPSHOTS']}`] : []), join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  server = spawn(process.execPath, ['--max-semi-space-size=64', '--v8-pool-size=2', '--test-udp-no-try-send', ...(process.env['PBX_NODE_ARGS']?.split(' ').filter(Boolean) ?? []), ...(process.env['SNAPSHOTS'] ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${process.env['SNAPSHOTS']}`] : []), join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   server.stdout!.on('data', (d) => (log += d));
   server.stderr!.on('data', (d) => (log += d));

@@ -33,7 +33,7 @@ pbx device add 00:15:65:00:00:01 --extension 1001 --vendor yealink --model T46S 
 # A second phone fetched the way provisioned phones fetch: with its credential (HTTP digest).
 cred=$(pbx device add 00:15:65:00:00:02 --extension 1001 --vendor yealink --model T46S 2>&1 >/dev/null | sed -n 's/^Provisioning credential.*: \([^ ]*\) \/ \([^ ]*\)$/\1 \2/p')
 [ -n "$cred" ] || { echo "bench: could not read the second phone's provisioning credential" >&2; exit 1; }
-node --max-semi-space-size=64 --test-udp-no-try-send ${PBX_NODE_ARGS:-} bin/pbx.js serve --config "$work/config.yml" > "$work/pbx.log" 2>&1 &   # as npm start and pbx.service run it
+node --max-semi-space-size=64 --v8-pool-size=2 --test-udp-no-try-send ${PBX_NODE_ARGS:-} bin/pbx.js serve --config "$work/config.yml" > "$work/pbx.log" 2>&1 &   # as npm start and pbx.service run it
 pbx_pid=$!
 # CPU time (clock ticks) of the pbx and its HTTP workers: what a figure cost the server,
 # apart from the load generator beside it on the same cores.

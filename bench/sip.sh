@@ -309,7 +309,7 @@ start_pbx_process() {
   # The node flags npm start and pbx.service use (PBX_NODE_ARGS adds more, e.g. --cpu-prof).
   local size; size=$(log_size "$dir/pbx.log")
   # shellcheck disable=SC2086
-  node --max-semi-space-size=64 --test-udp-no-try-send $PBX_NODE_ARGS "$ROOT/bin/pbx.js" serve --config "$dir/config.yml" >> "$dir/pbx.log" 2>&1 &
+  node --max-semi-space-size=64 --v8-pool-size=2 --test-udp-no-try-send $PBX_NODE_ARGS "$ROOT/bin/pbx.js" serve --config "$dir/config.yml" >> "$dir/pbx.log" 2>&1 &
   SERVER_PID=$!
   PIDS_TO_STOP+=("$SERVER_PID")
   pbx_ready "$SERVER_PID" "$dir/pbx.log" "$PBX_API_PORT" "$size"
@@ -506,7 +506,7 @@ start_edge_processes() {
     wait_port_free $((PBX_SIP_PORT + i)) PBX_SIP_PORT
     size=$(log_size "$dir/pbx.log")
     # shellcheck disable=SC2086
-    node --max-semi-space-size=64 --test-udp-no-try-send $PBX_NODE_ARGS "$ROOT/bin/pbx.js" serve --config "$dir/config.yml" >> "$dir/pbx.log" 2>&1 &
+    node --max-semi-space-size=64 --v8-pool-size=2 --test-udp-no-try-send $PBX_NODE_ARGS "$ROOT/bin/pbx.js" serve --config "$dir/config.yml" >> "$dir/pbx.log" 2>&1 &
     pid=$!
     PIDS_TO_STOP+=("$pid"); CLUSTER_PIDS+=("$pid")
     pbx_ready "$pid" "$dir/pbx.log" $((PBX_API_PORT + i)) "$size"

@@ -186,7 +186,7 @@ function cpuSpent(before: Map<string, number> | null, after: Map<string, number>
 async function startServer(): Promise<void> {
   // The log goes to a file, as to journald: another process, not this one's event loop.
   const out = openSync(logFile, 'a');
-  server = spawn(process.execPath, ['--max-semi-space-size=64', '--test-udp-no-try-send', ...(process.env['PBX_NODE_ARGS'] ?? '').split(' ').filter(Boolean), join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', out, out] });
+  server = spawn(process.execPath, ['--max-semi-space-size=64', '--v8-pool-size=2', '--test-udp-no-try-send', ...(process.env['PBX_NODE_ARGS'] ?? '').split(' ').filter(Boolean), join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', out, out] });
   closeSync(out);
   const from = statSync(logFile).size;
   const started = () => readFileSync(logFile, 'utf8').slice(from);

@@ -8,8 +8,8 @@ import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const PBX_BIN = join(ROOT, 'bin/pbx.js');
-/** The node flags `npm start` and pbx.service serve with that change how SIP is sent (UDP sends queued and batched by libuv). */
-export const SERVE_NODE_FLAGS = ['--test-udp-no-try-send'];
+/** The node flags `npm start` and pbx.service serve with that change how the server behaves: two V8 helper threads, UDP sends queued and batched by libuv. */
+export const SERVE_NODE_FLAGS = ['--v8-pool-size=2', '--test-udp-no-try-send'];
 
 /** Ports already handed out by this test process: the kernel may offer a closed one again. */
 const handedOut = new Set<number>();
