@@ -122,15 +122,9 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   const box = SecretBox.fromKeyFile(config().security.key_file);
   const securityLog = new SecurityLog(() => config().security.log_file);
   const writeBehind = new WriteBehind(db, 200, (err) => log.error({ err }, 'Deferred database write failed'), database.writeOffThread);
-  let heldSince = 0;
-  writeBehind.onUnreachable = (err, held) => {
-    if (err && !heldSince) {
-      heldSince = Date.now();
-      log.warn({ err, held }, `Database unreachable (${err.message}): ${held} deferred write(s) kept and tried again for up to 2 minutes`);
-    } else if (!err && heldSince) {
-      log.info(`Database reachable again: the deferred writes kept for ${((Date.now() - heldSince) / 1000).toFixed(1)} s are written`);
-      heldSince = 0;
-    }
+  writeBehind.onUnreachable = (err, held, keptMs) => {
+    if (err) log.warn({ err, held }, `Database unreachable (${err.message}): ${held} deferred write(s) kept and tried again for up to 2 minutes`);
+    else log.info(`Database reachable again: the deferred writes kept for ${(keptMs / 1000).toFixed(1)} s are written`);
   };
   const extensions = new ExtensionService(db, box);
   const vendors = new VendorRegistry();

@@ -35,10 +35,11 @@ export class WriteBehind {
   private unreachableSince = 0;
   private retryMs = 0;
   /**
-   * Told when a batch found the database unreachable and was kept (`held`: writes waiting),
-   * and when it got through again (`held` 0). Set by the composition root (its log).
+   * Told once when the database is found unreachable (`err`; `held`: writes kept), and once
+   * when a batch gets through again (`err` null, `keptMs`: how long they waited). Set by the
+   * composition root (its log).
    */
-  onUnreachable: ((err: Error | null, held: number) => void) | undefined;
+  onUnreachable: ((err: Error | null, held: number, keptMs: number) => void) | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private readonly afterFlush: (() => Promise<void>)[] = [];
 
@@ -91,23 +92,22 @@ export class WriteBehind {
   }
 
   /** Puts a failed batch back, behind what was written meanwhile (a newer write of a key wins). */
-  private keep(keyed: [string, Write][], statements: [string, StatementsWrite][]): void {
+  private keep(keyed: Map<string, Write>, statements: Map<string, StatementsWrite>): void {
     for (const [k, w] of keyed) if (!this.keyed.has(k)) this.keyed.set(k, w);
     for (const [k, w] of statements) if (!this.statements.has(k)) this.statements.set(k, w);
     this.schedule();
   }
 
   private async writePending(): Promise<void> {
-    const keyed = [...this.keyed];
-    const stated = [...this.statements];
-    const writes = keyed.map(([, w]) => w);
-    const statements = stated.map(([, w]) => w);
+    const keyed = this.keyed;
+    const stated = this.statements;
     this.keyed = new Map();
     this.statements = new Map();
-    if (writes.length === 0 && statements.length === 0) return;
+    if (keyed.size === 0 && stated.size === 0) return;
+    const writes = [...keyed.values()];
     let written = false;
     try {
-      const batch = statements.flatMap((build) => build());
+      const batch = [...stated.values()].flatMap((build) => build());
       if (!this.offThread) {
         writes.push(async (trx) => {
           for (const { sql, runs } of batch) for (const params of runs) await trx.executeQuery(CompiledQuery.raw(sql, [...params]));
@@ -122,17 +122,20 @@ export class WriteBehind {
       if (this.offThread && batch.length) await this.offThread(batch);
       for (const task of this.afterFlush) await task();
       if (this.unreachableSince) {
+        const keptMs = Date.now() - this.unreachableSince;
         this.unreachableSince = 0;
         this.retryMs = 0;
-        this.onUnreachable?.(null, 0);
+        this.onUnreachable?.(null, 0, keptMs);
       }
     } catch (err) {
       const now = Date.now();
       if (!written && isUnreachable(err) && (!this.unreachableSince || now - this.unreachableSince < RETRY_FOR_MS)) {
-        if (!this.unreachableSince) this.unreachableSince = now;
         this.retryMs = Math.min(RETRY_MAX_WAIT_MS, Math.max(this.intervalMs, this.retryMs * 2));
         this.keep(keyed, stated);
-        this.onUnreachable?.(err as Error, this.keyed.size + this.statements.size);
+        if (!this.unreachableSince) {
+          this.unreachableSince = now;
+          this.onUnreachable?.(err as Error, this.keyed.size + this.statements.size, 0);
+        }
         return;
       }
       this.unreachableSince = 0;

@@ -24,9 +24,10 @@ export interface BufferedOutput {
 
 /** What each open output writes when the process exits (one listener for them all). */
 const atExit = new Set<() => void>();
+let listening = false;
 
 function flushAtExit(flush: () => void): void {
-  if (atExit.size === 0 && !listening) {
+  if (!listening) {
     listening = true;
     process.on('exit', () => {
       for (const f of atExit) f();
@@ -34,7 +35,6 @@ function flushAtExit(flush: () => void): void {
   }
   atExit.add(flush);
 }
-let listening = false;
 
 /** `dest`: a file descriptor (1: stdout) or a file path, appended to (its folder made if missing). */
 export function bufferedOutput(dest: number | string, opts: { mode?: number; onError?: (err: Error) => void } = {}): BufferedOutput {

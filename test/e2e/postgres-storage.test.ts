@@ -371,6 +371,7 @@ test('PostgreSQL: writes deferred while the database is down are kept and writte
     }
     assert.deepEqual(seen, ['a=newer', 'b=while down']);
     assert.deepEqual(told.at(-1), [null, 0], 'told the database is back');
+    assert.equal(told.length, 2, `told once when it went and once when it came back: ${JSON.stringify(told)}`);
     assert.equal(errors.length, 0);
 
     // A write the database refuses (not unreachable) is not kept: reported, and the next ones go on.
