@@ -235,8 +235,8 @@ try {
     stormStart = performance.now();
     // The event loop's share of a core, second by second: how much more a cold server spends.
     const bySecondCpu: string[] = [];
-    let before = serverCpu();
-    let clientBefore = process.cpuUsage();
+    let before = cpu0;
+    let clientBefore = client0;
     // Time each event loop was ready to run but waited for a core (Linux schedstat, ns).
     const runQueueWait = (pid: number) => Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]);
     let waitBefore = runQueueWait(server!.pid!);

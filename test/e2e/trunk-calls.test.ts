@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createSocket, type Socket } from 'node:dgram';
 import { createToken, freePort, freeSipPort, runCli, RunningServer, securityLogWith, tempDir, writeConfig } from '../helpers/server.ts';
 import { SCENARIOS, sipp, sippTrace } from '../helpers/sipp.ts';
-import { carrierUas, listening, type CarrierHangup } from '../helpers/carrier.ts';
+import { readyCarrierUas, type CarrierHangup } from '../helpers/carrier.ts';
 import { TestUa } from '../helpers/sip-client.ts';
 import { RtpPeer } from '../helpers/rtp-peer.ts';
 import { toneSeconds } from '../helpers/audio.ts';
@@ -111,10 +111,7 @@ async function freshCarrierPort(): Promise<number> {
 
 async function carrier(hangup: CarrierHangup, mediaPort: number, echo = true, answerHeaders: string[] = []) {
   const port = await freshCarrierPort();
-  const run = carrierUas({ dir, hangup, port, ip: CARRIER_IP, mediaPort, echo, user: 'pbxtrunk', password: 's3cret-Trunk', answerHeaders });
-  // Ready when it has bound its port (or has already ended: the test then sees why).
-  await Promise.race([listening(CARRIER_IP, port), run.then(() => undefined, () => undefined)]);
-  return { run };
+  return readyCarrierUas({ dir, hangup, port, ip: CARRIER_IP, mediaPort, echo, user: 'pbxtrunk', password: 's3cret-Trunk', answerHeaders });
 }
 
 /** A phone's media; every one is closed after the file's tests (one a failed test left open would keep the process alive). */
@@ -416,9 +413,7 @@ test('session timers: a carrier that makes the pbx the refresher (RFC 4028) gets
 });
 
 test('a trunk over TCP: the call goes out on a connection to the carrier, audio flows through the relay, BYE ends it', async () => {
-  const port = await freshCarrierPort();
-  const run = carrierUas({ dir, hangup: 'caller', port, ip: CARRIER_IP, mediaPort: await freePort(), user: 'pbxtrunk', password: 's3cret-Trunk', transport: 'tcp' });
-  await Promise.race([listening(CARRIER_IP, port, 'tcp'), run.then(() => undefined, () => undefined)]);
+  const { run } = await readyCarrierUas({ dir, hangup: 'caller', port: await freshCarrierPort(), ip: CARRIER_IP, mediaPort: await freePort(), user: 'pbxtrunk', password: 's3cret-Trunk', transport: 'tcp' });
   const ua = await phone();
   const ear = await openEar();
   const call = await ua.invite('52125559999', ear.sdp());

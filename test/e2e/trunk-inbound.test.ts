@@ -14,7 +14,7 @@ import { Baresip, startBaresip } from '../helpers/baresip.ts';
 import { writeToneWav } from '../helpers/audio.ts';
 import { createToken, freePort, freeSipPort, runCli, RunningServer, securityLogWith, tempDir, writeConfig } from '../helpers/server.ts';
 import { sipp, sippTrace } from '../helpers/sipp.ts';
-import { carrierUas, listening } from '../helpers/carrier.ts';
+import { readyCarrierUas } from '../helpers/carrier.ts';
 
 const CARRIER_IP = '127.0.0.2';
 const STRANGER_IP = '127.0.0.3';
@@ -72,8 +72,7 @@ async function lastCdr(isThisCall: (cdr: any) => boolean): Promise<any> {
 
 test('the phone calls an outside number: the carrier gets the trunk\'s credentials and none of the phone\'s identifiers, audio flows both ways, the phone hangs up', async () => {
   const phone = phones[0]!;
-  const run = carrierUas({ dir, hangup: 'caller', port: carrierPort, ip: CARRIER_IP, mediaPort: await freePort(), user: 'pbxtrunk', password: 's3cret-Trunk' });
-  await Promise.race([listening(CARRIER_IP, carrierPort), run.then(() => undefined, () => undefined)]);
+  const { run } = await readyCarrierUas({ dir, hangup: 'caller', port: carrierPort, ip: CARRIER_IP, mediaPort: await freePort(), user: 'pbxtrunk', password: 's3cret-Trunk' });
   phone.send('/dial 2125551234');
   await phone.waitFor(/Call established: sip:2125551234@/);
   await new Promise((r) => setTimeout(r, 2000));

@@ -130,12 +130,21 @@ const HANGUP = {
 
 export type CarrierHangup = keyof typeof HANGUP;
 
-export function carrierUas(o: { dir: string; hangup: CarrierHangup; port: number; ip: string; mediaPort: number; echo?: boolean; user: string; password: string; answerHeaders?: string[]; transport?: 'udp' | 'tcp' }): Promise<SippRun> {
+export interface CarrierOptions { dir: string; hangup: CarrierHangup; port: number; ip: string; mediaPort: number; echo?: boolean; user: string; password: string; answerHeaders?: string[]; transport?: 'udp' | 'tcp' }
+
+export function carrierUas(o: CarrierOptions): Promise<SippRun> {
   const scenario = join(o.dir, `carrier-uas-${o.hangup}.xml`);
   const template = readFileSync(join(SCENARIOS, 'carrier-uas.template.xml'), 'utf8');
   const headers = (o.answerHeaders ?? []).map((h) => `      ${h}\n`).join('');
   writeFileSync(scenario, template.replace('HANGUP_STEPS', HANGUP[o.hangup]).replace('      ANSWER_HEADERS\n', headers));
   return sipp({ scenario, rows: [`${o.user};${o.password}`], localPort: o.port, localIp: o.ip, dir: o.dir, timeoutSeconds: 20, extra: [...(o.echo === false ? [] : ['-rtp_echo']), ...(o.transport === 'tcp' ? ['-t', 't1'] : []), '-mp', String(o.mediaPort), '-trace_msg'] });
+}
+
+/** A carrier's SIPp, once it has bound its port (or has already ended: the test then sees why in `run`). */
+export async function readyCarrierUas(o: CarrierOptions): Promise<{ run: Promise<SippRun> }> {
+  const run = carrierUas(o);
+  await Promise.race([listening(o.ip, o.port, o.transport), run.then(() => undefined, () => undefined)]);
+  return { run };
 }
 
 /**
