@@ -7,6 +7,7 @@
 //   npm run build && node --import tsx bench/fleet.ts            # N=100000
 //   N=20000 node --import tsx bench/fleet.ts
 //   DEVICES=1 …                                                # and a device (phone) per extension, one CSV import
+//   SMAPS=dir …                                                # the server's /proc/<pid>/smaps, live and after the restart
 //
 // Everything runs on 127.0.0.1 (pbx SIP on UDP 15160, API on 18180) and is stopped at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -55,6 +56,12 @@ async function stop(): Promise<void> {
 }
 
 const rssMb = () => Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server!.pid}/status`, 'utf8'))![1]) / 1024);
+/** RSS split as the kernel counts it: anonymous memory (heap, malloc) and file pages (code, mapped files). */
+const rssSplit = () => {
+  const status = readFileSync(`/proc/${server!.pid}/status`, 'utf8');
+  const mb = (key: string) => Math.round(Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024);
+  return `anon ${mb('RssAnon')} MB, file ${mb('RssFile')} MB`;
+};
 
 async function cli(args: string[]): Promise<string> {
   return new Promise((ok, fail) => {
@@ -169,6 +176,8 @@ try {
   const settled = rssMb();
   await new Promise((r) => setTimeout(r, 80_000));
   const settledLong = rssMb();
+  const settledSplit = rssSplit();
+  if (process.env['SMAPS']) writeFileSync(`${process.env['SMAPS']}/live.smaps`, readFileSync(`/proc/${server!.pid}/smaps`));
   // SNAPSHOTS=dir: a heap snapshot with every binding live, and one after the restart (compare them).
   const snapshot = async () => {
     if (!process.env['SNAPSHOTS']) return;
@@ -183,6 +192,8 @@ try {
   // V8's memory reducer returns the reload's garbage about 100 s after the start (--trace-gc: "Mark-Compact (reduce)").
   await new Promise((r) => setTimeout(r, 120_000));
   const reloadedSettled = rssMb();
+  const reloadedSplit = rssSplit();
+  if (process.env['SMAPS']) writeFileSync(`${process.env['SMAPS']}/reloaded.smaps`, readFileSync(`/proc/${server!.pid}/smaps`));
   await snapshot();
   const countAfter = await registrations();
   console.log(`fleet of ${N} phones on one pbx (SQLite)`);
@@ -190,8 +201,8 @@ try {
   if (DEVICES) console.log(`  import of ${N} devices (one CSV POST):        ${(deviceImportMs / 1000).toFixed(1)} s`);
   console.log(`  registrations (digest, ${IN_FLIGHT} in flight):      ${Math.round(N / (regMs / 1000))}/s (${(regMs / 1000).toFixed(1)} s)`);
   console.log(`  RSS idle / with extensions${DEVICES ? ' and devices' : ''}:                ${idle} MB / ${withExtensions} MB`);
-  console.log(`  RSS with ${count.bindings} live bindings:           ${live} MB, ${settled} MB 40 s later, ${settledLong} MB 120 s later (heap in use ${count.heapMb} MB, held ${count.heapTotalMb} MB, young generation ${count.newSpaceMb} MB)`);
-  console.log(`  restart until listening (reload included):  ${(restart.ms / 1000).toFixed(1)} s; ${countAfter.bindings} bindings; RSS ${reloaded} MB, ${reloadedSettled} MB 120 s later (heap in use ${countAfter.heapMb} MB, held ${countAfter.heapTotalMb} MB, young generation ${countAfter.newSpaceMb} MB)`);
+  console.log(`  RSS with ${count.bindings} live bindings:           ${live} MB, ${settled} MB 40 s later, ${settledLong} MB 120 s later (${settledSplit}; heap in use ${count.heapMb} MB, held ${count.heapTotalMb} MB, young generation ${count.newSpaceMb} MB)`);
+  console.log(`  restart until listening (reload included):  ${(restart.ms / 1000).toFixed(1)} s; ${countAfter.bindings} bindings; RSS ${reloaded} MB, ${reloadedSettled} MB 120 s later (${reloadedSplit}; heap in use ${countAfter.heapMb} MB, held ${countAfter.heapTotalMb} MB, young generation ${countAfter.newSpaceMb} MB)`);
 } finally {
   await stop();
   if (!process.env['KEEP_TMP']) rmSync(dir, { recursive: true, force: true });

@@ -238,7 +238,18 @@ export abstract class SipMessage {
     return s;
   }
 
-  abstract toBuffer(): Buffer;
+  /**
+   * The message as sent, one latin1 character per byte (the body's bytes too). What a
+   * transaction keeps to send again is this string, not a Buffer: a small Buffer is a slice
+   * of an 8 KB pool slab in malloc's heap and keeps the whole slab alive, so responses kept
+   * 32 s each (Timer J) left that heap fragmented for good after a burst (docs/PERFORMANCE.md);
+   * a string lives in V8's heap, which compacts.
+   */
+  abstract serialize(): string;
+
+  toBuffer(): Buffer {
+    return Buffer.from(this.serialize(), 'latin1');
+  }
 }
 
 export class SipRequest extends SipMessage {
@@ -269,9 +280,9 @@ export class SipRequest extends SipMessage {
     return this.parsedUri;
   }
 
-  toBuffer(): Buffer {
+  serialize(): string {
     const head = this.headerBytes(`${this.method} ${this.uriText} SIP/2.0`);
-    return this.body.length ? Buffer.concat([Buffer.from(head, 'latin1'), this.body]) : Buffer.from(head, 'latin1');
+    return this.body.length ? head + this.body.toString('latin1') : head;
   }
 }
 
@@ -287,9 +298,9 @@ export class SipResponse extends SipMessage {
     super(headers, body);
   }
 
-  toBuffer(): Buffer {
+  serialize(): string {
     const head = this.headerBytes(`SIP/2.0 ${this.status} ${this.reason}`);
-    return this.body.length ? Buffer.concat([Buffer.from(head, 'latin1'), this.body]) : Buffer.from(head, 'latin1');
+    return this.body.length ? head + this.body.toString('latin1') : head;
   }
 }
 

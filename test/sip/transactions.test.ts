@@ -202,6 +202,55 @@ describe('non-INVITE server transaction (§17.2.2)', () => {
   });
 });
 
+describe('what a transaction sends again is what it sent', () => {
+  // Transactions keep the message as a latin1 string (message.ts, serialize()); a body of any
+  // bytes, UTF-8 text or not, must come out of it unchanged.
+  const everyByte = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  const rawFlow = () => {
+    const sent: Buffer[] = [];
+    return { ...flow(), sent, send: (d: Buffer) => sent.push(Buffer.from(d)) > 0 };
+  };
+
+  test('a final response sent again (retransmitted request, Timer G) is byte for byte the first', async () => {
+    const f = rawFlow();
+    const req = request('OPTIONS');
+    const tx = new NonInviteServerTransaction('k', req, f, owner(), T);
+    const res = makeResponse(req, 200);
+    res.body = everyByte;
+    tx.respond(res);
+    tx.receiveRequest(req);
+    assert.equal(f.sent.length, 2);
+    assert.ok(f.sent[0]!.subarray(-256).equals(everyByte), 'the body went out as its bytes');
+    assert.ok(f.sent[1]!.equals(f.sent[0]!));
+    tx.dispose();
+
+    const g = rawFlow();
+    const inv = request('INVITE');
+    const itx = new InviteServerTransaction('k', inv, g, owner(), T);
+    const busy = makeResponse(inv, 486, undefined, 'b');
+    busy.body = Buffer.from('Réponse ☎', 'utf8');
+    itx.respond(busy);
+    await sleep(35); // Timer G: 10, 30
+    assert.ok(g.sent.length >= 2, `Timer G retransmissions: ${g.sent.length}`);
+    for (const again of g.sent.slice(1)) assert.ok(again.equals(g.sent[0]!));
+    assert.ok(g.sent[0]!.subarray(-busy.body.length).equals(busy.body));
+    itx.dispose();
+  });
+
+  test('a request sent again (Timer A) is byte for byte the first', async () => {
+    const f = rawFlow();
+    const inv = request('INVITE');
+    inv.body = Buffer.concat([Buffer.from('v=0\r\ns=Café ☎\r\n', 'utf8'), everyByte]);
+    const tx = new InviteClientTransaction('k', inv, f, user().user, owner(), T);
+    tx.start();
+    await sleep(35); // Timer A: 0, 10, 30
+    assert.ok(f.sent.length >= 2, `retransmissions: ${f.sent.length}`);
+    assert.ok(f.sent[0]!.subarray(-inv.body.length).equals(inv.body));
+    for (const again of f.sent.slice(1)) assert.ok(again.equals(f.sent[0]!));
+    tx.dispose();
+  });
+});
+
 describe('the stack keeps completed non-INVITE transactions on one Timer J queue', () => {
   test('over real UDP: a retransmission is answered from the queue, and each leaves after 64*T1', async () => {
     const { SipStack } = await import('../../src/sip/stack.ts');

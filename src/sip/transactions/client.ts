@@ -30,7 +30,8 @@ const DONE_USER: ClientTransactionUser = { response() {}, timeout() {}, transpor
 
 export abstract class ClientTransaction extends Transaction<ClientTransaction> {
   private req: SipRequest | null;
-  private bytes: Buffer | null;
+  /** The request as sent (`serialize()`: a string, see there why), until released. */
+  private sent: string | null;
 
   constructor(
     key: string,
@@ -48,7 +49,7 @@ export abstract class ClientTransaction extends Transaction<ClientTransaction> {
   ) {
     super(key, initial, owner);
     this.req = request;
-    this.bytes = request.toBuffer();
+    this.sent = request.serialize();
   }
 
   /** The request, until the transaction only waits out its last timer. */
@@ -57,9 +58,9 @@ export abstract class ClientTransaction extends Transaction<ClientTransaction> {
     return this.req;
   }
 
-  /** The request as sent, for retransmissions (empty once released: nothing is retransmitted then). */
+  /** The request's bytes, to send or send again (empty once released: nothing is retransmitted then). */
   protected get wire(): Buffer {
-    return this.bytes ?? EMPTY;
+    return this.sent === null ? EMPTY : Buffer.from(this.sent, 'latin1');
   }
 
   abstract start(): void;
@@ -80,7 +81,7 @@ export abstract class ClientTransaction extends Transaction<ClientTransaction> {
    */
   protected retireAfter(ms: number, done: boolean): void {
     this.req = null;
-    this.bytes = null;
+    this.sent = null;
     if (done) this.user = DONE_USER;
     if (ms === 0) this.terminate();
     else if (this.owner.retire) this.owner.retire(this, ms);

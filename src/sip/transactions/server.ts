@@ -19,7 +19,8 @@ export interface ServerTransactionOwner {
 }
 
 export abstract class ServerTransaction extends Transaction<ServerTransaction> {
-  protected lastResponse: Buffer | null = null;
+  /** The last response sent, to send again (`serialize()`: a string, see there why). */
+  protected lastResponse: string | null = null;
 
   private req: SipRequest | null;
 
@@ -74,8 +75,13 @@ export abstract class ServerTransaction extends Transaction<ServerTransaction> {
   abstract receiveRequest(request: SipRequest): void;
 
   protected send(response: SipResponse): void {
-    this.lastResponse = response.toBuffer();
-    this.flow.send(this.lastResponse);
+    this.lastResponse = response.serialize();
+    this.flow.send(Buffer.from(this.lastResponse, 'latin1'));
+  }
+
+  /** Sends the last response again (a retransmitted request, or Timer G). */
+  protected resend(): void {
+    if (this.lastResponse !== null) this.flow.send(Buffer.from(this.lastResponse, 'latin1'));
   }
 
 }
@@ -125,8 +131,8 @@ export class InviteServerTransaction extends ServerTransaction {
 
   private startG(interval: number): void {
     this.timers.start('G', interval, () => {
-      if (this.state !== TransactionState.Completed || !this.lastResponse) return;
-      this.flow.send(this.lastResponse);
+      if (this.state !== TransactionState.Completed || this.lastResponse === null) return;
+      this.resend();
       this.startG(Math.min(2 * interval, this.t.T2));
     });
   }
@@ -145,9 +151,7 @@ export class InviteServerTransaction extends ServerTransaction {
     }
     // A retransmitted INVITE: "the most recent provisional response ... MUST be passed to the
     // transport layer for retransmission" (Proceeding); in Completed, the final response.
-    if ((this.state === TransactionState.Proceeding || this.state === TransactionState.Completed) && this.lastResponse) {
-      this.flow.send(this.lastResponse);
-    }
+    if (this.state === TransactionState.Proceeding || this.state === TransactionState.Completed) this.resend();
   }
 }
 
@@ -173,8 +177,6 @@ export class NonInviteServerTransaction extends ServerTransaction {
   }
 
   receiveRequest(): void {
-    if ((this.state === TransactionState.Proceeding || this.state === TransactionState.Completed) && this.lastResponse) {
-      this.flow.send(this.lastResponse);
-    }
+    if (this.state === TransactionState.Proceeding || this.state === TransactionState.Completed) this.resend();
   }
 }
