@@ -12,6 +12,7 @@ import { migrations } from './migrations/index.js';
 import { CHANGES_CHANNEL, changePayloads, listenForChanges } from './pg-changes.js';
 import { otherProcessChanges, ownCountingTrigger } from './sqlite-changes.js';
 import { SqliteWriter, type StatementRuns } from './sqlite-writer.js';
+import { applySqlitePragmas } from './sqlite-pragmas.js';
 import type { Tables } from './tables.js';
 
 export type Db = Kysely<Tables>;
@@ -73,10 +74,7 @@ export async function openDatabase(cfg: PbxConfig['database'], opts: OpenOptions
     // Sealed secrets, password and token hashes: only the server's user reads the file
     // (SQLite gives its -wal and -shm files the same mode).
     if (created) chmodSync(cfg.path, 0o600);
-    native.pragma('journal_mode = WAL');
-    native.pragma('synchronous = FULL');
-    native.pragma('foreign_keys = ON');
-    native.pragma('busy_timeout = 5000');
+    applySqlitePragmas(native, 5000);
     const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: native }) });
     const writer = new SqliteWriter(cfg.path);
     opened = {

@@ -1,8 +1,9 @@
 // The thread of SqliteWriter: its own connection to the database file, the same pragmas
-// as the main one, each batch in one transaction.
+// as the main one (sqlite-pragmas.ts), each batch in one transaction.
 import { parentPort } from 'node:worker_threads';
 import SqliteDatabase, { type Database, type Statement } from 'better-sqlite3';
 import type { WriterReply, WriterRequest } from './sqlite-writer.js';
+import { applySqlitePragmas } from './sqlite-pragmas.js';
 
 const port = parentPort!;
 let db: Database | null = null;
@@ -13,11 +14,8 @@ const texts = new Map<number, string>();
 function open(path: string): Database {
   if (db) return db;
   db = new SqliteDatabase(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('foreign_keys = ON');
   // The main connection may hold the write lock for a moment: wait for it here, on this thread.
-  db.pragma('busy_timeout = 10000');
+  applySqlitePragmas(db, 10_000);
   return db;
 }
 
