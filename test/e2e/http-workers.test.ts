@@ -50,12 +50,16 @@ function servedBy(ip: string, message: RegExp): number[] {
     .map((l) => (typeof l.worker === 'number' ? l.worker : 0));
 }
 
-/** As servedBy, waiting up to `timeoutMs` for the line: a worker's log reaches the test through its pipe, maybe after the answer. */
-async function servedByEventually(ip: string, message: RegExp, timeoutMs = 3000): Promise<number[]> {
+/**
+ * As servedBy, waiting up to `timeoutMs` until the lines come from at least `processes`
+ * processes: a worker's log reaches the test through its pipe, up to 50 ms after it was
+ * written (util/buffered-output.ts), maybe after the answer.
+ */
+async function servedByEventually(ip: string, message: RegExp, processes = 1, timeoutMs = 3000): Promise<number[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const found = servedBy(ip, message);
-    if (found.length > 0 || Date.now() > deadline) return found;
+    if (new Set(found).size >= processes || Date.now() > deadline) return found;
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -98,7 +102,7 @@ test('a device created through the API is served by every process at once', asyn
     const r = await fresh(path, '127.0.3.2');
     assert.equal(r.status, 401, `fetch ${i}: the device is known (401 asks for its credential, 404 would mean unknown)`);
   }
-  const seen = new Set(servedBy('127.0.3.2', /without its provisioning credential/));
+  const seen = new Set(await servedByEventually('127.0.3.2', /without its provisioning credential/, 2));
   assert.ok(seen.size >= 2, `requests reached ${[...seen].join(', ')}: more than one process`);
 });
 
@@ -108,10 +112,17 @@ test('a bulk import of 300 devices is a few reloads in each worker, not one per 
   const res = await fetch(`${server.base}/api/provisioning/devices/import`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' }, body: csv });
   assert.equal(res.status, 200, await res.text());
   for (let i = 0; i < 12; i++) assert.equal((await fresh('/provision/001565c10299.cfg', '127.0.3.3')).status, 401, `fetch ${i}: the last device imported is known`);
-  const reloads = server
-    .lines()
-    .slice(before)
-    .filter((l) => typeof l.worker === 'number' && /^Reloading .*devices.* for \d+ change notice/.test(l.msg));
+  const reloadsSince = () =>
+    server
+      .lines()
+      .slice(before)
+      .filter((l) => typeof l.worker === 'number' && /^Reloading .*devices.* for \d+ change notice/.test(l.msg));
+  // A worker's log line reaches the test through its pipe, up to 50 ms after it was written
+  // (util/buffered-output.ts), maybe after the fetch it served: wait for every worker's.
+  let reloads = reloadsSince();
+  for (const deadline = Date.now() + 3000; new Set(reloads.map((l) => l.worker)).size < WORKERS && Date.now() < deadline; reloads = reloadsSince()) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
   const perWorker = new Map<number, number>();
   for (const l of reloads) perWorker.set(l.worker as number, (perWorker.get(l.worker as number) ?? 0) + 1);
   assert.equal(perWorker.size, WORKERS, `every worker reloaded: ${JSON.stringify([...perWorker])}`);
@@ -170,7 +181,7 @@ test('a scanner is banned by every process before its next request', async () =>
   for (let i = 0; i < 40 && !statuses.includes(403); i++) statuses.push(await fromNetns(`/provision/001565ff${String(i).padStart(4, '0')}.cfg`, scanner));
   const banAt = statuses.indexOf(403);
   assert.ok(banAt > 0 && banAt <= 11, `banned after ${banAt} misses: ${statuses.join(',')}`);
-  assert.ok(new Set(servedBy(scanner, /not registered in provisioning system/)).size >= 2, 'the misses reached more than one process');
+  assert.ok(new Set(await servedByEventually(scanner, /not registered in provisioning system/, 2)).size >= 2, 'the misses reached more than one process');
   for (let i = 0; i < 20; i++) assert.equal(await fromNetns(path, scanner), 403, `request ${i} after the ban`);
   // Its phone next door (another address on the same link) is not affected.
   assert.equal(await fromNetns(path, netns.peerIp2), 401);
