@@ -137,7 +137,7 @@ async function registerAll(): Promise<number> {
 }
 
 /** Live bindings and the JavaScript heap in use (MB), from /metrics. */
-async function registrations(): Promise<{ bindings: number; heapMb: number; heapTotalMb: number; newSpaceMb: number }> {
+async function registrations(): Promise<{ bindings: number; heapMb: number; heapTotalMb: number; newSpaceMb: number; spaces: string }> {
   const token = await cli(['token', 'create', '--name', `fleet-${Date.now()}`]);
   const text = await (await fetch(`http://127.0.0.1:${API_PORT}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
   return {
@@ -146,6 +146,13 @@ async function registrations(): Promise<{ bindings: number; heapMb: number; heap
     // What V8 holds from the system (RSS beyond it is SQLite, malloc and code), and of it the young generation.
     heapTotalMb: Math.round(Number(/^pbx_process_nodejs_heap_size_total_bytes (\d+)/m.exec(text)?.[1]) / 1048576),
     newSpaceMb: Math.round(Number(/^pbx_process_nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/m.exec(text)?.[1]) / 1048576),
+    // Where the held heap is: used/held MB of the old generation and of large objects.
+    spaces: ['old', 'large_object']
+      .map((space) => {
+        const mb = (kind: string) => Math.round(Number(new RegExp(`^pbx_process_nodejs_heap_space_size_${kind}_bytes\\{space="${space}"\\} (\\d+)`, 'm').exec(text)?.[1]) / 1048576);
+        return `${space} ${mb('used')}/${mb('total')}`;
+      })
+      .join(', '),
   };
 }
 
@@ -201,8 +208,8 @@ try {
   if (DEVICES) console.log(`  import of ${N} devices (one CSV POST):        ${(deviceImportMs / 1000).toFixed(1)} s`);
   console.log(`  registrations (digest, ${IN_FLIGHT} in flight):      ${Math.round(N / (regMs / 1000))}/s (${(regMs / 1000).toFixed(1)} s)`);
   console.log(`  RSS idle / with extensions${DEVICES ? ' and devices' : ''}:                ${idle} MB / ${withExtensions} MB`);
-  console.log(`  RSS with ${count.bindings} live bindings:           ${live} MB, ${settled} MB 40 s later, ${settledLong} MB 120 s later (${settledSplit}; heap in use ${count.heapMb} MB, held ${count.heapTotalMb} MB, young generation ${count.newSpaceMb} MB)`);
-  console.log(`  restart until listening (reload included):  ${(restart.ms / 1000).toFixed(1)} s; ${countAfter.bindings} bindings; RSS ${reloaded} MB, ${reloadedSettled} MB 120 s later (${reloadedSplit}; heap in use ${countAfter.heapMb} MB, held ${countAfter.heapTotalMb} MB, young generation ${countAfter.newSpaceMb} MB)`);
+  console.log(`  RSS with ${count.bindings} live bindings:           ${live} MB, ${settled} MB 40 s later, ${settledLong} MB 120 s later (${settledSplit}; heap in use ${count.heapMb} MB, held ${count.heapTotalMb} MB, young generation ${count.newSpaceMb} MB; ${count.spaces})`);
+  console.log(`  restart until listening (reload included):  ${(restart.ms / 1000).toFixed(1)} s; ${countAfter.bindings} bindings; RSS ${reloaded} MB, ${reloadedSettled} MB 120 s later (${reloadedSplit}; heap in use ${countAfter.heapMb} MB, held ${countAfter.heapTotalMb} MB, young generation ${countAfter.newSpaceMb} MB; ${countAfter.spaces})`);
 } finally {
   await stop();
   if (!process.env['KEEP_TMP']) rmSync(dir, { recursive: true, force: true });
