@@ -56,12 +56,16 @@ async function stop(): Promise<void> {
   await exited;
 }
 
-const rssMb = () => Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server!.pid}/status`, 'utf8'))![1]) / 1024);
+/** The server's memory figures in /proc/<pid>/status, in MB. */
+const statusMb = (...keys: string[]) => {
+  const status = readFileSync(`/proc/${server!.pid}/status`, 'utf8');
+  return keys.map((key) => Math.round(Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0) / 1024));
+};
+const rssMb = () => statusMb('VmRSS')[0]!;
 /** RSS split as the kernel counts it: anonymous memory (heap, malloc) and file pages (code, mapped files). */
 const rssSplit = () => {
-  const status = readFileSync(`/proc/${server!.pid}/status`, 'utf8');
-  const mb = (key: string) => Math.round(Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024);
-  return `anon ${mb('RssAnon')} MB, file ${mb('RssFile')} MB`;
+  const [anon, file] = statusMb('RssAnon', 'RssFile');
+  return `anon ${anon} MB, file ${file} MB`;
 };
 
 async function cli(args: string[]): Promise<string> {

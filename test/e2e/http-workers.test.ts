@@ -42,26 +42,29 @@ after(async () => {
 const fresh = (p: string, localAddress: string, headers: Record<string, string> = {}) =>
   getFrom({ port: server.port, path: p, localAddress, headers: { connection: 'close', ...headers } });
 
-/** Which process served each delivery to `ip`: a worker's number, or 0 for the main process. */
-function servedBy(ip: string, message: RegExp): number[] {
-  return server
-    .lines()
-    .filter((l) => l.ip === ip && message.test(l.msg))
-    .map((l) => (typeof l.worker === 'number' ? l.worker : 0));
-}
+type LogLine = ReturnType<RunningServer['lines']>[number];
+
+/** The process that wrote a log line: a worker's number, or 0 for the main process. */
+const processOf = (l: LogLine) => (typeof l.worker === 'number' ? l.worker : 0);
 
 /**
- * As servedBy, waiting up to `timeoutMs` until the lines come from at least `processes`
- * processes: a worker's log reaches the test through its pipe, up to 50 ms after it was
+ * `read()` again until its lines come from at least `processes` processes, or `timeoutMs`
+ * passed: a worker's log reaches the test through its pipe, up to 50 ms after it was
  * written (util/buffered-output.ts), maybe after the answer.
  */
-async function servedByEventually(ip: string, message: RegExp, processes = 1, timeoutMs = 3000): Promise<number[]> {
+async function fromProcesses(read: () => LogLine[], processes: number, timeoutMs = 3000): Promise<LogLine[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const found = servedBy(ip, message);
-    if (new Set(found).size >= processes || Date.now() > deadline) return found;
+    const found = read();
+    if (new Set(found.map(processOf)).size >= processes || Date.now() > deadline) return found;
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Which process served each delivery to `ip`, once they come from at least `processes` processes (fromProcesses). */
+async function servedByEventually(ip: string, message: RegExp, processes = 1): Promise<number[]> {
+  const lines = await fromProcesses(() => server.lines().filter((l) => l.ip === ip && message.test(l.msg)), processes);
+  return lines.map(processOf);
 }
 
 /** A GET from the other host (`from`: its address there), on a connection of its own; resolves with the status. */
@@ -112,17 +115,14 @@ test('a bulk import of 300 devices is a few reloads in each worker, not one per 
   const res = await fetch(`${server.base}/api/provisioning/devices/import`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' }, body: csv });
   assert.equal(res.status, 200, await res.text());
   for (let i = 0; i < 12; i++) assert.equal((await fresh('/provision/001565c10299.cfg', '127.0.3.3')).status, 401, `fetch ${i}: the last device imported is known`);
-  const reloadsSince = () =>
-    server
-      .lines()
-      .slice(before)
-      .filter((l) => typeof l.worker === 'number' && /^Reloading .*devices.* for \d+ change notice/.test(l.msg));
-  // A worker's log line reaches the test through its pipe, up to 50 ms after it was written
-  // (util/buffered-output.ts), maybe after the fetch it served: wait for every worker's.
-  let reloads = reloadsSince();
-  for (const deadline = Date.now() + 3000; new Set(reloads.map((l) => l.worker)).size < WORKERS && Date.now() < deadline; reloads = reloadsSince()) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const reloads = await fromProcesses(
+    () =>
+      server
+        .lines()
+        .slice(before)
+        .filter((l) => typeof l.worker === 'number' && /^Reloading .*devices.* for \d+ change notice/.test(l.msg)),
+    WORKERS,
+  );
   const perWorker = new Map<number, number>();
   for (const l of reloads) perWorker.set(l.worker as number, (perWorker.get(l.worker as number) ?? 0) + 1);
   assert.equal(perWorker.size, WORKERS, `every worker reloaded: ${JSON.stringify([...perWorker])}`);

@@ -163,4 +163,3 @@ export async function listening(ip: string, port: number, transport: 'udp' | 'tc
     await new Promise((r) => setTimeout(r, 25));
   }
 }
-

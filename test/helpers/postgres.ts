@@ -74,6 +74,8 @@ export async function startPostgres(): Promise<TestPostgres> {
   }
 
   const ctl = (...args: string[]) => run('pg_ctl', ['-D', data, ...args]);
+  /** Starts the server with these `postgres` options (the first start picks them; resume() reuses them). */
+  const pgStart = (opts: string) => ctl('-l', join(dir, 'server.log'), '-w', '-t', '30', '-o', opts, 'start');
   let port = 0;
   let started = false;
   let lastOutput = '';
@@ -89,7 +91,7 @@ export async function startPostgres(): Promise<TestPostgres> {
       '-c fsync=off -c synchronous_commit=off -c full_page_writes=off',
       '-c shared_buffers=16MB -c max_connections=60',
     ].join(' ');
-    const r = ctl('-l', join(dir, 'server.log'), '-w', '-t', '30', '-o', opts, 'start');
+    const r = pgStart(opts);
     started = r.ok;
     startOpts = opts;
     lastOutput = r.output;
@@ -155,7 +157,7 @@ export async function startPostgres(): Promise<TestPostgres> {
       if (!r.ok) throw new Error(`pg_ctl stop failed:\n${r.output}`);
     },
     resume() {
-      const r = ctl('-l', join(dir, 'server.log'), '-w', '-t', '30', '-o', startOpts, 'start');
+      const r = pgStart(startOpts);
       if (!r.ok) throw new Error(`pg_ctl start failed:\n${r.output}`);
     },
     async stop() {
