@@ -33,7 +33,8 @@ REG_SIPP_PROCS=${REG_SIPP_PROCS:-2}         # SIPp processes sending REGISTERs i
 CALL_SIPP_PROCS=${CALL_SIPP_PROCS:-1}       # SIPp UAC+UAS pairs for calls
 IDLE_WAIT_SECONDS=${IDLE_WAIT_SECONDS:-60}  # before each step, wait up to this long for other processes to leave the CPU idle
 KAMAILIO_CHILDREN=${KAMAILIO_CHILDREN:-4}   # UDP worker processes (-n): 4 did better than 2 for calls on 2 cores (same for registrations)
-KAMAILIO_SHM=${KAMAILIO_SHM:-1024}          # shared memory, MB (-m)
+KAMAILIO_SHM=${KAMAILIO_SHM:-1024}          # shared memory, MB (-m) of the reference Kamailio (the edge runs with its systemd drop-in's flags)
+KAMAILIO_ARGS=${KAMAILIO_ARGS:-}            # more flags for the reference Kamailio, e.g. "-x tlsf -X tlsf" (Debian runs it with its default allocator, qm)
 PBX_LOG_LEVEL=${PBX_LOG_LEVEL:-warn}
 EXT_VIA=${EXT_VIA:-api}                     # api: first extension with `pbx ext add`, the rest with POST /api/extensions; cli: all with `pbx ext add` (slow: ~0.5 s each)
 REG_START=${REG_START:-2000}; REG_MAX=${REG_MAX:-64000}
@@ -402,7 +403,8 @@ setup_kamailio() {
   cp "$BENCH/kamailio/kamailio.cfg" "$dir/kamailio.cfg"
   # The same users and passwords, loaded into htable passwd at start-up.
   { echo 'event_route[htable:mod-init] {'; awk -F';' '{ printf "\t$sht(passwd=>%s) = \"%s\";\n", $1, $2 }' "$TMP/users.csv"; echo '}'; } > "$dir/passwords.cfg"
-  local args=(-f "$dir/kamailio.cfg" -l "udp:127.0.0.1:$KAM_PORT" -n "$KAMAILIO_CHILDREN" -m "$KAMAILIO_SHM" -Y "$dir/run" -P "$dir/kamailio.pid" -w "$dir")
+  # shellcheck disable=SC2206
+  local args=(-f "$dir/kamailio.cfg" -l "udp:127.0.0.1:$KAM_PORT" -n "$KAMAILIO_CHILDREN" -m "$KAMAILIO_SHM" $KAMAILIO_ARGS -Y "$dir/run" -P "$dir/kamailio.pid" -w "$dir")
   (cd "$dir" && kamailio -c "${args[@]}" > "$dir/check.out" 2>&1) || { cat "$dir/check.out" >&2; die "kamailio -c rejected bench/kamailio/kamailio.cfg"; }
   KAM_ARGS=("${args[@]}")
   start_kamailio_process
@@ -497,6 +499,12 @@ EOF
   die "node $n did not learn the extensions created through node 1"
 }
 
+# -m and the allocators from contrib/kamailio/kamailio.service.d/pbx-edge.conf, as a site runs the edge.
+edge_service_flags() {
+  local f=$ROOT/contrib/kamailio/kamailio.service.d/pbx-edge.conf
+  echo "-m $(sed -n "s/^Environment='SHM_MEMORY=\([0-9]*\)'$/\1/p" "$f") $(sed -n 's/^ExecStart=\/usr\/sbin\/kamailio .*-M \$PKG_MEMORY //p' "$f")"
+}
+
 start_edge_processes() {
   local i dir pid size list=$EDGE_DIR/pbx-nodes.list
   CLUSTER_PIDS=("$PG_PID")
@@ -514,8 +522,10 @@ start_edge_processes() {
   done
   mkdir -p "$EDGE_DIR/run"
   wait_port_free "$EDGE_PORT" EDGE_PORT
-  # The edge config as shipped; pike off (every phone of the bench is one source address).
-  kamailio -DD -E -f "$ROOT/contrib/kamailio/kamailio.cfg" -Y "$EDGE_DIR/run" -n "$KAMAILIO_CHILDREN" -m "$KAMAILIO_SHM" \
+  # The edge config as shipped, with the memory flags of its systemd drop-in (shared
+  # memory size, TLSF allocators); pike off (every phone of the bench is one source address).
+  # shellcheck disable=SC2046
+  kamailio -DD -E $(edge_service_flags) -f "$ROOT/contrib/kamailio/kamailio.cfg" -Y "$EDGE_DIR/run" -n "$KAMAILIO_CHILDREN" \
     -A "EDGE_LISTEN=udp:127.0.0.1:$EDGE_PORT" -A "DISPATCHER_LIST=\"$list\"" -A PROBE_SECONDS=1 -A PIKE_REQUESTS=1000000000 -A LOG_LEVEL=1 \
     >> "$EDGE_DIR/edge.log" 2>&1 &
   kamailio_started $! "$EDGE_DIR/edge.log"
