@@ -6,6 +6,7 @@
 // registering again; node A comes back and takes phones again.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
@@ -157,6 +158,35 @@ test("a phone behind the edge that guesses passwords is banned by its own addres
     guesser.close();
   }
   for (const ua of phones.values()) assert.equal((await ua.register({ expires: 600 })).reply.status, 200, `${ua.user} still registers through the edge`);
+});
+
+test('the edge drops a flood from one address (pike) and that address only: the phones still register', async () => {
+  // 300 OPTIONS for the edge itself within a second from 127.0.0.99: the edge answers them
+  // itself, so what comes back is what pike let through (PIKE_REQUESTS, 60 per two seconds).
+  const flooder = createSocket('udp4');
+  await new Promise<void>((ok) => flooder.bind(0, '127.0.0.99', ok));
+  let answered = 0;
+  flooder.on('message', (m) => {
+    if (m.toString('latin1').startsWith('SIP/2.0 200')) answered++;
+  });
+  try {
+    const { port } = flooder.address();
+    for (let i = 0; i < 300; i++) {
+      const msg =
+        `OPTIONS sip:127.0.0.1:${edge.port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.99:${port};branch=z9hG4bKflood${i};rport\r\n` +
+        `From: <sip:flood@127.0.0.99>;tag=f${i}\r\nTo: <sip:127.0.0.1:${edge.port}>\r\nCall-ID: flood-${i}@127.0.0.99\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`;
+      flooder.send(msg, edge.port, '127.0.0.1');
+      if (i % 50 === 49) await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(answered >= 30, `the edge answered the address at first: ${answered}`);
+    assert.ok(answered <= 150, `the edge dropped the rest of the flood: ${answered} of 300 answered`);
+    assert.match(edge.log, /pike: 127\.0\.0\.99 sends too many requests/);
+    assert.doesNotMatch(edge.log, /pike: 127\.0\.0\.1 /, 'the phones\' address is not limited');
+    for (const ua of phones.values()) assert.equal((await ua.register({ expires: 600 })).reply.status, 200, `${ua.user} still registers through the edge`);
+  } finally {
+    flooder.close();
+  }
 });
 
 test('the edge relays a burst of 800 registrations a second (a boot storm) without running out of shared memory', async () => {
