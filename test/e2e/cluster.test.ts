@@ -3,7 +3,8 @@
 // through node A is called by a phone whose calls node B handles; a device created
 // through node A's API is served by node B; node A is killed (-9) and its phones are
 // still called, through node B and the Path their REGISTER recorded, without
-// registering again; node A comes back and takes phones again.
+// registering again; node A comes back and takes phones again. The edge also finds a
+// phone behind NAT, drops a flood from one address, and carries a registration burst.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
@@ -158,6 +159,39 @@ test("a phone behind the edge that guesses passwords is banned by its own addres
     guesser.close();
   }
   for (const ua of phones.values()) assert.equal((await ua.register({ expires: 600 })).reply.status, 200, `${ua.user} still registers through the edge`);
+});
+
+test('a phone behind NAT (its Via and Contact name a private address) is called through the edge at the address it really sends from, and the hang-up reaches it', async () => {
+  const created = await nodes.a.server!.api('POST', '/api/extensions', token, { number: '8120', digest_algorithms: ['MD5'] });
+  assert.equal(created.status, 201, created.text);
+  const natted = await new TestUa({ host: '127.0.0.1', port: edge.port }, '8120', created.json.password).open();
+  natted.sentBy = '192.168.1.50:5060'; // unreachable from here: only the NAT handling finds the phone
+  try {
+    await eventually('node B knows the extension', async () => (await nodes.b.server!.api('GET', '/api/extensions/8120', token)).status === 200);
+    assert.equal((await natted.register({ expires: 600 })).reply.status, 200);
+    natted.onRequest = (req) =>
+      req.method === 'INVITE'
+        ? { status: 200, reason: 'OK', extra: ['Contact: <sip:8120@192.168.1.50:5060>', 'Content-Type: application/sdp'], body: SDP(natted.port + 1) }
+        : { status: 200, reason: 'OK' };
+    // The binding keeps the private Contact; the edge's Path carries where the REGISTER really came from.
+    await eventually('both nodes hold the binding with the Path', async () => {
+      for (const name of ['a', 'b'] as const) {
+        const regs = (await nodes[name].server!.api('GET', '/api/registrations', token)).json.registrations as { extension: string; contact: string; path: string[] | null }[];
+        const mine = regs.find((r) => r.extension === '8120');
+        if (!mine?.contact.includes('192.168.1.50') || !mine.path?.[0]?.includes(String(natted.port))) return false;
+      }
+      return true;
+    });
+    for (const caller of [phones.get('8101')!, phones.get('8102')!]) {
+      const call = await caller.invite('8120', SDP(caller.port + 1));
+      assert.equal(call.status, 200, `${caller.user} → 8120: ${call.status} ${call.reply.reason}\n${edge.log.slice(-2000)}`);
+      assert.match(call.contact, /alias=/, 'the edge gave the answer\'s private Contact an alias');
+      assert.equal((await caller.bye(call)).status, 200);
+      await natted.waitRequest((r) => r.method === 'BYE' && r.headers.get('call-id')?.[0] === call.callId, 5000);
+    }
+  } finally {
+    natted.close();
+  }
 });
 
 test('the edge drops a flood from one address (pike) and that address only: the phones still register', async () => {
