@@ -20,6 +20,8 @@ command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 command -v rtpengine >/dev/null 2>&1 || need+=(rtpengine-daemon)
 # The edge proxy in front of several pbx nodes (test/e2e/cluster.test.ts runs contrib/kamailio/kamailio.cfg).
 command -v kamailio >/dev/null 2>&1 || need+=(kamailio)
+# nginx in front of the nodes' HTTP (test/e2e/cluster.test.ts runs contrib/nginx/pbx.conf).
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 # PostgreSQL server binaries: test/helpers/postgres.ts starts a throwaway cluster with them.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0

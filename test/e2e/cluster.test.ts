@@ -8,11 +8,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { createToken, freePort, freeSipPort, RunningServer, securityLogWith, tempDir, writeConfig } from '../helpers/server.ts';
-import { getWithDigest } from '../helpers/http-digest.ts';
+import { getFrom, getWithDigest } from '../helpers/http-digest.ts';
+import { Nginx } from '../helpers/nginx.ts';
 import { TestUa } from '../helpers/sip-client.ts';
 import { Kamailio } from '../helpers/kamailio.ts';
 import { sipp } from '../helpers/sipp.ts';
@@ -36,6 +37,14 @@ async function nodeConfig(name: 'a' | 'b', url: string, dir: string) {
     logLevel: 'info',
     extra: `cluster:\n  node_id: ${name}\n  edge_addresses: [127.0.0.1]\nsip:\n  guard:\n    max_auth_failures: 3\nvoicemail:\n  enabled: false\n`,
   });
+  // nginx in front of the nodes' HTTP is on 127.0.0.1: its X-Forwarded-For names the phone.
+  // No first-fetch window: every fetch of a phone's file shows its credential.
+  writeFileSync(
+    file,
+    readFileSync(file, 'utf8')
+      .replace(`  port: ${port}\n`, `  port: ${port}\n  trusted_proxies: [127.0.0.1/32]\n`)
+      .replace('\nprovisioning:\n', '\nprovisioning:\n  auth:\n    first_fetch_minutes: 0\n'),
+  );
   return { dir, file, port, sipPort, server: null };
 }
 
@@ -140,6 +149,37 @@ test('a device created through node A is served by node B at once', async () => 
   const started = Date.now();
   await eventually('node B serves the file', async () => (await getWithDigest({ port: nodes.b.port, path: `/provision/${mac}.cfg`, headers: { 'user-agent': 'Yealink SIP-T46S 66.86.0.15 00:15:65:c1:a5:e1' } }, cred)).status === 200, 3000);
   assert.ok(Date.now() - started < 3000);
+});
+
+test('through nginx (contrib/nginx/pbx.conf) in front of both nodes: phones are spread over the nodes, each phone\'s digest fetches succeed, and a scanner\'s ban holds', async () => {
+  const ng = await Nginx.start([nodes.a.port, nodes.b.port]);
+  try {
+    const mac = '001565c1a5e2';
+    const dev = await nodes.a.server!.api('POST', '/api/provisioning/devices', token, { mac_address: mac, extension_number: '8102', vendor: 'yealink', model: 'T46S' });
+    assert.equal(dev.status, 201, dev.text);
+    const cred = { user: dev.json.provisioning_username, password: dev.json.provisioning_password };
+    const headers = { 'user-agent': 'Yealink SIP-T46S 66.86.0.15 00:15:65:c1:a5:e2' };
+    await eventually('node B has the device', async () => (await getWithDigest({ port: nodes.b.port, path: `/provision/${mac}.cfg`, headers }, cred)).status === 200, 3000);
+    // Sixteen phones (addresses), two fetches each: every challenge is answered where it was
+    // issued (a nonce is used once, by the node that made it).
+    for (let i = 0; i < 16; i++) {
+      for (let k = 0; k < 2; k++) {
+        const r = await getWithDigest({ port: ng.port, path: `/provision/${mac}.cfg`, headers, localAddress: `127.0.0.${60 + i}` }, cred);
+        assert.equal(r.status, 200, `phone 127.0.0.${60 + i}, fetch ${k + 1}: ${r.status}`);
+      }
+    }
+    for (const name of ['a', 'b'] as const) {
+      await nodes[name].server!.waitForLog(/"ip":"127\.0\.0\.(6\d|7[0-5])"[^\n]*Provisioning config delivered/, 3000).catch(() => {
+        throw new Error(`node ${name} served none of the sixteen phones: nginx does not spread them`);
+      });
+    }
+    // A scanner walking MACs: banned after provisioning.guard.max_misses (10), and refused from then on.
+    const scan = (n: number) => getFrom({ port: ng.port, path: `/provision/0015650${String(n).padStart(5, '0')}.cfg`, localAddress: '127.0.0.59' });
+    for (let n = 0; n < 11; n++) await scan(n);
+    for (let n = 11; n < 21; n++) assert.equal((await scan(n)).status, 403, `scan ${n} after the ban`);
+  } finally {
+    await ng.stop();
+  }
 });
 
 test("a phone behind the edge that guesses passwords is banned by its own address, not the edge's: the other phones still register", async () => {
