@@ -36,6 +36,7 @@ import { DialogStore } from './pbx/dialog-store.js';
 import { SipService } from './pbx/sip-service.js';
 import { NatKeepalive } from './pbx/keepalive.js';
 import { FloodGuard } from './pbx/flood-guard.js';
+import { announceBans, BANS, holdOtherNodesBans, type SharedGuard } from './pbx/node-bans.js';
 import type { Flow } from './sip/transport.js';
 import type { SipRequest } from './sip/message.js';
 import { Resync } from './provisioning/resync.js';
@@ -321,10 +322,20 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
   let external: ExternalChanges | undefined;
   if (opts.serve) {
     await seedConfiguredDevices(config(), devices, log);
+    // A ban made here holds on the other nodes, and theirs here.
+    const sharedGuards: Record<string, SharedGuard> = {
+      sip: { onOwnBan: (announce) => (sip.guard.onBan = announce), hold: (ip, until) => sip.guard.applyBan(ip, until) },
+      provisioning: {
+        onOwnBan: (announce) => (guard.onBan = (ip, until, local) => local && announce(ip, until)),
+        hold: (ip, until) => guard.learnBan(ip, until),
+      },
+    };
+    announceBans(database, sharedGuards, log);
     external = new ExternalChanges(database, async (changes) => {
       // Another node's registrations (it registered or lost a phone): those reachable bindings again.
       if (changes.has('registrations')) await sip.location.loadOtherNodes(changes.keys('registrations'));
-      if (changes.onlyAmong(['registrations'])) return;
+      if (changes.has(BANS)) holdOtherNodesBans(changes.keys(BANS), sharedGuards, log);
+      if (changes.onlyAmong(['registrations', BANS])) return;
       // Land our own pending writes first, so the reload does not bring back older values.
       await writeBehind.flush();
       // Each extension and device that changed signals it, as a change made here does: its
@@ -593,7 +604,11 @@ function httpWorkers(pbx: Pbx, log: Logger) {
     pending.add(what);
   });
   pbx.live.onChange(() => processes.broadcast({ t: 'config', config: pbx.config() }));
-  pbx.guard.onBan = (ip, until) => processes.broadcast({ t: 'ban', ip, until });
+  const toOtherNodes = pbx.guard.onBan;
+  pbx.guard.onBan = (ip, until, local) => {
+    toOtherNodes?.(ip, until, local);
+    processes.broadcast({ t: 'ban', ip, until });
+  };
   // In a boot storm thousands of phones close their windows: one message per turn of the loop.
   let states: [string, DeviceAuthState][] = [];
   pbx.devices.onAuthState = (mac, state) => {

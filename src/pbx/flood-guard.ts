@@ -60,6 +60,8 @@ export class FloodGuard {
   private readonly allowList = new AddressList();
   readonly counters = { bans: 0, dropped: 0, throttled: 0 };
   registrations: Registrations = NO_REGISTRATIONS;
+  /** Told of each ban made here (the other pbx nodes must drop the address too). */
+  onBan: ((ip: string, until: number) => void) | null = null;
 
   constructor(
     private readonly settings: () => FloodSettings,
@@ -148,9 +150,17 @@ export class FloodGuard {
     return [...this.banned].filter(([, u]) => u > now).map(([ip, u]) => ({ ip, until: new Date(u).toISOString() }));
   }
 
+  /** A ban another node made (it logged it): held here too, except for this server's own and allowed addresses. */
+  applyBan(ip: string, until: number): void {
+    if (this.exempt(ip)) return;
+    if ((this.banned.get(ip) ?? 0) < until) this.banned.set(ip, until);
+  }
+
   private ban(ip: string, reason: string, count: number, seconds: number, userAgent?: string): false {
     const s = this.settings();
-    this.banned.set(ip, Date.now() + seconds * 1000);
+    const until = Date.now() + seconds * 1000;
+    this.banned.set(ip, until);
+    this.onBan?.(ip, until);
     this.windows.delete(ip);
     this.counters.bans++;
     this.securityLog.write('ban', {

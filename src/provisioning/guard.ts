@@ -28,8 +28,11 @@ export class ProvisioningGuard {
   private readonly strikes = new Map<string, Strikes>();
   private readonly allowList = new AddressList();
   readonly counters = { bans: 0, refused: 0 };
-  /** Told of each ban made here (HTTP worker processes must refuse the address too). */
-  onBan: ((ip: string, until: number) => void) | null = null;
+  /**
+   * Told of each ban this process holds: made here (`local`), or learnt from another node.
+   * HTTP worker processes must refuse the address either way; other nodes hear of local ones.
+   */
+  onBan: ((ip: string, until: number, local: boolean) => void) | null = null;
 
   constructor(
     private readonly settings: () => GuardSettings,
@@ -63,6 +66,13 @@ export class ProvisioningGuard {
     this.banned.set(ip, until);
   }
 
+  /** A ban another node made (it logged it): held here, and passed on to this node's HTTP workers. */
+  learnBan(ip: string, until: number): void {
+    if (this.allowList.has(this.settings().allow, ip) || (this.banned.get(ip) ?? 0) >= until) return;
+    this.banned.set(ip, until);
+    this.onBan?.(ip, until, false);
+  }
+
   bans(): { ip: string; until: string }[] {
     const now = Date.now();
     return [...this.banned].filter(([, until]) => until > now).map(([ip, until]) => ({ ip, until: new Date(until).toISOString() }));
@@ -85,7 +95,7 @@ export class ProvisioningGuard {
       const until = now + s.ban_seconds * 1000;
       this.banned.set(ip, until);
       this.counters.bans++;
-      this.onBan?.(ip, until);
+      this.onBan?.(ip, until, true);
       this.securityLog.write('ban', { ip, service: 'provisioning', reason, count: misses, window: `${s.window_seconds}s`, duration: `${s.ban_seconds}s` });
     }
   }

@@ -195,10 +195,29 @@ test("a phone behind the edge that guesses passwords is banned by its own addres
     // Through the edge a refusal is said out loud (silence would make the edge take the node for dead).
     assert.equal((await guesser.register({ expires: 600 })).reply.status, 403, 'the banned phone is refused');
     assert.ok(node.server!.child.exitCode === null);
+    // The other node holds the ban too: its first REGISTER from there, for an extension
+    // the edge hands to that node, is refused without a challenge.
+    const other = nodes[target[1] === 'a' ? 'b' : 'a'];
+    await other.server!.waitForLog(/127\.0\.0\.66 banned by another node \(sip\)/, 5000);
+    const elsewhere = [...where].find(([, n]) => nodes[n as 'a' | 'b'] === other)![0];
+    const guesser2 = await new TestUa({ host: '127.0.0.1', port: edge.port }, elsewhere, 'wrong-password').open(0, '127.0.0.66');
+    try {
+      assert.equal((await guesser2.register({ expires: 600 })).reply.status, 403, `${elsewhere} (the other node) from the banned address`);
+    } finally {
+      guesser2.close();
+    }
   } finally {
     guesser.close();
   }
   for (const ua of phones.values()) assert.equal((await ua.register({ expires: 600 })).reply.status, 200, `${ua.user} still registers through the edge`);
+});
+
+test("a scanner banned by one node's provisioning guard is refused by the other node too", async () => {
+  const scan = (port: number, n: number) => getFrom({ port, path: `/provision/0015651${String(n).padStart(5, '0')}.cfg`, localAddress: '127.0.0.58' });
+  for (let n = 0; n < 11; n++) await scan(nodes.a.port, n);
+  assert.equal((await scan(nodes.a.port, 11)).status, 403, 'node A banned the scanner');
+  await nodes.b.server!.waitForLog(/127\.0\.0\.58 banned by another node \(provisioning\)/, 5000);
+  assert.equal((await scan(nodes.b.port, 12)).status, 403, 'node B refuses it before it missed there');
 });
 
 test('a phone behind NAT (its Via and Contact name a private address) is called through the edge at the address it really sends from, and the hang-up reaches it', async () => {

@@ -84,3 +84,24 @@ test('an extension guessed at from many addresses: only where its phones are reg
   assert.equal(g.guessing('9002', '203.0.113.200'), false, 'other extensions are untouched');
   for (let i = 0; i < 19; i++) assert.equal(g.admit(`203.0.113.${100 + i}`), true, 'no address was banned for one or two guesses');
 });
+
+test("a ban another node made is held (longest wins), except for this server's own and allowed addresses; a ban made here is told", async () => {
+  const { g, log } = guard(['203.0.113.0/24']);
+  const told: [string, number][] = [];
+  g.onBan = (ip, until) => told.push([ip, until]);
+  const until = Date.now() + 60_000;
+  g.applyBan('198.51.100.9', until);
+  g.applyBan('198.51.100.9', until - 30_000);
+  assert.equal(g.admit('198.51.100.9'), false);
+  assert.deepEqual(g.bans(), [{ ip: '198.51.100.9', until: new Date(until).toISOString() }], 'an older announcement does not shorten it');
+  g.applyBan('192.0.2.1', until);
+  g.applyBan('203.0.113.5', until);
+  assert.equal(g.admit('192.0.2.1'), true, 'never its own address');
+  assert.equal(g.admit('203.0.113.5'), true, 'never an allowed one');
+  assert.deepEqual(told, [], 'what it learnt is not told again');
+  for (let i = 0; i < 17; i++) g.request('198.51.100.10');
+  assert.equal(told.length, 1);
+  assert.equal(told[0]![0], '198.51.100.10');
+  assert.ok(Math.abs(told[0]![1] - (Date.now() + 300_000)) < 2000, 'told until when');
+  await log.close();
+});
