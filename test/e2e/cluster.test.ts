@@ -4,7 +4,9 @@
 // through node A's API is served by node B; node A is killed (-9) and its phones are
 // still called, through node B and the Path their REGISTER recorded, without
 // registering again; node A comes back and takes phones again. The edge also finds a
-// phone behind NAT, drops a flood from one address, and carries a registration burst.
+// phone behind NAT, drops a flood from one address, and carries a registration burst;
+// nginx (contrib/nginx/pbx.conf) keeps each phone's digest fetches on one node; a ban
+// one node makes holds on the other.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
