@@ -35,6 +35,7 @@ IDLE_WAIT_SECONDS=${IDLE_WAIT_SECONDS:-60}  # before each step, wait up to this 
 KAMAILIO_CHILDREN=${KAMAILIO_CHILDREN:-4}   # UDP worker processes (-n): 4 did better than 2 for calls on 2 cores (same for registrations)
 KAMAILIO_SHM=${KAMAILIO_SHM:-1024}          # shared memory, MB (-m) of the reference Kamailio (the edge runs with its systemd drop-in's flags)
 KAMAILIO_ARGS=${KAMAILIO_ARGS:-}            # more flags for the reference Kamailio, e.g. "-x tlsf -X tlsf" (Debian runs it with its default allocator, qm)
+EDGE_SHM=${EDGE_SHM:-}                      # the edge's shared memory in MB (default: its systemd drop-in's SHM_MEMORY, 512; it caps registrations through the edge at ~5,000/s)
 PBX_LOG_LEVEL=${PBX_LOG_LEVEL:-warn}
 EXT_VIA=${EXT_VIA:-api}                     # api: first extension with `pbx ext add`, the rest with POST /api/extensions; cli: all with `pbx ext add` (slow: ~0.5 s each)
 REG_START=${REG_START:-2000}; REG_MAX=${REG_MAX:-64000}
@@ -502,7 +503,7 @@ EOF
 # -m and the allocators from contrib/kamailio/kamailio.service.d/pbx-edge.conf, as a site runs the edge.
 edge_service_flags() {
   local f=$ROOT/contrib/kamailio/kamailio.service.d/pbx-edge.conf
-  echo "-m $(sed -n "s/^Environment='SHM_MEMORY=\([0-9]*\)'$/\1/p" "$f") $(sed -n 's/^ExecStart=\/usr\/sbin\/kamailio .*-M \$PKG_MEMORY //p' "$f")"
+  echo "-m ${EDGE_SHM:-$(sed -n "s/^Environment='SHM_MEMORY=\([0-9]*\)'$/\1/p" "$f")} $(sed -n 's/^ExecStart=\/usr\/sbin\/kamailio .*-M \$PKG_MEMORY //p' "$f")"
 }
 
 start_edge_processes() {
