@@ -327,7 +327,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       sip: { onOwnBan: (announce) => (sip.guard.onBan = announce), hold: (ip, until) => sip.guard.applyBan(ip, until) },
       provisioning: {
         onOwnBan: (announce) => (guard.onBan = (ip, until, local) => local && announce(ip, until)),
-        hold: (ip, until) => guard.learnBan(ip, until),
+        hold: (ip, until) => guard.applyBan(ip, until),
       },
     };
     announceBans(database, sharedGuards, log);

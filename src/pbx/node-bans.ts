@@ -40,6 +40,7 @@ export function holdOtherNodesBans(keys: Iterable<string> | undefined, guards: R
     const until = Number(untilText);
     if (!guard || !ip || !(until > now)) continue;
     guard.hold(ip, until);
-    log.info({ ip, guard: name, until: new Date(until).toISOString() }, `${ip} banned by another node (${name}) until ${new Date(until).toISOString()}: refused here too`);
+    const untilIso = new Date(until).toISOString();
+    log.info({ ip, guard: name, until: untilIso }, `${ip} banned by another node (${name}) until ${untilIso}: refused here too`);
   }
 }

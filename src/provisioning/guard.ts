@@ -61,13 +61,11 @@ export class ProvisioningGuard {
     this.miss(ip, 'auth-failures', (st) => st.failures++);
   }
 
-  /** A ban made by another process (the primary's guard, for an HTTP worker). */
+  /**
+   * A ban made elsewhere (it was logged there): by the primary, for an HTTP worker; by
+   * another node, for a primary, which passes it on to its workers (onBan). The longest holds.
+   */
   applyBan(ip: string, until: number): void {
-    this.banned.set(ip, until);
-  }
-
-  /** A ban another node made (it logged it): held here, and passed on to this node's HTTP workers. */
-  learnBan(ip: string, until: number): void {
     if (this.allowList.has(this.settings().allow, ip) || (this.banned.get(ip) ?? 0) >= until) return;
     this.banned.set(ip, until);
     this.onBan?.(ip, until, false);

@@ -71,6 +71,11 @@ async function registeredOn(): Promise<Map<string, string>> {
   return where;
 }
 
+/** A scanner's request from `from`: the n-th MAC of a walk, none of them a device. */
+function askForUnknownMac(port: number, from: string, n: number) {
+  return getFrom({ port, path: `/provision/0015650${String(n).padStart(5, '0')}.cfg`, localAddress: from });
+}
+
 /** The phone answers every INVITE with 200 and SDP, and counts them. */
 function answering(ua: TestUa): { invites: number } {
   const seen = { invites: 0 };
@@ -176,9 +181,8 @@ test('through nginx (contrib/nginx/pbx.conf) in front of both nodes: phones are 
       });
     }
     // A scanner walking MACs: banned after provisioning.guard.max_misses (10), and refused from then on.
-    const scan = (n: number) => getFrom({ port: ng.port, path: `/provision/0015650${String(n).padStart(5, '0')}.cfg`, localAddress: '127.0.0.59' });
-    for (let n = 0; n < 11; n++) await scan(n);
-    for (let n = 11; n < 21; n++) assert.equal((await scan(n)).status, 403, `scan ${n} after the ban`);
+    for (let n = 0; n < 11; n++) await askForUnknownMac(ng.port, '127.0.0.59', n);
+    for (let n = 11; n < 21; n++) assert.equal((await askForUnknownMac(ng.port, '127.0.0.59', n)).status, 403, `scan ${n} after the ban`);
   } finally {
     await ng.stop();
   }
@@ -215,11 +219,10 @@ test("a phone behind the edge that guesses passwords is banned by its own addres
 });
 
 test("a scanner banned by one node's provisioning guard is refused by the other node too", async () => {
-  const scan = (port: number, n: number) => getFrom({ port, path: `/provision/0015651${String(n).padStart(5, '0')}.cfg`, localAddress: '127.0.0.58' });
-  for (let n = 0; n < 11; n++) await scan(nodes.a.port, n);
-  assert.equal((await scan(nodes.a.port, 11)).status, 403, 'node A banned the scanner');
+  for (let n = 0; n < 11; n++) await askForUnknownMac(nodes.a.port, '127.0.0.58', n);
+  assert.equal((await askForUnknownMac(nodes.a.port, '127.0.0.58', 11)).status, 403, 'node A banned the scanner');
   await nodes.b.server!.waitForLog(/127\.0\.0\.58 banned by another node \(provisioning\)/, 5000);
-  assert.equal((await scan(nodes.b.port, 12)).status, 403, 'node B refuses it before it missed there');
+  assert.equal((await askForUnknownMac(nodes.b.port, '127.0.0.58', 12)).status, 403, 'node B refuses it before it missed there');
 });
 
 test('a phone behind NAT (its Via and Contact name a private address) is called through the edge at the address it really sends from, and the hang-up reaches it', async () => {

@@ -19,8 +19,7 @@ export class Nginx {
     const dir = tempDir('pbx-nginx-');
     const port = await freePort();
     const site = readFileSync(NGINX_SITE, 'utf8');
-    const example = /^( *)server 10\.0\.0\.\d+:8080 (.*);$/gm;
-    const first = example.exec(site);
+    const first = /^( *)server 10\.0\.0\.\d+:8080 (.*);$/m.exec(site);
     if (!first || !/^ *listen 80;$/m.test(site)) throw new Error(`${NGINX_SITE}: no example upstream server or no "listen 80;"`);
     const servers = nodePorts.map((p) => `${first[1]}server 127.0.0.1:${p} ${first[2]};`).join('\n');
     const ours = site
