@@ -104,7 +104,7 @@ export class Transports {
       (localPort !== undefined ? this.udp.find((s) => this.local(s).port === localPort) : undefined) ??
       this.udp.find((s) => (this.local(s).family === 'IPv6') === v6 || this.local(s).address === '::') ??
       this.udp[0];
-    return socket ? this.makeUdpFlow(socket, host, port) : undefined;
+    return socket ? this.flowsOf(socket).get(host, port) : undefined;
   }
 
   isListening(spec: ListenSpec): boolean {
@@ -131,6 +131,7 @@ export class Transports {
     for (const w of this.wss) w.close();
     await Promise.all(this.servers.map((s) => new Promise<void>((ok) => s.close(() => ok()))));
     this.udp.length = 0;
+    this.udpFlows.clear();
     this.servers.length = 0;
   }
 
@@ -141,7 +142,7 @@ export class Transports {
       this.counters.received++;
       // RFC 5626 keep-alive and stray CRLFs: ignore.
       if (buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) return;
-      this.deliver(buf, this.makeUdpFlow(socket, rinfo.address, rinfo.port), false);
+      this.deliver(buf, this.flowsOf(socket).get(rinfo.address, rinfo.port), false);
     });
     await new Promise<void>((ok, fail) => {
       socket.once('error', fail);
@@ -174,8 +175,16 @@ export class Transports {
     return local;
   }
 
-  private makeUdpFlow(socket: UdpSocket, address: string, port: number): Flow {
-    return new UdpFlow(socket, this.local(socket), address, port, this.wire);
+  private readonly udpFlows = new Map<UdpSocket, UdpFlows>();
+
+  /** Made on the first datagram: a socket's own address is known once it is bound. */
+  private flowsOf(socket: UdpSocket): UdpFlows {
+    let flows = this.udpFlows.get(socket);
+    if (!flows) {
+      flows = new UdpFlows(socket, this.local(socket), this.wire);
+      this.udpFlows.set(socket, flows);
+    }
+    return flows;
   }
 
   private async listenStream(spec: ListenSpec): Promise<void> {
@@ -342,6 +351,44 @@ abstract class ConnectionFlow implements Flow {
  * A UDP peer: made for every datagram received, so it is one small object (methods on
  * the prototype, the id built only when asked for).
  */
+/** How many UDP sources a socket remembers; past it the cache starts over (a sender spoofing addresses only costs a new flow per datagram, as before the cache). */
+const MAX_REMEMBERED_UDP_SOURCES = 16_384;
+
+/**
+ * The flows of one UDP socket, one per remote address and port. A datagram from a known
+ * source reuses its flow (and the flow's id) instead of making both anew: under load that
+ * was an object and a string per datagram, kept for as long as the transaction that
+ * received it.
+ */
+class UdpFlows {
+  private readonly byAddress = new Map<string, Map<number, UdpFlow>>();
+  private size = 0;
+
+  constructor(
+    private readonly socket: UdpSocket,
+    private readonly local: { address: string; port: number },
+    private readonly wire: Wire,
+  ) {}
+
+  get(address: string, port: number): UdpFlow {
+    const known = this.byAddress.get(address)?.get(port);
+    if (known !== undefined) return known;
+    if (this.size >= MAX_REMEMBERED_UDP_SOURCES) {
+      this.byAddress.clear();
+      this.size = 0;
+    }
+    let ports = this.byAddress.get(address);
+    if (ports === undefined) {
+      ports = new Map();
+      this.byAddress.set(address, ports);
+    }
+    const flow = new UdpFlow(this.socket, this.local, address, port, this.wire);
+    ports.set(port, flow);
+    this.size++;
+    return flow;
+  }
+}
+
 class UdpFlow implements Flow {
   readonly transport = 'udp' as const;
   readonly reliable = false;

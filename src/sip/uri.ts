@@ -2,17 +2,18 @@
 // (latin1), as everywhere in the SIP layer, so nothing is lost on the way through.
 import { SipParseError } from './errors.js';
 
+/** Read-only: one parsed URI is shared by every message that carries the same text. */
 export interface SipUri {
-  scheme: 'sip' | 'sips' | 'tel';
+  readonly scheme: 'sip' | 'sips' | 'tel';
   /** User part, still %-escaped as received (compare with `unescape`d values). */
-  user: string | null;
-  password: string | null;
+  readonly user: string | null;
+  readonly password: string | null;
   /** Host without brackets for IPv6 (`::1`), lower-cased; the number for tel: URIs. */
-  host: string;
-  port: number | null;
+  readonly host: string;
+  readonly port: number | null;
   /** Parameters, names lower-cased; a parameter without value maps to ''. */
-  params: Map<string, string>;
-  headers: string | null;
+  readonly params: ReadonlyMap<string, string>;
+  readonly headers: string | null;
 }
 
 const SCHEME = /^([a-zA-Z][a-zA-Z0-9+.-]*):/;
@@ -20,7 +21,30 @@ const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9.])?$|^[a-zA-Z0-9]$/;
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 const IPV6 = /^[0-9a-fA-F:.]+$/;
 
+/**
+ * Parsed URIs by their text. The same few come in message after message (a phone's
+ * address of record and contact, this server's Request-URI), and parsing them was the
+ * largest single cost of a relayed call. Bounded like `hostPorts`.
+ */
+const parsedUris = new Map<string, SipUri>();
+
 export function parseUri(raw: string, what = 'URI'): SipUri {
+  const known = parsedUris.get(raw);
+  if (known !== undefined) return known;
+  // Parsed from a copy, so neither the key nor the parts sliced from it keep the whole
+  // message text alive (V8 keeps a slice's parent string).
+  const own = ownCopy(raw);
+  const parsed = parseUriAnew(own, what);
+  if (parsedUris.size >= 4096) parsedUris.clear();
+  parsedUris.set(own, parsed);
+  return parsed;
+}
+
+function ownCopy(s: string): string {
+  return Buffer.from(s, 'latin1').toString('latin1');
+}
+
+function parseUriAnew(raw: string, what: string): SipUri {
   const m = SCHEME.exec(raw);
   if (!m) throw new SipParseError(`${what} has no scheme`);
   const scheme = m[1]!.toLowerCase();
@@ -89,9 +113,10 @@ const hostPorts = new Map<string, { readonly host: string; readonly port: number
 export function parseHostPort(hostport: string, what = 'host'): { readonly host: string; readonly port: number | null } {
   const known = hostPorts.get(hostport);
   if (known) return known;
-  const parsed = parseHostPortAnew(hostport, what);
+  const own = ownCopy(hostport);
+  const parsed = parseHostPortAnew(own, what);
   if (hostPorts.size >= 4096) hostPorts.clear();
-  hostPorts.set(hostport, parsed);
+  hostPorts.set(own, parsed);
   return parsed;
 }
 
