@@ -7,7 +7,7 @@ import { makeResponse, type SipRequest, type SipResponse } from '../../src/sip/m
 import type { Flow } from '../../src/sip/transport.ts';
 import { InviteClientTransaction, NonInviteClientTransaction } from '../../src/sip/transactions/client.ts';
 import { InviteServerTransaction, NonInviteServerTransaction } from '../../src/sip/transactions/server.ts';
-import { TransactionState } from '../../src/sip/transactions/timers.ts';
+import { TimerSet, TransactionState } from '../../src/sip/transactions/timers.ts';
 
 const T = { T1: 10, T2: 80, T4: 100 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -435,4 +435,28 @@ describe('a transaction that only waits out its last timer keeps little (a busy 
     tx.receiveRequest(inv);
     assert.equal(f.sent.length, 1);
   });
+});
+
+test('a timer set still runs every timer after it let go of its last one', async () => {
+  const fired: string[] = [];
+  const set = new TimerSet();
+  set.start('A', 5, () => fired.push('A'));
+  set.start('B', 10, () => fired.push('B'));
+  set.stop('A');
+  await new Promise((r) => setTimeout(r, 30));
+  assert.deepEqual(fired, ['B']);
+  // Empty now: a new timer, a restarted one, and one stopped before its time.
+  set.start('A', 5, () => fired.push('A again'));
+  set.start('C', 5, () => fired.push('C (first)'));
+  set.start('C', 15, () => fired.push('C'));
+  set.start('D', 5, () => fired.push('D'));
+  set.stop('D');
+  set.stop('never started');
+  await new Promise((r) => setTimeout(r, 40));
+  assert.deepEqual(fired, ['B', 'A again', 'C']);
+  set.start('E', 5, () => fired.push('E'));
+  set.clear();
+  set.start('F', 5, () => fired.push('F'));
+  await new Promise((r) => setTimeout(r, 30));
+  assert.deepEqual(fired, ['B', 'A again', 'C', 'F']);
 });

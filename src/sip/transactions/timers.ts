@@ -21,13 +21,17 @@ export enum TransactionState {
 
 /** A set of named timers that are all cleared when the transaction ends. */
 export class TimerSet {
-  /** Made on the first timer: most server transactions answer at once and need none. */
+  /**
+   * Made on the first timer, let go with the last: most server transactions answer at once
+   * and need none, and a transaction waiting out Timer J, K, L or M on its queue has none
+   * left (an empty Map each was a tenth of the heap under 3,000 calls a second).
+   */
   private handles: Map<string, NodeJS.Timeout> | undefined;
 
   start(name: string, ms: number, fire: () => void): void {
     this.stop(name);
     const h = setTimeout(() => {
-      this.handles?.delete(name);
+      this.forget(name);
       fire();
     }, ms);
     (this.handles ??= new Map()).set(name, h);
@@ -35,14 +39,22 @@ export class TimerSet {
 
   stop(name: string): void {
     const h = this.handles?.get(name);
-    if (h) clearTimeout(h);
-    this.handles?.delete(name);
+    if (h === undefined) return;
+    clearTimeout(h);
+    this.forget(name);
+  }
+
+  private forget(name: string): void {
+    const handles = this.handles;
+    if (handles === undefined) return;
+    handles.delete(name);
+    if (handles.size === 0) this.handles = undefined;
   }
 
   clear(): void {
     if (!this.handles) return;
     for (const h of this.handles.values()) clearTimeout(h);
-    this.handles.clear();
+    this.handles = undefined;
   }
 }
 
