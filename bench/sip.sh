@@ -45,6 +45,7 @@ SERVERS=${SERVERS:-pbx kamailio}            # also: edge1, edge2 (the Kamailio e
 EDGE_PORT=${EDGE_PORT:-35060}               # the edge's UDP port (edge1, edge2); its nodes use PBX_SIP_PORT+1.. and PBX_API_PORT+1..
 PG_PORT=${PG_PORT:-15432}                   # the PostgreSQL the edge runs start (edge1, edge2)
 KEEP_TMP=${KEEP_TMP:-0}
+ROUNDS=${ROUNDS:-1}                         # >1 (pbx and kamailio only): the whole comparison again, the servers taking turns, so a slow or fast spell of the host falls on both; the table shows each server's median, and each round's ratios are listed
 REG_SOCKETS=${REG_SOCKETS:-1}               # >1: each registering SIPp sends from this many UDP sockets (-t un -max_socket), as phones each have their own (bench/sipp/register-phones.xml)
 PBX_NODE_ARGS=${PBX_NODE_ARGS:-}             # more node flags for the pbx, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (then bench/cpu-profile.mjs)
 
@@ -578,19 +579,35 @@ echo "  $SIPP_VERSION; kamailio $KAM_VERSION; pbx $PBX_VERSION on node $(node -v
 echo "  steps of ${STEP_SECONDS}s; SIPp processes: $REG_SIPP_PROCS for registrations, $CALL_SIPP_PROCS UAC + $CALL_SIPP_PROCS UAS for calls; $USERS users, $CALLEES callees; kamailio -n $KAMAILIO_CHILDREN -m $KAMAILIO_SHM; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
+if [ "$ROUNDS" -gt 1 ]; then
+  for S in $SERVERS; do
+    case $S in pbx | kamailio) ;; *) die "ROUNDS>1 takes SERVERS from pbx and kamailio only (not $S)" ;; esac
+  done
+fi
+declare -A REG_ROUNDS CALL_ROUNDS
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+[ "$ROUNDS" -gt 1 ] && echo "=== round $ROUND of $ROUNDS" && echo
 for S in $SERVERS; do
   LABEL=$S
-  case $S in
-    pbx) setup_pbx; PORT=$PBX_SIP_PORT ;;
-    kamailio) setup_kamailio; PORT=$KAM_PORT ;;
-    edge1) setup_edge 1; PORT=$EDGE_PORT ;;
-    edge2) setup_edge 2; PORT=$EDGE_PORT ;;
-    *) die "unknown server $S (SERVERS=\"pbx kamailio edge1 edge2\")" ;;
-  esac
+  if [ "$ROUND" -gt 1 ]; then
+    # The server's files (extensions, users) are there from the first round: only start it.
+    case $S in
+      pbx) start_pbx_process; PORT=$PBX_SIP_PORT ;;
+      kamailio) start_kamailio_process; PORT=$KAM_PORT ;;
+    esac
+  else
+    case $S in
+      pbx) setup_pbx; PORT=$PBX_SIP_PORT ;;
+      kamailio) setup_kamailio; PORT=$KAM_PORT ;;
+      edge1) setup_edge 1; PORT=$EDGE_PORT ;;
+      edge2) setup_edge 2; PORT=$EDGE_PORT ;;
+      *) die "unknown server $S (SERVERS=\"pbx kamailio edge1 edge2\")" ;;
+    esac
+  fi
   echo "$S: registrations (REGISTER → 401 → REGISTER with MD5 digest → 200), $USERS users"
   SIPP_PROCS=$REG_SIPP_PROCS
   ramp reg "$PORT" "$REG_START" "$REG_MAX"
-  REG[$S]=$BEST; REG_CPU[$S]=$BEST_SRV_CPU; REG_SIPP[$S]=$BEST_SIPP_CPU
+  REG[$S]=$BEST; REG_CPU[$S]=$BEST_SRV_CPU; REG_SIPP[$S]=$BEST_SIPP_CPU; REG_ROUNDS[$S]+="$BEST "
   echo "  → best: $BEST registrations/s (target $BEST_TARGET/s, $BEST_FAILPCT% failed, server CPU $BEST_SRV_CPU%, SIPp CPU $BEST_SIPP_CPU%, other $BEST_OTHER_CPU%)"
   other_note
   echo
@@ -604,7 +621,7 @@ for S in $SERVERS; do
   register_callees "$PORT"
   start_uas
   ramp call "$PORT" "$CALL_START" "$CALL_MAX"
-  CALL[$S]=$BEST; CALL_CPU[$S]=$BEST_SRV_CPU; CALL_SIPP[$S]=$BEST_SIPP_CPU
+  CALL[$S]=$BEST; CALL_CPU[$S]=$BEST_SRV_CPU; CALL_SIPP[$S]=$BEST_SIPP_CPU; CALL_ROUNDS[$S]+="$BEST "
   echo "  → best: $BEST calls/s (target $BEST_TARGET/s, $BEST_FAILPCT% failed, server CPU $BEST_SRV_CPU%, SIPp CPU $BEST_SIPP_CPU%, other $BEST_OTHER_CPU%)"
   other_note
   stop_uas
@@ -622,6 +639,7 @@ for S in $SERVERS; do
   fi
   echo
 done
+done
 
 ratio() { awk -v a="${1:-}" -v b="${2:-0}" 'BEGIN { if (b > 0 && a != "") printf "%.2f", a / b; else print "-" }'; }
 # A side-by-side table of servers $1 and $2 (keys of REG, CALL …), headed $3 and $4, ratio $1/$2 named $5.
@@ -636,7 +654,24 @@ table() {
   printf '%-40s | %10s | %10s |\n' "  SIPp CPU % at best reg rate" "${REG_SIPP[$a]:--}" "${REG_SIPP[$b]:--}"
   printf '%-40s | %10s | %10s |\n' "  SIPp CPU % at best call rate (UAC+UAS)" "${CALL_SIPP[$a]:--}" "${CALL_SIPP[$b]:--}"
 }
-echo "Results (best rate with < 1 % failed and ≥ 90 % of the target; $(nproc) cores shared by the server and SIPp)"
+# The middle value of the rounds' best rates (the lower middle of an even count).
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+if [ "$ROUNDS" -gt 1 ]; then
+  for S in $SERVERS; do
+    REG[$S]=$(median "${REG_ROUNDS[$S]}")
+    CALL[$S]=$(median "${CALL_ROUNDS[$S]}")
+  done
+  echo "Each round (best rates; ratio pbx/kamailio):"
+  read -r -a pr <<<"${REG_ROUNDS[pbx]:-}"; read -r -a kr <<<"${REG_ROUNDS[kamailio]:-}"
+  read -r -a pc <<<"${CALL_ROUNDS[pbx]:-}"; read -r -a kc <<<"${CALL_ROUNDS[kamailio]:-}"
+  for ((i = 0; i < ROUNDS; i++)); do
+    echo "  round $((i + 1)): registrations ${pr[i]:--} / ${kr[i]:--} = $(ratio "${pr[i]:-}" "${kr[i]:-}"); calls ${pc[i]:--} / ${kc[i]:--} = $(ratio "${pc[i]:-}" "${kc[i]:-}")"
+  done
+  echo
+  echo "Results over $ROUNDS rounds (each server's median best rate; the CPU figures are the last round's)"
+else
+  echo "Results (best rate with < 1 % failed and ≥ 90 % of the target; $(nproc) cores shared by the server and SIPp)"
+fi
 table pbx kamailio pbx kamailio "ratio (pbx/kamailio)"
 echo "$SIPP_VERSION ($REG_SIPP_PROCS processes for registrations, $CALL_SIPP_PROCS UAC + $CALL_SIPP_PROCS UAS for calls) | kamailio $KAM_VERSION (-n $KAMAILIO_CHILDREN, -m $KAMAILIO_SHM) | pbx $PBX_VERSION, node $(node -v) | nproc $(nproc) | $CPU_MODEL"
 if [ -n "${REG[edge1]:-}${REG[edge2]:-}" ]; then
