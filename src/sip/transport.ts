@@ -347,10 +347,6 @@ abstract class ConnectionFlow implements Flow {
   protected abstract write(data: Buffer): void;
 }
 
-/**
- * A UDP peer: made for every datagram received, so it is one small object (methods on
- * the prototype, the id built only when asked for).
- */
 /** How many UDP sources a socket remembers; past it the cache starts over (a sender spoofing addresses only costs a new flow per datagram, as before the cache). */
 const MAX_REMEMBERED_UDP_SOURCES = 16_384;
 
@@ -389,6 +385,10 @@ class UdpFlows {
   }
 }
 
+/**
+ * A UDP peer, one per source (UdpFlows), so one small object: methods on the prototype,
+ * the id built only when asked for.
+ */
 class UdpFlow implements Flow {
   readonly transport = 'udp' as const;
   readonly reliable = false;

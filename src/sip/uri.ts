@@ -40,8 +40,9 @@ export function parseUri(raw: string, what = 'URI'): SipUri {
   return parsed;
 }
 
+/** A flat copy of the text (UTF-16 both ways: nothing is lost whatever the characters). */
 function ownCopy(s: string): string {
-  return Buffer.from(s, 'latin1').toString('latin1');
+  return Buffer.from(s, 'utf16le').toString('utf16le');
 }
 
 function parseUriAnew(raw: string, what: string): SipUri {

@@ -24,6 +24,13 @@ test('a URI seen again is the same parsed value; a bad one is refused every time
   }
 });
 
+test('a URI is parsed from its text as given, whatever its characters', () => {
+  // Contacts read back from the database are JavaScript strings, not bytes off the wire.
+  const uri = parseUri('sip:\u4e2d\u00fc@example.com');
+  assert.equal(uri.user, '\u4e2d\u00fc');
+  assert.equal(parseUri('sip:\u4e2d\u00fc@example.com'), uri);
+});
+
 test('the parsed-URI cache is bounded: thousands of distinct URIs push the oldest out', () => {
   const first = parseUri('sip:bounded-first@example.com');
   for (let i = 0; i < 5000; i++) parseUri(`sip:u${i}@example.com`);
