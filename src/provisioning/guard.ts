@@ -66,7 +66,7 @@ export class ProvisioningGuard {
    * another node, for a primary, which passes it on to its workers (onBan). The longest holds.
    */
   applyBan(ip: string, until: number): void {
-    if (this.allowList.has(this.settings().allow, ip) || (this.banned.get(ip) ?? 0) >= until) return;
+    if (this.exempt(ip) || (this.banned.get(ip) ?? 0) >= until) return;
     this.banned.set(ip, until);
     this.onBan?.(ip, until, false);
   }
@@ -76,8 +76,13 @@ export class ProvisioningGuard {
     return [...this.banned].filter(([, until]) => until > now).map(([ip, until]) => ({ ip, until: new Date(until).toISOString() }));
   }
 
+  /** Addresses in provisioning.guard.allow: never banned, whoever made the ban. */
+  private exempt(ip: string): boolean {
+    return this.allowList.has(this.settings().allow, ip);
+  }
+
   private miss(ip: string, reason: string, count: (st: Strikes) => void): void {
-    if (this.allowList.has(this.settings().allow, ip)) return;
+    if (this.exempt(ip)) return;
     const s = this.settings();
     const now = Date.now();
     let st = this.strikes.get(ip);
