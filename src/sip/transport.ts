@@ -138,11 +138,13 @@ export class Transports {
   private async listenUdp(spec: ListenSpec): Promise<void> {
     // '::' is dual-stack (IPv6 and IPv4); a specific IPv6 address is that address only.
     const socket = createSocket({ type: spec.host.includes(':') ? 'udp6' : 'udp4', ipv6Only: spec.host.includes(':') && spec.host !== '::', lookup: literalLookup });
+    let flows: UdpFlows | undefined;
     socket.on('message', (buf, rinfo) => {
       this.counters.received++;
       // RFC 5626 keep-alive and stray CRLFs: ignore.
       if (buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) return;
-      this.deliver(buf, this.flowsOf(socket).get(rinfo.address, rinfo.port), false);
+      flows ??= this.flowsOf(socket);
+      this.deliver(buf, flows.get(rinfo.address, rinfo.port), false);
     });
     await new Promise<void>((ok, fail) => {
       socket.once('error', fail);

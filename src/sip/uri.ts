@@ -1,6 +1,7 @@
 // SIP, SIPS and tel URIs (RFC 3261 §19.1, RFC 3966). Strings are byte strings
 // (latin1), as everywhere in the SIP layer, so nothing is lost on the way through.
 import { SipParseError } from './errors.js';
+import { detached } from '../util/detached.js';
 
 /** Read-only: one parsed URI is shared by every message that carries the same text. */
 export interface SipUri {
@@ -31,18 +32,13 @@ const parsedUris = new Map<string, SipUri>();
 export function parseUri(raw: string, what = 'URI'): SipUri {
   const known = parsedUris.get(raw);
   if (known !== undefined) return known;
-  // Parsed from a copy, so neither the key nor the parts sliced from it keep the whole
-  // message text alive (V8 keeps a slice's parent string).
-  const own = ownCopy(raw);
+  // Parsed from a copy (detached), so neither the key nor the parts sliced from it keep
+  // the whole message text alive.
+  const own = detached(raw);
   const parsed = parseUriAnew(own, what);
   if (parsedUris.size >= 4096) parsedUris.clear();
   parsedUris.set(own, parsed);
   return parsed;
-}
-
-/** A flat copy of the text (UTF-16 both ways: nothing is lost whatever the characters). */
-function ownCopy(s: string): string {
-  return Buffer.from(s, 'utf16le').toString('utf16le');
 }
 
 function parseUriAnew(raw: string, what: string): SipUri {
@@ -114,7 +110,7 @@ const hostPorts = new Map<string, { readonly host: string; readonly port: number
 export function parseHostPort(hostport: string, what = 'host'): { readonly host: string; readonly port: number | null } {
   const known = hostPorts.get(hostport);
   if (known) return known;
-  const own = ownCopy(hostport);
+  const own = detached(hostport);
   const parsed = parseHostPortAnew(own, what);
   if (hostPorts.size >= 4096) hostPorts.clear();
   hostPorts.set(own, parsed);
