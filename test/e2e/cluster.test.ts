@@ -6,7 +6,9 @@
 // registering again; node A comes back and takes phones again. The edge also finds a
 // phone behind NAT, drops a flood from one address, and carries a registration burst;
 // nginx (contrib/nginx/pbx.conf) keeps each phone's digest fetches on one node; a ban
-// one node makes holds on the other.
+// one node makes holds on the other (the provisioning scanner comes from a network
+// namespace, another host; the SIP guesser and the flood come through the edge, which
+// listens on loopback only, from other loopback addresses).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
@@ -19,10 +21,13 @@ import { Nginx } from '../helpers/nginx.ts';
 import { TestUa } from '../helpers/sip-client.ts';
 import { Kamailio } from '../helpers/kamailio.ts';
 import { sipp } from '../helpers/sipp.ts';
+import { Netns } from '../helpers/netns.ts';
 
 let pgs: TestPostgres;
 let edge: Kamailio;
 let token: string;
+/** Another host, for the bans a node must make (a node never bans its own addresses). */
+let netns: Netns;
 const nodes: Record<'a' | 'b', { dir: string; file: string; port: number; sipPort: number; server: RunningServer | null }> = {} as never;
 const phones = new Map<string, TestUa>();
 
@@ -39,12 +44,13 @@ async function nodeConfig(name: 'a' | 'b', url: string, dir: string) {
     logLevel: 'info',
     extra: `cluster:\n  node_id: ${name}\n  edge_addresses: [127.0.0.1]\nsip:\n  guard:\n    max_auth_failures: 3\nvoicemail:\n  enabled: false\n`,
   });
-  // nginx in front of the nodes' HTTP is on 127.0.0.1: its X-Forwarded-For names the phone.
-  // No first-fetch window: every fetch of a phone's file shows its credential.
+  // HTTP on every address, so the other host (netns) reaches it too. nginx in front of the
+  // nodes' HTTP is on 127.0.0.1: its X-Forwarded-For names the phone. No first-fetch
+  // window: every fetch of a phone's file shows its credential.
   writeFileSync(
     file,
     readFileSync(file, 'utf8')
-      .replace(`  port: ${port}\n`, `  port: ${port}\n  trusted_proxies: [127.0.0.1/32]\n`)
+      .replace(`api:\n  host: 127.0.0.1\n  port: ${port}\n`, `api:\n  host: 0.0.0.0\n  port: ${port}\n  trusted_proxies: [127.0.0.1/32]\n`)
       .replace('\nprovisioning:\n', '\nprovisioning:\n  auth:\n    first_fetch_minutes: 0\n'),
   );
   return { dir, file, port, sipPort, server: null };
@@ -71,9 +77,12 @@ async function registeredOn(): Promise<Map<string, string>> {
   return where;
 }
 
-/** A scanner's request from `from`: the n-th MAC of a walk, none of them a device. */
+/** The n-th file of a scanner's MAC walk: none of them a device. */
+const unknownMacPath = (n: number) => `/provision/0015650${String(n).padStart(5, '0')}.cfg`;
+
+/** A scanner's request from `from` (a loopback address: through nginx, which names it). */
 function askForUnknownMac(port: number, from: string, n: number) {
-  return getFrom({ port, path: `/provision/0015650${String(n).padStart(5, '0')}.cfg`, localAddress: from });
+  return getFrom({ port, path: unknownMacPath(n), localAddress: from });
 }
 
 /** The phone answers every INVITE with 200 and SDP, and counts them. */
@@ -90,6 +99,7 @@ function answering(ua: TestUa): { invites: number } {
 }
 
 before(async () => {
+  netns = new Netns('cls');
   pgs = await startPostgres();
   const url = await pgs.createDatabase('pbx_cluster');
   nodes.a = await nodeConfig('a', url, tempDir());
@@ -109,6 +119,7 @@ after(async () => {
   for (const n of Object.values(nodes)) await n.server?.stop();
   await edge?.stop();
   await pgs?.stop();
+  netns?.close();
 });
 
 test('phones register through the edge; a phone registered through node A is called by a phone whose calls node B handles', async () => {
@@ -218,11 +229,13 @@ test("a phone behind the edge that guesses passwords is banned by its own addres
   for (const ua of phones.values()) assert.equal((await ua.register({ expires: 600 })).reply.status, 200, `${ua.user} still registers through the edge`);
 });
 
-test("a scanner banned by one node's provisioning guard is refused by the other node too", async () => {
-  for (let n = 0; n < 11; n++) await askForUnknownMac(nodes.a.port, '127.0.0.58', n);
-  assert.equal((await askForUnknownMac(nodes.a.port, '127.0.0.58', 11)).status, 403, 'node A banned the scanner');
-  await nodes.b.server!.waitForLog(/127\.0\.0\.58 banned by another node \(provisioning\)/, 5000);
-  assert.equal((await askForUnknownMac(nodes.b.port, '127.0.0.58', 12)).status, 403, 'node B refuses it before it missed there');
+test("a scanner on another host banned by one node's provisioning guard is refused by the other node too, and that address only", async () => {
+  const scan = (node: 'a' | 'b', n: number, from = netns.peerIp) => netns.getStatus(`http://${netns.hostIp}:${nodes[node].port}${unknownMacPath(n)}`, from);
+  for (let n = 0; n < 11; n++) assert.equal(await scan('a', n), 404, `scan ${n} before the ban`);
+  assert.equal(await scan('a', 11), 403, 'node A banned the scanner');
+  await nodes.b.server!.waitForLog(new RegExp(`${netns.peerIp.replaceAll('.', '\\.')} banned by another node \\(provisioning\\)`), 5000);
+  assert.equal(await scan('b', 12), 403, 'node B refuses it before it missed there');
+  assert.equal(await scan('b', 13, netns.peerIp2), 404, 'another address of that host is still answered');
 });
 
 test('a phone behind NAT (its Via and Contact name a private address) is called through the edge at the address it really sends from, and the hang-up reaches it', async () => {

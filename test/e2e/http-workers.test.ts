@@ -69,13 +69,7 @@ async function servedByEventually(ip: string, message: RegExp, processes = 1): P
 
 /** A GET from the other host (`from`: its address there), on a connection of its own; resolves with the status. */
 function fromNetns(p: string, from: string): Promise<number> {
-  return new Promise((ok, fail) => {
-    execFile(
-      'ip',
-      ['netns', 'exec', netns.name, 'curl', '-s', '-o', '/dev/null', '-m', '10', '--interface', from, '-w', '%{http_code}', `http://${netns.hostIp}:${server.port}${p}`],
-      (err, stdout) => (err ? fail(err) : ok(Number(stdout))),
-    );
-  });
+  return netns.getStatus(`http://${netns.hostIp}:${server.port}${p}`, from);
 }
 
 function workerPids(): number[] {

@@ -64,6 +64,15 @@ export class Netns {
     });
   }
 
+  /** A GET from inside the namespace (`from`: its address there), on a connection of its own; resolves with the status. */
+  getStatus(url: string, from = this.peerIp): Promise<number> {
+    return new Promise((ok, fail) => {
+      execFile('ip', ['netns', 'exec', this.name, 'curl', '-s', '-o', '/dev/null', '-m', '10', '--interface', from, '-w', '%{http_code}', url], (err, stdout) =>
+        err ? fail(err) : ok(Number(stdout)),
+      );
+    });
+  }
+
   close(): void {
     try {
       execFileSync('ip', ['netns', 'del', this.name], { stdio: 'pipe' }); // removes the veth pair with it
