@@ -11,7 +11,9 @@
 //   SHED=98 node --import tsx bench/storm.ts                   # with load shedding (api.shed_busy_percent: 98)
 //   WORKERS=2 node --import tsx bench/storm.ts                 # with two HTTP worker processes (api.workers)
 //   RENDER_THREADS=0 node --import tsx bench/storm.ts          # render on the event loop (provisioning.render_threads)
-//   SETTLE=5 …                                                 # wait 5 s between the import and the storm
+//   SETTLE=5 …                                                 # wait 5 s between the import (or restart) and the storm
+//   ROUNDS=2 RESTART=1 SAME_PHONES=1 …                         # a power cut: the server restarts, the same phones boot again
+//   PREPARE=0 …                                                # provisioning.prepare_files off (files made only when asked)
 //   ROUNDS=2 FIRST_N=1000 …                                    # 1,000 phones first, then the storm on the warmed server
 //   LOG_LEVEL=warn …                                           # logging.level (default info, as the product's default)
 //   KEEP_TMP=1 …                                               # keep the temp folder and the server's log (pbx.log)
@@ -32,6 +34,8 @@ const SPREAD = Number(process.env['SPREAD'] ?? 10);
 const ROUNDS = Number(process.env['ROUNDS'] ?? 1);
 /** RESTART=1 (with ROUNDS=2): the server restarts before the second storm (as after a power cut), a cold server for a warm client. */
 const RESTART = process.env['RESTART'] === '1';
+/** SAME_PHONES=1 (with ROUNDS=2): the second storm's phones are the first's, which the server knows (their files can be prepared). */
+const SAME_PHONES = process.env['SAME_PHONES'] === '1';
 const SIP_PORT = 15260;
 const HTTP_PORT = 18280;
 const ROOT = resolve(import.meta.dirname, '..');
@@ -40,7 +44,7 @@ const config = join(dir, 'config.yml');
 writeFileSync(
   config,
   `server:\n  external_ip: 127.0.0.1\n  sip_host: 127.0.0.1\n  sip_port: ${SIP_PORT}\napi:\n  host: 127.0.0.1\n  port: ${HTTP_PORT}\n  shed_busy_percent: ${process.env['SHED'] ?? 0}\n  workers: ${process.env['WORKERS'] ?? 0}\ndatabase:\n  path: ${join(dir, 'pbx.db')}\nlogging:\n  level: ${process.env['LOG_LEVEL'] ?? 'info'}\n` +
-    `provisioning:\n  render_threads: ${process.env['RENDER_THREADS'] ?? 1}\n  auth:\n    first_fetch_minutes: 0\n  guard:\n    allow: [127.0.0.1]\nsip:\n  guard:\n    max_requests: 1000000\n    allow: [127.0.0.1]\nvoicemail:\n  enabled: false\n`,
+    `provisioning:\n  render_threads: ${process.env['RENDER_THREADS'] ?? 1}\n  prepare_files: ${process.env['PREPARE'] !== '0'}\n  auth:\n    first_fetch_minutes: 0\n  guard:\n    allow: [127.0.0.1]\nsip:\n  guard:\n    max_requests: 1000000\n    allow: [127.0.0.1]\nvoicemail:\n  enabled: false\n`,
 );
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 const mac = (i: number) => `0015650${(0x100000 + i).toString(16).slice(1)}`;
@@ -119,10 +123,11 @@ function sipSend(text: string, callId: string): Promise<string> {
   });
 }
 
-async function register(i: number, password: string): Promise<boolean> {
+async function register(i: number, password: string, round: number): Promise<boolean> {
   const user = number(i);
   const port = sip.address().port;
-  const callId = `storm-${i}`;
+  // A phone that boots again registers with a new Call-ID (its CSeq starts over).
+  const callId = `storm-${round}-${i}`;
   const uri = `sip:127.0.0.1:${SIP_PORT}`;
   const msg = (cseq: number, auth = '') =>
     `REGISTER ${uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bKs${i}c${cseq};rport\r\nMax-Forwards: 70\r\nFrom: <sip:${user}@127.0.0.1>;tag=s${i}\r\nTo: <sip:${user}@127.0.0.1>\r\n` +
@@ -189,7 +194,8 @@ async function startServer(): Promise<void> {
   server = spawn(process.execPath, ['--max-semi-space-size=64', '--v8-pool-size=2', '--test-udp-no-try-send', ...(process.env['PBX_NODE_ARGS'] ?? '').split(' ').filter(Boolean), join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', out, out] });
   closeSync(out);
   const from = statSync(logFile).size;
-  const started = () => readFileSync(logFile, 'utf8').slice(from);
+  // From the byte the restart began at (the log holds "✓": characters are not bytes).
+  const started = () => readFileSync(logFile).subarray(from).toString('utf8');
   while (!/API port/.test(started())) {
     if (server.exitCode !== null) throw new Error(started());
     await new Promise((r) => setTimeout(r, 50));
@@ -206,7 +212,8 @@ async function stopServer(): Promise<void> {
 try {
   await startServer();
   const token = await cliToken();
-  const passwords = Array.from({ length: N * ROUNDS }, (_, i) => `storm-Pw-${md5(String(i)).slice(0, 12)}`);
+  const phones = SAME_PHONES ? N : N * ROUNDS;
+  const passwords = Array.from({ length: phones }, (_, i) => `storm-Pw-${md5(String(i)).slice(0, 12)}`);
   await api('/api/extensions/import?allow_weak_passwords=true', token, ['extension,secret,digest_algorithms', ...passwords.map((p, i) => `${number(i)},${p},MD5`)].join('\n'));
   const devices = await api('/api/provisioning/devices/import', token, ['mac,vendor,model,lines', ...passwords.map((_, i) => `${mac(i)},yealink,T46S,${number(i)}`)].join('\n'));
   const creds = new Map<string, { user: string; password: string }>((devices.credentials as { mac: string; user: string; password: string }[]).map((c) => [c.mac, { user: c.user, password: c.password }]));
@@ -261,7 +268,7 @@ try {
     let registered = 0;
     await Promise.all(
       Array.from({ length: n }, async (_, j) => {
-        const i = (round - 1) * N + j;
+        const i = SAME_PHONES ? j : (round - 1) * N + j;
         await new Promise((r) => setTimeout(r, (j * spread * 1000) / n));
         const cred = creds.get(mac(i))!;
         const http = new PhoneHttp(HTTP_PORT, UA);
@@ -272,7 +279,7 @@ try {
         } finally {
           http.close();
         }
-        if (await register(i, passwords[i]!)) registered++;
+        if (await register(i, passwords[i]!, round)) registered++;
       }).map((p) => p.catch((err: Error) => fail(`error ${err.message.slice(0, 40)}`))),
     );
     clearInterval(sampler);

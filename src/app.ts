@@ -16,6 +16,7 @@ import { DeviceService, type DeviceAuthState } from './provisioning/devices.js';
 import { UploadStore } from './provisioning/uploads.js';
 import { PhoneFiles, templateCatalog } from './provisioning/phone-files.js';
 import { RenderThreads } from './provisioning/render-threads.js';
+import { FileWarmer } from './provisioning/file-warmer.js';
 import { RequestLog } from './provisioning/request-log.js';
 import { ProvisioningService } from './provisioning/service.js';
 import { VendorRegistry } from './provisioning/vendors/index.js';
@@ -145,6 +146,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     files.threads = new RenderThreads(renderThreads, (err) => log.error({ err }, `A render thread failed (${err.message}); its files are rendered on the main thread`));
     if (opts.serve) files.threads.start();
   }
+  const fileWarmer = new FileWarmer(files, devices, log.child({ component: 'provisioning' }), () => config().provisioning.prepare_files);
   // A removed device's uploads go with it (from the API, the CLI or another node).
   devices.onChange((mac) => {
     if (!devices.get(mac)) uploads.removeAll(mac);
@@ -365,6 +367,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
     vendors,
     templates,
     files,
+    fileWarmer,
     provisioning,
     provisioningAuth,
     requestLog,
@@ -438,6 +441,7 @@ export async function createPbx(loaded: LoadedConfig, log: Logger, opts: CreateO
       live.stop();
       publicAddress.stop();
       resync.stop();
+      fileWarmer.stop();
       external?.stop();
       sip.location.stop();
       sip.keepalive.stop();
@@ -520,6 +524,8 @@ export async function startServer(loaded: LoadedConfig, log: Logger, life: Logge
   const stopOverflowWatch = watchListenOverflows({ backlog: config.api.backlog, log: log.child({ component: 'http' }), counters: http.load });
   life.info(`API port: ${config.api.port} (${config.api.ssl.enabled ? 'https' : 'http'}://${config.api.host}:${config.api.port})`);
   life.info(`Provisioning URL format: ${config.provisioning.url_format} → ${deriveConfigUrl(config, 'aabbccddeeff', 'lower')}`);
+  // Worker processes serve phones' files from their own copies, and prepare those.
+  if (!workers) pbx.fileWarmer.start();
   const setupFile = await pbx.firstAdminSetup.prepare();
   if (setupFile) {
     const scheme = config.api.ssl.enabled ? 'https' : 'http';

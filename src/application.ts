@@ -14,6 +14,7 @@ import type { OpenedDatabase } from './storage/database.js';
 import type { WriteBehind } from './storage/write-behind.js';
 import type { DeviceService } from './provisioning/devices.js';
 import type { PhoneFiles } from './provisioning/phone-files.js';
+import type { FileWarmer } from './provisioning/file-warmer.js';
 import type { RequestLog } from './provisioning/request-log.js';
 import type { ProvisioningService } from './provisioning/service.js';
 import type { TemplateCatalog } from './provisioning/templates.js';
@@ -49,6 +50,8 @@ export interface Pbx {
   vendors: VendorRegistry;
   templates: TemplateCatalog;
   files: PhoneFiles;
+  /** Makes known phones' files in the background (started by a server that serves them). */
+  fileWarmer: FileWarmer;
   provisioning: ProvisioningService;
   provisioningAuth: ProvisioningAuth;
   requestLog: RequestLog;

@@ -23,6 +23,7 @@ import { VendorRegistry } from './provisioning/vendors/index.js';
 import { DeviceService, type Device, type DeviceAuthState } from './provisioning/devices.js';
 import { UploadStore } from './provisioning/uploads.js';
 import { PhoneFiles, templateCatalog } from './provisioning/phone-files.js';
+import { FileWarmer } from './provisioning/file-warmer.js';
 import { RequestLog } from './provisioning/request-log.js';
 import { ProvisioningGuard } from './provisioning/guard.js';
 import { ProvisioningAuth, type IssuedNonce } from './provisioning/http-auth.js';
@@ -70,6 +71,8 @@ export async function runHttpWorker(): Promise<void> {
   const templates = templateCatalog(vendors, current);
   templates.loadAll();
   const files = new PhoneFiles(current, vendors, templates, devices, extensions, new UploadStore(() => config.provisioning.uploads_dir));
+  // Renders inline, one phone per turn of the event loop: this process's phones find theirs made.
+  const warmer = new FileWarmer(files, devices, log, () => config.provisioning.prepare_files);
   let noMailbox = new Set(init.noMailbox);
   files.hasMailbox = (n) => extensions.get(n)?.enabled === true && !noMailbox.has(n);
   const securityLog = new SecurityLog(() => config.security.log_file);
@@ -281,6 +284,7 @@ export async function runHttpWorker(): Promise<void> {
     }
   };
   const stop = async () => {
+    warmer.stop();
     flush();
     for (const { accepting, server } of servers.values()) {
       accepting.close();
@@ -299,6 +303,7 @@ export async function runHttpWorker(): Promise<void> {
   process.on('SIGHUP', () => undefined);
   for (const m of queued) handle(m, handles.get(m));
   send({ t: 'ready' });
+  warmer.start();
 }
 
 /** A delivered file whose fetch moves the device's window (the primary records it and tells everyone). */

@@ -101,6 +101,10 @@ export const ConfigSchema = Type.Object(
         // one per phone, ~0.5 ms of Liquid each, while SIP waits); 0 renders on the event
         // loop. HTTP worker processes (api.workers) render in their own process. Read at start.
         render_threads: Type.Integer({ minimum: 0, maximum: 8, default: 1 }),
+        // Make the boot files of every phone that has fetched before in the background once the
+        // server listens, and again after a change that stales them (config, template, device,
+        // extension), so the boot storm after a power cut or a resync finds them made.
+        prepare_files: Type.Boolean({ default: true }),
         // Files phones upload (Polycom <mac>-phone.cfg, -web.cfg, logs, directories), one folder
         // per device; each file at most upload_max_bytes.
         uploads_dir: Type.String({ minLength: 1, default: 'data/uploads' }),

@@ -127,11 +127,14 @@ export class PhoneFiles {
       this.rendered.delete(mac);
       this.urls.delete(mac);
       this.matches.clear();
+      this.tellForgotten(mac);
     });
     extensions.onChange((number) => {
       this.stale();
-      for (const d of devices.usingExtension(number)) this.rendered.delete(d.mac);
+      const using = devices.usingExtension(number);
+      for (const d of using) this.rendered.delete(d.mac);
       this.matches.clear();
+      for (const d of using) this.tellForgotten(d.mac);
     });
   }
 
@@ -143,6 +146,46 @@ export class PhoneFiles {
     this.common.clear();
     this.urls.clear();
     this.matches.clear();
+    this.tellForgotten(null);
+  }
+
+  private readonly forgottenListeners: ((mac: string | null) => void)[] = [];
+
+  /** Told after a device's files (a MAC) or every file (null) were forgotten. */
+  onForgotten(listener: (mac: string | null) => void): void {
+    this.forgottenListeners.push(listener);
+  }
+
+  private tellForgotten(mac: string | null): void {
+    for (const l of this.forgottenListeners) l(mac);
+  }
+
+  /**
+   * Makes the files a device's phone fetches at boot (its vendor's boot sequence), for the
+   * firmware it last announced, and keeps them as a fetch would: nothing is recorded and no
+   * one is asked for a credential. A promise while a render thread works on them.
+   */
+  prepare(device: Device): Promise<unknown> | undefined {
+    const vendor = this.vendors.get(device.vendor);
+    const model = vendor && this.vendors.model(vendor.id, device.model);
+    if (!vendor || !model) return undefined;
+    let pending: Promise<unknown>[] | undefined;
+    for (const name of vendor.bootSequence(model, formatMac(device.mac, vendor.macForm))) {
+      const m = this.match(name);
+      if (m.outcome !== 'matched' || m.rule.kind === 'upload') continue;
+      const r = this.renderSoon(m);
+      if (r instanceof Promise) (pending ??= []).push(r);
+    }
+    return pending && Promise.all(pending);
+  }
+
+  /** Whether the device's account file, for the firmware it last announced, is made and kept. */
+  isPrepared(device: Device): boolean {
+    const fileName = this.accountFileName(device);
+    const m = fileName === undefined ? undefined : this.match(fileName);
+    if (m?.outcome !== 'matched' || !m.device) return false;
+    const fw = this.firmwareFor(m, undefined);
+    return this.rendered.get(device.mac)?.has(`${m.rule.template}|${fw.key}`) ?? false;
   }
 
   private stale(): void {

@@ -150,6 +150,9 @@ test('phones of every vendor and model provision over HTTP, and survive a port a
   });
 
   await t.test('the phones still provision, now pointed at the new address and port', async () => {
+    // Every phone fetched before the restart: its files were made again in the background
+    // (provisioning.prepare_files), and what it gets now is that prepared file.
+    await server.waitForLog(new RegExp(`Phone files prepared for ${phones.length} phone\\(s\\) in [\\d.]+ s`), 15_000);
     for (const p of phones) {
       const vendor = registry.get(p.vendor)!;
       const vmac = formatMac(p.mac, vendor.macForm);

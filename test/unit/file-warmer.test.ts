@@ -1,0 +1,142 @@
+// Phone files prepared in the background (provisioning.prepare_files): after a restart, or a
+// change that stales them, a phone that fetched before finds its files made (answered at
+// once, no render), for the firmware it announced; a phone that never fetched is left alone;
+// a change is in the prepared file; with the setting off nothing is made ahead.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { createPbx } from '../../src/app.ts';
+import type { Pbx } from '../../src/application.ts';
+import { parseConfigText } from '../../src/config/load.ts';
+import { createLogger } from '../../src/log.ts';
+import type { FetchRequest } from '../../src/provisioning/fetch-outcomes.ts';
+import { tempDir } from '../helpers/server.ts';
+
+const UA = 'Yealink SIP-T46S 66.86.0.15';
+const SEEN = '001565000031';
+const NEW = '001565000032';
+
+async function open(threads: number, prepare = true, dir = tempDir()): Promise<Pbx> {
+  const file = join(dir, 'config.yml');
+  // Every device's first-fetch window is open to this LAN: no credential needed here. No
+  // auto-resync: it renders changed phones' account files too, and here only the warmer may.
+  const config = parseConfigText(
+    `server:\n  external_ip: 192.168.1.14\ndatabase:\n  path: data/pbx.db\nprovisioning:\n  render_threads: ${threads}\n  prepare_files: ${prepare}\n  auto_resync: false\n`,
+    file,
+  );
+  return createPbx({ file, config }, createLogger('silent'));
+}
+
+function get(fileName: string): FetchRequest {
+  const path = `/provision/${fileName}`;
+  return { fileName, path, target: path, method: 'GET', ip: '192.168.1.50', userAgent: UA, localPort: 8080, legacy: false };
+}
+
+/** Counts the jobs sent to the render threads. */
+function countJobs(pbx: Pbx): () => number {
+  const threads = pbx.files.threads!;
+  const render = threads.render.bind(threads);
+  let jobs = 0;
+  threads.render = (job) => {
+    jobs++;
+    return render(job);
+  };
+  return () => jobs;
+}
+
+async function until(what: string, done: () => boolean): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!done()) {
+    if (Date.now() > end) assert.fail(`not within 5 s: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** An extension and two phones; one of them has fetched its files (as before a restart). */
+async function site(pbx: Pbx): Promise<void> {
+  await pbx.extensions.create({ number: '1001', name: 'Front desk' });
+  await pbx.extensions.create({ number: '1002', name: 'Back office' });
+  await pbx.devices.create({ mac_address: SEEN, extension_number: '1001', vendor: 'yealink', model: 'T46S' });
+  await pbx.devices.create({ mac_address: NEW, extension_number: '1002', vendor: 'yealink', model: 'T46S' });
+  const fetched = await pbx.provisioning.handle(get(`${SEEN}.cfg`));
+  assert.equal(fetched.status, 200);
+}
+
+test('after a restart a phone that fetched before finds its boot files made; one that never fetched is left alone', async () => {
+  const dir = tempDir();
+  const first = await open(1, true, dir);
+  await site(first);
+  await first.close();
+
+  const pbx = await open(1, true, dir);
+  const jobs = countJobs(pbx);
+  const seen = pbx.devices.get(SEEN)!;
+  assert.equal(pbx.files.isPrepared(seen), false, 'a restarted server has no file made yet');
+  pbx.fileWarmer.start();
+  await until('the known phone’s files are made', () => pbx.files.isPrepared(seen) && pbx.fileWarmer.waiting === 0);
+  assert.equal(jobs(), 2, 'its boot file and its account file, each rendered once');
+  assert.equal(pbx.files.isPrepared(pbx.devices.get(NEW)!), false, 'a phone that never fetched has no known firmware: nothing is made for it');
+
+  for (const name of [`${SEEN}.boot`, 'y000000000066.cfg', `${SEEN}.cfg`]) {
+    const answer = pbx.provisioning.handle(get(name));
+    assert.ok(!(answer instanceof Promise), `${name} is answered at once, from what was prepared`);
+    assert.equal(answer.status, 200, name);
+  }
+  assert.match((pbx.provisioning.handle(get(`${SEEN}.cfg`)) as { body: string }).body, /account\.1\.user_name = 1001/);
+  assert.equal(jobs(), 2, 'the boot fetched nothing that was not made already');
+  const logged = await pbx.requestLog.list({ mac: SEEN });
+  assert.equal(logged.length, 4, 'preparing is not a fetch: only the phone’s own requests are in the request log (one before the restart, three after)');
+  await pbx.close();
+});
+
+test('a changed extension, device or configuration: the phone’s file is made again, with the change in it', async () => {
+  const pbx = await open(1);
+  await site(pbx);
+  pbx.fileWarmer.start();
+  const seen = () => pbx.devices.get(SEEN)!;
+  await until('prepared at start', () => pbx.files.isPrepared(seen()) && pbx.fileWarmer.waiting === 0);
+  const jobs = countJobs(pbx);
+
+  await pbx.extensions.update('1001', { name: 'Reception' });
+  await until('made again after the extension changed', () => pbx.files.isPrepared(seen()));
+  const answer = pbx.provisioning.handle(get(`${SEEN}.cfg`));
+  assert.ok(!(answer instanceof Promise), 'answered from the file made after the change');
+  assert.match(answer.body!, /display_name = Reception/);
+
+  await pbx.devices.update(SEEN, { label: 'Lobby' });
+  await until('made again after the device changed', () => pbx.files.isPrepared(seen()));
+
+  pbx.files.invalidateAll(); // what a configuration or template change does
+  assert.equal(pbx.files.isPrepared(seen()), false);
+  await until('made again after every file was forgotten', () => pbx.files.isPrepared(seen()));
+  assert.ok(jobs() >= 3, `rendered again after each change (${jobs()} jobs)`);
+  assert.equal(pbx.files.isPrepared(pbx.devices.get(NEW)!), false);
+  await pbx.close();
+});
+
+test('without render threads the files are made on the event loop, a phone per turn', async () => {
+  const pbx = await open(0);
+  await site(pbx);
+  pbx.files.invalidateAll();
+  pbx.fileWarmer.start();
+  let turns = 0;
+  const ticking = setInterval(() => turns++, 0);
+  await until('prepared inline', () => pbx.files.isPrepared(pbx.devices.get(SEEN)!));
+  clearInterval(ticking);
+  assert.ok(turns >= 1, 'timers ran while the files were made');
+  assert.equal(pbx.provisioning.handle(get(`${SEEN}.cfg`)).status, 200);
+  await pbx.close();
+});
+
+test('provisioning.prepare_files: false makes nothing ahead; files are made when asked', async () => {
+  const pbx = await open(1, false);
+  await site(pbx);
+  pbx.files.invalidateAll();
+  pbx.fileWarmer.start();
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(pbx.files.isPrepared(pbx.devices.get(SEEN)!), false);
+  const answer = pbx.provisioning.handle(get(`${SEEN}.cfg`));
+  assert.ok(answer instanceof Promise, 'rendered when the phone asks');
+  assert.equal((await answer).status, 200);
+  await pbx.close();
+});
