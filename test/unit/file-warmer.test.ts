@@ -4,45 +4,18 @@
 // a change is in the prepared file; with the setting off nothing is made ahead.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { createPbx } from '../../src/app.ts';
 import type { Pbx } from '../../src/application.ts';
-import { parseConfigText } from '../../src/config/load.ts';
-import { createLogger } from '../../src/log.ts';
-import type { FetchRequest } from '../../src/provisioning/fetch-outcomes.ts';
 import { tempDir } from '../helpers/server.ts';
+import { countRenderJobs, lanGet, openRenderingPbx } from '../helpers/render.ts';
 
 const UA = 'Yealink SIP-T46S 66.86.0.15';
 const SEEN = '001565000031';
 const NEW = '001565000032';
 
-async function open(threads: number, prepare = true, dir = tempDir()): Promise<Pbx> {
-  const file = join(dir, 'config.yml');
-  // Every device's first-fetch window is open to this LAN: no credential needed here. No
-  // auto-resync: it renders changed phones' account files too, and here only the warmer may.
-  const config = parseConfigText(
-    `server:\n  external_ip: 192.168.1.14\ndatabase:\n  path: data/pbx.db\nprovisioning:\n  render_threads: ${threads}\n  prepare_files: ${prepare}\n  auto_resync: false\n`,
-    file,
-  );
-  return createPbx({ file, config }, createLogger('silent'));
-}
-
-function get(fileName: string): FetchRequest {
-  const path = `/provision/${fileName}`;
-  return { fileName, path, target: path, method: 'GET', ip: '192.168.1.50', userAgent: UA, localPort: 8080, legacy: false };
-}
-
-/** Counts the jobs sent to the render threads. */
-function countJobs(pbx: Pbx): () => number {
-  const threads = pbx.files.threads!;
-  const render = threads.render.bind(threads);
-  let jobs = 0;
-  threads.render = (job) => {
-    jobs++;
-    return render(job);
-  };
-  return () => jobs;
-}
+// No auto-resync: it renders changed phones' account files too, and here only the warmer may.
+const open = (threads: number, prepare = true, dir?: string) => openRenderingPbx(threads, `  prepare_files: ${prepare}\n  auto_resync: false\n`, dir);
+const get = (fileName: string) => lanGet(fileName, UA);
+const countJobs = countRenderJobs;
 
 async function until(what: string, done: () => boolean): Promise<void> {
   const end = Date.now() + 5000;

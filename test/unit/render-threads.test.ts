@@ -5,40 +5,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createPbx } from '../../src/app.ts';
 import type { Pbx } from '../../src/application.ts';
-import { parseConfigText } from '../../src/config/load.ts';
-import { createLogger } from '../../src/log.ts';
-import type { FetchRequest } from '../../src/provisioning/fetch-outcomes.ts';
 import type { MatchedFile } from '../../src/provisioning/phone-files.ts';
 import type { CommonContext, DeviceOwnContext } from '../../src/provisioning/context.ts';
 import { RenderError, RenderThreads, type RenderJob } from '../../src/provisioning/render-threads.ts';
 import { tempDir } from '../helpers/server.ts';
+import { countRenderJobs, lanGet, openRenderingPbx } from '../helpers/render.ts';
 
-async function open(threads: number): Promise<Pbx> {
-  const dir = tempDir();
-  const file = join(dir, 'config.yml');
-  // Every device's first-fetch window is open to this LAN: no credential needed here.
-  const config = parseConfigText(`server:\n  external_ip: 192.168.1.14\ndatabase:\n  path: data/pbx.db\nprovisioning:\n  render_threads: ${threads}\n`, file);
-  return createPbx({ file, config }, createLogger('silent'));
-}
-
-function get(fileName: string): FetchRequest {
-  const path = `/provision/${fileName}`;
-  return { fileName, path, target: path, method: 'GET', ip: '192.168.1.50', userAgent: null, localPort: 8080, legacy: false };
-}
-
-/** Counts the jobs sent to the render threads. */
-function countJobs(pbx: Pbx): () => number {
-  const threads = pbx.files.threads!;
-  const render = threads.render.bind(threads);
-  let jobs = 0;
-  threads.render = (job) => {
-    jobs++;
-    return render(job);
-  };
-  return () => jobs;
-}
+const open = (threads: number) => openRenderingPbx(threads);
+const get = (fileName: string) => lanGet(fileName);
+const countJobs = countRenderJobs;
 
 test('every vendor’s account file is the same byte for byte from a render thread as from the main thread', async () => {
   const pbx = await open(1);
