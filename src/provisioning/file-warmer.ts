@@ -7,10 +7,11 @@
 // its boot files made in the background, for the firmware it last announced; a phone that
 // never fetched has nothing to prepare for (its firmware is not known yet).
 //
-// A few phones at a time, started after the event loop has polled for I/O: a phone's own
-// render queues behind at most a few prepared ones. Nothing is recorded: preparing is
-// rendering, not a fetch.
+// A few phones at a time, paced as the admin's walks over every phone are (util/paced): a
+// phone's own render queues behind at most a few prepared ones, and the event loop is given
+// back between slices. Nothing is recorded: preparing is rendering, not a fetch.
 import type { Logger } from '../log.js';
+import { paced } from '../util/paced.js';
 import type { Device, DeviceService } from './devices.js';
 import type { PhoneFiles } from './phone-files.js';
 
@@ -19,8 +20,7 @@ const PHONES_AT_ONCE = 4;
 
 export class FileWarmer {
   private readonly queue = new Set<string>();
-  private scheduled = false;
-  private inFlight = 0;
+  private walking = false;
   private started = false;
   /** A pass over every device: when it began and how many it queued (for the log line). */
   private pass: { began: number; devices: number } | null = null;
@@ -75,45 +75,40 @@ export class FileWarmer {
     return d.lastProvisioned !== null;
   }
 
+  /** Walks the queue (paced: the loop given back between slices) unless a walk is under way. */
   private drain(): void {
-    if (this.scheduled || this.queue.size === 0) return;
-    this.scheduled = true;
+    if (this.walking || this.queue.size === 0) return;
+    this.walking = true;
+    // Begun on a turn of its own: a change's caller (an API request) is not kept waiting.
     setImmediate(() => {
-      this.scheduled = false;
-      this.pump();
+      void paced(this.take(), (mac) => this.prepare(mac), PHONES_AT_ONCE).finally(() => {
+        this.walking = false;
+        if (this.started && this.queue.size > 0) this.drain();
+        else this.finishPass();
+      });
     });
   }
 
-  /** Starts phones until PHONES_AT_ONCE are on a render thread, or one was made inline; then yields. */
-  private pump(): void {
-    while (this.started && this.inFlight < PHONES_AT_ONCE) {
+  /** The queued phones, first in first out, including those queued while the walk goes on. */
+  private *take(): Generator<string> {
+    for (;;) {
       const mac = this.queue.values().next().value;
-      if (mac === undefined) break;
+      if (mac === undefined || !this.started) return;
       this.queue.delete(mac);
-      const device = this.devices.get(mac);
-      let made: Promise<unknown> | undefined;
-      try {
-        made = device ? this.files.prepare(device) : undefined;
-      } catch (err) {
-        // A render error is the phone's own fetch's to report (with its outcome); the rest go on.
-        this.log.debug({ err, mac }, `Phone files for ${mac} not prepared: ${(err as Error).message}`);
-      }
-      if (!made) {
-        // Made here (no render thread) or nothing to make: let the event loop poll before the next.
-        this.drain();
-        return;
-      }
-      this.inFlight++;
-      made.then(this.landed, this.landed);
+      yield mac;
     }
-    if (this.inFlight === 0 && this.queue.size === 0) this.finishPass();
   }
 
-  private readonly landed = () => {
-    this.inFlight--;
-    if (this.queue.size > 0) this.drain();
-    else if (this.inFlight === 0) this.finishPass();
-  };
+  private prepare(mac: string): Promise<unknown> | undefined {
+    const device = this.devices.get(mac);
+    try {
+      return device ? this.files.prepare(device)?.catch(() => undefined) : undefined;
+    } catch (err) {
+      // A render error is the phone's own fetch's to report (with its outcome); the rest go on.
+      this.log.debug({ err, mac }, `Phone files for ${mac} not prepared: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
 
   private finishPass(): void {
     if (!this.pass) return;

@@ -10,14 +10,18 @@ const IN_FLIGHT = 32;
 /** Milliseconds of steps between two turns given back to the event loop. */
 const SLICE_MS = 10;
 
-/** Runs `step` on every item, in order of start; resolves once every step has finished. */
-export async function paced<T>(items: Iterable<T>, step: (item: T) => void | Promise<void>): Promise<void> {
-  let waiting: Promise<void>[] = [];
+/**
+ * Runs `step` on every item, in order of start; resolves once every step has finished.
+ * `inFlight`: unfinished steps at most at once (a background walk keeps it small, so the
+ * phones' own work waits behind few of its steps).
+ */
+export async function paced<T>(items: Iterable<T>, step: (item: T) => void | Promise<unknown>, inFlight = IN_FLIGHT): Promise<void> {
+  let waiting: Promise<unknown>[] = [];
   let sliceStart = performance.now();
   for (const item of items) {
     const done = step(item);
     if (done) waiting.push(done);
-    if (waiting.length >= IN_FLIGHT) {
+    if (waiting.length >= inFlight) {
       await Promise.all(waiting);
       waiting = [];
     }

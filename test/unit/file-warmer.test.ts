@@ -5,6 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Pbx } from '../../src/application.ts';
+import type { Logger } from '../../src/log.ts';
+import { FileWarmer } from '../../src/provisioning/file-warmer.ts';
 import { tempDir } from '../helpers/server.ts';
 import { countRenderJobs, lanGet, openRenderingPbx } from '../helpers/render.ts';
 
@@ -87,17 +89,26 @@ test('a changed extension, device or configuration: the phone’s file is made a
   await pbx.close();
 });
 
-test('without render threads the files are made on the event loop, a phone per turn', async () => {
+test('without render threads the files are made on the event loop (paced), and the pass is logged when done', async () => {
   const pbx = await open(0);
   await site(pbx);
+  for (let i = 0; i < 5; i++) {
+    const mac = `0015650001${i}0`;
+    await pbx.devices.create({ mac_address: mac, extension_number: '1001', vendor: 'yealink', model: 'T46S' });
+    assert.equal((await pbx.provisioning.handle(get(`${mac}.cfg`))).status, 200);
+  }
   pbx.files.invalidateAll();
-  pbx.fileWarmer.start();
-  let turns = 0;
-  const ticking = setInterval(() => turns++, 0);
-  await until('prepared inline', () => pbx.files.isPrepared(pbx.devices.get(SEEN)!));
-  clearInterval(ticking);
-  assert.ok(turns >= 1, 'timers ran while the files were made');
-  assert.equal(pbx.provisioning.handle(get(`${SEEN}.cfg`)).status, 200);
+  const lines: string[] = [];
+  const log = { info: (msg: string) => lines.push(msg), debug: () => undefined } as unknown as Logger;
+  const warmer = new FileWarmer(pbx.files, pbx.devices, log, () => true);
+  warmer.start();
+  await until('the pass logged', () => lines.length > 0);
+  assert.match(lines[0]!, /^Phone files prepared for 6 phone\(s\) in \d+\.\d s, ready for their next boot$/);
+  for (const d of pbx.devices.all()) assert.equal(pbx.files.isPrepared(d), d.mac !== NEW, d.mac);
+  const answer = pbx.provisioning.handle(get(`${SEEN}.cfg`));
+  assert.ok(!(answer instanceof Promise));
+  assert.equal(answer.status, 200);
+  warmer.stop();
   await pbx.close();
 });
 
