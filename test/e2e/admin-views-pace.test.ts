@@ -6,6 +6,7 @@
 // here: the inline worst case), and the loop given back between slices.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { inProcess, type InProcess } from '../helpers/in-process.ts';
 
@@ -15,7 +16,8 @@ let token: string;
 
 before(async () => {
   // No resync after each change (the test changes every file on purpose); a resync of all goes out at once.
-  it = await inProcess('server:\n  external_ip: 192.168.1.14\nprovisioning:\n  auto_resync: false\n  resync_batch_size: 10000\n  resync_batch_spread_ms: 0\n');
+  // No render thread: files are made on the event loop, the worst case for pacing.
+  it = await inProcess('server:\n  external_ip: 192.168.1.14\nprovisioning:\n  render_threads: 0\n  auto_resync: false\n  resync_batch_size: 10000\n  resync_batch_spread_ms: 0\n');
   token = (await it.pbx.tokens.create('admin')).token;
   await it.pbx.extensions.create({ number: '1001', name: 'Front desk' });
   // Extensions an admin let keep a weak password (a migration): the doctor names them too.
@@ -34,12 +36,28 @@ before(async () => {
 });
 after(() => it.close());
 
-/** Runs `work` and returns its result with the longest time the event loop went without a turn. */
+/** The time this thread has run on a CPU (ms; Linux schedstat), or null where there is no such file. */
+function threadRunMs(): number | null {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Runs `work` and returns its result with the longest the event loop held the CPU between two
+ * turns (ticks of a 2 ms timer). What counts is the time this thread ran in between, not the
+ * wall time: with the suite's other tests on both cores the OS sets this process aside now
+ * and then, for as long as it likes, which no pacing can prevent (the wall time is the measure
+ * where there is no schedstat).
+ */
 async function longestStall<T>(work: () => Promise<T>): Promise<{ result: T; stallMs: number; tookMs: number }> {
-  let last = performance.now();
+  const clock = threadRunMs() === null ? () => performance.now() : () => threadRunMs()!;
+  let last = clock();
   let stallMs = 0;
   const tick = setInterval(() => {
-    const now = performance.now();
+    const now = clock();
     stallMs = Math.max(stallMs, now - last);
     last = now;
   }, 2);
@@ -47,7 +65,7 @@ async function longestStall<T>(work: () => Promise<T>): Promise<{ result: T; sta
   try {
     const result = await work();
     const tookMs = performance.now() - started;
-    stallMs = Math.max(stallMs, performance.now() - last);
+    stallMs = Math.max(stallMs, clock() - last);
     return { result, stallMs, tookMs };
   } finally {
     clearInterval(tick);
@@ -70,7 +88,7 @@ test('the doctor names the stale phones and weak extensions (twenty of each, the
   assert.match(stale.message, new RegExp(`and ${PHONES - 20} more \\(pbx device list\\)$`));
   const weak = (res.json() as { findings: { check: string; message: string }[] }).findings.find((f) => f.check === 'weak-secrets');
   assert.equal(weak?.message, `30 extension(s) with weak SIP secrets: ${Array.from({ length: 20 }, (_, i) => 2000 + i).join(', ')} and 10 more (pbx ext list)`);
-  assert.ok(stallMs < 150, `the loop went ${stallMs.toFixed(0)} ms without a turn while ${PHONES} files were made (${tookMs.toFixed(0)} ms in all)`);
+  assert.ok(stallMs < 150, `the loop ran ${stallMs.toFixed(0)} ms without a turn while ${PHONES} files were made (${tookMs.toFixed(0)} ms in all)`);
 });
 
 test('the dashboard counts sync states without holding the event loop', async () => {
@@ -78,7 +96,7 @@ test('the dashboard counts sync states without holding the event loop', async ()
   const { result: res, stallMs, tookMs } = await longestStall(() => get('/api/dashboard'));
   assert.equal(res.statusCode, 200);
   assert.deepEqual((res.json() as { sync: Record<string, number> }).sync, { stale: PHONES });
-  assert.ok(stallMs < 150, `the loop went ${stallMs.toFixed(0)} ms without a turn (${tookMs.toFixed(0)} ms in all)`);
+  assert.ok(stallMs < 150, `the loop ran ${stallMs.toFixed(0)} ms without a turn (${tookMs.toFixed(0)} ms in all)`);
 });
 
 test('a resync of the stale phones picks them without holding the event loop; the device list shows their state', async () => {
@@ -88,7 +106,7 @@ test('a resync of the stale phones picks them without holding the event loop; th
   );
   assert.equal(res.statusCode, 202);
   assert.equal((res.json() as { queued: number }).queued, PHONES);
-  assert.ok(stallMs < 150, `the loop went ${stallMs.toFixed(0)} ms without a turn (${tookMs.toFixed(0)} ms in all)`);
+  assert.ok(stallMs < 150, `the loop ran ${stallMs.toFixed(0)} ms without a turn (${tookMs.toFixed(0)} ms in all)`);
 
   const list = await get('/api/provisioning/devices?limit=3');
   assert.deepEqual(
