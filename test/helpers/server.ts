@@ -121,7 +121,14 @@ export class RunningServer {
   static async start(configFile: string, port: number, env: Record<string, string> = {}): Promise<RunningServer> {
     const child = spawn(process.execPath, [...SERVE_NODE_FLAGS, ...(process.env['PBX_EXEC_ARGV'] ? process.env['PBX_EXEC_ARGV'].split(' ') : []), PBX_BIN, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     const server = new RunningServer(child, configFile, port);
-    await server.waitForLog(/"API port: \d+/, 15_000);
+    try {
+      // With HTTP workers three processes load the whole program: on two busy cores that took over 15 s once.
+      await server.waitForLog(/"API port: \d+/, 30_000);
+    } catch (err) {
+      // A server nobody will stop would keep this test file, and the suite, running for ever.
+      await server.kill9();
+      throw err;
+    }
     return server;
   }
 
