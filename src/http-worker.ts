@@ -71,7 +71,7 @@ export async function runHttpWorker(): Promise<void> {
   const templates = templateCatalog(vendors, current);
   templates.loadAll();
   const files = new PhoneFiles(current, vendors, templates, devices, extensions, new UploadStore(() => config.provisioning.uploads_dir));
-  // Renders inline, one phone per turn of the event loop: this process's phones find theirs made.
+  // Renders inline (workers have no render thread), paced: this process's phones find theirs made.
   const warmer = new FileWarmer(files, devices, log, () => config.provisioning.prepare_files);
   let noMailbox = new Set(init.noMailbox);
   files.hasMailbox = (n) => extensions.get(n)?.enabled === true && !noMailbox.has(n);
