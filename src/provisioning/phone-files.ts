@@ -54,6 +54,9 @@ export interface UnmatchedFile {
 
 export type NameMatch = MatchedFile | UnmatchedFile;
 
+/** A device's rendered file is kept by its template and what the vendor says of its firmware. */
+const deviceCacheKey = (rule: FileRule, fw: Firmware): string => `${rule.template}|${fw.key}`;
+
 interface Firmware {
   version: string | undefined;
   key: string;
@@ -184,8 +187,7 @@ export class PhoneFiles {
     const fileName = this.accountFileName(device);
     const m = fileName === undefined ? undefined : this.match(fileName);
     if (m?.outcome !== 'matched' || !m.device) return false;
-    const fw = this.firmwareFor(m, undefined);
-    return this.rendered.get(device.mac)?.has(`${m.rule.template}|${fw.key}`) ?? false;
+    return this.rendered.get(device.mac)?.has(deviceCacheKey(m.rule, this.firmwareFor(m, undefined))) ?? false;
   }
 
   private stale(): void {
@@ -397,7 +399,7 @@ export class PhoneFiles {
   private deviceJob(m: MatchedFile, device: Device, fw: Firmware): DeviceJob | RenderedFile | RenderFailure {
     const { vendor, rule } = m;
     const model = m.model!;
-    const cacheKey = `${rule.template}|${fw.key}`;
+    const cacheKey = deviceCacheKey(rule, fw);
     const cached = this.rendered.get(device.mac)?.get(cacheKey);
     if (cached !== undefined) return { outcome: 'delivered', status: 200, body: cached.body, hash: cached.hash, contentType: rule.contentType };
 
