@@ -18,6 +18,7 @@
 //   LOG_LEVEL=warn …                                           # logging.level (default info, as the product's default)
 //   KEEP_TMP=1 …                                               # keep the temp folder and the server's log (pbx.log)
 //   PBX_NODE_ARGS=--inspect=127.0.0.1:9231 …                   # then bench/profile-window.mjs 127.0.0.1:9231 …
+//   FLOOR=1 …                                                  # against bench/storm-floor.mjs (bare node:http + dgram), not the pbx
 //
 // pbx on 127.0.0.1 (SIP UDP 15260, HTTP 18280); everything stops at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -36,6 +37,8 @@ const ROUNDS = Number(process.env['ROUNDS'] ?? 1);
 const RESTART = process.env['RESTART'] === '1';
 /** SAME_PHONES=1 (with ROUNDS=2): the second storm's phones are the first's, which the server knows (their files can be prepared). */
 const SAME_PHONES = process.env['SAME_PHONES'] === '1';
+/** FLOOR=1: the storm against bench/storm-floor.mjs, the least a Node server must do for it, instead of the pbx. */
+const FLOOR = process.env['FLOOR'] === '1';
 const SIP_PORT = 15260;
 const HTTP_PORT = 18280;
 const ROOT = resolve(import.meta.dirname, '..');
@@ -191,12 +194,13 @@ function cpuSpent(before: Map<string, number> | null, after: Map<string, number>
 async function startServer(): Promise<void> {
   // The log goes to a file, as to journald: another process, not this one's event loop.
   const out = openSync(logFile, 'a');
-  server = spawn(process.execPath, ['--max-semi-space-size=64', '--v8-pool-size=2', '--test-udp-no-try-send', ...(process.env['PBX_NODE_ARGS'] ?? '').split(' ').filter(Boolean), join(ROOT, 'bin/pbx.js'), 'serve', '--config', config], { stdio: ['ignore', out, out] });
+  const what = FLOOR ? [join(ROOT, 'bench/storm-floor.mjs'), String(HTTP_PORT), String(SIP_PORT)] : [join(ROOT, 'bin/pbx.js'), 'serve', '--config', config];
+  server = spawn(process.execPath, ['--max-semi-space-size=64', '--v8-pool-size=2', '--test-udp-no-try-send', ...(process.env['PBX_NODE_ARGS'] ?? '').split(' ').filter(Boolean), ...what], { stdio: ['ignore', out, out] });
   closeSync(out);
   const from = statSync(logFile).size;
   // From the byte the restart began at (the log holds "✓": characters are not bytes).
   const started = () => readFileSync(logFile).subarray(from).toString('utf8');
-  while (!/API port/.test(started())) {
+  while (!(FLOOR ? /floor: SIP/ : /API port/).test(started())) {
     if (server.exitCode !== null) throw new Error(started());
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -211,12 +215,17 @@ async function stopServer(): Promise<void> {
 
 try {
   await startServer();
-  const token = await cliToken();
   const phones = SAME_PHONES ? N : N * ROUNDS;
+  // bench/storm-floor.mjs makes the same passwords from a phone's index; a device's user there is its MAC.
   const passwords = Array.from({ length: phones }, (_, i) => `storm-Pw-${md5(String(i)).slice(0, 12)}`);
-  await api('/api/extensions/import?allow_weak_passwords=true', token, ['extension,secret,digest_algorithms', ...passwords.map((p, i) => `${number(i)},${p},MD5`)].join('\n'));
-  const devices = await api('/api/provisioning/devices/import', token, ['mac,vendor,model,lines', ...passwords.map((_, i) => `${mac(i)},yealink,T46S,${number(i)}`)].join('\n'));
-  const creds = new Map<string, { user: string; password: string }>((devices.credentials as { mac: string; user: string; password: string }[]).map((c) => [c.mac, { user: c.user, password: c.password }]));
+  let creds: Map<string, { user: string; password: string }>;
+  if (FLOOR) creds = new Map(passwords.map((password, i) => [mac(i), { user: mac(i), password }]));
+  else {
+    const token = await cliToken();
+    await api('/api/extensions/import?allow_weak_passwords=true', token, ['extension,secret,digest_algorithms', ...passwords.map((p, i) => `${number(i)},${p},MD5`)].join('\n'));
+    const devices = await api('/api/provisioning/devices/import', token, ['mac,vendor,model,lines', ...passwords.map((_, i) => `${mac(i)},yealink,T46S,${number(i)}`)].join('\n'));
+    creds = new Map((devices.credentials as { mac: string; user: string; password: string }[]).map((c) => [c.mac, { user: c.user, password: c.password }]));
+  }
   await new Promise<void>((r) => sip.bind(0, '127.0.0.1', () => r()));
   const settle = () => new Promise((r) => setTimeout(r, Number(process.env['SETTLE'] ?? 0) * 1000));
   await settle();
@@ -266,10 +275,19 @@ try {
       clientBefore = clientNow;
     }, 1000);
     let registered = 0;
+    // Phones are started by one ticking timer, not a timer each: 10,000 timeouts of distinct
+    // lengths cost this client's event loop half its time (node:internal/timers insert).
+    const due: (() => void)[] = [];
+    let started = 0;
+    const starter = setInterval(() => {
+      const now = performance.now() - stormStart;
+      while (started < n && (started * spread * 1000) / n <= now) due[started++]!();
+      if (started === n) clearInterval(starter);
+    }, 2);
     await Promise.all(
       Array.from({ length: n }, async (_, j) => {
         const i = SAME_PHONES ? j : (round - 1) * N + j;
-        await new Promise((r) => setTimeout(r, (j * spread * 1000) / n));
+        await new Promise<void>((r) => (due[j] = r));
         const cred = creds.get(mac(i))!;
         const http = new PhoneHttp(HTTP_PORT, UA);
         try {
