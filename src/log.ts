@@ -9,18 +9,31 @@ import { nowIso } from './util/clock.js';
 
 export type { Logger };
 
-const REDACT = [
-  'password',
-  'secret',
-  'token',
-  'authorization',
-  '*.password',
-  '*.secret',
-  '*.token',
-  '*.authorization',
-  'req.headers.authorization',
-  'req.headers.cookie',
-];
+/** Field names whose value is a secret, at the top of a line's fields or one object down. */
+const SECRET_FIELDS = ['password', 'secret', 'token', 'authorization'] as const;
+const REDACT = [...SECRET_FIELDS, 'req.headers.authorization', 'req.headers.cookie'];
+const CENSOR = '[redacted]';
+
+/**
+ * The fields one object down (`ext.password`, `body.token`) censored in a copy; the
+ * caller's objects are left as they are. pino's own redaction does this for `*.password`
+ * paths, but a wildcard path runs its redactor over every field of every line: four
+ * times the cost of the line itself, and a boot storm logs nine lines a phone. Most
+ * lines hold no object at all, so this looks at little.
+ */
+export function censorNested<T extends Record<string, unknown>>(fields: T): T {
+  let out: Record<string, unknown> | undefined;
+  for (const key in fields) {
+    const value = fields[key] as unknown;
+    if (value === null || typeof value !== 'object' || value instanceof Error) continue;
+    let copy: Record<string, unknown> | undefined;
+    for (const name of SECRET_FIELDS) {
+      if (Object.hasOwn(value, name)) (copy ??= { ...(value as Record<string, unknown>) })[name] = CENSOR;
+    }
+    if (copy) (out ??= { ...fields })[key] = copy;
+  }
+  return (out as T | undefined) ?? fields;
+}
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(
@@ -29,8 +42,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       base: { service: 'pbx' },
       // pino's isoTime makes a Date and its text per line; a busy server writes many a millisecond.
       timestamp: () => `,"time":"${nowIso()}"`,
-      redact: { paths: REDACT, censor: '[redacted]' },
-      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACT, censor: CENSOR },
+      formatters: { level: (label) => ({ level: label }), log: censorNested, bindings: censorNested },
     },
     // stdout in blocks, not a write per line: a boot storm logs ~9 lines per phone.
     destination ?? (readable() ? readableStream(process.stdout) : bufferedOutput(1)),
