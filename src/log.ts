@@ -21,7 +21,7 @@ const CENSOR = '[redacted]';
  * times the cost of the line itself, and a boot storm logs nine lines a phone. Most
  * lines hold no object at all, so this looks at little.
  */
-export function censorNested<T extends Record<string, unknown>>(fields: T): T {
+function censorNested<T extends Record<string, unknown>>(fields: T): T {
   let out: Record<string, unknown> | undefined;
   for (const key in fields) {
     const value = fields[key] as unknown;
