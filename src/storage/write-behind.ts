@@ -91,23 +91,33 @@ export class WriteBehind {
     }
   }
 
-  /** Puts a failed batch back, behind what was written meanwhile (a newer write of a key wins). */
-  private keep(keyed: Map<string, Write>, statements: Map<string, StatementsWrite>): void {
+  /**
+   * Puts a failed batch back, behind what was written meanwhile (a newer write of a key
+   * wins). Its statements are kept as built, to run first next time: a builder takes its
+   * rows as it builds (CDRs, the request log, dialogs), so building it again would write
+   * only the rows that came since.
+   */
+  private keep(keyed: Map<string, Write>, built: StatementRuns[]): void {
     for (const [k, w] of keyed) if (!this.keyed.has(k)) this.keyed.set(k, w);
-    for (const [k, w] of statements) if (!this.statements.has(k)) this.statements.set(k, w);
+    this.held = built;
     this.schedule();
   }
+
+  /** The statements of a batch that found the database unreachable (keep). */
+  private held: StatementRuns[] = [];
 
   private async writePending(): Promise<void> {
     const keyed = this.keyed;
     const stated = this.statements;
     this.keyed = new Map();
     this.statements = new Map();
-    if (keyed.size === 0 && stated.size === 0) return;
+    if (keyed.size === 0 && stated.size === 0 && this.held.length === 0) return;
     const writes = [...keyed.values()];
     let written = false;
+    let batch = this.held;
+    this.held = [];
     try {
-      const batch = [...stated.values()].flatMap((build) => build());
+      batch = batch.concat([...stated.values()].flatMap((build) => build()));
       if (!this.offThread) {
         writes.push(async (trx) => {
           for (const { sql, runs } of batch) for (const params of runs) await trx.executeQuery(CompiledQuery.raw(sql, [...params]));
@@ -131,10 +141,10 @@ export class WriteBehind {
       const now = Date.now();
       if (!written && isUnreachable(err) && (!this.unreachableSince || now - this.unreachableSince < RETRY_FOR_MS)) {
         this.retryMs = Math.min(RETRY_MAX_WAIT_MS, Math.max(this.intervalMs, this.retryMs * 2));
-        this.keep(keyed, stated);
+        this.keep(keyed, batch);
         if (!this.unreachableSince) {
           this.unreachableSince = now;
-          this.onUnreachable?.(err as Error, this.keyed.size + this.statements.size, 0);
+          this.onUnreachable?.(err as Error, this.keyed.size + this.held.length, 0);
         }
         return;
       }
