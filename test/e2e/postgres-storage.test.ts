@@ -386,13 +386,14 @@ test('PostgreSQL: writes deferred while the database is down are kept and writte
   }
 });
 
-test('PostgreSQL: request-log rows a batch took while the database was down are written once it is back', async () => {
+test('PostgreSQL: request-log rows and CDRs a batch took while the database was down are written once it is back', async () => {
   const cfg = await dialects[1]![1]();
   const database = await openDatabase(cfg, { onError: () => {} });
   const errors: Error[] = [];
   const wb = new WriteBehind(database.db, 20, (e) => errors.push(e));
   // Its batch builder takes the pending rows as it builds: a retry must not build them again from nothing.
   const log = new RequestLog(database.db, wb, () => 10_000);
+  const calls = new Calls(database.db, wb, pino({ level: 'silent' }));
   const add = (n: number) => log.add({ at: new Date(Date.UTC(2026, 11, 6, 12, 0, n)).toISOString(), ip: '10.0.0.9', method: 'GET', path: `/provision/${n}.cfg`, mac: null, user_agent: null, status: 404, outcome: 'unknown_device', vendor: null, model: null, detail: null });
   const paths = async () => (await pgs.query<{ path: string }>('SELECT path FROM provisioning_requests ORDER BY path', [], new URL(cfg.url).pathname.slice(1))).map((r) => r.path);
   try {
@@ -402,6 +403,7 @@ test('PostgreSQL: request-log rows a batch took while the database was down are 
     pgs.pause();
     add(2);
     add(3);
+    calls.end(calls.start('cid-down', 't1', '7401', '7403'), 'busy', 486, 'callee');
     await wb.flush(); // finds the database down: the batch is kept
     add(4);
     pgs.resume();
@@ -414,6 +416,7 @@ test('PostgreSQL: request-log rows a batch took while the database was down are 
       await new Promise((r) => setTimeout(r, 200));
     }
     assert.deepEqual(seen, ['/provision/1.cfg', '/provision/2.cfg', '/provision/3.cfg', '/provision/4.cfg']);
+    assert.deepEqual((await calls.cdr({})).map((r) => r.call_id), ['cid-down']);
     assert.equal(errors.length, 0, errors.map((e) => e.message).join('; '));
   } finally {
     await database.close();
