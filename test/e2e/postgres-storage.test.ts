@@ -36,6 +36,19 @@ const dialects: [string, () => Promise<Cfg>][] = [
   ['PostgreSQL', async () => ({ type: 'postgresql', path: '', url: await pgs.createDatabase(`pbx_${Math.random().toString(36).slice(2, 8)}`) })],
 ];
 
+/** Flushes until `done` holds of what `read` finds (the database is back and has taken the kept writes), 15 s at most. */
+async function flushUntil(wb: WriteBehind, read: () => Promise<string[]>, done: (rows: string[]) => boolean): Promise<string[]> {
+  const deadline = Date.now() + 15_000;
+  let seen: string[] = [];
+  while (Date.now() < deadline) {
+    await wb.flush();
+    seen = await read();
+    if (done(seen)) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return seen;
+}
+
 function binding(aor: string, contact: string, expiresIn: number): Binding {
   const now = Date.now();
   return {
@@ -361,14 +374,7 @@ test('PostgreSQL: writes deferred while the database is down are kept and writte
     assert.ok(told.length >= 1 && told[0]![0] !== null && told[0]![1] === 2, `told the two writes are kept: ${JSON.stringify(told)}`);
     upsert('a', 'newer'); // made while the kept batch waits: it must win
     pgs.resume();
-    const deadline = Date.now() + 15_000;
-    let seen: string[] = [];
-    while (Date.now() < deadline) {
-      await wb.flush();
-      seen = await rows();
-      if (seen.length === 2 && told.at(-1)?.[0] === null) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const seen = await flushUntil(wb, rows, (r) => r.length === 2 && told.at(-1)?.[0] === null);
     assert.deepEqual(seen, ['a=newer', 'b=while down']);
     assert.deepEqual(told.at(-1), [null, 0], 'told the database is back');
     assert.equal(told.length, 2, `told once when it went and once when it came back: ${JSON.stringify(told)}`);
@@ -407,14 +413,7 @@ test('PostgreSQL: request-log rows and CDRs a batch took while the database was 
     await wb.flush(); // finds the database down: the batch is kept
     add(4);
     pgs.resume();
-    const deadline = Date.now() + 15_000;
-    let seen: string[] = [];
-    while (Date.now() < deadline) {
-      await wb.flush();
-      seen = await paths();
-      if (seen.length >= 4) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const seen = await flushUntil(wb, paths, (r) => r.length >= 4);
     assert.deepEqual(seen, ['/provision/1.cfg', '/provision/2.cfg', '/provision/3.cfg', '/provision/4.cfg']);
     assert.deepEqual((await calls.cdr({})).map((r) => r.call_id), ['cid-down']);
     assert.equal(errors.length, 0, errors.map((e) => e.message).join('; '));
