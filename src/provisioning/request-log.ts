@@ -38,30 +38,28 @@ export class RequestLog {
     private readonly db: Db,
     private readonly writeBehind: WriteBehind,
     private readonly maxEntries: () => number,
-  ) {
-    // On SQLite the pruning goes with the rows' batch to the writer thread (add); a DELETE
-    // of a few hundred rows on the event loop's connection held the loop 5–13 ms.
-    writeBehind.onFlushed(() => (writeBehind.statementsOffThread ? Promise.resolve() : this.pruneIfDue()));
-  }
+  ) {}
 
   add(entry: RequestLogEntry): void {
     this.sincePrune++;
     this.pending.push(entry);
     // One job per flush inserts everything pending, 1000 rows a statement (11 columns:
     // under SQLite's 32766 bound values); on SQLite's writer thread, off the event loop.
+    // The pruning goes in the same batch: a DELETE of a few hundred rows on the event
+    // loop's SQLite connection held the loop 5–13 ms.
     this.writeBehind.putStatements('provisioning-requests', () => {
       const rows = this.pending;
       this.pending = [];
-      // On SQLite's writer thread one prepared single-row INSERT runs per row: building a
-      // 1000-row statement with Kysely for every flush was 3 % of serving phone files.
+      const statements: StatementRuns[] = [];
       if (this.writeBehind.statementsOffThread) {
+        // On SQLite's writer thread one prepared single-row INSERT runs per row: building a
+        // 1000-row statement with Kysely for every flush was 3 % of serving phone files.
         this.insertOne ??= this.db.insertInto('provisioning_requests').values(SAMPLE).compile().sql;
-        const statements: StatementRuns[] = [{ sql: this.insertOne, runs: rows.map((r) => COLUMNS.map((c) => r[c])) }];
-        if (this.pruneDue()) statements.push(this.pruneRuns());
-        return statements;
+        statements.push({ sql: this.insertOne, runs: rows.map((r) => COLUMNS.map((c) => r[c])) });
+      } else {
+        for (let i = 0; i < rows.length; i += 1000) statements.push(runsOf(this.db.insertInto('provisioning_requests').values(rows.slice(i, i + 1000)).compile()));
       }
-      const statements = [];
-      for (let i = 0; i < rows.length; i += 1000) statements.push(runsOf(this.db.insertInto('provisioning_requests').values(rows.slice(i, i + 1000)).compile()));
+      if (this.pruneDue()) statements.push(this.pruneRuns());
       return statements;
     });
   }
@@ -76,7 +74,7 @@ export class RequestLog {
     return true;
   }
 
-  /** Deletes all but the newest maxEntries rows, as one statement (for the writer thread). */
+  /** Deletes all but the newest maxEntries rows, as one statement of the batch. */
   private pruneRuns(): StatementRuns {
     this.pruneOne ??= this.db
       .deleteFrom('provisioning_requests')
@@ -117,16 +115,5 @@ export class RequestLog {
       .select(sql<number>`count(*)`.as('n'))
       .executeTakeFirstOrThrow();
     return Number(row.n);
-  }
-
-  private async pruneIfDue(): Promise<void> {
-    if (!this.pruneDue()) return;
-    const max = this.maxEntries();
-    const newest = await this.db
-      .selectFrom('provisioning_requests')
-      .select(sql<number>`max(id)`.as('id'))
-      .executeTakeFirst();
-    const cutoff = Number(newest?.id ?? 0) - max;
-    if (cutoff > 0) await this.db.deleteFrom('provisioning_requests').where('id', '<=', cutoff).execute();
   }
 }
